@@ -1,0 +1,7 @@
+//! The tables of the parley server, one SeaORM entity per file. Only the room that owns a table
+//! uses its entity (see ARCHITECTURE.md).
+
+pub mod account;
+pub mod c2c_conversation;
+pub mod c2c_message;
+pub mod c2c_sequence;

@@ -1,0 +1,14 @@
+//! Schema migrations, run at start-up and by `parley migrate`. A migration that has been released
+//! is never edited: changes come as new files.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_core::Migration)]
+    }
+}

@@ -1,0 +1,198 @@
+//! The `account` room: which UserIDs exist, their import, deletion, and the kick that invalidates
+//! every UserSig issued before it. Existence is asked on every send, so known accounts are cached
+//! in memory; every write goes through here, which keeps the cache true on a single node.
+
+pub mod rest;
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use entities::account;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+use crate::failure::Failure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid UserID {0:?}: 1 to 32 printable ASCII bytes")]
+    InvalidUserId(String),
+    #[error("UserID {0:?} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("at most {0} items per request")]
+    TooMany(usize),
+    #[error("profile field value exceeds 500 bytes")]
+    FieldTooLong,
+    #[error("internal error")]
+    Db(#[from] DbErr),
+}
+
+impl From<AccountError> for Failure {
+    fn from(e: AccountError) -> Failure {
+        let code = match &e {
+            AccountError::InvalidUserId(_) | AccountError::InvalidParameter(_) => 70402,
+            AccountError::NotFound(_) => 70107,
+            AccountError::TooMany(_) => 70206,
+            AccountError::FieldTooLong => 40601,
+            AccountError::Db(err) => {
+                tracing::error!(error = %err, "account store failed");
+                70500
+            }
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// The app's accounts. Admin identifiers always exist.
+pub struct Accounts {
+    db: DatabaseConnection,
+    admins: Vec<String>,
+    /// UserID → UserSigs generated before this second are refused.
+    known: RwLock<HashMap<String, i64>>,
+}
+
+/// Profile values travel as at most 500 bytes (REQUIREMENTS §3).
+const MAX_PROFILE_VALUE: usize = 500;
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, admins: Vec<String>) -> Accounts {
+        Accounts { db, admins, known: RwLock::new(HashMap::new()) }
+    }
+
+    fn cached(&self, user: &str) -> Option<i64> {
+        self.known.read().ok().and_then(|m| m.get(user).copied())
+    }
+
+    fn remember(&self, user: &str, sig_valid_after: i64) {
+        if let Ok(mut m) = self.known.write() {
+            m.insert(user.to_string(), sig_valid_after);
+        }
+    }
+
+    fn forget(&self, user: &str) {
+        if let Ok(mut m) = self.known.write() {
+            m.remove(user);
+        }
+    }
+
+    /// The account's kick time, or None when it does not exist.
+    async fn lookup(&self, user: &str) -> Result<Option<i64>, DbErr> {
+        if let Some(t) = self.cached(user) {
+            return Ok(Some(t));
+        }
+        let row = account::Entity::find_by_id(user.to_string()).one(&self.db).await?;
+        Ok(row.map(|r| {
+            self.remember(user, r.sig_valid_after);
+            r.sig_valid_after
+        }))
+    }
+
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.admins.iter().any(|a| a == user)
+    }
+
+    pub async fn exists(&self, user: &str) -> Result<bool, AccountError> {
+        Ok(self.is_admin(user) || self.lookup(user).await?.is_some())
+    }
+
+    /// Whether a UserSig generated at `sig_time` is still valid for `user` (not kicked since).
+    pub async fn sig_still_valid(&self, user: &str, sig_time: i64) -> Result<bool, AccountError> {
+        Ok(self.lookup(user).await?.is_none_or(|after| sig_time >= after))
+    }
+
+    /// Creates the account if it does not exist (a valid UserSig registers its user at login,
+    /// as Tencent does).
+    pub async fn ensure(&self, user: &str) -> Result<(), AccountError> {
+        if self.lookup(user).await?.is_some() {
+            return Ok(());
+        }
+        self.insert_many(&[user.to_string()]).await
+    }
+
+    async fn insert_many(&self, users: &[String]) -> Result<(), AccountError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let now = crate::now_secs();
+        let rows = users.iter().map(|u| account::ActiveModel {
+            user_id: Set(u.clone()),
+            nick: Set(None),
+            face_url: Set(None),
+            created_at: Set(now),
+            sig_valid_after: Set(0),
+        });
+        account::Entity::insert_many(rows)
+            .on_conflict(OnConflict::column(account::Column::UserId).do_nothing().to_owned())
+            .do_nothing()
+            .exec(&self.db)
+            .await?;
+        for u in users {
+            self.lookup(u).await?;
+        }
+        Ok(())
+    }
+
+    /// `account_import`: idempotent; sets nick and face when given.
+    pub async fn import(&self, user: &str, nick: Option<&str>, face_url: Option<&str>) -> Result<(), AccountError> {
+        if !crate::valid_user_id(user) {
+            return Err(AccountError::InvalidUserId(user.to_string()));
+        }
+        if nick.is_some_and(|n| n.len() > MAX_PROFILE_VALUE) || face_url.is_some_and(|f| f.len() > MAX_PROFILE_VALUE) {
+            return Err(AccountError::FieldTooLong);
+        }
+        self.insert_many(&[user.to_string()]).await?;
+        if nick.is_some() || face_url.is_some() {
+            let mut row = account::ActiveModel { user_id: sea_orm::ActiveValue::Unchanged(user.to_string()), ..Default::default() };
+            if let Some(n) = nick {
+                row.nick = Set(Some(n.to_string()));
+            }
+            if let Some(f) = face_url {
+                row.face_url = Set(Some(f.to_string()));
+            }
+            account::Entity::update(row).exec(&self.db).await?;
+        }
+        Ok(())
+    }
+
+    /// `multiaccount_import`: the accounts that could not be imported.
+    pub async fn import_many(&self, users: &[String]) -> Result<Vec<String>, AccountError> {
+        let (good, bad): (Vec<String>, Vec<String>) = users.iter().cloned().partition(|u| crate::valid_user_id(u));
+        self.insert_many(&good).await?;
+        Ok(bad)
+    }
+
+    /// `account_delete` of one account.
+    pub async fn delete(&self, user: &str) -> Result<(), AccountError> {
+        let result = account::Entity::delete_many().filter(account::Column::UserId.eq(user)).exec(&self.db).await?;
+        self.forget(user);
+        if result.rows_affected == 0 {
+            return Err(AccountError::NotFound(user.to_string()));
+        }
+        Ok(())
+    }
+
+    /// `kick`: every UserSig generated before now stops working.
+    pub async fn kick(&self, user: &str) -> Result<(), AccountError> {
+        if !self.exists(user).await? {
+            return Err(AccountError::NotFound(user.to_string()));
+        }
+        if self.is_admin(user) {
+            self.insert_many(&[user.to_string()]).await?;
+        }
+        let now = crate::now_secs();
+        account::Entity::update_many()
+            .col_expr(account::Column::SigValidAfter, sea_orm::sea_query::Expr::value(now))
+            .filter(account::Column::UserId.eq(user))
+            .exec(&self.db)
+            .await?;
+        self.remember(user, now);
+        Ok(())
+    }
+
+    /// Nick and face URL, for messages that carry the sender's profile.
+    pub async fn profile(&self, user: &str) -> Result<Option<(Option<String>, Option<String>)>, AccountError> {
+        Ok(account::Entity::find_by_id(user.to_string()).one(&self.db).await?.map(|r| (r.nick, r.face_url)))
+    }
+}

@@ -1,0 +1,90 @@
+//! REST v4 `im_open_login_svc` commands.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::AccountError;
+use crate::app::App;
+use crate::failure::Failure;
+use crate::fields::{FieldError, Fields};
+use crate::presence::KickReason;
+use crate::rest::{Call, Reply};
+
+/// Batch commands take at most 100 accounts.
+const MAX_BATCH: usize = 100;
+
+fn param(e: FieldError) -> AccountError {
+    AccountError::InvalidParameter(e.to_string())
+}
+
+/// The UserIDs of a `[{"UserID": …}]` list.
+fn user_items<'a>(f: &Fields<'a>, field: &'static str) -> Result<Vec<&'a str>, AccountError> {
+    let items = f.array(field).map_err(param)?;
+    if items.len() > MAX_BATCH {
+        return Err(AccountError::TooMany(MAX_BATCH));
+    }
+    items.iter().map(|item| Fields::of(item).str_any(&["UserID", "Identifier"]).map_err(param)).collect()
+}
+
+pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = f.str_any(&["UserID", "Identifier"]).map_err(param)?;
+    let nick = f.opt_str("Nick").map_err(param)?;
+    let face = f.opt_str("FaceUrl").map_err(param)?;
+    app.accounts.import(user, nick, face).await?;
+    Ok(Reply::new())
+}
+
+pub async fn multiaccount_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let accounts: Vec<String> = f.strings("Accounts").map_err(param)?.into_iter().map(String::from).collect();
+    if accounts.len() > MAX_BATCH {
+        return Err(AccountError::TooMany(MAX_BATCH).into());
+    }
+    let failed: Vec<String> = app.accounts.import_many(&accounts).await?;
+    let mut reply = Reply::new();
+    reply.insert("FailAccounts".into(), json!(failed));
+    Ok(reply)
+}
+
+pub async fn account_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let users = user_items(&f, "DeleteItem")?;
+    let mut results = Vec::with_capacity(users.len());
+    for user in users {
+        let (code, info) = match app.accounts.delete(user).await {
+            Ok(()) => {
+                app.bus.kick(user, KickReason::AdminKick);
+                (0, String::new())
+            }
+            Err(AccountError::NotFound(_)) => (70107, "Err_TLS_PT_Open_Login_Account_Not_Exist".to_string()),
+            Err(e) => return Err(e.into()),
+        };
+        results.push(json!({"ResultCode": code, "ResultInfo": info, "UserID": user}));
+    }
+    let mut reply = Reply::new();
+    reply.insert("ResultItem".into(), Value::Array(results));
+    Ok(reply)
+}
+
+pub async fn account_check(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let users = user_items(&f, "CheckItem")?;
+    let mut results = Vec::with_capacity(users.len());
+    for user in users {
+        let status = if app.accounts.exists(user).await? { "Imported" } else { "NotImported" };
+        results.push(json!({"UserID": user, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status}));
+    }
+    let mut reply = Reply::new();
+    reply.insert("ResultItem".into(), Value::Array(results));
+    Ok(reply)
+}
+
+pub async fn kick(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = f.str_any(&["UserID", "Identifier"]).map_err(param)?;
+    app.accounts.kick(user).await?;
+    app.bus.kick(user, KickReason::AdminKick);
+    Ok(Reply::new())
+}

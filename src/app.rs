@@ -1,0 +1,181 @@
+//! Wiring: builds every room from the configuration, serves HTTP (REST, WebSocket, health,
+//! metrics, console) and shuts down in order on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use sea_orm::DatabaseConnection;
+
+use crate::account::Accounts;
+use crate::auth::AppAuth;
+use crate::cluster::{Bus, LocalBus};
+use crate::config::{AppCredentials, Config, ConfigError};
+use crate::message::Messages;
+use crate::presence::{DeviceRules, KickAll, Presence, SessionId};
+use crate::rest::ratelimit::RateLimits;
+use crate::stats::Metrics;
+
+/// Everything a request handler or a session needs; shared behind one `Arc`.
+pub struct App {
+    pub config: Config,
+    pub auth: AppAuth,
+    pub db: DatabaseConnection,
+    pub accounts: Arc<Accounts>,
+    pub messages: Messages,
+    pub presence: Presence,
+    pub bus: Arc<dyn Bus>,
+    pub metrics: Arc<Metrics>,
+    pub rest_limits: RateLimits,
+    next_session: AtomicU64,
+}
+
+impl App {
+    pub fn next_session_id(&self) -> SessionId {
+        self.next_session.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let credentials = config.credentials()?;
+    let db = crate::store::open(&config).await?;
+    let metrics = Arc::new(Metrics::default());
+    let rules = DeviceRules {
+        policy: config.multi_device_policy,
+        instances_per_platform: config.instances_per_platform,
+        web_instances: config.web_instances,
+    };
+    let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let presence = Presence::start(shards, rules);
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
+    let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
+    let (messages, writer) = Messages::start(db.clone(), accounts.clone(), bus.clone(), metrics.clone(), &config).await?;
+    let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
+    announce(&config, &credentials, &auth);
+    let app = web::Data::new(App {
+        rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
+        config: config.clone(),
+        auth,
+        db,
+        accounts,
+        messages,
+        presence: presence.clone(),
+        bus,
+        metrics,
+        next_session: AtomicU64::new(0),
+    });
+    let router = web::Data::new(crate::rest::Router::new());
+    let server_app = app.clone();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(server_app.clone())
+            .app_data(router.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+            .route("/metrics", web::get().to(metrics_page))
+            .route("/ws", web::get().to(crate::gateway::websocket))
+            .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
+            .route("/", web::get().to(console))
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(&config.listen)
+    .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
+    let addresses: Vec<SocketAddr> = server.addrs();
+    let server = server.run();
+    for address in &addresses {
+        // Tests and scripts read this line to find an ephemeral port.
+        println!("parley listening on http://{address}");
+    }
+    tracing::info!(?addresses, "serving");
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing sessions, finishing commits");
+        for shard in presence.all() {
+            shard.do_send(KickAll);
+        }
+        handle.stop(true).await;
+    });
+    server.await?;
+    // The HTTP workers are gone; dropping the last handle closes the writer's queue, and the
+    // writer commits what it holds before it ends.
+    drop(app);
+    if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
+        tracing::warn!("message writer did not drain within 10 s");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {
+    tracing::info!(sdkappid = credentials.sdkappid, database = %redact(&config.database_url()), "parley starting");
+    if credentials.generated {
+        let admin = config.admins.first().map(String::as_str).unwrap_or("administrator");
+        println!("First start: generated app credentials (kept in {}):", config.data_dir.join("credentials.toml").display());
+        println!("  SDKAppID:   {}", credentials.sdkappid);
+        println!("  SecretKey:  {}", credentials.secret_key);
+        println!("  Admin:      {admin}");
+        println!("  Admin UserSig (180 days): {}", auth.generate(admin, crate::auth::usersig::DEFAULT_EXPIRE_SECS));
+    }
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn metrics_page(app: web::Data<App>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render())
+}
+
+async fn console() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../static/index.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://***@h/db");
+        assert_eq!(super::redact("sqlite://data/parley.db"), "sqlite://data/parley.db");
+    }
+}

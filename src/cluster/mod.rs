@@ -1,0 +1,39 @@
+//! The `cluster` room: the bus every cross-session delivery goes through. Today one node, so
+//! the bus hands frames straight to this node's presence shards; a Redis implementation (user →
+//! node directory plus pub/sub) slots in behind the same trait without touching the rooms.
+
+use bytestring::ByteString;
+
+use crate::presence::{Deliver, KickReason, KickUser, Presence, SessionId};
+
+pub trait Bus: Send + Sync + 'static {
+    /// Write `frame` to every live session of `user` on any node, except session `except`.
+    fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>);
+    /// Close every live session of `user` on any node.
+    fn kick(&self, user: &str, reason: KickReason);
+}
+
+/// The single-node bus.
+pub struct LocalBus {
+    presence: Presence,
+}
+
+impl LocalBus {
+    pub fn new(presence: Presence) -> LocalBus {
+        LocalBus { presence }
+    }
+}
+
+impl Bus for LocalBus {
+    fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>) {
+        // Shard mailboxes are large; a full one means the node is overloaded and the frame
+        // is recovered by the client's seq-based resync.
+        if self.presence.shard(user).try_send(Deliver { user: user.to_string(), frame, except }).is_err() {
+            tracing::warn!(user, "presence shard overloaded; frame left for resync");
+        }
+    }
+
+    fn kick(&self, user: &str, reason: KickReason) {
+        self.presence.shard(user).do_send(KickUser { user: user.to_string(), reason });
+    }
+}

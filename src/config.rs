@@ -1,0 +1,273 @@
+//! Configuration: a TOML file (every field optional) with `PARLEY_*` environment overrides, and
+//! the app credentials generated on a first start and kept in the data directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid configuration: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name} is invalid: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+/// Who may be logged in at the same time (REQUIREMENTS §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiDevicePolicy {
+    /// One device at a time across every platform.
+    Single,
+    /// One mobile or desktop device plus Web (Tencent's default).
+    Dual,
+    /// One mobile, one desktop, plus Web.
+    Triple,
+    /// Every platform at once.
+    Multi,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP and WebSocket server binds to.
+    pub listen: String,
+    /// The app's SDKAppID; generated and kept in the data directory when unset.
+    pub sdkappid: Option<u64>,
+    /// The app's secret key (HMAC key of UserSigs); generated with the SDKAppID when unset.
+    pub secret_key: Option<String>,
+    /// App admin identifiers (at most 10, as Tencent allows).
+    pub admins: Vec<String>,
+    /// Where the SQLite file and the generated credentials live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default an SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// Redis for scale-out (presence and the cluster bus); not used by a single node yet.
+    pub redis_url: Option<String>,
+    /// Largest message (MsgBody plus CloudCustomData and OfflinePushInfo) in bytes; Tencent: 12 KB.
+    pub max_message_bytes: usize,
+    /// Roaming history kept for this many seconds (7 days by default).
+    pub history_retention_secs: i64,
+    /// Retried sends with the same sender, recipient and MsgRandom within this window are one message.
+    pub dedup_window_secs: i64,
+    /// REST calls per second for most commands (Tencent: 200).
+    pub rest_rate_per_sec: u32,
+    /// REST calls per second for multiaccount_import, account_delete, account_check (Tencent: 100).
+    pub rest_bulk_rate_per_sec: u32,
+    /// A mobile or desktop connection silent this long is dead (Tencent: 400 s).
+    pub idle_timeout_secs: u64,
+    /// A Web connection silent this long is dead (Tencent: lost network seen within 60 s).
+    pub web_idle_timeout_secs: u64,
+    /// A connection must log in within this many seconds.
+    pub login_timeout_secs: u64,
+    pub multi_device_policy: MultiDevicePolicy,
+    /// Live instances allowed per non-Web platform (a new login beyond it kicks the oldest).
+    pub instances_per_platform: usize,
+    /// Live Web instances allowed.
+    pub web_instances: usize,
+    /// Frames a session may have queued before it is treated as a slow consumer and closed.
+    pub session_queue: usize,
+    /// Most messages committed in one transaction by the batching writer.
+    pub writer_batch: usize,
+    /// Most missed messages sent per conversation at login; the client pages the rest.
+    pub sync_max_per_conversation: u64,
+    /// SQLite `synchronous` pragma: FULL (default; an acknowledged message survives power loss)
+    /// or NORMAL (survives a process crash only).
+    pub sqlite_synchronous: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            sdkappid: None,
+            secret_key: None,
+            admins: vec!["administrator".into()],
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            max_message_bytes: 12 * 1024,
+            history_retention_secs: 7 * 24 * 3600,
+            dedup_window_secs: 300,
+            rest_rate_per_sec: 200,
+            rest_bulk_rate_per_sec: 100,
+            idle_timeout_secs: 400,
+            web_idle_timeout_secs: 60,
+            login_timeout_secs: 10,
+            multi_device_policy: MultiDevicePolicy::Dual,
+            instances_per_platform: 1,
+            web_instances: 1,
+            session_queue: 1024,
+            writer_batch: 512,
+            sync_max_per_conversation: 10_000,
+            sqlite_synchronous: "FULL".into(),
+        }
+    }
+}
+
+/// The app's identity once credentials are settled.
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    pub sdkappid: u64,
+    pub secret_key: String,
+    /// True when they were generated by this start (so the server prints them).
+    pub generated: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCredentials {
+    sdkappid: u64,
+    secret_key: String,
+}
+
+impl Config {
+    /// Reads `path` (or `parley.toml` when present), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let default_path = Path::new("parley.toml");
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_path.exists() => Some(default_path.to_path_buf()),
+            None => None,
+        };
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path, message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("PARLEY_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("PARLEY_SDKAPPID") {
+            let id = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "PARLEY_SDKAPPID",
+                message: format!("{v:?} is not an unsigned integer"),
+            })?;
+            self.sdkappid = Some(id);
+        }
+        if let Some(v) = var("PARLEY_SECRET_KEY") {
+            self.secret_key = Some(v);
+        }
+        if let Some(v) = var("PARLEY_ADMIN") {
+            self.admins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        if let Some(v) = var("PARLEY_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("PARLEY_DATABASE_URL") {
+            self.database_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = var("PARLEY_REDIS_URL") {
+            self.redis_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = var("PARLEY_REST_RATE") {
+            self.rest_rate_per_sec = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "PARLEY_REST_RATE",
+                message: format!("{v:?} is not an unsigned integer"),
+            })?;
+        }
+        if self.admins.is_empty() {
+            return Err(ConfigError::Env { name: "PARLEY_ADMIN", message: "no admin identifier".into() });
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or `sqlite://<data_dir>/parley.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parley.db").display()),
+        }
+    }
+
+    /// The configured credentials, else those kept in the data directory, else new ones (kept).
+    pub fn credentials(&self) -> Result<AppCredentials, ConfigError> {
+        if let (Some(sdkappid), Some(secret_key)) = (self.sdkappid, &self.secret_key) {
+            return Ok(AppCredentials { sdkappid, secret_key: secret_key.clone(), generated: false });
+        }
+        let path = self.data_dir.join("credentials.toml");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let stored: StoredCredentials = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+            return Ok(AppCredentials {
+                sdkappid: self.sdkappid.unwrap_or(stored.sdkappid),
+                secret_key: self.secret_key.clone().unwrap_or(stored.secret_key),
+                generated: false,
+            });
+        }
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let sdkappid = self.sdkappid.unwrap_or_else(|| rng.gen_range(1_400_000_000..1_600_000_000));
+        let secret_key = self.secret_key.clone().unwrap_or_else(|| {
+            let bytes: [u8; 32] = rng.gen();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|source| ConfigError::Write { path: self.data_dir.clone(), source })?;
+        let text = format!(
+            "# Generated by parley on first start. Keep the key secret.\nsdkappid = {sdkappid}\nsecret_key = \"{secret_key}\"\n"
+        );
+        write_private(&path, &text).map_err(|source| ConfigError::Write { path: path.clone(), source })?;
+        Ok(AppCredentials { sdkappid, secret_key, generated: true })
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let mut config: Config = toml::from_str("listen = \"0.0.0.0:9\"\nadmins = [\"root\"]").unwrap_or_default();
+        assert_eq!(config.listen, "0.0.0.0:9");
+        config
+            .apply_env(|name| match name {
+                "PARLEY_LISTEN" => Some("127.0.0.1:1".into()),
+                "PARLEY_ADMIN" => Some("a, b".into()),
+                "PARLEY_SDKAPPID" => Some("42".into()),
+                _ => None,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen, "127.0.0.1:1");
+        assert_eq!(config.admins, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(config.sdkappid, Some(42));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn bad_sdkappid_in_environment_is_refused() {
+        let mut config = Config::default();
+        let result = config.apply_env(|name| (name == "PARLEY_SDKAPPID").then(|| "abc".to_string()));
+        assert!(matches!(result, Err(ConfigError::Env { name: "PARLEY_SDKAPPID", .. })));
+    }
+}

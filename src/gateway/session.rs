@@ -1,0 +1,338 @@
+//! One WebSocket connection: a `Session` actor. It answers requests, writes frames that presence
+//! hands it, tracks heartbeats and closes itself when silent too long, when kicked, or when it
+//! cannot keep up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use serde_json::{json, Value};
+
+use super::protocol::{response, GatewayError, Request};
+use crate::app::App;
+use crate::failure::Failure;
+use crate::fields::Fields;
+use crate::message::{event, SendRequest, SenderSync};
+use crate::presence::{KickReason, Platform, Register, SessionId, ToSession, Unregister};
+
+/// The client is told to send a heartbeat this often (Tencent: every 2 minutes; Web more often
+/// since a lost Web network must be seen within 60 s).
+const HEARTBEAT_SECS: u64 = 120;
+const WEB_HEARTBEAT_SECS: u64 = 20;
+/// Idle checks run at most this far apart.
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+struct LoggedIn {
+    user: String,
+    platform: Platform,
+}
+
+pub struct Session {
+    app: Arc<App>,
+    id: SessionId,
+    login: Option<LoggedIn>,
+    last_heard: Instant,
+}
+
+impl Session {
+    pub fn new(app: Arc<App>) -> Session {
+        let id = app.next_session_id();
+        Session { app, id, login: None, last_heard: Instant::now() }
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        let secs = match &self.login {
+            Some(l) if l.platform == Platform::Web => self.app.config.web_idle_timeout_secs,
+            _ => self.app.config.idle_timeout_secs,
+        };
+        Duration::from_secs(secs.max(1))
+    }
+
+    fn reply(&self, ctx: &mut ws::WebsocketContext<Self>, id: Option<u64>, result: Result<Value, Failure>) {
+        ctx.text(response(id, result));
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let request: Request = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                // Keep the connection: the client may still send good frames.
+                let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").and_then(Value::as_u64));
+                return self.reply(ctx, id, Err(GatewayError::MalformedFrame(e.to_string()).into()));
+            }
+        };
+        let id = request.id;
+        match (request.cmd.as_str(), &self.login) {
+            ("login", None) => self.login(request, ctx),
+            ("login", Some(_)) => self.reply(ctx, id, Err(GatewayError::AlreadyLoggedIn.into())),
+            ("heartbeat", _) => self.reply(ctx, id, Ok(json!({"ServerTime": crate::now_secs()}))),
+            (_, None) => self.reply(ctx, id, Err(GatewayError::NotLoggedIn.into())),
+            ("send_msg", Some(_)) => self.send_msg(request, ctx),
+            ("ack", Some(_)) => {
+                let result = self.ack(&request.data);
+                self.reply(ctx, id, result)
+            }
+            ("get_history", Some(_)) => self.get_history(request, ctx),
+            ("logout", Some(_)) => {
+                self.reply(ctx, id, Ok(json!({})));
+                ctx.close(Some(ws::CloseCode::Normal.into()));
+                ctx.stop();
+            }
+            (cmd, Some(_)) => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
+        }
+    }
+
+    fn login(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let f = Fields::of(&request.data);
+        let parsed = (|| -> Result<(String, String, Platform, String, HashMap<String, i64>), GatewayError> {
+            let bad = |e: crate::fields::FieldError| GatewayError::BadLogin(e.to_string());
+            let user = f.str("UserID").map_err(bad)?.to_string();
+            let usersig = f.str("UserSig").map_err(bad)?.to_string();
+            let platform_name = f.opt_str("Platform").map_err(bad)?.unwrap_or("Web");
+            let platform = Platform::parse(platform_name)
+                .ok_or_else(|| GatewayError::BadLogin(format!("unknown Platform {platform_name:?}")))?;
+            let instance = match f.opt_str("InstanceID").map_err(bad)? {
+                Some(i) if i.len() <= 64 => i.to_string(),
+                Some(_) => return Err(GatewayError::BadLogin("InstanceID is at most 64 bytes".into())),
+                None => format!("auto-{}", rand::random::<u64>()),
+            };
+            let mut cursors = HashMap::new();
+            if let Some(map) = f.opt_object("Cursors").map_err(bad)? {
+                for (conversation, seq) in map {
+                    let seq = seq.as_i64().ok_or_else(|| GatewayError::BadLogin("Cursors values are seqs".into()))?;
+                    if let Some(peer) = conversation.strip_prefix("c2c_") {
+                        cursors.insert(peer.to_string(), seq);
+                    }
+                }
+            }
+            Ok((user, usersig, platform, instance, cursors))
+        })();
+        let (user, usersig, platform, instance, cursors) = match parsed {
+            Ok(p) => p,
+            Err(e) => return self.reply(ctx, id, Err(e.into())),
+        };
+        let app = self.app.clone();
+        let session_id = self.id;
+        let addr = ctx.address().recipient();
+        let work = async move {
+            let ticket = app.auth.verify(&usersig, &user).map_err(Failure::from)?;
+            if !crate::valid_user_id(&user) {
+                return Err(GatewayError::BadLogin("invalid UserID".into()).into());
+            }
+            app.accounts.ensure(&user).await.map_err(Failure::from)?;
+            if !app.accounts.sig_still_valid(&user, ticket.time).await.map_err(Failure::from)? {
+                return Err(crate::auth::UserSigError::Revoked.into());
+            }
+            // Register before reading what was missed: a message committed after this point is
+            // delivered live, one committed before is in the read. Nothing falls between.
+            let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
+            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            let (missed, heads) = app.messages.missed(&user, &cursors).await.map_err(Failure::from)?;
+            Ok::<_, Failure>((user, platform, instance, missed, heads))
+        };
+        // `wait`: nothing else is handled until the login is settled, so frames delivered
+        // meanwhile queue in the mailbox and follow the missed ones in order.
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| match result {
+            Ok((user, platform, instance, missed, heads)) => {
+                crate::stats::Metrics::add(&act.app.metrics.logins, 1);
+                tracing::info!(user, platform = platform.name(), session = act.id, "login");
+                let heartbeat = if platform == Platform::Web { WEB_HEARTBEAT_SECS } else { HEARTBEAT_SECS };
+                act.login = Some(LoggedIn { user: user.clone(), platform });
+                act.reply(
+                    ctx,
+                    id,
+                    Ok(json!({
+                        "UserID": user,
+                        "Platform": platform.name(),
+                        "InstanceID": instance,
+                        "SessionID": act.id,
+                        "HeartbeatInterval": heartbeat,
+                        "IdleTimeout": act.idle_timeout().as_secs(),
+                        "ServerTime": crate::now_secs(),
+                    })),
+                );
+                for row in &missed {
+                    ctx.text(event::c2c_frame(row));
+                }
+                let conversations: Vec<Value> = heads
+                    .iter()
+                    .map(|(peer, seq)| json!({"ConversationID": format!("c2c_{peer}"), "LastSeq": seq}))
+                    .collect();
+                ctx.text(event::frame("sync_done", json!({"Conversations": conversations, "MissedCount": missed.len()})));
+            }
+            Err(failure) => {
+                crate::stats::Metrics::add(&act.app.metrics.login_failures, 1);
+                tracing::info!(code = failure.code, info = %failure.info, "login refused");
+                act.reply(ctx, id, Err(failure));
+            }
+        }));
+    }
+
+    fn user(&self) -> &str {
+        self.login.as_ref().map_or("", |l| l.user.as_str())
+    }
+
+    fn send_msg(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let f = Fields::of(&request.data);
+        let parsed = (|| {
+            let to = f.str("To_Account")?.to_string();
+            let (msg_seq, msg_random, lifetime, content) = match f.raw("MsgRandom") {
+                Some(_) => crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?,
+                None => {
+                    // Clients that do not retry need not pick a MsgRandom.
+                    let mut data = request.data.clone();
+                    data["MsgRandom"] = json!(rand::random::<u32>());
+                    crate::message::rest::parse_common(&Fields::of(&data), self.app.messages.max_message_bytes)?
+                }
+            };
+            Ok::<_, crate::message::MessageError>(SendRequest {
+                from: self.user().to_string(),
+                to,
+                msg_seq,
+                msg_random,
+                msg_time: None,
+                content,
+                lifetime,
+                sender_sync: SenderSync::OtherSessions(self.id),
+                import: None,
+                from_admin: self.app.accounts.is_admin(self.user()),
+            })
+        })();
+        // Queue it now, in frame order; only the wait for the commit runs concurrently.
+        let submitted = parsed.and_then(|r| self.app.messages.submit(r));
+        let receipt = match submitted {
+            Ok(rx) => rx,
+            Err(e) => return self.reply(ctx, id, Err(e.into())),
+        };
+        ctx.spawn(
+            async move {
+                match receipt.await {
+                    Ok(Ok(r)) => Ok(json!({
+                        "Seq": r.seq, "MsgKey": r.msg_key, "MsgTime": r.msg_time, "MsgSeq": r.msg_seq, "Duplicate": r.duplicate
+                    })),
+                    Ok(Err(e)) => Err(Failure::from(e)),
+                    Err(_) => Err(Failure::from(crate::message::MessageError::Internal)),
+                }
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| act.reply(ctx, id, result)),
+        );
+    }
+
+    fn ack(&self, data: &Value) -> Result<Value, Failure> {
+        let f = Fields::of(data);
+        let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+        let peer = f.str("Peer_Account").map_err(bad)?;
+        let seq = f.i64("Seq").map_err(bad)?;
+        self.app.messages.ack(self.user(), peer, seq)?;
+        Ok(json!({}))
+    }
+
+    fn get_history(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let app = self.app.clone();
+        let user = self.user().to_string();
+        let work = async move {
+            let f = Fields::of(&request.data);
+            let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+            let peer = f.str("Peer_Account").map_err(bad)?;
+            let before = f.opt_i64("BeforeSeq").map_err(bad)?;
+            let count = f.opt_i64("Count").map_err(bad)?.unwrap_or(20).max(1) as u64;
+            let (rows, complete) = app.messages.history(&user, peer, before, count).await?;
+            let messages: Vec<Value> = rows
+                .iter()
+                .map(|row| {
+                    let body = event::raw_body(&row.body);
+                    serde_json::to_value(event::view(row, &body)).unwrap_or(Value::Null)
+                })
+                .collect();
+            Ok(json!({"Messages": messages, "Complete": complete}))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
+    }
+
+    fn kick(&mut self, reason: KickReason, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.text(event::frame("kicked", json!({"Reason": reason.name()})));
+        let code = match reason {
+            KickReason::Shutdown => ws::CloseCode::Away,
+            _ => ws::CloseCode::Policy,
+        };
+        ctx.close(Some(ws::CloseReason { code, description: Some(reason.name().to_string()) }));
+        // The shard already dropped this session; nothing to unregister.
+        self.login = None;
+        ctx.stop();
+    }
+}
+
+impl Actor for Session {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // A bounded mailbox: when it is full the session is a slow consumer and is closed.
+        ctx.set_mailbox_capacity(self.app.config.session_queue.max(16));
+        self.app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let login_timeout = Duration::from_secs(self.app.config.login_timeout_secs.max(1));
+        ctx.run_later(login_timeout, |act, ctx| {
+            if act.login.is_none() {
+                tracing::debug!(session = act.id, "no login in time; closing");
+                ctx.close(Some(ws::CloseCode::Policy.into()));
+                ctx.stop();
+            }
+        });
+        let check = (self.idle_timeout() / 4).clamp(Duration::from_millis(250), MAX_CHECK_INTERVAL);
+        ctx.run_interval(check, |act, ctx| {
+            if act.last_heard.elapsed() > act.idle_timeout() {
+                tracing::info!(user = act.user(), session = act.id, "idle timeout; closing");
+                ctx.close(Some(ws::CloseCode::Away.into()));
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(login) = self.login.take() {
+            self.app.presence.shard(&login.user).do_send(Unregister { user: login.user, id: self.id });
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
+    fn handle(&mut self, message: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match message {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => self.reply(ctx, None, Err(GatewayError::BinaryFrame.into())),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Continuation(_)) => {
+                ctx.close(Some(ws::CloseCode::Unsupported.into()));
+                ctx.stop();
+            }
+            Err(e) => {
+                tracing::info!(session = self.id, error = %e, "protocol error; closing");
+                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Protocol, description: Some(e.to_string()) }));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<ToSession> for Session {
+    type Result = ();
+
+    fn handle(&mut self, message: ToSession, ctx: &mut Self::Context) {
+        match message {
+            ToSession::Frame(frame) => ctx.text(frame),
+            ToSession::Kick(reason) => self.kick(reason, ctx),
+        }
+    }
+}

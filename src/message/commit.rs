@@ -1,0 +1,397 @@
+//! The C2C writer: one task that takes sends in batches, gives each its conversation seq,
+//! commits the batch in one transaction, then delivers and answers every sender. Being the only
+//! writer of C2C rows, it keeps the last seq of each conversation in memory, and it remembers
+//! recent (sender, recipient, MsgRandom) so a retried send gets the first answer back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use entities::{c2c_conversation, c2c_message, c2c_sequence};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{event, msg_key, pair, Import, MessageError, Receipt, SendRequest, SenderSync};
+use crate::account::Accounts;
+use crate::cluster::Bus;
+use crate::stats::Metrics;
+
+pub struct Pending {
+    pub request: SendRequest,
+    pub reply: oneshot::Sender<Result<Receipt, MessageError>>,
+}
+
+pub enum Commit {
+    Send(Box<Pending>),
+    Ack { owner: String, peer: String, seq: i64 },
+}
+
+type DedupKey = (String, String, u32);
+type Pair = (String, String);
+
+pub struct Committer {
+    db: DatabaseConnection,
+    accounts: Arc<Accounts>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    /// Last seq handed out per conversation (only conversations touched since start).
+    seqs: HashMap<Pair, i64>,
+    /// Recent sends by dedup key: (when, what the sender was told).
+    recent: HashMap<DedupKey, (i64, Receipt)>,
+    dedup_window: i64,
+    last_prune: i64,
+    retention: i64,
+}
+
+/// A send accepted into the current batch.
+struct Planned {
+    pending: Pending,
+    row: c2c_message::Model,
+    /// Same dedup key as an earlier send of this batch: answered with its receipt.
+    duplicate_of: Option<usize>,
+    /// An import already stored (same MsgSeq, MsgRandom and MsgTimeStamp): nothing written.
+    already_imported: bool,
+}
+
+impl Committer {
+    pub async fn new(
+        db: DatabaseConnection,
+        accounts: Arc<Accounts>,
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        config: &crate::config::Config,
+    ) -> Result<Committer, DbErr> {
+        let mut committer = Committer {
+            db,
+            accounts,
+            bus,
+            metrics,
+            seqs: HashMap::new(),
+            recent: HashMap::new(),
+            dedup_window: config.dedup_window_secs,
+            last_prune: crate::now_secs(),
+            retention: config.history_retention_secs,
+        };
+        committer.warm_dedup().await?;
+        Ok(committer)
+    }
+
+    /// Reloads the dedup window from storage, so a send retried across a restart (the server
+    /// died after the commit, before the ack) is still recognised.
+    async fn warm_dedup(&mut self) -> Result<(), DbErr> {
+        let since = crate::now_secs() - self.dedup_window;
+        let rows = c2c_message::Entity::find().filter(c2c_message::Column::MsgTime.gte(since)).all(&self.db).await?;
+        for row in rows {
+            let receipt = Receipt {
+                seq: row.seq,
+                msg_key: row.msg_key.clone(),
+                msg_time: row.msg_time,
+                msg_seq: row.msg_seq as u32,
+                duplicate: true,
+            };
+            self.recent.insert((row.from_account, row.to_account, row.msg_random as u32), (row.msg_time, receipt));
+        }
+        Ok(())
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Commit>, max_batch: usize) {
+        while let Some(batch) = crate::store::batch::next_batch(&mut rx, max_batch).await {
+            self.commit_batch(batch).await;
+        }
+        tracing::info!("message writer drained and stopped");
+    }
+
+    async fn check_parties(&self, request: &SendRequest) -> Result<(), MessageError> {
+        if !request.from_admin && !self.accounts.exists(&request.from).await.map_err(|_| MessageError::Internal)? {
+            return Err(MessageError::UnknownSender(request.from.clone()));
+        }
+        if !self.accounts.exists(&request.to).await.map_err(|_| MessageError::Internal)? {
+            return Err(MessageError::UnknownRecipient(request.to.clone()));
+        }
+        Ok(())
+    }
+
+    fn prune(&mut self, now: i64) {
+        if now - self.last_prune >= 10 {
+            let window = self.dedup_window;
+            self.recent.retain(|_, (t, _)| now - *t <= window);
+            self.last_prune = now;
+        }
+    }
+
+    async fn commit_batch(&mut self, batch: Vec<Commit>) {
+        let now = crate::now_secs();
+        self.prune(now);
+        let mut planned: Vec<Planned> = Vec::new();
+        let mut online_only: Vec<Pending> = Vec::new();
+        let mut acks: HashMap<Pair, i64> = HashMap::new();
+        let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
+        for item in batch {
+            let pending = match item {
+                Commit::Ack { owner, peer, seq } => {
+                    let entry = acks.entry((owner, peer)).or_insert(seq);
+                    *entry = (*entry).max(seq);
+                    continue;
+                }
+                Commit::Send(pending) => *pending,
+            };
+            let request = &pending.request;
+            if let Err(e) = self.check_parties(request).await {
+                let _ = pending.reply.send(Err(e));
+                continue;
+            }
+            if request.lifetime == 0 && request.import.is_none() {
+                online_only.push(pending);
+                continue;
+            }
+            let key = (request.from.clone(), request.to.clone(), request.msg_random);
+            if request.import.is_none() {
+                if let Some((_, receipt)) = self.recent.get(&key) {
+                    Metrics::add(&self.metrics.c2c_duplicates, 1);
+                    let _ = pending.reply.send(Ok(Receipt { duplicate: true, ..receipt.clone() }));
+                    continue;
+                }
+            }
+            let duplicate_of = if request.import.is_none() { batch_keys.get(&key).copied() } else { None };
+            if duplicate_of.is_none() && request.import.is_none() {
+                batch_keys.insert(key, planned.len());
+            }
+            let row = new_row(request, now, self.retention);
+            planned.push(Planned { pending, row, duplicate_of, already_imported: false });
+        }
+
+        let started = Instant::now();
+        let stored = if planned.is_empty() && acks.is_empty() {
+            Ok(())
+        } else {
+            self.store(&mut planned, &acks).await
+        };
+        Metrics::add(&self.metrics.commit_batches, 1);
+        Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
+        match stored {
+            Ok(()) => self.finish(planned, now),
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; batch refused");
+                Metrics::add(&self.metrics.commit_failures, 1);
+                for p in &planned {
+                    self.seqs.remove(&pair(&p.row.from_account, &p.row.to_account));
+                }
+                for p in planned {
+                    let _ = p.pending.reply.send(Err(MessageError::Internal));
+                }
+            }
+        }
+        for pending in online_only {
+            let request = &pending.request;
+            let mut row = new_row(request, now, 0);
+            row.seq = 0;
+            let frame = event::c2c_frame(&row);
+            self.deliver(request, &frame);
+            Metrics::add(&self.metrics.c2c_messages_online_only, 1);
+            let _ = pending.reply.send(Ok(receipt(&row, false)));
+        }
+    }
+
+    /// Writes the batch in one transaction; fills in each row's seq.
+    async fn store(&mut self, planned: &mut [Planned], acks: &HashMap<Pair, i64>) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        let mut next: HashMap<Pair, i64> = HashMap::new();
+        // (owner, peer) → (last_seq, last_time) for the conversation list.
+        let mut heads: HashMap<Pair, (i64, i64)> = HashMap::new();
+        let mut read_up_to: HashMap<Pair, i64> = acks.clone();
+        let mut rows = Vec::new();
+        for i in 0..planned.len() {
+            if planned[i].duplicate_of.is_some() {
+                continue;
+            }
+            let p = &mut planned[i];
+            let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
+            if p.pending.request.import.is_some() && already_imported(&txn, &p.row).await? {
+                p.already_imported = true;
+                continue;
+            }
+            let last = match next.get(&conversation).or_else(|| self.seqs.get(&conversation)) {
+                Some(seq) => *seq,
+                None => c2c_sequence::Entity::find_by_id(conversation.clone())
+                    .one(&txn)
+                    .await?
+                    .map_or(0, |s| s.last_seq),
+            };
+            let seq = last + 1;
+            next.insert(conversation, seq);
+            p.row.seq = seq;
+            let head = (p.row.to_account.clone(), p.row.from_account.clone());
+            heads.insert(head.clone(), (seq, p.row.msg_time));
+            if !p.row.hidden_for_sender {
+                heads.insert((p.row.from_account.clone(), p.row.to_account.clone()), (seq, p.row.msg_time));
+            }
+            if p.pending.request.import == Some(Import::Historical) {
+                read_up_to.insert(head, seq);
+            }
+            rows.push(to_active(&p.row));
+        }
+        if !rows.is_empty() {
+            c2c_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+        if !next.is_empty() {
+            let sequences = next.iter().map(|((low, high), seq)| c2c_sequence::ActiveModel {
+                user_low: Set(low.clone()),
+                user_high: Set(high.clone()),
+                last_seq: Set(*seq),
+            });
+            c2c_sequence::Entity::insert_many(sequences)
+                .on_conflict(
+                    OnConflict::columns([c2c_sequence::Column::UserLow, c2c_sequence::Column::UserHigh])
+                        .update_column(c2c_sequence::Column::LastSeq)
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        if !heads.is_empty() {
+            let conversations = heads.iter().map(|((owner, peer), (seq, time))| c2c_conversation::ActiveModel {
+                owner: Set(owner.clone()),
+                peer: Set(peer.clone()),
+                last_seq: Set(*seq),
+                last_time: Set(*time),
+                delivered_seq: Set(0),
+            });
+            c2c_conversation::Entity::insert_many(conversations)
+                .on_conflict(
+                    OnConflict::columns([c2c_conversation::Column::Owner, c2c_conversation::Column::Peer])
+                        .update_columns([c2c_conversation::Column::LastSeq, c2c_conversation::Column::LastTime])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for ((owner, peer), seq) in &read_up_to {
+            c2c_conversation::Entity::update_many()
+                .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(*seq))
+                .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
+                .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
+                .filter(c2c_conversation::Column::DeliveredSeq.lt(*seq))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        self.seqs.extend(next);
+        Ok(())
+    }
+
+    /// After the commit: remember for dedup, deliver, answer.
+    fn finish(&mut self, planned: Vec<Planned>, now: i64) {
+        let mut receipts: Vec<Option<Receipt>> = Vec::with_capacity(planned.len());
+        for p in planned {
+            let result = match p.duplicate_of {
+                Some(first) => {
+                    Metrics::add(&self.metrics.c2c_duplicates, 1);
+                    receipts.get(first).cloned().flatten().map(|r| Receipt { duplicate: true, ..r })
+                }
+                None if p.already_imported => Some(receipt(&p.row, true)),
+                None => {
+                    let request = &p.pending.request;
+                    let r = receipt(&p.row, false);
+                    if request.import.is_none() {
+                        self.recent.insert(
+                            (request.from.clone(), request.to.clone(), request.msg_random),
+                            (now, Receipt { duplicate: true, ..r.clone() }),
+                        );
+                    }
+                    Metrics::add(&self.metrics.c2c_messages_stored, 1);
+                    if request.import != Some(Import::Historical) {
+                        self.deliver(request, &event::c2c_frame(&p.row));
+                    }
+                    Some(r)
+                }
+            };
+            receipts.push(result.clone());
+            let _ = p.pending.reply.send(result.ok_or(MessageError::Internal));
+        }
+    }
+
+    fn deliver(&self, request: &SendRequest, frame: &bytestring::ByteString) {
+        self.bus.deliver(&request.to, frame.clone(), None);
+        if request.from == request.to {
+            return;
+        }
+        match request.sender_sync {
+            SenderSync::AllSessions => self.bus.deliver(&request.from, frame.clone(), None),
+            SenderSync::OtherSessions(origin) => self.bus.deliver(&request.from, frame.clone(), Some(origin)),
+            SenderSync::HistoryOnly | SenderSync::Hidden => {}
+        }
+    }
+}
+
+fn receipt(row: &c2c_message::Model, duplicate: bool) -> Receipt {
+    Receipt {
+        seq: row.seq,
+        msg_key: row.msg_key.clone(),
+        msg_time: row.msg_time,
+        msg_seq: row.msg_seq as u32,
+        duplicate,
+    }
+}
+
+fn new_row(request: &SendRequest, now: i64, retention: i64) -> c2c_message::Model {
+    let (user_low, user_high) = pair(&request.from, &request.to);
+    let msg_time = request.msg_time.unwrap_or(now);
+    // Imports keep their history as long as any other message; sends expire after MsgLifeTime
+    // offline or the retention period, whichever is longer for the roaming copy.
+    let keep = if request.import.is_some() { retention } else { retention.max(request.lifetime) };
+    c2c_message::Model {
+        id: 0,
+        user_low,
+        user_high,
+        seq: 0,
+        from_account: request.from.clone(),
+        to_account: request.to.clone(),
+        msg_seq: i64::from(request.msg_seq),
+        msg_random: i64::from(request.msg_random),
+        msg_time,
+        msg_key: msg_key(request.msg_seq, request.msg_random, msg_time),
+        body: request.content.body.clone(),
+        cloud_custom_data: request.content.cloud_custom_data.clone(),
+        offline_push_info: request.content.offline_push_info.clone(),
+        flag_bits: 0,
+        hidden_for_sender: request.sender_sync == SenderSync::Hidden,
+        expires_at: now.saturating_add(keep),
+    }
+}
+
+fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
+    c2c_message::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        user_low: Set(row.user_low.clone()),
+        user_high: Set(row.user_high.clone()),
+        seq: Set(row.seq),
+        from_account: Set(row.from_account.clone()),
+        to_account: Set(row.to_account.clone()),
+        msg_seq: Set(row.msg_seq),
+        msg_random: Set(row.msg_random),
+        msg_time: Set(row.msg_time),
+        msg_key: Set(row.msg_key.clone()),
+        body: Set(row.body.clone()),
+        cloud_custom_data: Set(row.cloud_custom_data.clone()),
+        offline_push_info: Set(row.offline_push_info.clone()),
+        flag_bits: Set(row.flag_bits),
+        hidden_for_sender: Set(row.hidden_for_sender),
+        expires_at: Set(row.expires_at),
+    }
+}
+
+/// importmsg de-duplicates on (MsgSeq, MsgRandom, MsgTimeStamp) within the conversation.
+async fn already_imported(txn: &sea_orm::DatabaseTransaction, row: &c2c_message::Model) -> Result<bool, DbErr> {
+    Ok(c2c_message::Entity::find()
+        .filter(c2c_message::Column::UserLow.eq(row.user_low.as_str()))
+        .filter(c2c_message::Column::UserHigh.eq(row.user_high.as_str()))
+        .filter(c2c_message::Column::MsgSeq.eq(row.msg_seq))
+        .filter(c2c_message::Column::MsgRandom.eq(row.msg_random))
+        .filter(c2c_message::Column::MsgTime.eq(row.msg_time))
+        .one(txn)
+        .await?
+        .is_some())
+}

@@ -1,0 +1,327 @@
+//! The `message` room: one-to-one (C2C) messages — validation, sequencing, durable storage through
+//! the group-commit writer, delivery after commit, login sync and history.
+
+pub mod commit;
+pub mod event;
+pub mod rest;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use entities::{c2c_conversation, c2c_message};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::failure::Failure;
+use crate::fields::FieldError;
+use crate::presence::SessionId;
+
+pub use validate::Content;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("{0}")]
+    Field(FieldError),
+    #[error("MsgBody is missing")]
+    MissingBody,
+    #[error("MsgBody is not an array")]
+    BodyNotArray,
+    #[error("invalid message: {0}")]
+    InvalidBody(String),
+    #[error("OfflinePushInfo is malformed")]
+    BadOfflinePushInfo,
+    #[error("message is {size} bytes; the limit is {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("To_Account {0:?} does not exist")]
+    UnknownRecipient(String),
+    #[error("From_Account {0:?} does not exist")]
+    UnknownSender(String),
+    #[error("MsgLifeTime must be 0 to 604800 seconds")]
+    BadLifeTime,
+    #[error("at most {0} recipients")]
+    TooManyRecipients(usize),
+    #[error("invalid MsgKey")]
+    BadMsgKey,
+    #[error("server busy; retry")]
+    Busy,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<MessageError> for Failure {
+    fn from(e: MessageError) -> Failure {
+        use crate::fields::Problem;
+        let code = match &e {
+            MessageError::Field(f) => match (f.field, f.problem) {
+                ("To_Account" | "Peer_Account" | "Operator_Account", _) => 90003,
+                ("MsgRandom", _) => 90005,
+                ("MsgTimeStamp", _) => 90006,
+                ("MsgBody", Problem::Missing) => 90002,
+                ("MsgBody", Problem::WrongType) => 90007,
+                ("From_Account", _) => 90008,
+                ("MsgSeq", _) => 90004,
+                ("SyncOtherMachine", _) => 90031,
+                ("MsgLifeTime", _) => 90044,
+                ("SyncFromOldSystem", _) => 90030,
+                ("OfflinePushInfo", _) => 90043,
+                _ => 20001,
+            },
+            MessageError::MissingBody => 90002,
+            MessageError::BodyNotArray => 90007,
+            MessageError::InvalidBody(_) => 90010,
+            MessageError::BadOfflinePushInfo => 90043,
+            MessageError::TooLarge { .. } => 93000,
+            MessageError::UnknownRecipient(_) => 90012,
+            MessageError::UnknownSender(_) => 90008,
+            MessageError::BadLifeTime => 90026,
+            MessageError::TooManyRecipients(_) => 90011,
+            MessageError::BadMsgKey => 90054,
+            MessageError::Busy => 20004,
+            MessageError::Internal => 91000,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<FieldError> for MessageError {
+    fn from(e: FieldError) -> MessageError {
+        MessageError::Field(e)
+    }
+}
+
+impl From<DbErr> for MessageError {
+    fn from(e: DbErr) -> MessageError {
+        tracing::error!(error = %e, "message store failed");
+        MessageError::Internal
+    }
+}
+
+/// Which of the sender's own sessions see the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderSync {
+    /// Every live session (REST `SyncOtherMachine: 1`).
+    AllSessions,
+    /// Every live session but the one that sent it (WebSocket sends).
+    OtherSessions(SessionId),
+    /// Kept in the sender's history, pushed to none of their sessions (REST default).
+    HistoryOnly,
+    /// Neither pushed nor in the sender's history (REST `SyncOtherMachine: 2`).
+    Hidden,
+}
+
+/// How a migrated message enters (`importmsg` `SyncFromOldSystem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Import {
+    /// 2: history — already read, never pushed.
+    Historical,
+    /// 5: as if just received — delivered to live sessions.
+    Realtime,
+}
+
+/// A validated C2C message on its way to the writer.
+#[derive(Clone, Debug)]
+pub struct SendRequest {
+    pub from: String,
+    pub to: String,
+    pub msg_seq: u32,
+    pub msg_random: u32,
+    /// Set by imports; otherwise the writer stamps server time.
+    pub msg_time: Option<i64>,
+    pub content: Content,
+    /// Seconds the message stays stored; 0 = online only.
+    pub lifetime: i64,
+    pub sender_sync: SenderSync,
+    pub import: Option<Import>,
+    /// The sender is an app admin (exists without an account row).
+    pub from_admin: bool,
+}
+
+/// What the sender is told once the message is committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// Conversation sequence; 0 for online-only messages.
+    pub seq: i64,
+    pub msg_key: String,
+    pub msg_time: i64,
+    pub msg_seq: u32,
+    /// The send repeated one already committed within the dedup window.
+    pub duplicate: bool,
+}
+
+/// The longest a C2C message may stay stored offline (spec: 7 days).
+pub const MAX_LIFETIME_SECS: i64 = 604_800;
+/// At most this many messages per history page.
+pub const MAX_HISTORY_PAGE: u64 = 100;
+/// Batch sends reach at most this many recipients.
+pub const MAX_BATCH_RECIPIENTS: usize = 500;
+/// Pending commits before senders are told to retry.
+const COMMIT_QUEUE: usize = 16_384;
+
+pub fn msg_key(msg_seq: u32, msg_random: u32, msg_time: i64) -> String {
+    format!("{msg_seq}_{msg_random}_{msg_time}")
+}
+
+/// The two users of a conversation in a fixed order.
+pub fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+/// Handle on the C2C room; cheap to clone.
+#[derive(Clone)]
+pub struct Messages {
+    tx: mpsc::Sender<commit::Commit>,
+    db: DatabaseConnection,
+    pub max_message_bytes: usize,
+    sync_max: u64,
+}
+
+impl Messages {
+    /// Starts the writer task; it ends once every handle is dropped and the queue is drained.
+    pub async fn start(
+        db: DatabaseConnection,
+        accounts: Arc<crate::account::Accounts>,
+        bus: Arc<dyn crate::cluster::Bus>,
+        metrics: Arc<crate::stats::Metrics>,
+        config: &crate::config::Config,
+    ) -> Result<(Messages, tokio::task::JoinHandle<()>), DbErr> {
+        let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        let committer = commit::Committer::new(db.clone(), accounts, bus, metrics, config).await?;
+        let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
+        let messages = Messages {
+            tx,
+            db,
+            max_message_bytes: config.max_message_bytes,
+            sync_max: config.sync_max_per_conversation,
+        };
+        Ok((messages, task))
+    }
+
+    /// Queues a send without waiting, so sends from one session keep their order; the receiver
+    /// resolves once the message is committed (or refused).
+    pub fn submit(&self, request: SendRequest) -> Result<oneshot::Receiver<Result<Receipt, MessageError>>, MessageError> {
+        let (reply, receipt) = oneshot::channel();
+        self.tx
+            .try_send(commit::Commit::Send(Box::new(commit::Pending { request, reply })))
+            .map_err(|_| MessageError::Busy)?;
+        Ok(receipt)
+    }
+
+    pub async fn send(&self, request: SendRequest) -> Result<Receipt, MessageError> {
+        self.submit(request)?.await.map_err(|_| MessageError::Internal)?
+    }
+
+    /// One of `owner`'s devices has every message of the conversation with `peer` up to `seq`.
+    pub fn ack(&self, owner: &str, peer: &str, seq: i64) -> Result<(), MessageError> {
+        self.tx
+            .try_send(commit::Commit::Ack { owner: owner.to_string(), peer: peer.to_string(), seq })
+            .map_err(|_| MessageError::Busy)
+    }
+
+    fn visible_to(user: &str) -> sea_orm::Condition {
+        sea_orm::Condition::any()
+            .add(c2c_message::Column::FromAccount.ne(user))
+            .add(c2c_message::Column::HiddenForSender.eq(false))
+    }
+
+    /// What `user` missed: per conversation, the messages after the client's cursor (or, without
+    /// one, after the last acknowledged seq), oldest first, at most `sync_max` each. Also returns
+    /// each conversation's last seq.
+    pub async fn missed(
+        &self,
+        user: &str,
+        cursors: &HashMap<String, i64>,
+    ) -> Result<(Vec<c2c_message::Model>, Vec<(String, i64)>), MessageError> {
+        let conversations =
+            c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(user)).all(&self.db).await?;
+        let now = crate::now_secs();
+        let mut missed = Vec::new();
+        let mut heads = Vec::new();
+        for conversation in conversations {
+            heads.push((conversation.peer.clone(), conversation.last_seq));
+            let from = cursors.get(&conversation.peer).copied().unwrap_or(conversation.delivered_seq);
+            if conversation.last_seq <= from {
+                continue;
+            }
+            let (low, high) = pair(user, &conversation.peer);
+            let rows = c2c_message::Entity::find()
+                .filter(c2c_message::Column::UserLow.eq(low))
+                .filter(c2c_message::Column::UserHigh.eq(high))
+                .filter(c2c_message::Column::Seq.gt(from))
+                .filter(c2c_message::Column::ExpiresAt.gt(now))
+                .filter(Self::visible_to(user))
+                .order_by_asc(c2c_message::Column::Seq)
+                .limit(self.sync_max)
+                .all(&self.db)
+                .await?;
+            missed.extend(rows);
+        }
+        Ok((missed, heads))
+    }
+
+    /// History of the conversation `user`–`peer` before `before_seq` (or the newest), newest first.
+    /// The flag says whether older messages remain.
+    pub async fn history(
+        &self,
+        user: &str,
+        peer: &str,
+        before_seq: Option<i64>,
+        count: u64,
+    ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
+        let (low, high) = pair(user, peer);
+        let count = count.clamp(1, MAX_HISTORY_PAGE);
+        let mut query = c2c_message::Entity::find()
+            .filter(c2c_message::Column::UserLow.eq(low))
+            .filter(c2c_message::Column::UserHigh.eq(high))
+            .filter(c2c_message::Column::ExpiresAt.gt(crate::now_secs()))
+            .filter(Self::visible_to(user));
+        if let Some(before) = before_seq {
+            query = query.filter(c2c_message::Column::Seq.lt(before));
+        }
+        let mut rows = query.order_by_desc(c2c_message::Column::Seq).limit(count + 1).all(&self.db).await?;
+        let complete = rows.len() as u64 <= count;
+        rows.truncate(count as usize);
+        Ok((rows, complete))
+    }
+
+    /// `admin_getroammsg`: the conversation seen by `operator`, between two times, newest first,
+    /// continuing below the message `last_key` when given.
+    pub async fn roaming(
+        &self,
+        operator: &str,
+        peer: &str,
+        min_time: i64,
+        max_time: i64,
+        max_count: u64,
+        last_key: Option<&str>,
+    ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
+        let (low, high) = pair(operator, peer);
+        let base = c2c_message::Entity::find()
+            .filter(c2c_message::Column::UserLow.eq(low))
+            .filter(c2c_message::Column::UserHigh.eq(high))
+            .filter(Self::visible_to(operator));
+        let mut query = base
+            .clone()
+            .filter(c2c_message::Column::MsgTime.gte(min_time))
+            .filter(c2c_message::Column::MsgTime.lte(max_time))
+            .filter(c2c_message::Column::ExpiresAt.gt(crate::now_secs()));
+        if let Some(key) = last_key {
+            let anchor = base
+                .filter(c2c_message::Column::MsgKey.eq(key))
+                .order_by_asc(c2c_message::Column::Seq)
+                .one(&self.db)
+                .await?
+                .ok_or(MessageError::BadMsgKey)?;
+            query = query.filter(c2c_message::Column::Seq.lt(anchor.seq));
+        }
+        let max_count = max_count.clamp(1, 1000);
+        let mut rows = query.order_by_desc(c2c_message::Column::Seq).limit(max_count + 1).all(&self.db).await?;
+        let complete = rows.len() as u64 <= max_count;
+        rows.truncate(max_count as usize);
+        Ok((rows, complete))
+    }
+}

@@ -1,0 +1,198 @@
+//! REST v4 `openim` C2C commands: sendmsg, batchsendmsg, importmsg, admin_getroammsg.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{event, validate, Import, MessageError, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS};
+use crate::app::App;
+use crate::failure::Failure;
+use crate::fields::Fields;
+use crate::rest::{Call, Reply};
+
+/// The parts of a send request shared by REST and WebSocket.
+pub fn parse_common(f: &Fields, max_bytes: usize) -> Result<(u32, u32, i64, super::Content), MessageError> {
+    let msg_random = f.u32("MsgRandom")?;
+    let msg_seq = f.opt_u32("MsgSeq")?.unwrap_or_else(rand::random);
+    let lifetime = match f.opt_i64("MsgLifeTime")? {
+        None => MAX_LIFETIME_SECS,
+        Some(t) if t < 0 => return Err(MessageError::BadLifeTime),
+        // The spec documents clamping at 7 days.
+        Some(t) => t.min(MAX_LIFETIME_SECS),
+    };
+    let content = validate::content(f.raw("MsgBody"), f.raw("CloudCustomData"), f.raw("OfflinePushInfo"), max_bytes)?;
+    Ok((msg_seq, msg_random, lifetime, content))
+}
+
+fn sender(app: &App, call: &Call, f: &Fields) -> Result<(String, bool), MessageError> {
+    Ok(match f.opt_str("From_Account")? {
+        Some(from) => (from.to_string(), app.accounts.is_admin(from)),
+        None => (call.identifier.clone(), true),
+    })
+}
+
+fn sender_sync(f: &Fields) -> Result<SenderSync, MessageError> {
+    Ok(match f.opt_i64("SyncOtherMachine")? {
+        Some(1) => SenderSync::AllSessions,
+        Some(2) => SenderSync::Hidden,
+        _ => SenderSync::HistoryOnly,
+    })
+}
+
+pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
+    let (from, from_admin) = sender(&app, &call, &f)?;
+    let sync = sender_sync(&f)?;
+    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
+    let receipt = app
+        .messages
+        .send(SendRequest {
+            from,
+            to,
+            msg_seq,
+            msg_random,
+            msg_time: None,
+            content,
+            lifetime,
+            sender_sync: sync,
+            import: None,
+            from_admin,
+        })
+        .await?;
+    Ok(reply(json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key})))
+}
+
+pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let targets = f.strings("To_Account").map_err(MessageError::from)?;
+    if targets.is_empty() {
+        return Err(MessageError::Field(Fields::missing("To_Account")).into());
+    }
+    if targets.len() > MAX_BATCH_RECIPIENTS {
+        return Err(MessageError::TooManyRecipients(MAX_BATCH_RECIPIENTS).into());
+    }
+    let (from, from_admin) = sender(&app, &call, &f)?;
+    let sync = sender_sync(&f)?;
+    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
+    let mut waiting = Vec::with_capacity(targets.len());
+    for to in &targets {
+        let request = SendRequest {
+            from: from.clone(),
+            to: to.to_string(),
+            msg_seq,
+            msg_random,
+            msg_time: None,
+            content: content.clone(),
+            lifetime,
+            sender_sync: sync,
+            import: None,
+            from_admin,
+        };
+        waiting.push((to, app.messages.submit(request)));
+    }
+    let mut errors = Vec::new();
+    let mut msg_key = None;
+    for (to, submitted) in waiting {
+        let outcome = match submitted {
+            Ok(rx) => rx.await.unwrap_or(Err(MessageError::Internal)),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(receipt) => msg_key = msg_key.or(Some(receipt.msg_key)),
+            Err(MessageError::UnknownRecipient(_)) => errors.push(json!({"To_Account": to, "ErrorCode": 70107})),
+            Err(MessageError::UnknownSender(name)) => return Err(MessageError::UnknownSender(name).into()),
+            Err(e) => errors.push(json!({"To_Account": to, "ErrorCode": Failure::from(e).code})),
+        }
+    }
+    let Some(msg_key) = msg_key else {
+        let mut failure = Failure::new(90012, "invalid To_Account");
+        if let Some(code) = errors.first().and_then(|e| e["ErrorCode"].as_i64()).filter(|&c| c != 70107) {
+            failure.code = code;
+        }
+        return Err(failure);
+    };
+    let mut out = reply(json!({"MsgKey": msg_key}));
+    if !errors.is_empty() {
+        out.insert("ActionStatus".into(), json!("SomeError"));
+        out.insert("ErrorList".into(), Value::Array(errors));
+    }
+    Ok(out)
+}
+
+pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let import = match f.i64("SyncFromOldSystem").map_err(MessageError::from)? {
+        2 => Import::Historical,
+        5 => Import::Realtime,
+        _ => return Err(MessageError::Field(Fields::missing("SyncFromOldSystem")).into()),
+    };
+    let from = f.str("From_Account").map_err(MessageError::from)?.to_string();
+    let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
+    let msg_time = f.i64("MsgTimeStamp").map_err(MessageError::from)?;
+    let (msg_seq, msg_random, _, content) = parse_common(&f, app.messages.max_message_bytes)?;
+    let from_admin = app.accounts.is_admin(&from);
+    app.messages
+        .send(SendRequest {
+            from,
+            to,
+            msg_seq,
+            msg_random,
+            msg_time: Some(msg_time),
+            content,
+            lifetime: MAX_LIFETIME_SECS,
+            sender_sync: SenderSync::HistoryOnly,
+            import: Some(import),
+            from_admin,
+        })
+        .await?;
+    Ok(Reply::new())
+}
+
+pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let operator = f.str_any(&["Operator_Account", "From_Account"]).map_err(MessageError::from)?;
+    let peer = f.str_any(&["Peer_Account", "To_Account"]).map_err(MessageError::from)?;
+    let max_count = f.i64("MaxCnt").map_err(MessageError::from)?;
+    let min_time = f.i64("MinTime").map_err(MessageError::from)?;
+    let max_time = f.i64("MaxTime").map_err(MessageError::from)?;
+    let last_key = f.opt_str("LastMsgKey").map_err(MessageError::from)?;
+    if !app.accounts.exists(operator).await? {
+        return Err(MessageError::UnknownSender(operator.to_string()).into());
+    }
+    let (rows, complete) =
+        app.messages.roaming(operator, peer, min_time, max_time, max_count.max(1) as u64, last_key).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let body = event::raw_body(&row.body);
+            let mut item = serde_json::to_value(event::view(row, &body)).unwrap_or(Value::Null);
+            if let Some(obj) = item.as_object_mut() {
+                obj.insert("IsPeerRead".into(), json!(0));
+            }
+            item
+        })
+        .collect();
+    let last = rows.last();
+    Ok(reply(json!({
+        "Complete": i32::from(complete),
+        "MsgCnt": rows.len(),
+        "LastMsgTime": last.map_or(0, |r| r.msg_time),
+        "LastMsgKey": last.map_or("", |r| r.msg_key.as_str()),
+        "MsgList": list,
+    })))
+}
+
+fn reply(value: Value) -> Reply {
+    match value {
+        Value::Object(map) => map,
+        _ => Reply::new(),
+    }
+}
+
+impl From<crate::account::AccountError> for MessageError {
+    fn from(e: crate::account::AccountError) -> MessageError {
+        tracing::error!(error = %e, "account lookup failed");
+        MessageError::Internal
+    }
+}

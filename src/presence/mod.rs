@@ -1,0 +1,300 @@
+//! The `presence` room: which sessions of which users are live on this node, the multi-device
+//! policy, kicks, and fan-out of frames to a user's sessions. Users are spread over shards, each
+//! an actor on its own arbiter thread, so no lock is shared by all connections.
+
+pub mod platform;
+pub mod rest;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+pub use platform::{DeviceRules, Platform};
+
+/// Identifies one WebSocket session on this node.
+pub type SessionId = u64;
+
+/// Why a session was closed by the server; sent to it in the `kicked` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KickReason {
+    /// A newer login displaced it under the multi-device policy.
+    MultiDevice,
+    /// The app backend called `kick` (or the account was deleted).
+    AdminKick,
+    /// It could not keep up with its outbound frames.
+    SlowConsumer,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl KickReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            KickReason::MultiDevice => "multi_device",
+            KickReason::AdminKick => "admin_kick",
+            KickReason::SlowConsumer => "slow_consumer",
+            KickReason::Shutdown => "server_shutdown",
+        }
+    }
+}
+
+/// What presence tells a session.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub enum ToSession {
+    /// A serialized frame to write as is (shared by every recipient).
+    Frame(ByteString),
+    /// Tell the client why, then close.
+    Kick(KickReason),
+}
+
+#[derive(Clone)]
+struct LiveSession {
+    id: SessionId,
+    platform: Platform,
+    instance: String,
+    addr: Recipient<ToSession>,
+}
+
+/// A session has logged in. Answers with nothing; displaced sessions are kicked by the shard.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    pub user: String,
+    pub id: SessionId,
+    pub platform: Platform,
+    pub instance: String,
+    pub addr: Recipient<ToSession>,
+}
+
+/// A session has ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unregister {
+    pub user: String,
+    pub id: SessionId,
+}
+
+/// Write a frame to every live session of a user, but `except` one.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub user: String,
+    pub frame: ByteString,
+    pub except: Option<SessionId>,
+}
+
+/// Close every session of a user, telling them why.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KickUser {
+    pub user: String,
+    pub reason: KickReason,
+}
+
+/// Close every session on this shard (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KickAll;
+
+/// The live platforms of each asked user (empty when offline).
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Vec<Platform>)>")]
+pub struct QueryOnline {
+    pub users: Vec<String>,
+}
+
+/// Number of live sessions on the shard.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSessions;
+
+pub struct PresenceShard {
+    rules: DeviceRules,
+    users: HashMap<String, Vec<LiveSession>>,
+}
+
+impl Actor for PresenceShard {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Registrations and deliveries come from every worker thread.
+        ctx.set_mailbox_capacity(1 << 16);
+    }
+}
+
+impl PresenceShard {
+    fn send_frame(&mut self, user: &str, frame: &ByteString, except: Option<SessionId>) {
+        let Some(sessions) = self.users.get_mut(user) else { return };
+        let mut slow = Vec::new();
+        for session in sessions.iter() {
+            if Some(session.id) == except {
+                continue;
+            }
+            // A full mailbox is a decision, not a silent drop: the session is closed and its
+            // client resyncs by seq when it reconnects.
+            if session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
+                slow.push(session.id);
+            }
+        }
+        if !slow.is_empty() {
+            sessions.retain(|s| {
+                if slow.contains(&s.id) {
+                    tracing::warn!(user, session = s.id, "slow consumer closed");
+                    s.addr.do_send(ToSession::Kick(KickReason::SlowConsumer));
+                    false
+                } else {
+                    true
+                }
+            });
+            if sessions.is_empty() {
+                self.users.remove(user);
+            }
+        }
+    }
+}
+
+impl Handler<Register> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: Register, _: &mut Self::Context) {
+        let sessions = self.users.entry(msg.user.clone()).or_default();
+        let platforms: Vec<Platform> = sessions.iter().map(|s| s.platform).collect();
+        let mut kicked = platform::displaced(self.rules, &platforms, msg.platform);
+        // A reconnect of the same instance always replaces the old connection.
+        for (i, s) in sessions.iter().enumerate() {
+            if s.instance == msg.instance && s.platform == msg.platform && !kicked.contains(&i) {
+                kicked.push(i);
+            }
+        }
+        kicked.sort_unstable();
+        for &i in kicked.iter().rev() {
+            let old = sessions.remove(i);
+            tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
+            old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
+        }
+        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
+    }
+}
+
+impl Handler<Unregister> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unregister, _: &mut Self::Context) {
+        if let Some(sessions) = self.users.get_mut(&msg.user) {
+            sessions.retain(|s| s.id != msg.id);
+            if sessions.is_empty() {
+                self.users.remove(&msg.user);
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
+        self.send_frame(&msg.user, &msg.frame, msg.except);
+    }
+}
+
+impl Handler<KickUser> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: KickUser, _: &mut Self::Context) {
+        for session in self.users.remove(&msg.user).unwrap_or_default() {
+            session.addr.do_send(ToSession::Kick(msg.reason));
+        }
+    }
+}
+
+impl Handler<KickAll> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, _: KickAll, _: &mut Self::Context) {
+        for (_, sessions) in self.users.drain() {
+            for session in sessions {
+                session.addr.do_send(ToSession::Kick(KickReason::Shutdown));
+            }
+        }
+    }
+}
+
+impl Handler<QueryOnline> for PresenceShard {
+    type Result = MessageResult<QueryOnline>;
+
+    fn handle(&mut self, msg: QueryOnline, _: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            msg.users
+                .into_iter()
+                .map(|u| {
+                    let platforms = self.users.get(&u).map(|s| s.iter().map(|s| s.platform).collect()).unwrap_or_default();
+                    (u, platforms)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<CountSessions> for PresenceShard {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountSessions, _: &mut Self::Context) -> usize {
+        self.users.values().map(Vec::len).sum()
+    }
+}
+
+/// Handle on every shard; cheap to clone.
+#[derive(Clone)]
+pub struct Presence {
+    shards: std::sync::Arc<Vec<Addr<PresenceShard>>>,
+}
+
+impl Presence {
+    /// Starts `shards` shard actors, each on its own arbiter.
+    pub fn start(shards: usize, rules: DeviceRules) -> Presence {
+        let shards = (0..shards.max(1))
+            .map(|_| {
+                let arbiter = Arbiter::new();
+                PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard { rules, users: HashMap::new() })
+            })
+            .collect();
+        Presence { shards: std::sync::Arc::new(shards) }
+    }
+
+    pub fn shard(&self, user: &str) -> &Addr<PresenceShard> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        user.hash(&mut hasher);
+        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+    }
+
+    pub fn all(&self) -> &[Addr<PresenceShard>] {
+        &self.shards
+    }
+
+    /// Live platforms per user, in the order asked.
+    pub async fn query(&self, users: &[String]) -> Vec<(String, Vec<Platform>)> {
+        let mut by_shard: HashMap<usize, Vec<String>> = HashMap::new();
+        for user in users {
+            let idx = self.shards.iter().position(|s| s == self.shard(user)).unwrap_or(0);
+            by_shard.entry(idx).or_default().push(user.clone());
+        }
+        let mut found: HashMap<String, Vec<Platform>> = HashMap::new();
+        for (idx, users) in by_shard {
+            if let Ok(list) = self.shards[idx].send(QueryOnline { users }).await {
+                found.extend(list);
+            }
+        }
+        users.iter().map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default())).collect()
+    }
+
+    pub async fn session_count(&self) -> usize {
+        let mut total = 0;
+        for shard in self.shards.iter() {
+            total += shard.send(CountSessions).await.unwrap_or(0);
+        }
+        total
+    }
+}

@@ -1,0 +1,182 @@
+//! The `rest` room: Tencent REST API v4 routing. One table maps `service/command` to a room's
+//! handler; this module checks the query string, the admin UserSig, the rate limits and the JSON
+//! body, and wraps every answer in the envelope (`ActionStatus`, `ErrorCode`, `ErrorInfo`).
+
+pub mod ratelimit;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use crate::app::App;
+use crate::failure::Failure;
+use ratelimit::RateClass;
+
+/// A checked request: the admin who called and the parsed JSON body.
+pub struct Call {
+    pub identifier: String,
+    pub body: Value,
+}
+
+/// Endpoint-specific fields of a successful answer (may override `ActionStatus`).
+pub type Reply = Map<String, Value>;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, Failure>>>>;
+type Handler = fn(Arc<App>, Call) -> HandlerFuture;
+
+/// Service families differ in their error codes for "not an admin" and "bad JSON", and in
+/// whether answers carry `ErrorDisplay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Account,
+    OpenIm,
+}
+
+impl Family {
+    fn not_admin_code(self) -> i64 {
+        match self {
+            Family::Account => 70403,
+            Family::OpenIm => 90009,
+        }
+    }
+
+    fn bad_json_code(self) -> i64 {
+        match self {
+            Family::Account => 60003,
+            Family::OpenIm => 90001,
+        }
+    }
+}
+
+pub struct Route {
+    pub service: &'static str,
+    pub command: &'static str,
+    pub family: Family,
+    pub rate: RateClass,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($service:literal, $command:literal, $family:ident, $rate:ident, $handler:path) => {
+        Route {
+            service: $service,
+            command: $command,
+            family: Family::$family,
+            rate: RateClass::$rate,
+            handler: |app, call| Box::pin($handler(app, call)),
+        }
+    };
+}
+
+/// Every REST command this server answers.
+pub fn routes() -> Vec<Route> {
+    use crate::{account::rest as account, message::rest as message, presence::rest as presence};
+    vec![
+        route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
+        route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
+        route!("im_open_login_svc", "account_delete", Account, Bulk, account::account_delete),
+        route!("im_open_login_svc", "account_check", Account, Bulk, account::account_check),
+        route!("im_open_login_svc", "kick", Account, Normal, account::kick),
+        route!("openim", "query_online_status", OpenIm, Normal, presence::query_online_status),
+        route!("openim", "querystate", OpenIm, Normal, presence::query_online_status),
+        route!("openim", "sendmsg", OpenIm, Normal, message::sendmsg),
+        route!("openim", "batchsendmsg", OpenIm, Normal, message::batchsendmsg),
+        route!("openim", "importmsg", OpenIm, Normal, message::importmsg),
+        route!("openim", "admin_getroammsg", OpenIm, Normal, message::admin_getroammsg),
+    ]
+}
+
+/// The routing table, keyed by `service/command`.
+pub struct Router {
+    routes: HashMap<(&'static str, &'static str), Route>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router { routes: routes().into_iter().map(|r| ((r.service, r.command), r)).collect() }
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+fn envelope(result: Result<Reply, Failure>) -> HttpResponse {
+    let body = match result {
+        Ok(fields) => {
+            let mut out = Map::new();
+            out.insert("ActionStatus".into(), json!("OK"));
+            out.insert("ErrorInfo".into(), json!(""));
+            out.insert("ErrorCode".into(), json!(0));
+            out.extend(fields);
+            Value::Object(out)
+        }
+        Err(f) => json!({"ActionStatus": "FAIL", "ErrorInfo": f.info, "ErrorCode": f.code}),
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(body.to_string())
+}
+
+/// `POST /v4/{service}/{command}`.
+pub async fn dispatch(
+    app: web::Data<App>,
+    router: web::Data<Router>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let app = app.into_inner();
+    crate::stats::Metrics::add(&app.metrics.rest_requests, 1);
+    let (service, command) = path.into_inner();
+    let Some(route) = router.routes.get(&(service.as_str(), command.as_str())) else {
+        return envelope(Err(Failure::new(60009, format!("unknown command {service}/{command}"))));
+    };
+    let result = async {
+        let identifier = authenticate(&app, &request, route.family).await?;
+        if !app.rest_limits.allow(route.rate) {
+            crate::stats::Metrics::add(&app.metrics.rest_rate_limited, 1);
+            return Err(Failure::new(60007, "REST call rate exceeded"));
+        }
+        // Many backends send no Content-Type, or a wrong one: the body is JSON regardless.
+        let body: Value = serde_json::from_slice(&body)
+            .map_err(|_| Failure::new(route.family.bad_json_code(), "Fail to Parse json data of body, Please check it"))?;
+        if !body.is_object() {
+            return Err(Failure::new(route.family.bad_json_code(), "body must be a JSON object"));
+        }
+        tracing::debug!(service = route.service, command = route.command, "rest call");
+        (route.handler)(app.clone(), Call { identifier, body }).await
+    }
+    .await;
+    if let Err(f) = &result {
+        tracing::info!(service, command, code = f.code, info = %f.info, "rest call failed");
+    }
+    envelope(result)
+}
+
+/// Checks `sdkappid`, `identifier` and `usersig` and that the identifier is an app admin.
+async fn authenticate(app: &App, request: &HttpRequest, family: Family) -> Result<String, Failure> {
+    let query = web::Query::<HashMap<String, String>>::from_query(request.query_string())
+        .map_err(|_| Failure::new(60002, "malformed query string"))?;
+    let sdkappid = query.get("sdkappid").ok_or_else(|| Failure::new(60012, "sdkappid is missing"))?;
+    if sdkappid.parse::<u64>().ok() != Some(app.auth.sdkappid) {
+        return Err(Failure::new(60006, "invalid SDKAppID"));
+    }
+    let identifier = query.get("identifier").ok_or_else(|| Failure::new(60004, "identifier is missing"))?;
+    let usersig = query.get("usersig").map(String::as_str).unwrap_or("");
+    let ticket = app.auth.verify(usersig, identifier)?;
+    if !app.auth.is_admin(identifier) {
+        return Err(Failure::new(family.not_admin_code(), "identifier must be an app admin"));
+    }
+    if !app.accounts.sig_still_valid(identifier, ticket.time).await.map_err(Failure::from)? {
+        return Err(crate::auth::UserSigError::Revoked.into());
+    }
+    Ok(identifier.clone())
+}

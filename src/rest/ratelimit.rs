@@ -1,0 +1,81 @@
+//! Per-app REST rate limits (REQUIREMENTS §1): a token bucket per class of command.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateClass {
+    /// Most commands: 200 calls/s by default.
+    Normal,
+    /// multiaccount_import, account_delete, account_check: 100 calls/s by default.
+    Bulk,
+}
+
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Bucket {
+        Bucket { rate: f64::from(rate), tokens: f64::from(rate), last: Instant::now() }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct RateLimits {
+    normal: Mutex<Bucket>,
+    bulk: Mutex<Bucket>,
+}
+
+impl RateLimits {
+    /// A rate of 0 turns that limit off.
+    pub fn new(normal_per_sec: u32, bulk_per_sec: u32) -> RateLimits {
+        RateLimits { normal: Mutex::new(Bucket::new(normal_per_sec)), bulk: Mutex::new(Bucket::new(bulk_per_sec)) }
+    }
+
+    pub fn allow(&self, class: RateClass) -> bool {
+        let bucket = match class {
+            RateClass::Normal => &self.normal,
+            RateClass::Bulk => &self.bulk,
+        };
+        match bucket.lock() {
+            Ok(mut b) if b.rate > 0.0 => b.take(Instant::now()),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_allows_its_rate_then_refills() {
+        let mut bucket = Bucket::new(100);
+        let start = bucket.last;
+        let allowed = (0..150).filter(|_| bucket.take(start)).count();
+        assert_eq!(allowed, 100);
+        assert!(!bucket.take(start));
+        assert!(bucket.take(start + Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let limits = RateLimits::new(0, 0);
+        assert!((0..10_000).all(|_| limits.allow(RateClass::Normal)));
+    }
+}
