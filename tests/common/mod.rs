@@ -1,0 +1,348 @@
+//! Test harness: starts the real `parley` binary on an ephemeral port with its own data
+//! directory (and, when `PARLEY_TEST_DATABASE_URL` names a PostgreSQL server, its own fresh
+//! database), and speaks to it over real HTTP and WebSocket connections.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use awc::ws;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+pub const SDKAPPID: u64 = 1_400_000_001;
+pub const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+pub const ADMIN: &str = "administrator";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Where the server keeps its data: a data dir, and the database URL when not SQLite.
+#[derive(Clone)]
+pub struct Store {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Store {
+    /// A fresh data dir, and a fresh PostgreSQL database when the environment asks for one.
+    pub fn fresh() -> Store {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}_{}_{}", std::process::id(), n, rand::random::<u32>());
+        let data_dir = std::env::temp_dir().join(format!("parley-test-{tag}"));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        match std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("parley_test_{tag}");
+                psql(&admin_url, &format!("CREATE DATABASE {name}"));
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+                Store { data_dir, database_url: Some(format!("{base}/{name}")), pg_admin: Some((admin_url, name)) }
+            }
+            None => Store { data_dir, database_url: None, pg_admin: None },
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        if self.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((admin_url, name)) = &self.pg_admin {
+            psql(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql").arg(url).arg("-q").arg("-c").arg(sql).stdout(Stdio::null()).status();
+    assert!(matches!(status, Ok(s) if s.success()), "psql {sql:?} failed: {status:?}");
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub store: std::sync::Arc<Store>,
+    pub stdout: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_on(std::sync::Arc::new(Store::fresh()), env)
+    }
+
+    /// Starts a server on an existing store (a restart).
+    pub fn start_on(store: std::sync::Arc<Store>, env: &[(&str, &str)]) -> Server {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+        command
+            .current_dir(&store.data_dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", std::env::var("PARLEY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("PARLEY_LISTEN", "127.0.0.1:0")
+            .env("PARLEY_DATA_DIR", &store.data_dir)
+            .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
+            .env("PARLEY_SECRET_KEY", KEY)
+            .env("PARLEY_REST_RATE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &store.database_url {
+            command.env("PARLEY_DATABASE_URL", url);
+        }
+        for (k, v) in &env {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
+        let mut child = command.spawn().expect("start parley");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let mut lines = Vec::new();
+        let addr = loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("parley exited before listening; stdout: {lines:?}");
+            }
+            let line = line.trim_end().to_string();
+            if let Some(addr) = line.strip_prefix("parley listening on http://") {
+                break addr.to_string();
+            }
+            lines.push(line);
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Server { child, addr, store, stdout: lines, env }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+
+    /// Kill -9 and start again on the same store.
+    pub fn crash_and_restart(mut self) -> Server {
+        self.kill9();
+        let env: Vec<(String, String)> = std::mem::take(&mut self.env);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start_on(self.store.clone(), &env)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn usersig(user: &str) -> String {
+        parley::auth::usersig::generate(SDKAPPID, KEY, user, parley::now_secs(), 86_400)
+    }
+
+    /// The query string of a REST call made by the admin.
+    pub fn admin_query() -> String {
+        format!(
+            "sdkappid={SDKAPPID}&identifier={ADMIN}&usersig={}&random={}&contenttype=json",
+            Server::usersig(ADMIN),
+            rand::random::<u32>()
+        )
+    }
+
+    /// POST a REST v4 call as the admin; the parsed JSON answer.
+    pub async fn rest(&self, path: &str, body: Value) -> Value {
+        self.rest_raw(path, &Server::admin_query(), body.to_string()).await
+    }
+
+    /// POST with a given query string and body text, no Content-Type header.
+    pub async fn rest_raw(&self, path: &str, query: &str, body: String) -> Value {
+        let url = format!("http://{}/v4/{}?{}", self.addr, path, query);
+        let mut response = awc::Client::new().post(url).send_body(body).await.expect("REST request");
+        assert_eq!(response.status().as_u16(), 200, "REST answers HTTP 200");
+        let bytes = response.body().limit(16 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    }
+
+    pub async fn import(&self, users: &[&str]) {
+        let reply = self.rest("im_open_login_svc/multiaccount_import", json!({"Accounts": users})).await;
+        assert_eq!(reply["ErrorCode"], 0, "{reply}");
+    }
+
+    pub async fn connect(&self) -> Client {
+        let url = format!("ws://{}/ws", self.addr);
+        let (_, framed) = awc::Client::new().ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
+        Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
+    }
+
+    /// Connects and logs in, asserting success; the `sync_done` event is left in the queue.
+    pub async fn login(&self, user: &str, platform: &str) -> Client {
+        self.login_with(user, platform, json!({})).await
+    }
+
+    pub async fn login_with(&self, user: &str, platform: &str, extra: Value) -> Client {
+        let mut client = self.connect().await;
+        let mut data = json!({"UserID": user, "UserSig": Server::usersig(user), "Platform": platform});
+        if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        let reply = client.request("login", data).await;
+        assert_eq!(reply["code"], 0, "login of {user}: {reply}");
+        client
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Framed = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
+
+/// A WebSocket client speaking the parley protocol.
+pub struct Client {
+    framed: Framed,
+    next_id: u64,
+    /// Events that arrived while waiting for a response.
+    pub events: VecDeque<Value>,
+    pub closed: bool,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub async fn send_text(&mut self, text: &str) {
+        self.framed.send(ws::Message::Text(text.to_string().into())).await.expect("ws send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.framed.send(ws::Message::Binary(bytes.to_vec().into())).await.expect("ws send");
+    }
+
+    /// The next JSON frame, or None on close or timeout.
+    pub async fn next_frame(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let frame = match actix_rt::time::timeout(wait, self.framed.next()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(_) => {
+                    self.closed = true;
+                    return None;
+                }
+                Err(_) => return None,
+            };
+            match frame {
+                ws::Frame::Text(bytes) => return Some(serde_json::from_slice(&bytes).expect("server frames are JSON")),
+                ws::Frame::Close(_) => {
+                    self.closed = true;
+                    return None;
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends a request and waits for its response; events that arrive meanwhile are queued.
+    pub async fn request(&mut self, cmd: &str, data: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string()).await;
+        self.response(id).await
+    }
+
+    /// Waits for the response with this id, queueing events.
+    pub async fn response(&mut self, id: u64) -> Value {
+        loop {
+            let frame = self.next_frame(WAIT).await.unwrap_or_else(|| panic!("no response to request {id}"));
+            if frame.get("event").is_some() {
+                self.events.push_back(frame);
+            } else if frame["id"] == id {
+                return frame;
+            }
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send_request(&mut self, cmd: &str, data: Value) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string()).await;
+        id
+    }
+
+    /// The next event (queued first), or None within `wait`.
+    pub async fn event(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        loop {
+            let frame = self.next_frame(wait).await?;
+            if frame.get("event").is_some() {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// The next event with this name, skipping others.
+    pub async fn event_named(&mut self, name: &str, wait: Duration) -> Option<Value> {
+        loop {
+            let e = self.event(wait).await?;
+            if e["event"] == name {
+                return Some(e);
+            }
+        }
+    }
+
+    /// True when the server closes the connection within `wait`.
+    pub async fn closes_within(&mut self, wait: Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Some(frame) = self.next_frame(left).await {
+                if frame.get("event").is_some() {
+                    self.events.push_back(frame);
+                }
+            }
+        }
+        true
+    }
+
+    pub async fn send_text_msg(&mut self, to: &str, text: &str) -> Value {
+        self.request(
+            "send_msg",
+            json!({"To_Account": to, "MsgRandom": rand::random::<u32>(),
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]}),
+        )
+        .await
+    }
+}
+
+pub fn text_body(text: &str) -> Value {
+    json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}])
+}
