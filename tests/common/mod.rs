@@ -87,6 +87,14 @@ impl Server {
         Server::start_on(std::sync::Arc::new(Store::fresh()), env)
     }
 
+    /// Starts a server whose data dir holds `parley.toml` with this text (the server runs in its
+    /// data dir, where it finds the file).
+    pub fn start_with_toml(toml: &str) -> Server {
+        let store = Store::fresh();
+        std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
+        Server::start_on(std::sync::Arc::new(store), &[])
+    }
+
     /// Starts a server on an existing store (a restart).
     pub fn start_on(store: std::sync::Arc<Store>, env: &[(&str, &str)]) -> Server {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

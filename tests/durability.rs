@@ -1,0 +1,195 @@
+//! Nothing acknowledged is lost: across reconnects (resync by seq) and across a SIGKILL of the
+//! server (group commit answers only after the transaction is durable).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// What one client has seen of its conversation with one peer: seq → (sender, text).
+#[derive(Default)]
+struct Seen {
+    by_seq: BTreeMap<i64, (String, String)>,
+    copies: usize,
+}
+
+impl Seen {
+    fn note_event(&mut self, event: &Value) {
+        if event["event"] == "c2c_msg" {
+            let d = &event["data"];
+            let text = d["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap().to_string();
+            self.note(d["Seq"].as_i64().unwrap(), d["From_Account"].as_str().unwrap(), text);
+        }
+    }
+
+    fn note(&mut self, seq: i64, from: &str, text: String) {
+        self.copies += 1;
+        let previous = self.by_seq.insert(seq, (from.to_string(), text.clone()));
+        if let Some((p_from, p_text)) = previous {
+            assert_eq!((p_from.as_str(), p_text.as_str()), (from, text.as_str()), "seq {seq} names two messages");
+        }
+    }
+
+    /// The highest seq up to which this client has every message: the cursor it may give the
+    /// server (a higher seq can arrive before a lower one, so the plain maximum is not safe).
+    fn contiguous(&self) -> i64 {
+        let mut n = 0;
+        while self.by_seq.contains_key(&(n + 1)) {
+            n += 1;
+        }
+        n
+    }
+}
+
+async fn send(client: &mut Client, seen: &mut Seen, from: &str, to: &str, text: String) {
+    let reply = client
+        .request(
+            "send_msg",
+            json!({"To_Account": to, "MsgRandom": rand::random::<u32>(),
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]}),
+        )
+        .await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    seen.note(reply["data"]["Seq"].as_i64().unwrap(), from, text);
+    while let Some(e) = client.events.pop_front() {
+        seen.note_event(&e);
+    }
+}
+
+async fn drain(client: &mut Client, seen: &mut Seen) {
+    while let Some(e) = client.event(Duration::from_millis(700)).await {
+        seen.note_event(&e);
+    }
+}
+
+/// Each side ends with every message exactly once after de-duplication by seq, in send order.
+fn assert_complete(seen: &Seen, total: i64) {
+    let seqs: Vec<i64> = seen.by_seq.keys().copied().collect();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "every seq exactly once");
+    let mut last_index: HashMap<&str, i64> = HashMap::new();
+    for (from, text) in seen.by_seq.values() {
+        let index: i64 = text.rsplit('-').next().unwrap().parse().unwrap();
+        let last = last_index.entry(from.as_str()).or_insert(-1);
+        assert_eq!(index, *last + 1, "messages of {from} in order");
+        *last = index;
+    }
+}
+
+#[actix_rt::test]
+async fn a_thousand_each_way_across_reconnects() {
+    const EACH: usize = 1000;
+    let server = Server::start();
+    let mut alice = server.login("alice", "Android").await;
+    let mut bob = Some(server.login("bob", "iPhone").await);
+    let (mut alice_seen, mut bob_seen) = (Seen::default(), Seen::default());
+    let mut bob_sent = 0;
+    for i in 0..EACH {
+        send(&mut alice, &mut alice_seen, "alice", "bob", format!("alice-{i}")).await;
+        match i {
+            // Bob's connection drops; alice keeps sending.
+            300 | 700 => {
+                let mut client = bob.take().unwrap();
+                if i == 700 {
+                    // This time bob acknowledged what he has before he dropped.
+                    let ack = client
+                        .request("ack", json!({"Peer_Account": "alice", "Seq": bob_seen.contiguous()}))
+                        .await;
+                    assert_eq!(ack["code"], 0);
+                }
+                drop(client);
+            }
+            // Back with his cursor: the server sends exactly the gap.
+            400 => {
+                let cursors = json!({"Cursors": {"c2c_alice": bob_seen.contiguous()}});
+                bob = Some(server.login_with("bob", "iPhone", cursors).await);
+            }
+            // Back without a cursor: the server resumes after the last acknowledged seq.
+            800 => bob = Some(server.login("bob", "iPhone").await),
+            _ => {}
+        }
+        if let Some(client) = bob.as_mut() {
+            send(client, &mut bob_seen, "bob", "alice", format!("bob-{bob_sent}")).await;
+            bob_sent += 1;
+        }
+    }
+    let mut bob = bob.unwrap();
+    while bob_sent < EACH {
+        send(&mut bob, &mut bob_seen, "bob", "alice", format!("bob-{bob_sent}")).await;
+        bob_sent += 1;
+    }
+    drain(&mut alice, &mut alice_seen).await;
+    drain(&mut bob, &mut bob_seen).await;
+    assert_complete(&alice_seen, 2 * EACH as i64);
+    assert_complete(&bob_seen, 2 * EACH as i64);
+}
+
+#[actix_rt::test]
+async fn acknowledged_messages_survive_sigkill() {
+    let server = Server::start();
+    server.import(&["bob"]).await;
+    let mut alice = server.login("alice", "Android").await;
+    // Pipeline 300 sends; kill the server while they are in flight.
+    let mut texts = HashMap::new();
+    for i in 0..300 {
+        let id = alice
+            .send_request(
+                "send_msg",
+                json!({"To_Account": "bob", "MsgRandom": i, "MsgBody": text_body(&format!("m{i}"))}),
+            )
+            .await;
+        texts.insert(id, format!("m{i}"));
+    }
+    let mut acked: BTreeMap<i64, String> = BTreeMap::new();
+    while acked.len() < 100 {
+        let frame = alice.next_frame(WAIT).await.expect("responses arrive");
+        if let Some(id) = frame["id"].as_u64() {
+            assert_eq!(frame["code"], 0, "{frame}");
+            acked.insert(frame["data"]["Seq"].as_i64().unwrap(), texts[&id].clone());
+        }
+    }
+    let server = server.crash_and_restart();
+    let mut bob = server.login("bob", "iPhone").await;
+    let mut stored: BTreeMap<i64, String> = BTreeMap::new();
+    loop {
+        let e = bob.event(WAIT).await.expect("sync arrives");
+        if e["event"] == "sync_done" {
+            break;
+        }
+        let d = &e["data"];
+        stored.insert(d["Seq"].as_i64().unwrap(), d["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap().into());
+    }
+    for (seq, text) in &acked {
+        assert_eq!(stored.get(seq), Some(text), "acknowledged seq {seq} survived the crash");
+    }
+    // Seqs stay dense after the restart: the next message continues the numbering.
+    let next = alice_after_restart(&server).await;
+    assert_eq!(next, stored.keys().max().unwrap() + 1);
+}
+
+async fn alice_after_restart(server: &Server) -> i64 {
+    let mut alice = server.login("alice", "Android").await;
+    let reply = alice.send_text_msg("bob", "after restart").await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    reply["data"]["Seq"].as_i64().unwrap()
+}
+
+#[actix_rt::test]
+async fn a_retry_after_a_crash_is_not_stored_twice() {
+    let server = Server::start();
+    server.import(&["bob"]).await;
+    let mut alice = server.login("alice", "Android").await;
+    let message = json!({"To_Account": "bob", "MsgRandom": 4242, "MsgBody": text_body("once")});
+    let first = alice.request("send_msg", message.clone()).await;
+    assert_eq!(first["code"], 0);
+    let server = server.crash_and_restart();
+    let mut alice = server.login("alice", "Android").await;
+    let retry = alice.request("send_msg", message).await;
+    assert_eq!(retry["data"]["Seq"], first["data"]["Seq"]);
+    assert_eq!(retry["data"]["MsgKey"], first["data"]["MsgKey"]);
+    assert_eq!(retry["data"]["Duplicate"], true);
+    let history = alice.request("get_history", json!({"Peer_Account": "bob"})).await;
+    assert_eq!(history["data"]["Messages"].as_array().unwrap().len(), 1);
+}
