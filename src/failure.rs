@@ -11,7 +11,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: i64, info: impl Into<String>) -> Failure {
-        Failure { code, info: info.into() }
+        Failure {
+            code,
+            info: info.into(),
+        }
     }
 }
 

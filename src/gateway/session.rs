@@ -39,7 +39,12 @@ pub struct Session {
 impl Session {
     pub fn new(app: Arc<App>) -> Session {
         let id = app.next_session_id();
-        Session { app, id, login: None, last_heard: Instant::now() }
+        Session {
+            app,
+            id,
+            login: None,
+            last_heard: Instant::now(),
+        }
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -50,7 +55,12 @@ impl Session {
         Duration::from_secs(secs.max(1))
     }
 
-    fn reply(&self, ctx: &mut ws::WebsocketContext<Self>, id: Option<u64>, result: Result<Value, Failure>) {
+    fn reply(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        id: Option<u64>,
+        result: Result<Value, Failure>,
+    ) {
         ctx.text(response(id, result));
     }
 
@@ -59,8 +69,14 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 // Keep the connection: the client may still send good frames.
-                let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").and_then(Value::as_u64));
-                return self.reply(ctx, id, Err(GatewayError::MalformedFrame(e.to_string()).into()));
+                let id = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_u64));
+                return self.reply(
+                    ctx,
+                    id,
+                    Err(GatewayError::MalformedFrame(e.to_string()).into()),
+                );
             }
         };
         let id = request.id;
@@ -80,7 +96,11 @@ impl Session {
                 ctx.close(Some(ws::CloseCode::Normal.into()));
                 ctx.stop();
             }
-            (cmd, Some(_)) => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
+            (cmd, Some(_)) => self.reply(
+                ctx,
+                id,
+                Err(GatewayError::UnknownCommand(cmd.to_string()).into()),
+            ),
         }
     }
 
@@ -123,14 +143,33 @@ impl Session {
                 return Err(GatewayError::BadLogin("invalid UserID".into()).into());
             }
             app.accounts.ensure(&user).await.map_err(Failure::from)?;
-            if !app.accounts.sig_still_valid(&user, ticket.time).await.map_err(Failure::from)? {
+            if !app
+                .accounts
+                .sig_still_valid(&user, ticket.time)
+                .await
+                .map_err(Failure::from)?
+            {
                 return Err(crate::auth::UserSigError::Revoked.into());
             }
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
-            let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
-            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
-            let (missed, heads) = app.messages.missed(&user, &cursors).await.map_err(Failure::from)?;
+            let register = Register {
+                user: user.clone(),
+                id: session_id,
+                platform,
+                instance: instance.clone(),
+                addr,
+            };
+            app.presence
+                .shard(&user)
+                .send(register)
+                .await
+                .map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            let (missed, heads) = app
+                .messages
+                .missed(&user, &cursors)
+                .await
+                .map_err(Failure::from)?;
             Ok::<_, Failure>((user, platform, instance, missed, heads))
         };
         // `wait`: nothing else is handled until the login is settled, so frames delivered
@@ -181,12 +220,17 @@ impl Session {
         let parsed = (|| {
             let to = f.str("To_Account")?.to_string();
             let (msg_seq, msg_random, lifetime, content) = match f.raw("MsgRandom") {
-                Some(_) => crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?,
+                Some(_) => {
+                    crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?
+                }
                 None => {
                     // Clients that do not retry need not pick a MsgRandom.
                     let mut data = request.data.clone();
                     data["MsgRandom"] = json!(rand::random::<u32>());
-                    crate::message::rest::parse_common(&Fields::of(&data), self.app.messages.max_message_bytes)?
+                    crate::message::rest::parse_common(
+                        &Fields::of(&data),
+                        self.app.messages.max_message_bytes,
+                    )?
                 }
             };
             Ok::<_, crate::message::MessageError>(SendRequest {
@@ -225,7 +269,8 @@ impl Session {
 
     fn ack(&self, data: &Value) -> Result<Value, Failure> {
         let f = Fields::of(data);
-        let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+        let bad =
+            |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
         let peer = f.str("Peer_Account").map_err(bad)?;
         let seq = f.i64("Seq").map_err(bad)?;
         self.app.messages.ack(self.user(), peer, seq)?;
@@ -238,7 +283,9 @@ impl Session {
         let user = self.user().to_string();
         let work = async move {
             let f = Fields::of(&request.data);
-            let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+            let bad = |e: crate::fields::FieldError| {
+                Failure::from(GatewayError::BadRequest(e.to_string()))
+            };
             let peer = f.str("Peer_Account").map_err(bad)?;
             let before = f.opt_i64("BeforeSeq").map_err(bad)?;
             let count = f.opt_i64("Count").map_err(bad)?.unwrap_or(20).max(1) as u64;
@@ -252,7 +299,10 @@ impl Session {
                 .collect();
             Ok(json!({"Messages": messages, "Complete": complete}))
         };
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |result, act, ctx| act.reply(ctx, id, result)),
+        );
     }
 
     fn kick(&mut self, reason: KickReason, ctx: &mut ws::WebsocketContext<Self>) {
@@ -261,7 +311,10 @@ impl Session {
             KickReason::Shutdown => ws::CloseCode::Away,
             _ => ws::CloseCode::Policy,
         };
-        ctx.close(Some(ws::CloseReason { code, description: Some(reason.name().to_string()) }));
+        ctx.close(Some(ws::CloseReason {
+            code,
+            description: Some(reason.name().to_string()),
+        }));
         // The shard already dropped this session; nothing to unregister.
         self.login = None;
         ctx.stop();
@@ -274,7 +327,10 @@ impl Actor for Session {
     fn started(&mut self, ctx: &mut Self::Context) {
         // A bounded mailbox: when it is full the session is a slow consumer and is closed.
         ctx.set_mailbox_capacity(self.app.config.session_queue.max(16));
-        self.app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.app
+            .metrics
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let login_timeout = Duration::from_secs(self.app.config.login_timeout_secs.max(1));
         ctx.run_later(login_timeout, |act, ctx| {
             if act.login.is_none() {
@@ -294,9 +350,15 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.app
+            .metrics
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(login) = self.login.take() {
-            self.app.presence.shard(&login.user).do_send(Unregister { user: login.user, id: self.id });
+            self.app.presence.shard(&login.user).do_send(Unregister {
+                user: login.user,
+                id: self.id,
+            });
         }
     }
 }
@@ -306,7 +368,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
         self.last_heard = Instant::now();
         match message {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Binary(_)) => self.reply(ctx, None, Err(GatewayError::BinaryFrame.into())),
+            Ok(ws::Message::Binary(_)) => {
+                self.reply(ctx, None, Err(GatewayError::BinaryFrame.into()))
+            }
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
@@ -319,7 +383,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             }
             Err(e) => {
                 tracing::info!(session = self.id, error = %e, "protocol error; closing");
-                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Protocol, description: Some(e.to_string()) }));
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Protocol,
+                    description: Some(e.to_string()),
+                }));
                 ctx.stop();
             }
         }

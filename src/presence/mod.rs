@@ -127,7 +127,9 @@ impl Actor for PresenceShard {
 
 impl PresenceShard {
     fn send_frame(&mut self, user: &str, frame: &ByteString, except: Option<SessionId>) {
-        let Some(sessions) = self.users.get_mut(user) else { return };
+        let Some(sessions) = self.users.get_mut(user) else {
+            return;
+        };
         let mut slow = Vec::new();
         for session in sessions.iter() {
             if Some(session.id) == except {
@@ -135,7 +137,11 @@ impl PresenceShard {
             }
             // A full mailbox is a decision, not a silent drop: the session is closed and its
             // client resyncs by seq when it reconnects.
-            if session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
+            if session
+                .addr
+                .try_send(ToSession::Frame(frame.clone()))
+                .is_err()
+            {
                 slow.push(session.id);
             }
         }
@@ -175,7 +181,12 @@ impl Handler<Register> for PresenceShard {
             tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
             old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
         }
-        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
+        sessions.push(LiveSession {
+            id: msg.id,
+            platform: msg.platform,
+            instance: msg.instance,
+            addr: msg.addr,
+        });
     }
 }
 
@@ -230,7 +241,11 @@ impl Handler<QueryOnline> for PresenceShard {
             msg.users
                 .into_iter()
                 .map(|u| {
-                    let platforms = self.users.get(&u).map(|s| s.iter().map(|s| s.platform).collect()).unwrap_or_default();
+                    let platforms = self
+                        .users
+                        .get(&u)
+                        .map(|s| s.iter().map(|s| s.platform).collect())
+                        .unwrap_or_default();
                     (u, platforms)
                 })
                 .collect(),
@@ -258,10 +273,15 @@ impl Presence {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
-                PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard { rules, users: HashMap::new() })
+                PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard {
+                    rules,
+                    users: HashMap::new(),
+                })
             })
             .collect();
-        Presence { shards: std::sync::Arc::new(shards) }
+        Presence {
+            shards: std::sync::Arc::new(shards),
+        }
     }
 
     pub fn shard(&self, user: &str) -> &Addr<PresenceShard> {
@@ -278,7 +298,11 @@ impl Presence {
     pub async fn query(&self, users: &[String]) -> Vec<(String, Vec<Platform>)> {
         let mut by_shard: HashMap<usize, Vec<String>> = HashMap::new();
         for user in users {
-            let idx = self.shards.iter().position(|s| s == self.shard(user)).unwrap_or(0);
+            let idx = self
+                .shards
+                .iter()
+                .position(|s| s == self.shard(user))
+                .unwrap_or(0);
             by_shard.entry(idx).or_default().push(user.clone());
         }
         let mut found: HashMap<String, Vec<Platform>> = HashMap::new();
@@ -287,7 +311,10 @@ impl Presence {
                 found.extend(list);
             }
         }
-        users.iter().map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default())).collect()
+        users
+            .iter()
+            .map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default()))
+            .collect()
     }
 
     pub async fn session_count(&self) -> usize {
