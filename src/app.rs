@@ -51,6 +51,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("accounts: {0}")]
+    Accounts(String),
 }
 
 /// Runs the server until a shutdown signal.
@@ -69,6 +71,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let presence = Presence::start(shards, rules);
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
     let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
+    // Admins get account rows so their kick time is cached like everyone's (REST checks it on
+    // every call).
+    accounts
+        .import_many(&config.admins)
+        .await
+        .map_err(|e| StartError::Accounts(e.to_string()))?;
     let (messages, writer) = Messages::start(
         db.clone(),
         accounts.clone(),

@@ -205,9 +205,6 @@ impl Accounts {
         if !self.exists(user).await? {
             return Err(AccountError::NotFound(user.to_string()));
         }
-        if self.is_admin(user) {
-            self.insert_many(&[user.to_string()]).await?;
-        }
         let now = crate::now_secs();
         account::Entity::update_many()
             .col_expr(
