@@ -45,10 +45,7 @@ pub enum StartError {
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
     #[error("accounts: {0}")]
@@ -65,31 +62,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         instances_per_platform: config.instances_per_platform,
         web_instances: config.web_instances,
     };
-    let shards = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let presence = Presence::start(shards, rules);
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
     let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
     // every call).
-    accounts
-        .import_many(&config.admins)
-        .await
-        .map_err(|e| StartError::Accounts(e.to_string()))?;
-    let (messages, writer) = Messages::start(
-        db.clone(),
-        accounts.clone(),
-        bus.clone(),
-        metrics.clone(),
-        &config,
-    )
-    .await?;
-    let auth = AppAuth::new(
-        credentials.sdkappid,
-        &credentials.secret_key,
-        &config.admins,
-    );
+    accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
+    let (messages, writer) =
+        Messages::start(db.clone(), accounts.clone(), bus.clone(), metrics.clone(), &config).await?;
+    let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let app = web::Data::new(App {
         rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
@@ -110,25 +92,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             .app_data(server_app.clone())
             .app_data(router.clone())
             .app_data(web::PayloadConfig::new(1 << 20))
-            .route(
-                "/healthz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-            )
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
             .route("/metrics", web::get().to(metrics_page))
             .route("/ws", web::get().to(crate::gateway::websocket))
-            .route(
-                "/v4/{service}/{command}",
-                web::post().to(crate::rest::dispatch),
-            )
+            .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
             .route("/", web::get().to(console))
     })
     .disable_signals()
     .shutdown_timeout(10)
     .bind(&config.listen)
-    .map_err(|source| StartError::Listen {
-        address: config.listen.clone(),
-        source,
-    })?;
+    .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
     let addresses: Vec<SocketAddr> = server.addrs();
     let server = server.run();
     for address in &addresses {
@@ -149,10 +122,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // The HTTP workers are gone; dropping the last handle closes the writer's queue, and the
     // writer commits what it holds before it ends.
     drop(app);
-    if tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
         tracing::warn!("message writer did not drain within 10 s");
     }
     tracing::info!("stopped");
@@ -162,11 +132,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {
     tracing::info!(sdkappid = credentials.sdkappid, database = %redact(&config.database_url()), "parley starting");
     if credentials.generated {
-        let admin = config
-            .admins
-            .first()
-            .map(String::as_str)
-            .unwrap_or("administrator");
+        let admin = config.admins.first().map(String::as_str).unwrap_or("administrator");
         println!(
             "First start: generated app credentials (kept in {}):",
             config.data_dir.join("credentials.toml").display()
@@ -174,10 +140,7 @@ fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {
         println!("  SDKAppID:   {}", credentials.sdkappid);
         println!("  SecretKey:  {}", credentials.secret_key);
         println!("  Admin:      {admin}");
-        println!(
-            "  Admin UserSig (180 days): {}",
-            auth.generate(admin, crate::auth::usersig::DEFAULT_EXPIRE_SECS)
-        );
+        println!("  Admin UserSig (180 days): {}", auth.generate(admin, crate::auth::usersig::DEFAULT_EXPIRE_SECS));
     }
 }
 
@@ -195,10 +158,7 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -215,28 +175,18 @@ async fn shutdown_signal() {
 }
 
 async fn metrics_page(app: web::Data<App>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(app.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render())
 }
 
 async fn console() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(include_str!("../static/index.html"))
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../static/index.html"))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://***@h/db"
-        );
-        assert_eq!(
-            super::redact("sqlite://data/parley.db"),
-            "sqlite://data/parley.db"
-        );
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://***@h/db");
+        assert_eq!(super::redact("sqlite://data/parley.db"), "sqlite://data/parley.db");
     }
 }

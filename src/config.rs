@@ -8,15 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid configuration: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name} is invalid: {message}")]
@@ -141,14 +135,9 @@ impl Config {
         };
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path,
-                    message: e.to_string(),
-                })?
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path, message: e.to_string() })?
             }
             None => Config::default(),
         };
@@ -171,12 +160,7 @@ impl Config {
             self.secret_key = Some(v);
         }
         if let Some(v) = var("PARLEY_ADMIN") {
-            self.admins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
+            self.admins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
         if let Some(v) = var("PARLEY_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -194,10 +178,7 @@ impl Config {
             })?;
         }
         if self.admins.is_empty() {
-            return Err(ConfigError::Env {
-                name: "PARLEY_ADMIN",
-                message: "no admin identifier".into(),
-            });
+            return Err(ConfigError::Env { name: "PARLEY_ADMIN", message: "no admin identifier".into() });
         }
         Ok(())
     }
@@ -206,33 +187,21 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("parley.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parley.db").display()),
         }
     }
 
     /// The configured credentials, else those kept in the data directory, else new ones (kept).
     pub fn credentials(&self) -> Result<AppCredentials, ConfigError> {
         if let (Some(sdkappid), Some(secret_key)) = (self.sdkappid, &self.secret_key) {
-            return Ok(AppCredentials {
-                sdkappid,
-                secret_key: secret_key.clone(),
-                generated: false,
-            });
+            return Ok(AppCredentials { sdkappid, secret_key: secret_key.clone(), generated: false });
         }
         let path = self.data_dir.join("credentials.toml");
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
             let stored: StoredCredentials =
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
             return Ok(AppCredentials {
                 sdkappid: self.sdkappid.unwrap_or(stored.sdkappid),
                 secret_key: self.secret_key.clone().unwrap_or(stored.secret_key),
@@ -241,29 +210,18 @@ impl Config {
         }
         use rand::Rng;
         let mut rng = rand::thread_rng();
-        let sdkappid = self
-            .sdkappid
-            .unwrap_or_else(|| rng.gen_range(1_400_000_000..1_600_000_000));
+        let sdkappid = self.sdkappid.unwrap_or_else(|| rng.gen_range(1_400_000_000..1_600_000_000));
         let secret_key = self.secret_key.clone().unwrap_or_else(|| {
             let bytes: [u8; 32] = rng.gen();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         });
-        std::fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::Write {
-            path: self.data_dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|source| ConfigError::Write { path: self.data_dir.clone(), source })?;
         let text = format!(
             "# Generated by parley on first start. Keep the key secret.\nsdkappid = {sdkappid}\nsecret_key = \"{secret_key}\"\n"
         );
-        write_private(&path, &text).map_err(|source| ConfigError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(AppCredentials {
-            sdkappid,
-            secret_key,
-            generated: true,
-        })
+        write_private(&path, &text).map_err(|source| ConfigError::Write { path: path.clone(), source })?;
+        Ok(AppCredentials { sdkappid, secret_key, generated: true })
     }
 }
 
@@ -285,8 +243,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_file_values() {
-        let mut config: Config =
-            toml::from_str("listen = \"0.0.0.0:9\"\nadmins = [\"root\"]").unwrap_or_default();
+        let mut config: Config = toml::from_str("listen = \"0.0.0.0:9\"\nadmins = [\"root\"]").unwrap_or_default();
         assert_eq!(config.listen, "0.0.0.0:9");
         config
             .apply_env(|name| match name {
@@ -309,14 +266,7 @@ mod tests {
     #[test]
     fn bad_sdkappid_in_environment_is_refused() {
         let mut config = Config::default();
-        let result =
-            config.apply_env(|name| (name == "PARLEY_SDKAPPID").then(|| "abc".to_string()));
-        assert!(matches!(
-            result,
-            Err(ConfigError::Env {
-                name: "PARLEY_SDKAPPID",
-                ..
-            })
-        ));
+        let result = config.apply_env(|name| (name == "PARLEY_SDKAPPID").then(|| "abc".to_string()));
+        assert!(matches!(result, Err(ConfigError::Env { name: "PARLEY_SDKAPPID", .. })));
     }
 }

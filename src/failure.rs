@@ -11,10 +11,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: i64, info: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            info: info.into(),
-        }
+        Failure { code, info: info.into() }
     }
 }
 

@@ -44,23 +44,15 @@ impl<'a> Fields<'a> {
     }
 
     fn wrong(field: &'static str) -> FieldError {
-        FieldError {
-            field,
-            problem: Problem::WrongType,
-        }
+        FieldError { field, problem: Problem::WrongType }
     }
 
     pub fn missing(field: &'static str) -> FieldError {
-        FieldError {
-            field,
-            problem: Problem::Missing,
-        }
+        FieldError { field, problem: Problem::Missing }
     }
 
     pub fn opt_str(&self, field: &'static str) -> Result<Option<&'a str>, FieldError> {
-        self.get(field)
-            .map(|v| v.as_str().ok_or(Self::wrong(field)))
-            .transpose()
+        self.get(field).map(|v| v.as_str().ok_or(Self::wrong(field))).transpose()
     }
 
     pub fn str(&self, field: &'static str) -> Result<&'a str, FieldError> {
@@ -78,9 +70,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn opt_i64(&self, field: &'static str) -> Result<Option<i64>, FieldError> {
-        self.get(field)
-            .map(|v| v.as_i64().ok_or(Self::wrong(field)))
-            .transpose()
+        self.get(field).map(|v| v.as_i64().ok_or(Self::wrong(field))).transpose()
     }
 
     pub fn i64(&self, field: &'static str) -> Result<i64, FieldError> {
@@ -89,13 +79,7 @@ impl<'a> Fields<'a> {
 
     /// An unsigned 32-bit integer, as Tencent's MsgSeq and MsgRandom are.
     pub fn opt_u32(&self, field: &'static str) -> Result<Option<u32>, FieldError> {
-        self.get(field)
-            .map(|v| {
-                v.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or(Self::wrong(field))
-            })
-            .transpose()
+        self.get(field).map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(Self::wrong(field))).transpose()
     }
 
     pub fn u32(&self, field: &'static str) -> Result<u32, FieldError> {
@@ -103,30 +87,20 @@ impl<'a> Fields<'a> {
     }
 
     pub fn opt_array(&self, field: &'static str) -> Result<Option<&'a Vec<Value>>, FieldError> {
-        self.get(field)
-            .map(|v| v.as_array().ok_or(Self::wrong(field)))
-            .transpose()
+        self.get(field).map(|v| v.as_array().ok_or(Self::wrong(field))).transpose()
     }
 
     pub fn array(&self, field: &'static str) -> Result<&'a Vec<Value>, FieldError> {
         self.opt_array(field)?.ok_or(Self::missing(field))
     }
 
-    pub fn opt_object(
-        &self,
-        field: &'static str,
-    ) -> Result<Option<&'a Map<String, Value>>, FieldError> {
-        self.get(field)
-            .map(|v| v.as_object().ok_or(Self::wrong(field)))
-            .transpose()
+    pub fn opt_object(&self, field: &'static str) -> Result<Option<&'a Map<String, Value>>, FieldError> {
+        self.get(field).map(|v| v.as_object().ok_or(Self::wrong(field))).transpose()
     }
 
     /// An array of strings.
     pub fn strings(&self, field: &'static str) -> Result<Vec<&'a str>, FieldError> {
-        self.array(field)?
-            .iter()
-            .map(|v| v.as_str().ok_or(Self::wrong(field)))
-            .collect()
+        self.array(field)?.iter().map(|v| v.as_str().ok_or(Self::wrong(field))).collect()
     }
 
     pub fn raw(&self, field: &'static str) -> Option<&'a Value> {
@@ -147,13 +121,7 @@ mod tests {
         assert_eq!(f.str("N").map_err(|e| e.problem), Err(Problem::WrongType));
         assert_eq!(f.u32("N"), Ok(5));
         assert_eq!(f.u32("Big").map_err(|e| e.problem), Err(Problem::WrongType));
-        assert_eq!(
-            f.strings("L").map_err(|e| e.problem),
-            Err(Problem::WrongType)
-        );
-        assert_eq!(
-            Fields::of(&serde_json::json!([1])).str("A"),
-            Err(Fields::missing("A"))
-        );
+        assert_eq!(f.strings("L").map_err(|e| e.problem), Err(Problem::WrongType));
+        assert_eq!(Fields::of(&serde_json::json!([1])).str("A"), Err(Fields::missing("A")));
     }
 }

@@ -19,10 +19,7 @@ pub mod store;
 
 /// Unix time in seconds.
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// A UserID is 1..=32 bytes of printable ASCII without spaces (Tencent's SDK rule; the limits page

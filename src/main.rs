@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use parley::config::Config;
 
-const USAGE: &str =
-    "usage: parley [--config FILE] [serve | usersig <UserID> [--expire SECONDS] | migrate]";
+const USAGE: &str = "usage: parley [--config FILE] [serve | usersig <UserID> [--expire SECONDS] | migrate]";
 
 enum Command {
     Serve,
@@ -20,9 +19,7 @@ fn parse(args: &[String]) -> Result<(Option<PathBuf>, Command), String> {
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--config" | "-c" => {
-                config = Some(PathBuf::from(iter.next().ok_or("--config needs a file")?))
-            }
+            "--config" | "-c" => config = Some(PathBuf::from(iter.next().ok_or("--config needs a file")?)),
             "--help" | "-h" => return Err(USAGE.into()),
             _ => rest.push(arg.clone()),
         }
@@ -34,9 +31,7 @@ fn parse(args: &[String]) -> Result<(Option<PathBuf>, Command), String> {
             let user = rest.get(1).ok_or("usersig needs a UserID")?.clone();
             let expire = match (rest.get(2).map(String::as_str), rest.get(3)) {
                 (None, _) => parley::auth::usersig::DEFAULT_EXPIRE_SECS,
-                (Some("--expire"), Some(secs)) => {
-                    secs.parse().map_err(|_| format!("bad --expire {secs:?}"))?
-                }
+                (Some("--expire"), Some(secs)) => secs.parse().map_err(|_| format!("bad --expire {secs:?}"))?,
                 _ => return Err(USAGE.into()),
             };
             Command::UserSig { user, expire }
@@ -70,19 +65,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Serve => actix_web::rt::System::new()
-            .block_on(parley::app::serve(config))
-            .map_err(|e| e.to_string()),
+        Command::Serve => actix_web::rt::System::new().block_on(parley::app::serve(config)).map_err(|e| e.to_string()),
         Command::Migrate => actix_web::rt::System::new()
             .block_on(parley::store::open(&config))
             .map(|_| println!("migrations applied"))
             .map_err(|e| e.to_string()),
-        Command::UserSig { user, expire } => {
-            config.credentials().map_err(|e| e.to_string()).map(|c| {
-                let auth = parley::auth::AppAuth::new(c.sdkappid, &c.secret_key, &config.admins);
-                println!("{}", auth.generate(&user, expire));
-            })
-        }
+        Command::UserSig { user, expire } => config.credentials().map_err(|e| e.to_string()).map(|c| {
+            let auth = parley::auth::AppAuth::new(c.sdkappid, &c.secret_key, &config.admins);
+            println!("{}", auth.generate(&user, expire));
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

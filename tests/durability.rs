@@ -20,15 +20,8 @@ impl Seen {
     fn note_event(&mut self, event: &Value) {
         if event["event"] == "c2c_msg" {
             let d = &event["data"];
-            let text = d["MsgBody"][0]["MsgContent"]["Text"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            self.note(
-                d["Seq"].as_i64().unwrap(),
-                d["From_Account"].as_str().unwrap(),
-                text,
-            );
+            let text = d["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap().to_string();
+            self.note(d["Seq"].as_i64().unwrap(), d["From_Account"].as_str().unwrap(), text);
         }
     }
 
@@ -36,11 +29,7 @@ impl Seen {
         self.copies += 1;
         let previous = self.by_seq.insert(seq, (from.to_string(), text.clone()));
         if let Some((p_from, p_text)) = previous {
-            assert_eq!(
-                (p_from.as_str(), p_text.as_str()),
-                (from, text.as_str()),
-                "seq {seq} names two messages"
-            );
+            assert_eq!((p_from.as_str(), p_text.as_str()), (from, text.as_str()), "seq {seq} names two messages");
         }
     }
 
@@ -79,11 +68,7 @@ async fn drain(client: &mut Client, seen: &mut Seen) {
 /// Each side ends with every message exactly once after de-duplication by seq, in send order.
 fn assert_complete(seen: &Seen, total: i64) {
     let seqs: Vec<i64> = seen.by_seq.keys().copied().collect();
-    assert_eq!(
-        seqs,
-        (1..=total).collect::<Vec<_>>(),
-        "every seq exactly once"
-    );
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "every seq exactly once");
     let mut last_index: HashMap<&str, i64> = HashMap::new();
     for (from, text) in seen.by_seq.values() {
         let index: i64 = text.rsplit('-').next().unwrap().parse().unwrap();
@@ -102,26 +87,15 @@ async fn a_thousand_each_way_across_reconnects() {
     let (mut alice_seen, mut bob_seen) = (Seen::default(), Seen::default());
     let mut bob_sent = 0;
     for i in 0..EACH {
-        send(
-            &mut alice,
-            &mut alice_seen,
-            "alice",
-            "bob",
-            format!("alice-{i}"),
-        )
-        .await;
+        send(&mut alice, &mut alice_seen, "alice", "bob", format!("alice-{i}")).await;
         match i {
             // Bob's connection drops; alice keeps sending.
             300 | 700 => {
                 let mut client = bob.take().unwrap();
                 if i == 700 {
                     // This time bob acknowledged what he has before he dropped.
-                    let ack = client
-                        .request(
-                            "ack",
-                            json!({"Peer_Account": "alice", "Seq": bob_seen.contiguous()}),
-                        )
-                        .await;
+                    let ack =
+                        client.request("ack", json!({"Peer_Account": "alice", "Seq": bob_seen.contiguous()})).await;
                     assert_eq!(ack["code"], 0);
                 }
                 drop(client);
@@ -136,27 +110,13 @@ async fn a_thousand_each_way_across_reconnects() {
             _ => {}
         }
         if let Some(client) = bob.as_mut() {
-            send(
-                client,
-                &mut bob_seen,
-                "bob",
-                "alice",
-                format!("bob-{bob_sent}"),
-            )
-            .await;
+            send(client, &mut bob_seen, "bob", "alice", format!("bob-{bob_sent}")).await;
             bob_sent += 1;
         }
     }
     let mut bob = bob.unwrap();
     while bob_sent < EACH {
-        send(
-            &mut bob,
-            &mut bob_seen,
-            "bob",
-            "alice",
-            format!("bob-{bob_sent}"),
-        )
-        .await;
+        send(&mut bob, &mut bob_seen, "bob", "alice", format!("bob-{bob_sent}")).await;
         bob_sent += 1;
     }
     drain(&mut alice, &mut alice_seen).await;
@@ -198,20 +158,10 @@ async fn acknowledged_messages_survive_sigkill() {
             break;
         }
         let d = &e["data"];
-        stored.insert(
-            d["Seq"].as_i64().unwrap(),
-            d["MsgBody"][0]["MsgContent"]["Text"]
-                .as_str()
-                .unwrap()
-                .into(),
-        );
+        stored.insert(d["Seq"].as_i64().unwrap(), d["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap().into());
     }
     for (seq, text) in &acked {
-        assert_eq!(
-            stored.get(seq),
-            Some(text),
-            "acknowledged seq {seq} survived the crash"
-        );
+        assert_eq!(stored.get(seq), Some(text), "acknowledged seq {seq} survived the crash");
     }
     // Seqs stay dense after the restart: the next message continues the numbering.
     let next = alice_after_restart(&server).await;
@@ -239,8 +189,49 @@ async fn a_retry_after_a_crash_is_not_stored_twice() {
     assert_eq!(retry["data"]["Seq"], first["data"]["Seq"]);
     assert_eq!(retry["data"]["MsgKey"], first["data"]["MsgKey"]);
     assert_eq!(retry["data"]["Duplicate"], true);
-    let history = alice
-        .request("get_history", json!({"Peer_Account": "bob"}))
-        .await;
+    let history = alice.request("get_history", json!({"Peer_Account": "bob"})).await;
     assert_eq!(history["data"]["Messages"].as_array().unwrap().len(), 1);
+}
+
+/// Reads one counter from `/metrics`.
+async fn metric(server: &Server, name: &str) -> u64 {
+    let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
+    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+#[actix_rt::test]
+async fn concurrent_sends_share_transactions() {
+    let server = Server::start();
+    server.import(&["sink"]).await;
+    let mut senders = Vec::new();
+    for i in 0..4 {
+        senders.push(server.login(&format!("sender{i}"), "Android").await);
+    }
+    let batches_before = metric(&server, "parley_commit_batches_total").await;
+    // 4 connections × 100 pipelined sends, all in flight at once.
+    for (n, client) in senders.iter_mut().enumerate() {
+        for i in 0..100 {
+            let random = (n * 1000 + i) as u32;
+            client
+                .send_request("send_msg", json!({"To_Account": "sink", "MsgRandom": random, "MsgBody": text_body("x")}))
+                .await;
+        }
+    }
+    for client in senders.iter_mut() {
+        let mut answered = 0;
+        while answered < 100 {
+            let frame = client.next_frame(WAIT).await.expect("answers arrive");
+            if frame.get("id").is_some() {
+                assert_eq!(frame["code"], 0, "{frame}");
+                answered += 1;
+            }
+        }
+    }
+    assert_eq!(metric(&server, "parley_c2c_messages_stored_total").await, 400);
+    let batches = metric(&server, "parley_commit_batches_total").await - batches_before;
+    assert!(batches < 200, "400 messages took {batches} transactions: not group-committed");
 }

@@ -9,10 +9,7 @@ async fn two_users_chat_over_websocket() {
     let server = Server::start();
     let mut alice = server.login("alice", "Android").await;
     let mut bob = server.login("bob", "iPhone").await;
-    assert_eq!(
-        alice.event_named("sync_done", WAIT).await.unwrap()["data"]["MissedCount"],
-        0
-    );
+    assert_eq!(alice.event_named("sync_done", WAIT).await.unwrap()["data"]["MissedCount"], 0);
     bob.event_named("sync_done", WAIT).await.unwrap();
     let reply = alice.send_text_msg("bob", "hello").await;
     assert_eq!(reply["code"], 0, "{reply}");
@@ -20,11 +17,6 @@ async fn two_users_chat_over_websocket() {
     let got = bob.event_named("c2c_msg", WAIT).await.unwrap();
     assert_eq!(got["data"]["MsgBody"], text_body("hello"));
     assert_eq!(got["data"]["From_Account"], "alice");
-    let health = server
-        .rest(
-            "openim/query_online_status",
-            json!({"To_Account": ["alice"]}),
-        )
-        .await;
+    let health = server.rest("openim/query_online_status", json!({"To_Account": ["alice"]})).await;
     assert_eq!(health["QueryResult"][0]["State"], "Online");
 }

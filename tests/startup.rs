@@ -8,11 +8,7 @@ use common::*;
 use serde_json::json;
 
 fn printed<'a>(server: &'a Server, label: &str) -> Option<&'a str> {
-    server
-        .stdout
-        .iter()
-        .find_map(|l| l.trim().strip_prefix(label))
-        .map(str::trim)
+    server.stdout.iter().find_map(|l| l.trim().strip_prefix(label)).map(str::trim)
 }
 
 #[actix_rt::test]
@@ -21,16 +17,9 @@ async fn first_start_generates_and_prints_working_credentials() {
     let sdkappid = printed(&server, "SDKAppID:").expect("SDKAppID printed");
     assert_eq!(printed(&server, "Admin:"), Some("administrator"));
     let usersig = printed(&server, "Admin UserSig (180 days):").expect("admin UserSig printed");
-    let query = format!(
-        "sdkappid={sdkappid}&identifier=administrator&usersig={usersig}&random=1&contenttype=json"
-    );
-    let reply = server
-        .rest_raw(
-            "im_open_login_svc/account_import",
-            &query,
-            json!({"UserID": "alice"}).to_string(),
-        )
-        .await;
+    let query = format!("sdkappid={sdkappid}&identifier=administrator&usersig={usersig}&random=1&contenttype=json");
+    let reply =
+        server.rest_raw("im_open_login_svc/account_import", &query, json!({"UserID": "alice"}).to_string()).await;
     assert_eq!(reply["ErrorCode"], 0, "{reply}");
     assert!(server.store.data_dir.join("credentials.toml").exists());
 
@@ -41,16 +30,9 @@ async fn first_start_generates_and_prints_working_credentials() {
     let again = Server::start_on(store, &[("PARLEY_SDKAPPID", ""), ("PARLEY_SECRET_KEY", "")]);
     assert!(printed(&again, "SDKAppID:").is_none());
     let reply = again
-        .rest_raw(
-            "im_open_login_svc/account_check",
-            &query,
-            json!({"CheckItem": [{"UserID": "alice"}]}).to_string(),
-        )
+        .rest_raw("im_open_login_svc/account_check", &query, json!({"CheckItem": [{"UserID": "alice"}]}).to_string())
         .await;
-    assert_eq!(
-        reply["ResultItem"][0]["AccountStatus"], "Imported",
-        "{reply}"
-    );
+    assert_eq!(reply["ResultItem"][0]["AccountStatus"], "Imported", "{reply}");
 }
 
 fn parley(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -80,8 +62,7 @@ fn usersig_and_migrate_commands() {
     let value: toml::Value = toml::from_str(&creds).unwrap();
     let sdkappid = value["sdkappid"].as_integer().unwrap() as u64;
     let key = value["secret_key"].as_str().unwrap();
-    let ticket =
-        parley::auth::usersig::verify(&sig, sdkappid, key, "alice", parley::now_secs()).unwrap();
+    let ticket = parley::auth::usersig::verify(&sig, sdkappid, key, "alice", parley::now_secs()).unwrap();
     assert_eq!(ticket.expire, 60);
     let bad = parley(&store.data_dir, &["frobnicate"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -90,19 +71,11 @@ fn usersig_and_migrate_commands() {
 #[actix_rt::test]
 async fn health_and_metrics_answer() {
     let server = Server::start();
-    let mut response = awc::Client::new()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let mut response = awc::Client::new().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.body().await.unwrap(), "ok");
     let _alice = server.login("alice", "Web").await;
-    let mut response = awc::Client::new()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
     let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
     assert!(text.contains("parley_connections 1"), "{text}");
     assert!(text.contains("parley_logins_total 1"), "{text}");
@@ -114,9 +87,6 @@ async fn sigterm_closes_sessions_and_exits_cleanly() {
     let mut alice = server.login("alice", "Android").await;
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
-    let kicked = alice
-        .event_named("kicked", WAIT)
-        .await
-        .expect("told before the close");
+    let kicked = alice.event_named("kicked", WAIT).await.expect("told before the close");
     assert_eq!(kicked["data"]["Reason"], "server_shutdown");
 }

@@ -37,19 +37,10 @@ struct Options {
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let quick = args.iter().any(|a| a == "--quick");
     let num = |name: &str, quick_default: usize, full_default: usize| {
-        get(name).and_then(|v| v.parse().ok()).unwrap_or(if quick {
-            quick_default
-        } else {
-            full_default
-        })
+        get(name).and_then(|v| v.parse().ok()).unwrap_or(if quick { quick_default } else { full_default })
     };
     Options {
         server: PathBuf::from(get("--server").unwrap_or_else(|| "target/release/parley".into())),
@@ -91,36 +82,21 @@ impl Server {
         let mut reader = BufReader::new(child.stdout.take().unwrap());
         let addr = loop {
             let mut line = String::new();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "parley exited before listening"
-            );
+            assert!(reader.read_line(&mut line).unwrap() > 0, "parley exited before listening");
             if let Some(a) = line.trim().strip_prefix("parley listening on http://") {
                 break a.to_string();
             }
         };
         std::thread::spawn(move || for _ in reader.lines() {});
-        Server {
-            child,
-            addr,
-            data_dir,
-        }
+        Server { child, addr, data_dir }
     }
 
     /// (user+system CPU seconds, RSS bytes) of the server process.
     fn usage(&self) -> (f64, u64) {
         let pid = self.child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         let cpu = (ticks(11) + ticks(12)) / 100.0;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let rss = status
@@ -155,26 +131,17 @@ fn rest_url(addr: &str, path: &str) -> String {
 type Framed = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
 
 async fn login(addr: &str, user: &str, platform: &str) -> Framed {
-    let (_, mut framed) = awc::Client::new()
-        .ws(format!("ws://{addr}/ws"))
-        .connect()
-        .await
-        .expect("connect");
-    let login = json!({"id": 0, "cmd": "login", "data": {"UserID": user, "UserSig": usersig(user), "Platform": platform}});
-    framed
-        .send(ws::Message::Text(login.to_string().into()))
-        .await
-        .unwrap();
+    let (_, mut framed) = awc::Client::new().ws(format!("ws://{addr}/ws")).connect().await.expect("connect");
+    let login =
+        json!({"id": 0, "cmd": "login", "data": {"UserID": user, "UserSig": usersig(user), "Platform": platform}});
+    framed.send(ws::Message::Text(login.to_string().into())).await.unwrap();
     loop {
         if let Some(Ok(ws::Frame::Text(bytes))) = framed.next().await {
             let v: Value = serde_json::from_slice(&bytes).unwrap();
             if v["event"] == "sync_done" {
                 return framed;
             }
-            assert!(
-                v.get("code").is_none() || v["code"] == 0,
-                "login failed: {v}"
-            );
+            assert!(v.get("code").is_none() || v["code"] == 0, "login failed: {v}");
         }
     }
 }
@@ -188,15 +155,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn c2c_throughput(server: &Server, o: &Options) -> Value {
     let started_at = Instant::now();
-    let users: Vec<String> = (0..o.pairs)
-        .flat_map(|i| [format!("s{i}"), format!("r{i}")])
-        .collect();
+    let users: Vec<String> = (0..o.pairs).flat_map(|i| [format!("s{i}"), format!("r{i}")]).collect();
     for chunk in users.chunks(100) {
         awc::Client::new()
-            .post(rest_url(
-                &server.addr,
-                "im_open_login_svc/multiaccount_import",
-            ))
+            .post(rest_url(&server.addr, "im_open_login_svc/multiaccount_import"))
             .send_body(json!({"Accounts": chunk}).to_string())
             .await
             .unwrap();
@@ -223,14 +185,8 @@ async fn c2c_throughput(server: &Server, o: &Options) -> Value {
                     Ok(Some(Ok(ws::Frame::Text(bytes)))) => {
                         let v: Value = serde_json::from_slice(&bytes).unwrap();
                         if v["event"] == "c2c_msg" {
-                            let sent: f64 = v["data"]["CloudCustomData"]
-                                .as_str()
-                                .unwrap_or("0")
-                                .parse()
-                                .unwrap_or(0.0);
-                            latencies
-                                .borrow_mut()
-                                .push(t0.elapsed().as_secs_f64() * 1e3 - sent);
+                            let sent: f64 = v["data"]["CloudCustomData"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+                            latencies.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e3 - sent);
                             got += 1;
                         }
                     }

@@ -58,11 +58,7 @@ const MAX_PROFILE_VALUE: usize = 500;
 
 impl Accounts {
     pub fn new(db: DatabaseConnection, admins: Vec<String>) -> Accounts {
-        Accounts {
-            db,
-            admins,
-            known: RwLock::new(HashMap::new()),
-        }
+        Accounts { db, admins, known: RwLock::new(HashMap::new()) }
     }
 
     fn cached(&self, user: &str) -> Option<i64> {
@@ -86,9 +82,7 @@ impl Accounts {
         if let Some(t) = self.cached(user) {
             return Ok(Some(t));
         }
-        let row = account::Entity::find_by_id(user.to_string())
-            .one(&self.db)
-            .await?;
+        let row = account::Entity::find_by_id(user.to_string()).one(&self.db).await?;
         Ok(row.map(|r| {
             self.remember(user, r.sig_valid_after);
             r.sig_valid_after
@@ -105,10 +99,7 @@ impl Accounts {
 
     /// Whether a UserSig generated at `sig_time` is still valid for `user` (not kicked since).
     pub async fn sig_still_valid(&self, user: &str, sig_time: i64) -> Result<bool, AccountError> {
-        Ok(self
-            .lookup(user)
-            .await?
-            .is_none_or(|after| sig_time >= after))
+        Ok(self.lookup(user).await?.is_none_or(|after| sig_time >= after))
     }
 
     /// Creates the account if it does not exist (a valid UserSig registers its user at login,
@@ -133,11 +124,7 @@ impl Accounts {
             sig_valid_after: Set(0),
         });
         account::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(account::Column::UserId)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(OnConflict::column(account::Column::UserId).do_nothing().to_owned())
             .do_nothing()
             .exec(&self.db)
             .await?;
@@ -148,18 +135,11 @@ impl Accounts {
     }
 
     /// `account_import`: idempotent; sets nick and face when given.
-    pub async fn import(
-        &self,
-        user: &str,
-        nick: Option<&str>,
-        face_url: Option<&str>,
-    ) -> Result<(), AccountError> {
+    pub async fn import(&self, user: &str, nick: Option<&str>, face_url: Option<&str>) -> Result<(), AccountError> {
         if !crate::valid_user_id(user) {
             return Err(AccountError::InvalidUserId(user.to_string()));
         }
-        if nick.is_some_and(|n| n.len() > MAX_PROFILE_VALUE)
-            || face_url.is_some_and(|f| f.len() > MAX_PROFILE_VALUE)
-        {
+        if nick.is_some_and(|n| n.len() > MAX_PROFILE_VALUE) || face_url.is_some_and(|f| f.len() > MAX_PROFILE_VALUE) {
             return Err(AccountError::FieldTooLong);
         }
         self.insert_many(&[user.to_string()]).await?;
@@ -181,18 +161,14 @@ impl Accounts {
 
     /// `multiaccount_import`: the accounts that could not be imported.
     pub async fn import_many(&self, users: &[String]) -> Result<Vec<String>, AccountError> {
-        let (good, bad): (Vec<String>, Vec<String>) =
-            users.iter().cloned().partition(|u| crate::valid_user_id(u));
+        let (good, bad): (Vec<String>, Vec<String>) = users.iter().cloned().partition(|u| crate::valid_user_id(u));
         self.insert_many(&good).await?;
         Ok(bad)
     }
 
     /// `account_delete` of one account.
     pub async fn delete(&self, user: &str) -> Result<(), AccountError> {
-        let result = account::Entity::delete_many()
-            .filter(account::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await?;
+        let result = account::Entity::delete_many().filter(account::Column::UserId.eq(user)).exec(&self.db).await?;
         self.forget(user);
         if result.rows_affected == 0 {
             return Err(AccountError::NotFound(user.to_string()));
@@ -207,10 +183,7 @@ impl Accounts {
         }
         let now = crate::now_secs();
         account::Entity::update_many()
-            .col_expr(
-                account::Column::SigValidAfter,
-                sea_orm::sea_query::Expr::value(now),
-            )
+            .col_expr(account::Column::SigValidAfter, sea_orm::sea_query::Expr::value(now))
             .filter(account::Column::UserId.eq(user))
             .exec(&self.db)
             .await?;
@@ -219,13 +192,7 @@ impl Accounts {
     }
 
     /// Nick and face URL, for messages that carry the sender's profile.
-    pub async fn profile(
-        &self,
-        user: &str,
-    ) -> Result<Option<(Option<String>, Option<String>)>, AccountError> {
-        Ok(account::Entity::find_by_id(user.to_string())
-            .one(&self.db)
-            .await?
-            .map(|r| (r.nick, r.face_url)))
+    pub async fn profile(&self, user: &str) -> Result<Option<(Option<String>, Option<String>)>, AccountError> {
+        Ok(account::Entity::find_by_id(user.to_string()).one(&self.db).await?.map(|r| (r.nick, r.face_url)))
     }
 }

@@ -24,14 +24,7 @@ fn user_items<'a>(f: &Fields<'a>, field: &'static str) -> Result<Vec<&'a str>, A
     if items.len() > MAX_BATCH {
         return Err(AccountError::TooMany(MAX_BATCH));
     }
-    items
-        .iter()
-        .map(|item| {
-            Fields::of(item)
-                .str_any(&["UserID", "Identifier"])
-                .map_err(param)
-        })
-        .collect()
+    items.iter().map(|item| Fields::of(item).str_any(&["UserID", "Identifier"]).map_err(param)).collect()
 }
 
 pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -45,12 +38,7 @@ pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure>
 
 pub async fn multiaccount_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let accounts: Vec<String> = f
-        .strings("Accounts")
-        .map_err(param)?
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let accounts: Vec<String> = f.strings("Accounts").map_err(param)?.into_iter().map(String::from).collect();
     if accounts.len() > MAX_BATCH {
         return Err(AccountError::TooMany(MAX_BATCH).into());
     }
@@ -70,9 +58,7 @@ pub async fn account_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure>
                 app.bus.kick(user, KickReason::AdminKick);
                 (0, String::new())
             }
-            Err(AccountError::NotFound(_)) => {
-                (70107, "Err_TLS_PT_Open_Login_Account_Not_Exist".to_string())
-            }
+            Err(AccountError::NotFound(_)) => (70107, "Err_TLS_PT_Open_Login_Account_Not_Exist".to_string()),
             Err(e) => return Err(e.into()),
         };
         results.push(json!({"ResultCode": code, "ResultInfo": info, "UserID": user}));
@@ -87,14 +73,8 @@ pub async fn account_check(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
     let users = user_items(&f, "CheckItem")?;
     let mut results = Vec::with_capacity(users.len());
     for user in users {
-        let status = if app.accounts.exists(user).await? {
-            "Imported"
-        } else {
-            "NotImported"
-        };
-        results.push(
-            json!({"UserID": user, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status}),
-        );
+        let status = if app.accounts.exists(user).await? { "Imported" } else { "NotImported" };
+        results.push(json!({"UserID": user, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status}));
     }
     let mut reply = Reply::new();
     reply.insert("ResultItem".into(), Value::Array(results));

@@ -29,22 +29,10 @@ impl AppAuth {
 
     /// Verifies a UserSig for `identifier` against the clock.
     pub fn verify(&self, usersig: &str, identifier: &str) -> Result<Ticket, UserSigError> {
-        usersig::verify(
-            usersig,
-            self.sdkappid,
-            &self.secret_key,
-            identifier,
-            crate::now_secs(),
-        )
+        usersig::verify(usersig, self.sdkappid, &self.secret_key, identifier, crate::now_secs())
     }
 
     pub fn generate(&self, identifier: &str, expire: i64) -> String {
-        usersig::generate(
-            self.sdkappid,
-            &self.secret_key,
-            identifier,
-            crate::now_secs(),
-            expire,
-        )
+        usersig::generate(self.sdkappid, &self.secret_key, identifier, crate::now_secs(), expire)
     }
 }

@@ -56,13 +56,7 @@ pub struct Ticket {
     pub expire: i64,
 }
 
-fn content(
-    identifier: &str,
-    sdkappid: u64,
-    time: i64,
-    expire: i64,
-    userbuf: Option<&str>,
-) -> String {
+fn content(identifier: &str, sdkappid: u64, time: i64, expire: i64, userbuf: Option<&str>) -> String {
     let mut text =
         format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n");
     if let Some(buf) = userbuf {
@@ -85,11 +79,7 @@ fn mac(key: &str, text: &str) -> Hmac<Sha256> {
 
 /// Makes a UserSig, as Tencent's generators do.
 pub fn generate(sdkappid: u64, key: &str, identifier: &str, now: i64, expire: i64) -> String {
-    let sig = STANDARD.encode(
-        mac(key, &content(identifier, sdkappid, now, expire, None))
-            .finalize()
-            .into_bytes(),
-    );
+    let sig = STANDARD.encode(mac(key, &content(identifier, sdkappid, now, expire, None)).finalize().into_bytes());
     let json = serde_json::json!({
         "TLS.ver": "2.0",
         "TLS.identifier": identifier,
@@ -100,15 +90,8 @@ pub fn generate(sdkappid: u64, key: &str, identifier: &str, now: i64, expire: i6
     });
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing into a Vec cannot fail.
-    let compressed = encoder
-        .write_all(json.to_string().as_bytes())
-        .and_then(|_| encoder.finish())
-        .unwrap_or_default();
-    STANDARD
-        .encode(compressed)
-        .chars()
-        .map(to_url_char)
-        .collect()
+    let compressed = encoder.write_all(json.to_string().as_bytes()).and_then(|_| encoder.finish()).unwrap_or_default();
+    STANDARD.encode(compressed).chars().map(to_url_char).collect()
 }
 
 fn to_url_char(c: char) -> char {
@@ -130,38 +113,23 @@ fn from_url_char(c: char) -> char {
 }
 
 /// Checks a UserSig for `identifier` of app `sdkappid` at time `now`.
-pub fn verify(
-    usersig: &str,
-    sdkappid: u64,
-    key: &str,
-    identifier: &str,
-    now: i64,
-) -> Result<Ticket, UserSigError> {
+pub fn verify(usersig: &str, sdkappid: u64, key: &str, identifier: &str, now: i64) -> Result<Ticket, UserSigError> {
     if usersig.is_empty() {
         return Err(UserSigError::Empty);
     }
     let standard: String = usersig.trim().chars().map(from_url_char).collect();
-    let compressed = STANDARD
-        .decode(standard.as_bytes())
-        .map_err(|_| UserSigError::Malformed)?;
+    let compressed = STANDARD.decode(standard.as_bytes()).map_err(|_| UserSigError::Malformed)?;
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(compressed.as_slice())
         .take(MAX_TICKET_BYTES)
         .read_to_end(&mut json)
         .map_err(|_| UserSigError::Malformed)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|_| UserSigError::Malformed)?;
+    let value: serde_json::Value = serde_json::from_slice(&json).map_err(|_| UserSigError::Malformed)?;
     let field = |name: &str| value.get(name).ok_or(UserSigError::Malformed);
-    let ticket_identifier = field("TLS.identifier")?
-        .as_str()
-        .ok_or(UserSigError::Malformed)?;
-    let ticket_appid = field("TLS.sdkappid")?
-        .as_u64()
-        .ok_or(UserSigError::Malformed)?;
+    let ticket_identifier = field("TLS.identifier")?.as_str().ok_or(UserSigError::Malformed)?;
+    let ticket_appid = field("TLS.sdkappid")?.as_u64().ok_or(UserSigError::Malformed)?;
     let time = field("TLS.time")?.as_i64().ok_or(UserSigError::Malformed)?;
-    let expire = field("TLS.expire")?
-        .as_i64()
-        .ok_or(UserSigError::Malformed)?;
+    let expire = field("TLS.expire")?.as_i64().ok_or(UserSigError::Malformed)?;
     let sig = field("TLS.sig")?.as_str().ok_or(UserSigError::Malformed)?;
     let userbuf = match value.get("TLS.userbuf") {
         None => None,
@@ -175,21 +143,13 @@ pub fn verify(
     }
     let sig = STANDARD.decode(sig).map_err(|_| UserSigError::Malformed)?;
     // verify_slice compares in constant time.
-    mac(
-        key,
-        &content(ticket_identifier, ticket_appid, time, expire, userbuf),
-    )
-    .verify_slice(&sig)
-    .map_err(|_| UserSigError::BadSignature)?;
+    mac(key, &content(ticket_identifier, ticket_appid, time, expire, userbuf))
+        .verify_slice(&sig)
+        .map_err(|_| UserSigError::BadSignature)?;
     if now > time.saturating_add(expire) {
         return Err(UserSigError::Expired);
     }
-    Ok(Ticket {
-        identifier: ticket_identifier.to_string(),
-        sdkappid: ticket_appid,
-        time,
-        expire,
-    })
+    Ok(Ticket { identifier: ticket_identifier.to_string(), sdkappid: ticket_appid, time, expire })
 }
 
 #[cfg(test)]
@@ -208,32 +168,15 @@ mod tests {
     }
 
     fn vector(name: &str) -> serde_json::Value {
-        vectors()["vectors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == name)
-            .unwrap()
-            .clone()
+        vectors()["vectors"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap().clone()
     }
 
     #[test]
     fn independent_vectors_verify() {
-        for name in [
-            "python-default-level",
-            "go-style-level0-newline",
-            "short-expiry",
-            "with-userbuf",
-        ] {
+        for name in ["python-default-level", "go-style-level0-newline", "short-expiry", "with-userbuf"] {
             let v = vector(name);
-            let ticket = verify(
-                v["usersig"].as_str().unwrap(),
-                APP,
-                KEY,
-                v["identifier"].as_str().unwrap(),
-                T + 1,
-            )
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ticket = verify(v["usersig"].as_str().unwrap(), APP, KEY, v["identifier"].as_str().unwrap(), T + 1)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(ticket.time, T);
             assert_eq!(ticket.expire, v["expire"].as_i64().unwrap());
         }
@@ -242,32 +185,14 @@ mod tests {
     #[test]
     fn independent_vectors_are_refused_for_the_right_reason() {
         let sig = |name: &str| vector(name)["usersig"].as_str().unwrap().to_string();
-        assert_eq!(
-            verify(&sig("other-key"), APP, KEY, "alice", T),
-            Err(UserSigError::BadSignature)
-        );
-        assert_eq!(
-            verify(&sig("other-app"), APP, KEY, "alice", T),
-            Err(UserSigError::SdkAppIdMismatch)
-        );
-        assert_eq!(
-            verify(&sig("python-default-level"), APP, KEY, "bob", T),
-            Err(UserSigError::IdentifierMismatch)
-        );
-        assert_eq!(
-            verify(&sig("short-expiry"), APP, KEY, "bob_2", T + 61),
-            Err(UserSigError::Expired)
-        );
+        assert_eq!(verify(&sig("other-key"), APP, KEY, "alice", T), Err(UserSigError::BadSignature));
+        assert_eq!(verify(&sig("other-app"), APP, KEY, "alice", T), Err(UserSigError::SdkAppIdMismatch));
+        assert_eq!(verify(&sig("python-default-level"), APP, KEY, "bob", T), Err(UserSigError::IdentifierMismatch));
+        assert_eq!(verify(&sig("short-expiry"), APP, KEY, "bob_2", T + 61), Err(UserSigError::Expired));
         assert!(verify(&sig("short-expiry"), APP, KEY, "bob_2", T + 60).is_ok());
         assert_eq!(verify("", APP, KEY, "alice", T), Err(UserSigError::Empty));
-        assert_eq!(
-            verify("not base64 !!", APP, KEY, "alice", T),
-            Err(UserSigError::Malformed)
-        );
-        assert_eq!(
-            verify("eJwrSS0uAQAEXQHB", APP, KEY, "alice", T),
-            Err(UserSigError::Malformed)
-        );
+        assert_eq!(verify("not base64 !!", APP, KEY, "alice", T), Err(UserSigError::Malformed));
+        assert_eq!(verify("eJwrSS0uAQAEXQHB", APP, KEY, "alice", T), Err(UserSigError::Malformed));
     }
 
     #[test]
@@ -276,22 +201,13 @@ mod tests {
         // Re-sign the same JSON with a longer expiry but the old signature.
         let standard: String = good.chars().map(from_url_char).collect();
         let mut json = Vec::new();
-        flate2::read::ZlibDecoder::new(STANDARD.decode(standard).unwrap().as_slice())
-            .read_to_end(&mut json)
-            .unwrap();
+        flate2::read::ZlibDecoder::new(STANDARD.decode(standard).unwrap().as_slice()).read_to_end(&mut json).unwrap();
         let mut value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         value["TLS.expire"] = serde_json::json!(100_000_000);
         let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(value.to_string().as_bytes()).unwrap();
-        let forged: String = STANDARD
-            .encode(enc.finish().unwrap())
-            .chars()
-            .map(to_url_char)
-            .collect();
-        assert_eq!(
-            verify(&forged, APP, KEY, "alice", T + 200),
-            Err(UserSigError::BadSignature)
-        );
+        let forged: String = STANDARD.encode(enc.finish().unwrap()).chars().map(to_url_char).collect();
+        assert_eq!(verify(&forged, APP, KEY, "alice", T + 200), Err(UserSigError::BadSignature));
     }
 
     proptest! {

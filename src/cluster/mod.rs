@@ -28,24 +28,12 @@ impl Bus for LocalBus {
     fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>) {
         // Shard mailboxes are large; a full one means the node is overloaded and the frame
         // is recovered by the client's seq-based resync.
-        if self
-            .presence
-            .shard(user)
-            .try_send(Deliver {
-                user: user.to_string(),
-                frame,
-                except,
-            })
-            .is_err()
-        {
+        if self.presence.shard(user).try_send(Deliver { user: user.to_string(), frame, except }).is_err() {
             tracing::warn!(user, "presence shard overloaded; frame left for resync");
         }
     }
 
     fn kick(&self, user: &str, reason: KickReason) {
-        self.presence.shard(user).do_send(KickUser {
-            user: user.to_string(),
-            reason,
-        });
+        self.presence.shard(user).do_send(KickUser { user: user.to_string(), reason });
     }
 }

@@ -23,7 +23,5 @@ pub async fn websocket(
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let session = session::Session::new(app.into_inner());
-    ws::WsResponseBuilder::new(session, &request, stream)
-        .frame_size(MAX_FRAME_BYTES)
-        .start()
+    ws::WsResponseBuilder::new(session, &request, stream).frame_size(MAX_FRAME_BYTES).start()
 }

@@ -27,18 +27,8 @@ struct Response<'a> {
 
 pub fn response(id: Option<u64>, result: Result<Value, Failure>) -> ByteString {
     let frame = match &result {
-        Ok(data) => Response {
-            id,
-            code: 0,
-            info: "",
-            data: data.clone(),
-        },
-        Err(f) => Response {
-            id,
-            code: f.code,
-            info: &f.info,
-            data: Value::Null,
-        },
+        Ok(data) => Response { id, code: 0, info: "", data: data.clone() },
+        Err(f) => Response { id, code: f.code, info: &f.info, data: Value::Null },
     };
     serde_json::to_string(&frame).unwrap_or_default().into()
 }
@@ -66,9 +56,7 @@ impl From<GatewayError> for Failure {
     fn from(e: GatewayError) -> Failure {
         let code = match &e {
             GatewayError::MalformedFrame(_) => 90001,
-            GatewayError::BinaryFrame
-            | GatewayError::AlreadyLoggedIn
-            | GatewayError::BadRequest(_) => 20001,
+            GatewayError::BinaryFrame | GatewayError::AlreadyLoggedIn | GatewayError::BadRequest(_) => 20001,
             GatewayError::UnknownCommand(_) => 60009,
             GatewayError::NotLoggedIn => 20002,
             GatewayError::BadLogin(_) => 70402,

@@ -23,6 +23,8 @@ const HEARTBEAT_SECS: u64 = 120;
 const WEB_HEARTBEAT_SECS: u64 = 20;
 /// Idle checks run at most this far apart.
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// An InstanceID names an installation; longer ones are refused.
+const MAX_INSTANCE_ID: usize = 64;
 
 struct LoggedIn {
     user: String,
@@ -39,12 +41,7 @@ pub struct Session {
 impl Session {
     pub fn new(app: Arc<App>) -> Session {
         let id = app.next_session_id();
-        Session {
-            app,
-            id,
-            login: None,
-            last_heard: Instant::now(),
-        }
+        Session { app, id, login: None, last_heard: Instant::now() }
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -55,12 +52,7 @@ impl Session {
         Duration::from_secs(secs.max(1))
     }
 
-    fn reply(
-        &self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        id: Option<u64>,
-        result: Result<Value, Failure>,
-    ) {
+    fn reply(&self, ctx: &mut ws::WebsocketContext<Self>, id: Option<u64>, result: Result<Value, Failure>) {
         ctx.text(response(id, result));
     }
 
@@ -69,14 +61,8 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 // Keep the connection: the client may still send good frames.
-                let id = serde_json::from_str::<Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(Value::as_u64));
-                return self.reply(
-                    ctx,
-                    id,
-                    Err(GatewayError::MalformedFrame(e.to_string()).into()),
-                );
+                let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").and_then(Value::as_u64));
+                return self.reply(ctx, id, Err(GatewayError::MalformedFrame(e.to_string()).into()));
             }
         };
         let id = request.id;
@@ -96,41 +82,13 @@ impl Session {
                 ctx.close(Some(ws::CloseCode::Normal.into()));
                 ctx.stop();
             }
-            (cmd, Some(_)) => self.reply(
-                ctx,
-                id,
-                Err(GatewayError::UnknownCommand(cmd.to_string()).into()),
-            ),
+            (cmd, Some(_)) => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
         }
     }
 
     fn login(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
         let id = request.id;
-        let f = Fields::of(&request.data);
-        let parsed = (|| -> Result<(String, String, Platform, String, HashMap<String, i64>), GatewayError> {
-            let bad = |e: crate::fields::FieldError| GatewayError::BadLogin(e.to_string());
-            let user = f.str("UserID").map_err(bad)?.to_string();
-            let usersig = f.str("UserSig").map_err(bad)?.to_string();
-            let platform_name = f.opt_str("Platform").map_err(bad)?.unwrap_or("Web");
-            let platform = Platform::parse(platform_name)
-                .ok_or_else(|| GatewayError::BadLogin(format!("unknown Platform {platform_name:?}")))?;
-            let instance = match f.opt_str("InstanceID").map_err(bad)? {
-                Some(i) if i.len() <= 64 => i.to_string(),
-                Some(_) => return Err(GatewayError::BadLogin("InstanceID is at most 64 bytes".into())),
-                None => format!("auto-{}", rand::random::<u64>()),
-            };
-            let mut cursors = HashMap::new();
-            if let Some(map) = f.opt_object("Cursors").map_err(bad)? {
-                for (conversation, seq) in map {
-                    let seq = seq.as_i64().ok_or_else(|| GatewayError::BadLogin("Cursors values are seqs".into()))?;
-                    if let Some(peer) = conversation.strip_prefix("c2c_") {
-                        cursors.insert(peer.to_string(), seq);
-                    }
-                }
-            }
-            Ok((user, usersig, platform, instance, cursors))
-        })();
-        let (user, usersig, platform, instance, cursors) = match parsed {
+        let LoginRequest { user, usersig, platform, instance, cursors } = match parse_login(&request.data) {
             Ok(p) => p,
             Err(e) => return self.reply(ctx, id, Err(e.into())),
         };
@@ -143,33 +101,14 @@ impl Session {
                 return Err(GatewayError::BadLogin("invalid UserID".into()).into());
             }
             app.accounts.ensure(&user).await.map_err(Failure::from)?;
-            if !app
-                .accounts
-                .sig_still_valid(&user, ticket.time)
-                .await
-                .map_err(Failure::from)?
-            {
+            if !app.accounts.sig_still_valid(&user, ticket.time).await.map_err(Failure::from)? {
                 return Err(crate::auth::UserSigError::Revoked.into());
             }
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
-            let register = Register {
-                user: user.clone(),
-                id: session_id,
-                platform,
-                instance: instance.clone(),
-                addr,
-            };
-            app.presence
-                .shard(&user)
-                .send(register)
-                .await
-                .map_err(|_| Failure::new(70500, "presence unavailable"))?;
-            let (missed, heads) = app
-                .messages
-                .missed(&user, &cursors)
-                .await
-                .map_err(Failure::from)?;
+            let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
+            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            let (missed, heads) = app.messages.missed(&user, &cursors).await.map_err(Failure::from)?;
             Ok::<_, Failure>((user, platform, instance, missed, heads))
         };
         // `wait`: nothing else is handled until the login is settled, so frames delivered
@@ -200,7 +139,10 @@ impl Session {
                     .iter()
                     .map(|(peer, seq)| json!({"ConversationID": format!("c2c_{peer}"), "LastSeq": seq}))
                     .collect();
-                ctx.text(event::frame("sync_done", json!({"Conversations": conversations, "MissedCount": missed.len()})));
+                ctx.text(event::frame(
+                    "sync_done",
+                    json!({"Conversations": conversations, "MissedCount": missed.len()}),
+                ));
             }
             Err(failure) => {
                 crate::stats::Metrics::add(&act.app.metrics.login_failures, 1);
@@ -220,17 +162,12 @@ impl Session {
         let parsed = (|| {
             let to = f.str("To_Account")?.to_string();
             let (msg_seq, msg_random, lifetime, content) = match f.raw("MsgRandom") {
-                Some(_) => {
-                    crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?
-                }
+                Some(_) => crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?,
                 None => {
                     // Clients that do not retry need not pick a MsgRandom.
                     let mut data = request.data.clone();
                     data["MsgRandom"] = json!(rand::random::<u32>());
-                    crate::message::rest::parse_common(
-                        &Fields::of(&data),
-                        self.app.messages.max_message_bytes,
-                    )?
+                    crate::message::rest::parse_common(&Fields::of(&data), self.app.messages.max_message_bytes)?
                 }
             };
             Ok::<_, crate::message::MessageError>(SendRequest {
@@ -269,8 +206,7 @@ impl Session {
 
     fn ack(&self, data: &Value) -> Result<Value, Failure> {
         let f = Fields::of(data);
-        let bad =
-            |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+        let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
         let peer = f.str("Peer_Account").map_err(bad)?;
         let seq = f.i64("Seq").map_err(bad)?;
         self.app.messages.ack(self.user(), peer, seq)?;
@@ -283,9 +219,7 @@ impl Session {
         let user = self.user().to_string();
         let work = async move {
             let f = Fields::of(&request.data);
-            let bad = |e: crate::fields::FieldError| {
-                Failure::from(GatewayError::BadRequest(e.to_string()))
-            };
+            let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
             let peer = f.str("Peer_Account").map_err(bad)?;
             let before = f.opt_i64("BeforeSeq").map_err(bad)?;
             let count = f.opt_i64("Count").map_err(bad)?.unwrap_or(20).max(1) as u64;
@@ -299,10 +233,7 @@ impl Session {
                 .collect();
             Ok(json!({"Messages": messages, "Complete": complete}))
         };
-        ctx.spawn(
-            work.into_actor(self)
-                .map(move |result, act, ctx| act.reply(ctx, id, result)),
-        );
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
     }
 
     fn kick(&mut self, reason: KickReason, ctx: &mut ws::WebsocketContext<Self>) {
@@ -311,14 +242,46 @@ impl Session {
             KickReason::Shutdown => ws::CloseCode::Away,
             _ => ws::CloseCode::Policy,
         };
-        ctx.close(Some(ws::CloseReason {
-            code,
-            description: Some(reason.name().to_string()),
-        }));
+        ctx.close(Some(ws::CloseReason { code, description: Some(reason.name().to_string()) }));
         // The shard already dropped this session; nothing to unregister.
         self.login = None;
         ctx.stop();
     }
+}
+
+/// The fields of a `login` request.
+struct LoginRequest {
+    user: String,
+    usersig: String,
+    platform: Platform,
+    instance: String,
+    /// Peer UserID → highest seq the device has without gaps.
+    cursors: HashMap<String, i64>,
+}
+
+fn parse_login(data: &Value) -> Result<LoginRequest, GatewayError> {
+    let f = Fields::of(data);
+    let bad = |e: crate::fields::FieldError| GatewayError::BadLogin(e.to_string());
+    let user = f.str("UserID").map_err(bad)?.to_string();
+    let usersig = f.str("UserSig").map_err(bad)?.to_string();
+    let platform_name = f.opt_str("Platform").map_err(bad)?.unwrap_or("Web");
+    let platform = Platform::parse(platform_name)
+        .ok_or_else(|| GatewayError::BadLogin(format!("unknown Platform {platform_name:?}")))?;
+    let instance = match f.opt_str("InstanceID").map_err(bad)? {
+        Some(i) if i.len() <= MAX_INSTANCE_ID => i.to_string(),
+        Some(_) => return Err(GatewayError::BadLogin(format!("InstanceID is at most {MAX_INSTANCE_ID} bytes"))),
+        None => format!("auto-{}", rand::random::<u64>()),
+    };
+    let mut cursors = HashMap::new();
+    if let Some(map) = f.opt_object("Cursors").map_err(bad)? {
+        for (conversation, seq) in map {
+            let seq = seq.as_i64().ok_or_else(|| GatewayError::BadLogin("Cursors values are seqs".into()))?;
+            if let Some(peer) = conversation.strip_prefix("c2c_") {
+                cursors.insert(peer.to_string(), seq);
+            }
+        }
+    }
+    Ok(LoginRequest { user, usersig, platform, instance, cursors })
 }
 
 impl Actor for Session {
@@ -327,10 +290,7 @@ impl Actor for Session {
     fn started(&mut self, ctx: &mut Self::Context) {
         // A bounded mailbox: when it is full the session is a slow consumer and is closed.
         ctx.set_mailbox_capacity(self.app.config.session_queue.max(16));
-        self.app
-            .metrics
-            .connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let login_timeout = Duration::from_secs(self.app.config.login_timeout_secs.max(1));
         ctx.run_later(login_timeout, |act, ctx| {
             if act.login.is_none() {
@@ -350,15 +310,9 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.app
-            .metrics
-            .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(login) = self.login.take() {
-            self.app.presence.shard(&login.user).do_send(Unregister {
-                user: login.user,
-                id: self.id,
-            });
+            self.app.presence.shard(&login.user).do_send(Unregister { user: login.user, id: self.id });
         }
     }
 }
@@ -368,9 +322,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
         self.last_heard = Instant::now();
         match message {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Binary(_)) => {
-                self.reply(ctx, None, Err(GatewayError::BinaryFrame.into()))
-            }
+            Ok(ws::Message::Binary(_)) => self.reply(ctx, None, Err(GatewayError::BinaryFrame.into())),
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
@@ -383,10 +335,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             }
             Err(e) => {
                 tracing::info!(session = self.id, error = %e, "protocol error; closing");
-                ctx.close(Some(ws::CloseReason {
-                    code: ws::CloseCode::Protocol,
-                    description: Some(e.to_string()),
-                }));
+                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Protocol, description: Some(e.to_string()) }));
                 ctx.stop();
             }
         }

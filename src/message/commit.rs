@@ -9,10 +9,7 @@ use std::time::Instant;
 
 use entities::{c2c_conversation, c2c_message, c2c_sequence};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{event, msg_key, pair, Import, MessageError, Receipt, SendRequest, SenderSync};
@@ -27,11 +24,7 @@ pub struct Pending {
 
 pub enum Commit {
     Send(Box<Pending>),
-    Ack {
-        owner: String,
-        peer: String,
-        seq: i64,
-    },
+    Ack { owner: String, peer: String, seq: i64 },
 }
 
 type DedupKey = (String, String, u32);
@@ -88,10 +81,7 @@ impl Committer {
     /// died after the commit, before the ack) is still recognised.
     async fn warm_dedup(&mut self) -> Result<(), DbErr> {
         let since = crate::now_secs() - self.dedup_window;
-        let rows = c2c_message::Entity::find()
-            .filter(c2c_message::Column::MsgTime.gte(since))
-            .all(&self.db)
-            .await?;
+        let rows = c2c_message::Entity::find().filter(c2c_message::Column::MsgTime.gte(since)).all(&self.db).await?;
         for row in rows {
             let receipt = Receipt {
                 seq: row.seq,
@@ -100,10 +90,7 @@ impl Committer {
                 msg_seq: row.msg_seq as u32,
                 duplicate: true,
             };
-            self.recent.insert(
-                (row.from_account, row.to_account, row.msg_random as u32),
-                (row.msg_time, receipt),
-            );
+            self.recent.insert((row.from_account, row.to_account, row.msg_random as u32), (row.msg_time, receipt));
         }
         Ok(())
     }
@@ -116,21 +103,10 @@ impl Committer {
     }
 
     async fn check_parties(&self, request: &SendRequest) -> Result<(), MessageError> {
-        if !request.from_admin
-            && !self
-                .accounts
-                .exists(&request.from)
-                .await
-                .map_err(|_| MessageError::Internal)?
-        {
+        if !request.from_admin && !self.accounts.exists(&request.from).await.map_err(|_| MessageError::Internal)? {
             return Err(MessageError::UnknownSender(request.from.clone()));
         }
-        if !self
-            .accounts
-            .exists(&request.to)
-            .await
-            .map_err(|_| MessageError::Internal)?
-        {
+        if !self.accounts.exists(&request.to).await.map_err(|_| MessageError::Internal)? {
             return Err(MessageError::UnknownRecipient(request.to.clone()));
         }
         Ok(())
@@ -173,49 +149,29 @@ impl Committer {
             if request.import.is_none() {
                 if let Some((_, receipt)) = self.recent.get(&key) {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
-                    let _ = pending.reply.send(Ok(Receipt {
-                        duplicate: true,
-                        ..receipt.clone()
-                    }));
+                    let _ = pending.reply.send(Ok(Receipt { duplicate: true, ..receipt.clone() }));
                     continue;
                 }
             }
-            let duplicate_of = if request.import.is_none() {
-                batch_keys.get(&key).copied()
-            } else {
-                None
-            };
+            let duplicate_of = if request.import.is_none() { batch_keys.get(&key).copied() } else { None };
             if duplicate_of.is_none() && request.import.is_none() {
                 batch_keys.insert(key, planned.len());
             }
             let row = new_row(request, now, self.retention);
-            planned.push(Planned {
-                pending,
-                row,
-                duplicate_of,
-                already_imported: false,
-            });
+            planned.push(Planned { pending, row, duplicate_of, already_imported: false });
         }
 
         let started = Instant::now();
-        let stored = if planned.is_empty() && acks.is_empty() {
-            Ok(())
-        } else {
-            self.store(&mut planned, &acks).await
-        };
+        let stored = if planned.is_empty() && acks.is_empty() { Ok(()) } else { self.store(&mut planned, &acks).await };
         Metrics::add(&self.metrics.commit_batches, 1);
-        Metrics::add(
-            &self.metrics.commit_micros_total,
-            started.elapsed().as_micros() as u64,
-        );
+        Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
         match stored {
             Ok(()) => self.finish(planned, now),
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch refused");
                 Metrics::add(&self.metrics.commit_failures, 1);
                 for p in &planned {
-                    self.seqs
-                        .remove(&pair(&p.row.from_account, &p.row.to_account));
+                    self.seqs.remove(&pair(&p.row.from_account, &p.row.to_account));
                 }
                 for p in planned {
                     let _ = p.pending.reply.send(Err(MessageError::Internal));
@@ -234,36 +190,27 @@ impl Committer {
     }
 
     /// Writes the batch in one transaction; fills in each row's seq.
-    async fn store(
-        &mut self,
-        planned: &mut [Planned],
-        acks: &HashMap<Pair, i64>,
-    ) -> Result<(), DbErr> {
+    async fn store(&mut self, planned: &mut [Planned], acks: &HashMap<Pair, i64>) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
         let mut next: HashMap<Pair, i64> = HashMap::new();
         // (owner, peer) → (last_seq, last_time) for the conversation list.
         let mut heads: HashMap<Pair, (i64, i64)> = HashMap::new();
         let mut read_up_to: HashMap<Pair, i64> = acks.clone();
         let mut rows = Vec::new();
-        for i in 0..planned.len() {
-            if planned[i].duplicate_of.is_some() {
+        for p in planned.iter_mut() {
+            if p.duplicate_of.is_some() {
                 continue;
             }
-            let p = &mut planned[i];
             let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
             if p.pending.request.import.is_some() && already_imported(&txn, &p.row).await? {
                 p.already_imported = true;
                 continue;
             }
-            let last = match next
-                .get(&conversation)
-                .or_else(|| self.seqs.get(&conversation))
-            {
+            let last = match next.get(&conversation).or_else(|| self.seqs.get(&conversation)) {
                 Some(seq) => *seq,
-                None => c2c_sequence::Entity::find_by_id(conversation.clone())
-                    .one(&txn)
-                    .await?
-                    .map_or(0, |s| s.last_seq),
+                None => {
+                    c2c_sequence::Entity::find_by_id(conversation.clone()).one(&txn).await?.map_or(0, |s| s.last_seq)
+                }
             };
             let seq = last + 1;
             next.insert(conversation, seq);
@@ -271,10 +218,7 @@ impl Committer {
             let head = (p.row.to_account.clone(), p.row.from_account.clone());
             heads.insert(head.clone(), (seq, p.row.msg_time));
             if !p.row.hidden_for_sender {
-                heads.insert(
-                    (p.row.from_account.clone(), p.row.to_account.clone()),
-                    (seq, p.row.msg_time),
-                );
+                heads.insert((p.row.from_account.clone(), p.row.to_account.clone()), (seq, p.row.msg_time));
             }
             if p.pending.request.import == Some(Import::Historical) {
                 read_up_to.insert(head, seq);
@@ -282,52 +226,36 @@ impl Committer {
             rows.push(to_active(&p.row));
         }
         if !rows.is_empty() {
-            c2c_message::Entity::insert_many(rows)
-                .exec_without_returning(&txn)
-                .await?;
+            c2c_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
         }
         if !next.is_empty() {
-            let sequences = next
-                .iter()
-                .map(|((low, high), seq)| c2c_sequence::ActiveModel {
-                    user_low: Set(low.clone()),
-                    user_high: Set(high.clone()),
-                    last_seq: Set(*seq),
-                });
+            let sequences = next.iter().map(|((low, high), seq)| c2c_sequence::ActiveModel {
+                user_low: Set(low.clone()),
+                user_high: Set(high.clone()),
+                last_seq: Set(*seq),
+            });
             c2c_sequence::Entity::insert_many(sequences)
                 .on_conflict(
-                    OnConflict::columns([
-                        c2c_sequence::Column::UserLow,
-                        c2c_sequence::Column::UserHigh,
-                    ])
-                    .update_column(c2c_sequence::Column::LastSeq)
-                    .to_owned(),
+                    OnConflict::columns([c2c_sequence::Column::UserLow, c2c_sequence::Column::UserHigh])
+                        .update_column(c2c_sequence::Column::LastSeq)
+                        .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await?;
         }
         if !heads.is_empty() {
-            let conversations =
-                heads.iter().map(
-                    |((owner, peer), (seq, time))| c2c_conversation::ActiveModel {
-                        owner: Set(owner.clone()),
-                        peer: Set(peer.clone()),
-                        last_seq: Set(*seq),
-                        last_time: Set(*time),
-                        delivered_seq: Set(0),
-                    },
-                );
+            let conversations = heads.iter().map(|((owner, peer), (seq, time))| c2c_conversation::ActiveModel {
+                owner: Set(owner.clone()),
+                peer: Set(peer.clone()),
+                last_seq: Set(*seq),
+                last_time: Set(*time),
+                delivered_seq: Set(0),
+            });
             c2c_conversation::Entity::insert_many(conversations)
                 .on_conflict(
-                    OnConflict::columns([
-                        c2c_conversation::Column::Owner,
-                        c2c_conversation::Column::Peer,
-                    ])
-                    .update_columns([
-                        c2c_conversation::Column::LastSeq,
-                        c2c_conversation::Column::LastTime,
-                    ])
-                    .to_owned(),
+                    OnConflict::columns([c2c_conversation::Column::Owner, c2c_conversation::Column::Peer])
+                        .update_columns([c2c_conversation::Column::LastSeq, c2c_conversation::Column::LastTime])
+                        .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await?;
@@ -353,10 +281,7 @@ impl Committer {
             let result = match p.duplicate_of {
                 Some(first) => {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
-                    receipts.get(first).cloned().flatten().map(|r| Receipt {
-                        duplicate: true,
-                        ..r
-                    })
+                    receipts.get(first).cloned().flatten().map(|r| Receipt { duplicate: true, ..r })
                 }
                 None if p.already_imported => Some(receipt(&p.row, true)),
                 None => {
@@ -365,13 +290,7 @@ impl Committer {
                     if request.import.is_none() {
                         self.recent.insert(
                             (request.from.clone(), request.to.clone(), request.msg_random),
-                            (
-                                now,
-                                Receipt {
-                                    duplicate: true,
-                                    ..r.clone()
-                                },
-                            ),
+                            (now, Receipt { duplicate: true, ..r.clone() }),
                         );
                     }
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
@@ -393,9 +312,7 @@ impl Committer {
         }
         match request.sender_sync {
             SenderSync::AllSessions => self.bus.deliver(&request.from, frame.clone(), None),
-            SenderSync::OtherSessions(origin) => {
-                self.bus.deliver(&request.from, frame.clone(), Some(origin))
-            }
+            SenderSync::OtherSessions(origin) => self.bus.deliver(&request.from, frame.clone(), Some(origin)),
             SenderSync::HistoryOnly | SenderSync::Hidden => {}
         }
     }
@@ -416,11 +333,7 @@ fn new_row(request: &SendRequest, now: i64, retention: i64) -> c2c_message::Mode
     let msg_time = request.msg_time.unwrap_or(now);
     // Imports keep their history as long as any other message; sends expire after MsgLifeTime
     // offline or the retention period, whichever is longer for the roaming copy.
-    let keep = if request.import.is_some() {
-        retention
-    } else {
-        retention.max(request.lifetime)
-    };
+    let keep = if request.import.is_some() { retention } else { retention.max(request.lifetime) };
     c2c_message::Model {
         id: 0,
         user_low,
@@ -463,10 +376,7 @@ fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
 }
 
 /// importmsg de-duplicates on (MsgSeq, MsgRandom, MsgTimeStamp) within the conversation.
-async fn already_imported(
-    txn: &sea_orm::DatabaseTransaction,
-    row: &c2c_message::Model,
-) -> Result<bool, DbErr> {
+async fn already_imported(txn: &sea_orm::DatabaseTransaction, row: &c2c_message::Model) -> Result<bool, DbErr> {
     Ok(c2c_message::Entity::find()
         .filter(c2c_message::Column::UserLow.eq(row.user_low.as_str()))
         .filter(c2c_message::Column::UserHigh.eq(row.user_high.as_str()))

@@ -53,9 +53,7 @@ pub fn view<'a>(row: &'a c2c_message::Model, body: &'a RawValue) -> MessageView<
 
 /// A server event frame `{"event": name, "data": data}`.
 pub fn frame<T: Serialize>(name: &str, data: T) -> ByteString {
-    serde_json::to_string(&Event { event: name, data })
-        .unwrap_or_default()
-        .into()
+    serde_json::to_string(&Event { event: name, data }).unwrap_or_default().into()
 }
 
 /// The `c2c_msg` event of a message.

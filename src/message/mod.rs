@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use entities::{c2c_conversation, c2c_message};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::failure::Failure;
@@ -211,28 +209,19 @@ impl Messages {
     ) -> Result<oneshot::Receiver<Result<Receipt, MessageError>>, MessageError> {
         let (reply, receipt) = oneshot::channel();
         self.tx
-            .try_send(commit::Commit::Send(Box::new(commit::Pending {
-                request,
-                reply,
-            })))
+            .try_send(commit::Commit::Send(Box::new(commit::Pending { request, reply })))
             .map_err(|_| MessageError::Busy)?;
         Ok(receipt)
     }
 
     pub async fn send(&self, request: SendRequest) -> Result<Receipt, MessageError> {
-        self.submit(request)?
-            .await
-            .map_err(|_| MessageError::Internal)?
+        self.submit(request)?.await.map_err(|_| MessageError::Internal)?
     }
 
     /// One of `owner`'s devices has every message of the conversation with `peer` up to `seq`.
     pub fn ack(&self, owner: &str, peer: &str, seq: i64) -> Result<(), MessageError> {
         self.tx
-            .try_send(commit::Commit::Ack {
-                owner: owner.to_string(),
-                peer: peer.to_string(),
-                seq,
-            })
+            .try_send(commit::Commit::Ack { owner: owner.to_string(), peer: peer.to_string(), seq })
             .map_err(|_| MessageError::Busy)
     }
 
@@ -250,19 +239,14 @@ impl Messages {
         user: &str,
         cursors: &HashMap<String, i64>,
     ) -> Result<(Vec<c2c_message::Model>, Vec<(String, i64)>), MessageError> {
-        let conversations = c2c_conversation::Entity::find()
-            .filter(c2c_conversation::Column::Owner.eq(user))
-            .all(&self.db)
-            .await?;
+        let conversations =
+            c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(user)).all(&self.db).await?;
         let now = crate::now_secs();
         let mut missed = Vec::new();
         let mut heads = Vec::new();
         for conversation in conversations {
             heads.push((conversation.peer.clone(), conversation.last_seq));
-            let from = cursors
-                .get(&conversation.peer)
-                .copied()
-                .unwrap_or(conversation.delivered_seq);
+            let from = cursors.get(&conversation.peer).copied().unwrap_or(conversation.delivered_seq);
             if conversation.last_seq <= from {
                 continue;
             }
@@ -301,11 +285,7 @@ impl Messages {
         if let Some(before) = before_seq {
             query = query.filter(c2c_message::Column::Seq.lt(before));
         }
-        let mut rows = query
-            .order_by_desc(c2c_message::Column::Seq)
-            .limit(count + 1)
-            .all(&self.db)
-            .await?;
+        let mut rows = query.order_by_desc(c2c_message::Column::Seq).limit(count + 1).all(&self.db).await?;
         let complete = rows.len() as u64 <= count;
         rows.truncate(count as usize);
         Ok((rows, complete))
@@ -342,11 +322,7 @@ impl Messages {
             query = query.filter(c2c_message::Column::Seq.lt(anchor.seq));
         }
         let max_count = max_count.clamp(1, 1000);
-        let mut rows = query
-            .order_by_desc(c2c_message::Column::Seq)
-            .limit(max_count + 1)
-            .all(&self.db)
-            .await?;
+        let mut rows = query.order_by_desc(c2c_message::Column::Seq).limit(max_count + 1).all(&self.db).await?;
         let complete = rows.len() as u64 <= max_count;
         rows.truncate(max_count as usize);
         Ok((rows, complete))

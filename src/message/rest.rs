@@ -4,20 +4,14 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{
-    event, validate, Import, MessageError, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS,
-    MAX_LIFETIME_SECS,
-};
+use super::{event, validate, Import, MessageError, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS};
 use crate::app::App;
 use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::rest::{Call, Reply};
 
 /// The parts of a send request shared by REST and WebSocket.
-pub fn parse_common(
-    f: &Fields,
-    max_bytes: usize,
-) -> Result<(u32, u32, i64, super::Content), MessageError> {
+pub fn parse_common(f: &Fields, max_bytes: usize) -> Result<(u32, u32, i64, super::Content), MessageError> {
     let msg_random = f.u32("MsgRandom")?;
     let msg_seq = f.opt_u32("MsgSeq")?.unwrap_or_else(rand::random);
     let lifetime = match f.opt_i64("MsgLifeTime")? {
@@ -26,12 +20,7 @@ pub fn parse_common(
         // The spec documents clamping at 7 days.
         Some(t) => t.min(MAX_LIFETIME_SECS),
     };
-    let content = validate::content(
-        f.raw("MsgBody"),
-        f.raw("CloudCustomData"),
-        f.raw("OfflinePushInfo"),
-        max_bytes,
-    )?;
+    let content = validate::content(f.raw("MsgBody"), f.raw("CloudCustomData"), f.raw("OfflinePushInfo"), max_bytes)?;
     Ok((msg_seq, msg_random, lifetime, content))
 }
 
@@ -55,8 +44,7 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
-    let (msg_seq, msg_random, lifetime, content) =
-        parse_common(&f, app.messages.max_message_bytes)?;
+    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
     let receipt = app
         .messages
         .send(SendRequest {
@@ -72,9 +60,7 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
             from_admin,
         })
         .await?;
-    Ok(reply(
-        json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key}),
-    ))
+    Ok(reply(json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key})))
 }
 
 pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -88,8 +74,7 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     }
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
-    let (msg_seq, msg_random, lifetime, content) =
-        parse_common(&f, app.messages.max_message_bytes)?;
+    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
     let mut waiting = Vec::with_capacity(targets.len());
     for to in &targets {
         let request = SendRequest {
@@ -115,22 +100,14 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         };
         match outcome {
             Ok(receipt) => msg_key = msg_key.or(Some(receipt.msg_key)),
-            Err(MessageError::UnknownRecipient(_)) => {
-                errors.push(json!({"To_Account": to, "ErrorCode": 70107}))
-            }
-            Err(MessageError::UnknownSender(name)) => {
-                return Err(MessageError::UnknownSender(name).into())
-            }
+            Err(MessageError::UnknownRecipient(_)) => errors.push(json!({"To_Account": to, "ErrorCode": 70107})),
+            Err(MessageError::UnknownSender(name)) => return Err(MessageError::UnknownSender(name).into()),
             Err(e) => errors.push(json!({"To_Account": to, "ErrorCode": Failure::from(e).code})),
         }
     }
     let Some(msg_key) = msg_key else {
         let mut failure = Failure::new(90012, "invalid To_Account");
-        if let Some(code) = errors
-            .first()
-            .and_then(|e| e["ErrorCode"].as_i64())
-            .filter(|&c| c != 70107)
-        {
+        if let Some(code) = errors.first().and_then(|e| e["ErrorCode"].as_i64()).filter(|&c| c != 70107) {
             failure.code = code;
         }
         return Err(failure);
@@ -150,10 +127,7 @@ pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         5 => Import::Realtime,
         _ => return Err(MessageError::Field(Fields::missing("SyncFromOldSystem")).into()),
     };
-    let from = f
-        .str("From_Account")
-        .map_err(MessageError::from)?
-        .to_string();
+    let from = f.str("From_Account").map_err(MessageError::from)?.to_string();
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
     let msg_time = f.i64("MsgTimeStamp").map_err(MessageError::from)?;
     let (msg_seq, msg_random, _, content) = parse_common(&f, app.messages.max_message_bytes)?;
@@ -177,12 +151,8 @@ pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
 
 pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let operator = f
-        .str_any(&["Operator_Account", "From_Account"])
-        .map_err(MessageError::from)?;
-    let peer = f
-        .str_any(&["Peer_Account", "To_Account"])
-        .map_err(MessageError::from)?;
+    let operator = f.str_any(&["Operator_Account", "From_Account"]).map_err(MessageError::from)?;
+    let peer = f.str_any(&["Peer_Account", "To_Account"]).map_err(MessageError::from)?;
     let max_count = f.i64("MaxCnt").map_err(MessageError::from)?;
     let min_time = f.i64("MinTime").map_err(MessageError::from)?;
     let max_time = f.i64("MaxTime").map_err(MessageError::from)?;
@@ -190,17 +160,8 @@ pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     if !app.accounts.exists(operator).await? {
         return Err(MessageError::UnknownSender(operator.to_string()).into());
     }
-    let (rows, complete) = app
-        .messages
-        .roaming(
-            operator,
-            peer,
-            min_time,
-            max_time,
-            max_count.max(1) as u64,
-            last_key,
-        )
-        .await?;
+    let (rows, complete) =
+        app.messages.roaming(operator, peer, min_time, max_time, max_count.max(1) as u64, last_key).await?;
     let list: Vec<Value> = rows
         .iter()
         .map(|row| {

@@ -31,18 +31,9 @@ fn schema(msg_type: &str) -> Option<&'static [(&'static str, Kind, bool)]> {
     use Kind::*;
     Some(match msg_type {
         "TIMTextElem" => &[("Text", Str, true)],
-        "TIMLocationElem" => &[
-            ("Desc", Str, false),
-            ("Latitude", Num, true),
-            ("Longitude", Num, true),
-        ],
+        "TIMLocationElem" => &[("Desc", Str, false), ("Latitude", Num, true), ("Longitude", Num, true)],
         "TIMFaceElem" => &[("Index", Int, true), ("Data", Str, false)],
-        "TIMCustomElem" => &[
-            ("Data", Str, false),
-            ("Desc", Str, false),
-            ("Ext", Str, false),
-            ("Sound", Str, false),
-        ],
+        "TIMCustomElem" => &[("Data", Str, false), ("Desc", Str, false), ("Ext", Str, false), ("Sound", Str, false)],
         "TIMSoundElem" => &[
             ("Url", Str, true),
             ("UUID", Str, false),
@@ -50,11 +41,7 @@ fn schema(msg_type: &str) -> Option<&'static [(&'static str, Kind, bool)]> {
             ("Second", Int, false),
             ("Download_Flag", Int, false),
         ],
-        "TIMImageElem" => &[
-            ("UUID", Str, true),
-            ("ImageFormat", Int, false),
-            ("ImageInfoArray", Arr, true),
-        ],
+        "TIMImageElem" => &[("UUID", Str, true), ("ImageFormat", Int, false), ("ImageInfoArray", Arr, true)],
         "TIMFileElem" => &[
             ("Url", Str, true),
             ("UUID", Str, false),
@@ -97,9 +84,7 @@ fn check_fields(
     for &(name, kind, required) in fields {
         match content.get(name) {
             None | Some(Value::Null) if required => {
-                return Err(MessageError::InvalidBody(format!(
-                    "{what}.{name} is required"
-                )))
+                return Err(MessageError::InvalidBody(format!("{what}.{name} is required")))
             }
             None | Some(Value::Null) => {}
             Some(v) => {
@@ -110,9 +95,7 @@ fn check_fields(
                     Kind::Arr => v.is_array(),
                 };
                 if !ok {
-                    return Err(MessageError::InvalidBody(format!(
-                        "{what}.{name} has the wrong type"
-                    )));
+                    return Err(MessageError::InvalidBody(format!("{what}.{name} has the wrong type")));
                 }
             }
         }
@@ -121,46 +104,33 @@ fn check_fields(
 }
 
 fn check_element(element: &Value, customs: &mut usize) -> Result<(), MessageError> {
-    let obj = element
-        .as_object()
-        .ok_or_else(|| MessageError::InvalidBody("an element is not an object".into()))?;
+    let obj = element.as_object().ok_or_else(|| MessageError::InvalidBody("an element is not an object".into()))?;
     let msg_type = obj
         .get("MsgType")
         .and_then(Value::as_str)
         .ok_or_else(|| MessageError::InvalidBody("MsgType is missing".into()))?;
-    let fields = schema(msg_type)
-        .ok_or_else(|| MessageError::InvalidBody(format!("unknown MsgType {msg_type:?}")))?;
+    let fields = schema(msg_type).ok_or_else(|| MessageError::InvalidBody(format!("unknown MsgType {msg_type:?}")))?;
     let content = obj
         .get("MsgContent")
         .and_then(Value::as_object)
-        .ok_or_else(|| {
-            MessageError::InvalidBody(format!("{msg_type}.MsgContent must be an object"))
-        })?;
+        .ok_or_else(|| MessageError::InvalidBody(format!("{msg_type}.MsgContent must be an object")))?;
     check_fields(content, fields, msg_type)?;
     match msg_type {
         "TIMCustomElem" => {
             *customs += 1;
             if *customs > 1 {
-                return Err(MessageError::InvalidBody(
-                    "at most one TIMCustomElem per message".into(),
-                ));
+                return Err(MessageError::InvalidBody("at most one TIMCustomElem per message".into()));
             }
         }
         "TIMImageElem" => {
-            let infos = content
-                .get("ImageInfoArray")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let infos = content.get("ImageInfoArray").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             if infos.is_empty() || infos.len() > MAX_IMAGE_INFOS {
-                return Err(MessageError::InvalidBody(
-                    "ImageInfoArray holds 1 to 3 entries".into(),
-                ));
+                return Err(MessageError::InvalidBody("ImageInfoArray holds 1 to 3 entries".into()));
             }
             for info in infos {
-                let info = info.as_object().ok_or_else(|| {
-                    MessageError::InvalidBody("ImageInfoArray entries are objects".into())
-                })?;
+                let info = info
+                    .as_object()
+                    .ok_or_else(|| MessageError::InvalidBody("ImageInfoArray entries are objects".into()))?;
                 use Kind::*;
                 check_fields(
                     info,
@@ -176,15 +146,9 @@ fn check_element(element: &Value, customs: &mut usize) -> Result<(), MessageErro
             }
         }
         "TIMRelayElem" => {
-            let relayed = content
-                .get("MsgList")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
+            let relayed = content.get("MsgList").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
             if relayed > MAX_RELAYED {
-                return Err(MessageError::InvalidBody(format!(
-                    "TIMRelayElem merges at most {MAX_RELAYED} messages"
-                )));
+                return Err(MessageError::InvalidBody(format!("TIMRelayElem merges at most {MAX_RELAYED} messages")));
             }
         }
         _ => {}
@@ -198,35 +162,21 @@ fn check_offline_push(info: &Value) -> Result<(), MessageError> {
     let obj = info.as_object().ok_or(MessageError::BadOfflinePushInfo)?;
     check_fields(
         obj,
-        &[
-            ("PushFlag", Int, false),
-            ("Title", Str, false),
-            ("Desc", Str, false),
-            ("Ext", Str, false),
-        ],
+        &[("PushFlag", Int, false), ("Title", Str, false), ("Desc", Str, false), ("Ext", Str, false)],
         "",
     )
     .map_err(|_| MessageError::BadOfflinePushInfo)?;
     for (name, spec) in [
-        (
-            "AndroidInfo",
-            &[("Sound", Str, false), ("VIVOClassification", Int, false)][..],
-        ),
+        ("AndroidInfo", &[("Sound", Str, false), ("VIVOClassification", Int, false)][..]),
         (
             "ApnsInfo",
-            &[
-                ("Sound", Str, false),
-                ("BadgeMode", Int, false),
-                ("Title", Str, false),
-                ("MutableContent", Int, false),
-            ][..],
+            &[("Sound", Str, false), ("BadgeMode", Int, false), ("Title", Str, false), ("MutableContent", Int, false)]
+                [..],
         ),
     ] {
         match obj.get(name) {
             None | Some(Value::Null) => {}
-            Some(Value::Object(sub)) => {
-                check_fields(sub, spec, name).map_err(|_| MessageError::BadOfflinePushInfo)?
-            }
+            Some(Value::Object(sub)) => check_fields(sub, spec, name).map_err(|_| MessageError::BadOfflinePushInfo)?,
             Some(_) => return Err(MessageError::BadOfflinePushInfo),
         }
     }
@@ -252,11 +202,7 @@ pub fn content(
     let cloud_custom_data = match cloud_custom_data {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(MessageError::InvalidBody(
-                "CloudCustomData must be a string".into(),
-            ))
-        }
+        Some(_) => return Err(MessageError::InvalidBody("CloudCustomData must be a string".into())),
     };
     let offline_push_info = match offline_push_info {
         None | Some(Value::Null) => None,
@@ -270,16 +216,9 @@ pub fn content(
         + cloud_custom_data.as_ref().map_or(0, String::len)
         + offline_push_info.as_ref().map_or(0, String::len);
     if size > max_bytes {
-        return Err(MessageError::TooLarge {
-            size,
-            max: max_bytes,
-        });
+        return Err(MessageError::TooLarge { size, max: max_bytes });
     }
-    Ok(Content {
-        body,
-        cloud_custom_data,
-        offline_push_info,
-    })
+    Ok(Content { body, cloud_custom_data, offline_push_info })
 }
 
 #[cfg(test)]
@@ -313,14 +252,8 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_refused_with_their_reason() {
-        assert!(matches!(
-            check(json!({"MsgType": "TIMTextElem"})),
-            Err(MessageError::BodyNotArray)
-        ));
-        assert!(matches!(
-            check(json!([])),
-            Err(MessageError::InvalidBody(_))
-        ));
+        assert!(matches!(check(json!({"MsgType": "TIMTextElem"})), Err(MessageError::BodyNotArray)));
+        assert!(matches!(check(json!([])), Err(MessageError::InvalidBody(_))));
         assert!(matches!(
             check(json!([{"MsgType": "TIMMagicElem", "MsgContent": {}}])),
             Err(MessageError::InvalidBody(_))
@@ -334,13 +267,9 @@ mod tests {
             Err(MessageError::InvalidBody(_))
         ));
         let two_custom = json!([{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "a"}}, {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "b"}}]);
-        assert!(matches!(
-            check(two_custom),
-            Err(MessageError::InvalidBody(_))
-        ));
+        assert!(matches!(check(two_custom), Err(MessageError::InvalidBody(_))));
         let relay: Vec<Value> = (0..301).map(|_| json!({})).collect();
-        let relay =
-            json!([{"MsgType": "TIMRelayElem", "MsgContent": {"MsgNum": 301, "MsgList": relay}}]);
+        let relay = json!([{"MsgType": "TIMRelayElem", "MsgContent": {"MsgNum": 301, "MsgList": relay}}]);
         assert!(matches!(check(relay), Err(MessageError::InvalidBody(_))));
     }
 
@@ -353,10 +282,7 @@ mod tests {
         ));
         let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]);
         let custom = json!("y".repeat(12 * 1024));
-        assert!(matches!(
-            content(Some(&body), Some(&custom), None, 12 * 1024),
-            Err(MessageError::TooLarge { .. })
-        ));
+        assert!(matches!(content(Some(&body), Some(&custom), None, 12 * 1024), Err(MessageError::TooLarge { .. })));
     }
 
     #[test]
@@ -364,16 +290,10 @@ mod tests {
         let body = json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]);
         let good = json!({"PushFlag": 0, "Desc": "d", "ApnsInfo": {"BadgeMode": 1, "Sound": "a"}, "AndroidInfo": {"Sound": "b"}});
         assert!(content(Some(&body), None, Some(&good), 12 * 1024).is_ok());
-        for bad in [
-            json!("x"),
-            json!({"PushFlag": "no"}),
-            json!({"ApnsInfo": 3}),
-            json!({"ApnsInfo": {"BadgeMode": "1"}}),
-        ] {
-            assert!(matches!(
-                content(Some(&body), None, Some(&bad), 12 * 1024),
-                Err(MessageError::BadOfflinePushInfo)
-            ));
+        for bad in
+            [json!("x"), json!({"PushFlag": "no"}), json!({"ApnsInfo": 3}), json!({"ApnsInfo": {"BadgeMode": "1"}})]
+        {
+            assert!(matches!(content(Some(&body), None, Some(&bad), 12 * 1024), Err(MessageError::BadOfflinePushInfo)));
         }
     }
 }

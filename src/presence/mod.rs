@@ -137,11 +137,7 @@ impl PresenceShard {
             }
             // A full mailbox is a decision, not a silent drop: the session is closed and its
             // client resyncs by seq when it reconnects.
-            if session
-                .addr
-                .try_send(ToSession::Frame(frame.clone()))
-                .is_err()
-            {
+            if session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
                 slow.push(session.id);
             }
         }
@@ -181,12 +177,7 @@ impl Handler<Register> for PresenceShard {
             tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
             old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
         }
-        sessions.push(LiveSession {
-            id: msg.id,
-            platform: msg.platform,
-            instance: msg.instance,
-            addr: msg.addr,
-        });
+        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
     }
 }
 
@@ -241,11 +232,8 @@ impl Handler<QueryOnline> for PresenceShard {
             msg.users
                 .into_iter()
                 .map(|u| {
-                    let platforms = self
-                        .users
-                        .get(&u)
-                        .map(|s| s.iter().map(|s| s.platform).collect())
-                        .unwrap_or_default();
+                    let platforms =
+                        self.users.get(&u).map(|s| s.iter().map(|s| s.platform).collect()).unwrap_or_default();
                     (u, platforms)
                 })
                 .collect(),
@@ -279,9 +267,7 @@ impl Presence {
                 })
             })
             .collect();
-        Presence {
-            shards: std::sync::Arc::new(shards),
-        }
+        Presence { shards: std::sync::Arc::new(shards) }
     }
 
     pub fn shard(&self, user: &str) -> &Addr<PresenceShard> {
@@ -298,11 +284,7 @@ impl Presence {
     pub async fn query(&self, users: &[String]) -> Vec<(String, Vec<Platform>)> {
         let mut by_shard: HashMap<usize, Vec<String>> = HashMap::new();
         for user in users {
-            let idx = self
-                .shards
-                .iter()
-                .position(|s| s == self.shard(user))
-                .unwrap_or(0);
+            let idx = self.shards.iter().position(|s| s == self.shard(user)).unwrap_or(0);
             by_shard.entry(idx).or_default().push(user.clone());
         }
         let mut found: HashMap<String, Vec<Platform>> = HashMap::new();
@@ -311,10 +293,7 @@ impl Presence {
                 found.extend(list);
             }
         }
-        users
-            .iter()
-            .map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default()))
-            .collect()
+        users.iter().map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default())).collect()
     }
 
     pub async fn session_count(&self) -> usize {

@@ -66,24 +66,15 @@ pub fn displaced(rules: DeviceRules, live: &[Platform], new: Platform) -> Vec<us
     let conflicts = |old: Platform| -> bool {
         match rules.policy {
             MultiDevicePolicy::Single => true,
-            MultiDevicePolicy::Dual => {
-                (old.class() == Class::Web) == (new.class() == Class::Web) && old != new
-            }
+            MultiDevicePolicy::Dual => (old.class() == Class::Web) == (new.class() == Class::Web) && old != new,
             MultiDevicePolicy::Triple => old.class() == new.class() && old != new,
             MultiDevicePolicy::Multi => false,
         }
     };
     let mut kicked: Vec<usize> = (0..live.len()).filter(|&i| conflicts(live[i])).collect();
     // Within one platform, keep the newest `limit - 1` others.
-    let limit = if new == Platform::Web {
-        rules.web_instances
-    } else {
-        rules.instances_per_platform
-    }
-    .max(1);
-    let same: Vec<usize> = (0..live.len())
-        .filter(|&i| live[i] == new && !kicked.contains(&i))
-        .collect();
+    let limit = if new == Platform::Web { rules.web_instances } else { rules.instances_per_platform }.max(1);
+    let same: Vec<usize> = (0..live.len()).filter(|&i| live[i] == new && !kicked.contains(&i)).collect();
     if same.len() >= limit {
         kicked.extend_from_slice(&same[..same.len() + 1 - limit]);
     }
@@ -100,11 +91,7 @@ mod tests {
     use Platform::*;
 
     fn rules(policy: MultiDevicePolicy) -> DeviceRules {
-        DeviceRules {
-            policy,
-            instances_per_platform: 1,
-            web_instances: 1,
-        }
+        DeviceRules { policy, instances_per_platform: 1, web_instances: 1 }
     }
 
     #[test]
@@ -118,30 +105,16 @@ mod tests {
 
     #[test]
     fn single_triple_and_multi() {
-        assert_eq!(
-            displaced(rules(MultiDevicePolicy::Single), &[Android, Web], Web),
-            vec![0, 1]
-        );
+        assert_eq!(displaced(rules(MultiDevicePolicy::Single), &[Android, Web], Web), vec![0, 1]);
         let t = rules(MultiDevicePolicy::Triple);
         assert_eq!(displaced(t, &[Android, Mac, Web], iPhone), vec![0]);
         assert_eq!(displaced(t, &[Android, Mac, Web], Windows), vec![1]);
-        assert_eq!(
-            displaced(
-                rules(MultiDevicePolicy::Multi),
-                &[Android, Mac, Web, iPad],
-                iPhone
-            ),
-            Vec::<usize>::new()
-        );
+        assert_eq!(displaced(rules(MultiDevicePolicy::Multi), &[Android, Mac, Web, iPad], iPhone), Vec::<usize>::new());
     }
 
     #[test]
     fn per_platform_instance_limits() {
-        let r = DeviceRules {
-            policy: MultiDevicePolicy::Multi,
-            instances_per_platform: 2,
-            web_instances: 3,
-        };
+        let r = DeviceRules { policy: MultiDevicePolicy::Multi, instances_per_platform: 2, web_instances: 3 };
         assert_eq!(displaced(r, &[Android], Android), Vec::<usize>::new());
         assert_eq!(displaced(r, &[Android, Android], Android), vec![0]);
         assert_eq!(displaced(r, &[Web, Web], Web), Vec::<usize>::new());

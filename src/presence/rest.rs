@@ -38,17 +38,11 @@ pub async fn query_online_status(app: Arc<App>, call: Call) -> Result<Reply, Fai
     let results: Vec<Value> = online
         .into_iter()
         .map(|(user, platforms)| {
-            let state = if platforms.is_empty() {
-                "Offline"
-            } else {
-                "Online"
-            };
+            let state = if platforms.is_empty() { "Offline" } else { "Online" };
             let mut item = json!({"To_Account": user, "State": state});
             if detail {
-                let list: Vec<Value> = platforms
-                    .iter()
-                    .map(|p| json!({"Platform": p.name(), "Status": "Online"}))
-                    .collect();
+                let list: Vec<Value> =
+                    platforms.iter().map(|p| json!({"Platform": p.name(), "Status": "Online"})).collect();
                 item["Detail"] = Value::Array(list);
             }
             item

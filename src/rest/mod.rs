@@ -76,65 +76,17 @@ macro_rules! route {
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
     vec![
-        route!(
-            "im_open_login_svc",
-            "account_import",
-            Account,
-            Normal,
-            account::account_import
-        ),
-        route!(
-            "im_open_login_svc",
-            "multiaccount_import",
-            Account,
-            Bulk,
-            account::multiaccount_import
-        ),
-        route!(
-            "im_open_login_svc",
-            "account_delete",
-            Account,
-            Bulk,
-            account::account_delete
-        ),
-        route!(
-            "im_open_login_svc",
-            "account_check",
-            Account,
-            Bulk,
-            account::account_check
-        ),
+        route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
+        route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
+        route!("im_open_login_svc", "account_delete", Account, Bulk, account::account_delete),
+        route!("im_open_login_svc", "account_check", Account, Bulk, account::account_check),
         route!("im_open_login_svc", "kick", Account, Normal, account::kick),
-        route!(
-            "openim",
-            "query_online_status",
-            OpenIm,
-            Normal,
-            presence::query_online_status
-        ),
-        route!(
-            "openim",
-            "querystate",
-            OpenIm,
-            Normal,
-            presence::query_online_status
-        ),
+        route!("openim", "query_online_status", OpenIm, Normal, presence::query_online_status),
+        route!("openim", "querystate", OpenIm, Normal, presence::query_online_status),
         route!("openim", "sendmsg", OpenIm, Normal, message::sendmsg),
-        route!(
-            "openim",
-            "batchsendmsg",
-            OpenIm,
-            Normal,
-            message::batchsendmsg
-        ),
+        route!("openim", "batchsendmsg", OpenIm, Normal, message::batchsendmsg),
         route!("openim", "importmsg", OpenIm, Normal, message::importmsg),
-        route!(
-            "openim",
-            "admin_getroammsg",
-            OpenIm,
-            Normal,
-            message::admin_getroammsg
-        ),
+        route!("openim", "admin_getroammsg", OpenIm, Normal, message::admin_getroammsg),
     ]
 }
 
@@ -145,12 +97,7 @@ pub struct Router {
 
 impl Router {
     pub fn new() -> Router {
-        Router {
-            routes: routes()
-                .into_iter()
-                .map(|r| ((r.service, r.command), r))
-                .collect(),
-        }
+        Router { routes: routes().into_iter().map(|r| ((r.service, r.command), r)).collect() }
     }
 }
 
@@ -190,10 +137,7 @@ pub async fn dispatch(
     crate::stats::Metrics::add(&app.metrics.rest_requests, 1);
     let (service, command) = path.into_inner();
     let Some(route) = router.routes.get(&(service.as_str(), command.as_str())) else {
-        return envelope(Err(Failure::new(
-            60009,
-            format!("unknown command {service}/{command}"),
-        )));
+        return envelope(Err(Failure::new(60009, format!("unknown command {service}/{command}"))));
     };
     let result = async {
         let identifier = authenticate(&app, &request, route.family).await?;
@@ -203,22 +147,12 @@ pub async fn dispatch(
         }
         // Many backends send no Content-Type, or a wrong one: the body is JSON regardless.
         let body: Value = serde_json::from_slice(&body).map_err(|_| {
-            Failure::new(
-                route.family.bad_json_code(),
-                "Fail to Parse json data of body, Please check it",
-            )
+            Failure::new(route.family.bad_json_code(), "Fail to Parse json data of body, Please check it")
         })?;
         if !body.is_object() {
-            return Err(Failure::new(
-                route.family.bad_json_code(),
-                "body must be a JSON object",
-            ));
+            return Err(Failure::new(route.family.bad_json_code(), "body must be a JSON object"));
         }
-        tracing::debug!(
-            service = route.service,
-            command = route.command,
-            "rest call"
-        );
+        tracing::debug!(service = route.service, command = route.command, "rest call");
         (route.handler)(app.clone(), Call { identifier, body }).await
     }
     .await;
@@ -232,29 +166,17 @@ pub async fn dispatch(
 async fn authenticate(app: &App, request: &HttpRequest, family: Family) -> Result<String, Failure> {
     let query = web::Query::<HashMap<String, String>>::from_query(request.query_string())
         .map_err(|_| Failure::new(60002, "malformed query string"))?;
-    let sdkappid = query
-        .get("sdkappid")
-        .ok_or_else(|| Failure::new(60012, "sdkappid is missing"))?;
+    let sdkappid = query.get("sdkappid").ok_or_else(|| Failure::new(60012, "sdkappid is missing"))?;
     if sdkappid.parse::<u64>().ok() != Some(app.auth.sdkappid) {
         return Err(Failure::new(60006, "invalid SDKAppID"));
     }
-    let identifier = query
-        .get("identifier")
-        .ok_or_else(|| Failure::new(60004, "identifier is missing"))?;
+    let identifier = query.get("identifier").ok_or_else(|| Failure::new(60004, "identifier is missing"))?;
     let usersig = query.get("usersig").map(String::as_str).unwrap_or("");
     let ticket = app.auth.verify(usersig, identifier)?;
     if !app.auth.is_admin(identifier) {
-        return Err(Failure::new(
-            family.not_admin_code(),
-            "identifier must be an app admin",
-        ));
+        return Err(Failure::new(family.not_admin_code(), "identifier must be an app admin"));
     }
-    if !app
-        .accounts
-        .sig_still_valid(identifier, ticket.time)
-        .await
-        .map_err(Failure::from)?
-    {
+    if !app.accounts.sig_still_valid(identifier, ticket.time).await.map_err(Failure::from)? {
         return Err(crate::auth::UserSigError::Revoked.into());
     }
     Ok(identifier.clone())

@@ -19,11 +19,7 @@ struct Bucket {
 
 impl Bucket {
     fn new(rate: u32) -> Bucket {
-        Bucket {
-            rate: f64::from(rate),
-            tokens: f64::from(rate),
-            last: Instant::now(),
-        }
+        Bucket { rate: f64::from(rate), tokens: f64::from(rate), last: Instant::now() }
     }
 
     fn take(&mut self, now: Instant) -> bool {
@@ -47,10 +43,7 @@ pub struct RateLimits {
 impl RateLimits {
     /// A rate of 0 turns that limit off.
     pub fn new(normal_per_sec: u32, bulk_per_sec: u32) -> RateLimits {
-        RateLimits {
-            normal: Mutex::new(Bucket::new(normal_per_sec)),
-            bulk: Mutex::new(Bucket::new(bulk_per_sec)),
-        }
+        RateLimits { normal: Mutex::new(Bucket::new(normal_per_sec)), bulk: Mutex::new(Bucket::new(bulk_per_sec)) }
     }
 
     pub fn allow(&self, class: RateClass) -> bool {

@@ -28,9 +28,7 @@ impl Metrics {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
         let mut line = |name: &str, kind: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP parley_{name} {help}\n# TYPE parley_{name} {kind}\nparley_{name} {value}\n"
-            ));
+            out.push_str(&format!("# HELP parley_{name} {help}\n# TYPE parley_{name} {kind}\nparley_{name} {value}\n"));
         };
         line(
             "connections",
@@ -38,18 +36,8 @@ impl Metrics {
             "Open WebSocket connections.",
             self.connections.load(Ordering::Relaxed).to_string(),
         );
-        line(
-            "logins_total",
-            "counter",
-            "Successful logins.",
-            load(&self.logins).to_string(),
-        );
-        line(
-            "login_failures_total",
-            "counter",
-            "Refused logins.",
-            load(&self.login_failures).to_string(),
-        );
+        line("logins_total", "counter", "Successful logins.", load(&self.logins).to_string());
+        line("login_failures_total", "counter", "Refused logins.", load(&self.login_failures).to_string());
         line(
             "c2c_messages_stored_total",
             "counter",
@@ -68,12 +56,7 @@ impl Metrics {
             "Retried sends answered from the dedup window.",
             load(&self.c2c_duplicates).to_string(),
         );
-        line(
-            "commit_batches_total",
-            "counter",
-            "Group-commit transactions.",
-            load(&self.commit_batches).to_string(),
-        );
+        line("commit_batches_total", "counter", "Group-commit transactions.", load(&self.commit_batches).to_string());
         line(
             "commit_failures_total",
             "counter",
@@ -86,12 +69,7 @@ impl Metrics {
             "Time spent in group-commit transactions.",
             format!("{:.6}", load(&self.commit_micros_total) as f64 / 1e6),
         );
-        line(
-            "rest_requests_total",
-            "counter",
-            "REST v4 requests.",
-            load(&self.rest_requests).to_string(),
-        );
+        line("rest_requests_total", "counter", "REST v4 requests.", load(&self.rest_requests).to_string());
         line(
             "rest_rate_limited_total",
             "counter",

@@ -35,28 +35,14 @@ impl Store {
         let tag = format!("{}_{}_{}", std::process::id(), n, rand::random::<u32>());
         let data_dir = std::env::temp_dir().join(format!("parley-test-{tag}"));
         std::fs::create_dir_all(&data_dir).unwrap();
-        match std::env::var("PARLEY_TEST_DATABASE_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
+        match std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()) {
             Some(admin_url) => {
                 let name = format!("parley_test_{tag}");
                 psql(&admin_url, &format!("CREATE DATABASE {name}"));
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b.to_string())
-                    .unwrap_or(admin_url.clone());
-                Store {
-                    data_dir,
-                    database_url: Some(format!("{base}/{name}")),
-                    pg_admin: Some((admin_url, name)),
-                }
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+                Store { data_dir, database_url: Some(format!("{base}/{name}")), pg_admin: Some((admin_url, name)) }
             }
-            None => Store {
-                data_dir,
-                database_url: None,
-                pg_admin: None,
-            },
+            None => Store { data_dir, database_url: None, pg_admin: None },
         }
     }
 
@@ -73,26 +59,14 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some((admin_url, name)) = &self.pg_admin {
-            psql(
-                admin_url,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
+            psql(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
 
 fn psql(url: &str, sql: &str) {
-    let status = Command::new("psql")
-        .arg(url)
-        .arg("-q")
-        .arg("-c")
-        .arg(sql)
-        .stdout(Stdio::null())
-        .status();
-    assert!(
-        matches!(status, Ok(s) if s.success()),
-        "psql {sql:?} failed: {status:?}"
-    );
+    let status = Command::new("psql").arg(url).arg("-q").arg("-c").arg(sql).stdout(Stdio::null()).status();
+    assert!(matches!(status, Ok(s) if s.success()), "psql {sql:?} failed: {status:?}");
 }
 
 /// A running server process.
@@ -123,19 +97,13 @@ impl Server {
 
     /// Starts a server on an existing store (a restart).
     pub fn start_on(store: std::sync::Arc<Store>, env: &[(&str, &str)]) -> Server {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
         command
             .current_dir(&store.data_dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env(
-                "RUST_LOG",
-                std::env::var("PARLEY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("RUST_LOG", std::env::var("PARLEY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .env("PARLEY_LISTEN", "127.0.0.1:0")
             .env("PARLEY_DATA_DIR", &store.data_dir)
             .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
@@ -170,13 +138,7 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
-        Server {
-            child,
-            addr,
-            store,
-            stdout: lines,
-            env,
-        }
+        Server { child, addr, store, stdout: lines, env }
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -220,48 +182,27 @@ impl Server {
 
     /// POST a REST v4 call as the admin; the parsed JSON answer.
     pub async fn rest(&self, path: &str, body: Value) -> Value {
-        self.rest_raw(path, &Server::admin_query(), body.to_string())
-            .await
+        self.rest_raw(path, &Server::admin_query(), body.to_string()).await
     }
 
     /// POST with a given query string and body text, no Content-Type header.
     pub async fn rest_raw(&self, path: &str, query: &str, body: String) -> Value {
         let url = format!("http://{}/v4/{}?{}", self.addr, path, query);
-        let mut response = awc::Client::new()
-            .post(url)
-            .send_body(body)
-            .await
-            .expect("REST request");
+        let mut response = awc::Client::new().post(url).send_body(body).await.expect("REST request");
         assert_eq!(response.status().as_u16(), 200, "REST answers HTTP 200");
         let bytes = response.body().limit(16 << 20).await.unwrap();
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     }
 
     pub async fn import(&self, users: &[&str]) {
-        let reply = self
-            .rest(
-                "im_open_login_svc/multiaccount_import",
-                json!({"Accounts": users}),
-            )
-            .await;
+        let reply = self.rest("im_open_login_svc/multiaccount_import", json!({"Accounts": users})).await;
         assert_eq!(reply["ErrorCode"], 0, "{reply}");
     }
 
     pub async fn connect(&self) -> Client {
         let url = format!("ws://{}/ws", self.addr);
-        let (_, framed) = awc::Client::new()
-            .ws(url)
-            .max_frame_size(1 << 20)
-            .connect()
-            .await
-            .expect("ws connect");
-        Client {
-            framed,
-            next_id: 0,
-            events: VecDeque::new(),
-            closed: false,
-        }
+        let (_, framed) = awc::Client::new().ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
+        Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
     }
 
     /// Connects and logs in, asserting success; the `sync_done` event is left in the queue.
@@ -271,8 +212,7 @@ impl Server {
 
     pub async fn login_with(&self, user: &str, platform: &str, extra: Value) -> Client {
         let mut client = self.connect().await;
-        let mut data =
-            json!({"UserID": user, "UserSig": Server::usersig(user), "Platform": platform});
+        let mut data = json!({"UserID": user, "UserSig": Server::usersig(user), "Platform": platform});
         if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
             d.extend(e.clone());
         }
@@ -304,17 +244,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 impl Client {
     pub async fn send_text(&mut self, text: &str) {
-        self.framed
-            .send(ws::Message::Text(text.to_string().into()))
-            .await
-            .expect("ws send");
+        self.framed.send(ws::Message::Text(text.to_string().into())).await.expect("ws send");
     }
 
     pub async fn send_binary(&mut self, bytes: &[u8]) {
-        self.framed
-            .send(ws::Message::Binary(bytes.to_vec().into()))
-            .await
-            .expect("ws send");
+        self.framed.send(ws::Message::Binary(bytes.to_vec().into())).await.expect("ws send");
     }
 
     /// The next JSON frame, or None on close or timeout.
@@ -329,9 +263,7 @@ impl Client {
                 Err(_) => return None,
             };
             match frame {
-                ws::Frame::Text(bytes) => {
-                    return Some(serde_json::from_slice(&bytes).expect("server frames are JSON"))
-                }
+                ws::Frame::Text(bytes) => return Some(serde_json::from_slice(&bytes).expect("server frames are JSON")),
                 ws::Frame::Close(_) => {
                     self.closed = true;
                     return None;
@@ -345,18 +277,14 @@ impl Client {
     pub async fn request(&mut self, cmd: &str, data: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string())
-            .await;
+        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string()).await;
         self.response(id).await
     }
 
     /// Waits for the response with this id, queueing events.
     pub async fn response(&mut self, id: u64) -> Value {
         loop {
-            let frame = self
-                .next_frame(WAIT)
-                .await
-                .unwrap_or_else(|| panic!("no response to request {id}"));
+            let frame = self.next_frame(WAIT).await.unwrap_or_else(|| panic!("no response to request {id}"));
             if frame.get("event").is_some() {
                 self.events.push_back(frame);
             } else if frame["id"] == id {
@@ -369,8 +297,7 @@ impl Client {
     pub async fn send_request(&mut self, cmd: &str, data: Value) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string())
-            .await;
+        self.send_text(&json!({"id": id, "cmd": cmd, "data": data}).to_string()).await;
         id
     }
 
