@@ -14,7 +14,8 @@ use super::protocol::{response, GatewayError, Request};
 use crate::app::App;
 use crate::failure::Failure;
 use crate::fields::Fields;
-use crate::message::{event, SendRequest, SenderSync};
+use crate::message::rest::parse_outgoing;
+use crate::message::{event, MessageError, SendRequest, SenderSync};
 use crate::presence::{KickReason, Platform, Register, SessionId, ToSession, Unregister};
 
 /// The client is told to send a heartbeat this often (Tencent: every 2 minutes; Web more often
@@ -108,7 +109,13 @@ impl Session {
             // delivered live, one committed before is in the read. Nothing falls between.
             let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
             app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
-            let (missed, heads) = app.messages.missed(&user, &cursors).await.map_err(Failure::from)?;
+            let (missed, heads) = match app.messages.missed(&user, &cursors).await {
+                Ok(found) => found,
+                Err(e) => {
+                    app.presence.shard(&user).do_send(Unregister { user: user.clone(), id: session_id });
+                    return Err(e.into());
+                }
+            };
             Ok::<_, Failure>((user, platform, instance, missed, heads))
         };
         // `wait`: nothing else is handled until the login is settled, so frames delivered
@@ -161,27 +168,11 @@ impl Session {
         let f = Fields::of(&request.data);
         let parsed = (|| {
             let to = f.str("To_Account")?.to_string();
-            let (msg_seq, msg_random, lifetime, content) = match f.raw("MsgRandom") {
-                Some(_) => crate::message::rest::parse_common(&f, self.app.messages.max_message_bytes)?,
-                None => {
-                    // Clients that do not retry need not pick a MsgRandom.
-                    let mut data = request.data.clone();
-                    data["MsgRandom"] = json!(rand::random::<u32>());
-                    crate::message::rest::parse_common(&Fields::of(&data), self.app.messages.max_message_bytes)?
-                }
-            };
-            Ok::<_, crate::message::MessageError>(SendRequest {
-                from: self.user().to_string(),
-                to,
-                msg_seq,
-                msg_random,
-                msg_time: None,
-                content,
-                lifetime,
-                sender_sync: SenderSync::OtherSessions(self.id),
-                import: None,
-                from_admin: self.app.accounts.is_admin(self.user()),
-            })
+            // Clients that never retry need not pick a MsgRandom.
+            let outgoing = parse_outgoing(&f, self.app.messages.max_message_bytes, Some(rand::random()))?;
+            let from = self.user().to_string();
+            let from_admin = self.app.accounts.is_admin(&from);
+            Ok::<_, MessageError>(SendRequest::new(from, to, outgoing, SenderSync::OtherSessions(self.id), from_admin))
         })();
         // Queue it now, in frame order; only the wait for the commit runs concurrently.
         let submitted = parsed.and_then(|r| self.app.messages.submit(r));
@@ -196,7 +187,7 @@ impl Session {
                         "Seq": r.seq, "MsgKey": r.msg_key, "MsgTime": r.msg_time, "MsgSeq": r.msg_seq, "Duplicate": r.duplicate
                     })),
                     Ok(Err(e)) => Err(Failure::from(e)),
-                    Err(_) => Err(Failure::from(crate::message::MessageError::Internal)),
+                    Err(_) => Err(Failure::from(MessageError::Internal)),
                 }
             }
             .into_actor(self)

@@ -137,6 +137,34 @@ pub struct SendRequest {
     pub from_admin: bool,
 }
 
+/// What a send request says about the message itself, apart from who sends it to whom.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub msg_seq: u32,
+    pub msg_random: u32,
+    /// Seconds the message stays stored; 0 = online only.
+    pub lifetime: i64,
+    pub content: Content,
+}
+
+impl SendRequest {
+    /// A live send (not an import), stamped with server time by the writer.
+    pub fn new(from: String, to: String, outgoing: Outgoing, sender_sync: SenderSync, from_admin: bool) -> SendRequest {
+        SendRequest {
+            from,
+            to,
+            msg_seq: outgoing.msg_seq,
+            msg_random: outgoing.msg_random,
+            msg_time: None,
+            content: outgoing.content,
+            lifetime: outgoing.lifetime,
+            sender_sync,
+            import: None,
+            from_admin,
+        }
+    }
+}
+
 /// What the sender is told once the message is committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {

@@ -4,15 +4,21 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{event, validate, Import, MessageError, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS};
+use super::{
+    event, validate, Import, MessageError, Outgoing, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS,
+};
 use crate::app::App;
 use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::rest::{Call, Reply};
 
-/// The parts of a send request shared by REST and WebSocket.
-pub fn parse_common(f: &Fields, max_bytes: usize) -> Result<(u32, u32, i64, super::Content), MessageError> {
-    let msg_random = f.u32("MsgRandom")?;
+/// The message fields of a send request, shared by REST and WebSocket. Without a MsgRandom in
+/// the request, `default_random` is used when given (WebSocket clients that never retry).
+pub fn parse_outgoing(f: &Fields, max_bytes: usize, default_random: Option<u32>) -> Result<Outgoing, MessageError> {
+    let msg_random = match (f.opt_u32("MsgRandom")?, default_random) {
+        (Some(r), _) | (None, Some(r)) => r,
+        (None, None) => return Err(Fields::missing("MsgRandom").into()),
+    };
     let msg_seq = f.opt_u32("MsgSeq")?.unwrap_or_else(rand::random);
     let lifetime = match f.opt_i64("MsgLifeTime")? {
         None => MAX_LIFETIME_SECS,
@@ -21,7 +27,7 @@ pub fn parse_common(f: &Fields, max_bytes: usize) -> Result<(u32, u32, i64, supe
         Some(t) => t.min(MAX_LIFETIME_SECS),
     };
     let content = validate::content(f.raw("MsgBody"), f.raw("CloudCustomData"), f.raw("OfflinePushInfo"), max_bytes)?;
-    Ok((msg_seq, msg_random, lifetime, content))
+    Ok(Outgoing { msg_seq, msg_random, lifetime, content })
 }
 
 fn sender(app: &App, call: &Call, f: &Fields) -> Result<(String, bool), MessageError> {
@@ -44,22 +50,8 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
-    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
-    let receipt = app
-        .messages
-        .send(SendRequest {
-            from,
-            to,
-            msg_seq,
-            msg_random,
-            msg_time: None,
-            content,
-            lifetime,
-            sender_sync: sync,
-            import: None,
-            from_admin,
-        })
-        .await?;
+    let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
+    let receipt = app.messages.send(SendRequest::new(from, to, outgoing, sync, from_admin)).await?;
     Ok(reply(json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key})))
 }
 
@@ -74,21 +66,10 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     }
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
-    let (msg_seq, msg_random, lifetime, content) = parse_common(&f, app.messages.max_message_bytes)?;
+    let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
     let mut waiting = Vec::with_capacity(targets.len());
     for to in &targets {
-        let request = SendRequest {
-            from: from.clone(),
-            to: to.to_string(),
-            msg_seq,
-            msg_random,
-            msg_time: None,
-            content: content.clone(),
-            lifetime,
-            sender_sync: sync,
-            import: None,
-            from_admin,
-        };
+        let request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
         waiting.push((to, app.messages.submit(request)));
     }
     let mut errors = Vec::new();
@@ -130,22 +111,13 @@ pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let from = f.str("From_Account").map_err(MessageError::from)?.to_string();
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
     let msg_time = f.i64("MsgTimeStamp").map_err(MessageError::from)?;
-    let (msg_seq, msg_random, _, content) = parse_common(&f, app.messages.max_message_bytes)?;
+    let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
     let from_admin = app.accounts.is_admin(&from);
-    app.messages
-        .send(SendRequest {
-            from,
-            to,
-            msg_seq,
-            msg_random,
-            msg_time: Some(msg_time),
-            content,
-            lifetime: MAX_LIFETIME_SECS,
-            sender_sync: SenderSync::HistoryOnly,
-            import: Some(import),
-            from_admin,
-        })
-        .await?;
+    let mut request = SendRequest::new(from, to, outgoing, SenderSync::HistoryOnly, from_admin);
+    request.msg_time = Some(msg_time);
+    request.lifetime = MAX_LIFETIME_SECS;
+    request.import = Some(import);
+    app.messages.send(request).await?;
     Ok(Reply::new())
 }
 
