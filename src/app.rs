@@ -91,7 +91,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         actix_web::App::new()
             .app_data(server_app.clone())
             .app_data(router.clone())
-            .app_data(web::PayloadConfig::new(1 << 20))
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
             .route("/metrics", web::get().to(metrics_page))
             .route("/ws", web::get().to(crate::gateway::websocket))

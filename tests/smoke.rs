@@ -20,3 +20,14 @@ async fn two_users_chat_over_websocket() {
     let health = server.rest("openim/query_online_status", json!({"To_Account": ["alice"]})).await;
     assert_eq!(health["QueryResult"][0]["State"], "Online");
 }
+
+#[actix_rt::test]
+async fn an_oversized_rest_body_gets_the_envelope() {
+    let server = Server::start();
+    let huge = format!("{{\"Accounts\": [\"{}\"]}}", "a".repeat(2 << 20));
+    let reply = server.rest_raw("im_open_login_svc/multiaccount_import", &Server::admin_query(), huge).await;
+    assert_eq!(reply["ActionStatus"], "FAIL");
+    assert_eq!(reply["ErrorCode"], 93000);
+    // The server is still serving.
+    server.import(&["alice"]).await;
+}

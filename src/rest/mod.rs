@@ -131,7 +131,7 @@ pub async fn dispatch(
     router: web::Data<Router>,
     path: web::Path<(String, String)>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
     let app = app.into_inner();
     crate::stats::Metrics::add(&app.metrics.rest_requests, 1);
@@ -145,6 +145,7 @@ pub async fn dispatch(
             crate::stats::Metrics::add(&app.metrics.rest_rate_limited, 1);
             return Err(Failure::new(60007, "REST call rate exceeded"));
         }
+        let body = read_body(payload).await?;
         // Many backends send no Content-Type, or a wrong one: the body is JSON regardless.
         let body: Value = serde_json::from_slice(&body).map_err(|_| {
             Failure::new(route.family.bad_json_code(), "Fail to Parse json data of body, Please check it")
@@ -160,6 +161,23 @@ pub async fn dispatch(
         tracing::info!(service, command, code = f.code, info = %f.info, "rest call failed");
     }
     envelope(result)
+}
+
+/// The largest request body read (batch imports of 100 accounts or 500 recipients fit easily).
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Reads the body, refusing (with the envelope, as Tencent answers everything) past the limit.
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Failure> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Failure::new(60008, format!("malformed HTTP request: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Failure::new(93000, format!("request body exceeds {MAX_BODY_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Checks `sdkappid`, `identifier` and `usersig` and that the identifier is an app admin.
