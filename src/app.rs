@@ -14,7 +14,7 @@ use crate::auth::AppAuth;
 use crate::cluster::{Bus, LocalBus};
 use crate::config::{AppCredentials, Config, ConfigError};
 use crate::message::Messages;
-use crate::presence::{DeviceRules, KickAll, Presence, SessionId};
+use crate::presence::{DeviceRules, Presence, SessionId};
 use crate::rest::ratelimit::RateLimits;
 use crate::stats::Metrics;
 
@@ -29,6 +29,8 @@ pub struct App {
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,
     pub rest_limits: RateLimits,
+    /// Turns true when the server shuts down; every session watches it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     next_session: AtomicU64,
 }
 
@@ -73,6 +75,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Messages::start(db.clone(), accounts.clone(), bus.clone(), metrics.clone(), &config).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let app = web::Data::new(App {
         rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
         config: config.clone(),
@@ -80,9 +83,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         db,
         accounts,
         messages,
-        presence: presence.clone(),
+        presence,
         bus,
         metrics,
+        shutdown,
         next_session: AtomicU64::new(0),
     });
     let router = web::Data::new(crate::rest::Router::new());
@@ -112,9 +116,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     actix_web::rt::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing sessions, finishing commits");
-        for shard in presence.all() {
-            shard.do_send(KickAll);
-        }
+        // Every session, logged in or not, is told and closes.
+        let _ = shutdown_tx.send(true);
         handle.stop(true).await;
     });
     server.await?;

@@ -80,13 +80,3 @@ async fn health_and_metrics_answer() {
     assert!(text.contains("parley_connections 1"), "{text}");
     assert!(text.contains("parley_logins_total 1"), "{text}");
 }
-
-#[actix_rt::test]
-async fn sigterm_closes_sessions_and_exits_cleanly() {
-    let mut server = Server::start();
-    let mut alice = server.login("alice", "Android").await;
-    let status = server.terminate();
-    assert!(status.success(), "{status:?}");
-    let kicked = alice.event_named("kicked", WAIT).await.expect("told before the close");
-    assert_eq!(kicked["data"]["Reason"], "server_shutdown");
-}

@@ -290,7 +290,17 @@ impl Actor for Session {
                 ctx.stop();
             }
         });
-        let check = (self.idle_timeout() / 4).clamp(Duration::from_millis(250), MAX_CHECK_INTERVAL);
+        let mut shutdown = self.app.shutdown.clone();
+        ctx.spawn(
+            async move {
+                let _ = shutdown.wait_for(|down| *down).await;
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.kick(KickReason::Shutdown, ctx)),
+        );
+        // The platform is not known before login, so check often enough for the shorter timeout.
+        let shortest = self.app.config.idle_timeout_secs.min(self.app.config.web_idle_timeout_secs).max(1);
+        let check = (Duration::from_secs(shortest) / 4).clamp(Duration::from_millis(250), MAX_CHECK_INTERVAL);
         ctx.run_interval(check, |act, ctx| {
             if act.last_heard.elapsed() > act.idle_timeout() {
                 tracing::info!(user = act.user(), session = act.id, "idle timeout; closing");

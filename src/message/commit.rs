@@ -124,7 +124,7 @@ impl Committer {
         let now = crate::now_secs();
         self.prune(now);
         let mut planned: Vec<Planned> = Vec::new();
-        let mut online_only: Vec<Pending> = Vec::new();
+        let mut online_only: Vec<(Pending, c2c_message::Model)> = Vec::new();
         let mut acks: HashMap<Pair, i64> = HashMap::new();
         let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
         for item in batch {
@@ -141,10 +141,6 @@ impl Committer {
                 let _ = pending.reply.send(Err(e));
                 continue;
             }
-            if request.lifetime == 0 && request.import.is_none() {
-                online_only.push(pending);
-                continue;
-            }
             let key = (request.from.clone(), request.to.clone(), request.msg_random);
             if request.import.is_none() {
                 if let Some((_, receipt)) = self.recent.get(&key) {
@@ -152,6 +148,14 @@ impl Committer {
                     let _ = pending.reply.send(Ok(Receipt { duplicate: true, ..receipt.clone() }));
                     continue;
                 }
+            }
+            if request.lifetime == 0 && request.import.is_none() {
+                // Online only: no seq, nothing stored; remembered at once so a retry in this
+                // very batch is recognised too.
+                let row = new_row(request, now, 0);
+                self.recent.insert(key, (now, receipt(&row, true)));
+                online_only.push((pending, row));
+                continue;
             }
             let duplicate_of = if request.import.is_none() { batch_keys.get(&key).copied() } else { None };
             if duplicate_of.is_none() && request.import.is_none() {
@@ -161,10 +165,15 @@ impl Committer {
             planned.push(Planned { pending, row, duplicate_of, already_imported: false });
         }
 
-        let started = Instant::now();
-        let stored = if planned.is_empty() && acks.is_empty() { Ok(()) } else { self.store(&mut planned, &acks).await };
-        Metrics::add(&self.metrics.commit_batches, 1);
-        Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
+        let stored = if planned.is_empty() && acks.is_empty() {
+            Ok(())
+        } else {
+            let started = Instant::now();
+            let stored = self.store(&mut planned, &acks).await;
+            Metrics::add(&self.metrics.commit_batches, 1);
+            Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
+            stored
+        };
         match stored {
             Ok(()) => self.finish(planned, now),
             Err(e) => {
@@ -178,12 +187,8 @@ impl Committer {
                 }
             }
         }
-        for pending in online_only {
-            let request = &pending.request;
-            let mut row = new_row(request, now, 0);
-            row.seq = 0;
-            let frame = event::c2c_frame(&row);
-            self.deliver(request, &frame);
+        for (pending, row) in online_only {
+            self.deliver(&pending.request, &event::c2c_frame(&row));
             Metrics::add(&self.metrics.c2c_messages_online_only, 1);
             let _ = pending.reply.send(Ok(receipt(&row, false)));
         }

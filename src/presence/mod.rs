@@ -94,11 +94,6 @@ pub struct KickUser {
     pub reason: KickReason,
 }
 
-/// Close every session on this shard (shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct KickAll;
-
 /// The live platforms of each asked user (empty when offline).
 #[derive(Message)]
 #[rtype(result = "Vec<(String, Vec<Platform>)>")]
@@ -212,18 +207,6 @@ impl Handler<KickUser> for PresenceShard {
     }
 }
 
-impl Handler<KickAll> for PresenceShard {
-    type Result = ();
-
-    fn handle(&mut self, _: KickAll, _: &mut Self::Context) {
-        for (_, sessions) in self.users.drain() {
-            for session in sessions {
-                session.addr.do_send(ToSession::Kick(KickReason::Shutdown));
-            }
-        }
-    }
-}
-
 impl Handler<QueryOnline> for PresenceShard {
     type Result = MessageResult<QueryOnline>;
 
@@ -274,10 +257,6 @@ impl Presence {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         user.hash(&mut hasher);
         &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
-    }
-
-    pub fn all(&self) -> &[Addr<PresenceShard>] {
-        &self.shards
     }
 
     /// Live platforms per user, in the order asked.
