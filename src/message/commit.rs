@@ -200,16 +200,24 @@ impl Committer {
         let mut next: HashMap<Pair, i64> = HashMap::new();
         // (owner, peer) → (last_seq, last_time) for the conversation list.
         let mut heads: HashMap<Pair, (i64, i64)> = HashMap::new();
-        let mut read_up_to: HashMap<Pair, i64> = acks.clone();
+        // Historical imports count as read, in seq order, but only while nothing unread precedes
+        // them: an import must not hide a live message the owner has not received yet.
+        let mut imported_read: Vec<(Pair, i64)> = Vec::new();
+        // Imports of this batch, so two identical ones in one batch are one message.
+        let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
         let mut rows = Vec::new();
         for p in planned.iter_mut() {
             if p.duplicate_of.is_some() {
                 continue;
             }
             let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
-            if p.pending.request.import.is_some() && already_imported(&txn, &p.row).await? {
-                p.already_imported = true;
-                continue;
+            if p.pending.request.import.is_some() {
+                let key =
+                    (p.row.user_low.clone(), p.row.user_high.clone(), p.row.msg_seq, p.row.msg_random, p.row.msg_time);
+                if !imports_seen.insert(key) || already_imported(&txn, &p.row).await? {
+                    p.already_imported = true;
+                    continue;
+                }
             }
             let last = match next.get(&conversation).or_else(|| self.seqs.get(&conversation)) {
                 Some(seq) => *seq,
@@ -226,7 +234,7 @@ impl Committer {
                 heads.insert((p.row.from_account.clone(), p.row.to_account.clone()), (seq, p.row.msg_time));
             }
             if p.pending.request.import == Some(Import::Historical) {
-                read_up_to.insert(head, seq);
+                imported_read.push((head, seq));
             }
             rows.push(to_active(&p.row));
         }
@@ -265,12 +273,21 @@ impl Committer {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for ((owner, peer), seq) in &read_up_to {
+        for ((owner, peer), seq) in acks {
             c2c_conversation::Entity::update_many()
                 .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(*seq))
                 .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
                 .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
                 .filter(c2c_conversation::Column::DeliveredSeq.lt(*seq))
+                .exec(&txn)
+                .await?;
+        }
+        for ((owner, peer), seq) in &imported_read {
+            c2c_conversation::Entity::update_many()
+                .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(*seq))
+                .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
+                .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
+                .filter(c2c_conversation::Column::DeliveredSeq.eq(*seq - 1))
                 .exec(&txn)
                 .await?;
         }

@@ -67,9 +67,12 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
     let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
+    // One time for every copy, so every recipient stores the one MsgKey that is answered.
+    let msg_time = crate::now_secs();
     let mut waiting = Vec::with_capacity(targets.len());
     for to in &targets {
-        let request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
+        let mut request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
+        request.msg_time = Some(msg_time);
         waiting.push((to, app.messages.submit(request)));
     }
     let mut errors = Vec::new();

@@ -40,6 +40,14 @@ impl Platform {
         }
     }
 
+    /// The name Tencent's REST API uses in `query_online_status` details.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            Platform::Windows | Platform::Linux => "PC",
+            other => other.name(),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Platform::iPhone => "iPhone",

@@ -42,7 +42,7 @@ pub async fn query_online_status(app: Arc<App>, call: Call) -> Result<Reply, Fai
             let mut item = json!({"To_Account": user, "State": state});
             if detail {
                 let list: Vec<Value> =
-                    platforms.iter().map(|p| json!({"Platform": p.name(), "Status": "Online"})).collect();
+                    platforms.iter().map(|p| json!({"Platform": p.rest_name(), "Status": "Online"})).collect();
                 item["Detail"] = Value::Array(list);
             }
             item
