@@ -54,21 +54,8 @@ async fn online(server: &Server, user: &str, platform: &str) -> Client {
     client
 }
 
-/// `admin_getroammsg` of the whole conversation `operator`–`peer`, asserting success.
-async fn roam(server: &Server, operator: &str, peer: &str) -> Value {
-    let reply = server
-        .rest(
-            "openim/admin_getroammsg",
-            json!({"Operator_Account": operator, "Peer_Account": peer, "MaxCnt": 100,
-                   "MinTime": 0, "MaxTime": parley::now_secs() + 3600}),
-        )
-        .await;
-    assert_ok(&reply, &format!("admin_getroammsg {operator}-{peer}"));
-    reply
-}
-
 async fn roam_count(server: &Server, operator: &str, peer: &str) -> u64 {
-    let reply = roam(server, operator, peer).await;
+    let reply = server.roam(operator, peer).await;
     let count = reply["MsgCnt"].as_u64().unwrap();
     assert_eq!(reply["MsgList"].as_array().unwrap().len() as u64, count, "{reply}");
     count
@@ -660,7 +647,7 @@ async fn sendmsg_without_from_account_is_sent_by_the_admin() {
         send_ok(&server, json!({"To_Account": "bob", "MsgRandom": 5, "MsgBody": text_body("from the admin")})).await;
     let e = next_c2c_is(&mut bob, "from the admin", "bob").await;
     assert_eq!(e["data"]["From_Account"], ADMIN, "{e}");
-    let history = roam(&server, "bob", ADMIN).await;
+    let history = server.roam("bob", ADMIN).await;
     assert_eq!(history["MsgCnt"], 1, "{history}");
     assert_eq!(history["MsgList"][0]["From_Account"], ADMIN, "{history}");
     assert_eq!(history["MsgList"][0]["MsgKey"], reply["MsgKey"], "{history}");
@@ -681,7 +668,7 @@ async fn a_resent_sendmsg_is_the_same_message_and_stored_once() {
     let other = send_ok(&server, text_msg("alice", "bob", 4243, "twice")).await;
     assert_ne!(other["MsgKey"], first["MsgKey"]);
     next_c2c_is(&mut bob, "twice", "bob (the resend was not delivered again)").await;
-    let history = roam(&server, "bob", "alice").await;
+    let history = server.roam("bob", "alice").await;
     assert_eq!(texts(&history), ["twice", "once"], "{history}");
 }
 
@@ -701,7 +688,7 @@ async fn sync_other_machine_1_delivers_to_the_senders_sessions_and_the_default_d
     let e = next_c2c_is(&mut alice, "synced", "alice").await;
     assert_eq!(e["data"]["From_Account"], "alice", "{e}");
     // Both are in alice's history.
-    assert_eq!(texts(&roam(&server, "alice", "bob").await), ["synced", "default"]);
+    assert_eq!(texts(&server.roam("alice", "bob").await), ["synced", "default"]);
 }
 
 #[actix_rt::test]
@@ -714,7 +701,7 @@ async fn sync_other_machine_2_keeps_the_message_out_of_the_senders_history() {
     send_ok(&server, hidden).await;
     next_c2c_is(&mut bob, "hidden", "bob").await;
     assert_eq!(roam_count(&server, "alice", "bob").await, 0, "the sender's view");
-    assert_eq!(texts(&roam(&server, "bob", "alice").await), ["hidden"], "the recipient's view");
+    assert_eq!(texts(&server.roam("bob", "alice").await), ["hidden"], "the recipient's view");
     // Nor was it pushed to the sender: the next message alice sees is this one.
     let mut marker = text_msg("alice", "bob", 2, "marker");
     marker["SyncOtherMachine"] = json!(1);
@@ -847,7 +834,7 @@ async fn batchsendmsg_to_known_accounts_is_ok_with_one_msg_key_for_all() {
     let e = next_c2c_is(&mut bob, "news", "bob").await;
     assert_eq!(e["data"]["From_Account"], "alice", "{e}");
     for user in ["bob", "carol", "dave"] {
-        let history = roam(&server, user, "alice").await;
+        let history = server.roam(user, "alice").await;
         assert_eq!(texts(&history), ["news"], "{user}: {history}");
         assert_eq!(history["MsgList"][0]["MsgKey"], reply["MsgKey"], "{user}: the same MsgKey for all: {history}");
     }
@@ -868,8 +855,8 @@ async fn batchsendmsg_with_some_unknown_recipients_is_some_error_with_an_error_l
     assert_eq!(reply["ErrorCode"], 0, "{reply}");
     assert_eq!(reply["ErrorList"], json!([{"To_Account": "rong", "ErrorCode": 70107}]), "{reply}");
     key_parts(&reply["MsgKey"]);
-    assert_eq!(texts(&roam(&server, "bob", ADMIN).await), ["hello all"]);
-    assert_eq!(texts(&roam(&server, "carol", ADMIN).await), ["hello all"]);
+    assert_eq!(texts(&server.roam("bob", ADMIN).await), ["hello all"]);
+    assert_eq!(texts(&server.roam("carol", ADMIN).await), ["hello all"]);
 }
 
 #[actix_rt::test]
@@ -919,7 +906,7 @@ async fn importmsg_historical_is_stored_with_its_timestamp_and_not_pushed() {
     let then = parley::now_secs() - 3600;
     let reply = server.rest("openim/importmsg", import_body(2, "alice", "bob", 11, 22, then, "old news")).await;
     assert_ok(&reply, "importmsg 2");
-    let history = roam(&server, "bob", "alice").await;
+    let history = server.roam("bob", "alice").await;
     assert_eq!(texts(&history), ["old news"], "{history}");
     let message = &history["MsgList"][0];
     assert_eq!(message["MsgTimeStamp"], then, "{history}");
@@ -955,7 +942,7 @@ async fn reimporting_the_same_seq_random_and_timestamp_stores_nothing_new() {
         let reply = server.rest("openim/importmsg", import_body(2, from, to, 7, 8, then, text)).await;
         assert_ok(&reply, &format!("import {text}"));
     }
-    let history = roam(&server, "bob", "alice").await;
+    let history = server.roam("bob", "alice").await;
     assert_eq!(texts(&history), ["first"], "a later import never overwrites: {history}");
     // Any of the three differing is another message.
     for (seq, random, time, text) in
@@ -1007,7 +994,7 @@ async fn five_messages(server: &Server) -> Vec<Value> {
 async fn admin_getroammsg_lists_newest_first_with_count_complete_and_last_message() {
     let server = Server::start();
     let sent = five_messages(&server).await;
-    let history = roam(&server, "bob", "alice").await;
+    let history = server.roam("bob", "alice").await;
     assert_eq!(texts(&history), ["m5", "m4", "m3", "m2", "m1"], "{history}");
     assert_eq!(history["MsgCnt"], 5, "{history}");
     assert_eq!(history["Complete"], 1, "{history}");
@@ -1027,9 +1014,9 @@ async fn admin_getroammsg_lists_newest_first_with_count_complete_and_last_messag
         assert_eq!(message["MsgBody"], text_body(&format!("m{i}")), "{message}");
     }
     // The sender's view is the same conversation.
-    assert_eq!(texts(&roam(&server, "alice", "bob").await), ["m5", "m4", "m3", "m2", "m1"]);
+    assert_eq!(texts(&server.roam("alice", "bob").await), ["m5", "m4", "m3", "m2", "m1"]);
     // A conversation without messages.
-    let empty = roam(&server, "alice", ADMIN).await;
+    let empty = server.roam("alice", ADMIN).await;
     assert_eq!(empty["MsgCnt"], 0, "{empty}");
     assert_eq!(empty["Complete"], 1, "{empty}");
     assert_eq!(empty["MsgList"], json!([]), "{empty}");
@@ -1200,7 +1187,7 @@ async fn identical_sendmsgs_in_flight_together_store_one_message() {
         assert_ok(reply, "a resend");
         assert_eq!(reply["MsgKey"], replies[0]["MsgKey"], "{replies:?}");
     }
-    assert_eq!(texts(&roam(&server, "bob", "alice").await), ["retried"]);
+    assert_eq!(texts(&server.roam("bob", "alice").await), ["retried"]);
 }
 
 /// A migration tool may retry an import whose answer it did not get while the first attempt is
@@ -1217,7 +1204,7 @@ async fn identical_imports_in_flight_together_store_one_message() {
     for reply in &replies {
         assert_ok(reply, "an identical import");
     }
-    assert_eq!(texts(&roam(&server, "bob", "alice").await), ["migrated"]);
+    assert_eq!(texts(&server.roam("bob", "alice").await), ["migrated"]);
 }
 
 #[actix_rt::test]

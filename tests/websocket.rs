@@ -75,15 +75,7 @@ fn text_of(message: &Value) -> &str {
 
 /// How many messages of the conversation `operator`–`peer` REST `admin_getroammsg` returns.
 async fn roam_count(server: &Server, operator: &str, peer: &str) -> u64 {
-    let reply = server
-        .rest(
-            "openim/admin_getroammsg",
-            json!({"Operator_Account": operator, "Peer_Account": peer, "MaxCnt": 100,
-                   "MinTime": 0, "MaxTime": parley::now_secs() + 3600}),
-        )
-        .await;
-    assert_eq!(reply["ErrorCode"], 0, "{reply}");
-    reply["MsgCnt"].as_u64().unwrap()
+    server.roam(operator, peer).await["MsgCnt"].as_u64().unwrap()
 }
 
 async fn history(client: &mut Client, peer: &str) -> Vec<Value> {

@@ -274,22 +274,10 @@ impl Committer {
                 .await?;
         }
         for ((owner, peer), seq) in acks {
-            c2c_conversation::Entity::update_many()
-                .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(*seq))
-                .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
-                .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
-                .filter(c2c_conversation::Column::DeliveredSeq.lt(*seq))
-                .exec(&txn)
-                .await?;
+            advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.lt(*seq)).await?;
         }
         for ((owner, peer), seq) in &imported_read {
-            c2c_conversation::Entity::update_many()
-                .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(*seq))
-                .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
-                .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
-                .filter(c2c_conversation::Column::DeliveredSeq.eq(*seq - 1))
-                .exec(&txn)
-                .await?;
+            advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.eq(*seq - 1)).await?;
         }
         txn.commit().await?;
         self.seqs.extend(next);
@@ -395,6 +383,24 @@ fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
         hidden_for_sender: Set(row.hidden_for_sender),
         expires_at: Set(row.expires_at),
     }
+}
+
+/// Moves `owner`'s acknowledged seq of the conversation with `peer` to `seq` when `only_if` holds.
+async fn advance_delivered(
+    txn: &sea_orm::DatabaseTransaction,
+    owner: &str,
+    peer: &str,
+    seq: i64,
+    only_if: sea_orm::sea_query::SimpleExpr,
+) -> Result<(), DbErr> {
+    c2c_conversation::Entity::update_many()
+        .col_expr(c2c_conversation::Column::DeliveredSeq, Expr::value(seq))
+        .filter(c2c_conversation::Column::Owner.eq(owner))
+        .filter(c2c_conversation::Column::Peer.eq(peer))
+        .filter(only_if)
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// importmsg de-duplicates on (MsgSeq, MsgRandom, MsgTimeStamp) within the conversation.

@@ -194,6 +194,20 @@ impl Server {
         serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     }
 
+    /// REST `admin_getroammsg` of the whole conversation `operator`–`peer` (up to 100 messages),
+    /// asserting success.
+    pub async fn roam(&self, operator: &str, peer: &str) -> Value {
+        let reply = self
+            .rest(
+                "openim/admin_getroammsg",
+                json!({"Operator_Account": operator, "Peer_Account": peer, "MaxCnt": 100,
+                       "MinTime": 0, "MaxTime": parley::now_secs() + 3600}),
+            )
+            .await;
+        assert_eq!(reply["ErrorCode"], 0, "admin_getroammsg {operator}-{peer}: {reply}");
+        reply
+    }
+
     pub async fn import(&self, users: &[&str]) {
         let reply = self.rest("im_open_login_svc/multiaccount_import", json!({"Accounts": users})).await;
         assert_eq!(reply["ErrorCode"], 0, "{reply}");
