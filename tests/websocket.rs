@@ -805,6 +805,18 @@ async fn rest_kick_closes_sessions_and_revokes_older_usersigs() {
 // ---------------------------------------------------------------------------------------------
 // Online-only messages
 
+/// Sends with `MsgLifeTime: 0` and asserts the answer: accepted, no seq.
+async fn send_online_only(client: &mut Client, to: &str, random: u32, text: &str) {
+    let reply = client
+        .request(
+            "send_msg",
+            json!({"To_Account": to, "MsgRandom": random, "MsgLifeTime": 0, "MsgBody": text_body(text)}),
+        )
+        .await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    assert_eq!(reply["data"]["Seq"], 0, "{reply}");
+}
+
 #[actix_rt::test]
 async fn msg_lifetime_zero_is_delivered_online_only() {
     let server = Server::start();
@@ -813,29 +825,13 @@ async fn msg_lifetime_zero_is_delivered_online_only() {
     bob.event_named("sync_done", WAIT).await.unwrap();
     let mut alice = server.login("alice", "Android").await;
 
-    let reply = alice
-        .request(
-            "send_msg",
-            json!({"To_Account": "bob", "MsgRandom": 5, "MsgLifeTime": 0,
-                   "MsgBody": text_body("typing...")}),
-        )
-        .await;
-    assert_eq!(reply["code"], 0, "{reply}");
-    assert_eq!(reply["data"]["Seq"], 0, "{reply}");
+    send_online_only(&mut alice, "bob", 5, "typing...").await;
     let e = bob.event_named("c2c_msg", WAIT).await.unwrap();
     assert_eq!(e["data"]["Seq"], 0, "{e}");
     assert_eq!(text_of(&e["data"]), "typing...");
     assert!(history(&mut bob, "alice").await.is_empty());
 
-    let reply = alice
-        .request(
-            "send_msg",
-            json!({"To_Account": "carol", "MsgRandom": 6, "MsgLifeTime": 0,
-                   "MsgBody": text_body("you will not see this")}),
-        )
-        .await;
-    assert_eq!(reply["code"], 0, "{reply}");
-    assert_eq!(reply["data"]["Seq"], 0, "{reply}");
+    send_online_only(&mut alice, "carol", 6, "you will not see this").await;
     let mut carol = server.login("carol", "Android").await;
     let first = carol.event(WAIT).await.unwrap();
     assert_eq!(first["event"], "sync_done", "nothing before sync_done: {first}");

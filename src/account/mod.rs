@@ -190,9 +190,4 @@ impl Accounts {
         self.remember(user, now);
         Ok(())
     }
-
-    /// Nick and face URL, for messages that carry the sender's profile.
-    pub async fn profile(&self, user: &str) -> Result<Option<(Option<String>, Option<String>)>, AccountError> {
-        Ok(account::Entity::find_by_id(user.to_string()).one(&self.db).await?.map(|r| (r.nick, r.face_url)))
-    }
 }

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use entities::{c2c_conversation, c2c_message, c2c_sequence};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{event, msg_key, pair, Import, MessageError, Receipt, SendRequest, SenderSync};
@@ -81,16 +83,25 @@ impl Committer {
     /// died after the commit, before the ack) is still recognised.
     async fn warm_dedup(&mut self) -> Result<(), DbErr> {
         let since = crate::now_secs() - self.dedup_window;
-        let rows = c2c_message::Entity::find().filter(c2c_message::Column::MsgTime.gte(since)).all(&self.db).await?;
-        for row in rows {
-            let receipt = Receipt {
-                seq: row.seq,
-                msg_key: row.msg_key.clone(),
-                msg_time: row.msg_time,
-                msg_seq: row.msg_seq as u32,
-                duplicate: true,
-            };
-            self.recent.insert((row.from_account, row.to_account, row.msg_random as u32), (row.msg_time, receipt));
+        // Only the columns a receipt needs: bodies stay on disk.
+        let rows: Vec<(String, String, i64, i64, String, i64, i64)> = c2c_message::Entity::find()
+            .select_only()
+            .columns([
+                c2c_message::Column::FromAccount,
+                c2c_message::Column::ToAccount,
+                c2c_message::Column::MsgRandom,
+                c2c_message::Column::Seq,
+                c2c_message::Column::MsgKey,
+                c2c_message::Column::MsgTime,
+                c2c_message::Column::MsgSeq,
+            ])
+            .filter(c2c_message::Column::MsgTime.gte(since))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for (from, to, random, seq, msg_key, msg_time, msg_seq) in rows {
+            let receipt = Receipt { seq, msg_key, msg_time, msg_seq: msg_seq as u32, duplicate: true };
+            self.recent.insert((from, to, random as u32), (msg_time, receipt));
         }
         Ok(())
     }

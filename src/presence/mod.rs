@@ -101,11 +101,6 @@ pub struct QueryOnline {
     pub users: Vec<String>,
 }
 
-/// Number of live sessions on the shard.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct CountSessions;
-
 pub struct PresenceShard {
     rules: DeviceRules,
     users: HashMap<String, Vec<LiveSession>>,
@@ -224,14 +219,6 @@ impl Handler<QueryOnline> for PresenceShard {
     }
 }
 
-impl Handler<CountSessions> for PresenceShard {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountSessions, _: &mut Self::Context) -> usize {
-        self.users.values().map(Vec::len).sum()
-    }
-}
-
 /// Handle on every shard; cheap to clone.
 #[derive(Clone)]
 pub struct Presence {
@@ -273,13 +260,5 @@ impl Presence {
             }
         }
         users.iter().map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default())).collect()
-    }
-
-    pub async fn session_count(&self) -> usize {
-        let mut total = 0;
-        for shard in self.shards.iter() {
-            total += shard.send(CountSessions).await.unwrap_or(0);
-        }
-        total
     }
 }
