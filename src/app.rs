@@ -15,6 +15,8 @@ use crate::cluster::{Bus, LocalBus};
 use crate::config::{AppCredentials, Config, ConfigError};
 use crate::message::Messages;
 use crate::presence::{DeviceRules, Presence, SessionId};
+use crate::profile::Profiles;
+use crate::relation::Relations;
 use crate::rest::ratelimit::RateLimits;
 use crate::stats::Metrics;
 
@@ -24,6 +26,8 @@ pub struct App {
     pub auth: AppAuth,
     pub db: DatabaseConnection,
     pub accounts: Arc<Accounts>,
+    pub profiles: Arc<Profiles>,
+    pub relations: Arc<Relations>,
     pub messages: Messages,
     pub presence: Presence,
     pub bus: Arc<dyn Bus>,
@@ -71,8 +75,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
     // every call).
     accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
-    let (messages, writer) =
-        Messages::start(db.clone(), accounts.clone(), bus.clone(), metrics.clone(), &config).await?;
+    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields));
+    let relations = Arc::new(Relations::new(db.clone(), accounts.clone(), profiles.clone(), bus.clone(), &config));
+    let parties = crate::message::Parties {
+        accounts: accounts.clone(),
+        profiles: profiles.clone(),
+        relations: relations.clone(),
+    };
+    let (messages, writer) = Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), &config).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
@@ -82,6 +92,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         auth,
         db,
         accounts,
+        profiles,
+        relations,
         messages,
         presence,
         bus,

@@ -15,6 +15,37 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name} is invalid: {message}")]
     Env { name: &'static str, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Who may read or write a custom profile field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// App users (over WebSocket) and the app admin.
+    User,
+    /// The app admin only (REST).
+    Admin,
+}
+
+/// A custom profile field the app declares (Tencent: in the console).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomProfileField {
+    /// `Tag_Profile_Custom_<1 to 8 letters>`.
+    pub tag: String,
+    pub read: Access,
+    pub write: Access,
+}
+
+/// Tencent allows this many custom profile fields.
+pub const MAX_CUSTOM_PROFILE_FIELDS: usize = 20;
+
+/// A custom tag is a fixed prefix and a keyword of 1 to 8 ASCII letters.
+pub fn valid_custom_tag(tag: &str, prefix: &str) -> bool {
+    tag.strip_prefix(prefix)
+        .is_some_and(|word| (1..=8).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 /// Who may be logged in at the same time (REQUIREMENTS §2).
@@ -78,6 +109,15 @@ pub struct Config {
     /// SQLite `synchronous` pragma: FULL (default; an acknowledged message survives power loss)
     /// or NORMAL (survives a process crash only).
     pub sqlite_synchronous: String,
+    /// C2C only between users who have each other as friends (the app admin is exempt).
+    pub c2c_friends_only: bool,
+    /// REST sends with a user as `From_Account` obey the blacklist and `c2c_friends_only` like
+    /// that user's own sends. Tencent's REST skips these checks; `false` does the same.
+    pub rest_send_checks_relations: bool,
+    /// Custom profile fields (at most 20).
+    pub profile_custom_fields: Vec<CustomProfileField>,
+    /// Custom friend fields, `Tag_SNS_Custom_<1 to 8 letters>`.
+    pub friend_custom_fields: Vec<String>,
 }
 
 impl Default for Config {
@@ -105,6 +145,10 @@ impl Default for Config {
             writer_batch: 512,
             sync_max_per_conversation: 10_000,
             sqlite_synchronous: "FULL".into(),
+            c2c_friends_only: false,
+            rest_send_checks_relations: true,
+            profile_custom_fields: Vec::new(),
+            friend_custom_fields: Vec::new(),
         }
     }
 }
@@ -142,7 +186,23 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks what serde cannot: the declared custom fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.profile_custom_fields.len() > MAX_CUSTOM_PROFILE_FIELDS {
+            return Err(ConfigError::Invalid(format!("at most {MAX_CUSTOM_PROFILE_FIELDS} profile_custom_fields")));
+        }
+        let profile_tags = self.profile_custom_fields.iter().map(|f| (f.tag.as_str(), "Tag_Profile_Custom_"));
+        let friend_tags = self.friend_custom_fields.iter().map(|t| (t.as_str(), "Tag_SNS_Custom_"));
+        for (tag, prefix) in profile_tags.chain(friend_tags) {
+            if !valid_custom_tag(tag, prefix) {
+                return Err(ConfigError::Invalid(format!("{tag:?} is not {prefix}<1 to 8 letters>")));
+            }
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -256,6 +316,20 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:1");
         assert_eq!(config.admins, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(config.sdkappid, Some(42));
+    }
+
+    #[test]
+    fn custom_field_names_are_checked() {
+        let good: Config = toml::from_str(
+            "friend_custom_fields = [\"Tag_SNS_Custom_Test\"]\n[[profile_custom_fields]]\ntag = \"Tag_Profile_Custom_Hobby\"\nread = \"user\"\nwrite = \"admin\"",
+        )
+        .unwrap();
+        assert!(good.validate().is_ok());
+        assert_eq!(good.profile_custom_fields[0].write, Access::Admin);
+        for bad in ["Tag_SNS_Custom_", "Tag_SNS_Custom_TooLongName", "Tag_SNS_Custom_a1", "Tag_Profile_Custom_X"] {
+            let config = Config { friend_custom_fields: vec![bad.into()], ..Config::default() };
+            assert!(config.validate().is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

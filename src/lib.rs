@@ -13,6 +13,8 @@ pub mod fields;
 pub mod gateway;
 pub mod message;
 pub mod presence;
+pub mod profile;
+pub mod relation;
 pub mod rest;
 pub mod stats;
 pub mod store;

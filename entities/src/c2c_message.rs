@@ -29,6 +29,9 @@ pub struct Model {
     pub hidden_for_sender: bool,
     /// Unix seconds after which the retention job may delete it (`MsgLifeTime`).
     pub expires_at: i64,
+    /// The sender's nick and portrait when the message was sent.
+    pub sender_nick: Option<String>,
+    pub sender_face: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,12 @@
 //! uses its entity (see ARCHITECTURE.md).
 
 pub mod account;
+pub mod blacklist;
 pub mod c2c_conversation;
 pub mod c2c_message;
 pub mod c2c_sequence;
+pub mod friend;
+pub mod friend_list;
+pub mod friend_request;
+pub mod profile_field;
+pub mod relation_sequence;

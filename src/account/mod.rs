@@ -23,8 +23,6 @@ pub enum AccountError {
     InvalidParameter(String),
     #[error("at most {0} items per request")]
     TooMany(usize),
-    #[error("profile field value exceeds 500 bytes")]
-    FieldTooLong,
     #[error("internal error")]
     Db(#[from] DbErr),
 }
@@ -35,7 +33,6 @@ impl From<AccountError> for Failure {
             AccountError::InvalidUserId(_) | AccountError::InvalidParameter(_) => 70402,
             AccountError::NotFound(_) => 70107,
             AccountError::TooMany(_) => 70206,
-            AccountError::FieldTooLong => 40601,
             AccountError::Db(err) => {
                 tracing::error!(error = %err, "account store failed");
                 70500
@@ -52,9 +49,6 @@ pub struct Accounts {
     /// UserID → UserSigs generated before this second are refused.
     known: RwLock<HashMap<String, i64>>,
 }
-
-/// Profile values travel as at most 500 bytes (REQUIREMENTS §3).
-const MAX_PROFILE_VALUE: usize = 500;
 
 impl Accounts {
     pub fn new(db: DatabaseConnection, admins: Vec<String>) -> Accounts {
@@ -134,29 +128,12 @@ impl Accounts {
         Ok(())
     }
 
-    /// `account_import`: idempotent; sets nick and face when given.
-    pub async fn import(&self, user: &str, nick: Option<&str>, face_url: Option<&str>) -> Result<(), AccountError> {
+    /// `account_import`: idempotent (the nick and portrait belong to the profile room).
+    pub async fn import(&self, user: &str) -> Result<(), AccountError> {
         if !crate::valid_user_id(user) {
             return Err(AccountError::InvalidUserId(user.to_string()));
         }
-        if nick.is_some_and(|n| n.len() > MAX_PROFILE_VALUE) || face_url.is_some_and(|f| f.len() > MAX_PROFILE_VALUE) {
-            return Err(AccountError::FieldTooLong);
-        }
-        self.insert_many(&[user.to_string()]).await?;
-        if nick.is_some() || face_url.is_some() {
-            let mut row = account::ActiveModel {
-                user_id: sea_orm::ActiveValue::Unchanged(user.to_string()),
-                ..Default::default()
-            };
-            if let Some(n) = nick {
-                row.nick = Set(Some(n.to_string()));
-            }
-            if let Some(f) = face_url {
-                row.face_url = Set(Some(f.to_string()));
-            }
-            account::Entity::update(row).exec(&self.db).await?;
-        }
-        Ok(())
+        self.insert_many(&[user.to_string()]).await
     }
 
     /// `multiaccount_import`: the accounts that could not be imported.

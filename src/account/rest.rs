@@ -30,9 +30,15 @@ fn user_items<'a>(f: &Fields<'a>, field: &'static str) -> Result<Vec<&'a str>, A
 pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let user = f.str_any(&["UserID", "Identifier"]).map_err(param)?;
-    let nick = f.opt_str("Nick").map_err(param)?;
-    let face = f.opt_str("FaceUrl").map_err(param)?;
-    app.accounts.import(user, nick, face).await?;
+    // Nick and FaceUrl are the profile's Nick and Image, checked before anything is written.
+    let mut profile = Vec::new();
+    for (field, tag) in [("Nick", crate::profile::NICK), ("FaceUrl", crate::profile::IMAGE)] {
+        if let Some(value) = f.opt_str(field).map_err(param)? {
+            profile.push(app.profiles.validate(tag, &json!(value), crate::config::Access::Admin)?);
+        }
+    }
+    app.accounts.import(user).await?;
+    app.profiles.set(user, &profile).await?;
     Ok(Reply::new())
 }
 
@@ -56,6 +62,8 @@ pub async fn account_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         let (code, info) = match app.accounts.delete(user).await {
             Ok(()) => {
                 app.bus.kick(user, KickReason::AdminKick);
+                app.relations.forget(user).await?;
+                app.profiles.forget(user).await?;
                 (0, String::new())
             }
             Err(AccountError::NotFound(_)) => (70107, "Err_TLS_PT_Open_Login_Account_Not_Exist".to_string()),

@@ -12,11 +12,19 @@ use serde_json::{json, Value};
 
 use super::protocol::{response, GatewayError, Request};
 use crate::app::App;
+use crate::config::Access;
 use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
 use crate::message::{event, MessageError, SendRequest, SenderSync};
 use crate::presence::{KickReason, Platform, Register, SessionId, ToSession, Unregister};
+use crate::rest::{Call, Route};
+
+/// The REST commands users may send over WebSocket, by `service/command`.
+fn user_routes() -> &'static HashMap<String, Route> {
+    static ROUTES: std::sync::OnceLock<HashMap<String, Route>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(crate::rest::user_routes)
+}
 
 /// The client is told to send a heartbeat this often (Tencent: every 2 minutes; Web more often
 /// since a lost Web network must be seen within 60 s).
@@ -83,8 +91,29 @@ impl Session {
                 ctx.close(Some(ws::CloseCode::Normal.into()));
                 ctx.stop();
             }
-            (cmd, Some(_)) => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
+            (cmd, Some(_)) => match user_routes().get(cmd) {
+                Some(route) => self.user_command(route, request, ctx),
+                None => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
+            },
         }
+    }
+
+    /// A REST command the user sends for themself (`profile/…`, `sns/…`): same handler, with
+    /// `From_Account` set to the logged-in user and user-level permissions.
+    fn user_command(&mut self, route: &'static Route, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let mut body = match request.data {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            _ => {
+                let failure = Failure::new(route.family.bad_json_code(), "data must be a JSON object");
+                return self.reply(ctx, id, Err(failure));
+            }
+        };
+        body.insert("From_Account".into(), json!(self.user()));
+        let call = Call { identifier: self.user().to_string(), body: Value::Object(body), access: Access::User };
+        let work = (route.handler)(self.app.clone(), call);
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
     }
 
     fn login(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {

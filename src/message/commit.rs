@@ -14,9 +14,9 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{event, msg_key, pair, Import, MessageError, Receipt, SendRequest, SenderSync};
-use crate::account::Accounts;
+use super::{event, msg_key, pair, Import, MessageError, Parties, Receipt, SendRequest, SenderSync};
 use crate::cluster::Bus;
+use crate::profile::Card;
 use crate::stats::Metrics;
 
 pub struct Pending {
@@ -34,7 +34,7 @@ type Pair = (String, String);
 
 pub struct Committer {
     db: DatabaseConnection,
-    accounts: Arc<Accounts>,
+    parties: Parties,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     /// Last seq handed out per conversation (only conversations touched since start).
@@ -59,14 +59,14 @@ struct Planned {
 impl Committer {
     pub async fn new(
         db: DatabaseConnection,
-        accounts: Arc<Accounts>,
+        parties: Parties,
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
         config: &crate::config::Config,
     ) -> Result<Committer, DbErr> {
         let mut committer = Committer {
             db,
-            accounts,
+            parties,
             bus,
             metrics,
             seqs: HashMap::new(),
@@ -113,14 +113,26 @@ impl Committer {
         tracing::info!("message writer drained and stopped");
     }
 
-    async fn check_parties(&self, request: &SendRequest) -> Result<(), MessageError> {
-        if !request.from_admin && !self.accounts.exists(&request.from).await.map_err(|_| MessageError::Internal)? {
+    /// Both users exist and the sender may message the recipient; answers the sender's card.
+    async fn check_parties(&self, request: &SendRequest) -> Result<Arc<Card>, MessageError> {
+        let Parties { accounts, profiles, relations } = &self.parties;
+        let internal = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "send check failed");
+            MessageError::Internal
+        };
+        if !request.from_admin && !accounts.exists(&request.from).await.map_err(|e| internal(&e))? {
             return Err(MessageError::UnknownSender(request.from.clone()));
         }
-        if !self.accounts.exists(&request.to).await.map_err(|_| MessageError::Internal)? {
+        if !accounts.exists(&request.to).await.map_err(|e| internal(&e))? {
             return Err(MessageError::UnknownRecipient(request.to.clone()));
         }
-        Ok(())
+        // The app admin may message anyone and be messaged by anyone.
+        if request.check_relations && !request.from_admin && !accounts.is_admin(&request.to) {
+            if let Some(refusal) = relations.may_message(&request.from, &request.to).await.map_err(|e| internal(&e))? {
+                return Err(MessageError::Refused(refusal));
+            }
+        }
+        profiles.card(&request.from).await.map_err(|e| internal(&e))
     }
 
     fn prune(&mut self, now: i64) {
@@ -148,10 +160,13 @@ impl Committer {
                 Commit::Send(pending) => *pending,
             };
             let request = &pending.request;
-            if let Err(e) = self.check_parties(request).await {
-                let _ = pending.reply.send(Err(e));
-                continue;
-            }
+            let sender = match self.check_parties(request).await {
+                Ok(card) => card,
+                Err(e) => {
+                    let _ = pending.reply.send(Err(e));
+                    continue;
+                }
+            };
             let key = (request.from.clone(), request.to.clone(), request.msg_random);
             if request.import.is_none() {
                 if let Some((_, receipt)) = self.recent.get(&key) {
@@ -163,7 +178,7 @@ impl Committer {
             if request.lifetime == 0 && request.import.is_none() {
                 // Online only: no seq, nothing stored; remembered at once so a retry in this
                 // very batch is recognised too.
-                let row = new_row(request, now, 0);
+                let row = new_row(request, &sender, now, 0);
                 self.recent.insert(key, (now, receipt(&row, true)));
                 online_only.push((pending, row));
                 continue;
@@ -172,7 +187,7 @@ impl Committer {
             if duplicate_of.is_none() && request.import.is_none() {
                 batch_keys.insert(key, planned.len());
             }
-            let row = new_row(request, now, self.retention);
+            let row = new_row(request, &sender, now, self.retention);
             planned.push(Planned { pending, row, duplicate_of, already_imported: false });
         }
 
@@ -349,7 +364,7 @@ fn receipt(row: &c2c_message::Model, duplicate: bool) -> Receipt {
     }
 }
 
-fn new_row(request: &SendRequest, now: i64, retention: i64) -> c2c_message::Model {
+fn new_row(request: &SendRequest, sender: &Card, now: i64, retention: i64) -> c2c_message::Model {
     let (user_low, user_high) = pair(&request.from, &request.to);
     let msg_time = request.msg_time.unwrap_or(now);
     // Imports keep their history as long as any other message; sends expire after MsgLifeTime
@@ -372,6 +387,8 @@ fn new_row(request: &SendRequest, now: i64, retention: i64) -> c2c_message::Mode
         flag_bits: 0,
         hidden_for_sender: request.sender_sync == SenderSync::Hidden,
         expires_at: now.saturating_add(keep),
+        sender_nick: sender.nick.clone(),
+        sender_face: sender.face_url.clone(),
     }
 }
 
@@ -393,6 +410,8 @@ fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
         flag_bits: Set(row.flag_bits),
         hidden_for_sender: Set(row.hidden_for_sender),
         expires_at: Set(row.expires_at),
+        sender_nick: Set(row.sender_nick.clone()),
+        sender_face: Set(row.sender_face.clone()),
     }
 }
 

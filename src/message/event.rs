@@ -21,6 +21,11 @@ pub struct MessageView<'a> {
     pub MsgBody: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub CloudCustomData: Option<&'a str>,
+    /// The sender's nick and portrait when the message was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub Nick: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub FaceUrl: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +53,8 @@ pub fn view<'a>(row: &'a c2c_message::Model, body: &'a RawValue) -> MessageView<
         MsgFlagBits: row.flag_bits,
         MsgBody: body,
         CloudCustomData: row.cloud_custom_data.as_deref(),
+        Nick: row.sender_nick.as_deref(),
+        FaceUrl: row.sender_face.as_deref(),
     }
 }
 

@@ -43,6 +43,8 @@ pub enum MessageError {
     TooManyRecipients(usize),
     #[error("invalid MsgKey")]
     BadMsgKey,
+    #[error("{}", refusal_text(.0))]
+    Refused(crate::relation::Refusal),
     #[error("server busy; retry")]
     Busy,
     #[error("internal error")]
@@ -77,11 +79,38 @@ impl From<MessageError> for Failure {
             MessageError::BadLifeTime => 90026,
             MessageError::TooManyRecipients(_) => 90011,
             MessageError::BadMsgKey => 90054,
+            MessageError::Refused(refusal) => {
+                use crate::relation::Refusal;
+                match refusal {
+                    Refusal::Blacklisted => 20007,
+                    Refusal::NotFriends => 20009,
+                    Refusal::SenderNotInRecipientList => 20010,
+                    Refusal::RecipientNotInSenderList => 20011,
+                }
+            }
             MessageError::Busy => 20004,
             MessageError::Internal => 91000,
         };
         Failure::new(code, e.to_string())
     }
+}
+
+fn refusal_text(refusal: &crate::relation::Refusal) -> &'static str {
+    use crate::relation::Refusal;
+    match refusal {
+        Refusal::Blacklisted => "the recipient has blacklisted the sender",
+        Refusal::NotFriends => "only friends may message each other",
+        Refusal::SenderNotInRecipientList => "the sender is not in the recipient's friend list",
+        Refusal::RecipientNotInSenderList => "the recipient is not in the sender's friend list",
+    }
+}
+
+/// The rooms a send consults: who exists, who the sender is, who may message whom.
+#[derive(Clone)]
+pub struct Parties {
+    pub accounts: Arc<crate::account::Accounts>,
+    pub profiles: Arc<crate::profile::Profiles>,
+    pub relations: Arc<crate::relation::Relations>,
 }
 
 impl From<FieldError> for MessageError {
@@ -135,6 +164,8 @@ pub struct SendRequest {
     pub import: Option<Import>,
     /// The sender is an app admin (exists without an account row).
     pub from_admin: bool,
+    /// The blacklist and friends-only rule apply (a user's send; not imports).
+    pub check_relations: bool,
 }
 
 /// What a send request says about the message itself, apart from who sends it to whom.
@@ -161,6 +192,7 @@ impl SendRequest {
             sender_sync,
             import: None,
             from_admin,
+            check_relations: true,
         }
     }
 }
@@ -212,13 +244,13 @@ impl Messages {
     /// Starts the writer task; it ends once every handle is dropped and the queue is drained.
     pub async fn start(
         db: DatabaseConnection,
-        accounts: Arc<crate::account::Accounts>,
+        parties: Parties,
         bus: Arc<dyn crate::cluster::Bus>,
         metrics: Arc<crate::stats::Metrics>,
         config: &crate::config::Config,
     ) -> Result<(Messages, tokio::task::JoinHandle<()>), DbErr> {
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
-        let committer = commit::Committer::new(db.clone(), accounts, bus, metrics, config).await?;
+        let committer = commit::Committer::new(db.clone(), parties, bus, metrics, config).await?;
         let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
         let messages = Messages {
             tx,

@@ -51,7 +51,9 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let (from, from_admin) = sender(&app, &call, &f)?;
     let sync = sender_sync(&f)?;
     let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
-    let receipt = app.messages.send(SendRequest::new(from, to, outgoing, sync, from_admin)).await?;
+    let mut request = SendRequest::new(from, to, outgoing, sync, from_admin);
+    request.check_relations = app.config.rest_send_checks_relations;
+    let receipt = app.messages.send(request).await?;
     Ok(reply(json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key})))
 }
 
@@ -73,6 +75,7 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     for to in &targets {
         let mut request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
         request.msg_time = Some(msg_time);
+        request.check_relations = app.config.rest_send_checks_relations;
         waiting.push((to, app.messages.submit(request)));
     }
     let mut errors = Vec::new();
@@ -120,6 +123,8 @@ pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     request.msg_time = Some(msg_time);
     request.lifetime = MAX_LIFETIME_SECS;
     request.import = Some(import);
+    // Migrated history is imported as it was, whatever the relations are now.
+    request.check_relations = false;
     app.messages.send(request).await?;
     Ok(Reply::new())
 }

@@ -16,10 +16,13 @@ use crate::app::App;
 use crate::failure::Failure;
 use ratelimit::RateClass;
 
-/// A checked request: the admin who called and the parsed JSON body.
+/// A checked request: who called and the parsed JSON body.
 pub struct Call {
+    /// The app admin (REST), or the logged-in user for the commands also served over WebSocket.
     pub identifier: String,
     pub body: Value,
+    /// `Admin` over REST; `User` over WebSocket, where `From_Account` is the caller.
+    pub access: crate::config::Access,
 }
 
 /// Endpoint-specific fields of a successful answer (may override `ActionStatus`).
@@ -34,6 +37,8 @@ type Handler = fn(Arc<App>, Call) -> HandlerFuture;
 pub enum Family {
     Account,
     OpenIm,
+    Profile,
+    Sns,
 }
 
 impl Family {
@@ -41,14 +46,22 @@ impl Family {
         match self {
             Family::Account => 70403,
             Family::OpenIm => 90009,
+            Family::Profile => 40004,
+            Family::Sns => 30004,
         }
     }
 
-    fn bad_json_code(self) -> i64 {
+    pub fn bad_json_code(self) -> i64 {
         match self {
             Family::Account => 60003,
             Family::OpenIm => 90001,
+            Family::Profile => 40001,
+            Family::Sns => 30001,
         }
+    }
+
+    fn has_error_display(self) -> bool {
+        matches!(self, Family::Profile | Family::Sns)
     }
 }
 
@@ -75,6 +88,7 @@ macro_rules! route {
 /// Every REST command this server answers.
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
+    use crate::{profile::rest as profile, relation::rest as sns};
     vec![
         route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
         route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
@@ -87,7 +101,36 @@ pub fn routes() -> Vec<Route> {
         route!("openim", "batchsendmsg", OpenIm, Normal, message::batchsendmsg),
         route!("openim", "importmsg", OpenIm, Normal, message::importmsg),
         route!("openim", "admin_getroammsg", OpenIm, Normal, message::admin_getroammsg),
+        route!("profile", "portrait_set", Profile, Normal, profile::portrait_set),
+        route!("profile", "portrait_get", Profile, Normal, profile::portrait_get),
+        route!("sns", "friend_add", Sns, Normal, sns::friend_add),
+        route!("sns", "friend_import", Sns, Normal, sns::friend_import),
+        route!("sns", "friend_response", Sns, Normal, sns::friend_response),
+        route!("sns", "friend_get_pendency", Sns, Normal, sns::friend_get_pendency),
+        route!("sns", "friend_update", Sns, Normal, sns::friend_update),
+        route!("sns", "friend_delete", Sns, Normal, sns::friend_delete),
+        route!("sns", "friend_delete_all", Sns, Normal, sns::friend_delete_all),
+        route!("sns", "friend_check", Sns, Normal, sns::friend_check),
+        route!("sns", "friend_get", Sns, Normal, sns::friend_get),
+        route!("sns", "friend_get_list", Sns, Normal, sns::friend_get_list),
+        route!("sns", "black_list_add", Sns, Normal, sns::black_list_add),
+        route!("sns", "black_list_delete", Sns, Normal, sns::black_list_delete),
+        route!("sns", "black_list_get", Sns, Normal, sns::black_list_get),
+        route!("sns", "black_list_check", Sns, Normal, sns::black_list_check),
+        route!("sns", "group_add", Sns, Normal, sns::group_add),
+        route!("sns", "group_delete", Sns, Normal, sns::group_delete),
+        route!("sns", "group_get", Sns, Normal, sns::group_get),
     ]
+}
+
+/// The commands a logged-in user may also send over WebSocket, as `service/command`: their
+/// own profile and relationship chain (everything but the admin's friend_import).
+pub fn user_routes() -> HashMap<String, Route> {
+    routes()
+        .into_iter()
+        .filter(|r| matches!(r.family, Family::Profile | Family::Sns) && r.command != "friend_import")
+        .map(|r| (format!("{}/{}", r.service, r.command), r))
+        .collect()
 }
 
 /// The routing table, keyed by `service/command`.
@@ -107,18 +150,28 @@ impl Default for Router {
     }
 }
 
-fn envelope(result: Result<Reply, Failure>) -> HttpResponse {
-    let body = match result {
+fn envelope(result: Result<Reply, Failure>, family: Option<Family>) -> HttpResponse {
+    let mut body = match result {
         Ok(fields) => {
             let mut out = Map::new();
             out.insert("ActionStatus".into(), json!("OK"));
             out.insert("ErrorInfo".into(), json!(""));
             out.insert("ErrorCode".into(), json!(0));
             out.extend(fields);
-            Value::Object(out)
+            out
         }
-        Err(f) => json!({"ActionStatus": "FAIL", "ErrorInfo": f.info, "ErrorCode": f.code}),
+        Err(f) => {
+            let mut out = Map::new();
+            out.insert("ActionStatus".into(), json!("FAIL"));
+            out.insert("ErrorInfo".into(), json!(f.info));
+            out.insert("ErrorCode".into(), json!(f.code));
+            out
+        }
     };
+    if family.is_some_and(Family::has_error_display) {
+        body.entry("ErrorDisplay").or_insert(json!(""));
+    }
+    let body = Value::Object(body);
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Access-Control-Allow-Origin", "*"))
@@ -137,7 +190,7 @@ pub async fn dispatch(
     crate::stats::Metrics::add(&app.metrics.rest_requests, 1);
     let (service, command) = path.into_inner();
     let Some(route) = router.routes.get(&(service.as_str(), command.as_str())) else {
-        return envelope(Err(Failure::new(60009, format!("unknown command {service}/{command}"))));
+        return envelope(Err(Failure::new(60009, format!("unknown command {service}/{command}"))), None);
     };
     let result = async {
         let identifier = authenticate(&app, &request, route.family).await?;
@@ -154,13 +207,13 @@ pub async fn dispatch(
             return Err(Failure::new(route.family.bad_json_code(), "body must be a JSON object"));
         }
         tracing::debug!(service = route.service, command = route.command, "rest call");
-        (route.handler)(app.clone(), Call { identifier, body }).await
+        (route.handler)(app.clone(), Call { identifier, body, access: crate::config::Access::Admin }).await
     }
     .await;
     if let Err(f) = &result {
         tracing::info!(service, command, code = f.code, info = %f.info, "rest call failed");
     }
-    envelope(result)
+    envelope(result, Some(route.family))
 }
 
 /// The largest request body read (batch imports of 100 accounts or 500 recipients fit easily).

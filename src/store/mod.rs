@@ -2,6 +2,7 @@
 //! writers are built on.
 
 pub mod batch;
+pub mod cache;
 
 use std::time::Duration;
 
