@@ -222,7 +222,7 @@ impl Committer {
 
     /// Writes the batch in one transaction; fills in each row's seq.
     async fn store(&mut self, planned: &mut [Planned], acks: &HashMap<Pair, i64>) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         let mut next: HashMap<Pair, i64> = HashMap::new();
         // (owner, peer) → (last_seq, last_time) for the conversation list.
         let mut heads: HashMap<Pair, (i64, i64)> = HashMap::new();

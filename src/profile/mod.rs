@@ -233,7 +233,7 @@ impl Profiles {
             tag: Set(item.tag.clone()),
             value: Set(item.value.to_string()),
         });
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         profile_field::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([profile_field::Column::UserId, profile_field::Column::Tag])

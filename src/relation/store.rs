@@ -65,7 +65,7 @@ fn push(map: &mut BTreeMap<String, Vec<String>>, owner: &str, item: &str) {
 impl Work {
     pub async fn begin(db: &DatabaseConnection) -> Result<Work, DbErr> {
         Ok(Work {
-            txn: db.begin().await?,
+            txn: crate::store::begin_write(db).await?,
             now: crate::now_secs(),
             friend_counts: HashMap::new(),
             list_cache: HashMap::new(),

@@ -7,7 +7,10 @@ pub mod cache;
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    TransactionTrait,
+};
 
 use crate::config::Config;
 
@@ -34,4 +37,42 @@ pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Begins a transaction that will write. SQLite starts transactions deferred: one that reads
+/// first and writes later fails at once with SQLITE_BUSY when another connection committed in
+/// between (its snapshot is stale, and the busy timeout does not apply). A write that touches
+/// nothing takes the write lock first, so the transaction waits its turn instead.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("DELETE FROM seaql_migrations WHERE 0 = 1").await?;
+    }
+    Ok(txn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn a_write_transaction_holds_the_sqlite_write_lock_from_its_start() {
+        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let db = open(&config).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let txn = begin_write(&db).await.unwrap();
+        // A second connection that would write now must wait (and here gives up quickly).
+        let url = config.database_url();
+        let mut options = ConnectOptions::new(url);
+        options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(50)));
+        let other = Database::connect(options).await.unwrap();
+        assert!(other.execute_unprepared("INSERT INTO t VALUES (1)").await.is_err());
+        // The first transaction reads, then writes, and commits.
+        txn.execute_unprepared("SELECT count(*) FROM t").await.unwrap();
+        txn.execute_unprepared("INSERT INTO t VALUES (2)").await.unwrap();
+        txn.commit().await.unwrap();
+        other.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
