@@ -17,7 +17,9 @@ enum ProfileField {
 enum Friend {
     Table,
     Owner,
-    Friend,
+    /// The column `friend`: the user in the owner's list.
+    #[iden = "friend"]
+    Member,
     Remark,
     RemarkTime,
     AddSource,
@@ -97,7 +99,7 @@ impl MigrationTrait for Migration {
                     .table(Friend::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(Friend::Owner).string().not_null())
-                    .col(ColumnDef::new(Friend::Friend).string().not_null())
+                    .col(ColumnDef::new(Friend::Member).string().not_null())
                     .col(ColumnDef::new(Friend::Remark).text().not_null().default(""))
                     .col(ColumnDef::new(Friend::RemarkTime).big_integer().not_null().default(0))
                     .col(ColumnDef::new(Friend::AddSource).text().not_null().default(""))
@@ -105,13 +107,13 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Friend::AddTime).big_integer().not_null())
                     .col(ColumnDef::new(Friend::Lists).text().not_null().default("[]"))
                     .col(ColumnDef::new(Friend::Custom).text().not_null().default("{}"))
-                    .primary_key(&mut pair_key(Friend::Owner, Friend::Friend))
+                    .primary_key(&mut pair_key(Friend::Owner, Friend::Member))
                     .to_owned(),
             )
             .await?;
         // Who has this user as a friend (profile changes are pushed to them).
         manager
-            .create_index(Index::create().name("friend_by_friend").table(Friend::Table).col(Friend::Friend).to_owned())
+            .create_index(Index::create().name("friend_by_friend").table(Friend::Table).col(Friend::Member).to_owned())
             .await?;
         manager
             .create_table(

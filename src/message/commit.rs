@@ -9,9 +9,7 @@ use std::time::Instant;
 
 use entities::{c2c_conversation, c2c_message, c2c_sequence};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{event, msg_key, pair, Import, MessageError, Parties, Receipt, SendRequest, SenderSync};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use entities::profile_field;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::config::{Access, CustomProfileField};
@@ -189,7 +189,8 @@ impl Profiles {
     /// Checks that every tag exists and that `by` may read it.
     pub fn check_readable(&self, tags: &[&str], by: Access) -> Result<(), ProfileError> {
         for tag in tags {
-            if by == Access::User && self.spec(tag)?.read == Access::Admin {
+            let spec = self.spec(tag)?;
+            if by == Access::User && spec.read == Access::Admin {
                 return Err(ProfileError::NotReadable(tag.to_string()));
             }
         }

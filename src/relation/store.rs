@@ -7,7 +7,7 @@ use bytestring::ByteString;
 use entities::{blacklist, friend, friend_list, friend_request, relation_sequence};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QuerySelect,
 };
 use serde_json::{json, Map, Value};
 

@@ -75,4 +75,37 @@ mod tests {
         other.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[actix_rt::test]
+    async fn nicks_and_portraits_move_from_accounts_to_profiles() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        migration::Migrator::up(&db, Some(1)).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO account (user_id, nick, face_url, created_at, sig_valid_after) VALUES \
+             ('ann', 'Ann \"A\"', 'https://x/a.png', 0, 0), ('bob', NULL, NULL, 0, 0)",
+        )
+        .await
+        .unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        let rows = db
+            .query_all(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT user_id, tag, value FROM profile_field ORDER BY user_id, tag",
+            ))
+            .await
+            .unwrap();
+        let found: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (r.try_get("", "user_id").unwrap(), r.try_get("", "tag").unwrap(), r.try_get("", "value").unwrap())
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("ann".into(), "Tag_Profile_IM_Image".into(), "\"https://x/a.png\"".into()),
+                ("ann".into(), "Tag_Profile_IM_Nick".into(), "\"Ann \\\"A\\\"\"".into()),
+            ]
+        );
+    }
 }
