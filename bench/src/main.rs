@@ -35,8 +35,32 @@ struct Options {
     out: Option<PathBuf>,
 }
 
+const USAGE: &str = "usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--out FILE] \
+[--pairs N] [--window N] [--messages N] [--rest-concurrency N] [--rest-requests N]";
+
+/// Flags that take a value.
+const VALUED: [&str; 8] = [
+    "--server",
+    "--database-url",
+    "--out",
+    "--pairs",
+    "--window",
+    "--messages",
+    "--rest-concurrency",
+    "--rest-requests",
+];
+
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A mistyped flag must not start a full run that overwrites the published results.
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let known = arg == "--quick" || (VALUED.contains(&arg.as_str()) && rest.next().is_some());
+        if !known {
+            eprintln!("{USAGE}");
+            std::process::exit(if arg == "--help" || arg == "-h" { 0 } else { 2 });
+        }
+    }
     let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let quick = args.iter().any(|a| a == "--quick");
     let num = |name: &str, quick_default: usize, full_default: usize| {
