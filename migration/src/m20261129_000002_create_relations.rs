@@ -165,6 +165,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Who blocked this user (account deletion clears it).
+        manager
+            .create_index(
+                Index::create().name("blacklist_by_target").table(Blacklist::Table).col(Blacklist::Target).to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()

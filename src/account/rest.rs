@@ -38,7 +38,7 @@ pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         }
     }
     app.accounts.import(user).await?;
-    app.profiles.set(user, &profile).await?;
+    crate::profile::rest::set_and_announce(&app, user, &profile).await?;
     Ok(Reply::new())
 }
 
@@ -62,8 +62,11 @@ pub async fn account_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         let (code, info) = match app.accounts.delete(user).await {
             Ok(()) => {
                 app.bus.kick(user, KickReason::AdminKick);
-                app.relations.forget(user).await?;
-                app.profiles.forget(user).await?;
+                // The account is gone; its relations and profile follow (a failure here is the
+                // account service's internal error, not a profile or sns code).
+                let internal = |e: &dyn std::fmt::Display| Failure::new(70500, format!("account cleanup failed: {e}"));
+                app.relations.forget(user).await.map_err(|e| internal(&e))?;
+                app.profiles.forget(user).await.map_err(|e| internal(&e))?;
                 (0, String::new())
             }
             Err(AccountError::NotFound(_)) => (70107, "Err_TLS_PT_Open_Login_Account_Not_Exist".to_string()),

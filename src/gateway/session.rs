@@ -113,7 +113,9 @@ impl Session {
         body.insert("From_Account".into(), json!(self.user()));
         let call = Call { identifier: self.user().to_string(), body: Value::Object(body), access: Access::User };
         let work = (route.handler)(self.app.clone(), call);
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
+        // `wait`: the session's relationship commands run one at a time, in frame order (an add
+        // then a delete of the same friend must not swap).
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
     }
 
     fn login(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {

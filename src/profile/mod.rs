@@ -226,10 +226,18 @@ impl Profiles {
 
     /// Stores validated items in one transaction; answers the standard ones (pushed to friends).
     pub async fn set(&self, user: &str, items: &[Item]) -> Result<Vec<Item>, ProfileError> {
-        if items.is_empty() {
+        // One row per tag, the last value winning (PostgreSQL refuses to upsert a row twice).
+        let mut latest: Vec<&Item> = Vec::with_capacity(items.len());
+        for item in items {
+            match latest.iter_mut().find(|i| i.tag == item.tag) {
+                Some(slot) => *slot = item,
+                None => latest.push(item),
+            }
+        }
+        if latest.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = items.iter().map(|item| profile_field::ActiveModel {
+        let rows = latest.iter().map(|item| profile_field::ActiveModel {
             user_id: Set(user.to_string()),
             tag: Set(item.tag.clone()),
             value: Set(item.value.to_string()),
@@ -245,7 +253,7 @@ impl Profiles {
             .await?;
         txn.commit().await?;
         self.cards.invalidate([&user.to_string()]);
-        Ok(items.iter().filter(|i| self.fields.get(&i.tag).is_some_and(|s| s.standard)).cloned().collect())
+        Ok(latest.into_iter().filter(|i| self.fields.get(&i.tag).is_some_and(|s| s.standard)).cloned().collect())
     }
 
     /// The values of `tags` for each of `users` (defaults for unset fields), in tag order.
@@ -267,7 +275,8 @@ impl Profiles {
                 .iter()
                 .map(|tag| {
                     let value = stored
-                        .remove(&(user.to_string(), tag.to_string()))
+                        .get(&(user.to_string(), tag.to_string()))
+                        .cloned()
                         .or_else(|| self.fields.get(*tag).map(|s| s.default.clone()));
                     Item { tag: tag.to_string(), value: value.unwrap_or(Value::Null) }
                 })

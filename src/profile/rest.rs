@@ -32,21 +32,29 @@ pub async fn portrait_set(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         let value = item.raw("Value").ok_or_else(|| param(Fields::missing("Value")))?;
         items.push(app.profiles.validate(tag, value, call.access)?);
     }
-    if !app.accounts.exists(user).await.map_err(|_| ProfileError::Internal("account lookup failed".into()))? {
+    if !app.accounts.exists(user).await? {
         return Err(ProfileError::UnknownAccount(user.to_string()).into());
     }
-    let changed = app.profiles.set(user, &items).await?;
-    if !changed.is_empty() {
-        let frame = crate::message::event::frame(
-            "profile_changed",
-            json!({"From_Account": user, "ProfileItem": changed.iter().map(Item::json).collect::<Vec<_>>()}),
-        );
-        app.bus.deliver(user, frame.clone(), None);
-        for friend_of in app.relations.who_has_friend(user).await? {
-            app.bus.deliver(&friend_of, frame.clone(), None);
-        }
-    }
+    set_and_announce(&app, user, &items).await?;
     Ok(Reply::new())
+}
+
+/// Stores checked items; the standard fields that changed go, as `profile_changed`, to the
+/// user's sessions and to every user who has them as a friend.
+pub async fn set_and_announce(app: &App, user: &str, items: &[Item]) -> Result<(), ProfileError> {
+    let changed = app.profiles.set(user, items).await?;
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let frame = crate::message::event::frame(
+        "profile_changed",
+        json!({"From_Account": user, "ProfileItem": changed.iter().map(Item::json).collect::<Vec<_>>()}),
+    );
+    app.bus.deliver(user, frame.clone(), None);
+    for friend_of in app.relations.who_has_friend(user).await? {
+        app.bus.deliver(&friend_of, frame.clone(), None);
+    }
+    Ok(())
 }
 
 pub async fn portrait_get(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -64,15 +72,15 @@ pub async fn portrait_get(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     app.profiles.check_readable(&tags, call.access)?;
     let mut existing = Vec::with_capacity(users.len());
     for user in &users {
-        if app.accounts.exists(user).await.map_err(|_| ProfileError::Internal("account lookup failed".into()))? {
+        if app.accounts.exists(user).await? {
             existing.push(*user);
         }
     }
-    let mut profiles = app.profiles.get(&existing, &tags).await?;
+    let profiles = app.profiles.get(&existing, &tags).await?;
     let mut items = Vec::with_capacity(users.len());
     let mut failed = Vec::new();
     for user in users {
-        match profiles.remove(user) {
+        match profiles.get(user) {
             Some(fields) => items.push(json!({
                 "To_Account": user,
                 "ProfileItem": fields.iter().map(Item::json).collect::<Vec<_>>(),
@@ -99,5 +107,11 @@ impl From<crate::relation::RelationError> for ProfileError {
     fn from(e: crate::relation::RelationError) -> ProfileError {
         tracing::error!(error = %e, "friend lookup failed");
         ProfileError::Internal("friend lookup failed".into())
+    }
+}
+
+impl From<crate::account::AccountError> for ProfileError {
+    fn from(e: crate::account::AccountError) -> ProfileError {
+        ProfileError::Internal(e.to_string())
     }
 }

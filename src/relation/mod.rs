@@ -256,6 +256,18 @@ impl Relations {
 
     // ----- adding friends -----
 
+    /// Which targets exist, read before the write lock is taken: a read that needs a second
+    /// pool connection while the lock (and SQLite's write lock) is held could starve.
+    async fn existing(&self, targets: impl IntoIterator<Item = &str>) -> Result<HashSet<String>, RelationError> {
+        let mut found = HashSet::new();
+        for to in targets {
+            if self.accounts.exists(to).await? {
+                found.insert(to.to_string());
+            }
+        }
+        Ok(found)
+    }
+
     /// friend_add: per item, add at once, leave a pending request, or refuse.
     pub async fn add(
         &self,
@@ -265,70 +277,40 @@ impl Relations {
         force: bool,
     ) -> Result<Vec<(String, Code)>, RelationError> {
         let forbidden = !force && self.profiles.may_not_request(from).await?;
+        let existing = self.existing(items.iter().map(|i| i.to.as_str())).await?;
+        let mut allow = HashMap::new();
+        for to in &existing {
+            let rule = if force { AllowType::AllowAny } else { self.profiles.allow_type(to).await? };
+            allow.insert(to.clone(), rule);
+        }
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            let code = self.add_one(&mut work, from, item.clone(), direction, force, forbidden).await?;
+            let code = match self.refuse_pair(&mut work, from, &item.to, &existing).await? {
+                Some(code) => code,
+                None => {
+                    let rule = allow.get(&item.to).copied().unwrap_or(AllowType::NeedConfirm);
+                    add_one(&mut work, from, &item, direction, rule, forbidden).await?
+                }
+            };
             results.push((item.to, code));
         }
         self.finish(work).await?;
         Ok(results)
     }
 
-    async fn add_one(
+    /// Checks shared by every way of adding a friend: self, existence, blacklists.
+    async fn refuse_pair(
         &self,
         work: &mut Work,
         from: &str,
-        item: NewFriend,
-        direction: Direction,
-        force: bool,
-        forbidden: bool,
-    ) -> Result<Code, RelationError> {
-        let to = item.to.clone();
-        if let Some(code) = self.refuse_pair(work, from, &to).await? {
-            return Ok(code);
-        }
-        let need_mine = !work.has_friend(from, &to).await?;
-        let need_theirs = direction == Direction::Both && !work.has_friend(&to, from).await?;
-        if !need_mine && !need_theirs {
-            return Ok(Code::FRIEND_EXISTS);
-        }
-        if forbidden {
-            return Ok(Code::SEND_OUT_FORBIDDEN);
-        }
-        let allow = if force { AllowType::AllowAny } else { self.profiles.allow_type(&to).await? };
-        match allow {
-            AllowType::DenyAny => Ok(Code::DENIES_ALL),
-            AllowType::NeedConfirm => Ok(work.request(from, &item, direction).await?),
-            AllowType::AllowAny => {
-                if need_mine && work.friend_count(from).await? >= MAX_FRIENDS {
-                    return Ok(Code::MY_LIST_FULL);
-                }
-                if need_theirs && work.friend_count(&to).await? >= MAX_FRIENDS {
-                    return Ok(Code::THEIR_LIST_FULL);
-                }
-                if need_mine && !work.ensure_lists(from, &item.lists).await? {
-                    return Ok(Code::TOO_MANY_LISTS);
-                }
-                if need_mine {
-                    work.insert_friend(from, &item).await?;
-                }
-                if need_theirs {
-                    let back = NewFriend { to: from.to_string(), source: item.source.clone(), ..NewFriend::default() };
-                    work.insert_friend(&to, &back).await?;
-                }
-                work.drop_request(from, &to).await?;
-                Ok(Code::OK)
-            }
-        }
-    }
-
-    /// Checks shared by every way of adding a friend: self, existence, blacklists.
-    async fn refuse_pair(&self, work: &mut Work, from: &str, to: &str) -> Result<Option<Code>, RelationError> {
+        to: &str,
+        existing: &HashSet<String>,
+    ) -> Result<Option<Code>, RelationError> {
         if from == to {
             return Ok(Some(Code::SELF));
         }
-        if !self.accounts.exists(to).await? {
+        if !existing.contains(to) {
             return Ok(Some(Code::NO_ACCOUNT));
         }
         if work.blocks(from, to).await? {
@@ -342,18 +324,20 @@ impl Relations {
 
     /// friend_import: one-way, no confirmation.
     pub async fn import(&self, from: &str, items: Vec<NewFriend>) -> Result<Vec<(String, Code)>, RelationError> {
+        let existing = self.existing(items.iter().map(|i| i.to.as_str())).await?;
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            let code = match self.refuse_pair(&mut work, from, &item.to).await? {
+            let code = match self.refuse_pair(&mut work, from, &item.to, &existing).await? {
                 Some(code) => code,
                 None if work.has_friend(from, &item.to).await? => Code::FRIEND_EXISTS,
-                None if work.friend_count(from).await? >= MAX_FRIENDS => Code::MY_LIST_FULL,
-                None if !work.ensure_lists(from, &item.lists).await? => Code::TOO_MANY_LISTS,
-                None => {
-                    work.insert_friend(from, &item).await?;
-                    Code::OK
-                }
+                None => match work.cannot_befriend(from, &item.lists).await? {
+                    Some(limit) => limit.code(Side::Mine),
+                    None => {
+                        work.befriend(from, &item).await?;
+                        Code::OK
+                    }
+                },
             };
             results.push((item.to, code));
         }
@@ -370,62 +354,11 @@ impl Relations {
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(answers.len());
         for (requester, action, mine) in answers {
-            let code = self.respond_one(&mut work, responder, &requester, action, mine).await?;
+            let code = respond_one(&mut work, responder, &requester, action, mine).await?;
             results.push((requester, code));
         }
         self.finish(work).await?;
         Ok(results)
-    }
-
-    async fn respond_one(
-        &self,
-        work: &mut Work,
-        responder: &str,
-        requester: &str,
-        action: ResponseAction,
-        mine: NewFriend,
-    ) -> Result<Code, RelationError> {
-        let Some(request) = work.find_request(requester, responder).await? else {
-            return Ok(Code::NO_REQUEST);
-        };
-        if action != ResponseAction::Reject {
-            let theirs = NewFriend {
-                to: responder.to_string(),
-                remark: request.remark.clone(),
-                lists: Some(request.list_name.clone()).filter(|l| !l.is_empty()).into_iter().collect(),
-                source: request.add_source.clone(),
-                wording: request.add_wording.clone(),
-                ..NewFriend::default()
-            };
-            let need_theirs = !work.has_friend(requester, responder).await?;
-            let need_mine = action == ResponseAction::AgreeAndAdd && !work.has_friend(responder, requester).await?;
-            if need_theirs && work.friend_count(requester).await? >= MAX_FRIENDS {
-                return Ok(Code::THEIR_LIST_FULL);
-            }
-            if need_mine && work.friend_count(responder).await? >= MAX_FRIENDS {
-                return Ok(Code::MY_LIST_FULL);
-            }
-            if (need_theirs && !work.ensure_lists(requester, &theirs.lists).await?)
-                || (need_mine && !work.ensure_lists(responder, &mine.lists).await?)
-            {
-                return Ok(Code::TOO_MANY_LISTS);
-            }
-            if need_theirs {
-                work.insert_friend(requester, &theirs).await?;
-            }
-            if need_mine {
-                let mine = NewFriend { to: requester.to_string(), source: request.add_source.clone(), ..mine };
-                work.insert_friend(responder, &mine).await?;
-            }
-        }
-        work.drop_request(requester, responder).await?;
-        let answered = event(
-            "friend_request_answered",
-            json!({"From_Account": requester, "To_Account": responder, "ResponseAction": action.name()}),
-        );
-        work.notify(requester, answered.clone());
-        work.notify(responder, answered);
-        Ok(Code::OK)
     }
 
     // ----- changing and removing friends -----
@@ -479,13 +412,14 @@ impl Relations {
     // ----- blacklist -----
 
     pub async fn block(&self, from: &str, targets: &[&str]) -> Result<Vec<(String, Code)>, RelationError> {
+        let existing = self.existing(targets.iter().copied()).await?;
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(targets.len());
         let mut count = work.blacklist_count(from).await?;
         for to in targets {
             let code = if *to == from {
                 Code::SELF
-            } else if !self.accounts.exists(to).await? {
+            } else if !existing.contains(*to) {
                 Code::NO_ACCOUNT
             } else if work.blocks(from, to).await? {
                 Code::ALREADY_BLOCKED
@@ -565,6 +499,7 @@ impl Relations {
 
     /// group_get: each list (all, or those named) with its members, in creation order.
     pub async fn lists(&self, from: &str) -> Result<(Vec<(String, Vec<String>)>, i64), RelationError> {
+        let sequence = store::sequences(&self.db, from).await?.list_seq;
         let lists = friend_list::Entity::find()
             .filter(friend_list::Column::Owner.eq(from))
             .order_by_asc(friend_list::Column::CreatedAt)
@@ -583,7 +518,7 @@ impl Relations {
                 (list.name, members)
             })
             .collect();
-        Ok((out, store::sequences(&self.db, from).await?.list_seq))
+        Ok((out, sequence))
     }
 
     // ----- reads -----
@@ -605,6 +540,9 @@ impl Relations {
         start: u64,
         size: u64,
     ) -> Result<(Vec<friend::Model>, u64, i64), RelationError> {
+        // The sequence is read first: a change after it makes the answer newer, never older,
+        // than the sequence the client keeps.
+        let sequence = store::sequences(&self.db, from).await?.friend_seq;
         let total = friend::Entity::find().filter(friend::Column::Owner.eq(from)).count(&self.db).await?;
         let rows = friend::Entity::find()
             .filter(friend::Column::Owner.eq(from))
@@ -614,7 +552,7 @@ impl Relations {
             .limit(size)
             .all(&self.db)
             .await?;
-        Ok((rows, total, store::sequences(&self.db, from).await?.friend_seq))
+        Ok((rows, total, sequence))
     }
 
     /// The friend rows of `from` for the given users (absent = not a friend).
@@ -633,22 +571,13 @@ impl Relations {
 
     /// For each target: (`from` has the target as a friend, the target has `from`).
     pub async fn friend_check(&self, from: &str, targets: &[&str]) -> Result<Vec<(bool, bool)>, RelationError> {
-        let mine = self.friend_set(from).await?;
-        let mut out = Vec::with_capacity(targets.len());
-        for to in targets {
-            out.push((mine.contains(*to), self.friend_set(to).await?.contains(from)));
-        }
-        Ok(out)
+        both_ways::<friend::Entity>(&self.db, friend::Column::Owner, friend::Column::Friend, from, targets).await
     }
 
-    /// For each target: (`from` blocked target, target blocked `from`).
+    /// For each target: (`from` blocked the target, the target blocked `from`).
     pub async fn black_check(&self, from: &str, targets: &[&str]) -> Result<Vec<(bool, bool)>, RelationError> {
-        let mine = self.blocked_set(from).await?;
-        let mut out = Vec::with_capacity(targets.len());
-        for to in targets {
-            out.push((mine.contains(*to), self.blocked_set(to).await?.contains(from)));
-        }
-        Ok(out)
+        both_ways::<blacklist::Entity>(&self.db, blacklist::Column::Owner, blacklist::Column::Target, from, targets)
+            .await
     }
 
     /// A page of `from`'s blacklist, the total, and the blacklist sequence.
@@ -658,6 +587,7 @@ impl Relations {
         start: u64,
         size: u64,
     ) -> Result<(Vec<blacklist::Model>, u64, i64), RelationError> {
+        let sequence = store::sequences(&self.db, from).await?.black_seq;
         let total = blacklist::Entity::find().filter(blacklist::Column::Owner.eq(from)).count(&self.db).await?;
         let rows = blacklist::Entity::find()
             .filter(blacklist::Column::Owner.eq(from))
@@ -667,7 +597,7 @@ impl Relations {
             .limit(size)
             .all(&self.db)
             .await?;
-        Ok((rows, total, store::sequences(&self.db, from).await?.black_seq))
+        Ok((rows, total, sequence))
     }
 
     /// Pending requests to (`incoming`) or from `user`, oldest first.
@@ -762,6 +692,158 @@ impl Relations {
         self.blocked.invalidate([&user]);
         Ok(())
     }
+}
+
+/// Whose list a limit is about, for its code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The user who asked.
+    Mine,
+    /// The other user.
+    Theirs,
+}
+
+/// A limit that stops one more friend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Friends,
+    Lists,
+}
+
+impl Limit {
+    fn code(self, side: Side) -> Code {
+        match (self, side) {
+            (Limit::Friends, Side::Mine) => Code::MY_LIST_FULL,
+            (Limit::Friends, Side::Theirs) => Code::THEIR_LIST_FULL,
+            (Limit::Lists, _) => Code::TOO_MANY_LISTS,
+        }
+    }
+}
+
+/// One friend_add item past the pair checks. Every limit of both sides is checked before
+/// anything is written, so a refused item writes nothing.
+async fn add_one(
+    work: &mut Work,
+    from: &str,
+    item: &NewFriend,
+    direction: Direction,
+    rule: AllowType,
+    forbidden: bool,
+) -> Result<Code, RelationError> {
+    let to = item.to.as_str();
+    let need_mine = !work.has_friend(from, to).await?;
+    let need_theirs = direction == Direction::Both && !work.has_friend(to, from).await?;
+    if !need_mine && !need_theirs {
+        return Ok(Code::FRIEND_EXISTS);
+    }
+    if forbidden {
+        return Ok(Code::SEND_OUT_FORBIDDEN);
+    }
+    if rule == AllowType::DenyAny {
+        return Ok(Code::DENIES_ALL);
+    }
+    if need_mine {
+        if let Some(limit) = work.cannot_befriend(from, &item.lists).await? {
+            return Ok(limit.code(Side::Mine));
+        }
+    }
+    if need_theirs {
+        if let Some(limit) = work.cannot_befriend(to, &[]).await? {
+            return Ok(limit.code(Side::Theirs));
+        }
+    }
+    if rule == AllowType::NeedConfirm {
+        return Ok(work.request(from, item, direction).await?);
+    }
+    if need_mine {
+        work.befriend(from, item).await?;
+    }
+    if need_theirs {
+        let back = NewFriend { to: from.to_string(), source: item.source.clone(), ..NewFriend::default() };
+        work.befriend(to, &back).await?;
+    }
+    Ok(Code::OK)
+}
+
+async fn respond_one(
+    work: &mut Work,
+    responder: &str,
+    requester: &str,
+    action: ResponseAction,
+    mine: NewFriend,
+) -> Result<Code, RelationError> {
+    let Some(request) = work.find_request(requester, responder).await? else {
+        return Ok(Code::NO_REQUEST);
+    };
+    if action != ResponseAction::Reject {
+        let theirs = NewFriend {
+            to: responder.to_string(),
+            remark: request.remark.clone(),
+            lists: Some(request.list_name.clone()).filter(|l| !l.is_empty()).into_iter().collect(),
+            source: request.add_source.clone(),
+            wording: request.add_wording.clone(),
+            ..NewFriend::default()
+        };
+        let mine = NewFriend { to: requester.to_string(), source: request.add_source.clone(), ..mine };
+        let need_theirs = !work.has_friend(requester, responder).await?;
+        let need_mine = action == ResponseAction::AgreeAndAdd && !work.has_friend(responder, requester).await?;
+        if need_theirs {
+            if let Some(limit) = work.cannot_befriend(requester, &theirs.lists).await? {
+                return Ok(limit.code(Side::Theirs));
+            }
+        }
+        if need_mine {
+            if let Some(limit) = work.cannot_befriend(responder, &mine.lists).await? {
+                return Ok(limit.code(Side::Mine));
+            }
+        }
+        if need_theirs {
+            work.befriend(requester, &theirs).await?;
+        }
+        if need_mine {
+            work.befriend(responder, &mine).await?;
+        }
+    }
+    work.drop_request(requester, responder).await?;
+    let answered = event(
+        "friend_request_answered",
+        json!({"From_Account": requester, "To_Account": responder, "ResponseAction": action.name()}),
+    );
+    work.notify(requester, answered.clone());
+    work.notify(responder, answered);
+    Ok(Code::OK)
+}
+
+/// For each target, whether a row (`from` → target) and a row (target → `from`) exist in a
+/// pair table: two queries whatever the number of targets.
+async fn both_ways<E: EntityTrait>(
+    db: &DatabaseConnection,
+    owner: E::Column,
+    other: E::Column,
+    from: &str,
+    targets: &[&str],
+) -> Result<Vec<(bool, bool)>, RelationError> {
+    let mine: HashSet<String> = E::find()
+        .select_only()
+        .column(other)
+        .filter(owner.eq(from))
+        .filter(other.is_in(targets.iter().copied()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let theirs: HashSet<String> = E::find()
+        .select_only()
+        .column(owner)
+        .filter(other.eq(from))
+        .filter(owner.is_in(targets.iter().copied()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(targets.iter().map(|t| (mine.contains(*t), theirs.contains(*t))).collect())
 }
 
 /// A relationship event frame.

@@ -93,8 +93,8 @@ fn custom_value(app: &App, tag: &str, value: &Value) -> Result<Value, RelationEr
     }
     match value {
         Value::String(s) if s.len() <= MAX_CUSTOM_VALUE => Ok(value.clone()),
-        Value::Number(n) if n.is_u64() => Ok(value.clone()),
-        _ => Err(bad(format!("{tag}: a string of at most {MAX_CUSTOM_VALUE} bytes or an unsigned integer"))),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
+        _ => Err(bad(format!("{tag}: a string of at most {MAX_CUSTOM_VALUE} bytes or an integer"))),
     }
 }
 
@@ -233,8 +233,12 @@ pub async fn friend_update(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
     for raw in items(&f, "UpdateItem", MAX_ADD)? {
         let item = Fields::of(raw);
         let to = item.str("To_Account").map_err(param)?.to_string();
+        let sns_items = item.array("SnsItem").map_err(param)?;
+        if sns_items.is_empty() {
+            return Err(bad("SnsItem is empty").into());
+        }
         let mut changes = Vec::new();
-        for sns in item.array("SnsItem").map_err(param)? {
+        for sns in sns_items {
             let sns = Fields::of(sns);
             let tag = sns.str("Tag").map_err(param)?;
             let value = sns.raw("Value").ok_or_else(|| param(Fields::missing("Value")))?;
@@ -270,37 +274,87 @@ pub async fn friend_delete_all(app: Arc<App>, call: Call) -> Result<Reply, Failu
     Ok(Reply::new())
 }
 
-pub async fn friend_check(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+/// The names one of the two check commands uses.
+struct CheckNames {
+    single: &'static str,
+    both: &'static str,
+    /// Relation values: both ways, only From → To, only To → From, neither.
+    relations: [&'static str; 4],
+    items: &'static str,
+    /// Friend lists (friend_check) or blacklists (black_list_check).
+    friends: bool,
+}
+
+const FRIEND_CHECK: CheckNames = CheckNames {
+    single: "CheckResult_Type_Single",
+    both: "CheckResult_Type_Both",
+    relations: [
+        "CheckResult_Type_BothWay",
+        "CheckResult_Type_AWithB",
+        "CheckResult_Type_BWithA",
+        "CheckResult_Type_NoRelation",
+    ],
+    items: "InfoItem",
+    friends: true,
+};
+
+const BLACK_CHECK: CheckNames = CheckNames {
+    single: "BlackCheckResult_Type_Single",
+    both: "BlackCheckResult_Type_Both",
+    relations: [
+        "BlackCheckResult_Type_BothWay",
+        "BlackCheckResult_Type_AWithB",
+        "BlackCheckResult_Type_BWithA",
+        "BlackCheckResult_Type_NO",
+    ],
+    items: "BlackListCheckItem",
+    friends: false,
+};
+
+/// friend_check and black_check: the relation of From with each target, one way or both.
+async fn check(app: Arc<App>, call: Call, names: &CheckNames) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
     let to = targets(&f, "To_Account", MAX_BATCH)?;
     let how = match f.str("CheckType").map_err(param)? {
-        "CheckResult_Type_Single" => Direction::Single,
-        "CheckResult_Type_Both" => Direction::Both,
+        t if t == names.single => Direction::Single,
+        t if t == names.both => Direction::Both,
         other => return Err(bad(format!("unknown CheckType {other:?}")).into()),
     };
-    let relations = app.relations.friend_check(from, &to).await?;
+    let relations = if names.friends {
+        app.relations.friend_check(from, &to).await?
+    } else {
+        app.relations.black_check(from, &to).await?
+    };
+    let [both_way, a_with_b, b_with_a, none] = names.relations;
     let items: Vec<Value> = to
         .iter()
         .zip(relations)
         .map(|(to, (mine, theirs))| {
             let relation = match (how, mine, theirs) {
-                (Direction::Single, true, _) | (Direction::Both, true, false) => "CheckResult_Type_AWithB",
-                (Direction::Single, false, _) | (Direction::Both, false, false) => "CheckResult_Type_NoRelation",
-                (Direction::Both, true, true) => "CheckResult_Type_BothWay",
-                (Direction::Both, false, true) => "CheckResult_Type_BWithA",
+                (Direction::Single, true, _) | (Direction::Both, true, false) => a_with_b,
+                (Direction::Single, false, _) | (Direction::Both, false, false) => none,
+                (Direction::Both, true, true) => both_way,
+                (Direction::Both, false, true) => b_with_a,
             };
             json!({"To_Account": to, "Relation": relation, "ResultCode": 0, "ResultInfo": ""})
         })
         .collect();
     let mut reply = Reply::new();
-    reply.insert("InfoItem".into(), Value::Array(items));
+    reply.insert(names.items.into(), Value::Array(items));
     Ok(reply)
 }
 
+pub async fn friend_check(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    check(app, call, &FRIEND_CHECK).await
+}
+
+const STANDARD_SNS_TAGS: [&str; 5] =
+    ["Tag_SNS_IM_AddSource", "Tag_SNS_IM_AddWording", "Tag_SNS_IM_Remark", "Tag_SNS_IM_Group", "Tag_SNS_IM_AddTime"];
+
 /// The standard friend fields of a row, as `{Tag, Value}` items.
 fn standard_items(row: &entities::friend::Model) -> Vec<Value> {
-    ["Tag_SNS_IM_AddSource", "Tag_SNS_IM_AddWording", "Tag_SNS_IM_Remark", "Tag_SNS_IM_Group", "Tag_SNS_IM_AddTime"]
+    STANDARD_SNS_TAGS
         .iter()
         .filter_map(|tag| sns_value(row, tag).map(|value| json!({"Tag": tag, "Value": value})))
         .collect()
@@ -356,13 +410,13 @@ pub async fn friend_get_list(app: Arc<App>, call: Call) -> Result<Reply, Failure
     let to = targets(&f, "To_Account", MAX_BATCH)?;
     let tags = f.strings("TagList").map_err(param)?;
     let (profile_tags, sns_tags): (Vec<&str>, Vec<&str>) = tags.iter().partition(|t| t.starts_with("Tag_Profile_"));
-    if let Some(tag) = sns_tags.iter().find(|t| !t.starts_with("Tag_SNS_IM_") && !app.relations.is_custom_tag(t)) {
+    if let Some(tag) = sns_tags.iter().find(|t| !STANDARD_SNS_TAGS.contains(t) && !app.relations.is_custom_tag(t)) {
         return Err(bad(format!("unknown tag {tag:?}")).into());
     }
     app.profiles.check_readable(&profile_tags, call.access)?;
     let friends = app.relations.friends_among(from, &to).await?;
     let known: Vec<&str> = to.iter().copied().filter(|t| friends.contains_key(*t)).collect();
-    let mut profiles = app.profiles.get(&known, &profile_tags).await?;
+    let profiles = app.profiles.get(&known, &profile_tags).await?;
     let mut items = Vec::with_capacity(to.len());
     let mut failed = Vec::new();
     for user in &to {
@@ -372,12 +426,13 @@ pub async fn friend_get_list(app: Arc<App>, call: Call) -> Result<Reply, Failure
             failed.push(*user);
             continue;
         };
-        let mut profile: Map<String, Value> =
-            profiles.remove(*user).unwrap_or_default().into_iter().map(|i| (i.tag, i.value)).collect();
+        let profile: Map<String, Value> =
+            profiles.get(*user).cloned().unwrap_or_default().into_iter().map(|i| (i.tag, i.value)).collect();
         let values: Vec<Value> = tags
             .iter()
             .filter_map(|tag| {
-                let value = if tag.starts_with("Tag_Profile_") { profile.remove(*tag) } else { sns_value(row, tag) };
+                let value =
+                    if tag.starts_with("Tag_Profile_") { profile.get(*tag).cloned() } else { sns_value(row, tag) };
                 value.map(|value| json!({"Tag": tag, "Value": value}))
             })
             .collect();
@@ -425,31 +480,7 @@ pub async fn black_list_get(app: Arc<App>, call: Call) -> Result<Reply, Failure>
 }
 
 pub async fn black_list_check(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
-    let f = Fields::of(&call.body);
-    let from = owner(&app, &f).await?;
-    let to = targets(&f, "To_Account", MAX_BATCH)?;
-    let how = match f.str("CheckType").map_err(param)? {
-        "BlackCheckResult_Type_Single" => Direction::Single,
-        "BlackCheckResult_Type_Both" => Direction::Both,
-        other => return Err(bad(format!("unknown CheckType {other:?}")).into()),
-    };
-    let relations = app.relations.black_check(from, &to).await?;
-    let items: Vec<Value> = to
-        .iter()
-        .zip(relations)
-        .map(|(to, (mine, theirs))| {
-            let relation = match (how, mine, theirs) {
-                (Direction::Single, true, _) | (Direction::Both, true, false) => "BlackCheckResult_Type_AWithB",
-                (Direction::Single, false, _) | (Direction::Both, false, false) => "BlackCheckResult_Type_NO",
-                (Direction::Both, true, true) => "BlackCheckResult_Type_BothWay",
-                (Direction::Both, false, true) => "BlackCheckResult_Type_BWithA",
-            };
-            json!({"To_Account": to, "Relation": relation, "ResultCode": 0, "ResultInfo": ""})
-        })
-        .collect();
-    let mut reply = Reply::new();
-    reply.insert("BlackListCheckItem".into(), Value::Array(items));
-    Ok(reply)
+    check(app, call, &BLACK_CHECK).await
 }
 
 fn group_names(f: &Fields) -> Result<Vec<String>, RelationError> {

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{event, Code, Direction, FriendChange, NewFriend, MAX_LISTS, MAX_PENDING};
+use super::{event, Code, Direction, FriendChange, Limit, NewFriend, MAX_FRIENDS, MAX_LISTS, MAX_PENDING};
 
 /// What a committed command changed.
 pub struct Done {
@@ -161,8 +161,26 @@ impl Work {
             .await
     }
 
-    /// Puts `item.to` in `owner`'s list (the lists must exist: see `ensure_lists`).
-    pub async fn insert_friend(&mut self, owner: &str, item: &NewFriend) -> Result<(), DbErr> {
+    /// Why `owner` cannot take one more friend put in `lists`, if a limit stops it.
+    pub async fn cannot_befriend(&mut self, owner: &str, lists: &[String]) -> Result<Option<Limit>, DbErr> {
+        if self.friend_count(owner).await? >= MAX_FRIENDS {
+            return Ok(Some(Limit::Friends));
+        }
+        if !self.lists_fit(owner, lists).await? {
+            return Ok(Some(Limit::Lists));
+        }
+        Ok(None)
+    }
+
+    /// Puts `item.to` in `owner`'s list, creating its lists (checked by `cannot_befriend`); a
+    /// request `owner` had sent for it is fulfilled.
+    pub async fn befriend(&mut self, owner: &str, item: &NewFriend) -> Result<(), DbErr> {
+        self.ensure_lists(owner, &item.lists).await?;
+        self.insert_friend(owner, item).await?;
+        self.drop_request(owner, &item.to).await
+    }
+
+    async fn insert_friend(&mut self, owner: &str, item: &NewFriend) -> Result<(), DbErr> {
         let add_time = if item.add_time > 0 { item.add_time } else { self.now };
         let remark_time = match (item.remark.is_empty(), item.remark_time) {
             (true, _) => 0,
@@ -211,13 +229,16 @@ impl Work {
         let Some(row) = self.find_friend(owner, target).await? else {
             return Ok(Code::NOT_FRIEND_ITEM);
         };
-        for change in changes {
-            if let FriendChange::Lists(names) = change {
-                if !self.ensure_lists(owner, names).await? {
-                    return Ok(Code::TOO_MANY_LISTS);
-                }
-            }
+        // All lists named by the changes must fit together before any is created.
+        let named: Vec<String> = changes
+            .iter()
+            .filter_map(|c| if let FriendChange::Lists(names) = c { Some(names.clone()) } else { None })
+            .flatten()
+            .collect();
+        if !self.lists_fit(owner, &named).await? {
+            return Ok(Code::TOO_MANY_LISTS);
         }
+        self.ensure_lists(owner, &named).await?;
         let mut custom = custom_of(&row);
         let mut update = friend::ActiveModel {
             owner: sea_orm::ActiveValue::Unchanged(owner.to_string()),
@@ -268,17 +289,26 @@ impl Work {
         Ok(names)
     }
 
+    /// Lists of `names` that `owner` does not have yet.
+    async fn missing_lists(&mut self, owner: &str, names: &[String]) -> Result<(usize, Vec<String>), DbErr> {
+        let existing = self.list_names(owner).await?;
+        let missing = super::distinct(names.iter().filter(|n| !existing.contains(n)).cloned());
+        Ok((existing.len(), missing))
+    }
+
+    /// Whether creating the missing lists of `names` stays within the limit.
+    pub async fn lists_fit(&mut self, owner: &str, names: &[String]) -> Result<bool, DbErr> {
+        let (existing, missing) = self.missing_lists(owner, names).await?;
+        Ok(existing + missing.len() <= MAX_LISTS)
+    }
+
     /// Creates the lists `owner` does not have yet; false (nothing created) past the limit.
     pub async fn ensure_lists(&mut self, owner: &str, names: &[String]) -> Result<bool, DbErr> {
-        if names.is_empty() {
-            return Ok(true);
-        }
-        let existing = self.list_names(owner).await?;
-        let new: Vec<String> = super::distinct(names.iter().filter(|n| !existing.contains(n)).cloned());
+        let (existing, new) = self.missing_lists(owner, names).await?;
         if new.is_empty() {
             return Ok(true);
         }
-        if existing.len() + new.len() > MAX_LISTS {
+        if existing + new.len() > MAX_LISTS {
             return Ok(false);
         }
         let rows = new.iter().map(|name| friend_list::ActiveModel {
