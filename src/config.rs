@@ -118,6 +118,19 @@ pub struct Config {
     pub profile_custom_fields: Vec<CustomProfileField>,
     /// Custom friend fields, `Tag_SNS_Custom_<1 to 8 letters>`.
     pub friend_custom_fields: Vec<String>,
+    /// Member limit of new Work, Public and Meeting groups (at most 6000).
+    pub group_max_members: i64,
+    /// Work and Public members see messages sent before they joined.
+    pub group_history_before_join: bool,
+    /// Messages per second one group takes (Tencent: 40); over it the tick's messages are
+    /// chosen by priority and the rest dropped. 0 = unlimited. App-admin messages don't count.
+    pub group_msg_rate: u32,
+    /// A group's messages are collected this long, then chosen, committed and fanned out together.
+    pub group_flush_ms: u64,
+    /// A group actor with nothing to do for this long stops (it restarts from the database).
+    pub group_idle_secs: u64,
+    /// A member may recall their own group message within this many seconds (the app admin: always).
+    pub recall_window_secs: i64,
 }
 
 impl Default for Config {
@@ -149,6 +162,12 @@ impl Default for Config {
             rest_send_checks_relations: true,
             profile_custom_fields: Vec::new(),
             friend_custom_fields: Vec::new(),
+            group_max_members: 200,
+            group_history_before_join: false,
+            group_msg_rate: 40,
+            group_flush_ms: 10,
+            group_idle_secs: 300,
+            recall_window_secs: 120,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod failure;
 pub mod fields;
 pub mod gateway;
+pub mod group;
 pub mod message;
 pub mod presence;
 pub mod profile;

@@ -2,6 +2,7 @@
 //! uses its entity (see ARCHITECTURE.md).
 
 pub mod account;
+pub mod account_mute;
 pub mod blacklist;
 pub mod c2c_conversation;
 pub mod c2c_message;
@@ -9,5 +10,10 @@ pub mod c2c_sequence;
 pub mod friend;
 pub mod friend_list;
 pub mod friend_request;
+pub mod group_info;
+pub mod group_member;
+pub mod group_message;
+pub mod group_mute;
+pub mod group_request;
 pub mod profile_field;
 pub mod relation_sequence;

@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_core;
 mod m20261129_000002_create_relations;
+mod m20261129_000003_create_groups;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_core::Migration), Box::new(m20261129_000002_create_relations::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_core::Migration),
+            Box::new(m20261129_000002_create_relations::Migration),
+            Box::new(m20261129_000003_create_groups::Migration),
+        ]
     }
 }

@@ -11,6 +11,12 @@ pub trait Bus: Send + Sync + 'static {
     fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>);
     /// Close every live session of `user` on any node.
     fn kick(&self, user: &str, reason: KickReason);
+    /// Write one shared frame to every live session of each of `users` (a group fan-out).
+    fn deliver_many(&self, users: &[String], frame: ByteString, except: Option<SessionId>) {
+        for user in users {
+            self.deliver(user, frame.clone(), except);
+        }
+    }
 }
 
 /// The single-node bus.

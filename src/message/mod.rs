@@ -209,6 +209,9 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
+/// `MsgFlagBits` of a recalled message.
+pub const RECALLED_FLAG: i32 = 8;
+
 /// The longest a C2C message may stay stored offline (spec: 7 days).
 pub const MAX_LIFETIME_SECS: i64 = 604_800;
 /// At most this many messages per history page.

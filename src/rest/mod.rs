@@ -39,6 +39,7 @@ pub enum Family {
     OpenIm,
     Profile,
     Sns,
+    Group,
 }
 
 impl Family {
@@ -48,6 +49,7 @@ impl Family {
             Family::OpenIm => 90009,
             Family::Profile => 40004,
             Family::Sns => 30004,
+            Family::Group => 10007,
         }
     }
 
@@ -57,6 +59,7 @@ impl Family {
             Family::OpenIm => 90001,
             Family::Profile => 40001,
             Family::Sns => 30001,
+            Family::Group => 10011,
         }
     }
 
@@ -88,7 +91,7 @@ macro_rules! route {
 /// Every REST command this server answers.
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
-    use crate::{profile::rest as profile, relation::rest as sns};
+    use crate::{group::rest as group, profile::rest as profile, relation::rest as sns};
     vec![
         route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
         route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
@@ -120,15 +123,46 @@ pub fn routes() -> Vec<Route> {
         route!("sns", "group_add", Sns, Normal, sns::group_add),
         route!("sns", "group_delete", Sns, Normal, sns::group_delete),
         route!("sns", "group_get", Sns, Normal, sns::group_get),
+        route!("group_open_http_svc", "create_group", Group, Normal, group::create_group),
+        route!("group_open_http_svc", "get_group_info", Group, Normal, group::get_group_info),
+        route!("group_open_http_svc", "get_group_member_info", Group, Normal, group::get_group_member_info),
+        route!("group_open_http_svc", "modify_group_base_info", Group, Normal, group::modify_group_base_info),
+        route!("group_open_http_svc", "add_group_member", Group, Normal, group::add_group_member),
+        route!("group_open_http_svc", "delete_group_member", Group, Normal, group::delete_group_member),
+        route!("group_open_http_svc", "modify_group_member_info", Group, Normal, group::modify_group_member_info),
+        route!("group_open_http_svc", "destroy_group", Group, Normal, group::destroy_group),
+        route!("group_open_http_svc", "change_group_owner", Group, Normal, group::change_group_owner),
+        route!("group_open_http_svc", "forbid_send_msg", Group, Normal, group::forbid_send_msg),
+        route!("group_open_http_svc", "get_group_muted_account", Group, Normal, group::get_group_muted_account),
+        route!("group_open_http_svc", "get_group_shutted_uin", Group, Normal, group::get_group_shutted_uin),
+        route!("group_open_http_svc", "get_role_in_group", Group, Normal, group::get_role_in_group),
+        route!("group_open_http_svc", "send_group_msg", Group, Normal, group::send_group_msg),
+        route!("group_open_http_svc", "send_group_system_notification", Group, Normal, group::send_group_system_notification),
+        route!("group_open_http_svc", "group_msg_recall", Group, Normal, group::group_msg_recall),
+        route!("group_open_http_svc", "group_msg_get_simple", Group, Normal, group::group_msg_get_simple),
+        route!("group_open_http_svc", "get_joined_group_list", Group, Normal, group::get_joined_group_list),
+        route!("group_open_http_svc", "get_appid_group_list", Group, Normal, group::get_appid_group_list),
+        route!("group_open_http_svc", "get_online_member_num", Group, Normal, group::get_online_member_num),
+        route!("group_open_http_svc", "delete_group_msg_by_sender", Group, Normal, group::delete_group_msg_by_sender),
+        route!("group_open_http_svc", "apply_join_group", Group, Normal, group::apply_join_group),
+        route!("group_open_http_svc", "quit_group", Group, Normal, group::quit_group),
+        route!("group_open_http_svc", "handle_join_request", Group, Normal, group::handle_join_request),
+        route!("group_open_http_svc", "get_group_pendency", Group, Normal, group::get_group_pendency),
+        route!("group_open_http_svc", "group_msg_read", Group, Normal, group::group_msg_read),
     ]
 }
 
+/// Commands only the app admin (REST) may call: migration and app-wide listings.
+const ADMIN_ONLY: [&str; 4] =
+    ["friend_import", "get_appid_group_list", "get_group_shutted_uin", "delete_group_msg_by_sender"];
+
 /// The commands a logged-in user may also send over WebSocket, as `service/command`: their
-/// own profile and relationship chain (everything but the admin's friend_import).
+/// own profile, relationship chain and groups, with their own rights.
 pub fn user_routes() -> HashMap<String, Route> {
     routes()
         .into_iter()
-        .filter(|r| matches!(r.family, Family::Profile | Family::Sns) && r.command != "friend_import")
+        .filter(|r| matches!(r.family, Family::Profile | Family::Sns | Family::Group))
+        .filter(|r| !ADMIN_ONLY.contains(&r.command))
         .map(|r| (format!("{}/{}", r.service, r.command), r))
         .collect()
 }

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub commit_micros_total: AtomicU64,
     pub rest_requests: AtomicU64,
     pub rest_rate_limited: AtomicU64,
+    pub group_messages: AtomicU64,
+    pub group_messages_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -70,6 +72,13 @@ impl Metrics {
             format!("{:.6}", load(&self.commit_micros_total) as f64 / 1e6),
         );
         line("rest_requests_total", "counter", "REST v4 requests.", load(&self.rest_requests).to_string());
+        line("group_messages_total", "counter", "Group messages fanned out.", load(&self.group_messages).to_string());
+        line(
+            "group_messages_dropped_total",
+            "counter",
+            "Group messages dropped by frequency control.",
+            load(&self.group_messages_dropped).to_string(),
+        );
         line(
             "rest_rate_limited_total",
             "counter",

@@ -1,0 +1,965 @@
+//! One active group: a `GroupActor`. Every change runs as an atomic step of the actor (check,
+//! commit, then update memory and tell members), so changes to one group are totally ordered.
+//! Messages are queued and flushed on a short tick: the tick's messages are chosen by priority
+//! within the per-second budget, given seqs, committed in one transaction, then fanned out with
+//! one serialized frame shared by every member session.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use entities::{group_info, group_member, group_message, group_request};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::rules::{self, Action, GroupType, Role};
+use super::store::{self, Draft, GroupState};
+use super::{Caller, GroupError};
+use crate::app::App;
+use crate::message::Content;
+use crate::presence::SessionId;
+use crate::profile::Card;
+
+/// Message priority (`MsgPriority`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    High,
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub fn parse(name: &str) -> Option<Priority> {
+        match name {
+            "High" => Some(Priority::High),
+            "Normal" => Some(Priority::Normal),
+            "Low" => Some(Priority::Low),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::High => "High",
+            Priority::Normal => "Normal",
+            Priority::Low => "Low",
+        }
+    }
+
+    /// The number group_msg_get_simple reports.
+    pub fn number(name: &str) -> i64 {
+        match name {
+            "High" => 1,
+            "Low" => 3,
+            _ => 2,
+        }
+    }
+}
+
+pub const MSG_FLAGS: [&str; 3] = ["AcceptAndNotify", "AcceptNotNotify", "Discard"];
+
+/// A message on its way into the group.
+#[derive(Clone, Debug)]
+pub struct GroupSend {
+    pub from: String,
+    /// The app admin sends: no membership needed, not muted, not rate limited.
+    pub from_admin: bool,
+    pub random: u32,
+    pub priority: Priority,
+    pub content: Content,
+    /// Delivered to online members only, not stored, no seq.
+    pub online_only: bool,
+    pub card: Card,
+    /// The sender's session, which already has the message.
+    pub origin: Option<SessionId>,
+}
+
+/// Field changes of modify_group_base_info.
+#[derive(Clone, Debug, Default)]
+pub struct InfoChange {
+    pub name: Option<String>,
+    pub introduction: Option<String>,
+    pub notification: Option<String>,
+    pub face_url: Option<String>,
+    pub max_member_num: Option<i64>,
+    pub apply_join_option: Option<String>,
+    pub mute_all: Option<bool>,
+    pub app_defined: Vec<(String, String)>,
+}
+
+/// Member field changes of modify_group_member_info.
+#[derive(Clone, Debug, Default)]
+pub struct MemberChange {
+    pub role: Option<Role>,
+    pub msg_flag: Option<String>,
+    pub name_card: Option<String>,
+    pub app_defined: Vec<(String, String)>,
+    pub mute_secs: Option<i64>,
+}
+
+/// A command to one group.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Modify(InfoChange),
+    /// add_group_member (the app admin) or a member's invitation.
+    AddMembers { users: Vec<String>, silence: bool },
+    RemoveMembers { users: Vec<String>, silence: bool, reason: String },
+    Apply { user: String, wording: String },
+    Quit { user: String },
+    Answer { user: String, approve: bool },
+    ModifyMember { user: String, change: MemberChange },
+    Mute { users: Vec<String>, secs: i64 },
+    ChangeOwner { new_owner: String },
+    Destroy,
+    Notify { content: String, to: Vec<String> },
+    /// Recall stored messages; `silent` (delete_group_msg_by_sender) tells no one.
+    Recall { seqs: Vec<i64>, silent: bool },
+    MarkRead { user: String, seq: i64 },
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Value, GroupError>")]
+pub struct GroupCall {
+    pub actor: Caller,
+    pub op: Op,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Value, GroupError>")]
+pub struct SendCall(pub Box<GroupSend>);
+
+/// A copy of the group for reads (info, members, mutes, pending requests).
+#[derive(Clone, Debug)]
+pub struct GroupView {
+    pub info: group_info::Model,
+    pub members: Vec<group_member::Model>,
+    pub mutes: HashMap<String, i64>,
+    pub requests: Vec<group_request::Model>,
+    pub online_members: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "GroupView")]
+pub struct GetView;
+
+struct Queued {
+    send: Box<GroupSend>,
+    reply: oneshot::Sender<Result<Value, GroupError>>,
+}
+
+/// Frames to write once the change is committed: (recipients, frame).
+type Outbox = Vec<(Vec<String>, ByteString, Option<SessionId>)>;
+
+pub struct GroupActor {
+    app: Arc<App>,
+    kind: GroupType,
+    info: group_info::Model,
+    members: HashMap<String, group_member::Model>,
+    mutes: HashMap<String, i64>,
+    requests: HashMap<String, group_request::Model>,
+    queue: Vec<Queued>,
+    flush_scheduled: bool,
+    /// Start of the current one-second rate window and messages admitted in it.
+    window: (Instant, u32),
+    /// (sender, Random) of recent sends → the first answer (5-minute de-duplication).
+    recent: HashMap<(String, u32), (Instant, Value)>,
+    last_activity: Instant,
+}
+
+const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+impl GroupActor {
+    pub fn new(app: Arc<App>, state: GroupState) -> GroupActor {
+        let kind = GroupType::parse(&state.info.group_type).unwrap_or(GroupType::Public);
+        GroupActor {
+            app,
+            kind,
+            info: state.info,
+            members: state.members,
+            mutes: state.mutes,
+            requests: state.requests,
+            queue: Vec::new(),
+            flush_scheduled: false,
+            window: (Instant::now(), 0),
+            recent: HashMap::new(),
+            last_activity: Instant::now(),
+        }
+    }
+
+    fn role_of(&self, user: &str) -> Role {
+        self.members.get(user).and_then(|m| Role::parse(&m.role)).unwrap_or(Role::None)
+    }
+
+    fn standing(&self, caller: &Caller) -> rules::Actor {
+        match caller {
+            Caller::AppAdmin => rules::Actor::AppAdmin,
+            Caller::User(user) if self.app.accounts.is_admin(user) => rules::Actor::AppAdmin,
+            Caller::User(user) => rules::Actor::User(self.role_of(user)),
+        }
+    }
+
+    fn check(&self, caller: &Caller, action: Action) -> Result<(), GroupError> {
+        rules::check(self.kind, self.standing(caller), action)
+    }
+
+    fn member_ids(&self) -> Vec<String> {
+        self.members.keys().cloned().collect()
+    }
+
+    fn muted_until(&self, user: &str) -> i64 {
+        self.mutes.get(user).copied().unwrap_or(0)
+    }
+
+    fn view(&self) -> GroupView {
+        GroupView {
+            info: self.info.clone(),
+            members: self.members.values().cloned().collect(),
+            mutes: self.mutes.clone(),
+            requests: self.requests.values().cloned().collect(),
+            online_members: self.members.len(),
+        }
+    }
+
+    fn new_member(&self, user: &str, role: Role, now: i64) -> group_member::Model {
+        let last_seq = self.info.next_msg_seq - 1;
+        // The owner of an AVChatRoom joins like anyone, and is the owner.
+        let role = if user == self.info.owner { Role::Owner } else { role };
+        group_member::Model {
+            group_id: self.info.group_id.clone(),
+            user_id: user.to_string(),
+            role: role.name().to_string(),
+            join_time: now,
+            join_seq: last_seq,
+            // A new member has nothing unread from before.
+            read_seq: last_seq,
+            msg_flag: "AcceptAndNotify".into(),
+            last_send_time: 0,
+            name_card: String::new(),
+            app_defined: "{}".into(),
+        }
+    }
+
+    /// A group tip: a stored message (with a seq) where the type stores it, and a frame to
+    /// every member where the type sends it.
+    fn tip(&self, work: &mut Work, sent_stored: (bool, bool), tip: Value, operator: &str) {
+        let (sent, stored) = sent_stored;
+        if !sent {
+            return;
+        }
+        let now = crate::now_secs();
+        let seq = if stored && self.kind.stores_history() { work.next_seq(&self.info) } else { 0 };
+        let body = json!([{"MsgType": "TIMGroupTipsElem", "MsgContent": tip}]);
+        let row = group_message::Model {
+            id: 0,
+            group_id: self.info.group_id.clone(),
+            seq,
+            from_account: operator.to_string(),
+            msg_random: 0,
+            msg_time: now,
+            priority: "Normal".into(),
+            is_tip: true,
+            body: body.to_string(),
+            cloud_custom_data: None,
+            offline_push_info: None,
+            flag_bits: 0,
+            sender_nick: None,
+            sender_face: None,
+            expires_at: now.saturating_add(self.app.config.history_retention_secs),
+        };
+        work.tips.push(row.clone());
+        if seq > 0 {
+            work.draft.messages.push(row);
+        }
+    }
+
+    fn group_frame(&self, row: &group_message::Model) -> ByteString {
+        group_msg_frame(self.kind, row)
+    }
+
+    /// Plans one command: checks, then what to write and whom to tell.
+    fn plan(&self, caller: &Caller, op: Op) -> Result<(Work, Value), GroupError> {
+        let now = crate::now_secs();
+        let mut work = Work::default();
+        let operator = caller.user().unwrap_or("").to_string();
+        let membership_tips = self.kind.membership_tips();
+        let management_tips = self.kind.management_tips();
+        let mut reply = json!({});
+        match op {
+            Op::Modify(change) => {
+                let basic_only = change.max_member_num.is_none()
+                    && change.apply_join_option.is_none()
+                    && change.mute_all.is_none()
+                    && change.app_defined.is_empty();
+                self.check(caller, if basic_only { Action::EditBasicProfile } else { Action::EditProfile })?;
+                let mut info = self.info.clone();
+                let mut changed = serde_json::Map::new();
+                if let Some(v) = change.name {
+                    changed.insert("Name".into(), json!(v));
+                    info.name = v;
+                }
+                if let Some(v) = change.introduction {
+                    changed.insert("Introduction".into(), json!(v));
+                    info.introduction = v;
+                }
+                if let Some(v) = change.notification {
+                    changed.insert("Notification".into(), json!(v));
+                    info.notification = v;
+                }
+                if let Some(v) = change.face_url {
+                    changed.insert("FaceUrl".into(), json!(v));
+                    info.face_url = v;
+                }
+                if let Some(v) = change.max_member_num {
+                    if self.kind != GroupType::AVChatRoom {
+                        let (_, most) = self.kind.member_limits(self.app.config.group_max_members);
+                        if v < 1 || v > most {
+                            return Err(GroupError::BadRequest(format!("MaxMemberNum is 1 to {most}")));
+                        }
+                        info.max_member_num = v;
+                    }
+                }
+                if let Some(v) = change.apply_join_option {
+                    if self.kind == GroupType::Community {
+                        return Err(GroupError::BadRequest("Community groups have no ApplyJoinOption".into()));
+                    }
+                    info.apply_join_option = v;
+                }
+                if let Some(v) = change.mute_all {
+                    changed.insert("MuteAllMember".into(), json!(if v { "On" } else { "Off" }));
+                    info.mute_all = v;
+                }
+                if !change.app_defined.is_empty() {
+                    let mut custom: serde_json::Map<String, Value> =
+                        serde_json::from_str(&info.app_defined).unwrap_or_default();
+                    for (key, value) in change.app_defined {
+                        // An empty value deletes the key.
+                        if value.is_empty() {
+                            custom.remove(&key);
+                        } else {
+                            custom.insert(key, json!(value));
+                        }
+                    }
+                    info.app_defined = Value::Object(custom).to_string();
+                    changed.insert("AppDefinedData".into(), json!(true));
+                }
+                info.info_seq += 1;
+                info.last_info_time = now;
+                work.draft.info = Some(info);
+                let tip = json!({"OpType": "GroupInfoChange", "Operator_Account": operator, "GroupInfo": changed});
+                self.tip(&mut work, management_tips.max(membership_tips), tip, &operator);
+            }
+            Op::AddMembers { users, silence } => {
+                if !self.kind.stores_members() {
+                    return Err(GroupError::NotAllowed("members join an AVChatRoom themselves".into()));
+                }
+                self.check(caller, Action::Invite)?;
+                let mut results = Vec::new();
+                let mut added = Vec::new();
+                let mut count = self.members.len() as i64;
+                for user in users {
+                    let result = if self.members.contains_key(&user) || added.contains(&user) {
+                        2
+                    } else if count >= self.info.max_member_num {
+                        return Err(GroupError::Full);
+                    } else {
+                        work.draft.members_put.push(self.new_member(&user, Role::Member, now));
+                        work.draft.requests_removed.push(user.clone());
+                        added.push(user.clone());
+                        count += 1;
+                        1
+                    };
+                    results.push(json!({"Member_Account": user, "Result": result}));
+                }
+                if !added.is_empty() && !silence {
+                    let tip = json!({"OpType": "Invite", "Operator_Account": operator, "UserList": added, "MemberNum": count});
+                    self.tip(&mut work, membership_tips, tip, &operator);
+                }
+                work.joined = added;
+                reply = json!({"MemberList": results});
+            }
+            Op::RemoveMembers { users, silence, reason } => {
+                let mut removed = Vec::new();
+                for user in users {
+                    let role = self.role_of(&user);
+                    if role == Role::None || removed.contains(&user) {
+                        continue;
+                    }
+                    self.check(caller, Action::Kick(role))?;
+                    work.draft.members_removed.push(user.clone());
+                    removed.push(user);
+                }
+                if !removed.is_empty() {
+                    let frame = system_frame(&self.info.group_id, "Kicked", &operator, json!({"Reason": reason}));
+                    work.outbox.push((removed.clone(), frame, None));
+                    if !silence {
+                        let tip = json!({"OpType": "Kick", "Operator_Account": operator, "UserList": removed});
+                        self.tip(&mut work, membership_tips, tip, &operator);
+                    }
+                }
+                work.left = removed;
+            }
+            Op::Apply { user, wording } => {
+                rules::check(self.kind, rules::Actor::User(self.role_of(&user)), Action::Apply)?;
+                match rules::join_outcome(self.kind, &self.info.apply_join_option)? {
+                    rules::JoinOutcome::Joined => {
+                        if self.members.len() as i64 >= self.info.max_member_num {
+                            return Err(GroupError::Full);
+                        }
+                        work.draft.members_put.push(self.new_member(&user, Role::Member, now));
+                        work.draft.requests_removed.push(user.clone());
+                        let tip = json!({"OpType": "Join", "Operator_Account": user, "UserList": [user], "MemberNum": self.members.len() + 1});
+                        self.tip(&mut work, membership_tips, tip, &user);
+                        work.joined = vec![user];
+                        reply = json!({"JoinResult": "Joined"});
+                    }
+                    rules::JoinOutcome::Pending => {
+                        work.draft.requests_put.push(group_request::Model {
+                            group_id: self.info.group_id.clone(),
+                            user_id: user.clone(),
+                            kind: "apply".into(),
+                            inviter: String::new(),
+                            wording: wording.clone(),
+                            created_at: now,
+                        });
+                        let frame = system_frame(&self.info.group_id, "JoinRequest", &user, json!({"ApplyMsg": wording}));
+                        work.outbox.push((self.managers(), frame, None));
+                        reply = json!({"JoinResult": "Pending"});
+                    }
+                }
+            }
+            Op::Quit { user } => {
+                rules::check(self.kind, rules::Actor::User(self.role_of(&user)), Action::Quit)?;
+                work.draft.members_removed.push(user.clone());
+                if self.info.owner == user {
+                    // A Work group's owner may leave: the group is then ownerless.
+                    let mut info = self.info.clone();
+                    info.owner = String::new();
+                    work.draft.info = Some(info);
+                }
+                let tip = json!({"OpType": "Quit", "Operator_Account": user, "UserList": [user]});
+                self.tip(&mut work, membership_tips, tip, &user);
+                work.left = vec![user];
+            }
+            Op::Answer { user, approve } => {
+                self.check(caller, Action::Approve)?;
+                if !self.requests.contains_key(&user) {
+                    return Err(GroupError::NoRequest(user));
+                }
+                work.draft.requests_removed.push(user.clone());
+                if approve {
+                    if self.members.len() as i64 >= self.info.max_member_num {
+                        return Err(GroupError::Full);
+                    }
+                    work.draft.members_put.push(self.new_member(&user, Role::Member, now));
+                    let tip = json!({"OpType": "Join", "Operator_Account": operator, "UserList": [user], "MemberNum": self.members.len() + 1});
+                    self.tip(&mut work, membership_tips, tip, &operator);
+                    work.joined = vec![user.clone()];
+                }
+                let kind = if approve { "JoinApproved" } else { "JoinRefused" };
+                work.outbox.push((vec![user], system_frame(&self.info.group_id, kind, &operator, json!({})), None));
+            }
+            Op::ModifyMember { user, change } => {
+                let Some(current) = self.members.get(&user) else {
+                    return Err(GroupError::NotMember);
+                };
+                let target_role = Role::parse(&current.role).unwrap_or(Role::Member);
+                let mut member = current.clone();
+                let own = caller.user() == Some(user.as_str());
+                if let Some(flag) = change.msg_flag {
+                    // Only the member chooses how they receive (the app admin may set it too).
+                    if !own && self.standing(caller) != rules::Actor::AppAdmin {
+                        return Err(GroupError::NotAllowed("only the member sets their MsgFlag".into()));
+                    }
+                    member.msg_flag = flag;
+                }
+                if let Some(card) = change.name_card {
+                    if !own {
+                        self.check(caller, Action::EditProfile)?;
+                    }
+                    member.name_card = card;
+                }
+                if !change.app_defined.is_empty() {
+                    if !own {
+                        self.check(caller, Action::EditProfile)?;
+                    }
+                    let mut custom: serde_json::Map<String, Value> =
+                        serde_json::from_str(&member.app_defined).unwrap_or_default();
+                    for (key, value) in change.app_defined {
+                        custom.insert(key, json!(value));
+                    }
+                    member.app_defined = Value::Object(custom).to_string();
+                }
+                if let Some(role) = change.role {
+                    if target_role == Role::Owner || role == Role::Owner {
+                        return Err(GroupError::NotAllowed("the owner changes only by transfer".into()));
+                    }
+                    self.check(caller, Action::SetAdmin)?;
+                    if role != target_role {
+                        member.role = role.name().to_string();
+                        let op = if role == Role::Admin { "SetAdmin" } else { "CancelAdmin" };
+                        let tip = json!({"OpType": op, "Operator_Account": operator, "UserList": [user]});
+                        self.tip(&mut work, management_tips, tip, &operator);
+                    }
+                }
+                if let Some(secs) = change.mute_secs {
+                    self.plan_mute(&mut work, caller, &[user.clone()], secs, &operator)?;
+                }
+                work.draft.members_put.push(member);
+            }
+            Op::Mute { users, secs } => {
+                self.plan_mute(&mut work, caller, &users, secs, &operator)?;
+            }
+            Op::ChangeOwner { new_owner } => {
+                self.check(caller, Action::TransferOwner)?;
+                let Some(next) = self.members.get(&new_owner) else {
+                    return Err(GroupError::NotMember);
+                };
+                let mut info = self.info.clone();
+                if let Some(old) = self.members.get(&info.owner) {
+                    let mut old = old.clone();
+                    old.role = Role::Member.name().to_string();
+                    work.draft.members_put.push(old);
+                }
+                let mut next = next.clone();
+                next.role = Role::Owner.name().to_string();
+                work.draft.members_put.push(next);
+                info.owner = new_owner.clone();
+                info.info_seq += 1;
+                info.last_info_time = now;
+                work.draft.info = Some(info);
+                let tip = json!({"OpType": "GroupInfoChange", "Operator_Account": operator, "GroupInfo": {"Owner_Account": new_owner}});
+                self.tip(&mut work, management_tips.max(membership_tips), tip, &operator);
+            }
+            Op::Destroy => {
+                self.check(caller, Action::Dissolve)?;
+                work.draft.destroy = true;
+                let frame = system_frame(&self.info.group_id, "Dissolved", &operator, json!({}));
+                work.outbox.push((self.member_ids(), frame, None));
+            }
+            Op::Notify { content, to } => {
+                let recipients = if to.is_empty() {
+                    self.member_ids()
+                } else {
+                    to.into_iter().filter(|u| self.members.contains_key(u)).collect()
+                };
+                let frame = system_frame(&self.info.group_id, "Custom", &operator, json!({"Content": content}));
+                work.outbox.push((recipients, frame, None));
+            }
+            Op::Recall { seqs, silent } => {
+                if !self.kind.recallable() {
+                    return Err(GroupError::NotAllowed("AVChatRoom messages cannot be recalled".into()));
+                }
+                if silent {
+                    work.draft.recalled = seqs;
+                    return Ok((work, reply));
+                }
+                // Checked by the caller against storage; here the recall is recorded and told.
+                work.draft.recalled = seqs.clone();
+                let frame = crate::message::event::frame(
+                    "group_msg_recalled",
+                    json!({"GroupId": self.info.group_id, "MsgSeqList": seqs, "Operator_Account": operator}),
+                );
+                work.outbox.push((self.member_ids(), frame, None));
+            }
+            Op::MarkRead { user, seq } => {
+                let Some(member) = self.members.get(&user) else {
+                    return Err(GroupError::NotMember);
+                };
+                let seq = seq.min(self.info.next_msg_seq - 1);
+                if seq > member.read_seq {
+                    let mut member = member.clone();
+                    member.read_seq = seq;
+                    work.draft.members_put.push(member);
+                    let frame = crate::message::event::frame(
+                        "group_read",
+                        json!({"GroupId": self.info.group_id, "MsgSeq": seq}),
+                    );
+                    work.outbox.push((vec![user], frame, None));
+                }
+            }
+        }
+        Ok((work, reply))
+    }
+
+    fn plan_mute(
+        &self,
+        work: &mut Work,
+        caller: &Caller,
+        users: &[String],
+        secs: i64,
+        operator: &str,
+    ) -> Result<(), GroupError> {
+        let until = if secs <= 0 { 0 } else { crate::now_secs().saturating_add(secs) };
+        for user in users {
+            // Outsiders may be muted too (in advance); they count as ordinary members.
+            let role = match self.role_of(user) {
+                Role::None => Role::Member,
+                role => role,
+            };
+            self.check(caller, Action::Mute(role))?;
+            work.draft.mutes_put.push((user.clone(), until));
+        }
+        let tip = json!({"OpType": "MemberInfoChange", "Operator_Account": operator,
+            "MemberInfo": users.iter().map(|u| json!({"Member_Account": u, "MuteTime": secs.max(0)})).collect::<Vec<_>>()});
+        self.tip(work, self.kind.management_tips(), tip, operator);
+        Ok(())
+    }
+
+    /// The owner and admins (who answer applications).
+    fn managers(&self) -> Vec<String> {
+        self.members.values().filter(|m| m.role == "Owner" || m.role == "Admin").map(|m| m.user_id.clone()).collect()
+    }
+
+    /// After the commit: memory follows the database, then members are told.
+    fn apply(&mut self, work: Work, ctx: &mut Context<Self>) {
+        let Work { draft, tips, mut outbox, joined, left, .. } = work;
+        if draft.destroy {
+            self.deliver(outbox);
+            ctx.stop();
+            return;
+        }
+        if let Some(info) = draft.info {
+            self.info = info;
+        }
+        for user in &draft.members_removed {
+            self.members.remove(user);
+        }
+        for member in draft.members_put {
+            self.members.insert(member.user_id.clone(), member);
+        }
+        for (user, until) in draft.mutes_put {
+            self.mutes.insert(user, until);
+        }
+        for user in &draft.requests_removed {
+            self.requests.remove(user);
+        }
+        for request in draft.requests_put {
+            self.requests.insert(request.user_id.clone(), request);
+        }
+        if !joined.is_empty() || !left.is_empty() {
+            self.info.last_info_time = crate::now_secs();
+        }
+        // Tips go to every member after the change, and to those who just left.
+        for row in &tips {
+            let mut to = self.member_ids();
+            to.extend(left.iter().cloned());
+            outbox.push((to, self.group_frame(row), None));
+        }
+        for user in joined {
+            let frame = system_frame(&self.info.group_id, "Joined", "", json!({}));
+            outbox.push((vec![user], frame, None));
+        }
+        self.deliver(outbox);
+    }
+
+    fn deliver(&self, outbox: Outbox) {
+        for (users, frame, except) in outbox {
+            self.app.bus.deliver_many(&users, frame, except);
+        }
+    }
+
+    // ----- messages -----
+
+    fn admit(&mut self, send: &GroupSend) -> Result<(), GroupError> {
+        if send.from_admin {
+            return Ok(());
+        }
+        let role = self.role_of(&send.from);
+        if role == Role::None && self.kind != GroupType::AVChatRoom {
+            return Err(GroupError::NotMember);
+        }
+        let now = crate::now_secs();
+        if self.muted_until(&send.from) > now {
+            return Err(GroupError::Muted);
+        }
+        if self.info.mute_all && role == Role::Member {
+            return Err(GroupError::Muted);
+        }
+        Ok(())
+    }
+
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flush_scheduled {
+            return;
+        }
+        self.flush_scheduled = true;
+        let tick = Duration::from_millis(self.app.config.group_flush_ms.max(1));
+        ctx.run_later(tick, |act, ctx| {
+            act.flush_scheduled = false;
+            act.flush(ctx);
+        });
+    }
+
+    /// Chooses the tick's messages by priority within the rate budget, stores and fans out.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        let mut queued = std::mem::take(&mut self.queue);
+        if queued.is_empty() {
+            return;
+        }
+        // Highest priority first; within one priority, arrival order.
+        queued.sort_by_key(|q| q.send.priority);
+        let limit = self.app.config.group_msg_rate;
+        if self.window.0.elapsed() >= Duration::from_secs(1) {
+            self.window = (Instant::now(), 0);
+        }
+        let now = crate::now_secs();
+        let mut work = Work::default();
+        let mut admitted: Vec<(Queued, group_message::Model)> = Vec::new();
+        for q in queued {
+            let limited = !q.send.from_admin && limit > 0;
+            if limited && self.window.1 >= limit {
+                crate::stats::Metrics::add(&self.app.metrics.group_messages_dropped, 1);
+                // Dropped by frequency control: not stored, not delivered, yet success.
+                let _ = q.reply.send(Ok(json!({"MsgSeq": 0, "MsgTime": now, "MsgDropReason": "MsgFreqCtrl"})));
+                continue;
+            }
+            if limited {
+                self.window.1 += 1;
+            }
+            let stored = self.kind.stores_history() && !q.send.online_only;
+            let seq = if stored { work.next_seq(&self.info) } else { 0 };
+            let row = group_message::Model {
+                id: 0,
+                group_id: self.info.group_id.clone(),
+                seq,
+                from_account: q.send.from.clone(),
+                msg_random: i64::from(q.send.random),
+                msg_time: now,
+                priority: q.send.priority.name().to_string(),
+                is_tip: false,
+                body: q.send.content.body.clone(),
+                cloud_custom_data: q.send.content.cloud_custom_data.clone(),
+                offline_push_info: q.send.content.offline_push_info.clone(),
+                flag_bits: 0,
+                sender_nick: q.send.card.nick.clone(),
+                sender_face: q.send.card.face_url.clone(),
+                expires_at: now.saturating_add(self.app.config.history_retention_secs),
+            };
+            if stored {
+                work.draft.messages.push(row.clone());
+            }
+            admitted.push((q, row));
+        }
+        if admitted.is_empty() {
+            return;
+        }
+        let mut info = work.info_after(&self.info);
+        info.last_msg_time = now;
+        if self.kind.needs_activation() {
+            info.activated = true;
+        }
+        work.draft.info = Some(info);
+        for (q, _) in &admitted {
+            if let Some(member) = self.members.get(&q.send.from) {
+                let mut member = member.clone();
+                member.last_send_time = now;
+                if work.draft.members_put.iter().all(|m| m.user_id != member.user_id) {
+                    work.draft.members_put.push(member);
+                }
+            }
+        }
+        let db = self.app.db.clone();
+        let group_id = self.info.group_id.clone();
+        let stores_members = self.kind.stores_members();
+        let commit = async move {
+            let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
+            (result, work)
+        };
+        ctx.wait(commit.into_actor(self).map(move |(result, work), act, ctx| match result {
+            Ok(()) => {
+                let receivers = act.receivers();
+                let mut outbox: Outbox = Vec::new();
+                for (q, row) in &admitted {
+                    outbox.push((receivers.clone(), act.group_frame(row), q.send.origin));
+                    crate::stats::Metrics::add(&act.app.metrics.group_messages, 1);
+                }
+                act.apply(work, ctx);
+                act.deliver(outbox);
+                for (q, row) in admitted {
+                    let answer = json!({"MsgSeq": row.seq, "MsgTime": row.msg_time, "MsgDropReason": ""});
+                    act.recent.insert((q.send.from.clone(), q.send.random), (Instant::now(), answer.clone()));
+                    let _ = q.reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, group = act.info.group_id, "group commit failed");
+                for (q, _) in admitted {
+                    let _ = q.reply.send(Err(GroupError::Internal("commit failed".into())));
+                }
+            }
+        }));
+    }
+
+    /// Members who get messages: every member but those who chose Discard.
+    fn receivers(&self) -> Vec<String> {
+        self.members.values().filter(|m| m.msg_flag != "Discard").map(|m| m.user_id.clone()).collect()
+    }
+}
+
+/// What one planned change collects: the rows, the tips, the frames, who joined and who left.
+#[derive(Default)]
+struct Work {
+    draft: Draft,
+    tips: Vec<group_message::Model>,
+    outbox: Outbox,
+    joined: Vec<String>,
+    left: Vec<String>,
+    seqs_taken: i64,
+}
+
+impl Work {
+    /// The next message seq (the group row is written with the advanced counter).
+    fn next_seq(&mut self, info: &group_info::Model) -> i64 {
+        let seq = info.next_msg_seq + self.seqs_taken;
+        self.seqs_taken += 1;
+        let mut next = self.info_after(info);
+        next.next_msg_seq = seq + 1;
+        self.draft.info = Some(next);
+        seq
+    }
+
+    /// The group row as this change leaves it.
+    fn info_after(&self, info: &group_info::Model) -> group_info::Model {
+        self.draft.info.clone().unwrap_or_else(|| info.clone())
+    }
+}
+
+impl Actor for GroupActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let idle = Duration::from_secs(self.app.config.group_idle_secs.max(1));
+        ctx.run_interval(idle.min(Duration::from_secs(60)), move |act, ctx| {
+            let now = Instant::now();
+            act.recent.retain(|_, (t, _)| now.duration_since(*t) < DEDUP_WINDOW);
+            // AVChatRoom members exist only in memory: the room stays while anyone is in it.
+            let empty_room = act.kind.stores_members() || act.members.is_empty();
+            if act.queue.is_empty() && empty_room && act.last_activity.elapsed() >= idle {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        self.app.groups.forget(&self.info.group_id, &ctx.address());
+    }
+}
+
+impl Handler<GroupCall> for GroupActor {
+    type Result = AtomicResponse<Self, Result<Value, GroupError>>;
+
+    fn handle(&mut self, call: GroupCall, _: &mut Context<Self>) -> Self::Result {
+        self.last_activity = Instant::now();
+        let planned = self.plan(&call.actor, call.op);
+        let (work, reply) = match planned {
+            Ok(p) => p,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let db = self.app.db.clone();
+        let group_id = self.info.group_id.clone();
+        let stores_members = self.kind.stores_members();
+        let commit = async move {
+            let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
+            (result, work)
+        };
+        AtomicResponse::new(Box::pin(commit.into_actor(self).map(move |(result, work), act, ctx| match result {
+            Ok(()) => {
+                act.apply(work, ctx);
+                Ok(reply)
+            }
+            Err(e) => Err(GroupError::from(e)),
+        })))
+    }
+}
+
+impl Handler<SendCall> for GroupActor {
+    type Result = ResponseFuture<Result<Value, GroupError>>;
+
+    fn handle(&mut self, call: SendCall, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_activity = Instant::now();
+        let send = call.0;
+        if let Some((_, answer)) = self.recent.get(&(send.from.clone(), send.random)) {
+            let answer = answer.clone();
+            return Box::pin(async move { Ok(answer) });
+        }
+        if let Err(e) = self.admit(&send) {
+            return Box::pin(async move { Err(e) });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.push(Queued { send, reply });
+        self.schedule_flush(ctx);
+        Box::pin(async move { answer.await.unwrap_or_else(|_| Err(GroupError::Internal("group stopped".into()))) })
+    }
+}
+
+impl Handler<GetView> for GroupActor {
+    type Result = MessageResult<GetView>;
+
+    fn handle(&mut self, _: GetView, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.view())
+    }
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+struct GroupMessageView<'a> {
+    GroupId: &'a str,
+    GroupType: &'a str,
+    From_Account: &'a str,
+    MsgSeq: i64,
+    MsgRandom: i64,
+    MsgTimeStamp: i64,
+    MsgPriority: &'a str,
+    MsgFlagBits: i32,
+    IsSystemMsg: i32,
+    MsgBody: &'a serde_json::value::RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    CloudCustomData: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    Nick: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    FaceUrl: Option<&'a str>,
+}
+
+/// The JSON of a group message or tip, the same in events and history.
+pub fn message_json(kind: GroupType, row: &group_message::Model) -> Value {
+    let body = crate::message::event::raw_body(&row.body);
+    serde_json::to_value(view(kind, row, &body)).unwrap_or(Value::Null)
+}
+
+fn view<'a>(kind: GroupType, row: &'a group_message::Model, body: &'a serde_json::value::RawValue) -> GroupMessageView<'a> {
+    GroupMessageView {
+        GroupId: &row.group_id,
+        GroupType: kind.rest_name(),
+        From_Account: &row.from_account,
+        MsgSeq: row.seq,
+        MsgRandom: row.msg_random,
+        MsgTimeStamp: row.msg_time,
+        MsgPriority: &row.priority,
+        MsgFlagBits: row.flag_bits,
+        IsSystemMsg: i32::from(row.is_tip),
+        MsgBody: body,
+        CloudCustomData: row.cloud_custom_data.as_deref(),
+        Nick: row.sender_nick.as_deref(),
+        FaceUrl: row.sender_face.as_deref(),
+    }
+}
+
+/// The `group_msg` event of a message or tip.
+pub fn group_msg_frame(kind: GroupType, row: &group_message::Model) -> ByteString {
+    let body = crate::message::event::raw_body(&row.body);
+    crate::message::event::frame("group_msg", view(kind, row, &body))
+}
+
+/// A `group_system` event: something that concerns a member personally (kicked, dissolved,
+/// a join request to answer, a custom notification).
+pub fn system_frame(group_id: &str, kind: &str, operator: &str, extra: Value) -> ByteString {
+    let mut data = json!({"GroupId": group_id, "Type": kind, "Operator_Account": operator});
+    if let (Some(out), Value::Object(more)) = (data.as_object_mut(), extra) {
+        out.extend(more);
+    }
+    crate::message::event::frame("group_system", data)
+}

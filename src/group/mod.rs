@@ -1,0 +1,229 @@
+//! The `group` room: groups of five types (rules.rs), each active group a `GroupActor` that owns
+//! its members, roles, mutes, message sequence and rate limiter, so that every change to one
+//! group is totally ordered. The registry starts actors on demand from the database and forgets
+//! them when they stop for idleness.
+
+pub mod actor;
+pub mod rest;
+pub mod rules;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use sea_orm::DbErr;
+
+use crate::failure::Failure;
+pub use actor::{GroupActor, GroupCall, Op};
+pub use rules::{GroupType, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many accounts: at most {0}")]
+    TooMany(usize),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("the owner cannot quit the group")]
+    OwnerCannotQuit,
+    #[error("group {0:?} does not exist")]
+    NoGroup(String),
+    #[error("already a member")]
+    AlreadyMember,
+    #[error("not a member of the group")]
+    NotMember,
+    #[error("the group is full")]
+    Full,
+    #[error("invalid group ID {0:?}")]
+    BadGroupId(String),
+    #[error("the sender is muted")]
+    Muted,
+    #[error("UserID {0:?} does not exist")]
+    UnknownUser(String),
+    #[error("group ID {0:?} is already used")]
+    IdTaken(String),
+    #[error("message seq {0} does not exist")]
+    NoMessage(i64),
+    #[error("no pending request from {0:?}")]
+    NoRequest(String),
+    /// A message refused by the message rules (codes of the openim family).
+    #[error("{0}")]
+    Message(Failure),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<GroupError> for Failure {
+    fn from(e: GroupError) -> Failure {
+        let code = match &e {
+            GroupError::BadRequest(_) => 10004,
+            GroupError::TooMany(_) => 10005,
+            GroupError::NotAllowed(_) | GroupError::NotMember => 10007,
+            GroupError::OwnerCannotQuit => 10009,
+            GroupError::NoGroup(_) => 10010,
+            GroupError::AlreadyMember => 10013,
+            GroupError::Full => 10014,
+            GroupError::BadGroupId(_) => 10015,
+            GroupError::Muted => 10017,
+            GroupError::UnknownUser(_) => 10019,
+            GroupError::IdTaken(_) => 10021,
+            GroupError::NoMessage(_) => 10030,
+            GroupError::NoRequest(_) => 10024,
+            // Oversize is 80002 in the group API.
+            GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
+            GroupError::Message(f) => return f.clone(),
+            GroupError::Internal(why) => {
+                tracing::error!(error = %why, "group operation failed");
+                10002
+            }
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<crate::message::MessageError> for GroupError {
+    fn from(e: crate::message::MessageError) -> GroupError {
+        GroupError::Message(Failure::from(e))
+    }
+}
+
+impl From<DbErr> for GroupError {
+    fn from(e: DbErr) -> GroupError {
+        GroupError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::account::AccountError> for GroupError {
+    fn from(e: crate::account::AccountError) -> GroupError {
+        GroupError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::profile::ProfileError> for GroupError {
+    fn from(e: crate::profile::ProfileError) -> GroupError {
+        GroupError::Internal(e.to_string())
+    }
+}
+
+/// The live group actors of this node.
+#[derive(Default)]
+pub struct Groups {
+    live: Mutex<HashMap<String, Addr<GroupActor>>>,
+}
+
+impl Groups {
+    fn live(&self, group_id: &str) -> Option<Addr<GroupActor>> {
+        self.live.lock().ok().and_then(|m| m.get(group_id).filter(|a| a.connected()).cloned())
+    }
+
+    /// The actor of `group_id`, started from the database if needed.
+    pub async fn actor(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
+        if let Some(addr) = self.live(group_id) {
+            return Ok(addr);
+        }
+        let state = store::load(&app.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
+        let mut live = self.live.lock().map_err(|_| GroupError::Internal("group registry poisoned".into()))?;
+        if let Some(addr) = live.get(group_id).filter(|a| a.connected()) {
+            return Ok(addr.clone());
+        }
+        let addr = GroupActor::new(app.clone(), state).start();
+        live.insert(group_id.to_string(), addr.clone());
+        Ok(addr)
+    }
+
+    /// Starts the actor of a group just created (its rows are committed).
+    pub async fn started(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
+        self.actor(app, group_id).await
+    }
+
+    /// A stopping actor takes itself out (unless a newer one replaced it).
+    pub fn forget(&self, group_id: &str, addr: &Addr<GroupActor>) {
+        if let Ok(mut live) = self.live.lock() {
+            if live.get(group_id).is_some_and(|a| a == addr) {
+                live.remove(group_id);
+            }
+        }
+    }
+
+    /// Runs `op` in the group's actor; retried once if the actor stopped in between.
+    pub async fn call(
+        &self,
+        app: &Arc<crate::app::App>,
+        group_id: &str,
+        actor: Caller,
+        op: Op,
+    ) -> Result<serde_json::Value, GroupError> {
+        let addr = self.actor(app, group_id).await?;
+        match addr.send(GroupCall { actor: actor.clone(), op: op.clone() }).await {
+            Ok(result) => result,
+            Err(_) => {
+                let addr = self.actor(app, group_id).await?;
+                addr.send(GroupCall { actor, op })
+                    .await
+                    .map_err(|_| GroupError::Internal("group actor unavailable".into()))?
+            }
+        }
+    }
+}
+
+/// Who calls a group command: the app admin, or a user by UserID (their role is the group's
+/// business).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    AppAdmin,
+    User(String),
+}
+
+impl Caller {
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Caller::AppAdmin => None,
+            Caller::User(u) => Some(u),
+        }
+    }
+}
+
+/// A default group ID: `@TGS#` + a type letter + random uppercase letters and digits
+/// (Community: `@TGS#_@TGS#c…`).
+pub fn new_group_id(kind: GroupType) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..10).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
+    match kind {
+        GroupType::Community => format!("@TGS#_@TGS#c{tail}"),
+        GroupType::AVChatRoom => format!("@TGS#a{tail}"),
+        _ => format!("@TGS#2{tail}"),
+    }
+}
+
+/// A custom group ID: printable ASCII, under 48 bytes, not `@TGS#…` (Community: must be `@TGS#_…`).
+pub fn valid_custom_id(id: &str, kind: GroupType) -> bool {
+    let printable = !id.is_empty() && id.len() < 48 && id.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    match kind {
+        GroupType::Community => printable && id.starts_with("@TGS#_") && id.len() > 6,
+        _ => printable && !id.starts_with("@TGS#"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids() {
+        for kind in rules::ALL_TYPES {
+            let id = new_group_id(kind);
+            assert!(id.starts_with("@TGS#"), "{id}");
+            assert_eq!(kind == GroupType::Community, id.starts_with("@TGS#_"), "{id}");
+        }
+        assert!(valid_custom_id("MyFirstGroup", GroupType::Public));
+        assert!(!valid_custom_id("@TGS#mine", GroupType::Public));
+        assert!(!valid_custom_id(&"x".repeat(48), GroupType::Public));
+        assert!(!valid_custom_id("tab\there", GroupType::Public));
+        assert!(valid_custom_id("@TGS#_mine", GroupType::Community));
+        assert!(!valid_custom_id("mine", GroupType::Community));
+    }
+}

@@ -1,0 +1,830 @@
+//! REST v4 `group_open_http_svc` commands. The same handlers serve a logged-in user over
+//! WebSocket: the caller is then that user, with their role's rights (REST: the app admin).
+
+use std::sync::Arc;
+
+use entities::{group_info, group_member};
+use serde_json::{json, Map, Value};
+
+use super::actor::{self, GetView, GroupSend, GroupView, InfoChange, MemberChange, Op, Priority, SendCall};
+use super::rules::{self, GroupType, Role};
+use super::{store, Caller, GroupError};
+use crate::app::App;
+use crate::config::Access;
+use crate::failure::Failure;
+use crate::fields::{FieldError, Fields};
+use crate::rest::{Call, Reply};
+
+const MAX_INFO_GROUPS: usize = 50;
+const MAX_CREATE_MEMBERS: usize = 100;
+const MAX_ADD: usize = 300;
+const MAX_BATCH: usize = 500;
+const MAX_HISTORY: i64 = 20;
+const MAX_RECALL: usize = 10;
+
+fn param(e: FieldError) -> GroupError {
+    GroupError::BadRequest(e.to_string())
+}
+
+fn bad(message: impl Into<String>) -> GroupError {
+    GroupError::BadRequest(message.into())
+}
+
+fn caller(call: &Call) -> Caller {
+    match call.access {
+        Access::Admin => Caller::AppAdmin,
+        Access::User => Caller::User(call.identifier.clone()),
+    }
+}
+
+fn reply(value: Value) -> Reply {
+    match value {
+        Value::Object(map) => map,
+        _ => Reply::new(),
+    }
+}
+
+fn group_id<'a>(f: &Fields<'a>) -> Result<&'a str, GroupError> {
+    f.str("GroupId").map_err(param)
+}
+
+/// A text field with a byte limit.
+fn text(f: &Fields, field: &'static str, max: usize) -> Result<Option<String>, GroupError> {
+    match f.opt_str(field).map_err(param)? {
+        Some(v) if v.len() > max => Err(bad(format!("{field} exceeds {max} bytes"))),
+        v => Ok(v.map(String::from)),
+    }
+}
+
+/// `[{Key, Value}]` custom data.
+fn key_values(f: &Fields, field: &'static str, max_value: usize) -> Result<Vec<(String, String)>, GroupError> {
+    let mut out = Vec::new();
+    for item in f.opt_array(field).map_err(param)?.into_iter().flatten() {
+        let item = Fields::of(item);
+        let key = item.str("Key").map_err(param)?;
+        let value = item.str("Value").map_err(param)?;
+        if key.is_empty() || key.len() >= 16 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(bad(format!("custom key {key:?}: under 16 bytes of [A-Za-z0-9_]")));
+        }
+        if value.len() > max_value {
+            return Err(bad(format!("custom value of {key} exceeds {max_value} bytes")));
+        }
+        out.push((key.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+fn users<'a>(f: &Fields<'a>, field: &'static str, max: usize) -> Result<Vec<&'a str>, GroupError> {
+    let users = f.strings(field).map_err(param)?;
+    if users.is_empty() {
+        return Err(bad(format!("{field} is empty")));
+    }
+    if users.len() > max {
+        return Err(GroupError::TooMany(max));
+    }
+    Ok(users)
+}
+
+async fn require_user(app: &App, user: &str) -> Result<(), GroupError> {
+    if app.accounts.exists(user).await? {
+        Ok(())
+    } else {
+        Err(GroupError::UnknownUser(user.to_string()))
+    }
+}
+
+async fn run(app: &Arc<App>, group: &str, call: &Call, op: Op) -> Result<Value, GroupError> {
+    app.groups.call(app, group, caller(call), op).await
+}
+
+async fn view(app: &Arc<App>, group: &str) -> Result<GroupView, GroupError> {
+    let addr = app.groups.actor(app, group).await?;
+    addr.send(GetView).await.map_err(|_| GroupError::Internal("group actor unavailable".into()))
+}
+
+/// The acting user of a member-side command: over WebSocket the caller, over REST the named
+/// `Member_Account`.
+fn acting_user(call: &Call, f: &Fields) -> Result<String, GroupError> {
+    match call.access {
+        Access::User => Ok(call.identifier.clone()),
+        Access::Admin => Ok(f.str("Member_Account").map_err(param)?.to_string()),
+    }
+}
+
+pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let type_name = f.str("Type").map_err(param)?;
+    let kind = GroupType::parse(type_name).ok_or_else(|| bad(format!("unknown group Type {type_name:?}")))?;
+    let name = text(&f, "Name", 30)?.ok_or_else(|| param(Fields::missing("Name")))?;
+    let owner = match call.access {
+        Access::User => call.identifier.clone(),
+        Access::Admin => f.opt_str("Owner_Account").map_err(param)?.unwrap_or("").to_string(),
+    };
+    if !owner.is_empty() {
+        require_user(&app, &owner).await?;
+    }
+    let id = match f.opt_str("GroupId").map_err(param)? {
+        Some(id) if super::valid_custom_id(id, kind) => id.to_string(),
+        Some(id) => return Err(GroupError::BadGroupId(id.to_string()).into()),
+        None => super::new_group_id(kind),
+    };
+    if store::exists(&app.db, &id).await.map_err(GroupError::from)? {
+        return Err(GroupError::IdTaken(id).into());
+    }
+    let (default_max, most) = kind.member_limits(app.config.group_max_members);
+    let max_members = match f.opt_i64("MaxMemberCount").map_err(param)? {
+        Some(n) if n >= 1 && n <= most => n,
+        Some(_) => return Err(bad(format!("MaxMemberCount is 1 to {most}")).into()),
+        None => default_max,
+    };
+    let join_option = match f.opt_str("ApplyJoinOption").map_err(param)? {
+        Some(_) if kind == GroupType::Community => "FreeAccess".to_string(),
+        Some(o) if rules::valid_join_option(o) => o.to_string(),
+        Some(o) => return Err(bad(format!("unknown ApplyJoinOption {o:?}")).into()),
+        None => rules::default_join_option(kind).to_string(),
+    };
+    let app_defined = key_values(&f, "AppDefinedData", 512)?;
+    let mut members: Vec<(String, Role)> = Vec::new();
+    let listed = f.opt_array("MemberList").map_err(param)?.cloned().unwrap_or_default();
+    if !listed.is_empty() && kind == GroupType::AVChatRoom {
+        return Err(GroupError::NotAllowed("members join an AVChatRoom themselves".into()).into());
+    }
+    if listed.len() > MAX_CREATE_MEMBERS {
+        return Err(GroupError::TooMany(MAX_CREATE_MEMBERS).into());
+    }
+    for item in &listed {
+        let item = Fields::of(item);
+        let user = item.str("Member_Account").map_err(param)?;
+        require_user(&app, user).await?;
+        let role = match item.opt_str("Role").map_err(param)? {
+            Some("Admin") if kind != GroupType::Work => Role::Admin,
+            Some(r) if r != "Member" => return Err(bad(format!("Role {r:?} cannot be given at creation")).into()),
+            _ => Role::Member,
+        };
+        if user != owner && members.iter().all(|(u, _)| u != user) {
+            members.push((user.to_string(), role));
+        }
+    }
+    if (members.len() + usize::from(!owner.is_empty())) as i64 > max_members {
+        return Err(GroupError::Full.into());
+    }
+    let now = crate::now_secs();
+    let info = group_info::Model {
+        group_id: id.clone(),
+        group_type: kind.name().to_string(),
+        name,
+        introduction: text(&f, "Introduction", 240)?.unwrap_or_default(),
+        notification: text(&f, "Notification", 300)?.unwrap_or_default(),
+        face_url: text(&f, "FaceUrl", 100)?.unwrap_or_default(),
+        owner: owner.clone(),
+        create_time: now,
+        info_seq: 0,
+        last_info_time: now,
+        last_msg_time: 0,
+        next_msg_seq: 1,
+        max_member_num: max_members,
+        apply_join_option: join_option,
+        mute_all: false,
+        app_defined: Value::Object(app_defined.into_iter().map(|(k, v)| (k, json!(v))).collect()).to_string(),
+        attributes: "{}".into(),
+        activated: !kind.needs_activation(),
+    };
+    let mut draft = store::Draft { info: Some(info), new_group: true, ..Default::default() };
+    if kind.stores_members() {
+        if !owner.is_empty() {
+            members.insert(0, (owner.clone(), Role::Owner));
+        }
+        for (user, role) in members {
+            draft.members_put.push(group_member::Model {
+                group_id: id.clone(),
+                user_id: user,
+                role: role.name().to_string(),
+                join_time: now,
+                join_seq: 0,
+                read_seq: 0,
+                msg_flag: "AcceptAndNotify".into(),
+                last_send_time: 0,
+                name_card: String::new(),
+                app_defined: "{}".into(),
+            });
+        }
+    }
+    store::commit(&app.db, &id, &draft, kind.stores_members()).await.map_err(GroupError::from)?;
+    let mut out = reply(json!({"GroupId": id}));
+    if kind == GroupType::Community {
+        out.insert("Type".into(), json!("Community"));
+        out.insert("HugeGroupFlag".into(), json!(0));
+    }
+    Ok(out)
+}
+
+/// The base fields of a group, filtered by `wanted` when given.
+fn base_info(app: &App, info: &group_info::Model, member_num: usize, wanted: Option<&[&str]>) -> Map<String, Value> {
+    let kind = GroupType::parse(&info.group_type).unwrap_or(GroupType::Public);
+    let custom: Map<String, Value> = serde_json::from_str(&info.app_defined).unwrap_or_default();
+    let all = json!({
+        "GroupId": info.group_id,
+        "Type": kind.rest_name(),
+        "Name": info.name,
+        "Appid": app.auth.sdkappid,
+        "Introduction": info.introduction,
+        "Notification": info.notification,
+        "FaceUrl": info.face_url,
+        "Owner_Account": info.owner,
+        "CreateTime": info.create_time,
+        "InfoSeq": info.info_seq,
+        "LastInfoTime": info.last_info_time,
+        "LastMsgTime": info.last_msg_time,
+        "NextMsgSeq": info.next_msg_seq,
+        "MemberNum": member_num,
+        "MaxMemberNum": info.max_member_num,
+        "ApplyJoinOption": info.apply_join_option,
+        "MuteAllMember": if info.mute_all { "On" } else { "Off" },
+        "AppDefinedData": custom.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
+    });
+    let mut out = match all {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if let Some(wanted) = wanted {
+        out.retain(|k, _| k == "GroupId" || wanted.contains(&k.as_str()));
+    }
+    out
+}
+
+/// A member as the REST API shows it, filtered by `wanted` when given.
+fn member_json(member: &group_member::Model, mute_until: i64, wanted: Option<&[&str]>) -> Value {
+    let custom: Map<String, Value> = serde_json::from_str(&member.app_defined).unwrap_or_default();
+    let all = json!({
+        "Member_Account": member.user_id,
+        "Role": member.role,
+        "JoinTime": member.join_time,
+        "MsgSeq": member.read_seq,
+        "MsgFlag": member.msg_flag,
+        "LastSendMsgTime": member.last_send_time,
+        "MuteUntil": if mute_until > crate::now_secs() { mute_until } else { 0 },
+        "NameCard": member.name_card,
+        "AppMemberDefinedData": custom.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
+    });
+    let mut out = match all {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if let Some(wanted) = wanted {
+        // The doc example names the account "Account".
+        out.retain(|k, _| k == "Member_Account" || wanted.contains(&k.as_str()));
+    }
+    Value::Object(out)
+}
+
+fn sorted_members(view: &GroupView) -> Vec<&group_member::Model> {
+    let mut members: Vec<&group_member::Model> = view.members.iter().collect();
+    members.sort_by(|a, b| {
+        let rank = |m: &group_member::Model| Role::parse(&m.role).unwrap_or(Role::Member);
+        rank(b).cmp(&rank(a)).then(a.join_time.cmp(&b.join_time)).then(a.user_id.cmp(&b.user_id))
+    });
+    members
+}
+
+/// Whether a user may see a group at all: members always; others only groups found by ID.
+fn visible(view: &GroupView, call: &Call) -> bool {
+    let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
+    call.access == Access::Admin || kind.findable() || view.members.iter().any(|m| m.user_id == call.identifier)
+}
+
+pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let ids = users(&f, "GroupIdList", MAX_INFO_GROUPS)?;
+    let filter = f.opt_object("ResponseFilter").map_err(param)?.cloned().map(Value::Object).unwrap_or(Value::Null);
+    let filter = Fields::of(&filter);
+    let base_filter = filter.opt_array("GroupBaseInfoFilter").map_err(param)?.map(|_| filter.strings("GroupBaseInfoFilter"));
+    let base_filter = base_filter.transpose().map_err(param)?;
+    let member_filter = filter.opt_array("MemberInfoFilter").map_err(param)?.map(|_| filter.strings("MemberInfoFilter"));
+    let member_filter: Option<Vec<&str>> = member_filter
+        .transpose()
+        .map_err(param)?
+        .map(|names| names.into_iter().map(|n| if n == "Account" { "Member_Account" } else { n }).collect());
+    let any_filter = base_filter.is_some() || member_filter.is_some();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let view = match view(&app, id).await {
+            Ok(v) if visible(&v, &call) => v,
+            Ok(_) | Err(GroupError::NoGroup(_)) => {
+                out.push(json!({"GroupId": id, "ErrorCode": 10010, "ErrorInfo": "group does not exist"}));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut group = base_info(&app, &view.info, view.online_members, base_filter.as_deref());
+        group.insert("ErrorCode".into(), json!(0));
+        group.insert("ErrorInfo".into(), json!(""));
+        let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
+        let is_member = call.access == Access::Admin || view.members.iter().any(|m| m.user_id == call.identifier);
+        // Members listed unless filters ask for base fields only; AVChatRoom keeps no list.
+        if kind.stores_members() && is_member && (!any_filter || member_filter.is_some()) {
+            let list: Vec<Value> = sorted_members(&view)
+                .into_iter()
+                .map(|m| member_json(m, view.mutes.get(&m.user_id).copied().unwrap_or(0), member_filter.as_deref()))
+                .collect();
+            group.insert("MemberList".into(), Value::Array(list));
+        }
+        out.push(Value::Object(group));
+    }
+    Ok(reply(json!({"GroupInfo": out})))
+}
+
+pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let view = view(&app, id).await?;
+    let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
+    if !kind.stores_members() {
+        return Err(GroupError::NotAllowed("AVChatRoom keeps no member list".into()).into());
+    }
+    if call.access == Access::User && view.members.iter().all(|m| m.user_id != call.identifier) {
+        return Err(GroupError::NotMember.into());
+    }
+    let wanted = match f.opt_array("MemberInfoFilter").map_err(param)? {
+        Some(_) => Some(f.strings("MemberInfoFilter").map_err(param)?),
+        None => None,
+    };
+    let roles = match f.opt_array("MemberRoleFilter").map_err(param)? {
+        Some(_) => Some(f.strings("MemberRoleFilter").map_err(param)?),
+        None => None,
+    };
+    let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
+    let limit = f.opt_i64("Limit").map_err(param)?.map(|l| l.clamp(1, 6000) as usize);
+    let members: Vec<&group_member::Model> = sorted_members(&view)
+        .into_iter()
+        .filter(|m| roles.as_ref().is_none_or(|r| r.contains(&m.role.as_str())))
+        .collect();
+    let page: Vec<Value> = members
+        .iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|m| member_json(m, view.mutes.get(&m.user_id).copied().unwrap_or(0), wanted.as_deref()))
+        .collect();
+    Ok(reply(json!({"MemberNum": view.members.len(), "MemberList": page})))
+}
+
+pub async fn modify_group_base_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let mute_all = match f.opt_str("MuteAllMember").map_err(param)?.or(f.opt_str("ShutUpAllMember").map_err(param)?) {
+        Some("On") => Some(true),
+        Some("Off") => Some(false),
+        Some(other) => return Err(bad(format!("MuteAllMember is On or Off, not {other:?}")).into()),
+        None => None,
+    };
+    let apply_join_option = match f.opt_str("ApplyJoinOption").map_err(param)? {
+        Some(o) if rules::valid_join_option(o) => Some(o.to_string()),
+        Some(o) => return Err(bad(format!("unknown ApplyJoinOption {o:?}")).into()),
+        None => None,
+    };
+    let change = InfoChange {
+        name: text(&f, "Name", 30)?,
+        introduction: text(&f, "Introduction", 240)?,
+        notification: text(&f, "Notification", 300)?,
+        face_url: text(&f, "FaceUrl", 100)?,
+        max_member_num: f.opt_i64("MaxMemberNum").map_err(param)?,
+        apply_join_option,
+        mute_all,
+        app_defined: key_values(&f, "AppDefinedData", 512)?,
+    };
+    run(&app, id, &call, Op::Modify(change)).await?;
+    Ok(Reply::new())
+}
+
+pub async fn add_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let listed = f.array("MemberList").map_err(param)?;
+    if listed.is_empty() {
+        return Err(bad("MemberList is empty").into());
+    }
+    if listed.len() > MAX_ADD {
+        return Err(GroupError::TooMany(MAX_ADD).into());
+    }
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for item in listed {
+        let user = Fields::of(item).str("Member_Account").map_err(param)?;
+        if app.accounts.exists(user).await.map_err(GroupError::from)? {
+            known.push(user.to_string());
+        } else {
+            unknown.push(user.to_string());
+        }
+    }
+    let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
+    let mut results = match known.is_empty() {
+        true => Vec::new(),
+        false => {
+            let answer = run(&app, id, &call, Op::AddMembers { users: known, silence }).await?;
+            answer["MemberList"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    results.extend(unknown.into_iter().map(|u| json!({"Member_Account": u, "Result": 0})));
+    Ok(reply(json!({"MemberList": results})))
+}
+
+pub async fn delete_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let users = users(&f, "MemberToDel_Account", MAX_BATCH)?.into_iter().map(String::from).collect();
+    let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
+    let reason = text(&f, "Reason", 1000)?.unwrap_or_default();
+    run(&app, id, &call, Op::RemoveMembers { users, silence, reason }).await?;
+    Ok(Reply::new())
+}
+
+fn mute_seconds(f: &Fields) -> Result<Option<i64>, GroupError> {
+    Ok(f.opt_i64("MuteTime").map_err(param)?.or(f.opt_i64("ShutUpTime").map_err(param)?))
+}
+
+pub async fn modify_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = f.str("Member_Account").map_err(param)?.to_string();
+    let role = match f.opt_str("Role").map_err(param)? {
+        Some("Admin") => Some(Role::Admin),
+        Some("Member") => Some(Role::Member),
+        Some(other) => return Err(bad(format!("Role is Admin or Member, not {other:?}")).into()),
+        None => None,
+    };
+    let msg_flag = match f.opt_str("MsgFlag").map_err(param)? {
+        Some(flag) if actor::MSG_FLAGS.contains(&flag) => Some(flag.to_string()),
+        Some(flag) => return Err(bad(format!("unknown MsgFlag {flag:?}")).into()),
+        None => None,
+    };
+    let change = MemberChange {
+        role,
+        msg_flag,
+        name_card: text(&f, "NameCard", 50)?,
+        app_defined: key_values(&f, "AppMemberDefinedData", 64)?,
+        mute_secs: mute_seconds(&f)?,
+    };
+    run(&app, id, &call, Op::ModifyMember { user, change }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn destroy_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    run(&app, group_id(&f)?, &call, Op::Destroy).await?;
+    Ok(Reply::new())
+}
+
+pub async fn change_group_owner(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let new_owner = f.str("NewOwner_Account").map_err(param)?.to_string();
+    run(&app, group_id(&f)?, &call, Op::ChangeOwner { new_owner }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn forbid_send_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let users = users(&f, "Members_Account", MAX_BATCH)?.into_iter().map(String::from).collect();
+    let secs = mute_seconds(&f)?.ok_or_else(|| param(Fields::missing("MuteTime")))?;
+    run(&app, id, &call, Op::Mute { users, secs }).await?;
+    Ok(Reply::new())
+}
+
+async fn muted(app: &Arc<App>, call: &Call) -> Result<(String, Vec<(String, i64)>), GroupError> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let view = view(app, id).await?;
+    let now = crate::now_secs();
+    let mut list: Vec<(String, i64)> = view.mutes.into_iter().filter(|(_, until)| *until > now).collect();
+    list.sort();
+    Ok((id.to_string(), list))
+}
+
+pub async fn get_group_muted_account(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let (id, list) = muted(&app, &call).await?;
+    let list: Vec<Value> = list.iter().map(|(u, t)| json!({"Member_Account": u, "MutedUntil": t})).collect();
+    Ok(reply(json!({"GroupId": id, "MutedAccountList": list})))
+}
+
+pub async fn get_group_shutted_uin(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let (id, list) = muted(&app, &call).await?;
+    let list: Vec<Value> = list.iter().map(|(u, t)| json!({"Member_Account": u, "ShuttedUntil": t})).collect();
+    Ok(reply(json!({"GroupId": id, "ShuttedUinList": list})))
+}
+
+pub async fn get_role_in_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let asked = users(&f, "User_Account", MAX_BATCH)?;
+    let view = view(&app, id).await?;
+    if GroupType::parse(&view.info.group_type) == Some(GroupType::AVChatRoom) {
+        return Err(GroupError::NotAllowed("AVChatRoom keeps no roles".into()).into());
+    }
+    let list: Vec<Value> = asked
+        .iter()
+        .map(|u| {
+            let role = view.members.iter().find(|m| m.user_id == *u).map_or("NotMember", |m| m.role.as_str());
+            json!({"Member_Account": u, "Role": role})
+        })
+        .collect();
+    Ok(reply(json!({"UserIdList": list})))
+}
+
+pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let (from, from_admin) = match (call.access, f.opt_str("From_Account").map_err(param)?) {
+        (Access::User, _) => (call.identifier.clone(), app.accounts.is_admin(&call.identifier)),
+        (Access::Admin, Some(from)) => {
+            require_user(&app, from).await?;
+            (from.to_string(), app.accounts.is_admin(from))
+        }
+        (Access::Admin, None) => (call.identifier.clone(), true),
+    };
+    let random = match f.opt_u32("Random").map_err(param)? {
+        Some(r) => r,
+        None if call.access == Access::User => rand::random(),
+        None => return Err(param(Fields::missing("Random")).into()),
+    };
+    let priority = match f.opt_str("MsgPriority").map_err(param)? {
+        Some(p) => Priority::parse(p).ok_or_else(|| bad(format!("unknown MsgPriority {p:?}")))?,
+        None => Priority::Normal,
+    };
+    let content = crate::message::validate::content(
+        f.raw("MsgBody"),
+        f.raw("CloudCustomData"),
+        f.raw("OfflinePushInfo"),
+        app.messages.max_message_bytes,
+    )
+    .map_err(GroupError::from)?;
+    let card = (*app.profiles.card(&from).await.map_err(GroupError::from)?).clone();
+    let send = GroupSend {
+        from,
+        from_admin,
+        random,
+        priority,
+        content,
+        online_only: f.opt_i64("OnlineOnlyFlag").map_err(param)? == Some(1),
+        card,
+        origin: None,
+    };
+    let answer = send_to(&app, id, send).await?;
+    Ok(reply(answer))
+}
+
+/// Hands a message to its group's actor (retried once if the actor stopped in between).
+pub async fn send_to(app: &Arc<App>, group: &str, send: GroupSend) -> Result<Value, GroupError> {
+    let addr = app.groups.actor(app, group).await?;
+    let result = addr.send(SendCall(Box::new(send.clone()))).await;
+    match result {
+        Ok(answer) => answer,
+        Err(_) => app
+            .groups
+            .actor(app, group)
+            .await?
+            .send(SendCall(Box::new(send)))
+            .await
+            .map_err(|_| GroupError::Internal("group actor unavailable".into()))?,
+    }
+}
+
+pub async fn send_group_system_notification(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let content = f.str("Content").map_err(param)?.to_string();
+    let to = match f.opt_array("ToMembers_Account").map_err(param)? {
+        Some(list) if list.len() > MAX_BATCH => return Err(GroupError::TooMany(MAX_BATCH).into()),
+        Some(_) => f.strings("ToMembers_Account").map_err(param)?.into_iter().map(String::from).collect(),
+        None => Vec::new(),
+    };
+    run(&app, id, &call, Op::Notify { content, to }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let listed = f.array("MsgSeqList").map_err(param)?;
+    if listed.is_empty() || listed.len() > MAX_RECALL {
+        return Err(bad(format!("MsgSeqList takes 1 to {MAX_RECALL} messages")).into());
+    }
+    let mut results = Vec::new();
+    let mut recall = Vec::new();
+    let now = crate::now_secs();
+    for item in listed {
+        let seq = Fields::of(item).i64("MsgSeq").map_err(param)?;
+        let found = store::message(&app.db, id, seq).await.map_err(GroupError::from)?;
+        let code = match found {
+            None => 10030,
+            Some(m) if m.flag_bits == crate::message::RECALLED_FLAG => 10032,
+            // A user recalls their own messages, within the recall window.
+            Some(m) if call.access == Access::User && !app.accounts.is_admin(&call.identifier) => {
+                if m.from_account != call.identifier {
+                    10007
+                } else if now - m.msg_time > app.config.recall_window_secs {
+                    10031
+                } else {
+                    0
+                }
+            }
+            Some(_) => 0,
+        };
+        if code == 0 {
+            recall.push(seq);
+        }
+        results.push(json!({"MsgSeq": seq, "RetCode": code}));
+    }
+    if !recall.is_empty() {
+        run(&app, id, &call, Op::Recall { seqs: recall, silent: false }).await?;
+    }
+    Ok(reply(json!({"RecallRetList": results})))
+}
+
+pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let count = f.i64("ReqMsgNumber").map_err(param)?.clamp(1, MAX_HISTORY) as u64;
+    let with_recalled = f.opt_i64("WithRecalledMsg").map_err(param)? == Some(1);
+    let view = view(&app, id).await?;
+    let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
+    if !kind.stores_history() {
+        return Err(GroupError::NotAllowed("AVChatRoom keeps no history".into()).into());
+    }
+    let mut oldest = 1;
+    if call.access == Access::User {
+        let me = view.members.iter().find(|m| m.user_id == call.identifier).ok_or(GroupError::NotMember)?;
+        if !kind.history_before_join(app.config.group_history_before_join) {
+            oldest = me.join_seq + 1;
+        }
+    }
+    let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(view.info.next_msg_seq - 1);
+    let rows = store::history(&app.db, id, oldest, newest, count).await.map_err(GroupError::from)?;
+    let list: Vec<Value> = rows
+        .iter()
+        .filter(|r| with_recalled || r.flag_bits != crate::message::RECALLED_FLAG)
+        .map(|r| {
+            let mut item = actor::message_json(kind, r);
+            if let Some(obj) = item.as_object_mut() {
+                let place = if r.flag_bits == crate::message::RECALLED_FLAG { 2 } else { 0 };
+                obj.insert("IsPlaceMsg".into(), json!(place));
+                obj.insert("MsgPriority".into(), json!(Priority::number(&r.priority)));
+            }
+            item
+        })
+        .collect();
+    let finished = rows.last().is_none_or(|r| r.seq <= oldest);
+    Ok(reply(json!({"GroupId": id, "IsFinished": i32::from(finished), "RspMsgList": list})))
+}
+
+pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = acting_user(&call, &f)?;
+    let with_inactive = f.opt_i64("WithNoActiveGroups").map_err(param)? == Some(1);
+    let type_filter = match f.opt_str("GroupType").map_err(param)? {
+        Some(t) => Some(GroupType::parse(t).ok_or_else(|| bad(format!("unknown GroupType {t:?}")))?),
+        None => None,
+    };
+    let filter = f.opt_object("ResponseFilter").map_err(param)?.cloned().map(Value::Object).unwrap_or(Value::Null);
+    let filter = Fields::of(&filter);
+    let base_filter = match filter.opt_array("GroupBaseInfoFilter").map_err(param)? {
+        Some(_) => Some(filter.strings("GroupBaseInfoFilter").map_err(param)?),
+        None => None,
+    };
+    let self_filter = match filter.opt_array("SelfInfoFilter").map_err(param)? {
+        Some(_) => Some(filter.strings("SelfInfoFilter").map_err(param)?),
+        None => None,
+    };
+    let joined = store::joined(&app.db, &user).await.map_err(GroupError::from)?;
+    let groups: Vec<(group_info::Model, group_member::Model)> = joined
+        .into_iter()
+        .filter(|(g, _)| type_filter.is_none_or(|t| GroupType::parse(&g.group_type) == Some(t)))
+        // A Work group shows only once it has a message (its owner always sees it).
+        .filter(|(g, m)| g.activated || with_inactive || m.role == "Owner")
+        .collect();
+    let total = groups.len();
+    let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
+    let limit = f.opt_i64("Limit").map_err(param)?.map_or(usize::MAX, |l| l.clamp(1, 5000) as usize);
+    let mut list = Vec::new();
+    for (group, member) in groups.iter().skip(offset).take(limit) {
+        let count = member_count(&app, &group.group_id).await?;
+        let wanted = base_filter.as_deref().or(Some(&["Type", "Name"][..]));
+        let mut item = base_info(&app, group, count, if base_filter.is_some() { wanted } else { None });
+        let me = member_json(member, 0, self_filter.as_deref().or(Some(&["Role", "JoinTime", "MsgFlag", "MsgSeq"][..])));
+        let mut me = me;
+        if let Some(obj) = me.as_object_mut() {
+            obj.remove("Member_Account");
+            let kind = GroupType::parse(&group.group_type).unwrap_or(GroupType::Public);
+            if kind.counts_unread() {
+                obj.insert("UnreadMsgNum".into(), json!((group.next_msg_seq - 1 - member.read_seq).max(0)));
+            }
+        }
+        item.insert("SelfInfo".into(), me);
+        list.push(Value::Object(item));
+    }
+    Ok(reply(json!({"TotalCount": total, "GroupIdList": list})))
+}
+
+async fn member_count(app: &Arc<App>, group: &str) -> Result<usize, GroupError> {
+    Ok(view(app, group).await?.members.len())
+}
+
+pub async fn get_appid_group_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let limit = f.opt_i64("Limit").map_err(param)?.unwrap_or(10_000).clamp(1, 10_000) as u64;
+    let next = f.opt_i64("Next").map_err(param)?.unwrap_or(0).max(0) as u64;
+    let kind = match f.opt_str("GroupType").map_err(param)? {
+        Some(t) => Some(GroupType::parse(t).ok_or_else(|| bad(format!("unknown GroupType {t:?}")))?.name()),
+        None => None,
+    };
+    let (ids, total) = store::all_ids(&app.db, kind, next, limit).await.map_err(GroupError::from)?;
+    let after = next + ids.len() as u64;
+    let list: Vec<Value> = ids.iter().map(|id| json!({"GroupId": id})).collect();
+    Ok(reply(json!({"TotalCount": total, "GroupIdList": list, "Next": if after >= total { 0 } else { after }})))
+}
+
+pub async fn get_online_member_num(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let view = view(&app, group_id(&f)?).await?;
+    if GroupType::parse(&view.info.group_type) != Some(GroupType::AVChatRoom) {
+        return Err(GroupError::NotAllowed("only AVChatRoom counts online members".into()).into());
+    }
+    Ok(reply(json!({"OnlineMemberNum": view.online_members})))
+}
+
+pub async fn delete_group_msg_by_sender(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let sender = f.str("Sender_Account").map_err(param)?;
+    let view = view(&app, id).await?;
+    if GroupType::parse(&view.info.group_type) == Some(GroupType::AVChatRoom) {
+        // Nothing is stored: no effect, no error.
+        return Ok(Reply::new());
+    }
+    // Among the group's last 1,000 messages.
+    let since = (view.info.next_msg_seq - 1000).max(1);
+    let seqs = store::seqs_by_sender(&app.db, id, sender, since).await.map_err(GroupError::from)?;
+    if !seqs.is_empty() {
+        run(&app, id, &call, Op::Recall { seqs, silent: true }).await?;
+    }
+    Ok(Reply::new())
+}
+
+// ----- member-side commands (WebSocket; over REST for a named Member_Account) -----
+
+pub async fn apply_join_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = acting_user(&call, &f)?;
+    require_user(&app, &user).await?;
+    let wording = text(&f, "ApplyMsg", 300)?.unwrap_or_default();
+    let answer = run(&app, id, &call, Op::Apply { user, wording }).await?;
+    Ok(reply(answer))
+}
+
+pub async fn quit_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = acting_user(&call, &f)?;
+    run(&app, id, &call, Op::Quit { user }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn handle_join_request(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = f.str("Applicant_Account").map_err(param)?.to_string();
+    let approve = match f.i64("Approve").map_err(param)? {
+        1 => true,
+        0 => false,
+        _ => return Err(bad("Approve is 1 or 0").into()),
+    };
+    run(&app, id, &call, Op::Answer { user, approve }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn get_group_pendency(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let view = view(&app, id).await?;
+    if call.access == Access::User {
+        let role = view.members.iter().find(|m| m.user_id == call.identifier).map(|m| m.role.as_str());
+        if !matches!(role, Some("Owner" | "Admin")) && !app.accounts.is_admin(&call.identifier) {
+            return Err(GroupError::NotAllowed("only the owner or an admin sees applications".into()).into());
+        }
+    }
+    let mut requests = view.requests;
+    requests.sort_by_key(|r| r.created_at);
+    let list: Vec<Value> = requests
+        .iter()
+        .map(|r| json!({"Applicant_Account": r.user_id, "ApplyMsg": r.wording, "ApplyTime": r.created_at}))
+        .collect();
+    Ok(reply(json!({"GroupId": id, "PendencyList": list})))
+}
+
+pub async fn group_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = acting_user(&call, &f)?;
+    let seq = f.i64("MsgSeq").map_err(param)?;
+    run(&app, id, &call, Op::MarkRead { user, seq }).await?;
+    Ok(Reply::new())
+}

@@ -1,0 +1,297 @@
+//! The group tables: loading a group for its actor, committing one change of it in one
+//! transaction, and the reads that span groups (joined groups, all groups, history).
+
+use std::collections::HashMap;
+
+use entities::{group_info, group_member, group_message, group_mute, group_request};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// Everything a group actor holds.
+pub struct GroupState {
+    pub info: group_info::Model,
+    pub members: HashMap<String, group_member::Model>,
+    pub mutes: HashMap<String, i64>,
+    pub requests: HashMap<String, group_request::Model>,
+}
+
+pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<GroupState>, DbErr> {
+    let Some(info) = group_info::Entity::find_by_id(group_id.to_string()).one(db).await? else {
+        return Ok(None);
+    };
+    let members = group_member::Entity::find()
+        .filter(group_member::Column::GroupId.eq(group_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id.clone(), m))
+        .collect();
+    let mutes = group_mute::Entity::find()
+        .filter(group_mute::Column::GroupId.eq(group_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, m.mute_until))
+        .collect();
+    let requests = group_request::Entity::find()
+        .filter(group_request::Column::GroupId.eq(group_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.user_id.clone(), r))
+        .collect();
+    Ok(Some(GroupState { info, members, mutes, requests }))
+}
+
+pub async fn exists(db: &DatabaseConnection, group_id: &str) -> Result<bool, DbErr> {
+    Ok(group_info::Entity::find_by_id(group_id.to_string()).one(db).await?.is_some())
+}
+
+/// The rows one group change writes.
+#[derive(Default)]
+pub struct Draft {
+    /// The group row to write (inserted when `new_group`).
+    pub info: Option<group_info::Model>,
+    pub new_group: bool,
+    pub members_put: Vec<group_member::Model>,
+    pub members_removed: Vec<String>,
+    pub mutes_put: Vec<(String, i64)>,
+    pub messages: Vec<group_message::Model>,
+    pub recalled: Vec<i64>,
+    pub requests_put: Vec<group_request::Model>,
+    pub requests_removed: Vec<String>,
+    pub destroy: bool,
+}
+
+impl Draft {
+    pub fn is_empty(&self) -> bool {
+        self.info.is_none()
+            && self.members_put.is_empty()
+            && self.members_removed.is_empty()
+            && self.mutes_put.is_empty()
+            && self.messages.is_empty()
+            && self.recalled.is_empty()
+            && self.requests_put.is_empty()
+            && self.requests_removed.is_empty()
+            && !self.destroy
+    }
+}
+
+/// Writes a draft in one transaction. Member rows are skipped for groups that keep none.
+pub async fn commit(
+    db: &DatabaseConnection,
+    group_id: &str,
+    draft: &Draft,
+    stores_members: bool,
+) -> Result<(), DbErr> {
+    if draft.is_empty() {
+        return Ok(());
+    }
+    let txn = crate::store::begin_write(db).await?;
+    if draft.destroy {
+        group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_mute::Entity::delete_many().filter(group_mute::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_request::Entity::delete_many().filter(group_request::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_message::Entity::delete_many().filter(group_message::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_info::Entity::delete_by_id(group_id.to_string()).exec(&txn).await?;
+        return txn.commit().await;
+    }
+    if let Some(info) = &draft.info {
+        if draft.new_group {
+            group_info::Entity::insert(reset(info.clone().into_active_model())).exec_without_returning(&txn).await?;
+        } else {
+            group_info::Entity::update(reset(info.clone().into_active_model())).exec(&txn).await?;
+        }
+    }
+    if stores_members {
+        for user in &draft.members_removed {
+            group_member::Entity::delete_many()
+                .filter(group_member::Column::GroupId.eq(group_id))
+                .filter(group_member::Column::UserId.eq(user.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+        if !draft.members_put.is_empty() {
+            let rows = draft.members_put.iter().map(|m| reset(m.clone().into_active_model()));
+            group_member::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([group_member::Column::GroupId, group_member::Column::UserId])
+                        .update_columns([
+                            group_member::Column::Role,
+                            group_member::Column::JoinTime,
+                            group_member::Column::JoinSeq,
+                            group_member::Column::ReadSeq,
+                            group_member::Column::MsgFlag,
+                            group_member::Column::LastSendTime,
+                            group_member::Column::NameCard,
+                            group_member::Column::AppDefined,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+    }
+    if !draft.mutes_put.is_empty() {
+        let rows = draft.mutes_put.iter().map(|(user, until)| group_mute::ActiveModel {
+            group_id: Set(group_id.to_string()),
+            user_id: Set(user.clone()),
+            mute_until: Set(*until),
+        });
+        group_mute::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([group_mute::Column::GroupId, group_mute::Column::UserId])
+                    .update_column(group_mute::Column::MuteUntil)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    if !draft.messages.is_empty() {
+        let rows = draft.messages.iter().map(|m| {
+            let mut row = reset(m.clone().into_active_model());
+            row.id = sea_orm::ActiveValue::NotSet;
+            row
+        });
+        group_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    }
+    if !draft.recalled.is_empty() {
+        group_message::Entity::update_many()
+            .col_expr(group_message::Column::FlagBits, Expr::value(crate::message::RECALLED_FLAG))
+            .filter(group_message::Column::GroupId.eq(group_id))
+            .filter(group_message::Column::Seq.is_in(draft.recalled.iter().copied()))
+            .exec(&txn)
+            .await?;
+    }
+    for user in &draft.requests_removed {
+        group_request::Entity::delete_many()
+            .filter(group_request::Column::GroupId.eq(group_id))
+            .filter(group_request::Column::UserId.eq(user.as_str()))
+            .exec(&txn)
+            .await?;
+    }
+    if !draft.requests_put.is_empty() {
+        let rows = draft.requests_put.iter().map(|r| reset(r.clone().into_active_model()));
+        group_request::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([group_request::Column::GroupId, group_request::Column::UserId])
+                    .update_columns([
+                        group_request::Column::Kind,
+                        group_request::Column::Inviter,
+                        group_request::Column::Wording,
+                        group_request::Column::CreatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+/// Marks every column of a model as set, for an insert or a full update.
+fn reset<A: sea_orm::ActiveModelTrait>(mut row: A) -> A {
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let Some(value) = row.get(column).into_value() {
+            row.set(column, value);
+        }
+    }
+    row
+}
+
+
+/// The groups `user` is a member of, with their member rows.
+pub async fn joined(
+    db: &DatabaseConnection,
+    user: &str,
+) -> Result<Vec<(group_info::Model, group_member::Model)>, DbErr> {
+    let memberships =
+        group_member::Entity::find().filter(group_member::Column::UserId.eq(user)).all(db).await?;
+    let ids: Vec<String> = memberships.iter().map(|m| m.group_id.clone()).collect();
+    let infos: HashMap<String, group_info::Model> = group_info::Entity::find()
+        .filter(group_info::Column::GroupId.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| (g.group_id.clone(), g))
+        .collect();
+    let mut out: Vec<(group_info::Model, group_member::Model)> =
+        memberships.into_iter().filter_map(|m| infos.get(&m.group_id).cloned().map(|g| (g, m))).collect();
+    out.sort_by(|a, b| a.1.join_time.cmp(&b.1.join_time).then_with(|| a.0.group_id.cmp(&b.0.group_id)));
+    Ok(out)
+}
+
+/// A page of all group IDs (of one type when given), after the cursor `after` (a row number),
+/// with the total.
+pub async fn all_ids(
+    db: &DatabaseConnection,
+    kind: Option<&str>,
+    after: u64,
+    limit: u64,
+) -> Result<(Vec<String>, u64), DbErr> {
+    let mut query = group_info::Entity::find();
+    if let Some(kind) = kind {
+        query = query.filter(group_info::Column::GroupType.eq(kind));
+    }
+    let total = query.clone().count(db).await?;
+    let ids = query
+        .select_only()
+        .column(group_info::Column::GroupId)
+        .order_by_asc(group_info::Column::CreateTime)
+        .order_by_asc(group_info::Column::GroupId)
+        .offset(after)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok((ids, total))
+}
+
+/// Stored messages of a group with seq in `from..=to`, newest first, at most `count`.
+pub async fn history(
+    db: &DatabaseConnection,
+    group_id: &str,
+    from: i64,
+    to: i64,
+    count: u64,
+) -> Result<Vec<group_message::Model>, DbErr> {
+    group_message::Entity::find()
+        .filter(group_message::Column::GroupId.eq(group_id))
+        .filter(group_message::Column::Seq.gte(from))
+        .filter(group_message::Column::Seq.lte(to))
+        .filter(group_message::Column::ExpiresAt.gt(crate::now_secs()))
+        .order_by_desc(group_message::Column::Seq)
+        .limit(count)
+        .all(db)
+        .await
+}
+
+/// Seqs of the newest messages of `sender` among the group's last `window` messages.
+pub async fn seqs_by_sender(
+    db: &DatabaseConnection,
+    group_id: &str,
+    sender: &str,
+    since_seq: i64,
+) -> Result<Vec<i64>, DbErr> {
+    group_message::Entity::find()
+        .select_only()
+        .column(group_message::Column::Seq)
+        .filter(group_message::Column::GroupId.eq(group_id))
+        .filter(group_message::Column::FromAccount.eq(sender))
+        .filter(group_message::Column::Seq.gte(since_seq))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Whether a stored message with this seq exists (and is not recalled).
+pub async fn message(db: &DatabaseConnection, group_id: &str, seq: i64) -> Result<Option<group_message::Model>, DbErr> {
+    group_message::Entity::find()
+        .filter(group_message::Column::GroupId.eq(group_id))
+        .filter(group_message::Column::Seq.eq(seq))
+        .one(db)
+        .await
+}
