@@ -29,6 +29,7 @@ pub struct App {
     pub profiles: Arc<Profiles>,
     pub relations: Arc<Relations>,
     pub groups: crate::group::Groups,
+    pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub messages: Messages,
     pub presence: Presence,
     pub bus: Arc<dyn Bus>,
@@ -78,7 +79,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
     let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields));
     let relations = Arc::new(Relations::new(db.clone(), accounts.clone(), profiles.clone(), bus.clone(), &config));
+    let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone()));
     let parties = crate::message::Parties {
+        mutes: mutes.clone(),
         accounts: accounts.clone(),
         profiles: profiles.clone(),
         relations: relations.clone(),
@@ -96,6 +99,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         profiles,
         relations,
         groups: crate::group::Groups::default(),
+        mutes,
         messages,
         presence,
         bus,

@@ -2,6 +2,7 @@
 //! every UserSig issued before it. Existence is asked on every send, so known accounts are cached
 //! in memory; every write goes through here, which keeps the cache true on a single node.
 
+pub mod mute;
 pub mod rest;
 
 use std::collections::HashMap;

@@ -99,3 +99,38 @@ pub async fn kick(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     app.bus.kick(user, KickReason::AdminKick);
     Ok(Reply::new())
 }
+
+fn nospeaking_param(code: i64) -> impl Fn(FieldError) -> Failure {
+    move |e| Failure::new(code, e.to_string())
+}
+
+pub async fn setnospeaking(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = f.str("Set_Account").map_err(nospeaking_param(130004))?;
+    if !app.accounts.exists(user).await? {
+        return Err(Failure::new(130005, format!("Set_Account {user:?} does not exist")));
+    }
+    let c2c = f.opt_i64("C2CmsgNospeakingTime").map_err(nospeaking_param(130008))?;
+    let group = f.opt_i64("GroupmsgNospeakingTime").map_err(nospeaking_param(130008))?;
+    if c2c.is_none() && group.is_none() {
+        return Err(Failure::new(130008, "C2CmsgNospeakingTime or GroupmsgNospeakingTime is needed"));
+    }
+    let now = crate::now_secs();
+    let at = |secs: Option<i64>| secs.map(|s| super::mute::deadline(s, now));
+    app.mutes.set(user, at(c2c), at(group)).await.map_err(|e| Failure::new(130014, e.to_string()))?;
+    Ok(Reply::new())
+}
+
+pub async fn getnospeaking(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = f.str("Get_Account").map_err(nospeaking_param(130002))?;
+    if !app.accounts.exists(user).await? {
+        return Err(Failure::new(130003, format!("Get_Account {user:?} does not exist")));
+    }
+    let until = app.mutes.get(user).await.map_err(|e| Failure::new(130014, e.to_string()))?;
+    let now = crate::now_secs();
+    let mut reply = Reply::new();
+    reply.insert("C2CmsgNospeakingTime".into(), json!(super::mute::remaining(until.c2c, now)));
+    reply.insert("GroupmsgNospeakingTime".into(), json!(super::mute::remaining(until.group, now)));
+    Ok(reply)
+}

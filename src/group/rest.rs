@@ -556,6 +556,9 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         app.messages.max_message_bytes,
     )
     .map_err(GroupError::from)?;
+    if !from_admin && app.mutes.group_muted(&from).await.map_err(GroupError::from)? {
+        return Err(GroupError::Muted.into());
+    }
     let card = (*app.profiles.card(&from).await.map_err(GroupError::from)?).clone();
     let send = GroupSend {
         from,

@@ -113,7 +113,7 @@ impl Committer {
 
     /// Both users exist and the sender may message the recipient; answers the sender's card.
     async fn check_parties(&self, request: &SendRequest) -> Result<Arc<Card>, MessageError> {
-        let Parties { accounts, profiles, relations } = &self.parties;
+        let Parties { mutes, accounts, profiles, relations } = &self.parties;
         let internal = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "send check failed");
             MessageError::Internal
@@ -123,6 +123,9 @@ impl Committer {
         }
         if !accounts.exists(&request.to).await.map_err(|e| internal(&e))? {
             return Err(MessageError::UnknownRecipient(request.to.clone()));
+        }
+        if request.check_relations && !request.from_admin && mutes.c2c_muted(&request.from).await.map_err(|e| internal(&e))? {
+            return Err(MessageError::Muted);
         }
         // The app admin may message anyone and be messaged by anyone.
         if request.check_relations && !request.from_admin && !accounts.is_admin(&request.to) {

@@ -43,6 +43,8 @@ pub enum MessageError {
     TooManyRecipients(usize),
     #[error("invalid MsgKey")]
     BadMsgKey,
+    #[error("the sender is muted")]
+    Muted,
     #[error("{}", refusal_text(.0))]
     Refused(crate::relation::Refusal),
     #[error("server busy; retry")]
@@ -79,6 +81,7 @@ impl From<MessageError> for Failure {
             MessageError::BadLifeTime => 90026,
             MessageError::TooManyRecipients(_) => 90011,
             MessageError::BadMsgKey => 90054,
+            MessageError::Muted => 20012,
             MessageError::Refused(refusal) => {
                 use crate::relation::Refusal;
                 match refusal {
@@ -108,6 +111,7 @@ fn refusal_text(refusal: &crate::relation::Refusal) -> &'static str {
 /// The rooms a send consults: who exists, who the sender is, who may message whom.
 #[derive(Clone)]
 pub struct Parties {
+    pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub accounts: Arc<crate::account::Accounts>,
     pub profiles: Arc<crate::profile::Profiles>,
     pub relations: Arc<crate::relation::Relations>,

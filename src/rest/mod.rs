@@ -40,6 +40,7 @@ pub enum Family {
     Profile,
     Sns,
     Group,
+    Config,
 }
 
 impl Family {
@@ -50,6 +51,7 @@ impl Family {
             Family::Profile => 40004,
             Family::Sns => 30004,
             Family::Group => 10007,
+            Family::Config => 60010,
         }
     }
 
@@ -60,6 +62,7 @@ impl Family {
             Family::Profile => 40001,
             Family::Sns => 30001,
             Family::Group => 10011,
+            Family::Config => 130001,
         }
     }
 
@@ -123,6 +126,8 @@ pub fn routes() -> Vec<Route> {
         route!("sns", "group_add", Sns, Normal, sns::group_add),
         route!("sns", "group_delete", Sns, Normal, sns::group_delete),
         route!("sns", "group_get", Sns, Normal, sns::group_get),
+        route!("openconfigsvr", "setnospeaking", Config, Normal, account::setnospeaking),
+        route!("openconfigsvr", "getnospeaking", Config, Normal, account::getnospeaking),
         route!("group_open_http_svc", "create_group", Group, Normal, group::create_group),
         route!("group_open_http_svc", "get_group_info", Group, Normal, group::get_group_info),
         route!("group_open_http_svc", "get_group_member_info", Group, Normal, group::get_group_member_info),
