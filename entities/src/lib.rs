@@ -10,6 +10,7 @@ pub mod c2c_sequence;
 pub mod friend;
 pub mod friend_list;
 pub mod friend_request;
+pub mod group_ban;
 pub mod group_info;
 pub mod group_member;
 pub mod group_message;

@@ -1,5 +1,6 @@
 //! Groups: profiles, members, mutes that outlive membership, messages with a per-group seq,
-//! join requests and invitations waiting for approval, and account-level global mutes.
+//! join requests and invitations waiting for approval, AVChatRoom bans, and account-level global
+//! mutes.
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -80,6 +81,15 @@ enum GroupRequest {
     Inviter,
     Wording,
     CreatedAt,
+}
+
+#[derive(Iden)]
+enum GroupBan {
+    Table,
+    GroupId,
+    UserId,
+    BannedUntil,
+    Description,
 }
 
 #[derive(Iden)]
@@ -211,6 +221,19 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(GroupBan::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(GroupBan::GroupId).string().not_null())
+                    .col(ColumnDef::new(GroupBan::UserId).string().not_null())
+                    .col(ColumnDef::new(GroupBan::BannedUntil).big_integer().not_null())
+                    .col(ColumnDef::new(GroupBan::Description).text().not_null().default(""))
+                    .primary_key(Index::create().col(GroupBan::GroupId).col(GroupBan::UserId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(AccountMute::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(AccountMute::UserId).string().not_null().primary_key())
@@ -224,6 +247,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             AccountMute::Table.to_string(),
+            GroupBan::Table.to_string(),
             GroupRequest::Table.to_string(),
             GroupMessage::Table.to_string(),
             GroupMute::Table.to_string(),

@@ -49,7 +49,9 @@ impl GlobalMutes {
             .cache
             .get_or_load(&user.to_string(), async {
                 let row = account_mute::Entity::find_by_id(user.to_string()).one(&self.db).await?;
-                Ok::<_, DbErr>(row.map_or(MuteUntil::default(), |r| MuteUntil { c2c: r.c2c_until, group: r.group_until }))
+                Ok::<_, DbErr>(
+                    row.map_or(MuteUntil::default(), |r| MuteUntil { c2c: r.c2c_until, group: r.group_until }),
+                )
             })
             .await?;
         Ok(*found)

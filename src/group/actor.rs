@@ -105,20 +105,98 @@ pub struct MemberChange {
 pub enum Op {
     Modify(InfoChange),
     /// add_group_member (the app admin) or a member's invitation.
-    AddMembers { users: Vec<String>, silence: bool },
-    RemoveMembers { users: Vec<String>, silence: bool, reason: String },
-    Apply { user: String, wording: String },
-    Quit { user: String },
-    Answer { user: String, approve: bool },
-    ModifyMember { user: String, change: MemberChange },
-    Mute { users: Vec<String>, secs: i64 },
-    ChangeOwner { new_owner: String },
+    AddMembers {
+        users: Vec<String>,
+        silence: bool,
+    },
+    RemoveMembers {
+        users: Vec<String>,
+        silence: bool,
+        reason: String,
+    },
+    Apply {
+        user: String,
+        wording: String,
+    },
+    Quit {
+        user: String,
+    },
+    Answer {
+        user: String,
+        approve: bool,
+    },
+    ModifyMember {
+        user: String,
+        change: MemberChange,
+    },
+    Mute {
+        users: Vec<String>,
+        secs: i64,
+    },
+    ChangeOwner {
+        new_owner: String,
+    },
     Destroy,
-    Notify { content: String, to: Vec<String> },
+    Notify {
+        content: String,
+        to: Vec<String>,
+    },
     /// Recall stored messages; `silent` (delete_group_msg_by_sender) tells no one.
-    Recall { seqs: Vec<i64>, silent: bool },
-    MarkRead { user: String, seq: i64 },
+    Recall {
+        seqs: Vec<i64>,
+        silent: bool,
+    },
+    MarkRead {
+        user: String,
+        seq: i64,
+    },
+    /// modify_group_attr (replace: false) and set_group_attr (replace: true).
+    SetAttributes {
+        attrs: Vec<(String, String)>,
+        replace: bool,
+    },
+    ClearAttributes,
+    /// import_group_member: (user, role, join time, unread count).
+    ImportMembers {
+        members: Vec<(String, Role, i64, i64)>,
+    },
+    ImportMessages {
+        messages: Vec<ImportedMessage>,
+    },
+    SetUnread {
+        user: String,
+        unread: i64,
+    },
+    Ban {
+        users: Vec<String>,
+        secs: i64,
+        description: String,
+    },
+    Unban {
+        users: Vec<String>,
+    },
+    ModifyMessage {
+        seq: i64,
+        body: Option<String>,
+        cloud_custom_data: Option<String>,
+    },
 }
+
+/// One message of import_group_msg.
+#[derive(Clone, Debug)]
+pub struct ImportedMessage {
+    pub from: String,
+    pub time: i64,
+    pub random: u32,
+    pub content: Content,
+}
+
+/// Group attribute limits (spec §2.7.26).
+const MAX_ATTR_KEYS: usize = 16;
+const MAX_ATTR_KEY: usize = 32;
+const MAX_ATTR_VALUE: usize = 4000;
+const MAX_ATTR_TOTAL: usize = 16_000;
+const MAX_ATTR_WRITES_PER_SEC: usize = 5;
 
 #[derive(Message)]
 #[rtype(result = "Result<Value, GroupError>")]
@@ -138,6 +216,7 @@ pub struct GroupView {
     pub members: Vec<group_member::Model>,
     pub mutes: HashMap<String, i64>,
     pub requests: Vec<group_request::Model>,
+    pub bans: HashMap<String, (i64, String)>,
     pub online_members: usize,
 }
 
@@ -160,6 +239,9 @@ pub struct GroupActor {
     members: HashMap<String, group_member::Model>,
     mutes: HashMap<String, i64>,
     requests: HashMap<String, group_request::Model>,
+    bans: HashMap<String, (i64, String)>,
+    /// When the last attribute writes happened (at most 5 a second).
+    attr_writes: Vec<Instant>,
     queue: Vec<Queued>,
     flush_scheduled: bool,
     /// Start of the current one-second rate window and messages admitted in it.
@@ -181,6 +263,8 @@ impl GroupActor {
             members: state.members,
             mutes: state.mutes,
             requests: state.requests,
+            bans: state.bans,
+            attr_writes: Vec::new(),
             queue: Vec::new(),
             flush_scheduled: false,
             window: (Instant::now(), 0),
@@ -219,6 +303,7 @@ impl GroupActor {
             members: self.members.values().cloned().collect(),
             mutes: self.mutes.clone(),
             requests: self.requests.values().cloned().collect(),
+            bans: self.bans.clone(),
             online_members: self.members.len(),
         }
     }
@@ -403,6 +488,9 @@ impl GroupActor {
             }
             Op::Apply { user, wording } => {
                 rules::check(self.kind, rules::Actor::User(self.role_of(&user)), Action::Apply)?;
+                if self.bans.get(&user).is_some_and(|(until, _)| *until > now) {
+                    return Err(GroupError::NotAllowed("banned from this group".into()));
+                }
                 match rules::join_outcome(self.kind, &self.info.apply_join_option)? {
                     rules::JoinOutcome::Joined => {
                         if self.members.len() as i64 >= self.info.max_member_num {
@@ -424,7 +512,8 @@ impl GroupActor {
                             wording: wording.clone(),
                             created_at: now,
                         });
-                        let frame = system_frame(&self.info.group_id, "JoinRequest", &user, json!({"ApplyMsg": wording}));
+                        let frame =
+                            system_frame(&self.info.group_id, "JoinRequest", &user, json!({"ApplyMsg": wording}));
                         work.outbox.push((self.managers(), frame, None));
                         reply = json!({"JoinResult": "Pending"});
                     }
@@ -564,6 +653,164 @@ impl GroupActor {
                 );
                 work.outbox.push((self.member_ids(), frame, None));
             }
+            Op::SetAttributes { attrs, replace } => {
+                self.check_attr_writer(caller)?;
+                let mut current: serde_json::Map<String, Value> = if replace {
+                    serde_json::Map::new()
+                } else {
+                    serde_json::from_str(&self.info.attributes).unwrap_or_default()
+                };
+                for (key, value) in &attrs {
+                    if key.is_empty() || key.len() > MAX_ATTR_KEY {
+                        return Err(GroupError::Attribute(
+                            10045,
+                            format!("attribute key {key:?} is 1 to {MAX_ATTR_KEY} bytes"),
+                        ));
+                    }
+                    if value.len() > MAX_ATTR_VALUE {
+                        return Err(GroupError::Attribute(
+                            10046,
+                            format!("attribute {key} exceeds {MAX_ATTR_VALUE} bytes"),
+                        ));
+                    }
+                    current.insert(key.clone(), json!(value));
+                }
+                self.finish_attributes(&mut work, current, &operator)?;
+            }
+            Op::ClearAttributes => {
+                self.check_attr_writer(caller)?;
+                self.finish_attributes(&mut work, serde_json::Map::new(), &operator)?;
+            }
+            Op::ImportMembers { members } => {
+                if !self.kind.importable() {
+                    return Err(GroupError::NotAllowed("AVChatRoom members cannot be imported".into()));
+                }
+                let mut results = Vec::new();
+                let mut count = self.members.len() as i64;
+                let last = self.info.next_msg_seq - 1;
+                for (user, role, join_time, unread) in members {
+                    let result = if self.members.contains_key(&user)
+                        || work.draft.members_put.iter().any(|m| m.user_id == user)
+                    {
+                        2
+                    } else if count >= self.info.max_member_num {
+                        0
+                    } else {
+                        let mut member = self.new_member(&user, role, now);
+                        if join_time > self.info.create_time && join_time <= now {
+                            member.join_time = join_time;
+                        }
+                        // More unread than the group has messages is clamped.
+                        member.read_seq = (last - unread.max(0)).max(0);
+                        member.join_seq = 0;
+                        work.draft.members_put.push(member);
+                        count += 1;
+                        1
+                    };
+                    results.push(json!({"Member_Account": user, "Result": result}));
+                }
+                reply = json!({"MemberList": results});
+            }
+            Op::ImportMessages { messages } => {
+                if !self.kind.importable() {
+                    return Err(GroupError::NotAllowed("AVChatRoom keeps no messages".into()));
+                }
+                let mut results = Vec::new();
+                let mut latest = self.info.last_msg_time;
+                for message in messages {
+                    // Each is newer than the group, older than now and newer than what is stored.
+                    if message.time <= self.info.create_time || message.time >= now || message.time < latest {
+                        results.push(json!({"MsgSeq": 0, "MsgTime": message.time, "Result": 10004}));
+                        continue;
+                    }
+                    latest = message.time;
+                    let seq = work.next_seq(&self.info);
+                    work.draft.messages.push(group_message::Model {
+                        id: 0,
+                        group_id: self.info.group_id.clone(),
+                        seq,
+                        from_account: message.from,
+                        msg_random: i64::from(message.random),
+                        msg_time: message.time,
+                        priority: "Normal".into(),
+                        is_tip: false,
+                        body: message.content.body,
+                        cloud_custom_data: message.content.cloud_custom_data,
+                        offline_push_info: message.content.offline_push_info,
+                        flag_bits: 0,
+                        sender_nick: None,
+                        sender_face: None,
+                        expires_at: now.saturating_add(self.app.config.history_retention_secs),
+                    });
+                    results.push(json!({"MsgSeq": seq, "MsgTime": message.time, "Result": 0}));
+                }
+                let mut info = work.info_after(&self.info);
+                info.last_msg_time = latest;
+                if self.kind.needs_activation() && latest > 0 {
+                    info.activated = true;
+                }
+                // After an import every member has read everything (set_unread_msg_num restores).
+                let last = info.next_msg_seq - 1;
+                for member in self.members.values() {
+                    let mut member = member.clone();
+                    member.read_seq = last;
+                    work.draft.members_put.push(member);
+                }
+                work.draft.info = Some(info);
+                reply = json!({"ImportMsgResult": results});
+            }
+            Op::SetUnread { user, unread } => {
+                let Some(member) = self.members.get(&user) else {
+                    return Err(GroupError::NotMember);
+                };
+                // Meeting and AVChatRoom count no unread: silently ignored.
+                if self.kind.counts_unread() {
+                    let mut member = member.clone();
+                    member.read_seq = (self.info.next_msg_seq - 1 - unread.max(0)).max(0);
+                    work.draft.members_put.push(member);
+                }
+            }
+            Op::Ban { users, secs, description } => {
+                if self.kind != GroupType::AVChatRoom {
+                    return Err(GroupError::NotAllowed("only AVChatRoom bans".into()));
+                }
+                self.check(caller, Action::Mute(Role::Member))?;
+                let until = now.saturating_add(secs.max(0));
+                for user in &users {
+                    work.draft.bans_put.push((user.clone(), until, description.clone()));
+                    if self.members.contains_key(user) {
+                        work.draft.members_removed.push(user.clone());
+                    }
+                }
+                let frame = system_frame(&self.info.group_id, "Banned", &operator, json!({"Description": description}));
+                work.outbox.push((users.clone(), frame, None));
+                work.left = users;
+            }
+            Op::Unban { users } => {
+                if self.kind != GroupType::AVChatRoom {
+                    return Err(GroupError::NotAllowed("only AVChatRoom bans".into()));
+                }
+                self.check(caller, Action::Mute(Role::Member))?;
+                for user in users {
+                    work.draft.bans_put.push((user, 0, String::new()));
+                }
+            }
+            Op::ModifyMessage { seq, body, cloud_custom_data } => {
+                if !self.kind.stores_history() {
+                    return Err(GroupError::NotAllowed("AVChatRoom keeps no messages".into()));
+                }
+                // The caller read the stored message; both parts are final here.
+                let (Some(body), cloud) = (body, cloud_custom_data) else {
+                    return Err(GroupError::BadRequest("nothing to modify".into()));
+                };
+                work.draft.modified.push((seq, body.clone(), cloud.clone()));
+                let raw = crate::message::event::raw_body(&body);
+                let frame = crate::message::event::frame(
+                    "group_msg_modified",
+                    json!({"GroupId": self.info.group_id, "MsgSeq": seq, "MsgBody": raw, "CloudCustomData": cloud}),
+                );
+                work.outbox.push((self.member_ids(), frame, None));
+            }
             Op::MarkRead { user, seq } => {
                 let Some(member) = self.members.get(&user) else {
                     return Err(GroupError::NotMember);
@@ -608,6 +855,44 @@ impl GroupActor {
         Ok(())
     }
 
+    /// Group attributes: any member may write them (the app admin too), 5 writes a second.
+    fn check_attr_writer(&self, caller: &Caller) -> Result<(), GroupError> {
+        if self.standing(caller) == rules::Actor::User(Role::None) {
+            return Err(GroupError::NotMember);
+        }
+        let recent = self.attr_writes.iter().filter(|t| t.elapsed() < Duration::from_secs(1)).count();
+        if recent >= MAX_ATTR_WRITES_PER_SEC {
+            return Err(GroupError::Attribute(10049, "attribute writes are limited to 5 a second".into()));
+        }
+        Ok(())
+    }
+
+    fn finish_attributes(
+        &self,
+        work: &mut Work,
+        attrs: serde_json::Map<String, Value>,
+        operator: &str,
+    ) -> Result<(), GroupError> {
+        if attrs.len() > MAX_ATTR_KEYS {
+            return Err(GroupError::Attribute(10047, format!("at most {MAX_ATTR_KEYS} attributes")));
+        }
+        let total: usize = attrs.values().map(|v| v.as_str().map_or(0, str::len)).sum();
+        if total > MAX_ATTR_TOTAL {
+            return Err(GroupError::Attribute(10048, format!("attribute values exceed {MAX_ATTR_TOTAL} bytes")));
+        }
+        let mut info = work.info_after(&self.info);
+        info.attributes = Value::Object(attrs.clone()).to_string();
+        work.draft.info = Some(info);
+        work.attributes_written = true;
+        let list: Vec<Value> = attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let frame = crate::message::event::frame(
+            "group_attr_changed",
+            json!({"GroupId": self.info.group_id, "GroupAttrAry": list, "Operator_Account": operator}),
+        );
+        work.outbox.push((self.member_ids(), frame, None));
+        Ok(())
+    }
+
     /// The owner and admins (who answer applications).
     fn managers(&self) -> Vec<String> {
         self.members.values().filter(|m| m.role == "Owner" || m.role == "Admin").map(|m| m.user_id.clone()).collect()
@@ -615,7 +900,14 @@ impl GroupActor {
 
     /// After the commit: memory follows the database, then members are told.
     fn apply(&mut self, work: Work, ctx: &mut Context<Self>) {
-        let Work { draft, tips, mut outbox, joined, left, .. } = work;
+        let Work { draft, tips, mut outbox, joined, left, attributes_written, .. } = work;
+        if attributes_written {
+            self.attr_writes.retain(|t| t.elapsed() < Duration::from_secs(1));
+            self.attr_writes.push(Instant::now());
+        }
+        for (user, until, description) in &draft.bans_put {
+            self.bans.insert(user.clone(), (*until, description.clone()));
+        }
         if draft.destroy {
             self.deliver(outbox);
             ctx.stop();
@@ -808,6 +1100,7 @@ struct Work {
     joined: Vec<String>,
     left: Vec<String>,
     seqs_taken: i64,
+    attributes_written: bool,
 }
 
 impl Work {
@@ -930,7 +1223,11 @@ pub fn message_json(kind: GroupType, row: &group_message::Model) -> Value {
     serde_json::to_value(view(kind, row, &body)).unwrap_or(Value::Null)
 }
 
-fn view<'a>(kind: GroupType, row: &'a group_message::Model, body: &'a serde_json::value::RawValue) -> GroupMessageView<'a> {
+fn view<'a>(
+    kind: GroupType,
+    row: &'a group_message::Model,
+    body: &'a serde_json::value::RawValue,
+) -> GroupMessageView<'a> {
     GroupMessageView {
         GroupId: &row.group_id,
         GroupType: kind.rest_name(),

@@ -48,6 +48,9 @@ pub enum GroupError {
     NoMessage(i64),
     #[error("no pending request from {0:?}")]
     NoRequest(String),
+    /// A group attribute limit, with its own code (10045–10049).
+    #[error("{1}")]
+    Attribute(i64, String),
     /// A message refused by the message rules (codes of the openim family).
     #[error("{0}")]
     Message(Failure),
@@ -71,6 +74,7 @@ impl From<GroupError> for Failure {
             GroupError::IdTaken(_) => 10021,
             GroupError::NoMessage(_) => 10030,
             GroupError::NoRequest(_) => 10024,
+            GroupError::Attribute(code, _) => *code,
             // Oversize is 80002 in the group API.
             GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
             GroupError::Message(f) => return f.clone(),

@@ -112,9 +112,21 @@ fn acting_user(call: &Call, f: &Fields) -> Result<String, GroupError> {
 }
 
 pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    create(app, call, false).await
+}
+
+/// import_group: a group as it was elsewhere (its creation time; no members, no notifications).
+pub async fn import_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    create(app, call, true).await
+}
+
+async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let type_name = f.str("Type").map_err(param)?;
     let kind = GroupType::parse(type_name).ok_or_else(|| bad(format!("unknown group Type {type_name:?}")))?;
+    if import && !kind.importable() {
+        return Err(GroupError::NotAllowed("AVChatRoom groups cannot be imported".into()).into());
+    }
     let name = text(&f, "Name", 30)?.ok_or_else(|| param(Fields::missing("Name")))?;
     let owner = match call.access {
         Access::User => call.identifier.clone(),
@@ -146,6 +158,9 @@ pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let app_defined = key_values(&f, "AppDefinedData", 512)?;
     let mut members: Vec<(String, Role)> = Vec::new();
     let listed = f.opt_array("MemberList").map_err(param)?.cloned().unwrap_or_default();
+    if import && !listed.is_empty() {
+        return Err(bad("import_group takes no MemberList (use import_group_member)").into());
+    }
     if !listed.is_empty() && kind == GroupType::AVChatRoom {
         return Err(GroupError::NotAllowed("members join an AVChatRoom themselves".into()).into());
     }
@@ -169,6 +184,10 @@ pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         return Err(GroupError::Full.into());
     }
     let now = crate::now_secs();
+    let created = match f.opt_i64("CreateTime").map_err(param)? {
+        Some(t) if import && t > 0 && t <= now => t,
+        _ => now,
+    };
     let info = group_info::Model {
         group_id: id.clone(),
         group_type: kind.name().to_string(),
@@ -177,9 +196,9 @@ pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         notification: text(&f, "Notification", 300)?.unwrap_or_default(),
         face_url: text(&f, "FaceUrl", 100)?.unwrap_or_default(),
         owner: owner.clone(),
-        create_time: now,
+        create_time: created,
         info_seq: 0,
-        last_info_time: now,
+        last_info_time: created,
         last_msg_time: 0,
         next_msg_seq: 1,
         max_member_num: max_members,
@@ -199,7 +218,7 @@ pub async fn create_group(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
                 group_id: id.clone(),
                 user_id: user,
                 role: role.name().to_string(),
-                join_time: now,
+                join_time: created,
                 join_seq: 0,
                 read_seq: 0,
                 msg_flag: "AcceptAndNotify".into(),
@@ -297,9 +316,11 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     let ids = users(&f, "GroupIdList", MAX_INFO_GROUPS)?;
     let filter = f.opt_object("ResponseFilter").map_err(param)?.cloned().map(Value::Object).unwrap_or(Value::Null);
     let filter = Fields::of(&filter);
-    let base_filter = filter.opt_array("GroupBaseInfoFilter").map_err(param)?.map(|_| filter.strings("GroupBaseInfoFilter"));
+    let base_filter =
+        filter.opt_array("GroupBaseInfoFilter").map_err(param)?.map(|_| filter.strings("GroupBaseInfoFilter"));
     let base_filter = base_filter.transpose().map_err(param)?;
-    let member_filter = filter.opt_array("MemberInfoFilter").map_err(param)?.map(|_| filter.strings("MemberInfoFilter"));
+    let member_filter =
+        filter.opt_array("MemberInfoFilter").map_err(param)?.map(|_| filter.strings("MemberInfoFilter"));
     let member_filter: Option<Vec<&str>> = member_filter
         .transpose()
         .map_err(param)?
@@ -711,7 +732,8 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
         let count = member_count(&app, &group.group_id).await?;
         let wanted = base_filter.as_deref().or(Some(&["Type", "Name"][..]));
         let mut item = base_info(&app, group, count, if base_filter.is_some() { wanted } else { None });
-        let me = member_json(member, 0, self_filter.as_deref().or(Some(&["Role", "JoinTime", "MsgFlag", "MsgSeq"][..])));
+        let me =
+            member_json(member, 0, self_filter.as_deref().or(Some(&["Role", "JoinTime", "MsgFlag", "MsgSeq"][..])));
         let mut me = me;
         if let Some(obj) = me.as_object_mut() {
             obj.remove("Member_Account");
@@ -768,6 +790,219 @@ pub async fn delete_group_msg_by_sender(app: Arc<App>, call: Call) -> Result<Rep
     if !seqs.is_empty() {
         run(&app, id, &call, Op::Recall { seqs, silent: true }).await?;
     }
+    Ok(Reply::new())
+}
+
+pub async fn get_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let view = view(&app, group_id(&f)?).await?;
+    let attrs: Map<String, Value> = serde_json::from_str(&view.info.attributes).unwrap_or_default();
+    let list: Vec<Value> = attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    Ok(reply(json!({"GroupAttrAry": list})))
+}
+
+fn attributes(f: &Fields) -> Result<Vec<(String, String)>, GroupError> {
+    let mut out = Vec::new();
+    for item in f.array("GroupAttr").map_err(param)? {
+        let item = Fields::of(item);
+        out.push((item.str("key").map_err(param)?.to_string(), item.str("value").map_err(param)?.to_string()));
+    }
+    Ok(out)
+}
+
+pub async fn modify_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let attrs = attributes(&f)?;
+    run(&app, group_id(&f)?, &call, Op::SetAttributes { attrs, replace: false }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn set_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let attrs = attributes(&f)?;
+    run(&app, group_id(&f)?, &call, Op::SetAttributes { attrs, replace: true }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn clear_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    if GroupType::parse(&view(&app, id).await?.info.group_type) == Some(GroupType::Community) {
+        return Err(GroupError::NotAllowed("Community attributes cannot be cleared".into()).into());
+    }
+    run(&app, id, &call, Op::ClearAttributes).await?;
+    Ok(Reply::new())
+}
+
+pub async fn import_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let listed = f.array("MemberList").map_err(param)?;
+    if listed.is_empty() {
+        return Err(bad("MemberList is empty").into());
+    }
+    if listed.len() > MAX_ADD {
+        return Err(GroupError::TooMany(MAX_ADD).into());
+    }
+    let mut members = Vec::new();
+    let mut unknown = Vec::new();
+    for item in listed {
+        let item = Fields::of(item);
+        let user = item.str("Member_Account").map_err(param)?;
+        let role = match item.opt_str("Role").map_err(param)? {
+            Some("Admin") => Role::Admin,
+            Some("Member") | None => Role::Member,
+            Some(other) => return Err(bad(format!("Role {other:?} cannot be imported")).into()),
+        };
+        let join_time = item.opt_i64("JoinTime").map_err(param)?.unwrap_or(0);
+        let unread = item.opt_i64("UnreadMsgNum").map_err(param)?.unwrap_or(0);
+        if app.accounts.exists(user).await.map_err(GroupError::from)? {
+            members.push((user.to_string(), role, join_time, unread));
+        } else {
+            unknown.push(user.to_string());
+        }
+    }
+    let mut results = match members.is_empty() {
+        true => Vec::new(),
+        false => {
+            let answer = run(&app, id, &call, Op::ImportMembers { members }).await?;
+            answer["MemberList"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    results.extend(unknown.into_iter().map(|u| json!({"Member_Account": u, "Result": 0})));
+    Ok(reply(json!({"MemberList": results})))
+}
+
+/// import_group_msg takes at most this many messages per call (the limits page says 20).
+const MAX_IMPORT_MESSAGES: usize = 20;
+
+pub async fn import_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let listed = f.array("MsgList").map_err(param)?;
+    if listed.is_empty() || listed.len() > MAX_IMPORT_MESSAGES {
+        return Err(bad(format!("MsgList takes 1 to {MAX_IMPORT_MESSAGES} messages")).into());
+    }
+    let mut messages = Vec::new();
+    for item in listed {
+        let item = Fields::of(item);
+        let from = item.str("From_Account").map_err(param)?;
+        require_user(&app, from).await?;
+        let content = crate::message::validate::content(
+            item.raw("MsgBody"),
+            item.raw("CloudCustomData"),
+            None,
+            app.messages.max_message_bytes,
+        )
+        .map_err(|e| match crate::failure::Failure::from(e) {
+            f if f.code == 93000 => GroupError::Message(Failure::new(10020, f.info)),
+            f => GroupError::Message(f),
+        })?;
+        messages.push(actor::ImportedMessage {
+            from: from.to_string(),
+            time: item.i64("SendTime").map_err(param)?,
+            random: item.opt_u32("Random").map_err(param)?.unwrap_or_else(rand::random),
+            content,
+        });
+    }
+    let answer = run(&app, id, &call, Op::ImportMessages { messages }).await?;
+    Ok(reply(answer))
+}
+
+pub async fn set_unread_msg_num(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let user = f.str("Member_Account").map_err(param)?.to_string();
+    let unread = f.i64("UnreadMsgNum").map_err(param)?;
+    run(&app, id, &call, Op::SetUnread { user, unread }).await?;
+    Ok(Reply::new())
+}
+
+/// ban/unban take at most this many accounts.
+const MAX_BAN: usize = 20;
+
+pub async fn ban_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let users = users(&f, "Members_Account", MAX_BAN)?.into_iter().map(String::from).collect();
+    let secs = f.i64("Duration").map_err(param)?;
+    let description = text(&f, "Description", 1000)?.unwrap_or_default();
+    run(&app, id, &call, Op::Ban { users, secs, description }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn unban_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let users = users(&f, "Members_Account", MAX_BAN)?.into_iter().map(String::from).collect();
+    run(&app, id, &call, Op::Unban { users }).await?;
+    Ok(Reply::new())
+}
+
+pub async fn get_group_ban_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let view = view(&app, group_id(&f)?).await?;
+    let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
+    let limit = f.opt_i64("Limit").map_err(param)?.unwrap_or(100).clamp(1, 100) as usize;
+    let now = crate::now_secs();
+    let mut banned: Vec<(&String, i64)> =
+        view.bans.iter().filter(|(_, (until, _))| *until > now).map(|(u, (until, _))| (u, *until)).collect();
+    banned.sort();
+    let page: Vec<Value> = banned
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(u, until)| json!({"Member_Account": u, "BannedUntil": until}))
+        .collect();
+    let next = offset + page.len();
+    Ok(reply(json!({"BannedAccountList": page, "NextOffset": if next >= banned.len() { 0 } else { next }})))
+}
+
+/// group_open_avchatroom_http_svc/get_members: the room's online members, newest first.
+pub async fn get_members(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let view = view(&app, group_id(&f)?).await?;
+    if GroupType::parse(&view.info.group_type) != Some(GroupType::AVChatRoom) {
+        return Err(GroupError::NotAllowed("only AVChatRoom lists online members".into()).into());
+    }
+    // `Timestamp` is the cursor: members who joined before it (0 = the newest first).
+    let before = f.opt_i64("Timestamp").map_err(param)?.filter(|t| *t > 0).unwrap_or(i64::MAX);
+    let mut members: Vec<&group_member::Model> = view.members.iter().filter(|m| m.join_time < before).collect();
+    members.sort_by(|a, b| b.join_time.cmp(&a.join_time).then(a.user_id.cmp(&b.user_id)));
+    let page: Vec<&group_member::Model> = members.iter().take(500).copied().collect();
+    let mut list = Vec::with_capacity(page.len());
+    for m in &page {
+        let card = app.profiles.card(&m.user_id).await.map_err(GroupError::from)?;
+        list.push(json!({
+            "Member_Account": m.user_id,
+            "JoinTime": m.join_time,
+            "NickName": card.nick.clone().unwrap_or_default(),
+            "Avatar": card.face_url.clone().unwrap_or_default(),
+        }));
+    }
+    let next = if members.len() > page.len() { page.last().map_or(0, |m| m.join_time) } else { 0 };
+    Ok(reply(json!({"MemberList": list, "NextTimestamp": next})))
+}
+
+/// openim/modify_group_msg: a stored group message gets a new body and/or CloudCustomData.
+pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let seq = f.i64("MsgSeq").map_err(param)?;
+    let stored = store::message(&app.db, id, seq).await.map_err(GroupError::from)?.ok_or(GroupError::NoMessage(seq))?;
+    let body = match f.raw("MsgBody") {
+        Some(_) => {
+            crate::message::validate::content(f.raw("MsgBody"), None, None, app.messages.max_message_bytes)
+                .map_err(GroupError::from)?
+                .body
+        }
+        None => stored.body.clone(),
+    };
+    let cloud_custom_data = match f.opt_str("CloudCustomData").map_err(param)? {
+        Some(c) => Some(c.to_string()),
+        None => stored.cloud_custom_data.clone(),
+    };
+    run(&app, id, &call, Op::ModifyMessage { seq, body: Some(body), cloud_custom_data }).await?;
     Ok(Reply::new())
 }
 

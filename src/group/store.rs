@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use entities::{group_info, group_member, group_message, group_mute, group_request};
+use entities::{group_ban, group_info, group_member, group_message, group_mute, group_request};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// Everything a group actor holds.
@@ -16,6 +16,8 @@ pub struct GroupState {
     pub members: HashMap<String, group_member::Model>,
     pub mutes: HashMap<String, i64>,
     pub requests: HashMap<String, group_request::Model>,
+    /// AVChatRoom bans: user → (until, description).
+    pub bans: HashMap<String, (i64, String)>,
 }
 
 pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<GroupState>, DbErr> {
@@ -43,7 +45,14 @@ pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<Grou
         .into_iter()
         .map(|r| (r.user_id.clone(), r))
         .collect();
-    Ok(Some(GroupState { info, members, mutes, requests }))
+    let bans = group_ban::Entity::find()
+        .filter(group_ban::Column::GroupId.eq(group_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| (b.user_id, (b.banned_until, b.description)))
+        .collect();
+    Ok(Some(GroupState { info, members, mutes, requests, bans }))
 }
 
 pub async fn exists(db: &DatabaseConnection, group_id: &str) -> Result<bool, DbErr> {
@@ -63,6 +72,9 @@ pub struct Draft {
     pub recalled: Vec<i64>,
     pub requests_put: Vec<group_request::Model>,
     pub requests_removed: Vec<String>,
+    pub bans_put: Vec<(String, i64, String)>,
+    /// Stored messages whose body and CloudCustomData change: (seq, body, cloud custom data).
+    pub modified: Vec<(i64, String, Option<String>)>,
     pub destroy: bool,
 }
 
@@ -76,17 +88,14 @@ impl Draft {
             && self.recalled.is_empty()
             && self.requests_put.is_empty()
             && self.requests_removed.is_empty()
+            && self.bans_put.is_empty()
+            && self.modified.is_empty()
             && !self.destroy
     }
 }
 
 /// Writes a draft in one transaction. Member rows are skipped for groups that keep none.
-pub async fn commit(
-    db: &DatabaseConnection,
-    group_id: &str,
-    draft: &Draft,
-    stores_members: bool,
-) -> Result<(), DbErr> {
+pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stores_members: bool) -> Result<(), DbErr> {
     if draft.is_empty() {
         return Ok(());
     }
@@ -95,6 +104,7 @@ pub async fn commit(
         group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_mute::Entity::delete_many().filter(group_mute::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_request::Entity::delete_many().filter(group_request::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_ban::Entity::delete_many().filter(group_ban::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_message::Entity::delete_many().filter(group_message::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_info::Entity::delete_by_id(group_id.to_string()).exec(&txn).await?;
         return txn.commit().await;
@@ -166,6 +176,31 @@ pub async fn commit(
             .exec(&txn)
             .await?;
     }
+    if !draft.bans_put.is_empty() {
+        let rows = draft.bans_put.iter().map(|(user, until, description)| group_ban::ActiveModel {
+            group_id: Set(group_id.to_string()),
+            user_id: Set(user.clone()),
+            banned_until: Set(*until),
+            description: Set(description.clone()),
+        });
+        group_ban::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([group_ban::Column::GroupId, group_ban::Column::UserId])
+                    .update_columns([group_ban::Column::BannedUntil, group_ban::Column::Description])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for (seq, body, cloud) in &draft.modified {
+        group_message::Entity::update_many()
+            .col_expr(group_message::Column::Body, Expr::value(body.clone()))
+            .col_expr(group_message::Column::CloudCustomData, Expr::value(cloud.clone()))
+            .filter(group_message::Column::GroupId.eq(group_id))
+            .filter(group_message::Column::Seq.eq(*seq))
+            .exec(&txn)
+            .await?;
+    }
     for user in &draft.requests_removed {
         group_request::Entity::delete_many()
             .filter(group_request::Column::GroupId.eq(group_id))
@@ -202,14 +237,12 @@ fn reset<A: sea_orm::ActiveModelTrait>(mut row: A) -> A {
     row
 }
 
-
 /// The groups `user` is a member of, with their member rows.
 pub async fn joined(
     db: &DatabaseConnection,
     user: &str,
 ) -> Result<Vec<(group_info::Model, group_member::Model)>, DbErr> {
-    let memberships =
-        group_member::Entity::find().filter(group_member::Column::UserId.eq(user)).all(db).await?;
+    let memberships = group_member::Entity::find().filter(group_member::Column::UserId.eq(user)).all(db).await?;
     let ids: Vec<String> = memberships.iter().map(|m| m.group_id.clone()).collect();
     let infos: HashMap<String, group_info::Model> = group_info::Entity::find()
         .filter(group_info::Column::GroupId.is_in(ids))

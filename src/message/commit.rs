@@ -124,7 +124,10 @@ impl Committer {
         if !accounts.exists(&request.to).await.map_err(|e| internal(&e))? {
             return Err(MessageError::UnknownRecipient(request.to.clone()));
         }
-        if request.check_relations && !request.from_admin && mutes.c2c_muted(&request.from).await.map_err(|e| internal(&e))? {
+        if request.check_relations
+            && !request.from_admin
+            && mutes.c2c_muted(&request.from).await.map_err(|e| internal(&e))?
+        {
             return Err(MessageError::Muted);
         }
         // The app admin may message anyone and be messaged by anyone.

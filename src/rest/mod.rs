@@ -142,13 +142,33 @@ pub fn routes() -> Vec<Route> {
         route!("group_open_http_svc", "get_group_shutted_uin", Group, Normal, group::get_group_shutted_uin),
         route!("group_open_http_svc", "get_role_in_group", Group, Normal, group::get_role_in_group),
         route!("group_open_http_svc", "send_group_msg", Group, Normal, group::send_group_msg),
-        route!("group_open_http_svc", "send_group_system_notification", Group, Normal, group::send_group_system_notification),
+        route!(
+            "group_open_http_svc",
+            "send_group_system_notification",
+            Group,
+            Normal,
+            group::send_group_system_notification
+        ),
         route!("group_open_http_svc", "group_msg_recall", Group, Normal, group::group_msg_recall),
         route!("group_open_http_svc", "group_msg_get_simple", Group, Normal, group::group_msg_get_simple),
         route!("group_open_http_svc", "get_joined_group_list", Group, Normal, group::get_joined_group_list),
         route!("group_open_http_svc", "get_appid_group_list", Group, Normal, group::get_appid_group_list),
         route!("group_open_http_svc", "get_online_member_num", Group, Normal, group::get_online_member_num),
         route!("group_open_http_svc", "delete_group_msg_by_sender", Group, Normal, group::delete_group_msg_by_sender),
+        route!("group_open_http_svc", "import_group", Group, Normal, group::import_group),
+        route!("group_open_http_svc", "import_group_member", Group, Normal, group::import_group_member),
+        route!("group_open_http_svc", "import_group_msg", Group, Normal, group::import_group_msg),
+        route!("group_open_http_svc", "set_unread_msg_num", Group, Normal, group::set_unread_msg_num),
+        route!("group_open_attr_http_svc", "get_group_attr", Group, Normal, group::get_group_attr),
+        route!("group_open_http_svc", "get_group_attr", Group, Normal, group::get_group_attr),
+        route!("group_open_http_svc", "modify_group_attr", Group, Normal, group::modify_group_attr),
+        route!("group_open_http_svc", "set_group_attr", Group, Normal, group::set_group_attr),
+        route!("group_open_http_svc", "clear_group_attr", Group, Normal, group::clear_group_attr),
+        route!("group_open_http_svc", "ban_group_member", Group, Normal, group::ban_group_member),
+        route!("group_open_http_svc", "unban_group_member", Group, Normal, group::unban_group_member),
+        route!("group_open_http_svc", "get_group_ban_member", Group, Normal, group::get_group_ban_member),
+        route!("group_open_avchatroom_http_svc", "get_members", Group, Normal, group::get_members),
+        route!("openim", "modify_group_msg", OpenIm, Normal, group::modify_group_msg),
         route!("group_open_http_svc", "apply_join_group", Group, Normal, group::apply_join_group),
         route!("group_open_http_svc", "quit_group", Group, Normal, group::quit_group),
         route!("group_open_http_svc", "handle_join_request", Group, Normal, group::handle_join_request),
@@ -158,8 +178,18 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// Commands only the app admin (REST) may call: migration and app-wide listings.
-const ADMIN_ONLY: [&str; 4] =
-    ["friend_import", "get_appid_group_list", "get_group_shutted_uin", "delete_group_msg_by_sender"];
+const ADMIN_ONLY: [&str; 10] = [
+    "friend_import",
+    "get_appid_group_list",
+    "get_group_shutted_uin",
+    "delete_group_msg_by_sender",
+    "import_group",
+    "import_group_member",
+    "import_group_msg",
+    "set_unread_msg_num",
+    "get_members",
+    "modify_group_msg",
+];
 
 /// The commands a logged-in user may also send over WebSocket, as `service/command`: their
 /// own profile, relationship chain and groups, with their own rights.
