@@ -140,19 +140,26 @@ impl Session {
             // delivered live, one committed before is in the read. Nothing falls between.
             let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
             app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
-            let (missed, heads) = match app.messages.missed(&user, &cursors).await {
+            let found = async {
+                let (missed, heads) = app.messages.missed(&user, &cursors).await?;
+                let groups = crate::group::heads(&app.db, &user)
+                    .await
+                    .map_err(|e| Failure::new(70500, format!("group lookup failed: {e}")))?;
+                Ok::<_, Failure>((missed, heads, groups))
+            };
+            let (missed, heads, groups) = match found.await {
                 Ok(found) => found,
                 Err(e) => {
                     app.presence.shard(&user).do_send(Unregister { user: user.clone(), id: session_id });
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
-            Ok::<_, Failure>((user, platform, instance, missed, heads))
+            Ok::<_, Failure>((user, platform, instance, missed, heads, groups))
         };
         // `wait`: nothing else is handled until the login is settled, so frames delivered
         // meanwhile queue in the mailbox and follow the missed ones in order.
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| match result {
-            Ok((user, platform, instance, missed, heads)) => {
+            Ok((user, platform, instance, missed, heads, groups)) => {
                 crate::stats::Metrics::add(&act.app.metrics.logins, 1);
                 tracing::info!(user, platform = platform.name(), session = act.id, "login");
                 let heartbeat = if platform == Platform::Web { WEB_HEARTBEAT_SECS } else { HEARTBEAT_SECS };
@@ -177,9 +184,14 @@ impl Session {
                     .iter()
                     .map(|(peer, seq)| json!({"ConversationID": format!("c2c_{peer}"), "LastSeq": seq}))
                     .collect();
+                // Group messages are pulled by seq (group_msg_get_simple) from these heads.
+                let groups: Vec<Value> = groups
+                    .iter()
+                    .map(|(id, last, read)| json!({"GroupId": id, "LastSeq": last, "ReadSeq": read}))
+                    .collect();
                 ctx.text(event::frame(
                     "sync_done",
-                    json!({"Conversations": conversations, "MissedCount": missed.len()}),
+                    json!({"Conversations": conversations, "Groups": groups, "MissedCount": missed.len()}),
                 ));
             }
             Err(failure) => {

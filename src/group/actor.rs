@@ -594,7 +594,7 @@ impl GroupActor {
                     }
                 }
                 if let Some(secs) = change.mute_secs {
-                    self.plan_mute(&mut work, caller, &[user.clone()], secs, &operator)?;
+                    self.plan_mute(&mut work, caller, std::slice::from_ref(&user), secs, &operator)?;
                 }
                 work.draft.members_put.push(member);
             }

@@ -189,6 +189,17 @@ impl Caller {
     }
 }
 
+/// The stored groups `user` belongs to, for the login sync: (GroupId, last seq, read seq).
+/// A Work group shows once it has a message (to its owner at once).
+pub async fn heads(db: &sea_orm::DatabaseConnection, user: &str) -> Result<Vec<(String, i64, i64)>, DbErr> {
+    Ok(store::joined(db, user)
+        .await?
+        .into_iter()
+        .filter(|(g, m)| g.activated || m.role == "Owner")
+        .map(|(g, m)| (g.group_id, g.next_msg_seq - 1, m.read_seq))
+        .collect())
+}
+
 /// A default group ID: `@TGS#` + a type letter + random uppercase letters and digits
 /// (Community: `@TGS#_@TGS#c…`).
 pub fn new_group_id(kind: GroupType) -> String {
