@@ -817,7 +817,7 @@ async fn the_3001st_friend_is_refused_with_30010_and_a_full_target_with_30014() 
     let server = Server::start();
     let friends = names("f", 3000);
     let mut users = refs(&friends);
-    users.extend(["a", "extra", "x"]);
+    users.extend(["a", "extra", "x", "nc"]);
     import_all(&server, &users).await;
     set_allow(&server, "extra", ALLOW_ANY).await;
     set_allow(&server, "a", ALLOW_ANY).await;
@@ -830,6 +830,14 @@ async fn the_3001st_friend_is_refused_with_30010_and_a_full_target_with_30014() 
     assert_items(&reply, "ResultItem", &[("extra", 30010)], "friend_import of the 3001st");
     assert_eq!(friend_num(&server, "a").await, 3000);
     assert_eq!(relation(&server, "a", "extra").await, NO_RELATION, "nothing half-written");
+
+    // A full requester is refused at once by a target who needs to confirm (nc never set
+    // AllowType): 30010, not a pending request that could never be agreed to.
+    add_one(&server, "a", "nc", json!({}), 30010).await;
+    add_one(&server, "a", "nc", json!({"AddType": "Add_Type_Single"}), 30010).await;
+    assert!(pendency(&server, "a").await.is_empty(), "no request sent by a full requester");
+    assert!(pendency(&server, "nc").await.is_empty(), "no request reached the target");
+    assert_eq!(relation(&server, "a", "nc").await, NO_RELATION);
 
     // a is full: a Both add to a is refused whole, a Single one is fine.
     add_one(&server, "x", "a", json!({"ForceAddFlags": 1}), 30014).await;
@@ -1485,4 +1493,169 @@ async fn malformed_json_is_30001_on_sns_and_40001_on_profile() {
             assert_fail(&reply, 40001, &format!("profile/{cmd} {body:?}"));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions
+
+#[actix_rt::test]
+async fn portrait_set_with_the_same_tag_twice_keeps_the_last_value() {
+    let server = Server::start();
+    server.import(&["alice"]).await;
+    // PostgreSQL refuses an upsert that touches the same row twice; the last value must win.
+    let items = profile_items(&[(NICK, json!("a")), (GENDER, json!("Gender_Type_Female")), (NICK, json!("b"))]);
+    set_profile_ok(&server, "alice", items).await;
+    assert_eq!(
+        get_profile(&server, "alice", &[NICK, GENDER]).await,
+        profile_items(&[(NICK, json!("b")), (GENDER, json!("Gender_Type_Female"))])
+    );
+    set_profile_ok(&server, "alice", profile_items(&[(NICK, json!("c")), (NICK, json!("d"))])).await;
+    assert_eq!(get_profile(&server, "alice", &[NICK]).await, profile_items(&[(NICK, json!("d"))]));
+}
+
+#[actix_rt::test]
+async fn portrait_get_of_the_same_user_twice_answers_both_items() {
+    let server = Server::start();
+    server.import(&["bob"]).await;
+    set_profile_ok(&server, "bob", profile_items(&[(NICK, json!("Bob"))])).await;
+    let reply = profile(&server, "portrait_get", json!({"To_Account": ["bob", "bob"], "TagList": [NICK]})).await;
+    assert_ok(&reply, "portrait_get of bob twice");
+    let items = reply["UserProfileItem"].as_array().unwrap_or_else(|| panic!("no UserProfileItem: {reply}"));
+    assert_eq!(items.len(), 2, "{reply}");
+    for item in items {
+        assert_eq!(item["To_Account"], "bob", "{reply}");
+        assert_eq!(item["ResultCode"], 0, "{reply}");
+        assert_eq!(item["ProfileItem"], profile_items(&[(NICK, json!("Bob"))]), "{reply}");
+    }
+    assert!(reply.get("Fail_Account").is_none(), "bob exists: {reply}");
+}
+
+#[actix_rt::test]
+async fn agree_and_add_refused_for_the_responders_33rd_list_writes_nothing_for_the_requester() {
+    let server = Server::start();
+    server.import(&["alice", "bob"]).await;
+    let lists = names("list", 32);
+    sns_ok(&server, "group_add", json!({"From_Account": "bob", "GroupName": lists})).await;
+    // alice (who has no list "X") asks bob (NeedConfirm) to go into her list "X".
+    let item = json!({"To_Account": "bob", "AddSource": SOURCE, "GroupName": "X"});
+    let reply = sns(&server, "friend_add", json!({"From_Account": "alice", "AddFriendItem": [item]})).await;
+    assert_items(&reply, "ResultItem", &[("bob", 30539)], "friend_add to NeedConfirm");
+    assert!(friend_lists(&server, "alice", json!({})).await.is_empty(), "a request creates no list");
+
+    // bob agrees and adds alice into a 33rd list of his own: refused before anything is written.
+    let answer = json!({"To_Account": "alice", "ResponseAction": "Response_Action_AgreeAndAdd", "TagName": "new"});
+    let reply = sns(&server, "friend_response", json!({"From_Account": "bob", "ResponseFriendItem": [answer]})).await;
+    assert_items(&reply, "ResultItem", &[("alice", 30011)], "AgreeAndAdd into bob's 33rd list");
+
+    let alice_lists = friend_lists(&server, "alice", json!({})).await;
+    assert!(alice_lists.iter().all(|(name, _, _)| name != "X"), "alice's list X was not created: {alice_lists:?}");
+    let bob_lists = friend_lists(&server, "bob", json!({})).await;
+    let bob_names: Vec<&str> = bob_lists.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(bob_names, refs(&lists), "bob still has his 32 lists and no more");
+    assert_eq!(relation(&server, "alice", "bob").await, NO_RELATION, "no friendship either way");
+    assert_eq!(relation(&server, "bob", "alice").await, NO_RELATION, "no friendship either way");
+    assert_eq!(friend_num(&server, "alice").await, 0);
+    assert_eq!(friend_num(&server, "bob").await, 0);
+    let sent = pendency(&server, "alice").await;
+    assert_eq!(sent.len(), 1, "alice's request is still pending: {sent:?}");
+    assert_eq!((&sent[0]["To_Account"], &sent[0]["PendencyType"]), (&json!("bob"), &json!("Pendency_Type_SendOut")));
+    let came = pendency(&server, "bob").await;
+    assert_eq!(came.len(), 1, "alice's request is still pending: {came:?}");
+    assert_eq!((&came[0]["To_Account"], &came[0]["PendencyType"]), (&json!("alice"), &json!("Pendency_Type_ComeIn")));
+}
+
+#[actix_rt::test]
+async fn friend_check_and_black_list_check_of_users_never_imported_are_no_relation() {
+    let server = Server::start();
+    server.import(&["a", "f", "blk"]).await;
+    befriend(&server, "a", "f").await;
+    block(&server, "a", &["blk"]).await;
+    // check() and black_check() also assert ResultCode 0 for every item and no Fail_Account.
+    let to = ["ghost1", "f", "ghost2"];
+    assert_eq!(check(&server, "a", &to, CHECK_SINGLE).await, [NO_RELATION, A_WITH_B, NO_RELATION]);
+    assert_eq!(check(&server, "a", &to, CHECK_BOTH).await, [NO_RELATION, BOTH_WAY, NO_RELATION]);
+    let to = ["ghost1", "blk", "ghost2"];
+    assert_eq!(black_check(&server, "a", &to, BLACK_SINGLE).await, [BLACK_NO, BLACK_A_WITH_B, BLACK_NO]);
+    assert_eq!(black_check(&server, "a", &to, BLACK_BOTH).await, [BLACK_NO, BLACK_A_WITH_B, BLACK_NO]);
+
+    // A full batch of 1000 users of whom none exists.
+    let ghosts = names("ghost", 1000);
+    assert_eq!(check(&server, "a", &refs(&ghosts), CHECK_BOTH).await, vec![NO_RELATION; 1000]);
+    assert_eq!(black_check(&server, "a", &refs(&ghosts), BLACK_BOTH).await, vec![BLACK_NO; 1000]);
+    // Nothing was created for them.
+    let reply = profile(&server, "portrait_get", json!({"To_Account": ["ghost1"], "TagList": [NICK]})).await;
+    assert_eq!(reply["Fail_Account"], json!(["ghost1"]), "{reply}");
+}
+
+#[actix_rt::test]
+async fn friend_update_with_an_empty_sns_item_is_30001_and_changes_nothing() {
+    let server = Server::start();
+    server.import(&["a", "b"]).await;
+    let item = json!({"To_Account": "b", "AddSource": SOURCE, "Remark": "old", "GroupName": ["g0"]});
+    sns_ok(&server, "friend_import", json!({"From_Account": "a", "AddFriendItem": [item]})).await;
+
+    let reply =
+        sns(&server, "friend_update", json!({"From_Account": "a", "UpdateItem": [{"To_Account": "b", "SnsItem": []}]}))
+            .await;
+    assert_fail(&reply, 30001, "friend_update with SnsItem []");
+    let updates = json!([{"To_Account": "b", "SnsItem": [{"Tag": REMARK, "Value": "new"}]},
+                         {"To_Account": "b", "SnsItem": []}]);
+    let reply = sns(&server, "friend_update", json!({"From_Account": "a", "UpdateItem": updates})).await;
+    assert_fail(&reply, 30001, "friend_update with a good item and SnsItem []");
+
+    let tags = friend_tags(&server, "a", "b", &[REMARK, GROUP]).await;
+    assert_eq!(tag_value(&tags, REMARK), "old", "nothing changed: {tags}");
+    assert_eq!(sorted(&tag_value(&tags, GROUP)), ["g0"], "nothing changed: {tags}");
+    assert_eq!(friend_lists(&server, "a", json!({})).await, [("g0".to_string(), 1, None)]);
+}
+
+#[actix_rt::test]
+async fn friend_get_list_refuses_an_unknown_standard_friend_tag_with_30001() {
+    let server = Server::start();
+    server.import(&["a", "b"]).await;
+    import_friends(&server, "a", &["b"]).await;
+    let body = json!({"From_Account": "a", "To_Account": ["b"], "TagList": ["Tag_SNS_IM_Foo"]});
+    sns_fail(&server, "friend_get_list", body, 30001).await;
+    let body = json!({"From_Account": "a", "To_Account": ["b"], "TagList": [REMARK, "Tag_SNS_IM_Foo"]});
+    sns_fail(&server, "friend_get_list", body, 30001).await;
+    // The known tags are still fine.
+    friend_tags(&server, "a", "b", &[REMARK, "Tag_SNS_IM_AddSource"]).await;
+}
+
+#[actix_rt::test]
+async fn friend_import_of_a_requested_friend_removes_the_pending_request() {
+    let server = Server::start();
+    server.import(&["alice", "bob"]).await;
+    add_one(&server, "alice", "bob", json!({}), 30539).await;
+    assert_eq!(pendency(&server, "alice").await.len(), 1);
+    assert_eq!(pendency(&server, "bob").await.len(), 1);
+
+    import_friends(&server, "alice", &["bob"]).await;
+    assert_eq!(relation(&server, "alice", "bob").await, A_WITH_B);
+    assert!(pendency(&server, "alice").await.is_empty(), "alice's request was fulfilled");
+    assert!(pendency(&server, "bob").await.is_empty(), "alice's request was fulfilled");
+    let answer = json!({"To_Account": "alice", "ResponseAction": "Response_Action_AgreeAndAdd"});
+    let reply = sns(&server, "friend_response", json!({"From_Account": "bob", "ResponseFriendItem": [answer]})).await;
+    assert_items(&reply, "ResultItem", &[("alice", 30614)], "nothing left to answer");
+}
+
+#[actix_rt::test]
+async fn friend_update_with_two_group_items_past_32_lists_is_30011_and_creates_no_list() {
+    let server = Server::start();
+    server.import(&["a", "b"]).await;
+    import_friends(&server, "a", &["b"]).await;
+    let lists = names("list", 30);
+    sns_ok(&server, "group_add", json!({"From_Account": "a", "GroupName": lists})).await;
+
+    // Each item fits alone (30 + 2, 30 + 1); together they need 33 lists.
+    let sns_items = json!([{"Tag": GROUP, "Value": ["n1", "n2"]}, {"Tag": GROUP, "Value": ["n3"]}]);
+    let update = json!({"To_Account": "b", "SnsItem": sns_items});
+    let reply = sns(&server, "friend_update", json!({"From_Account": "a", "UpdateItem": [update]})).await;
+    assert_items(&reply, "ResultItem", &[("b", 30011)], "friend_update past 32 lists");
+
+    let got = friend_lists(&server, "a", json!({})).await;
+    let got_names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(got_names, refs(&lists), "no list created");
+    let groups = tag_value(&friend_tags(&server, "a", "b", &[GROUP]).await, GROUP);
+    assert!(groups.is_null() || groups == json!([]), "b is in no list: {groups}");
 }

@@ -737,3 +737,58 @@ async fn malformed_relation_and_profile_commands_are_refused_and_survived() {
     let data = add_friend(&mut alice, "alice", "bob", BOTH).await;
     assert_results(&data, "ResultItem", &[("bob", 0)]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pipelined commands
+
+/// Sends every command before reading any answer; the answers in the order they came (events
+/// are queued).
+async fn pipeline(client: &mut Client, commands: &[(&str, Value)]) -> (Vec<u64>, Vec<Value>) {
+    let mut ids = Vec::with_capacity(commands.len());
+    for (cmd, data) in commands {
+        ids.push(client.send_request(cmd, data.clone()).await);
+    }
+    let mut answers = Vec::with_capacity(commands.len());
+    while answers.len() < commands.len() {
+        let frame = client
+            .next_frame(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("only {} of {} answers: {answers:?}", answers.len(), commands.len()));
+        if frame.get("event").is_some() {
+            client.events.push_back(frame);
+        } else {
+            answers.push(frame);
+        }
+    }
+    (ids, answers)
+}
+
+#[actix_rt::test]
+async fn pipelined_friend_add_then_delete_are_answered_and_applied_in_order() {
+    let (_server, mut alice, _bob) = two_users(ALLOW_ANY).await;
+    let add = ("sns/friend_add", json!({"AddFriendItem": [{"To_Account": "bob"}]}));
+    let delete = ("sns/friend_delete", json!({"To_Account": ["bob"], "DeleteType": "Delete_Type_Both"}));
+
+    // One add then one delete, the second sent before the first is answered.
+    let (ids, answers) = pipeline(&mut alice, &[add.clone(), delete.clone()]).await;
+    let order: Vec<&Value> = answers.iter().map(|a| &a["id"]).collect();
+    assert_eq!(order, [&json!(ids[0]), &json!(ids[1])], "the add is answered first: {answers:?}");
+    for answer in &answers {
+        assert_eq!(answer["code"], 0, "{answer}");
+        assert_results(&answer["data"], "ResultItem", &[("bob", 0)]);
+    }
+    assert_eq!(relation(&mut alice, "bob").await, "CheckResult_Type_NoRelation", "the delete came last");
+
+    // Ten such pairs in one burst: each command runs after the one before it.
+    let burst: Vec<(&str, Value)> = (0..10).flat_map(|_| [add.clone(), delete.clone()]).collect();
+    let (ids, answers) = pipeline(&mut alice, &burst).await;
+    let got: Vec<(Value, Value)> =
+        answers.iter().map(|a| (a["id"].clone(), a["data"]["ResultItem"][0]["ResultCode"].clone())).collect();
+    let want: Vec<(Value, Value)> = ids.iter().map(|id| (json!(id), json!(0))).collect();
+    assert_eq!(got, want, "(id, ResultCode) of each answer, in the order sent: {answers:?}");
+    for answer in &answers {
+        assert_eq!(answer["code"], 0, "{answer}");
+        assert_results(&answer["data"], "ResultItem", &[("bob", 0)]);
+    }
+    assert_eq!(relation(&mut alice, "bob").await, "CheckResult_Type_NoRelation", "the last delete came last");
+}
