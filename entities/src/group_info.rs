@@ -30,6 +30,8 @@ pub struct Model {
     pub attributes: String,
     /// Work groups become visible to members with the first message.
     pub activated: bool,
+    /// A Community with topics.
+    pub support_topic: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

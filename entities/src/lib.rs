@@ -16,5 +16,6 @@ pub mod group_member;
 pub mod group_message;
 pub mod group_mute;
 pub mod group_request;
+pub mod group_topic;
 pub mod profile_field;
 pub mod relation_sequence;

@@ -27,6 +27,23 @@ enum GroupInfo {
     AppDefined,
     Attributes,
     Activated,
+    SupportTopic,
+}
+
+#[derive(Iden)]
+enum GroupTopic {
+    Table,
+    TopicId,
+    GroupId,
+    Name,
+    FaceUrl,
+    Notification,
+    Introduction,
+    CustomString,
+    CreateTime,
+    LastMsgTime,
+    NextMsgSeq,
+    MuteAll,
 }
 
 #[derive(Iden)]
@@ -126,6 +143,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(GroupInfo::AppDefined).text().not_null().default("{}"))
                     .col(ColumnDef::new(GroupInfo::Attributes).text().not_null().default("{}"))
                     .col(ColumnDef::new(GroupInfo::Activated).boolean().not_null().default(true))
+                    .col(ColumnDef::new(GroupInfo::SupportTopic).boolean().not_null().default(false))
                     .to_owned(),
             )
             .await?;
@@ -221,6 +239,34 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(GroupTopic::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(GroupTopic::TopicId).string().not_null().primary_key())
+                    .col(ColumnDef::new(GroupTopic::GroupId).string().not_null())
+                    .col(ColumnDef::new(GroupTopic::Name).text().not_null())
+                    .col(ColumnDef::new(GroupTopic::FaceUrl).text().not_null().default(""))
+                    .col(ColumnDef::new(GroupTopic::Notification).text().not_null().default(""))
+                    .col(ColumnDef::new(GroupTopic::Introduction).text().not_null().default(""))
+                    .col(ColumnDef::new(GroupTopic::CustomString).text().not_null().default(""))
+                    .col(ColumnDef::new(GroupTopic::CreateTime).big_integer().not_null())
+                    .col(ColumnDef::new(GroupTopic::LastMsgTime).big_integer().not_null().default(0))
+                    .col(ColumnDef::new(GroupTopic::NextMsgSeq).big_integer().not_null().default(1))
+                    .col(ColumnDef::new(GroupTopic::MuteAll).boolean().not_null().default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("group_topic_by_group")
+                    .table(GroupTopic::Table)
+                    .col(GroupTopic::GroupId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(GroupBan::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(GroupBan::GroupId).string().not_null())
@@ -248,6 +294,7 @@ impl MigrationTrait for Migration {
         for table in [
             AccountMute::Table.to_string(),
             GroupBan::Table.to_string(),
+            GroupTopic::Table.to_string(),
             GroupRequest::Table.to_string(),
             GroupMessage::Table.to_string(),
             GroupMute::Table.to_string(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
-use entities::{group_info, group_member, group_message, group_request};
+use entities::{group_info, group_member, group_message, group_request, group_topic};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -75,6 +75,8 @@ pub struct GroupSend {
     pub card: Card,
     /// The sender's session, which already has the message.
     pub origin: Option<SessionId>,
+    /// A topic of a Community (its own seq).
+    pub topic: Option<String>,
 }
 
 /// Field changes of modify_group_base_info.
@@ -141,10 +143,12 @@ pub enum Op {
         content: String,
         to: Vec<String>,
     },
-    /// Recall stored messages; `silent` (delete_group_msg_by_sender) tells no one.
+    /// Recall stored messages (of a topic when given); `silent` (delete_group_msg_by_sender)
+    /// tells no one.
     Recall {
         seqs: Vec<i64>,
         silent: bool,
+        topic: Option<String>,
     },
     MarkRead {
         user: String,
@@ -179,8 +183,29 @@ pub enum Op {
         seq: i64,
         body: Option<String>,
         cloud_custom_data: Option<String>,
+        topic: Option<String>,
+    },
+    CreateTopic(Box<group_topic::Model>),
+    ModifyTopic(Box<TopicChange>),
+    DestroyTopics {
+        ids: Vec<String>,
     },
 }
+
+/// Field changes of modify_topic.
+#[derive(Clone, Debug, Default)]
+pub struct TopicChange {
+    pub topic_id: String,
+    pub name: Option<String>,
+    pub face_url: Option<String>,
+    pub notification: Option<String>,
+    pub introduction: Option<String>,
+    pub custom_string: Option<String>,
+    pub mute_all: Option<bool>,
+}
+
+/// A Community has at most this many topics.
+pub const MAX_TOPICS: usize = 200;
 
 /// One message of import_group_msg.
 #[derive(Clone, Debug)]
@@ -217,6 +242,7 @@ pub struct GroupView {
     pub mutes: HashMap<String, i64>,
     pub requests: Vec<group_request::Model>,
     pub bans: HashMap<String, (i64, String)>,
+    pub topics: Vec<group_topic::Model>,
     pub online_members: usize,
 }
 
@@ -240,6 +266,7 @@ pub struct GroupActor {
     mutes: HashMap<String, i64>,
     requests: HashMap<String, group_request::Model>,
     bans: HashMap<String, (i64, String)>,
+    topics: HashMap<String, group_topic::Model>,
     /// When the last attribute writes happened (at most 5 a second).
     attr_writes: Vec<Instant>,
     queue: Vec<Queued>,
@@ -264,6 +291,7 @@ impl GroupActor {
             mutes: state.mutes,
             requests: state.requests,
             bans: state.bans,
+            topics: state.topics,
             attr_writes: Vec::new(),
             queue: Vec::new(),
             flush_scheduled: false,
@@ -304,6 +332,7 @@ impl GroupActor {
             mutes: self.mutes.clone(),
             requests: self.requests.values().cloned().collect(),
             bans: self.bans.clone(),
+            topics: self.topics.values().cloned().collect(),
             online_members: self.members.len(),
         }
     }
@@ -637,10 +666,12 @@ impl GroupActor {
                 let frame = system_frame(&self.info.group_id, "Custom", &operator, json!({"Content": content}));
                 work.outbox.push((recipients, frame, None));
             }
-            Op::Recall { seqs, silent } => {
+            Op::Recall { seqs, silent, topic } => {
                 if !self.kind.recallable() {
                     return Err(GroupError::NotAllowed("AVChatRoom messages cannot be recalled".into()));
                 }
+                self.require_topic(topic.as_deref())?;
+                work.draft.topic = topic.clone();
                 if silent {
                     work.draft.recalled = seqs;
                     return Ok((work, reply));
@@ -649,7 +680,7 @@ impl GroupActor {
                 work.draft.recalled = seqs.clone();
                 let frame = crate::message::event::frame(
                     "group_msg_recalled",
-                    json!({"GroupId": self.info.group_id, "MsgSeqList": seqs, "Operator_Account": operator}),
+                    json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeqList": seqs, "Operator_Account": operator}),
                 );
                 work.outbox.push((self.member_ids(), frame, None));
             }
@@ -795,10 +826,12 @@ impl GroupActor {
                     work.draft.bans_put.push((user, 0, String::new()));
                 }
             }
-            Op::ModifyMessage { seq, body, cloud_custom_data } => {
+            Op::ModifyMessage { seq, body, cloud_custom_data, topic } => {
                 if !self.kind.stores_history() {
                     return Err(GroupError::NotAllowed("AVChatRoom keeps no messages".into()));
                 }
+                self.require_topic(topic.as_deref())?;
+                work.draft.topic = topic.clone();
                 // The caller read the stored message; both parts are final here.
                 let (Some(body), cloud) = (body, cloud_custom_data) else {
                     return Err(GroupError::BadRequest("nothing to modify".into()));
@@ -807,9 +840,81 @@ impl GroupActor {
                 let raw = crate::message::event::raw_body(&body);
                 let frame = crate::message::event::frame(
                     "group_msg_modified",
-                    json!({"GroupId": self.info.group_id, "MsgSeq": seq, "MsgBody": raw, "CloudCustomData": cloud}),
+                    json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeq": seq, "MsgBody": raw, "CloudCustomData": cloud}),
                 );
                 work.outbox.push((self.member_ids(), frame, None));
+            }
+            Op::CreateTopic(topic) => {
+                self.require_topic(None)?;
+                self.check(caller, Action::EditProfile)?;
+                if self.topics.len() >= MAX_TOPICS {
+                    return Err(GroupError::TooManyTopics(MAX_TOPICS));
+                }
+                if self.topics.contains_key(&topic.topic_id) {
+                    return Err(GroupError::IdTaken(topic.topic_id.clone()));
+                }
+                reply = json!({"TopicId": topic.topic_id});
+                let frame = crate::message::event::frame(
+                    "group_topic_changed",
+                    json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Created"}),
+                );
+                work.outbox.push((self.member_ids(), frame, None));
+                work.draft.topics_put.push(*topic);
+            }
+            Op::ModifyTopic(change) => {
+                self.require_topic(Some(&change.topic_id))?;
+                self.check(caller, Action::EditProfile)?;
+                let mut topic = self
+                    .topics
+                    .get(&change.topic_id)
+                    .cloned()
+                    .ok_or_else(|| GroupError::NoTopic(change.topic_id.clone()))?;
+                let change = *change;
+                if let Some(v) = change.name {
+                    topic.name = v;
+                }
+                if let Some(v) = change.face_url {
+                    topic.face_url = v;
+                }
+                if let Some(v) = change.notification {
+                    topic.notification = v;
+                }
+                if let Some(v) = change.introduction {
+                    topic.introduction = v;
+                }
+                if let Some(v) = change.custom_string {
+                    topic.custom_string = v;
+                }
+                if let Some(v) = change.mute_all {
+                    topic.mute_all = v;
+                }
+                let frame = crate::message::event::frame(
+                    "group_topic_changed",
+                    json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Modified"}),
+                );
+                work.outbox.push((self.member_ids(), frame, None));
+                work.draft.topics_put.push(topic);
+            }
+            Op::DestroyTopics { ids } => {
+                self.require_topic(None)?;
+                self.check(caller, Action::EditProfile)?;
+                let mut results = Vec::new();
+                for id in ids {
+                    let code = if self.topics.contains_key(&id) && !work.draft.topics_removed.contains(&id) {
+                        work.draft.topics_removed.push(id.clone());
+                        0
+                    } else {
+                        110003
+                    };
+                    results.push(json!({"TopicId": id, "ErrorCode": code, "ErrorInfo": ""}));
+                }
+                let removed = work.draft.topics_removed.clone();
+                let frame = crate::message::event::frame(
+                    "group_topic_changed",
+                    json!({"GroupId": self.info.group_id, "TopicIdList": removed, "Change": "Destroyed"}),
+                );
+                work.outbox.push((self.member_ids(), frame, None));
+                reply = json!({"DestroyResultItem": results});
             }
             Op::MarkRead { user, seq } => {
                 let Some(member) = self.members.get(&user) else {
@@ -853,6 +958,21 @@ impl GroupActor {
             "MemberInfo": users.iter().map(|u| json!({"Member_Account": u, "MuteTime": secs.max(0)})).collect::<Vec<_>>()});
         self.tip(work, self.kind.management_tips(), tip, operator);
         Ok(())
+    }
+
+    /// A topic command needs a topic-enabled Community (and the topic, when named).
+    fn require_topic(&self, topic: Option<&str>) -> Result<(), GroupError> {
+        if !self.info.support_topic {
+            return match topic {
+                Some(_) => Err(GroupError::NoTopics),
+                None if self.kind == GroupType::Community => Err(GroupError::NoTopics),
+                None => Ok(()),
+            };
+        }
+        match topic {
+            Some(id) if !self.topics.contains_key(id) => Err(GroupError::NoTopic(id.to_string())),
+            _ => Ok(()),
+        }
     }
 
     /// Group attributes: any member may write them (the app admin too), 5 writes a second.
@@ -904,6 +1024,12 @@ impl GroupActor {
         if attributes_written {
             self.attr_writes.retain(|t| t.elapsed() < Duration::from_secs(1));
             self.attr_writes.push(Instant::now());
+        }
+        for id in &draft.topics_removed {
+            self.topics.remove(id);
+        }
+        for topic in &draft.topics_put {
+            self.topics.insert(topic.topic_id.clone(), topic.clone());
         }
         for (user, until, description) in &draft.bans_put {
             self.bans.insert(user.clone(), (*until, description.clone()));
@@ -970,6 +1096,11 @@ impl GroupActor {
         if self.info.mute_all && role == Role::Member {
             return Err(GroupError::Muted);
         }
+        if let Some(topic) = &send.topic {
+            if self.topics.get(topic).is_some_and(|t| t.mute_all) && role == Role::Member {
+                return Err(GroupError::Muted);
+            }
+        }
         Ok(())
     }
 
@@ -1012,10 +1143,15 @@ impl GroupActor {
                 self.window.1 += 1;
             }
             let stored = self.kind.stores_history() && !q.send.online_only;
-            let seq = if stored { work.next_seq(&self.info) } else { 0 };
+            let seq = match (&q.send.topic, stored) {
+                (_, false) => 0,
+                (Some(topic), true) => work.next_topic_seq(&self.topics, topic, now),
+                (None, true) => work.next_seq(&self.info),
+            };
             let row = group_message::Model {
                 id: 0,
-                group_id: self.info.group_id.clone(),
+                // A topic's messages are kept under the topic ID.
+                group_id: q.send.topic.clone().unwrap_or_else(|| self.info.group_id.clone()),
                 seq,
                 from_account: q.send.from.clone(),
                 msg_random: i64::from(q.send.random),
@@ -1114,6 +1250,25 @@ impl Work {
         seq
     }
 
+    /// The next seq of a topic (the topic row is written with the advanced counter).
+    fn next_topic_seq(&mut self, topics: &HashMap<String, group_topic::Model>, topic: &str, now: i64) -> i64 {
+        let current = match self.draft.topics_put.iter_mut().find(|t| t.topic_id == topic) {
+            Some(t) => t,
+            None => {
+                let Some(t) = topics.get(topic).cloned() else { return 0 };
+                self.draft.topics_put.push(t);
+                match self.draft.topics_put.last_mut() {
+                    Some(t) => t,
+                    None => return 0,
+                }
+            }
+        };
+        let seq = current.next_msg_seq;
+        current.next_msg_seq += 1;
+        current.last_msg_time = now;
+        seq
+    }
+
     /// The group row as this change leaves it.
     fn info_after(&self, info: &group_info::Model) -> group_info::Model {
         self.draft.info.clone().unwrap_or_else(|| info.clone())
@@ -1178,7 +1333,7 @@ impl Handler<SendCall> for GroupActor {
             let answer = answer.clone();
             return Box::pin(async move { Ok(answer) });
         }
-        if let Err(e) = self.admit(&send) {
+        if let Err(e) = self.require_topic(send.topic.as_deref()).and_then(|()| self.admit(&send)) {
             return Box::pin(async move { Err(e) });
         }
         let (reply, answer) = oneshot::channel();
@@ -1200,6 +1355,8 @@ impl Handler<GetView> for GroupActor {
 #[allow(non_snake_case)]
 struct GroupMessageView<'a> {
     GroupId: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    TopicId: Option<&'a str>,
     GroupType: &'a str,
     From_Account: &'a str,
     MsgSeq: i64,
@@ -1228,8 +1385,14 @@ fn view<'a>(
     row: &'a group_message::Model,
     body: &'a serde_json::value::RawValue,
 ) -> GroupMessageView<'a> {
+    // A topic's messages are stored under the topic ID, which begins with the group ID.
+    let (group_id, topic_id) = match row.group_id.find(TOPIC_MARK) {
+        Some(at) => (&row.group_id[..at], Some(row.group_id.as_str())),
+        None => (row.group_id.as_str(), None),
+    };
     GroupMessageView {
-        GroupId: &row.group_id,
+        GroupId: group_id,
+        TopicId: topic_id,
         GroupType: kind.rest_name(),
         From_Account: &row.from_account,
         MsgSeq: row.seq,
@@ -1244,6 +1407,9 @@ fn view<'a>(
         FaceUrl: row.sender_face.as_deref(),
     }
 }
+
+/// What separates a Community's ID from a topic's suffix in a topic ID.
+pub const TOPIC_MARK: &str = "@TOPIC#_";
 
 /// The `group_msg` event of a message or tip.
 pub fn group_msg_frame(kind: GroupType, row: &group_message::Model) -> ByteString {

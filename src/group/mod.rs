@@ -48,6 +48,12 @@ pub enum GroupError {
     NoMessage(i64),
     #[error("no pending request from {0:?}")]
     NoRequest(String),
+    #[error("this group has no topics")]
+    NoTopics,
+    #[error("topic {0:?} does not exist")]
+    NoTopic(String),
+    #[error("at most {0} topics")]
+    TooManyTopics(usize),
     /// A group attribute limit, with its own code (10045–10049).
     #[error("{1}")]
     Attribute(i64, String),
@@ -75,6 +81,9 @@ impl From<GroupError> for Failure {
             GroupError::NoMessage(_) => 10030,
             GroupError::NoRequest(_) => 10024,
             GroupError::Attribute(code, _) => *code,
+            GroupError::NoTopics => 11000,
+            GroupError::NoTopic(_) => 110003,
+            GroupError::TooManyTopics(_) => 10037,
             // Oversize is 80002 in the group API.
             GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
             GroupError::Message(f) => return f.clone(),

@@ -48,6 +48,17 @@ fn group_id<'a>(f: &Fields<'a>) -> Result<&'a str, GroupError> {
     f.str("GroupId").map_err(param)
 }
 
+/// The optional `TopicId` of a command on `group`, and the ID its messages are stored under.
+fn conversation(f: &Fields, group: &str) -> Result<(Option<String>, String), GroupError> {
+    match f.opt_str("TopicId").map_err(param)? {
+        None => Ok((None, group.to_string())),
+        Some(topic) if topic.starts_with(&format!("{group}{}", actor::TOPIC_MARK)) => {
+            Ok((Some(topic.to_string()), topic.to_string()))
+        }
+        Some(topic) => Err(GroupError::NoTopic(topic.to_string())),
+    }
+}
+
 /// A text field with a byte limit.
 fn text(f: &Fields, field: &'static str, max: usize) -> Result<Option<String>, GroupError> {
     match f.opt_str(field).map_err(param)? {
@@ -207,6 +218,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
         app_defined: Value::Object(app_defined.into_iter().map(|(k, v)| (k, json!(v))).collect()).to_string(),
         attributes: "{}".into(),
         activated: !kind.needs_activation(),
+        support_topic: kind == GroupType::Community && f.opt_i64("SupportTopic").map_err(param)? == Some(1),
     };
     let mut draft = store::Draft { info: Some(info), new_group: true, ..Default::default() };
     if kind.stores_members() {
@@ -590,6 +602,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         online_only: f.opt_i64("OnlineOnlyFlag").map_err(param)? == Some(1),
         card,
         origin: None,
+        topic: f.opt_str("TopicId").map_err(param)?.map(String::from),
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))
@@ -627,6 +640,7 @@ pub async fn send_group_system_notification(app: Arc<App>, call: Call) -> Result
 pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
+    let (topic, stored_as) = conversation(&f, id)?;
     let listed = f.array("MsgSeqList").map_err(param)?;
     if listed.is_empty() || listed.len() > MAX_RECALL {
         return Err(bad(format!("MsgSeqList takes 1 to {MAX_RECALL} messages")).into());
@@ -636,7 +650,7 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let now = crate::now_secs();
     for item in listed {
         let seq = Fields::of(item).i64("MsgSeq").map_err(param)?;
-        let found = store::message(&app.db, id, seq).await.map_err(GroupError::from)?;
+        let found = store::message(&app.db, &stored_as, seq).await.map_err(GroupError::from)?;
         let code = match found {
             None => 10030,
             Some(m) if m.flag_bits == crate::message::RECALLED_FLAG => 10032,
@@ -658,7 +672,7 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
         results.push(json!({"MsgSeq": seq, "RetCode": code}));
     }
     if !recall.is_empty() {
-        run(&app, id, &call, Op::Recall { seqs: recall, silent: false }).await?;
+        run(&app, id, &call, Op::Recall { seqs: recall, silent: false, topic: topic.clone() }).await?;
     }
     Ok(reply(json!({"RecallRetList": results})))
 }
@@ -680,8 +694,19 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
             oldest = me.join_seq + 1;
         }
     }
-    let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(view.info.next_msg_seq - 1);
-    let rows = store::history(&app.db, id, oldest, newest, count).await.map_err(GroupError::from)?;
+    let (topic, stored_as) = conversation(&f, id)?;
+    let next_seq = match &topic {
+        Some(t) => {
+            view.topics.iter().find(|x| &x.topic_id == t).ok_or_else(|| GroupError::NoTopic(t.clone()))?.next_msg_seq
+        }
+        None => view.info.next_msg_seq,
+    };
+    if topic.is_some() {
+        // Topic seqs are the topic's own; a member's join point is the group's.
+        oldest = 1;
+    }
+    let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(next_seq - 1);
+    let rows = store::history(&app.db, &stored_as, oldest, newest, count).await.map_err(GroupError::from)?;
     let list: Vec<Value> = rows
         .iter()
         .filter(|r| with_recalled || r.flag_bits != crate::message::RECALLED_FLAG)
@@ -788,7 +813,7 @@ pub async fn delete_group_msg_by_sender(app: Arc<App>, call: Call) -> Result<Rep
     let since = (view.info.next_msg_seq - 1000).max(1);
     let seqs = store::seqs_by_sender(&app.db, id, sender, since).await.map_err(GroupError::from)?;
     if !seqs.is_empty() {
-        run(&app, id, &call, Op::Recall { seqs, silent: true }).await?;
+        run(&app, id, &call, Op::Recall { seqs, silent: true, topic: None }).await?;
     }
     Ok(Reply::new())
 }
@@ -989,7 +1014,9 @@ pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let seq = f.i64("MsgSeq").map_err(param)?;
-    let stored = store::message(&app.db, id, seq).await.map_err(GroupError::from)?.ok_or(GroupError::NoMessage(seq))?;
+    let (topic, stored_as) = conversation(&f, id)?;
+    let stored =
+        store::message(&app.db, &stored_as, seq).await.map_err(GroupError::from)?.ok_or(GroupError::NoMessage(seq))?;
     let body = match f.raw("MsgBody") {
         Some(_) => {
             crate::message::validate::content(f.raw("MsgBody"), None, None, app.messages.max_message_bytes)
@@ -1002,8 +1029,136 @@ pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
         Some(c) => Some(c.to_string()),
         None => stored.cloud_custom_data.clone(),
     };
-    run(&app, id, &call, Op::ModifyMessage { seq, body: Some(body), cloud_custom_data }).await?;
+    run(&app, id, &call, Op::ModifyMessage { seq, body: Some(body), cloud_custom_data, topic }).await?;
     Ok(Reply::new())
+}
+
+// ----- Community topics (million_group_open_http_svc) -----
+
+/// A topic ID: the group ID, the mark, and a suffix (given, or `@TOPIC#` + random), ≤ 96 bytes.
+fn topic_id(group: &str, custom: Option<&str>) -> Result<String, GroupError> {
+    let suffix = match custom {
+        Some(id) => {
+            let suffix = id.strip_prefix(&format!("{group}{}", actor::TOPIC_MARK)).unwrap_or(id);
+            let printable = !suffix.is_empty() && suffix.bytes().all(|b| (0x20..=0x7e).contains(&b));
+            if !printable || suffix.contains("@TGS#_") || suffix.contains("@TOPIC#_@TOPIC#") {
+                return Err(GroupError::BadRequest(format!("invalid TopicId {id:?}")));
+            }
+            suffix.to_string()
+        }
+        None => {
+            use rand::Rng;
+            const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+            let mut rng = rand::thread_rng();
+            let tail: String = (0..10).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
+            format!("@TOPIC#c{tail}")
+        }
+    };
+    let id = format!("{group}{}{suffix}", actor::TOPIC_MARK);
+    if id.len() > 96 {
+        return Err(GroupError::BadRequest("a topic ID is at most 96 bytes".into()));
+    }
+    Ok(id)
+}
+
+pub async fn create_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let group = group_id(&f)?;
+    let now = crate::now_secs();
+    let topic = entities::group_topic::Model {
+        topic_id: topic_id(group, f.opt_str("TopicId").map_err(param)?)?,
+        group_id: group.to_string(),
+        name: text(&f, "TopicName", 30)?.ok_or_else(|| param(Fields::missing("TopicName")))?,
+        face_url: text(&f, "FaceUrl", 100)?.unwrap_or_default(),
+        notification: text(&f, "Notification", 300)?.unwrap_or_default(),
+        introduction: text(&f, "Introduction", 240)?.unwrap_or_default(),
+        custom_string: text(&f, "CustomString", 3000)?.unwrap_or_default(),
+        create_time: now,
+        last_msg_time: 0,
+        next_msg_seq: 1,
+        mute_all: false,
+    };
+    let answer = run(&app, group, &call, Op::CreateTopic(Box::new(topic))).await?;
+    Ok(reply(answer))
+}
+
+pub async fn get_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let group = group_id(&f)?;
+    let view = view(&app, group).await?;
+    if !view.info.support_topic {
+        return Err(GroupError::NoTopics.into());
+    }
+    let me = match call.access {
+        Access::User => Some(call.identifier.clone()),
+        Access::Admin => f.opt_str("From_Account").map_err(param)?.map(String::from),
+    };
+    let wanted = match f.opt_array("TopicIdList").map_err(param)? {
+        Some(_) => Some(f.strings("TopicIdList").map_err(param)?),
+        None => None,
+    };
+    let mut topics: Vec<&entities::group_topic::Model> = view.topics.iter().collect();
+    topics.sort_by(|a, b| a.create_time.cmp(&b.create_time).then(a.topic_id.cmp(&b.topic_id)));
+    let member = me.as_ref().and_then(|u| view.members.iter().find(|m| &m.user_id == u));
+    let self_info = json!({
+        "ShutUpTime": me.as_ref().and_then(|u| view.mutes.get(u)).copied().unwrap_or(0),
+        "MsgSeq": member.map_or(0, |m| m.read_seq),
+        "MsgFlag": member.map_or("AcceptAndNotify", |m| m.msg_flag.as_str()),
+    });
+    let info = |t: &entities::group_topic::Model| {
+        json!({
+            "TopicName": t.name, "GroupID": t.group_id, "FaceUrl": t.face_url, "TopicId": t.topic_id,
+            "NextMsgSeq": t.next_msg_seq, "Notification": t.notification, "Introduction": t.introduction,
+            "CreateTime": t.create_time, "LastMsgTime": t.last_msg_time,
+            "MuteAllMember": if t.mute_all { "On" } else { "Off" }, "CustomString": t.custom_string,
+        })
+    };
+    let list: Vec<Value> = match wanted {
+        None => topics
+            .iter()
+            .map(|t| json!({"ErrorCode": 0, "ErrorInfo": "", "SelfInfo": self_info, "TopicInfo": info(t)}))
+            .collect(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| match topics.iter().find(|t| t.topic_id == *id) {
+                Some(t) => json!({"ErrorCode": 0, "ErrorInfo": "", "SelfInfo": self_info, "TopicInfo": info(t)}),
+                None => json!({"ErrorCode": 110003, "ErrorInfo": "topic does not exist", "TopicInfo": {"TopicId": id}}),
+            })
+            .collect(),
+    };
+    Ok(reply(json!({"TopicAndSelfInfo": list})))
+}
+
+pub async fn modify_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let group = group_id(&f)?;
+    let (topic, _) = conversation(&f, group)?;
+    let topic_id = topic.ok_or_else(|| param(Fields::missing("TopicId")))?;
+    let mute_all = match f.opt_str("MuteAllMember").map_err(param)? {
+        Some("On") => Some(true),
+        Some("Off") => Some(false),
+        Some(other) => return Err(bad(format!("MuteAllMember is On or Off, not {other:?}")).into()),
+        None => None,
+    };
+    let change = actor::TopicChange {
+        topic_id,
+        name: text(&f, "TopicName", 30)?,
+        face_url: text(&f, "FaceUrl", 100)?,
+        notification: text(&f, "Notification", 300)?,
+        introduction: text(&f, "Introduction", 240)?,
+        custom_string: text(&f, "CustomString", 3000)?,
+        mute_all,
+    };
+    run(&app, group, &call, Op::ModifyTopic(Box::new(change))).await?;
+    Ok(Reply::new())
+}
+
+pub async fn destroy_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let group = group_id(&f)?;
+    let ids = users(&f, "TopicIdList", actor::MAX_TOPICS)?.into_iter().map(String::from).collect();
+    let answer = run(&app, group, &call, Op::DestroyTopics { ids }).await?;
+    Ok(reply(answer))
 }
 
 // ----- member-side commands (WebSocket; over REST for a named Member_Account) -----

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use entities::{group_ban, group_info, group_member, group_message, group_mute, group_request};
+use entities::{group_ban, group_info, group_member, group_message, group_mute, group_request, group_topic};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
@@ -18,6 +18,7 @@ pub struct GroupState {
     pub requests: HashMap<String, group_request::Model>,
     /// AVChatRoom bans: user → (until, description).
     pub bans: HashMap<String, (i64, String)>,
+    pub topics: HashMap<String, group_topic::Model>,
 }
 
 pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<GroupState>, DbErr> {
@@ -52,7 +53,14 @@ pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<Grou
         .into_iter()
         .map(|b| (b.user_id, (b.banned_until, b.description)))
         .collect();
-    Ok(Some(GroupState { info, members, mutes, requests, bans }))
+    let topics = group_topic::Entity::find()
+        .filter(group_topic::Column::GroupId.eq(group_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.topic_id.clone(), t))
+        .collect();
+    Ok(Some(GroupState { info, members, mutes, requests, bans, topics }))
 }
 
 pub async fn exists(db: &DatabaseConnection, group_id: &str) -> Result<bool, DbErr> {
@@ -75,6 +83,10 @@ pub struct Draft {
     pub bans_put: Vec<(String, i64, String)>,
     /// Stored messages whose body and CloudCustomData change: (seq, body, cloud custom data).
     pub modified: Vec<(i64, String, Option<String>)>,
+    /// The topic `recalled` and `modified` are in (None: the group itself).
+    pub topic: Option<String>,
+    pub topics_put: Vec<group_topic::Model>,
+    pub topics_removed: Vec<String>,
     pub destroy: bool,
 }
 
@@ -90,6 +102,8 @@ impl Draft {
             && self.requests_removed.is_empty()
             && self.bans_put.is_empty()
             && self.modified.is_empty()
+            && self.topics_put.is_empty()
+            && self.topics_removed.is_empty()
             && !self.destroy
     }
 }
@@ -105,6 +119,12 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
         group_mute::Entity::delete_many().filter(group_mute::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_request::Entity::delete_many().filter(group_request::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_ban::Entity::delete_many().filter(group_ban::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        // Topic messages are stored under their topic IDs, which start with the group ID.
+        group_message::Entity::delete_many()
+            .filter(group_message::Column::GroupId.starts_with(format!("{group_id}@TOPIC#_")))
+            .exec(&txn)
+            .await?;
+        group_topic::Entity::delete_many().filter(group_topic::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_message::Entity::delete_many().filter(group_message::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_info::Entity::delete_by_id(group_id.to_string()).exec(&txn).await?;
         return txn.commit().await;
@@ -168,10 +188,38 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
         });
         group_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
+    let conversation = draft.topic.as_deref().unwrap_or(group_id);
+    for topic in &draft.topics_removed {
+        group_topic::Entity::delete_by_id(topic.clone()).exec(&txn).await?;
+        group_message::Entity::delete_many()
+            .filter(group_message::Column::GroupId.eq(topic.as_str()))
+            .exec(&txn)
+            .await?;
+    }
+    for topic in &draft.topics_put {
+        let row = reset(topic.clone().into_active_model());
+        group_topic::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(group_topic::Column::TopicId)
+                    .update_columns([
+                        group_topic::Column::Name,
+                        group_topic::Column::FaceUrl,
+                        group_topic::Column::Notification,
+                        group_topic::Column::Introduction,
+                        group_topic::Column::CustomString,
+                        group_topic::Column::LastMsgTime,
+                        group_topic::Column::NextMsgSeq,
+                        group_topic::Column::MuteAll,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
     if !draft.recalled.is_empty() {
         group_message::Entity::update_many()
             .col_expr(group_message::Column::FlagBits, Expr::value(crate::message::RECALLED_FLAG))
-            .filter(group_message::Column::GroupId.eq(group_id))
+            .filter(group_message::Column::GroupId.eq(conversation))
             .filter(group_message::Column::Seq.is_in(draft.recalled.iter().copied()))
             .exec(&txn)
             .await?;
@@ -196,7 +244,7 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
         group_message::Entity::update_many()
             .col_expr(group_message::Column::Body, Expr::value(body.clone()))
             .col_expr(group_message::Column::CloudCustomData, Expr::value(cloud.clone()))
-            .filter(group_message::Column::GroupId.eq(group_id))
+            .filter(group_message::Column::GroupId.eq(conversation))
             .filter(group_message::Column::Seq.eq(*seq))
             .exec(&txn)
             .await?;
