@@ -39,6 +39,36 @@ pub struct CustomProfileField {
     pub write: Access,
 }
 
+/// Who may read or write a group custom field, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupLevel {
+    Anyone,
+    Member,
+    Admin,
+    Owner,
+    AppAdmin,
+}
+
+/// Whether a group custom field belongs to the group or to each member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupFieldScope {
+    Group,
+    Member,
+}
+
+/// A group custom field (`AppDefinedData` / `AppMemberDefinedData`) the app declares.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCustomField {
+    /// Under 16 bytes of `[A-Za-z0-9_]`.
+    pub key: String,
+    pub scope: GroupFieldScope,
+    pub read: GroupLevel,
+    pub write: GroupLevel,
+}
+
 /// Tencent allows this many custom profile fields.
 pub const MAX_CUSTOM_PROFILE_FIELDS: usize = 20;
 
@@ -131,6 +161,9 @@ pub struct Config {
     pub group_idle_secs: u64,
     /// A member may recall their own group message within this many seconds (the app admin: always).
     pub recall_window_secs: i64,
+    /// Declared group custom fields (≤ 10 group-level, ≤ 5 member-level). With none declared,
+    /// any key may be used, readable by members and written by those who edit the group.
+    pub group_custom_fields: Vec<GroupCustomField>,
 }
 
 impl Default for Config {
@@ -168,6 +201,7 @@ impl Default for Config {
             group_flush_ms: 10,
             group_idle_secs: 300,
             recall_window_secs: 120,
+            group_custom_fields: Vec::new(),
         }
     }
 }
@@ -213,6 +247,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.profile_custom_fields.len() > MAX_CUSTOM_PROFILE_FIELDS {
             return Err(ConfigError::Invalid(format!("at most {MAX_CUSTOM_PROFILE_FIELDS} profile_custom_fields")));
+        }
+        let count = |scope| self.group_custom_fields.iter().filter(|f| f.scope == scope).count();
+        if count(GroupFieldScope::Group) > 10 || count(GroupFieldScope::Member) > 5 {
+            return Err(ConfigError::Invalid("at most 10 group-level and 5 member-level group_custom_fields".into()));
+        }
+        if let Some(bad) = self.group_custom_fields.iter().find(|f| {
+            f.key.is_empty() || f.key.len() >= 16 || !f.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) {
+            return Err(ConfigError::Invalid(format!(
+                "group custom field key {:?}: under 16 bytes of [A-Za-z0-9_]",
+                bad.key
+            )));
         }
         let profile_tags = self.profile_custom_fields.iter().map(|f| (f.tag.as_str(), "Tag_Profile_Custom_"));
         let friend_tags = self.friend_custom_fields.iter().map(|t| (t.as_str(), "Tag_SNS_Custom_"));

@@ -19,6 +19,7 @@ use super::rules::{self, Action, GroupType, Role};
 use super::store::{self, Draft, GroupState};
 use super::{Caller, GroupError};
 use crate::app::App;
+use crate::config::GroupFieldScope;
 use crate::message::Content;
 use crate::presence::SessionId;
 use crate::profile::Card;
@@ -403,11 +404,22 @@ impl GroupActor {
         let mut reply = json!({});
         match op {
             Op::Modify(change) => {
-                let basic_only = change.max_member_num.is_none()
-                    && change.apply_join_option.is_none()
-                    && change.mute_all.is_none()
-                    && change.app_defined.is_empty();
-                self.check(caller, if basic_only { Action::EditBasicProfile } else { Action::EditProfile })?;
+                let basic = change.name.is_some()
+                    || change.introduction.is_some()
+                    || change.notification.is_some()
+                    || change.face_url.is_some();
+                let other =
+                    change.max_member_num.is_some() || change.apply_join_option.is_some() || change.mute_all.is_some();
+                if basic {
+                    self.check(caller, Action::EditBasicProfile)?;
+                }
+                if other {
+                    self.check(caller, Action::EditProfile)?;
+                }
+                if !change.app_defined.is_empty() {
+                    let keys: Vec<String> = change.app_defined.iter().map(|(k, _)| k.clone()).collect();
+                    self.check_custom(caller, GroupFieldScope::Group, &keys, Action::EditProfile)?;
+                }
                 let mut info = self.info.clone();
                 let mut changed = serde_json::Map::new();
                 if let Some(v) = change.name {
@@ -600,8 +612,15 @@ impl GroupActor {
                     member.name_card = card;
                 }
                 if !change.app_defined.is_empty() {
-                    if !own {
-                        self.check(caller, Action::EditProfile)?;
+                    if self.kind == GroupType::AVChatRoom {
+                        return Err(GroupError::NotAllowed("AVChatRoom members have no custom fields".into()));
+                    }
+                    let keys: Vec<String> = change.app_defined.iter().map(|(k, _)| k.clone()).collect();
+                    // Open mode: a member writes their own data; others need edit rights.
+                    if own {
+                        self.check_custom(caller, GroupFieldScope::Member, &keys, Action::Quit)?;
+                    } else {
+                        self.check_custom(caller, GroupFieldScope::Member, &keys, Action::EditProfile)?;
                     }
                     let mut custom: serde_json::Map<String, Value> =
                         serde_json::from_str(&member.app_defined).unwrap_or_default();
@@ -958,6 +977,23 @@ impl GroupActor {
             "MemberInfo": users.iter().map(|u| json!({"Member_Account": u, "MuteTime": secs.max(0)})).collect::<Vec<_>>()});
         self.tip(work, self.kind.management_tips(), tip, operator);
         Ok(())
+    }
+
+    /// Custom field writes: the declared levels, or (none declared) the right to `open_action`.
+    fn check_custom(
+        &self,
+        caller: &Caller,
+        scope: GroupFieldScope,
+        keys: &[String],
+        open_action: Action,
+    ) -> Result<(), GroupError> {
+        let standing = self.standing(caller);
+        let open = match open_action {
+            // A member's own data: being a member is enough.
+            Action::Quit => standing != rules::Actor::User(Role::None),
+            action => rules::check(self.kind, standing, action).is_ok(),
+        };
+        rules::check_custom_writes(&self.app.config.group_custom_fields, scope, rules::level(standing), keys, open)
     }
 
     /// A topic command needs a topic-enabled Community (and the topic, when named).

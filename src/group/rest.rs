@@ -11,6 +11,7 @@ use super::rules::{self, GroupType, Role};
 use super::{store, Caller, GroupError};
 use crate::app::App;
 use crate::config::Access;
+use crate::config::{GroupFieldScope, GroupLevel};
 use crate::failure::Failure;
 use crate::fields::{FieldError, Fields};
 use crate::rest::{Call, Reply};
@@ -167,6 +168,9 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
         None => rules::default_join_option(kind).to_string(),
     };
     let app_defined = key_values(&f, "AppDefinedData", 512)?;
+    let creator = if call.access == Access::Admin { GroupLevel::AppAdmin } else { GroupLevel::Owner };
+    let keys: Vec<String> = app_defined.iter().map(|(k, _)| k.clone()).collect();
+    rules::check_custom_writes(&app.config.group_custom_fields, GroupFieldScope::Group, creator, &keys, true)?;
     let mut members: Vec<(String, Role)> = Vec::new();
     let listed = f.opt_array("MemberList").map_err(param)?.cloned().unwrap_or_default();
     if import && !listed.is_empty() {
@@ -250,9 +254,15 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
 }
 
 /// The base fields of a group, filtered by `wanted` when given.
-fn base_info(app: &App, info: &group_info::Model, member_num: usize, wanted: Option<&[&str]>) -> Map<String, Value> {
+fn base_info(
+    app: &App,
+    info: &group_info::Model,
+    member_num: usize,
+    wanted: Option<&[&str]>,
+    level: GroupLevel,
+) -> Map<String, Value> {
     let kind = GroupType::parse(&info.group_type).unwrap_or(GroupType::Public);
-    let custom: Map<String, Value> = serde_json::from_str(&info.app_defined).unwrap_or_default();
+    let custom = readable_custom(app, &info.app_defined, GroupFieldScope::Group, level);
     let all = json!({
         "GroupId": info.group_id,
         "Type": kind.rest_name(),
@@ -284,8 +294,30 @@ fn base_info(app: &App, info: &group_info::Model, member_num: usize, wanted: Opt
 }
 
 /// A member as the REST API shows it, filtered by `wanted` when given.
-fn member_json(member: &group_member::Model, mute_until: i64, wanted: Option<&[&str]>) -> Value {
-    let custom: Map<String, Value> = serde_json::from_str(&member.app_defined).unwrap_or_default();
+/// The custom fields of a JSON object column that a caller at `level` may read.
+fn readable_custom(app: &App, stored: &str, scope: GroupFieldScope, level: GroupLevel) -> Map<String, Value> {
+    let mut custom: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+    custom.retain(|key, _| rules::custom_readable(&app.config.group_custom_fields, scope, level, key));
+    custom
+}
+
+/// The caller's level in a group, for custom fields.
+fn level_in(app: &App, call: &Call, members: &[group_member::Model]) -> GroupLevel {
+    if call.access == Access::Admin || app.accounts.is_admin(&call.identifier) {
+        return GroupLevel::AppAdmin;
+    }
+    let role = members.iter().find(|m| m.user_id == call.identifier).and_then(|m| Role::parse(&m.role));
+    rules::level(rules::Actor::User(role.unwrap_or(Role::None)))
+}
+
+fn member_json(
+    app: &App,
+    member: &group_member::Model,
+    mute_until: i64,
+    wanted: Option<&[&str]>,
+    level: GroupLevel,
+) -> Value {
+    let custom = readable_custom(app, &member.app_defined, GroupFieldScope::Member, level);
     let all = json!({
         "Member_Account": member.user_id,
         "Role": member.role,
@@ -348,7 +380,8 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
             }
             Err(e) => return Err(e.into()),
         };
-        let mut group = base_info(&app, &view.info, view.online_members, base_filter.as_deref());
+        let level = level_in(&app, &call, &view.members);
+        let mut group = base_info(&app, &view.info, view.online_members, base_filter.as_deref(), level);
         group.insert("ErrorCode".into(), json!(0));
         group.insert("ErrorInfo".into(), json!(""));
         let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
@@ -357,7 +390,10 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         if kind.stores_members() && is_member && (!any_filter || member_filter.is_some()) {
             let list: Vec<Value> = sorted_members(&view)
                 .into_iter()
-                .map(|m| member_json(m, view.mutes.get(&m.user_id).copied().unwrap_or(0), member_filter.as_deref()))
+                .map(|m| {
+                    let muted = view.mutes.get(&m.user_id).copied().unwrap_or(0);
+                    member_json(&app, m, muted, member_filter.as_deref(), level)
+                })
                 .collect();
             group.insert("MemberList".into(), Value::Array(list));
         }
@@ -387,6 +423,7 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
     };
     let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
     let limit = f.opt_i64("Limit").map_err(param)?.map(|l| l.clamp(1, 6000) as usize);
+    let level = level_in(&app, &call, &view.members);
     let members: Vec<&group_member::Model> = sorted_members(&view)
         .into_iter()
         .filter(|m| roles.as_ref().is_none_or(|r| r.contains(&m.role.as_str())))
@@ -395,7 +432,7 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
         .iter()
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
-        .map(|m| member_json(m, view.mutes.get(&m.user_id).copied().unwrap_or(0), wanted.as_deref()))
+        .map(|m| member_json(&app, m, view.mutes.get(&m.user_id).copied().unwrap_or(0), wanted.as_deref(), level))
         .collect();
     Ok(reply(json!({"MemberNum": view.members.len(), "MemberList": page})))
 }
@@ -756,9 +793,16 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     for (group, member) in groups.iter().skip(offset).take(limit) {
         let count = member_count(&app, &group.group_id).await?;
         let wanted = base_filter.as_deref().or(Some(&["Type", "Name"][..]));
-        let mut item = base_info(&app, group, count, if base_filter.is_some() { wanted } else { None });
-        let me =
-            member_json(member, 0, self_filter.as_deref().or(Some(&["Role", "JoinTime", "MsgFlag", "MsgSeq"][..])));
+        let level = rules::level(rules::Actor::User(Role::parse(&member.role).unwrap_or(Role::Member)));
+        let level = if call.access == Access::Admin { GroupLevel::AppAdmin } else { level };
+        let mut item = base_info(&app, group, count, if base_filter.is_some() { wanted } else { None }, level);
+        let me = member_json(
+            &app,
+            member,
+            0,
+            self_filter.as_deref().or(Some(&["Role", "JoinTime", "MsgFlag", "MsgSeq"][..])),
+            level,
+        );
         let mut me = me;
         if let Some(obj) = me.as_object_mut() {
             obj.remove("Member_Account");

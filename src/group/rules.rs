@@ -2,6 +2,7 @@
 //! kind of group. The actor asks here; the table test walks every cell.
 
 use super::GroupError;
+use crate::config::{GroupCustomField, GroupFieldScope, GroupLevel};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GroupType {
@@ -286,6 +287,49 @@ pub fn check(kind: GroupType, actor: Actor, action: Action) -> Result<(), GroupE
     }
 }
 
+/// A caller's level for group custom fields.
+pub fn level(actor: Actor) -> GroupLevel {
+    match actor {
+        Actor::AppAdmin => GroupLevel::AppAdmin,
+        Actor::User(Role::Owner) => GroupLevel::Owner,
+        Actor::User(Role::Admin) => GroupLevel::Admin,
+        Actor::User(Role::Member) => GroupLevel::Member,
+        Actor::User(Role::None) => GroupLevel::Anyone,
+    }
+}
+
+/// Whether a caller at `level` may read the custom field `key`. With no field declared, members
+/// read every key.
+pub fn custom_readable(fields: &[GroupCustomField], scope: GroupFieldScope, level: GroupLevel, key: &str) -> bool {
+    if fields.is_empty() {
+        return level >= GroupLevel::Member;
+    }
+    fields.iter().any(|f| f.scope == scope && f.key == key && level >= f.read)
+}
+
+/// Checks writes of custom `keys` by a caller at `level`: declared (when any field is) and
+/// writable at that level. With none declared, `open` says whether the caller may write.
+pub fn check_custom_writes(
+    fields: &[GroupCustomField],
+    scope: GroupFieldScope,
+    level: GroupLevel,
+    keys: &[String],
+    open: bool,
+) -> Result<(), GroupError> {
+    if fields.is_empty() {
+        return if open { Ok(()) } else { refuse("no right to write custom fields") };
+    }
+    for key in keys {
+        let Some(field) = fields.iter().find(|f| f.scope == scope && &f.key == key) else {
+            return Err(GroupError::BadRequest(format!("custom field {key:?} is not declared")));
+        };
+        if level < field.write {
+            return refuse(&format!("no right to write custom field {key}"));
+        }
+    }
+    Ok(())
+}
+
 /// How a join request is settled, per type and ApplyJoinOption.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinOutcome {
@@ -390,6 +434,40 @@ mod tests {
         for (kind, action, who) in expected {
             assert_eq!(allowed(kind, action), who.to_vec(), "{kind:?} {action:?}");
         }
+    }
+
+    #[test]
+    fn custom_fields_follow_their_levels() {
+        let fields = vec![
+            GroupCustomField {
+                key: "Topic".into(),
+                scope: GroupFieldScope::Group,
+                read: GroupLevel::Anyone,
+                write: GroupLevel::Admin,
+            },
+            GroupCustomField {
+                key: "Secret".into(),
+                scope: GroupFieldScope::Group,
+                read: GroupLevel::Owner,
+                write: GroupLevel::AppAdmin,
+            },
+        ];
+        let keys = |k: &str| vec![k.to_string()];
+        assert!(check_custom_writes(&fields, GroupFieldScope::Group, GroupLevel::Admin, &keys("Topic"), false).is_ok());
+        assert!(check_custom_writes(&fields, GroupFieldScope::Group, GroupLevel::Member, &keys("Topic"), true).is_err());
+        assert!(check_custom_writes(&fields, GroupFieldScope::Group, GroupLevel::Owner, &keys("Secret"), true).is_err());
+        assert!(matches!(
+            check_custom_writes(&fields, GroupFieldScope::Group, GroupLevel::AppAdmin, &keys("Nope"), true),
+            Err(GroupError::BadRequest(_))
+        ));
+        assert!(
+            check_custom_writes(&fields, GroupFieldScope::Member, GroupLevel::AppAdmin, &keys("Topic"), true).is_err()
+        );
+        assert!(custom_readable(&fields, GroupFieldScope::Group, GroupLevel::Anyone, "Topic"));
+        assert!(!custom_readable(&fields, GroupFieldScope::Group, GroupLevel::Admin, "Secret"));
+        assert!(custom_readable(&[], GroupFieldScope::Group, GroupLevel::Member, "Any"));
+        assert!(!custom_readable(&[], GroupFieldScope::Group, GroupLevel::Anyone, "Any"));
+        assert!(check_custom_writes(&[], GroupFieldScope::Group, GroupLevel::Member, &keys("Any"), false).is_err());
     }
 
     #[test]
