@@ -503,6 +503,7 @@ impl GroupActor {
                     let tip = json!({"OpType": "Invite", "Operator_Account": operator, "UserList": added, "MemberNum": count});
                     self.tip(&mut work, membership_tips, tip, &operator);
                 }
+                self.newcomers_read_all(&mut work);
                 work.joined = added;
                 reply = json!({"MemberList": results});
             }
@@ -541,6 +542,7 @@ impl GroupActor {
                         work.draft.requests_removed.push(user.clone());
                         let tip = json!({"OpType": "Join", "Operator_Account": user, "UserList": [user], "MemberNum": self.members.len() + 1});
                         self.tip(&mut work, membership_tips, tip, &user);
+                        self.newcomers_read_all(&mut work);
                         work.joined = vec![user];
                         reply = json!({"JoinResult": "Joined"});
                     }
@@ -586,6 +588,7 @@ impl GroupActor {
                     work.draft.members_put.push(self.new_member(&user, Role::Member, now));
                     let tip = json!({"OpType": "Join", "Operator_Account": operator, "UserList": [user], "MemberNum": self.members.len() + 1});
                     self.tip(&mut work, membership_tips, tip, &operator);
+                    self.newcomers_read_all(&mut work);
                     work.joined = vec![user.clone()];
                 }
                 let kind = if approve { "JoinApproved" } else { "JoinRefused" };
@@ -1054,6 +1057,14 @@ impl GroupActor {
         self.members.values().filter(|m| m.role == "Owner" || m.role == "Admin").map(|m| m.user_id.clone()).collect()
     }
 
+    /// New members start with everything read, their own join tip included.
+    fn newcomers_read_all(&self, work: &mut Work) {
+        let last = work.info_after(&self.info).next_msg_seq - 1;
+        for member in work.draft.members_put.iter_mut().filter(|m| !self.members.contains_key(&m.user_id)) {
+            member.read_seq = member.read_seq.max(last);
+        }
+    }
+
     /// After the commit: memory follows the database, then members are told.
     fn apply(&mut self, work: Work, ctx: &mut Context<Self>) {
         let Work { draft, tips, mut outbox, joined, left, attributes_written, .. } = work;
@@ -1216,12 +1227,23 @@ impl GroupActor {
             info.activated = true;
         }
         work.draft.info = Some(info);
-        for (q, _) in &admitted {
-            if let Some(member) = self.members.get(&q.send.from) {
-                let mut member = member.clone();
+        for (q, row) in &admitted {
+            // The sender has read what they sent.
+            let slot = work.draft.members_put.iter().position(|m| m.user_id == q.send.from);
+            let member = match slot {
+                Some(i) => work.draft.members_put.get_mut(i),
+                None => match self.members.get(&q.send.from) {
+                    Some(m) => {
+                        work.draft.members_put.push(m.clone());
+                        work.draft.members_put.last_mut()
+                    }
+                    None => None,
+                },
+            };
+            if let Some(member) = member {
                 member.last_send_time = now;
-                if work.draft.members_put.iter().all(|m| m.user_id != member.user_id) {
-                    work.draft.members_put.push(member);
+                if q.send.topic.is_none() {
+                    member.read_seq = member.read_seq.max(row.seq);
                 }
             }
         }
