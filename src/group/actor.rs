@@ -1258,9 +1258,19 @@ impl GroupActor {
             Ok(()) => {
                 let receivers = act.receivers();
                 let mut outbox: Outbox = Vec::new();
-                for (q, row) in &admitted {
-                    outbox.push((receivers.clone(), act.group_frame(row), q.send.origin));
-                    crate::stats::Metrics::add(&act.app.metrics.group_messages, 1);
+                crate::stats::Metrics::add(&act.app.metrics.group_messages, admitted.len() as u64);
+                if act.kind == GroupType::AVChatRoom && admitted.len() > 1 {
+                    // A live room coalesces a tick's messages into one frame per member.
+                    let messages: Vec<Value> = admitted.iter().map(|(_, row)| message_json(act.kind, row)).collect();
+                    let frame = crate::message::event::frame(
+                        "group_msg_batch",
+                        json!({"GroupId": act.info.group_id, "Messages": messages}),
+                    );
+                    outbox.push((receivers, frame, None));
+                } else {
+                    for (q, row) in &admitted {
+                        outbox.push((receivers.clone(), act.group_frame(row), q.send.origin));
+                    }
                 }
                 act.apply(work, ctx);
                 act.deliver(outbox);

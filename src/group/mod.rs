@@ -48,6 +48,8 @@ pub enum GroupError {
     NoMessage(i64),
     #[error("no pending request from {0:?}")]
     NoRequest(String),
+    #[error("at most {0} applications may wait at once")]
+    TooManyPending(u64),
     #[error("this group has no topics")]
     NoTopics,
     #[error("topic {0:?} does not exist")]
@@ -82,6 +84,7 @@ impl From<GroupError> for Failure {
             GroupError::NoRequest(_) => 10024,
             GroupError::Attribute(code, _) => *code,
             GroupError::NoTopics => 11000,
+            GroupError::TooManyPending(_) => 10037,
             GroupError::NoTopic(_) => 110003,
             GroupError::TooManyTopics(_) => 10037,
             // Oversize is 80002 in the group API.

@@ -22,6 +22,7 @@ const MAX_ADD: usize = 300;
 const MAX_BATCH: usize = 500;
 const MAX_HISTORY: i64 = 20;
 const MAX_RECALL: usize = 10;
+const MAX_PENDING_PER_USER: u64 = 50;
 
 fn param(e: FieldError) -> GroupError {
     GroupError::BadRequest(e.to_string())
@@ -421,8 +422,15 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
         Some(_) => Some(f.strings("MemberRoleFilter").map_err(param)?),
         None => None,
     };
-    let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
-    let limit = f.opt_i64("Limit").map_err(param)?.map(|l| l.clamp(1, 6000) as usize);
+    // A Community pages with an opaque `Next` cursor (here: the next offset), ≤ 100 a page.
+    let community = kind == GroupType::Community;
+    let offset = match (community, f.opt_str("Next").map_err(param)?) {
+        (true, Some(next)) if !next.is_empty() => next.parse::<usize>().map_err(|_| bad("invalid Next"))?,
+        _ => f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize,
+    };
+    let most = if community { 100 } else { 6000 };
+    let limit = f.opt_i64("Limit").map_err(param)?.map(|l| l.clamp(1, most) as usize);
+    let limit = if community { Some(limit.unwrap_or(100)) } else { limit };
     let level = level_in(&app, &call, &view.members);
     let members: Vec<&group_member::Model> = sorted_members(&view)
         .into_iter()
@@ -434,7 +442,12 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
         .take(limit.unwrap_or(usize::MAX))
         .map(|m| member_json(&app, m, view.mutes.get(&m.user_id).copied().unwrap_or(0), wanted.as_deref(), level))
         .collect();
-    Ok(reply(json!({"MemberNum": view.members.len(), "MemberList": page})))
+    let mut out = reply(json!({"MemberNum": view.members.len(), "MemberList": page}));
+    if community {
+        let next = offset + page.len();
+        out.insert("Next".into(), json!(if next >= members.len() { String::new() } else { next.to_string() }));
+    }
+    Ok(out)
 }
 
 pub async fn modify_group_base_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -1106,9 +1119,22 @@ fn topic_id(group: &str, custom: Option<&str>) -> Result<String, GroupError> {
 }
 
 pub async fn create_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    topic(app, call, false).await
+}
+
+/// import_topic: a topic as it was elsewhere (its creation time, no notifications).
+pub async fn import_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    topic(app, call, true).await
+}
+
+async fn topic(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let group = group_id(&f)?;
     let now = crate::now_secs();
+    let created = match f.opt_i64("CreateTime").map_err(param)? {
+        Some(t) if import && t > 0 && t <= now => t,
+        _ => now,
+    };
     let topic = entities::group_topic::Model {
         topic_id: topic_id(group, f.opt_str("TopicId").map_err(param)?)?,
         group_id: group.to_string(),
@@ -1117,7 +1143,7 @@ pub async fn create_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         notification: text(&f, "Notification", 300)?.unwrap_or_default(),
         introduction: text(&f, "Introduction", 240)?.unwrap_or_default(),
         custom_string: text(&f, "CustomString", 3000)?.unwrap_or_default(),
-        create_time: now,
+        create_time: created,
         last_msg_time: 0,
         next_msg_seq: 1,
         mute_all: false,
@@ -1213,6 +1239,13 @@ pub async fn apply_join_group(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let user = acting_user(&call, &f)?;
     require_user(&app, &user).await?;
     let wording = text(&f, "ApplyMsg", 300)?.unwrap_or_default();
+    // A user has at most 50 applications waiting (REQUIREMENTS §8).
+    if store::pending_count(&app.db, &user).await.map_err(GroupError::from)? >= MAX_PENDING_PER_USER {
+        let waiting = view(&app, id).await?.requests.iter().any(|r| r.user_id == user);
+        if !waiting {
+            return Err(GroupError::TooManyPending(MAX_PENDING_PER_USER).into());
+        }
+    }
     let answer = run(&app, id, &call, Op::Apply { user, wording }).await?;
     Ok(reply(answer))
 }

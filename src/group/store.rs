@@ -376,3 +376,8 @@ pub async fn message(db: &DatabaseConnection, group_id: &str, seq: i64) -> Resul
         .one(db)
         .await
 }
+
+/// How many join applications `user` has waiting, in every group.
+pub async fn pending_count(db: &DatabaseConnection, user: &str) -> Result<u64, DbErr> {
+    group_request::Entity::find().filter(group_request::Column::UserId.eq(user)).count(db).await
+}

@@ -173,6 +173,7 @@ pub fn routes() -> Vec<Route> {
         route!("million_group_open_http_svc", "get_topic", Group, Normal, group::get_topic),
         route!("million_group_open_http_svc", "modify_topic", Group, Normal, group::modify_topic),
         route!("million_group_open_http_svc", "destroy_topic", Group, Normal, group::destroy_topic),
+        route!("group_open_http_svc", "import_topic", Group, Normal, group::import_topic),
         route!("group_open_http_svc", "apply_join_group", Group, Normal, group::apply_join_group),
         route!("group_open_http_svc", "quit_group", Group, Normal, group::quit_group),
         route!("group_open_http_svc", "handle_join_request", Group, Normal, group::handle_join_request),
@@ -182,7 +183,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// Commands only the app admin (REST) may call: migration and app-wide listings.
-const ADMIN_ONLY: [&str; 10] = [
+const ADMIN_ONLY: [&str; 11] = [
+    "import_topic",
     "friend_import",
     "get_appid_group_list",
     "get_group_shutted_uin",
