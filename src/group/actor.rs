@@ -422,21 +422,16 @@ impl GroupActor {
                 }
                 let mut info = self.info.clone();
                 let mut changed = serde_json::Map::new();
-                if let Some(v) = change.name {
-                    changed.insert("Name".into(), json!(v));
-                    info.name = v;
-                }
-                if let Some(v) = change.introduction {
-                    changed.insert("Introduction".into(), json!(v));
-                    info.introduction = v;
-                }
-                if let Some(v) = change.notification {
-                    changed.insert("Notification".into(), json!(v));
-                    info.notification = v;
-                }
-                if let Some(v) = change.face_url {
-                    changed.insert("FaceUrl".into(), json!(v));
-                    info.face_url = v;
+                for (name, field, value) in [
+                    ("Name", &mut info.name, change.name),
+                    ("Introduction", &mut info.introduction, change.introduction),
+                    ("Notification", &mut info.notification, change.notification),
+                    ("FaceUrl", &mut info.face_url, change.face_url),
+                ] {
+                    if let Some(value) = value {
+                        changed.insert(name.into(), json!(value));
+                        *field = value;
+                    }
                 }
                 if let Some(v) = change.max_member_num {
                     if self.kind != GroupType::AVChatRoom {
@@ -892,23 +887,19 @@ impl GroupActor {
                     .cloned()
                     .ok_or_else(|| GroupError::NoTopic(change.topic_id.clone()))?;
                 let change = *change;
-                if let Some(v) = change.name {
-                    topic.name = v;
+                for (field, value) in [
+                    (&mut topic.name, change.name),
+                    (&mut topic.face_url, change.face_url),
+                    (&mut topic.notification, change.notification),
+                    (&mut topic.introduction, change.introduction),
+                    (&mut topic.custom_string, change.custom_string),
+                ] {
+                    if let Some(value) = value {
+                        *field = value;
+                    }
                 }
-                if let Some(v) = change.face_url {
-                    topic.face_url = v;
-                }
-                if let Some(v) = change.notification {
-                    topic.notification = v;
-                }
-                if let Some(v) = change.introduction {
-                    topic.introduction = v;
-                }
-                if let Some(v) = change.custom_string {
-                    topic.custom_string = v;
-                }
-                if let Some(v) = change.mute_all {
-                    topic.mute_all = v;
+                if let Some(mute_all) = change.mute_all {
+                    topic.mute_all = mute_all;
                 }
                 let frame = crate::message::event::frame(
                     "group_topic_changed",

@@ -478,36 +478,60 @@ pub async fn modify_group_base_info(app: Arc<App>, call: Call) -> Result<Reply, 
     Ok(Reply::new())
 }
 
-pub async fn add_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
-    let f = Fields::of(&call.body);
-    let id = group_id(&f)?;
+/// A `MemberList` of at most 300: the items of existing accounts (read by `read`), and the
+/// UserIDs that do not exist.
+async fn member_list<T>(
+    app: &App,
+    f: &Fields<'_>,
+    read: impl Fn(&Fields) -> Result<T, GroupError>,
+) -> Result<(Vec<(String, T)>, Vec<String>), GroupError> {
     let listed = f.array("MemberList").map_err(param)?;
     if listed.is_empty() {
-        return Err(bad("MemberList is empty").into());
+        return Err(bad("MemberList is empty"));
     }
     if listed.len() > MAX_ADD {
-        return Err(GroupError::TooMany(MAX_ADD).into());
+        return Err(GroupError::TooMany(MAX_ADD));
     }
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for item in listed {
-        let user = Fields::of(item).str("Member_Account").map_err(param)?;
-        if app.accounts.exists(user).await.map_err(GroupError::from)? {
-            known.push(user.to_string());
+        let item = Fields::of(item);
+        let user = item.str("Member_Account").map_err(param)?;
+        let details = read(&item)?;
+        if app.accounts.exists(user).await? {
+            known.push((user.to_string(), details));
         } else {
             unknown.push(user.to_string());
         }
     }
-    let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
-    let mut results = match known.is_empty() {
-        true => Vec::new(),
-        false => {
-            let answer = run(&app, id, &call, Op::AddMembers { users: known, silence }).await?;
-            answer["MemberList"].as_array().cloned().unwrap_or_default()
-        }
+    Ok((known, unknown))
+}
+
+/// Runs a member-adding command (when anyone is left to add) and lists every user's Result,
+/// unknown users last with 0.
+async fn member_results(
+    app: &Arc<App>,
+    group: &str,
+    call: &Call,
+    op: Option<Op>,
+    unknown: Vec<String>,
+) -> Result<Reply, Failure> {
+    let mut results = match op {
+        Some(op) => run(app, group, call, op).await?["MemberList"].as_array().cloned().unwrap_or_default(),
+        None => Vec::new(),
     };
     results.extend(unknown.into_iter().map(|u| json!({"Member_Account": u, "Result": 0})));
     Ok(reply(json!({"MemberList": results})))
+}
+
+pub async fn add_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let id = group_id(&f)?;
+    let (known, unknown) = member_list(&app, &f, |_| Ok(())).await?;
+    let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
+    let users: Vec<String> = known.into_iter().map(|(u, ())| u).collect();
+    let op = (!users.is_empty()).then_some(Op::AddMembers { users, silence });
+    member_results(&app, id, &call, op, unknown).await
 }
 
 pub async fn delete_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -919,40 +943,21 @@ pub async fn clear_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failur
 pub async fn import_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let listed = f.array("MemberList").map_err(param)?;
-    if listed.is_empty() {
-        return Err(bad("MemberList is empty").into());
-    }
-    if listed.len() > MAX_ADD {
-        return Err(GroupError::TooMany(MAX_ADD).into());
-    }
-    let mut members = Vec::new();
-    let mut unknown = Vec::new();
-    for item in listed {
-        let item = Fields::of(item);
-        let user = item.str("Member_Account").map_err(param)?;
+    let (known, unknown) = member_list(&app, &f, |item| {
         let role = match item.opt_str("Role").map_err(param)? {
             Some("Admin") => Role::Admin,
             Some("Member") | None => Role::Member,
-            Some(other) => return Err(bad(format!("Role {other:?} cannot be imported")).into()),
+            Some(other) => return Err(bad(format!("Role {other:?} cannot be imported"))),
         };
         let join_time = item.opt_i64("JoinTime").map_err(param)?.unwrap_or(0);
         let unread = item.opt_i64("UnreadMsgNum").map_err(param)?.unwrap_or(0);
-        if app.accounts.exists(user).await.map_err(GroupError::from)? {
-            members.push((user.to_string(), role, join_time, unread));
-        } else {
-            unknown.push(user.to_string());
-        }
-    }
-    let mut results = match members.is_empty() {
-        true => Vec::new(),
-        false => {
-            let answer = run(&app, id, &call, Op::ImportMembers { members }).await?;
-            answer["MemberList"].as_array().cloned().unwrap_or_default()
-        }
-    };
-    results.extend(unknown.into_iter().map(|u| json!({"Member_Account": u, "Result": 0})));
-    Ok(reply(json!({"MemberList": results})))
+        Ok((role, join_time, unread))
+    })
+    .await?;
+    let members: Vec<(String, Role, i64, i64)> =
+        known.into_iter().map(|(user, (role, join_time, unread))| (user, role, join_time, unread)).collect();
+    let op = (!members.is_empty()).then_some(Op::ImportMembers { members });
+    member_results(&app, id, &call, op, unknown).await
 }
 
 /// import_group_msg takes at most this many messages per call (the limits page says 20).
