@@ -78,6 +78,9 @@ pub struct GroupSend {
     pub origin: Option<SessionId>,
     /// A topic of a Community (its own seq).
     pub topic: Option<String>,
+    /// A user's own send (WebSocket): they must have joined, even an AVChatRoom. The app
+    /// backend may send as anyone into an AVChatRoom.
+    pub must_be_member: bool,
 }
 
 /// Field changes of modify_group_base_info.
@@ -1124,7 +1127,7 @@ impl GroupActor {
             return Ok(());
         }
         let role = self.role_of(&send.from);
-        if role == Role::None && self.kind != GroupType::AVChatRoom {
+        if role == Role::None && (self.kind != GroupType::AVChatRoom || send.must_be_member) {
             return Err(GroupError::NotMember);
         }
         let now = crate::now_secs();

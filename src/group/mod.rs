@@ -134,6 +134,10 @@ impl Groups {
         self.live.lock().ok().and_then(|m| m.get(group_id).filter(|a| a.connected()).cloned())
     }
 
+    pub fn is_live(&self, group_id: &str) -> bool {
+        self.live(group_id).is_some()
+    }
+
     /// The actor of `group_id`, started from the database if needed.
     pub async fn actor(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
         if let Some(addr) = self.live(group_id) {

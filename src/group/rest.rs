@@ -677,6 +677,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         card,
         origin: None,
         topic: f.opt_str("TopicId").map_err(param)?.map(String::from),
+        must_be_member: call.access == Access::User,
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))
@@ -854,8 +855,13 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     Ok(reply(json!({"TotalCount": total, "GroupIdList": list})))
 }
 
+/// A group's member count: from its actor when it is live (an AVChatRoom's members exist only
+/// there), else from the database without starting one.
 async fn member_count(app: &Arc<App>, group: &str) -> Result<usize, GroupError> {
-    Ok(view(app, group).await?.members.len())
+    if app.groups.is_live(group) {
+        return Ok(view(app, group).await?.members.len());
+    }
+    Ok(store::member_count(&app.db, group).await? as usize)
 }
 
 pub async fn get_appid_group_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {

@@ -381,3 +381,7 @@ pub async fn message(db: &DatabaseConnection, group_id: &str, seq: i64) -> Resul
 pub async fn pending_count(db: &DatabaseConnection, user: &str) -> Result<u64, DbErr> {
     group_request::Entity::find().filter(group_request::Column::UserId.eq(user)).count(db).await
 }
+
+pub async fn member_count(db: &DatabaseConnection, group_id: &str) -> Result<u64, DbErr> {
+    group_member::Entity::find().filter(group_member::Column::GroupId.eq(group_id)).count(db).await
+}
