@@ -884,7 +884,10 @@ pub async fn get_online_member_num(app: Arc<App>, call: Call) -> Result<Reply, F
     if GroupType::parse(&view.info.group_type) != Some(GroupType::AVChatRoom) {
         return Err(GroupError::NotAllowed("only AVChatRoom counts online members".into()).into());
     }
-    Ok(reply(json!({"OnlineMemberNum": view.online_members})))
+    // Members who joined and still have a live session.
+    let members: Vec<String> = view.members.iter().map(|m| m.user_id.clone()).collect();
+    let online = app.presence.query(&members).await.iter().filter(|(_, platforms)| !platforms.is_empty()).count();
+    Ok(reply(json!({"OnlineMemberNum": online})))
 }
 
 pub async fn delete_group_msg_by_sender(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
