@@ -111,7 +111,12 @@ impl Session {
             }
         };
         body.insert("From_Account".into(), json!(self.user()));
-        let call = Call { identifier: self.user().to_string(), body: Value::Object(body), access: Access::User };
+        let call = Call {
+            identifier: self.user().to_string(),
+            body: Value::Object(body),
+            access: Access::User,
+            session: Some(self.id),
+        };
         let work = (route.handler)(self.app.clone(), call);
         // `wait`: the session's relationship commands run one at a time, in frame order (an add
         // then a delete of the same friend must not swap).

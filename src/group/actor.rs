@@ -865,7 +865,7 @@ impl GroupActor {
                 work.outbox.push((self.member_ids(), frame, None));
             }
             Op::CreateTopic(topic) => {
-                self.require_topic(None)?;
+                self.require_topics_enabled()?;
                 self.check(caller, Action::EditProfile)?;
                 if self.topics.len() >= MAX_TOPICS {
                     return Err(GroupError::TooManyTopics(MAX_TOPICS));
@@ -912,7 +912,7 @@ impl GroupActor {
                 work.draft.topics_put.push(topic);
             }
             Op::DestroyTopics { ids } => {
-                self.require_topic(None)?;
+                self.require_topics_enabled()?;
                 self.check(caller, Action::EditProfile)?;
                 let mut results = Vec::new();
                 for id in ids {
@@ -993,18 +993,22 @@ impl GroupActor {
         rules::check_custom_writes(&self.app.config.group_custom_fields, scope, rules::level(standing), keys, open)
     }
 
-    /// A topic command needs a topic-enabled Community (and the topic, when named).
+    /// A command naming a topic needs a topic-enabled Community that has the topic.
     fn require_topic(&self, topic: Option<&str>) -> Result<(), GroupError> {
-        if !self.info.support_topic {
-            return match topic {
-                Some(_) => Err(GroupError::NoTopics),
-                None if self.kind == GroupType::Community => Err(GroupError::NoTopics),
-                None => Ok(()),
-            };
-        }
         match topic {
+            None => Ok(()),
+            Some(_) if !self.info.support_topic => Err(GroupError::NoTopics),
             Some(id) if !self.topics.contains_key(id) => Err(GroupError::NoTopic(id.to_string())),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Creating or destroying topics needs a topic-enabled Community.
+    fn require_topics_enabled(&self) -> Result<(), GroupError> {
+        if self.info.support_topic {
+            Ok(())
+        } else {
+            Err(GroupError::NoTopics)
         }
     }
 
@@ -1101,9 +1105,10 @@ impl GroupActor {
         if !joined.is_empty() || !left.is_empty() {
             self.info.last_info_time = crate::now_secs();
         }
-        // Tips go to every member after the change, and to those who just left.
+        // Tips go to every member after the change (but those who chose Discard), and to those
+        // who just left.
         for row in &tips {
-            let mut to = self.member_ids();
+            let mut to = self.receivers();
             to.extend(left.iter().cloned());
             outbox.push((to, self.group_frame(row), None));
         }

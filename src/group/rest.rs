@@ -675,7 +675,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         content,
         online_only: f.opt_i64("OnlineOnlyFlag").map_err(param)? == Some(1),
         card,
-        origin: None,
+        origin: call.session,
         topic: f.opt_str("TopicId").map_err(param)?.map(String::from),
         must_be_member: call.access == Access::User,
     };
@@ -1289,12 +1289,16 @@ pub async fn get_group_pendency(app: Arc<App>, call: Call) -> Result<Reply, Fail
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let view = view(&app, id).await?;
-    if call.access == Access::User {
-        let role = view.members.iter().find(|m| m.user_id == call.identifier).map(|m| m.role.as_str());
-        if !matches!(role, Some("Owner" | "Admin")) && !app.accounts.is_admin(&call.identifier) {
-            return Err(GroupError::NotAllowed("only the owner or an admin sees applications".into()).into());
+    // Those who answer applications see them (the rules table; Work groups take none).
+    let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
+    let standing = match level_in(&app, &call, &view.members) {
+        GroupLevel::AppAdmin => rules::Actor::AppAdmin,
+        _ => {
+            let role = view.members.iter().find(|m| m.user_id == call.identifier).and_then(|m| Role::parse(&m.role));
+            rules::Actor::User(role.unwrap_or(Role::None))
         }
-    }
+    };
+    rules::check(kind, standing, rules::Action::Approve)?;
     let mut requests = view.requests;
     requests.sort_by_key(|r| r.created_at);
     let list: Vec<Value> = requests

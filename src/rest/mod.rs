@@ -23,6 +23,8 @@ pub struct Call {
     pub body: Value,
     /// `Admin` over REST; `User` over WebSocket, where `From_Account` is the caller.
     pub access: crate::config::Access,
+    /// The WebSocket session that sent the command (it already knows what it sent).
+    pub session: Option<crate::presence::SessionId>,
 }
 
 /// Endpoint-specific fields of a successful answer (may override `ActionStatus`).
@@ -282,7 +284,8 @@ pub async fn dispatch(
             return Err(Failure::new(route.family.bad_json_code(), "body must be a JSON object"));
         }
         tracing::debug!(service = route.service, command = route.command, "rest call");
-        (route.handler)(app.clone(), Call { identifier, body, access: crate::config::Access::Admin }).await
+        (route.handler)(app.clone(), Call { identifier, body, access: crate::config::Access::Admin, session: None })
+            .await
     }
     .await;
     if let Err(f) = &result {
