@@ -273,6 +273,10 @@ pub struct GroupActor {
     topics: HashMap<String, group_topic::Model>,
     /// When the last attribute writes happened (at most 5 a second).
     attr_writes: Vec<Instant>,
+    /// AVChatRoom members who came and went since the last announcement.
+    arrivals: Vec<String>,
+    departures: Vec<String>,
+    announce_scheduled: bool,
     queue: Vec<Queued>,
     flush_scheduled: bool,
     /// Start of the current one-second rate window and messages admitted in it.
@@ -297,6 +301,9 @@ impl GroupActor {
             bans: state.bans,
             topics: state.topics,
             attr_writes: Vec::new(),
+            arrivals: Vec::new(),
+            departures: Vec::new(),
+            announce_scheduled: false,
             queue: Vec::new(),
             flush_scheduled: false,
             window: (Instant::now(), 0),
@@ -365,6 +372,11 @@ impl GroupActor {
     fn tip(&self, work: &mut Work, sent_stored: (bool, bool), tip: Value, operator: &str) {
         let (sent, stored) = sent_stored;
         if !sent {
+            return;
+        }
+        // A live room announces comings and goings once a second, not per member (see
+        // `announce_members`): 5,000 joins must not cost 12.5 million frames.
+        if self.kind == GroupType::AVChatRoom && matches!(tip["OpType"].as_str(), Some("Join" | "Quit")) {
             return;
         }
         let now = crate::now_secs();
@@ -1112,11 +1124,58 @@ impl GroupActor {
             to.extend(left.iter().cloned());
             outbox.push((to, self.group_frame(row), None));
         }
+        if self.kind == GroupType::AVChatRoom && (!joined.is_empty() || !left.is_empty()) {
+            self.arrivals.extend(joined.iter().cloned());
+            self.departures.extend(left.iter().cloned());
+            self.schedule_announcement(ctx);
+        }
         for user in joined {
             let frame = system_frame(&self.info.group_id, "Joined", "", json!({}));
             outbox.push((vec![user], frame, None));
         }
         self.deliver(outbox);
+    }
+
+    fn schedule_announcement(&mut self, ctx: &mut Context<Self>) {
+        if self.announce_scheduled {
+            return;
+        }
+        self.announce_scheduled = true;
+        ctx.run_later(Duration::from_secs(1), |act, _| {
+            act.announce_scheduled = false;
+            act.announce_members();
+        });
+    }
+
+    /// One Join and one Quit tip (not stored) for everyone who came or went in the last second.
+    fn announce_members(&mut self) {
+        let now = crate::now_secs();
+        let members = self.members.len();
+        let changes = [("Join", std::mem::take(&mut self.arrivals)), ("Quit", std::mem::take(&mut self.departures))];
+        for (op, users) in changes {
+            if users.is_empty() {
+                continue;
+            }
+            let tip = json!({"OpType": op, "Operator_Account": "", "UserList": users, "MemberNum": members});
+            let row = group_message::Model {
+                id: 0,
+                group_id: self.info.group_id.clone(),
+                seq: 0,
+                from_account: String::new(),
+                msg_random: 0,
+                msg_time: now,
+                priority: "Normal".into(),
+                is_tip: true,
+                body: json!([{"MsgType": "TIMGroupTipsElem", "MsgContent": tip}]).to_string(),
+                cloud_custom_data: None,
+                offline_push_info: None,
+                flag_bits: 0,
+                sender_nick: None,
+                sender_face: None,
+                expires_at: now,
+            };
+            self.app.bus.deliver_many(&self.receivers(), self.group_frame(&row), None);
+        }
     }
 
     fn deliver(&self, outbox: Outbox) {
