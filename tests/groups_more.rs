@@ -17,24 +17,6 @@ use serde_json::{json, Value};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn assert_envelope(reply: &Value, what: &str) {
-    assert!(reply["ActionStatus"].is_string(), "{what}: ActionStatus missing: {reply}");
-    assert!(reply["ErrorCode"].is_i64(), "{what}: ErrorCode missing: {reply}");
-    assert!(reply["ErrorInfo"].is_string(), "{what}: ErrorInfo missing: {reply}");
-}
-
-fn assert_ok(reply: &Value, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ErrorCode"], 0, "{what}: {reply}");
-    assert_eq!(reply["ActionStatus"], "OK", "{what}: {reply}");
-}
-
-fn assert_fail(reply: &Value, code: i64, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ErrorCode"], code, "{what}: {reply}");
-    assert_eq!(reply["ActionStatus"], "FAIL", "{what}: {reply}");
-}
-
 /// A request for a failure message, cut to a readable length.
 fn describe(path: &str, body: &Value) -> String {
     let text: String = body.to_string().chars().take(300).collect();

@@ -22,24 +22,6 @@ const COMMUNITY_MAX: i64 = 100_000;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn assert_envelope(reply: &Value, what: &str) {
-    assert!(reply["ActionStatus"].is_string(), "{what}: ActionStatus missing: {reply}");
-    assert!(reply["ErrorCode"].is_i64(), "{what}: ErrorCode missing: {reply}");
-    assert!(reply["ErrorInfo"].is_string(), "{what}: ErrorInfo missing: {reply}");
-}
-
-fn assert_ok(reply: &Value, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ActionStatus"], "OK", "{what}: {reply}");
-    assert_eq!(reply["ErrorCode"], 0, "{what}: {reply}");
-}
-
-fn assert_fail(reply: &Value, code: i64, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ErrorCode"], code, "{what}: {reply}");
-    assert_eq!(reply["ActionStatus"], "FAIL", "{what}: {reply}");
-}
-
 /// `base` with the fields of `extra` added (or replaced).
 fn with(mut base: Value, extra: Value) -> Value {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {

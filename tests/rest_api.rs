@@ -28,25 +28,6 @@ fn sig(sdkappid: u64, key: &str, user: &str, time: i64, expire: i64) -> String {
     parley::auth::usersig::generate(sdkappid, key, user, time, expire)
 }
 
-/// All three envelope fields, with their types.
-fn assert_envelope(reply: &Value, what: &str) {
-    assert!(reply["ActionStatus"].is_string(), "{what}: ActionStatus missing: {reply}");
-    assert!(reply["ErrorCode"].is_i64(), "{what}: ErrorCode missing: {reply}");
-    assert!(reply["ErrorInfo"].is_string(), "{what}: ErrorInfo missing: {reply}");
-}
-
-fn assert_ok(reply: &Value, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ActionStatus"], "OK", "{what}: {reply}");
-    assert_eq!(reply["ErrorCode"], 0, "{what}: {reply}");
-}
-
-fn assert_fail(reply: &Value, code: i64, what: &str) {
-    assert_envelope(reply, what);
-    assert_eq!(reply["ErrorCode"], code, "{what}: {reply}");
-    assert_eq!(reply["ActionStatus"], "FAIL", "{what}: {reply}");
-}
-
 /// Logs in over WebSocket and waits for the end of the login sync.
 async fn online(server: &Server, user: &str, platform: &str) -> Client {
     let mut client = server.login(user, platform).await;

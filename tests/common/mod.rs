@@ -368,3 +368,22 @@ impl Client {
 pub fn text_body(text: &str) -> Value {
     json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}])
 }
+
+/// All three envelope fields of a REST answer, with their types.
+pub fn assert_envelope(reply: &Value, what: &str) {
+    assert!(reply["ActionStatus"].is_string(), "{what}: ActionStatus missing: {reply}");
+    assert!(reply["ErrorCode"].is_i64(), "{what}: ErrorCode missing: {reply}");
+    assert!(reply["ErrorInfo"].is_string(), "{what}: ErrorInfo missing: {reply}");
+}
+
+pub fn assert_ok(reply: &Value, what: &str) {
+    assert_envelope(reply, what);
+    assert_eq!(reply["ActionStatus"], "OK", "{what}: {reply}");
+    assert_eq!(reply["ErrorCode"], 0, "{what}: {reply}");
+}
+
+pub fn assert_fail(reply: &Value, code: i64, what: &str) {
+    assert_envelope(reply, what);
+    assert_eq!(reply["ErrorCode"], code, "{what}: {reply}");
+    assert_eq!(reply["ActionStatus"], "FAIL", "{what}: {reply}");
+}
