@@ -257,6 +257,29 @@ pub struct GetView;
 struct Queued {
     send: Box<GroupSend>,
     reply: oneshot::Sender<Result<Value, GroupError>>,
+    /// Retries of the same send (same sender, Random and topic) that arrived before it was
+    /// committed: they get its answer.
+    retries: Vec<oneshot::Sender<Result<Value, GroupError>>>,
+}
+
+impl Queued {
+    fn answer(self, result: Result<Value, GroupError>) {
+        for retry in self.retries {
+            let again = match &result {
+                Ok(v) => Ok(v.clone()),
+                Err(e) => Err(GroupError::Internal(e.to_string())),
+            };
+            let _ = retry.send(again);
+        }
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A send's de-duplication key: sender, Random, topic.
+type SendKey = (String, u32, Option<String>);
+
+fn send_key(send: &GroupSend) -> SendKey {
+    (send.from.clone(), send.random, send.topic.clone())
 }
 
 /// Frames to write once the change is committed: (recipients, frame).
@@ -281,8 +304,8 @@ pub struct GroupActor {
     flush_scheduled: bool,
     /// Start of the current one-second rate window and messages admitted in it.
     window: (Instant, u32),
-    /// (sender, Random) of recent sends → the first answer (5-minute de-duplication).
-    recent: HashMap<(String, u32), (Instant, Value)>,
+    /// Recent sends → the first answer (5-minute de-duplication).
+    recent: HashMap<SendKey, (Instant, Value)>,
     last_activity: Instant,
 }
 
@@ -425,6 +448,9 @@ impl GroupActor {
                     || change.face_url.is_some();
                 let other =
                     change.max_member_num.is_some() || change.apply_join_option.is_some() || change.mute_all.is_some();
+                if !basic && !other && change.app_defined.is_empty() {
+                    return Err(GroupError::BadRequest("nothing to modify".into()));
+                }
                 if basic {
                     self.check(caller, Action::EditBasicProfile)?;
                 }
@@ -451,7 +477,7 @@ impl GroupActor {
                 if let Some(v) = change.max_member_num {
                     if self.kind != GroupType::AVChatRoom {
                         let (_, most) = self.kind.member_limits(self.app.config.group_max_members);
-                        if v < 1 || v > most {
+                        if v < (self.members.len() as i64).max(1) || v > most {
                             return Err(GroupError::BadRequest(format!("MaxMemberNum is 1 to {most}")));
                         }
                         info.max_member_num = v;
@@ -664,6 +690,9 @@ impl GroupActor {
             }
             Op::ChangeOwner { new_owner } => {
                 self.check(caller, Action::TransferOwner)?;
+                if new_owner == self.info.owner {
+                    return Ok((work, reply));
+                }
                 let Some(next) = self.members.get(&new_owner) else {
                     return Err(GroupError::NotMember);
                 };
@@ -812,13 +841,9 @@ impl GroupActor {
                 if self.kind.needs_activation() && latest > 0 {
                     info.activated = true;
                 }
-                // After an import every member has read everything (set_unread_msg_num restores).
-                let last = info.next_msg_seq - 1;
-                for member in self.members.values() {
-                    let mut member = member.clone();
-                    member.read_seq = last;
-                    work.draft.members_put.push(member);
-                }
+                // After an import every member has read everything (set_unread_msg_num restores):
+                // one UPDATE, however large the group.
+                work.draft.all_read_to = Some(info.next_msg_seq - 1);
                 work.draft.info = Some(info);
                 reply = json!({"ImportMsgResult": results});
             }
@@ -1102,6 +1127,11 @@ impl GroupActor {
         for user in &draft.members_removed {
             self.members.remove(user);
         }
+        if let Some(seq) = draft.all_read_to {
+            for member in self.members.values_mut() {
+                member.read_seq = seq;
+            }
+        }
         for member in draft.members_put {
             self.members.insert(member.user_id.clone(), member);
         }
@@ -1237,11 +1267,16 @@ impl GroupActor {
         let mut work = Work::default();
         let mut admitted: Vec<(Queued, group_message::Model)> = Vec::new();
         for q in queued {
+            // Checked again: a kick, mute or topic removal may have committed since it queued.
+            if let Err(e) = self.require_topic(q.send.topic.as_deref()).and_then(|()| self.admit(&q.send)) {
+                q.answer(Err(e));
+                continue;
+            }
             let limited = !q.send.from_admin && limit > 0;
             if limited && self.window.1 >= limit {
                 crate::stats::Metrics::add(&self.app.metrics.group_messages_dropped, 1);
                 // Dropped by frequency control: not stored, not delivered, yet success.
-                let _ = q.reply.send(Ok(json!({"MsgSeq": 0, "MsgTime": now, "MsgDropReason": "MsgFreqCtrl"})));
+                q.answer(Ok(json!({"MsgSeq": 0, "MsgTime": now, "MsgDropReason": "MsgFreqCtrl"})));
                 continue;
             }
             if limited {
@@ -1334,14 +1369,14 @@ impl GroupActor {
                 act.deliver(outbox);
                 for (q, row) in admitted {
                     let answer = json!({"MsgSeq": row.seq, "MsgTime": row.msg_time, "MsgDropReason": ""});
-                    act.recent.insert((q.send.from.clone(), q.send.random), (Instant::now(), answer.clone()));
-                    let _ = q.reply.send(Ok(answer));
+                    act.recent.insert(send_key(&q.send), (Instant::now(), answer.clone()));
+                    q.answer(Ok(answer));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, group = act.info.group_id, "group commit failed");
                 for (q, _) in admitted {
-                    let _ = q.reply.send(Err(GroupError::Internal("commit failed".into())));
+                    q.answer(Err(GroupError::Internal("commit failed".into())));
                 }
             }
         }));
@@ -1455,7 +1490,8 @@ impl Handler<SendCall> for GroupActor {
     fn handle(&mut self, call: SendCall, ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
         let send = call.0;
-        if let Some((_, answer)) = self.recent.get(&(send.from.clone(), send.random)) {
+        let key = send_key(&send);
+        if let Some((_, answer)) = self.recent.get(&key) {
             let answer = answer.clone();
             return Box::pin(async move { Ok(answer) });
         }
@@ -1463,7 +1499,11 @@ impl Handler<SendCall> for GroupActor {
             return Box::pin(async move { Err(e) });
         }
         let (reply, answer) = oneshot::channel();
-        self.queue.push(Queued { send, reply });
+        match self.queue.iter_mut().find(|q| send_key(&q.send) == key) {
+            // A retry before the first is committed waits for the first's answer.
+            Some(first) => first.retries.push(reply),
+            None => self.queue.push(Queued { send, reply, retries: Vec::new() }),
+        }
         self.schedule_flush(ctx);
         Box::pin(async move { answer.await.unwrap_or_else(|_| Err(GroupError::Internal("group stopped".into()))) })
     }

@@ -350,6 +350,25 @@ fn sorted_members(view: &GroupView) -> Vec<&group_member::Model> {
     members
 }
 
+/// The group as the caller may see it. The app admin and members see it all; other users find
+/// it by ID (never a Work group: 10010) and, for `members_only` reads, are refused (10007).
+async fn view_for(app: &Arc<App>, call: &Call, group: &str, members_only: bool) -> Result<GroupView, GroupError> {
+    let found = view(app, group).await?;
+    if call.access == Access::Admin
+        || app.accounts.is_admin(&call.identifier)
+        || found.members.iter().any(|m| m.user_id == call.identifier)
+    {
+        return Ok(found);
+    }
+    if !visible(&found, call) {
+        return Err(GroupError::NoGroup(group.to_string()));
+    }
+    if members_only {
+        return Err(GroupError::NotMember);
+    }
+    Ok(found)
+}
+
 /// Whether a user may see a group at all: members always; others only groups found by ID.
 fn visible(view: &GroupView, call: &Call) -> bool {
     let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
@@ -599,7 +618,7 @@ pub async fn forbid_send_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure
 async fn muted(app: &Arc<App>, call: &Call) -> Result<(String, Vec<(String, i64)>), GroupError> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let view = view(app, id).await?;
+    let view = view_for(app, call, id, true).await?;
     let now = crate::now_secs();
     let mut list: Vec<(String, i64)> = view.mutes.into_iter().filter(|(_, until)| *until > now).collect();
     list.sort();
@@ -622,7 +641,7 @@ pub async fn get_role_in_group(app: Arc<App>, call: Call) -> Result<Reply, Failu
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let asked = users(&f, "User_Account", MAX_BATCH)?;
-    let view = view(&app, id).await?;
+    let view = view_for(&app, &call, id, true).await?;
     if GroupType::parse(&view.info.group_type) == Some(GroupType::AVChatRoom) {
         return Err(GroupError::NotAllowed("AVChatRoom keeps no roles".into()).into());
     }
@@ -716,6 +735,7 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let (topic, stored_as) = conversation(&f, id)?;
+    view_for(&app, &call, id, true).await?;
     let listed = f.array("MsgSeqList").map_err(param)?;
     if listed.is_empty() || listed.len() > MAX_RECALL {
         return Err(bad(format!("MsgSeqList takes 1 to {MAX_RECALL} messages")).into());
@@ -763,7 +783,7 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
         return Err(GroupError::NotAllowed("AVChatRoom keeps no history".into()).into());
     }
     let mut oldest = 1;
-    if call.access == Access::User {
+    if call.access == Access::User && !app.accounts.is_admin(&call.identifier) {
         let me = view.members.iter().find(|m| m.user_id == call.identifier).ok_or(GroupError::NotMember)?;
         if !kind.history_before_join(app.config.group_history_before_join) {
             oldest = me.join_seq + 1;
@@ -880,7 +900,7 @@ pub async fn get_appid_group_list(app: Arc<App>, call: Call) -> Result<Reply, Fa
 
 pub async fn get_online_member_num(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let view = view(&app, group_id(&f)?).await?;
+    let view = view_for(&app, &call, group_id(&f)?, false).await?;
     if GroupType::parse(&view.info.group_type) != Some(GroupType::AVChatRoom) {
         return Err(GroupError::NotAllowed("only AVChatRoom counts online members".into()).into());
     }
@@ -910,7 +930,7 @@ pub async fn delete_group_msg_by_sender(app: Arc<App>, call: Call) -> Result<Rep
 
 pub async fn get_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let view = view(&app, group_id(&f)?).await?;
+    let view = view_for(&app, &call, group_id(&f)?, true).await?;
     let attrs: Map<String, Value> = serde_json::from_str(&view.info.attributes).unwrap_or_default();
     let list: Vec<Value> = attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
     Ok(reply(json!({"GroupAttrAry": list})))
@@ -1169,7 +1189,7 @@ async fn topic(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failure
 pub async fn get_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let group = group_id(&f)?;
-    let view = view(&app, group).await?;
+    let view = view_for(&app, &call, group, true).await?;
     if !view.info.support_topic {
         return Err(GroupError::NoTopics.into());
     }

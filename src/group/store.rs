@@ -83,6 +83,8 @@ pub struct Draft {
     pub bans_put: Vec<(String, i64, String)>,
     /// Stored messages whose body and CloudCustomData change: (seq, body, cloud custom data).
     pub modified: Vec<(i64, String, Option<String>)>,
+    /// Every member's read position moves to this seq (after an import).
+    pub all_read_to: Option<i64>,
     /// The topic `recalled` and `modified` are in (None: the group itself).
     pub topic: Option<String>,
     pub topics_put: Vec<group_topic::Model>,
@@ -104,6 +106,7 @@ impl Draft {
             && self.modified.is_empty()
             && self.topics_put.is_empty()
             && self.topics_removed.is_empty()
+            && self.all_read_to.is_none()
             && !self.destroy
     }
 }
@@ -187,6 +190,13 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
             row
         });
         group_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    }
+    if let (Some(seq), true) = (draft.all_read_to, stores_members) {
+        group_member::Entity::update_many()
+            .col_expr(group_member::Column::ReadSeq, Expr::value(seq))
+            .filter(group_member::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await?;
     }
     let conversation = draft.topic.as_deref().unwrap_or(group_id);
     for topic in &draft.topics_removed {

@@ -185,7 +185,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// Commands only the app admin (REST) may call: migration and app-wide listings.
-const ADMIN_ONLY: [&str; 11] = [
+const ADMIN_ONLY: [&str; 12] = [
+    "send_group_system_notification",
     "import_topic",
     "friend_import",
     "get_appid_group_list",
