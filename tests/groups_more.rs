@@ -1073,3 +1073,123 @@ async fn a_user_has_at_most_fifty_waiting_applications() {
     assert_eq!(data["JoinResult"], "Pending", "{data}");
     fail(&server, "apply_join_group", apply(&groups[0]), 10037).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Regressions
+
+/// History messages (tips included) sent by `user`.
+fn from_user<'a>(reply: &'a Value, user: &str) -> Vec<&'a Value> {
+    history_list(reply).iter().filter(|m| m["From_Account"] == user).collect()
+}
+
+#[actix_rt::test]
+async fn system_notifications_are_the_app_admins_over_rest_only() {
+    let server = Server::start();
+    server.import(&["owner", "m1"]).await;
+    let id = group(&server, "Public", "owner", &["m1"]).await;
+    let mut owner = server.login("owner", "Android").await;
+    let mut m1 = server.login("m1", "Android").await;
+    let data = json!({"GroupId": id, "Content": "from a user"});
+    ws_fail(&mut owner, "group_open_http_svc/send_group_system_notification", data.clone(), 60009).await;
+    ws_fail(&mut m1, "group_open_http_svc/send_group_system_notification", data, 60009).await;
+    assert_no_event(&mut m1, Duration::from_millis(300), "no notification from a user", |e| {
+        e["event"] == "group_system"
+    })
+    .await;
+
+    ok(&server, "send_group_system_notification", json!({"GroupId": id, "Content": "from the admin"})).await;
+    let event = event_where(&mut m1, "group_system", |e| e["event"] == "group_system").await;
+    assert_eq!(
+        (&event["data"]["GroupId"], &event["data"]["Type"], &event["data"]["Content"]),
+        (&json!(id), &json!("Custom"), &json!("from the admin")),
+        "{event}"
+    );
+}
+
+#[actix_rt::test]
+async fn non_members_cannot_read_attributes_roles_or_mutes_over_websocket() {
+    let server = Server::start();
+    server.import(&["owner", "m1", "outsider"]).await;
+    let public = group(&server, "Public", "owner", &["m1"]).await;
+    let work = group(&server, "Work", "owner", &["m1"]).await;
+    let mut outsider = server.login("outsider", "Android").await;
+    let mut m1 = server.login("m1", "Android").await;
+    let requests = |id: &str| {
+        [
+            ("group_open_http_svc/get_group_attr", json!({"GroupId": id})),
+            ("group_open_http_svc/get_role_in_group", json!({"GroupId": id, "User_Account": ["owner", "m1"]})),
+            ("group_open_http_svc/get_group_muted_account", json!({"GroupId": id})),
+        ]
+    };
+    for (id, code) in [(&public, 10007), (&work, 10010)] {
+        for (cmd, data) in requests(id) {
+            ws_fail(&mut outsider, cmd, data.clone(), code).await;
+            ws_ok(&mut m1, cmd, data).await;
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_send_queued_before_a_kick_is_refused_and_not_stored() {
+    let server = Server::start_with_toml("group_flush_ms = 500");
+    server.import(&["owner", "m1"]).await;
+    let id = group(&server, "Public", "owner", &["m1"]).await;
+    let mut m1 = server.login("m1", "Android").await;
+    let data = json!({"GroupId": id, "Random": 7, "MsgBody": text_body("queued")});
+    let request = m1.send_request("group_open_http_svc/send_group_msg", data).await;
+    ok(&server, "delete_group_member", json!({"GroupId": id, "MemberToDel_Account": ["m1"]})).await;
+    let reply = m1.response(request).await;
+    assert_eq!(reply["code"], 10007, "the kicked member's queued send: {reply}");
+    let reply = history(&server, &id, json!({})).await;
+    assert!(from_user(&reply, "m1").is_empty(), "nothing from the kicked member: {reply}");
+    assert!(!texts(&reply).contains(&"queued".to_string()), "{reply}");
+}
+
+#[actix_rt::test]
+async fn a_retry_within_one_tick_is_stored_once() {
+    let server = Server::start_with_toml("group_flush_ms = 500");
+    server.import(&["owner", "m1"]).await;
+    let id = group(&server, "Public", "owner", &["m1"]).await;
+    let body = json!({"GroupId": id, "From_Account": "m1", "Random": 424_242, "MsgBody": text_body("once")});
+    let replies = join_all((0..2).map(|_| server.rest("group_open_http_svc/send_group_msg", body.clone()))).await;
+    for reply in &replies {
+        assert_ok(reply, "send_group_msg");
+        assert_eq!(reply["MsgDropReason"], "", "{reply}");
+        assert!(reply["MsgSeq"].as_i64().unwrap_or(0) > 0, "{reply}");
+    }
+    assert_eq!(replies[0]["MsgSeq"], replies[1]["MsgSeq"], "{replies:?}");
+    let reply = history(&server, &id, json!({})).await;
+    let mine = from_user(&reply, "m1");
+    assert_eq!(mine.len(), 1, "one message: {reply}");
+    assert_eq!((&mine[0]["MsgSeq"], text_of(mine[0])), (&replies[0]["MsgSeq"], "once".to_string()), "{reply}");
+}
+
+#[actix_rt::test]
+async fn changing_the_owner_to_the_owner_changes_nothing() {
+    let server = Server::start();
+    server.import(&["owner", "m1"]).await;
+    let id = group(&server, "Public", "owner", &["m1"]).await;
+    let before = info(&server, &id).await;
+    let history_before = history(&server, &id, json!({})).await;
+    ok(&server, "change_group_owner", json!({"GroupId": id, "NewOwner_Account": "owner"})).await;
+    let mut owner = server.login("owner", "Android").await;
+    ws_ok(&mut owner, "group_open_http_svc/change_group_owner", json!({"GroupId": id, "NewOwner_Account": "owner"}))
+        .await;
+    assert_eq!(info(&server, &id).await, before, "nothing changes on {}", server.store.backend());
+    assert_eq!(history(&server, &id, json!({})).await, history_before, "no tip");
+    assert_eq!(member(&server, &id, "owner").await["Role"], "Owner");
+    assert_eq!(member(&server, &id, "m1").await["Role"], "Member");
+}
+
+#[actix_rt::test]
+async fn modify_group_base_info_needs_a_change_and_room_for_the_members() {
+    let server = Server::start();
+    server.import(&["owner", "m1", "m2"]).await;
+    let id = group(&server, "Public", "owner", &["m1", "m2"]).await;
+    let before = info(&server, &id).await;
+    fail(&server, "modify_group_base_info", json!({"GroupId": id}), 10004).await;
+    fail(&server, "modify_group_base_info", json!({"GroupId": id, "MaxMemberNum": 2}), 10004).await;
+    assert_eq!(info(&server, &id).await, before, "nothing changed");
+    ok(&server, "modify_group_base_info", json!({"GroupId": id, "MaxMemberNum": 3})).await;
+    assert_eq!(info(&server, &id).await["MaxMemberNum"], 3);
+}
