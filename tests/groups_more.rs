@@ -1193,3 +1193,54 @@ async fn modify_group_base_info_needs_a_change_and_room_for_the_members() {
     ok(&server, "modify_group_base_info", json!({"GroupId": id, "MaxMemberNum": 3})).await;
     assert_eq!(info(&server, &id).await["MaxMemberNum"], 3);
 }
+
+#[actix_rt::test]
+async fn a_topic_mute_silences_the_member_in_that_topic_only() {
+    let server = Server::start();
+    server.import(&["owner", "m1"]).await;
+    let id = create(
+        &server,
+        json!({"Type": "Community", "Name": "c", "Owner_Account": "owner", "SupportTopic": 1,
+               "MemberList": [{"Member_Account": "m1"}]}),
+    )
+    .await;
+    let topic_of =
+        |reply: Value| reply["TopicId"].as_str().unwrap_or_else(|| panic!("no TopicId: {reply}")).to_string();
+    let muted_in = topic_of(topic_ok(&server, "create_topic", json!({"GroupId": id, "TopicName": "a"})).await);
+    let free = topic_of(topic_ok(&server, "create_topic", json!({"GroupId": id, "TopicName": "b"})).await);
+
+    ok(
+        &server,
+        "forbid_send_msg",
+        json!({"GroupId": id, "TopicId": muted_in, "Members_Account": ["m1"], "MuteTime": 300}),
+    )
+    .await;
+    send_fails(&server, &id, "m1", Some(&muted_in), 10017).await;
+    assert!(send_seq(&server, &id, "m1", Some(&free), "other topic").await > 0);
+    assert!(send_seq(&server, &id, "m1", None, "the group itself").await > 0);
+
+    // Listed for the topic, not for the group.
+    let reply = ok(&server, "get_group_muted_account", json!({"GroupId": id, "TopicId": muted_in})).await;
+    let listed: Vec<&str> =
+        reply["MutedAccountList"].as_array().unwrap().iter().map(|m| m["Member_Account"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec!["m1"], "{reply}");
+    let reply = ok(&server, "get_group_muted_account", json!({"GroupId": id})).await;
+    assert_eq!(reply["MutedAccountList"], json!([]), "{reply}");
+    // A topic of another group is refused.
+    fail(
+        &server,
+        "forbid_send_msg",
+        json!({"GroupId": id, "TopicId": "elsewhere", "Members_Account": ["m1"], "MuteTime": 1}),
+        110003,
+    )
+    .await;
+
+    // Unmuting in the topic lets the member speak there.
+    ok(
+        &server,
+        "forbid_send_msg",
+        json!({"GroupId": id, "TopicId": muted_in, "Members_Account": ["m1"], "MuteTime": 0}),
+    )
+    .await;
+    assert!(send_seq(&server, &id, "m1", Some(&muted_in), "again").await > 0);
+}

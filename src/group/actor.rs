@@ -135,9 +135,11 @@ pub enum Op {
         user: String,
         change: MemberChange,
     },
+    /// Mute in the group, or in one topic of it.
     Mute {
         users: Vec<String>,
         secs: i64,
+        topic: Option<String>,
     },
     ChangeOwner {
         new_owner: String,
@@ -244,6 +246,8 @@ pub struct GroupView {
     pub info: group_info::Model,
     pub members: Vec<group_member::Model>,
     pub mutes: HashMap<String, i64>,
+    /// (topic, user) → mute deadline in that topic.
+    pub topic_mutes: HashMap<(String, String), i64>,
     pub requests: Vec<group_request::Model>,
     pub bans: HashMap<String, (i64, String)>,
     pub topics: Vec<group_topic::Model>,
@@ -291,6 +295,7 @@ pub struct GroupActor {
     info: group_info::Model,
     members: HashMap<String, group_member::Model>,
     mutes: HashMap<String, i64>,
+    topic_mutes: HashMap<(String, String), i64>,
     requests: HashMap<String, group_request::Model>,
     bans: HashMap<String, (i64, String)>,
     topics: HashMap<String, group_topic::Model>,
@@ -320,6 +325,7 @@ impl GroupActor {
             info: state.info,
             members: state.members,
             mutes: state.mutes,
+            topic_mutes: state.topic_mutes,
             requests: state.requests,
             bans: state.bans,
             topics: state.topics,
@@ -364,6 +370,7 @@ impl GroupActor {
             info: self.info.clone(),
             members: self.members.values().cloned().collect(),
             mutes: self.mutes.clone(),
+            topic_mutes: self.topic_mutes.clone(),
             requests: self.requests.values().cloned().collect(),
             bans: self.bans.clone(),
             topics: self.topics.values().cloned().collect(),
@@ -681,12 +688,13 @@ impl GroupActor {
                     }
                 }
                 if let Some(secs) = change.mute_secs {
-                    self.plan_mute(&mut work, caller, std::slice::from_ref(&user), secs, &operator)?;
+                    self.plan_mute(&mut work, caller, std::slice::from_ref(&user), secs, &operator, None)?;
                 }
                 work.draft.members_put.push(member);
             }
-            Op::Mute { users, secs } => {
-                self.plan_mute(&mut work, caller, &users, secs, &operator)?;
+            Op::Mute { users, secs, topic } => {
+                self.require_topic(topic.as_deref())?;
+                self.plan_mute(&mut work, caller, &users, secs, &operator, topic.as_deref())?;
             }
             Op::ChangeOwner { new_owner } => {
                 self.check(caller, Action::TransferOwner)?;
@@ -996,6 +1004,7 @@ impl GroupActor {
         users: &[String],
         secs: i64,
         operator: &str,
+        topic: Option<&str>,
     ) -> Result<(), GroupError> {
         let until = if secs <= 0 { 0 } else { crate::now_secs().saturating_add(secs) };
         for user in users {
@@ -1005,9 +1014,12 @@ impl GroupActor {
                 role => role,
             };
             self.check(caller, Action::Mute(role))?;
-            work.draft.mutes_put.push((user.clone(), until));
+            match topic {
+                Some(topic) => work.draft.topic_mutes_put.push((topic.to_string(), user.clone(), until)),
+                None => work.draft.mutes_put.push((user.clone(), until)),
+            }
         }
-        let tip = json!({"OpType": "MemberInfoChange", "Operator_Account": operator,
+        let tip = json!({"OpType": "MemberInfoChange", "Operator_Account": operator, "TopicId": topic,
             "MemberInfo": users.iter().map(|u| json!({"Member_Account": u, "MuteTime": secs.max(0)})).collect::<Vec<_>>()});
         self.tip(work, self.kind.management_tips(), tip, operator);
         Ok(())
@@ -1138,6 +1150,12 @@ impl GroupActor {
         for (user, until) in draft.mutes_put {
             self.mutes.insert(user, until);
         }
+        for (topic, user, until) in draft.topic_mutes_put {
+            self.topic_mutes.insert((topic, user), until);
+        }
+        for id in &draft.topics_removed {
+            self.topic_mutes.retain(|(topic, _), _| topic != id);
+        }
         for user in &draft.requests_removed {
             self.requests.remove(user);
         }
@@ -1233,6 +1251,9 @@ impl GroupActor {
         }
         if let Some(topic) = &send.topic {
             if self.topics.get(topic).is_some_and(|t| t.mute_all) && role == Role::Member {
+                return Err(GroupError::Muted);
+            }
+            if self.topic_mutes.get(&(topic.clone(), send.from.clone())).is_some_and(|until| *until > now) {
                 return Err(GroupError::Muted);
             }
         }

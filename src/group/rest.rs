@@ -611,16 +611,24 @@ pub async fn forbid_send_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure
     let id = group_id(&f)?;
     let users = users(&f, "Members_Account", MAX_BATCH)?.into_iter().map(String::from).collect();
     let secs = mute_seconds(&f)?.ok_or_else(|| param(Fields::missing("MuteTime")))?;
-    run(&app, id, &call, Op::Mute { users, secs }).await?;
+    let (topic, _) = conversation(&f, id)?;
+    run(&app, id, &call, Op::Mute { users, secs, topic }).await?;
     Ok(Reply::new())
 }
 
 async fn muted(app: &Arc<App>, call: &Call) -> Result<(String, Vec<(String, i64)>), GroupError> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
+    let (topic, _) = conversation(&f, id)?;
     let view = view_for(app, call, id, true).await?;
     let now = crate::now_secs();
-    let mut list: Vec<(String, i64)> = view.mutes.into_iter().filter(|(_, until)| *until > now).collect();
+    let mutes: Vec<(String, i64)> = match &topic {
+        Some(topic) => {
+            view.topic_mutes.into_iter().filter(|((t, _), _)| t == topic).map(|((_, u), until)| (u, until)).collect()
+        }
+        None => view.mutes.into_iter().collect(),
+    };
+    let mut list: Vec<(String, i64)> = mutes.into_iter().filter(|(_, until)| *until > now).collect();
     list.sort();
     Ok((id.to_string(), list))
 }

@@ -15,6 +15,8 @@ pub struct GroupState {
     pub info: group_info::Model,
     pub members: HashMap<String, group_member::Model>,
     pub mutes: HashMap<String, i64>,
+    /// (topic, user) → mute deadline in that topic.
+    pub topic_mutes: HashMap<(String, String), i64>,
     pub requests: HashMap<String, group_request::Model>,
     /// AVChatRoom bans: user → (until, description).
     pub bans: HashMap<String, (i64, String)>,
@@ -39,6 +41,14 @@ pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<Grou
         .into_iter()
         .map(|m| (m.user_id, m.mute_until))
         .collect();
+    // A topic's mutes are kept under the topic ID, which starts with the group ID.
+    let topic_mutes = group_mute::Entity::find()
+        .filter(group_mute::Column::GroupId.starts_with(format!("{group_id}{}", super::actor::TOPIC_MARK)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| ((m.group_id, m.user_id), m.mute_until))
+        .collect();
     let requests = group_request::Entity::find()
         .filter(group_request::Column::GroupId.eq(group_id))
         .all(db)
@@ -60,7 +70,7 @@ pub async fn load(db: &DatabaseConnection, group_id: &str) -> Result<Option<Grou
         .into_iter()
         .map(|t| (t.topic_id.clone(), t))
         .collect();
-    Ok(Some(GroupState { info, members, mutes, requests, bans, topics }))
+    Ok(Some(GroupState { info, members, mutes, topic_mutes, requests, bans, topics }))
 }
 
 pub async fn exists(db: &DatabaseConnection, group_id: &str) -> Result<bool, DbErr> {
@@ -76,6 +86,8 @@ pub struct Draft {
     pub members_put: Vec<group_member::Model>,
     pub members_removed: Vec<String>,
     pub mutes_put: Vec<(String, i64)>,
+    /// (topic, user, until)
+    pub topic_mutes_put: Vec<(String, String, i64)>,
     pub messages: Vec<group_message::Model>,
     pub recalled: Vec<i64>,
     pub requests_put: Vec<group_request::Model>,
@@ -98,6 +110,7 @@ impl Draft {
             && self.members_put.is_empty()
             && self.members_removed.is_empty()
             && self.mutes_put.is_empty()
+            && self.topic_mutes_put.is_empty()
             && self.messages.is_empty()
             && self.recalled.is_empty()
             && self.requests_put.is_empty()
@@ -119,7 +132,14 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
     let txn = crate::store::begin_write(db).await?;
     if draft.destroy {
         group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(group_id)).exec(&txn).await?;
-        group_mute::Entity::delete_many().filter(group_mute::Column::GroupId.eq(group_id)).exec(&txn).await?;
+        group_mute::Entity::delete_many()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(group_mute::Column::GroupId.eq(group_id))
+                    .add(group_mute::Column::GroupId.starts_with(format!("{group_id}{}", super::actor::TOPIC_MARK))),
+            )
+            .exec(&txn)
+            .await?;
         group_request::Entity::delete_many().filter(group_request::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_ban::Entity::delete_many().filter(group_ban::Column::GroupId.eq(group_id)).exec(&txn).await?;
         // Topic messages are stored under their topic IDs, which start with the group ID.
@@ -168,9 +188,11 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
                 .await?;
         }
     }
-    if !draft.mutes_put.is_empty() {
-        let rows = draft.mutes_put.iter().map(|(user, until)| group_mute::ActiveModel {
-            group_id: Set(group_id.to_string()),
+    if !draft.mutes_put.is_empty() || !draft.topic_mutes_put.is_empty() {
+        let group_rows = draft.mutes_put.iter().map(|(user, until)| (group_id, user, until));
+        let topic_rows = draft.topic_mutes_put.iter().map(|(topic, user, until)| (topic.as_str(), user, until));
+        let rows = group_rows.chain(topic_rows).map(|(scope, user, until)| group_mute::ActiveModel {
+            group_id: Set(scope.to_string()),
             user_id: Set(user.clone()),
             mute_until: Set(*until),
         });
@@ -201,6 +223,7 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
     let conversation = draft.topic.as_deref().unwrap_or(group_id);
     for topic in &draft.topics_removed {
         group_topic::Entity::delete_by_id(topic.clone()).exec(&txn).await?;
+        group_mute::Entity::delete_many().filter(group_mute::Column::GroupId.eq(topic.as_str())).exec(&txn).await?;
         group_message::Entity::delete_many()
             .filter(group_message::Column::GroupId.eq(topic.as_str()))
             .exec(&txn)
