@@ -32,6 +32,11 @@ pub struct App {
     pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub messages: Messages,
     pub presence: Presence,
+    pub devices: crate::presence::devices::Devices,
+    /// Signs archive download links (derived from the app's secret key).
+    pub link_key: Vec<u8>,
+    /// Base of the URLs this server hands out (`public_url`, else the bound address).
+    pub public_url: std::sync::OnceLock<String>,
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,
     pub rest_limits: RateLimits,
@@ -87,6 +92,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         relations: relations.clone(),
     };
     let (messages, writer) = Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), &config).await?;
+    let devices = crate::presence::devices::Devices::start(db.clone()).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
@@ -102,10 +108,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         mutes,
         messages,
         presence,
+        devices,
+        link_key: crate::archive::link_key(&credentials.secret_key),
+        public_url: std::sync::OnceLock::new(),
         bus,
         metrics,
-        shutdown,
-        next_session: AtomicU64::new(0),
+        shutdown: shutdown.clone(),
+        // Session IDs stay unique across restarts: a device's record names the session holding it.
+        next_session: AtomicU64::new(crate::now_micros().max(0) as u64),
     });
     let router = web::Data::new(crate::rest::Router::new());
     let server_app = app.clone();
@@ -117,6 +127,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             .route("/metrics", web::get().to(metrics_page))
             .route("/ws", web::get().to(crate::gateway::websocket))
             .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
+            .route("/archive/{chat}/{file}", web::get().to(crate::archive::rest::download))
             .route("/", web::get().to(console))
     })
     .disable_signals()
@@ -124,6 +135,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     .bind(&config.listen)
     .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
     let addresses: Vec<SocketAddr> = server.addrs();
+    let public_url = match (&config.public_url, addresses.first()) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(address)) => format!("http://{address}"),
+        (None, None) => format!("http://{}", config.listen),
+    };
+    let _ = app.public_url.set(public_url);
+    let retention = crate::retention::start(app.clone().into_inner(), shutdown);
     let server = server.run();
     for address in &addresses {
         // Tests and scripts read this line to find an ephemeral port.
@@ -141,10 +159,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     server.await?;
     // The HTTP workers are gone; dropping the last handle closes the writer's queue, and the
     // writer commits what it holds before it ends.
+    retention.abort();
+    // Sessions have ended; their disconnects are written before the process exits.
+    if tokio::time::timeout(Duration::from_secs(10), app.devices.flush()).await.is_err() {
+        tracing::warn!("device states did not drain within 10 s");
+    }
     drop(app);
     if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
         tracing::warn!("message writer did not drain within 10 s");
     }
+
     tracing::info!("stopped");
     Ok(())
 }

@@ -111,8 +111,17 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Largest message (MsgBody plus CloudCustomData and OfflinePushInfo) in bytes; Tencent: 12 KB.
     pub max_message_bytes: usize,
-    /// Roaming history kept for this many seconds (7 days by default).
+    /// Roaming history kept for this many seconds after each message's time (7 days by default;
+    /// 0 = unlimited). The retention job deletes older messages.
     pub history_retention_secs: i64,
+    /// How often the retention job runs (it also runs once at start).
+    pub retention_interval_secs: u64,
+    /// A device left PushOnline longer than this becomes Offline (Tencent: 7 days).
+    pub push_online_secs: i64,
+    /// Conversations a user's list holds, newest first (pinned ones come on top of these).
+    pub recent_contacts_max: usize,
+    /// Base URL of archive downloads (`open_msg_svc/get_history`); default the bound address.
+    pub public_url: Option<String>,
     /// Retried sends with the same sender, recipient and MsgRandom within this window are one message.
     pub dedup_window_secs: i64,
     /// REST calls per second for most commands (Tencent: 200).
@@ -178,6 +187,10 @@ impl Default for Config {
             redis_url: None,
             max_message_bytes: 12 * 1024,
             history_retention_secs: 7 * 24 * 3600,
+            retention_interval_secs: 60,
+            push_online_secs: 7 * 24 * 3600,
+            recent_contacts_max: 100,
+            public_url: None,
             dedup_window_secs: 300,
             rest_rate_per_sec: 200,
             rest_bulk_rate_per_sec: 100,
@@ -243,8 +256,18 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what serde cannot: the declared custom fields.
+    /// Checks what serde cannot: ranges and the declared custom fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.history_retention_secs < 0 || self.push_online_secs < 1 {
+            return Err(ConfigError::Invalid(
+                "history_retention_secs must be 0 (unlimited) or more; push_online_secs at least 1".into(),
+            ));
+        }
+        if !(1..=5000).contains(&self.recent_contacts_max) || self.retention_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "recent_contacts_max must be 1 to 5000 and retention_interval_secs at least 1".into(),
+            ));
+        }
         if self.profile_custom_fields.len() > MAX_CUSTOM_PROFILE_FIELDS {
             return Err(ConfigError::Invalid(format!("at most {MAX_CUSTOM_PROFILE_FIELDS} profile_custom_fields")));
         }
@@ -309,6 +332,14 @@ impl Config {
     }
 
     /// The database URL in force: the configured one, or `sqlite://<data_dir>/parley.db`.
+    /// When a message stored at `msg_time` leaves roaming history.
+    pub fn expiry_of(&self, msg_time: i64) -> i64 {
+        match self.history_retention_secs {
+            0 => i64::MAX,
+            keep => msg_time.saturating_add(keep),
+        }
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),

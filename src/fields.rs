@@ -43,7 +43,7 @@ impl<'a> Fields<'a> {
         self.0.get(field).filter(|v| !v.is_null())
     }
 
-    fn wrong(field: &'static str) -> FieldError {
+    pub fn wrong(field: &'static str) -> FieldError {
         FieldError { field, problem: Problem::WrongType }
     }
 

@@ -5,9 +5,11 @@
 
 pub mod account;
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod conversation;
 pub mod failure;
 pub mod fields;
 pub mod gateway;
@@ -16,6 +18,7 @@ pub mod message;
 pub mod presence;
 pub mod profile;
 pub mod relation;
+pub mod retention;
 pub mod rest;
 pub mod stats;
 pub mod store;
@@ -23,6 +26,16 @@ pub mod store;
 /// Unix time in seconds.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Unix time in microseconds.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Unix time in milliseconds.
+pub fn now_millis() -> i64 {
+    now_micros() / 1000
 }
 
 /// A UserID is 1..=32 bytes of printable ASCII without spaces (Tencent's SDK rule; the limits page

@@ -15,6 +15,17 @@ pub struct Model {
     /// Highest seq that one of the owner's devices acknowledged; a login without cursors is
     /// sent everything after it.
     pub delivered_seq: i64,
+    /// The owner has read the conversation up to this seq.
+    pub read_seq: i64,
+    /// Messages from the peer after `read_seq`, capped at 100 (REQUIREMENTS §6).
+    pub unread: i64,
+    /// The message the conversation list shows (`SendMsgControl: NoLastMsg` leaves it).
+    pub list_seq: i64,
+    pub list_time: i64,
+    /// Orders the list: microseconds, strictly increasing per writer, of the listed message.
+    pub activity: i64,
+    /// Unix seconds of the last change a client's conversation cursor must see.
+    pub changed_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,11 +27,13 @@ pub struct Model {
     pub flag_bits: i32,
     /// `SyncOtherMachine: 2`: the message is not part of the sender's roaming history.
     pub hidden_for_sender: bool,
-    /// Unix seconds after which the retention job may delete it (`MsgLifeTime`).
+    /// Unix seconds after which the message leaves roaming history and the retention job deletes it.
     pub expires_at: i64,
     /// The sender's nick and portrait when the message was sent.
     pub sender_nick: Option<String>,
     pub sender_face: Option<String>,
+    /// Unix seconds until which a login still syncs it as an offline message (`MsgLifeTime`).
+    pub offline_until: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

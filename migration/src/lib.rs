@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_core;
 mod m20261129_000002_create_relations;
 mod m20261129_000003_create_groups;
+mod m20261129_000004_create_conversations;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_core::Migration),
             Box::new(m20261129_000002_create_relations::Migration),
             Box::new(m20261129_000003_create_groups::Migration),
+            Box::new(m20261129_000004_create_conversations::Migration),
         ]
     }
 }

@@ -17,8 +17,36 @@ use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
 use crate::message::{event, MessageError, SendRequest, SenderSync};
+use crate::presence::devices::{EndReason, PushToken, PROVIDERS};
 use crate::presence::{KickReason, Platform, Register, SessionId, ToSession, Unregister};
 use crate::rest::{Call, Route};
+
+type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Failure>>>>;
+/// A command of the logged-in user: (app, user, data) → answer.
+type Command = fn(Arc<App>, String, Value) -> CommandFuture;
+
+/// The user's own commands beyond sending: conversations, reads, recall, edits, typing.
+fn commands() -> &'static HashMap<&'static str, Command> {
+    static COMMANDS: std::sync::OnceLock<HashMap<&'static str, Command>> = std::sync::OnceLock::new();
+    COMMANDS.get_or_init(|| {
+        use crate::conversation::rest as conversation;
+        use crate::message::ws as message;
+        let table: [(&'static str, Command); 8] = [
+            ("get_conversations", |a, u, d| Box::pin(conversation::get_conversations(a, u, d))),
+            ("delete_conversation", |a, u, d| Box::pin(conversation::delete_conversation(a, u, d))),
+            ("pin_conversation", |a, u, d| Box::pin(conversation::pin_conversation(a, u, d))),
+            ("mark_read", |a, u, d| Box::pin(conversation::mark_read(a, u, d))),
+            ("get_unread", |a, u, d| Box::pin(conversation::get_unread(a, u, d))),
+            ("recall_msg", |a, u, d| Box::pin(message::recall_msg(a, u, d))),
+            ("modify_msg", |a, u, d| Box::pin(message::modify_msg(a, u, d))),
+            ("typing", |a, u, d| Box::pin(message::typing(a, u, d))),
+        ];
+        table.into_iter().collect()
+    })
+}
+
+/// Longest push token accepted.
+const MAX_PUSH_TOKEN: usize = 512;
 
 /// The REST commands users may send over WebSocket, by `service/command`.
 fn user_routes() -> &'static HashMap<String, Route> {
@@ -38,6 +66,7 @@ const MAX_INSTANCE_ID: usize = 64;
 struct LoggedIn {
     user: String,
     platform: Platform,
+    instance: String,
 }
 
 pub struct Session {
@@ -45,12 +74,14 @@ pub struct Session {
     id: SessionId,
     login: Option<LoggedIn>,
     last_heard: Instant,
+    /// Why the session is ending, once known (a close from the client leaves it unset).
+    ending: Option<EndReason>,
 }
 
 impl Session {
     pub fn new(app: Arc<App>) -> Session {
         let id = app.next_session_id();
-        Session { app, id, login: None, last_heard: Instant::now() }
+        Session { app, id, login: None, last_heard: Instant::now(), ending: None }
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -87,14 +118,24 @@ impl Session {
             }
             ("get_history", Some(_)) => self.get_history(request, ctx),
             ("logout", Some(_)) => {
+                self.ending = Some(EndReason::Logout);
                 self.reply(ctx, id, Ok(json!({})));
                 ctx.close(Some(ws::CloseCode::Normal.into()));
                 ctx.stop();
             }
-            (cmd, Some(_)) => match user_routes().get(cmd) {
-                Some(route) => self.user_command(route, request, ctx),
-                None => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
-            },
+            ("set_push_token", Some(_)) => self.set_push_token(request, ctx),
+            (cmd, Some(_)) => {
+                if let Some(command) = commands().get(cmd) {
+                    let work = command(self.app.clone(), self.user().to_string(), request.data);
+                    // In frame order, like the REST commands below.
+                    ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
+                    return;
+                }
+                match user_routes().get(cmd) {
+                    Some(route) => self.user_command(route, request, ctx),
+                    None => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),
+                }
+            }
         }
     }
 
@@ -144,7 +185,13 @@ impl Session {
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
             let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
-            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            let displaced = app
+                .presence
+                .shard(&user)
+                .send(register)
+                .await
+                .map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            app.devices.login(&user, &instance, platform, session_id, displaced);
             let found = async {
                 let (missed, heads) = app.messages.missed(&user, &cursors).await?;
                 let groups = crate::group::heads(&app.db, &user)
@@ -156,6 +203,7 @@ impl Session {
                 Ok(found) => found,
                 Err(e) => {
                     app.presence.shard(&user).do_send(Unregister { user: user.clone(), id: session_id });
+                    app.devices.ended(&user, &instance, platform, session_id, EndReason::LinkClose);
                     return Err(e);
                 }
             };
@@ -168,7 +216,7 @@ impl Session {
                 crate::stats::Metrics::add(&act.app.metrics.logins, 1);
                 tracing::info!(user, platform = platform.name(), session = act.id, "login");
                 let heartbeat = if platform == Platform::Web { WEB_HEARTBEAT_SECS } else { HEARTBEAT_SECS };
-                act.login = Some(LoggedIn { user: user.clone(), platform });
+                act.login = Some(LoggedIn { user: user.clone(), platform, instance: instance.clone() });
                 act.reply(
                     ctx,
                     id,
@@ -282,9 +330,41 @@ impl Session {
             _ => ws::CloseCode::Policy,
         };
         ctx.close(Some(ws::CloseReason { code, description: Some(reason.name().to_string()) }));
-        // The shard already dropped this session; nothing to unregister.
-        self.login = None;
+        // The shard already dropped this session; nothing to unregister, only the device's state.
+        if let Some(login) = self.login.take() {
+            self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, EndReason::Kicked(reason));
+        }
         ctx.stop();
+    }
+
+    /// `set_push_token {Provider, Token, BundleID?}` for this session's device.
+    fn set_push_token(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let Some(login) = &self.login else { return };
+        let f = Fields::of(&request.data);
+        let parsed = (|| {
+            let bad = |e: crate::fields::FieldError| GatewayError::BadRequest(e.to_string());
+            let provider = f.str("Provider").map_err(bad)?;
+            if !PROVIDERS.contains(&provider) {
+                return Err(GatewayError::BadRequest(format!("Provider {provider:?}: apns, apns-sandbox or fcm")));
+            }
+            let token = f.str("Token").map_err(bad)?;
+            if token.is_empty() || token.len() > MAX_PUSH_TOKEN {
+                return Err(GatewayError::BadRequest(format!("Token must be 1 to {MAX_PUSH_TOKEN} bytes")));
+            }
+            let bundle = f.opt_str("BundleID").map_err(bad)?.map(str::to_string);
+            Ok(PushToken { provider: provider.to_string(), token: token.to_string(), bundle })
+        })();
+        let token = match parsed {
+            Ok(token) => token,
+            Err(e) => return self.reply(ctx, id, Err(e.into())),
+        };
+        let (app, user, instance) = (self.app.clone(), login.user.clone(), login.instance.clone());
+        let work = async move {
+            app.devices.set_token(&user, &instance, token).await.map_err(|e| Failure::new(70500, e.to_string()))?;
+            Ok(json!({}))
+        };
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
     }
 }
 
@@ -352,6 +432,7 @@ impl Actor for Session {
         ctx.run_interval(check, |act, ctx| {
             if act.last_heard.elapsed() > act.idle_timeout() {
                 tracing::info!(user = act.user(), session = act.id, "idle timeout; closing");
+                act.ending = Some(EndReason::TimeOut);
                 ctx.close(Some(ws::CloseCode::Away.into()));
                 ctx.stop();
             }
@@ -361,6 +442,8 @@ impl Actor for Session {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(login) = self.login.take() {
+            let reason = self.ending.unwrap_or(EndReason::LinkClose);
+            self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, reason);
             self.app.presence.shard(&login.user).do_send(Unregister { user: login.user, id: self.id });
         }
     }

@@ -427,7 +427,7 @@ impl GroupActor {
             flag_bits: 0,
             sender_nick: None,
             sender_face: None,
-            expires_at: now.saturating_add(self.app.config.history_retention_secs),
+            expires_at: self.app.config.expiry_of(now),
         };
         work.tips.push(row.clone());
         if seq > 0 {
@@ -840,7 +840,7 @@ impl GroupActor {
                         flag_bits: 0,
                         sender_nick: None,
                         sender_face: None,
-                        expires_at: now.saturating_add(self.app.config.history_retention_secs),
+                        expires_at: self.app.config.expiry_of(message.time),
                     });
                     results.push(json!({"MsgSeq": seq, "MsgTime": message.time, "Result": 0}));
                 }
@@ -986,9 +986,11 @@ impl GroupActor {
                     let mut member = member.clone();
                     member.read_seq = seq;
                     work.draft.members_put.push(member);
+                    let unread = if self.kind.counts_unread() { self.info.next_msg_seq - 1 - seq } else { 0 };
                     let frame = crate::message::event::frame(
                         "group_read",
-                        json!({"GroupId": self.info.group_id, "MsgSeq": seq}),
+                        json!({"GroupId": self.info.group_id, "MsgSeq": seq, "UnreadCount": unread,
+                               "ConversationID": crate::conversation::group_conversation_id(&self.info.group_id)}),
                     );
                     work.outbox.push((vec![user], frame, None));
                 }
@@ -1325,7 +1327,7 @@ impl GroupActor {
                 flag_bits: 0,
                 sender_nick: q.send.card.nick.clone(),
                 sender_face: q.send.card.face_url.clone(),
-                expires_at: now.saturating_add(self.app.config.history_retention_secs),
+                expires_at: self.app.config.expiry_of(now),
             };
             if stored {
                 work.draft.messages.push(row.clone());

@@ -6,7 +6,7 @@
 pub mod actor;
 pub mod rest;
 pub mod rules;
-mod store;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

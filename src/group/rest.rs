@@ -808,6 +808,13 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
         // Topic seqs are the topic's own; a member's join point is the group's.
         oldest = 1;
     }
+    if topic.is_none() && call.access == Access::User {
+        // The member may have cleared the conversation's history.
+        let conversation = crate::conversation::group_conversation_id(id);
+        let cleared =
+            crate::conversation::cleared_seq(&app.db, &call.identifier, &conversation).await.map_err(GroupError::from)?;
+        oldest = oldest.max(cleared + 1);
+    }
     let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(next_seq - 1);
     let rows = store::history(&app.db, &stored_as, oldest, newest, count).await.map_err(GroupError::from)?;
     let list: Vec<Value> = rows
@@ -1334,6 +1341,13 @@ pub async fn get_group_pendency(app: Arc<App>, call: Call) -> Result<Reply, Fail
         .map(|r| json!({"Applicant_Account": r.user_id, "ApplyMsg": r.wording, "ApplyTime": r.created_at}))
         .collect();
     Ok(reply(json!({"GroupId": id, "PendencyList": list})))
+}
+
+/// `user` has read `group` up to `seq` (the conversation room's mark_read).
+pub async fn mark_read(app: &Arc<App>, group: &str, user: &str, seq: i64) -> Result<(), Failure> {
+    let op = Op::MarkRead { user: user.to_string(), seq };
+    app.groups.call(app, group, Caller::User(user.to_string()), op).await?;
+    Ok(())
 }
 
 pub async fn group_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Failure> {

@@ -12,6 +12,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
+use super::edit::{self, Announcement, EditRequest, ReadOutcome, ReadRequest, MAX_UNREAD};
 use super::{event, msg_key, pair, Import, MessageError, Parties, Receipt, SendRequest, SenderSync};
 use crate::cluster::Bus;
 use crate::profile::Card;
@@ -25,6 +26,25 @@ pub struct Pending {
 pub enum Commit {
     Send(Box<Pending>),
     Ack { owner: String, peer: String, seq: i64 },
+    Read(Box<ReadRequest>),
+    Edit(Box<EditRequest>),
+}
+
+/// A conversation's change from the messages of one batch.
+struct Head {
+    seq: i64,
+    time: i64,
+    /// Messages that count as unread for the owner.
+    unread: i64,
+    /// (seq, time, activity) of the newest message the list shows, if any.
+    listed: Option<(i64, i64, i64)>,
+}
+
+/// What one batch read and edited, answered after the commit.
+#[derive(Default)]
+struct Touches {
+    reads: Vec<ReadRequest>,
+    edits: Vec<EditRequest>,
 }
 
 type DedupKey = (String, String, u32);
@@ -41,7 +61,10 @@ pub struct Committer {
     recent: HashMap<DedupKey, (i64, Receipt)>,
     dedup_window: i64,
     last_prune: i64,
-    retention: i64,
+    config: Arc<crate::config::Config>,
+    /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
+    /// lists even within one second.
+    clock: i64,
 }
 
 /// A send accepted into the current batch.
@@ -71,7 +94,8 @@ impl Committer {
             recent: HashMap::new(),
             dedup_window: config.dedup_window_secs,
             last_prune: crate::now_secs(),
-            retention: config.history_retention_secs,
+            config: Arc::new(config.clone()),
+            clock: 0,
         };
         committer.warm_dedup().await?;
         Ok(committer)
@@ -154,11 +178,20 @@ impl Committer {
         let mut online_only: Vec<(Pending, c2c_message::Model)> = Vec::new();
         let mut acks: HashMap<Pair, i64> = HashMap::new();
         let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
+        let mut touches = Touches::default();
         for item in batch {
             let pending = match item {
                 Commit::Ack { owner, peer, seq } => {
                     let entry = acks.entry((owner, peer)).or_insert(seq);
                     *entry = (*entry).max(seq);
+                    continue;
+                }
+                Commit::Read(read) => {
+                    touches.reads.push(*read);
+                    continue;
+                }
+                Commit::Edit(edit) => {
+                    touches.edits.push(*edit);
                     continue;
                 }
                 Commit::Send(pending) => *pending,
@@ -182,7 +215,7 @@ impl Committer {
             if request.lifetime == 0 && request.import.is_none() {
                 // Online only: no seq, nothing stored; remembered at once so a retry in this
                 // very batch is recognised too.
-                let row = new_row(request, &sender, now, 0);
+                let row = new_row(request, &sender, now, &self.config);
                 self.recent.insert(key, (now, receipt(&row, true)));
                 online_only.push((pending, row));
                 continue;
@@ -191,21 +224,24 @@ impl Committer {
             if duplicate_of.is_none() && request.import.is_none() {
                 batch_keys.insert(key, planned.len());
             }
-            let row = new_row(request, &sender, now, self.retention);
+            let row = new_row(request, &sender, now, &self.config);
             planned.push(Planned { pending, row, duplicate_of, already_imported: false });
         }
 
-        let stored = if planned.is_empty() && acks.is_empty() {
-            Ok(())
+        let stored = if planned.is_empty() && acks.is_empty() && touches.reads.is_empty() && touches.edits.is_empty() {
+            Ok((Vec::new(), Vec::new()))
         } else {
             let started = Instant::now();
-            let stored = self.store(&mut planned, &acks).await;
+            let stored = self.store(&mut planned, &acks, &touches, now).await;
             Metrics::add(&self.metrics.commit_batches, 1);
             Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
             stored
         };
         match stored {
-            Ok(()) => self.finish(planned, now),
+            Ok((read_outcomes, edit_outcomes)) => {
+                self.finish(planned, now);
+                self.answer_touches(touches, read_outcomes, edit_outcomes, now);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch refused");
                 Metrics::add(&self.metrics.commit_failures, 1);
@@ -214,6 +250,12 @@ impl Committer {
                 }
                 for p in planned {
                     let _ = p.pending.reply.send(Err(MessageError::Internal));
+                }
+                for read in touches.reads {
+                    let _ = read.reply.send(Err(MessageError::Internal));
+                }
+                for edit in touches.edits {
+                    let _ = edit.reply.send(Err(MessageError::Internal));
                 }
             }
         }
@@ -224,12 +266,57 @@ impl Committer {
         }
     }
 
-    /// Writes the batch in one transaction; fills in each row's seq.
-    async fn store(&mut self, planned: &mut [Planned], acks: &HashMap<Pair, i64>) -> Result<(), DbErr> {
+    /// Answers the reads and edits of a committed batch and tells the clients.
+    fn answer_touches(
+        &self,
+        touches: Touches,
+        reads: Vec<ReadOutcome>,
+        edits: Vec<Result<c2c_message::Model, MessageError>>,
+        now: i64,
+    ) {
+        for (read, outcome) in touches.reads.into_iter().zip(reads) {
+            if outcome.moved {
+                let announcement = Announcement::Read { owner: read.owner, peer: read.peer, outcome, time: now };
+                announcement.send(self.bus.as_ref());
+            }
+            let _ = read.reply.send(Ok(outcome));
+        }
+        for (edit, outcome) in touches.edits.into_iter().zip(edits) {
+            let answer = match outcome {
+                Ok(row) => {
+                    let operator = match edit.change {
+                        edit::Change::Recall { operator, .. } => Some(operator),
+                        edit::Change::Modify { .. } => None,
+                    };
+                    Announcement::Edited { row, operator }.send(self.bus.as_ref());
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            let _ = edit.reply.send(answer);
+        }
+    }
+
+    fn tick(&mut self) -> i64 {
+        let micros = crate::now_micros();
+        self.clock = micros.max(self.clock + 1);
+        self.clock
+    }
+
+    /// Writes the batch in one transaction; fills in each row's seq. Reads and edits follow the
+    /// new messages in the same transaction.
+    #[allow(clippy::type_complexity)]
+    async fn store(
+        &mut self,
+        planned: &mut [Planned],
+        acks: &HashMap<Pair, i64>,
+        touches: &Touches,
+        now: i64,
+    ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
         let txn = crate::store::begin_write(&self.db).await?;
         let mut next: HashMap<Pair, i64> = HashMap::new();
-        // (owner, peer) → (last_seq, last_time) for the conversation list.
-        let mut heads: HashMap<Pair, (i64, i64)> = HashMap::new();
+        // (owner, peer) → what the batch did to the owner's conversation.
+        let mut heads: HashMap<Pair, Head> = HashMap::new();
         // Historical imports count as read, in seq order, but only while nothing unread precedes
         // them: an import must not hide a live message the owner has not received yet.
         let mut imported_read: Vec<(Pair, i64)> = Vec::new();
@@ -258,13 +345,27 @@ impl Committer {
             let seq = last + 1;
             next.insert(conversation, seq);
             p.row.seq = seq;
-            let head = (p.row.to_account.clone(), p.row.from_account.clone());
-            heads.insert(head.clone(), (seq, p.row.msg_time));
-            if !p.row.hidden_for_sender {
-                heads.insert((p.row.from_account.clone(), p.row.to_account.clone()), (seq, p.row.msg_time));
+            let request = &p.pending.request;
+            let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, self.tick())) };
+            let counts = request.import != Some(Import::Historical)
+                && !request.control.no_unread
+                && request.from != request.to;
+            let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
+            let mut touch = |owner_peer: Pair, unread: i64| {
+                let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
+                head.seq = seq;
+                head.time = p.row.msg_time;
+                head.unread += unread;
+                if listed.is_some() {
+                    head.listed = listed;
+                }
+            };
+            touch(recipient.clone(), i64::from(counts));
+            if !p.row.hidden_for_sender && request.from != request.to {
+                touch((p.row.from_account.clone(), p.row.to_account.clone()), 0);
             }
-            if p.pending.request.import == Some(Import::Historical) {
-                imported_read.push((head, seq));
+            if request.import == Some(Import::Historical) {
+                imported_read.push((recipient, seq));
             }
             rows.push(to_active(&p.row));
         }
@@ -287,31 +388,33 @@ impl Committer {
                 .await?;
         }
         if !heads.is_empty() {
-            let conversations = heads.iter().map(|((owner, peer), (seq, time))| c2c_conversation::ActiveModel {
-                owner: Set(owner.clone()),
-                peer: Set(peer.clone()),
-                last_seq: Set(*seq),
-                last_time: Set(*time),
-                delivered_seq: Set(0),
-            });
-            c2c_conversation::Entity::insert_many(conversations)
-                .on_conflict(
-                    OnConflict::columns([c2c_conversation::Column::Owner, c2c_conversation::Column::Peer])
-                        .update_columns([c2c_conversation::Column::LastSeq, c2c_conversation::Column::LastTime])
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
+            upsert_heads(&txn, &heads, now).await?;
         }
         for ((owner, peer), seq) in acks {
             advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.lt(*seq)).await?;
         }
         for ((owner, peer), seq) in &imported_read {
             advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.eq(*seq - 1)).await?;
+            // Read too, unless something unread comes before it.
+            c2c_conversation::Entity::update_many()
+                .col_expr(c2c_conversation::Column::ReadSeq, Expr::value(*seq))
+                .filter(c2c_conversation::Column::Owner.eq(owner.as_str()))
+                .filter(c2c_conversation::Column::Peer.eq(peer.as_str()))
+                .filter(c2c_conversation::Column::ReadSeq.eq(*seq - 1))
+                .exec(&txn)
+                .await?;
+        }
+        let mut read_outcomes = Vec::with_capacity(touches.reads.len());
+        for read in &touches.reads {
+            read_outcomes.push(edit::apply_read(&txn, read, now).await?);
+        }
+        let mut edit_outcomes = Vec::with_capacity(touches.edits.len());
+        for change in &touches.edits {
+            edit_outcomes.push(edit::apply_edit(&txn, change, now).await?);
         }
         txn.commit().await?;
         self.seqs.extend(next);
-        Ok(())
+        Ok((read_outcomes, edit_outcomes))
     }
 
     /// After the commit: remember for dedup, deliver, answer.
@@ -368,12 +471,16 @@ fn receipt(row: &c2c_message::Model, duplicate: bool) -> Receipt {
     }
 }
 
-fn new_row(request: &SendRequest, sender: &Card, now: i64, retention: i64) -> c2c_message::Model {
+fn new_row(request: &SendRequest, sender: &Card, now: i64, config: &crate::config::Config) -> c2c_message::Model {
     let (user_low, user_high) = pair(&request.from, &request.to);
     let msg_time = request.msg_time.unwrap_or(now);
-    // Imports keep their history as long as any other message; sends expire after MsgLifeTime
-    // offline or the retention period, whichever is longer for the roaming copy.
-    let keep = if request.import.is_some() { retention } else { retention.max(request.lifetime) };
+    // Roaming history lasts the retention period from the message's time; offline sync at most
+    // MsgLifeTime of it (imports: as long as history).
+    let expires_at = config.expiry_of(msg_time);
+    let offline_until = match request.import {
+        Some(_) => expires_at,
+        None => msg_time.saturating_add(request.lifetime).min(expires_at),
+    };
     c2c_message::Model {
         id: 0,
         user_low,
@@ -390,9 +497,10 @@ fn new_row(request: &SendRequest, sender: &Card, now: i64, retention: i64) -> c2
         offline_push_info: request.content.offline_push_info.clone(),
         flag_bits: 0,
         hidden_for_sender: request.sender_sync == SenderSync::Hidden,
-        expires_at: now.saturating_add(keep),
+        expires_at,
         sender_nick: sender.nick.clone(),
         sender_face: sender.face_url.clone(),
+        offline_until,
     }
 }
 
@@ -416,7 +524,55 @@ fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
         expires_at: Set(row.expires_at),
         sender_nick: Set(row.sender_nick.clone()),
         sender_face: Set(row.sender_face.clone()),
+        offline_until: Set(row.offline_until),
     }
+}
+
+/// One statement for every conversation the batch touched: new heads, unread added up to the
+/// cap, the listed message moved unless the batch's messages were all `NoLastMsg`.
+async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, Head>, now: i64) -> Result<(), DbErr> {
+    use c2c_conversation::Column as C;
+    let conversations = heads.iter().map(|((owner, peer), head)| {
+        let (list_seq, list_time, activity) = head.listed.unwrap_or((0, 0, 0));
+        c2c_conversation::ActiveModel {
+            owner: Set(owner.clone()),
+            peer: Set(peer.clone()),
+            last_seq: Set(head.seq),
+            last_time: Set(head.time),
+            delivered_seq: Set(0),
+            read_seq: Set(0),
+            unread: Set(head.unread.min(MAX_UNREAD)),
+            list_seq: Set(list_seq),
+            list_time: Set(list_time),
+            activity: Set(activity),
+            changed_at: Set(now),
+        }
+    });
+    // Both SQLite and PostgreSQL name the proposed row `excluded`.
+    let keep_listed = |column: &str| {
+        Expr::cust(format!(
+            "CASE WHEN excluded.list_seq > 0 THEN excluded.{column} ELSE c2c_conversation.{column} END"
+        ))
+    };
+    c2c_conversation::Entity::insert_many(conversations)
+        .on_conflict(
+            OnConflict::columns([C::Owner, C::Peer])
+                .update_columns([C::LastSeq, C::LastTime, C::ChangedAt])
+                .value(
+                    C::Unread,
+                    Expr::cust(format!(
+                        "CASE WHEN c2c_conversation.unread + excluded.unread > {MAX_UNREAD} THEN {MAX_UNREAD} \
+                         ELSE c2c_conversation.unread + excluded.unread END"
+                    )),
+                )
+                .value(C::ListSeq, keep_listed("list_seq"))
+                .value(C::ListTime, keep_listed("list_time"))
+                .value(C::Activity, keep_listed("activity"))
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }
 
 /// Moves `owner`'s acknowledged seq of the conversation with `peer` to `seq` when `only_if` holds.

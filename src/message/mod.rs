@@ -2,7 +2,9 @@
 //! the group-commit writer, delivery after commit, login sync and history.
 
 pub mod commit;
+pub mod edit;
 pub mod event;
+pub mod ws;
 pub mod rest;
 pub mod validate;
 
@@ -45,6 +47,12 @@ pub enum MessageError {
     BadMsgKey,
     #[error("the sender is muted")]
     Muted,
+    #[error("no such message")]
+    NoSuchMessage,
+    #[error("the message is already recalled")]
+    AlreadyRecalled,
+    #[error("the time to recall the message has passed")]
+    RecallTooLate,
     #[error("{}", refusal_text(.0))]
     Refused(crate::relation::Refusal),
     #[error("server busy; retry")]
@@ -82,6 +90,9 @@ impl From<MessageError> for Failure {
             MessageError::TooManyRecipients(_) => 90011,
             MessageError::BadMsgKey => 90054,
             MessageError::Muted => 20012,
+            MessageError::NoSuchMessage => 20022,
+            MessageError::AlreadyRecalled => 20023,
+            MessageError::RecallTooLate => 20016,
             MessageError::Refused(refusal) => {
                 use crate::relation::Refusal;
                 match refusal {
@@ -170,6 +181,16 @@ pub struct SendRequest {
     pub from_admin: bool,
     /// The blacklist and friends-only rule apply (a user's send; not imports).
     pub check_relations: bool,
+    pub control: SendControl,
+}
+
+/// REST `SendMsgControl`: how a message touches the conversations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendControl {
+    /// `NoUnread`: not counted as unread.
+    pub no_unread: bool,
+    /// `NoLastMsg`: the conversation list keeps showing the previous message.
+    pub no_last_msg: bool,
 }
 
 /// What a send request says about the message itself, apart from who sends it to whom.
@@ -180,6 +201,7 @@ pub struct Outgoing {
     /// Seconds the message stays stored; 0 = online only.
     pub lifetime: i64,
     pub content: Content,
+    pub control: SendControl,
 }
 
 impl SendRequest {
@@ -197,6 +219,7 @@ impl SendRequest {
             import: None,
             from_admin,
             check_relations: true,
+            control: outgoing.control,
         }
     }
 }
@@ -285,6 +308,35 @@ impl Messages {
         self.submit(request)?.await.map_err(|_| MessageError::Internal)?
     }
 
+    /// `owner` has read the conversation with `peer` (up to `upto`); every device of the owner
+    /// and, when the position moved, of the peer (the read receipt) is told.
+    pub async fn mark_read(&self, owner: &str, peer: &str, upto: edit::ReadUpTo) -> Result<edit::ReadOutcome, MessageError> {
+        let (reply, outcome) = oneshot::channel();
+        let read = edit::ReadRequest { owner: owner.to_string(), peer: peer.to_string(), upto, reply };
+        self.tx.try_send(commit::Commit::Read(Box::new(read))).map_err(|_| MessageError::Busy)?;
+        outcome.await.map_err(|_| MessageError::Internal)?
+    }
+
+    /// Recalls or modifies the message `msg_key` that `from` sent to `to`; both users' devices are told.
+    pub async fn edit(&self, from: &str, to: &str, msg_key: &str, change: edit::Change) -> Result<(), MessageError> {
+        if msg_key.is_empty() || msg_key.len() > 50 {
+            return Err(MessageError::BadMsgKey);
+        }
+        let (reply, outcome) = oneshot::channel();
+        let request =
+            edit::EditRequest { from: from.to_string(), to: to.to_string(), msg_key: msg_key.to_string(), change, reply };
+        self.tx.try_send(commit::Commit::Edit(Box::new(request))).map_err(|_| MessageError::Busy)?;
+        outcome.await.map_err(|_| MessageError::Internal)?
+    }
+
+    /// How far `owner` has read the conversation with `peer`.
+    pub async fn read_seq(&self, owner: &str, peer: &str) -> Result<i64, MessageError> {
+        Ok(c2c_conversation::Entity::find_by_id((owner.to_string(), peer.to_string()))
+            .one(&self.db)
+            .await?
+            .map_or(0, |c| c.read_seq))
+    }
+
     /// One of `owner`'s devices has every message of the conversation with `peer` up to `seq`.
     pub fn ack(&self, owner: &str, peer: &str, seq: i64) -> Result<(), MessageError> {
         self.tx
@@ -292,10 +344,21 @@ impl Messages {
             .map_err(|_| MessageError::Busy)
     }
 
-    fn visible_to(user: &str) -> sea_orm::Condition {
-        sea_orm::Condition::any()
-            .add(c2c_message::Column::FromAccount.ne(user))
-            .add(c2c_message::Column::HiddenForSender.eq(false))
+    /// The messages of a conversation `user` sees: not hidden from them as the sender, after the
+    /// point where they cleared the history, not expired.
+    fn visible_to(user: &str, cleared_seq: i64) -> sea_orm::Condition {
+        sea_orm::Condition::all()
+            .add(
+                sea_orm::Condition::any()
+                    .add(c2c_message::Column::FromAccount.ne(user))
+                    .add(c2c_message::Column::HiddenForSender.eq(false)),
+            )
+            .add(c2c_message::Column::Seq.gt(cleared_seq))
+            .add(c2c_message::Column::ExpiresAt.gt(crate::now_secs()))
+    }
+
+    async fn cleared_seq(&self, user: &str, peer: &str) -> Result<i64, MessageError> {
+        Ok(crate::conversation::cleared_seq(&self.db, user, &crate::conversation::c2c_id(peer)).await?)
     }
 
     /// What `user` missed: per conversation, the messages after the client's cursor (or, without
@@ -308,6 +371,7 @@ impl Messages {
     ) -> Result<(Vec<c2c_message::Model>, Vec<(String, i64)>), MessageError> {
         let conversations =
             c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(user)).all(&self.db).await?;
+        let cleared = crate::conversation::cleared_c2c(&self.db, user).await?;
         let now = crate::now_secs();
         let mut missed = Vec::new();
         let mut heads = Vec::new();
@@ -318,12 +382,13 @@ impl Messages {
                 continue;
             }
             let (low, high) = pair(user, &conversation.peer);
+            let cleared_seq = cleared.get(&conversation.peer).copied().unwrap_or(0);
             let rows = c2c_message::Entity::find()
                 .filter(c2c_message::Column::UserLow.eq(low))
                 .filter(c2c_message::Column::UserHigh.eq(high))
                 .filter(c2c_message::Column::Seq.gt(from))
-                .filter(c2c_message::Column::ExpiresAt.gt(now))
-                .filter(Self::visible_to(user))
+                .filter(c2c_message::Column::OfflineUntil.gt(now))
+                .filter(Self::visible_to(user, cleared_seq))
                 .order_by_asc(c2c_message::Column::Seq)
                 .limit(self.sync_max)
                 .all(&self.db)
@@ -344,11 +409,11 @@ impl Messages {
     ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
         let (low, high) = pair(user, peer);
         let count = count.clamp(1, MAX_HISTORY_PAGE);
+        let cleared_seq = self.cleared_seq(user, peer).await?;
         let mut query = c2c_message::Entity::find()
             .filter(c2c_message::Column::UserLow.eq(low))
             .filter(c2c_message::Column::UserHigh.eq(high))
-            .filter(c2c_message::Column::ExpiresAt.gt(crate::now_secs()))
-            .filter(Self::visible_to(user));
+            .filter(Self::visible_to(user, cleared_seq));
         if let Some(before) = before_seq {
             query = query.filter(c2c_message::Column::Seq.lt(before));
         }
@@ -370,15 +435,15 @@ impl Messages {
         last_key: Option<&str>,
     ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
         let (low, high) = pair(operator, peer);
+        let cleared_seq = self.cleared_seq(operator, peer).await?;
         let base = c2c_message::Entity::find()
             .filter(c2c_message::Column::UserLow.eq(low))
             .filter(c2c_message::Column::UserHigh.eq(high))
-            .filter(Self::visible_to(operator));
+            .filter(Self::visible_to(operator, cleared_seq));
         let mut query = base
             .clone()
             .filter(c2c_message::Column::MsgTime.gte(min_time))
-            .filter(c2c_message::Column::MsgTime.lte(max_time))
-            .filter(c2c_message::Column::ExpiresAt.gt(crate::now_secs()));
+            .filter(c2c_message::Column::MsgTime.lte(max_time));
         if let Some(key) = last_key {
             let anchor = base
                 .filter(c2c_message::Column::MsgKey.eq(key))

@@ -1,11 +1,14 @@
-//! REST v4 `openim` C2C commands: sendmsg, batchsendmsg, importmsg, admin_getroammsg.
+//! REST v4 `openim` C2C commands: sendmsg, batchsendmsg, importmsg, admin_getroammsg,
+//! admin_msgwithdraw, modify_c2c_msg.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::edit::Change;
 use super::{
-    event, validate, Import, MessageError, Outgoing, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS,
+    event, validate, Import, MessageError, Outgoing, SendControl, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS,
+    MAX_LIFETIME_SECS,
 };
 use crate::app::App;
 use crate::failure::Failure;
@@ -27,7 +30,18 @@ pub fn parse_outgoing(f: &Fields, max_bytes: usize, default_random: Option<u32>)
         Some(t) => t.min(MAX_LIFETIME_SECS),
     };
     let content = validate::content(f.raw("MsgBody"), f.raw("CloudCustomData"), f.raw("OfflinePushInfo"), max_bytes)?;
-    Ok(Outgoing { msg_seq, msg_random, lifetime, content })
+    let mut control = SendControl::default();
+    if f.raw("SendMsgControl").is_some() {
+        for flag in f.strings("SendMsgControl")? {
+            match flag {
+                "NoUnread" => control.no_unread = true,
+                "NoLastMsg" => control.no_last_msg = true,
+                // WithMuteNotifications concerns push (the push room reads the stored message).
+                _ => {}
+            }
+        }
+    }
+    Ok(Outgoing { msg_seq, msg_random, lifetime, content, control })
 }
 
 fn sender(app: &App, call: &Call, f: &Fields) -> Result<(String, bool), MessageError> {
@@ -142,13 +156,16 @@ pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     }
     let (rows, complete) =
         app.messages.roaming(operator, peer, min_time, max_time, max_count.max(1) as u64, last_key).await?;
+    // The operator's messages up to the peer's read position have been read.
+    let peer_read = app.messages.read_seq(peer, operator).await?;
     let list: Vec<Value> = rows
         .iter()
         .map(|row| {
             let body = event::raw_body(&row.body);
             let mut item = serde_json::to_value(event::view(row, &body)).unwrap_or(Value::Null);
             if let Some(obj) = item.as_object_mut() {
-                obj.insert("IsPeerRead".into(), json!(0));
+                let read = row.from_account == operator && row.to_account != operator && row.seq <= peer_read;
+                obj.insert("IsPeerRead".into(), json!(i32::from(read)));
             }
             item
         })
@@ -161,6 +178,52 @@ pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failur
         "LastMsgKey": last.map_or("", |r| r.msg_key.as_str()),
         "MsgList": list,
     })))
+}
+
+pub async fn admin_msgwithdraw(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let from = f.str("From_Account").map_err(MessageError::from)?;
+    let to = f.str("To_Account").map_err(MessageError::from)?;
+    let key = f.str("MsgKey").map_err(|_| MessageError::BadMsgKey)?;
+    if !app.accounts.exists(from).await? {
+        return Err(MessageError::UnknownSender(from.to_string()).into());
+    }
+    // The app admin recalls at any time.
+    let change = Change::Recall { operator: call.identifier.clone(), window: None };
+    app.messages.edit(from, to, key, change).await?;
+    Ok(Reply::new())
+}
+
+pub async fn modify_c2c_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let from = f.str("From_Account").map_err(MessageError::from)?;
+    let to = f.str("To_Account").map_err(MessageError::from)?;
+    let key = f.str("MsgKey").map_err(|_| MessageError::BadMsgKey)?;
+    let change = parse_modification(&f, app.messages.max_message_bytes)?;
+    if !app.accounts.exists(from).await? {
+        return Err(MessageError::UnknownSender(from.to_string()).into());
+    }
+    if !app.accounts.exists(to).await? {
+        return Err(MessageError::UnknownRecipient(to.to_string()).into());
+    }
+    app.messages.edit(from, to, key, change).await?;
+    Ok(reply(json!({"ErrorInfo": "succeed"})))
+}
+
+/// The new `MsgBody` and/or `CloudCustomData` of a modification, validated like a send.
+pub fn parse_modification(f: &Fields, max_bytes: usize) -> Result<Change, MessageError> {
+    let body = f.raw("MsgBody");
+    let data = f.raw("CloudCustomData");
+    if body.is_none() && data.is_none() {
+        return Err(MessageError::MissingBody);
+    }
+    // Validated as a whole message (size limit included); an absent body is checked as empty.
+    let empty = Value::Array(vec![json!({"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}})]);
+    let content = validate::content(Some(body.unwrap_or(&empty)), data, None, max_bytes)?;
+    Ok(Change::Modify {
+        body: body.map(|_| content.body),
+        cloud_custom_data: data.map(|_| content.cloud_custom_data),
+    })
 }
 
 fn reply(value: Value) -> Reply {

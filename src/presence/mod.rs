@@ -2,6 +2,7 @@
 //! policy, kicks, and fan-out of frames to a user's sessions. Users are spread over shards, each
 //! an actor on its own arbiter thread, so no lock is shared by all connections.
 
+pub mod devices;
 pub mod platform;
 pub mod rest;
 
@@ -58,9 +59,10 @@ struct LiveSession {
     addr: Recipient<ToSession>,
 }
 
-/// A session has logged in. Answers with nothing; displaced sessions are kicked by the shard.
+/// A session has logged in. Displaced sessions are kicked by the shard; the answer is their
+/// platforms.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Vec<Platform>")]
 pub struct Register {
     pub user: String,
     pub id: SessionId,
@@ -149,9 +151,9 @@ impl PresenceShard {
 }
 
 impl Handler<Register> for PresenceShard {
-    type Result = ();
+    type Result = MessageResult<Register>;
 
-    fn handle(&mut self, msg: Register, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let sessions = self.users.entry(msg.user.clone()).or_default();
         let platforms: Vec<Platform> = sessions.iter().map(|s| s.platform).collect();
         let mut kicked = platform::displaced(self.rules, &platforms, msg.platform);
@@ -162,12 +164,16 @@ impl Handler<Register> for PresenceShard {
             }
         }
         kicked.sort_unstable();
+        let mut displaced = Vec::with_capacity(kicked.len());
         for &i in kicked.iter().rev() {
             let old = sessions.remove(i);
             tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
             old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
+            displaced.push(old.platform);
         }
         sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
+        displaced.reverse();
+        MessageResult(displaced)
     }
 }
 

@@ -35,15 +35,23 @@ pub async fn query_online_status(app: Arc<App>, call: Call) -> Result<Reply, Fai
         }
     }
     let online = app.presence.query(&known).await;
+    let push_online = crate::presence::devices::push_online(&app.db, &known)
+        .await
+        .map_err(|e| Failure::new(91000, format!("device lookup failed: {e}")))?;
     let results: Vec<Value> = online
         .into_iter()
         .map(|(user, platforms)| {
-            let state = if platforms.is_empty() { "Offline" } else { "Online" };
+            let pushable = push_online.get(&user).map(Vec::as_slice).unwrap_or_default();
+            let state = match (platforms.is_empty(), pushable.is_empty()) {
+                (false, _) => "Online",
+                (true, false) => "PushOnline",
+                (true, true) => "Offline",
+            };
             let mut item = json!({"To_Account": user, "State": state});
             if detail {
-                let list: Vec<Value> =
-                    platforms.iter().map(|p| json!({"Platform": p.rest_name(), "Status": "Online"})).collect();
-                item["Detail"] = Value::Array(list);
+                let live = platforms.iter().map(|p| json!({"Platform": p.rest_name(), "Status": "Online"}));
+                let push = pushable.iter().map(|p| json!({"Platform": p.rest_name(), "Status": "PushOnline"}));
+                item["Detail"] = Value::Array(live.chain(push).collect());
             }
             item
         })

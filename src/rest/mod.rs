@@ -43,6 +43,8 @@ pub enum Family {
     Sns,
     Group,
     Config,
+    RecentContact,
+    Archive,
 }
 
 impl Family {
@@ -54,6 +56,8 @@ impl Family {
             Family::Sns => 30004,
             Family::Group => 10007,
             Family::Config => 60010,
+            Family::RecentContact => 50003,
+            Family::Archive => 1002,
         }
     }
 
@@ -65,11 +69,13 @@ impl Family {
             Family::Sns => 30001,
             Family::Group => 10011,
             Family::Config => 130001,
+            Family::RecentContact => 50002,
+            Family::Archive => 1002,
         }
     }
 
     fn has_error_display(self) -> bool {
-        matches!(self, Family::Profile | Family::Sns)
+        matches!(self, Family::Profile | Family::Sns | Family::RecentContact)
     }
 }
 
@@ -97,6 +103,7 @@ macro_rules! route {
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
     use crate::{group::rest as group, profile::rest as profile, relation::rest as sns};
+    use crate::{archive::rest as archive, conversation::rest as conversation};
     vec![
         route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
         route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
@@ -109,6 +116,13 @@ pub fn routes() -> Vec<Route> {
         route!("openim", "batchsendmsg", OpenIm, Normal, message::batchsendmsg),
         route!("openim", "importmsg", OpenIm, Normal, message::importmsg),
         route!("openim", "admin_getroammsg", OpenIm, Normal, message::admin_getroammsg),
+        route!("openim", "admin_msgwithdraw", OpenIm, Normal, message::admin_msgwithdraw),
+        route!("openim", "modify_c2c_msg", OpenIm, Normal, message::modify_c2c_msg),
+        route!("openim", "admin_set_msg_read", OpenIm, Normal, conversation::admin_set_msg_read),
+        route!("openim", "get_c2c_unread_msg_num", OpenIm, Normal, conversation::get_c2c_unread_msg_num),
+        route!("recentcontact", "get_list", RecentContact, Normal, conversation::get_list),
+        route!("recentcontact", "delete", RecentContact, Normal, conversation::delete),
+        route!("open_msg_svc", "get_history", Archive, Archive, archive::get_history),
         route!("profile", "portrait_set", Profile, Normal, profile::portrait_set),
         route!("profile", "portrait_get", Profile, Normal, profile::portrait_get),
         route!("sns", "friend_add", Sns, Normal, sns::friend_add),

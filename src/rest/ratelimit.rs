@@ -9,6 +9,8 @@ pub enum RateClass {
     Normal,
     /// multiaccount_import, account_delete, account_check: 100 calls/s by default.
     Bulk,
+    /// open_msg_svc/get_history: a twentieth of the normal rate (Tencent: 10/s).
+    Archive,
 }
 
 struct Bucket {
@@ -38,18 +40,25 @@ impl Bucket {
 pub struct RateLimits {
     normal: Mutex<Bucket>,
     bulk: Mutex<Bucket>,
+    archive: Mutex<Bucket>,
 }
 
 impl RateLimits {
     /// A rate of 0 turns that limit off.
     pub fn new(normal_per_sec: u32, bulk_per_sec: u32) -> RateLimits {
-        RateLimits { normal: Mutex::new(Bucket::new(normal_per_sec)), bulk: Mutex::new(Bucket::new(bulk_per_sec)) }
+        let archive_per_sec = if normal_per_sec == 0 { 0 } else { (normal_per_sec / 20).max(1) };
+        RateLimits {
+            normal: Mutex::new(Bucket::new(normal_per_sec)),
+            bulk: Mutex::new(Bucket::new(bulk_per_sec)),
+            archive: Mutex::new(Bucket::new(archive_per_sec)),
+        }
     }
 
     pub fn allow(&self, class: RateClass) -> bool {
         let bucket = match class {
             RateClass::Normal => &self.normal,
             RateClass::Bulk => &self.bulk,
+            RateClass::Archive => &self.archive,
         };
         match bucket.lock() {
             Ok(mut b) if b.rate > 0.0 => b.take(Instant::now()),

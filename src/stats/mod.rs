@@ -18,6 +18,7 @@ pub struct Metrics {
     pub rest_rate_limited: AtomicU64,
     pub group_messages: AtomicU64,
     pub group_messages_dropped: AtomicU64,
+    pub retention_deleted: AtomicU64,
 }
 
 impl Metrics {
@@ -78,6 +79,12 @@ impl Metrics {
             "counter",
             "Group messages dropped by frequency control.",
             load(&self.group_messages_dropped).to_string(),
+        );
+        line(
+            "retention_deleted_total",
+            "counter",
+            "Expired messages deleted by the retention job.",
+            load(&self.retention_deleted).to_string(),
         );
         line(
             "rest_rate_limited_total",

@@ -1,0 +1,421 @@
+//! The `archive` room: hourly message archives for the app backend (`open_msg_svc/get_history`):
+//! every C2C or group message of one UTC hour as a gzip file in the data directory, made when
+//! first asked for or by the retention job before the hour's messages expire, kept 7 days, and
+//! downloaded through signed, expiring links.
+
+pub mod rest;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use entities::{c2c_message, group_message};
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::Sha256;
+
+use crate::app::App;
+use crate::message::RECALLED_FLAG;
+
+/// Archives are offered for this long after their hour.
+pub const KEPT_SECS: i64 = 7 * 24 * 3600;
+/// A download link works this long.
+pub const LINK_SECS: i64 = 3600;
+/// Messages read per query while writing an archive.
+const PAGE: u64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("invalid parameter: {0}")]
+    BadParam(String),
+    #[error("no archive for that hour: it is not over yet or has no messages")]
+    NotReady,
+    #[error("the archive of that hour has expired")]
+    Expired,
+    #[error("archive failed: {0}")]
+    Internal(String),
+}
+
+impl From<ArchiveError> for crate::failure::Failure {
+    fn from(e: ArchiveError) -> crate::failure::Failure {
+        let code = match &e {
+            ArchiveError::BadParam(_) => 1002,
+            ArchiveError::NotReady => 1004,
+            ArchiveError::Expired => 1005,
+            ArchiveError::Internal(_) => 1003,
+        };
+        crate::failure::Failure::new(code, e.to_string())
+    }
+}
+
+impl From<sea_orm::DbErr> for ArchiveError {
+    fn from(e: sea_orm::DbErr) -> ArchiveError {
+        tracing::error!(error = %e, "archive query failed");
+        ArchiveError::Internal("database".into())
+    }
+}
+
+impl From<std::io::Error> for ArchiveError {
+    fn from(e: std::io::Error) -> ArchiveError {
+        tracing::error!(error = %e, "archive file failed");
+        ArchiveError::Internal("file".into())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chat {
+    C2c,
+    Group,
+}
+
+impl Chat {
+    pub fn parse(name: &str) -> Option<Chat> {
+        match name {
+            "C2C" => Some(Chat::C2c),
+            "Group" => Some(Chat::Group),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Chat::C2c => "C2C",
+            Chat::Group => "Group",
+        }
+    }
+}
+
+/// What `get_history` reports of one archive file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub messages: u64,
+    pub file_size: u64,
+    pub file_md5: String,
+    pub gzip_size: u64,
+    pub gzip_md5: String,
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key that signs download links, derived so the app's secret itself never signs URLs.
+pub fn link_key(secret: &str) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"parley archive links\0");
+    hasher.update(secret.as_bytes());
+    hasher.finalize().to_vec()
+}
+
+fn link_mac(key: &[u8], chat: Chat, hour: &str, expires: i64) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    mac.update(format!("{}/{hour}/{expires}", chat.name()).as_bytes());
+    mac
+}
+
+pub fn sign_link(key: &[u8], chat: Chat, hour: &str, expires: i64) -> String {
+    hex(&link_mac(key, chat, hour, expires).finalize().into_bytes())
+}
+
+/// Checks a link's signature in constant time.
+pub fn link_valid(key: &[u8], chat: Chat, hour: &str, expires: i64, signature: &str) -> bool {
+    let Some(bytes) = unhex(signature) else { return false };
+    expires >= crate::now_secs() && link_mac(key, chat, hour, expires).verify_slice(&bytes).is_ok()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+// --- UTC hours ----------------------------------------------------------------------------------
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
+}
+
+/// `YYYYMMDDHH` of the UTC hour holding `unix`.
+pub fn hour_name(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}{m:02}{d:02}{:02}", unix.rem_euclid(86_400) / 3600)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn date_time(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// The start of the hour `YYYYMMDDHH` names (UTC).
+pub fn parse_hour(name: &str) -> Option<i64> {
+    if name.len() != 10 || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let part = |range: std::ops::Range<usize>| name.get(range).and_then(|p| p.parse::<i64>().ok());
+    let (year, month, day, hour) = (part(0..4)?, part(4..6)?, part(6..8)?, part(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 {
+        return None;
+    }
+    let start = days_from_civil(year, month, day) * 86_400 + hour * 3600;
+    // Reject dates like 0231 that roll into another month.
+    (hour_name(start) == name).then_some(start)
+}
+
+// --- files ----------------------------------------------------------------------------------
+
+fn dir(app: &App, chat: Chat) -> PathBuf {
+    app.config.data_dir.join("archives").join(chat.name())
+}
+
+pub fn gzip_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
+    dir(app, chat).join(format!("{hour}.json.gz"))
+}
+
+fn summary_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
+    dir(app, chat).join(format!("{hour}.summary.json"))
+}
+
+/// The archive of an hour, made now if it has not been.
+pub async fn archive(app: &App, chat: Chat, start: i64) -> Result<Summary, ArchiveError> {
+    let hour = hour_name(start);
+    let summary = summary_path(app, chat, &hour);
+    if let Ok(text) = tokio::fs::read_to_string(&summary).await {
+        if let Ok(found) = serde_json::from_str::<Summary>(&text) {
+            return Ok(found);
+        }
+    }
+    let made = write_archive(app, chat, start, &hour).await?;
+    let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+    write_atomically(&summary, text.as_bytes()).await?;
+    Ok(made)
+}
+
+async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let partial = path.with_extension("partial");
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, path).await
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+struct C2cLine<'a> {
+    From_Account: &'a str,
+    To_Account: &'a str,
+    MsgTimestamp: i64,
+    MsgSeq: i64,
+    MsgRandom: i64,
+    MsgBody: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+struct GroupLine<'a> {
+    From_Account: &'a str,
+    GroupId: &'a str,
+    MsgTimestamp: i64,
+    MsgSeq: i64,
+    MsgBody: &'a RawValue,
+}
+
+/// The archive text: a header line, one message per line (each but the last followed by a
+/// comma), and a closing line — valid JSON as a whole.
+async fn archive_lines(app: &App, chat: Chat, start: i64, hour: &str) -> Result<(Vec<u8>, u64), ArchiveError> {
+    let mut text = format!(
+        "{{\"SdkAppId\":{},\"ChatType\":\"{}\",\"MsgTime\":\"{hour}\",\"MsgList\":[",
+        app.auth.sdkappid,
+        chat.name()
+    )
+    .into_bytes();
+    let mut count = 0u64;
+    let mut after_id = 0i64;
+    loop {
+        let lines = match chat {
+            Chat::C2c => c2c_page(&app.db, start, after_id).await?,
+            Chat::Group => group_page(&app.db, start, after_id).await?,
+        };
+        let Some((last_id, _)) = lines.last() else { break };
+        after_id = *last_id;
+        let full = lines.len() as u64 == PAGE;
+        for (_, line) in lines {
+            text.extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
+            text.extend_from_slice(line.as_bytes());
+            count += 1;
+        }
+        if !full {
+            break;
+        }
+    }
+    text.extend_from_slice(b"\n]}");
+    Ok((text, count))
+}
+
+async fn c2c_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
+    let rows = c2c_message::Entity::find()
+        .filter(c2c_message::Column::MsgTime.gte(start))
+        .filter(c2c_message::Column::MsgTime.lt(start + 3600))
+        .filter(c2c_message::Column::FlagBits.ne(RECALLED_FLAG))
+        .filter(c2c_message::Column::Id.gt(after_id))
+        .order_by_asc(c2c_message::Column::Id)
+        .limit(PAGE)
+        .all(db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let body = crate::message::event::raw_body(&r.body);
+            let line = C2cLine {
+                From_Account: &r.from_account,
+                To_Account: &r.to_account,
+                MsgTimestamp: r.msg_time,
+                MsgSeq: r.msg_seq,
+                MsgRandom: r.msg_random,
+                MsgBody: &body,
+            };
+            (r.id, serde_json::to_string(&line).unwrap_or_default())
+        })
+        .collect())
+}
+
+async fn group_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
+    let rows = group_message::Entity::find()
+        .filter(group_message::Column::MsgTime.gte(start))
+        .filter(group_message::Column::MsgTime.lt(start + 3600))
+        .filter(group_message::Column::FlagBits.ne(RECALLED_FLAG))
+        .filter(group_message::Column::IsTip.eq(false))
+        .filter(group_message::Column::Id.gt(after_id))
+        .order_by_asc(group_message::Column::Id)
+        .limit(PAGE)
+        .all(db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let body = crate::message::event::raw_body(&r.body);
+            let line = GroupLine {
+                From_Account: &r.from_account,
+                GroupId: &r.group_id,
+                MsgTimestamp: r.msg_time,
+                MsgSeq: r.seq,
+                MsgBody: &body,
+            };
+            (r.id, serde_json::to_string(&line).unwrap_or_default())
+        })
+        .collect())
+}
+
+async fn write_archive(app: &App, chat: Chat, start: i64, hour: &str) -> Result<Summary, ArchiveError> {
+    let (text, messages) = archive_lines(app, chat, start, hour).await?;
+    if messages == 0 {
+        return Ok(Summary { messages, file_size: 0, file_md5: String::new(), gzip_size: 0, gzip_md5: String::new() });
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&text)?;
+    let gzip = encoder.finish()?;
+    write_atomically(&gzip_path(app, chat, hour), &gzip).await?;
+    Ok(Summary {
+        messages,
+        file_size: text.len() as u64,
+        file_md5: hex(&Md5::digest(&text)),
+        gzip_size: gzip.len() as u64,
+        gzip_md5: hex(&Md5::digest(&gzip)),
+    })
+}
+
+/// Archives the finished hours whose messages expire before the next runs of the job, so
+/// retention never deletes what an archive should hold.
+pub async fn archive_expiring(app: &App) -> Result<(), ArchiveError> {
+    let retention = app.config.history_retention_secs;
+    if retention == 0 {
+        return Ok(());
+    }
+    let now = crate::now_secs();
+    let margin = 2 * app.config.retention_interval_secs as i64;
+    let mut start = (now - KEPT_SECS).div_euclid(3600) * 3600;
+    while start + 3600 <= now {
+        // The hour's newest message leaves history at start + 3600 + retention.
+        if start + 3600 + retention <= now + margin {
+            for chat in [Chat::C2c, Chat::Group] {
+                if !summary_path(app, chat, &hour_name(start)).exists() {
+                    archive(app, chat, start).await?;
+                }
+            }
+        }
+        start += 3600;
+    }
+    Ok(())
+}
+
+/// Removes archives of hours more than 7 days old.
+pub async fn prune(app: &App) -> Result<u64, std::io::Error> {
+    let oldest = crate::now_secs() - KEPT_SECS - 3600;
+    let mut removed = 0;
+    for chat in [Chat::C2c, Chat::Group] {
+        let Ok(mut entries) = tokio::fs::read_dir(dir(app, chat)).await else { continue };
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let stale = name.get(..10).and_then(parse_hour).is_some_and(|start| start < oldest);
+            if stale {
+                tokio::fs::remove_file(entry.path()).await?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_round_trip() {
+        assert_eq!(hour_name(0), "1970010100");
+        assert_eq!(hour_name(1_448_974_806), "2015120113");
+        assert_eq!(parse_hour("2015120113"), Some(1_448_974_800));
+        assert_eq!(date_time(1_448_974_806), "2015-12-01 13:00:06");
+        assert_eq!(parse_hour("2024022923").map(hour_name).as_deref(), Some("2024022923"));
+        for bad in ["2015023101", "2015120124", "201512011", "20151201ab", "2015130100"] {
+            assert_eq!(parse_hour(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn links_are_signed_and_expire() {
+        let key = link_key("secret");
+        let later = crate::now_secs() + 60;
+        let signature = sign_link(&key, Chat::C2c, "2015120113", later);
+        assert!(link_valid(&key, Chat::C2c, "2015120113", later, &signature));
+        assert!(!link_valid(&key, Chat::Group, "2015120113", later, &signature));
+        assert!(!link_valid(&key, Chat::C2c, "2015120114", later, &signature));
+        assert!(!link_valid(&key, Chat::C2c, "2015120113", later + 1, &signature));
+        let past = crate::now_secs() - 1;
+        assert!(!link_valid(&key, Chat::C2c, "2015120113", past, &sign_link(&key, Chat::C2c, "2015120113", past)));
+    }
+}

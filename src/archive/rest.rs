@@ -1,0 +1,74 @@
+//! REST `open_msg_svc/get_history` and the download of the files it links to.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::{ArchiveError, Chat};
+use crate::app::App;
+use crate::failure::Failure;
+use crate::fields::Fields;
+use crate::rest::{Call, Reply};
+
+pub async fn get_history(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let bad = |e: crate::fields::FieldError| ArchiveError::BadParam(e.to_string());
+    let chat_name = f.str("ChatType").map_err(bad)?;
+    let chat =
+        Chat::parse(chat_name).ok_or_else(|| ArchiveError::BadParam(format!("ChatType {chat_name:?}: C2C or Group")))?;
+    let hour = f.str("MsgTime").map_err(bad)?;
+    let start = super::parse_hour(hour).ok_or_else(|| ArchiveError::BadParam(format!("MsgTime {hour:?}: YYYYMMDDHH")))?;
+    let now = crate::now_secs();
+    if start + 3600 > now {
+        return Err(ArchiveError::NotReady.into());
+    }
+    if start + 3600 + super::KEPT_SECS <= now {
+        return Err(ArchiveError::Expired.into());
+    }
+    let summary = super::archive(&app, chat, start).await?;
+    if summary.messages == 0 {
+        return Err(ArchiveError::NotReady.into());
+    }
+    let expires = now + super::LINK_SECS;
+    let signature = super::sign_link(&app.link_key, chat, hour, expires);
+    let base = app.public_url.get().map_or("", String::as_str);
+    let url = format!("{base}/archive/{}/{hour}.json.gz?expires={expires}&sign={signature}", chat.name());
+    let file = json!({
+        "URL": url,
+        "ExpireTime": super::date_time(expires),
+        "FileSize": summary.file_size,
+        "FileMD5": summary.file_md5,
+        "GzipSize": summary.gzip_size,
+        "GzipMD5": summary.gzip_md5,
+    });
+    let mut reply = Reply::new();
+    reply.insert("File".into(), json!([file]));
+    Ok(reply)
+}
+
+#[derive(serde::Deserialize)]
+pub struct LinkQuery {
+    expires: i64,
+    sign: String,
+}
+
+/// `GET /archive/{chat}/{hour}.json.gz?expires=…&sign=…`: a link `get_history` handed out.
+pub async fn download(
+    app: web::Data<App>,
+    path: web::Path<(String, String)>,
+    query: Option<web::Query<LinkQuery>>,
+) -> HttpResponse {
+    let (chat_name, file) = path.into_inner();
+    let hour = file.strip_suffix(".json.gz").unwrap_or_default();
+    let (Some(chat), Some(query)) = (Chat::parse(&chat_name), query) else {
+        return HttpResponse::NotFound().finish();
+    };
+    if super::parse_hour(hour).is_none() || !super::link_valid(&app.link_key, chat, hour, query.expires, &query.sign) {
+        return HttpResponse::Forbidden().body("invalid or expired link");
+    }
+    match tokio::fs::read(super::gzip_path(&app, chat, hour)).await {
+        Ok(bytes) => HttpResponse::Ok().content_type("application/gzip").body(bytes),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}

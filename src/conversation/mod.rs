@@ -1,0 +1,468 @@
+//! The `conversation` room: a user's conversation list (recent contacts) over C2C and groups —
+//! last message, unread count, read position, pins and deletions — and the unread totals.
+//!
+//! Nothing here is a second copy of the messages: C2C heads and unread counts are kept by the
+//! C2C writer (`c2c_conversation`), group heads by the group actors (`group_info`,
+//! `group_member`); this room reads them and keeps only the user's own marks
+//! (`conversation_state`).
+
+pub mod rest;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use entities::{c2c_conversation, c2c_message, conversation_state, group_message};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::failure::Failure;
+use crate::group::GroupType;
+use crate::message::edit::ReadUpTo;
+
+/// C2C unread counts cover this many conversations, the most recently active (REQUIREMENTS §6).
+pub const MAX_COUNTED_CONVERSATIONS: usize = 100;
+/// C2C unread counts are kept this long.
+const UNREAD_KEPT_SECS: i64 = 7 * 24 * 3600;
+/// Pinned conversations per user (Tencent: 50, error 51012).
+pub const MAX_PINNED: usize = 50;
+/// A conversation cursor is this much older than the read it came from, so a change committed
+/// while the list was being read is never missed (clients may see it twice).
+const CURSOR_SLACK_SECS: i64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("account {0:?} does not exist")]
+    UnknownUser(String),
+    #[error("invalid parameter: {0}")]
+    BadParam(String),
+    #[error("at most {MAX_PINNED} conversations may be pinned")]
+    TooManyPinned,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<ConversationError> for Failure {
+    fn from(e: ConversationError) -> Failure {
+        let code = match &e {
+            ConversationError::UnknownUser(_) => 50001,
+            ConversationError::BadParam(_) => 50002,
+            ConversationError::TooManyPinned => 51012,
+            ConversationError::Internal => 50004,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<DbErr> for ConversationError {
+    fn from(e: DbErr) -> ConversationError {
+        tracing::error!(error = %e, "conversation store failed");
+        ConversationError::Internal
+    }
+}
+
+impl From<crate::account::AccountError> for ConversationError {
+    fn from(e: crate::account::AccountError) -> ConversationError {
+        tracing::error!(error = %e, "account lookup failed");
+        ConversationError::Internal
+    }
+}
+
+pub fn c2c_id(peer: &str) -> String {
+    format!("c2c_{peer}")
+}
+
+pub fn group_conversation_id(group: &str) -> String {
+    format!("group_{group}")
+}
+
+/// What a conversation is with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    C2c(String),
+    Group(String),
+}
+
+impl Target {
+    pub fn parse(id: &str) -> Result<Target, ConversationError> {
+        let target = if let Some(peer) = id.strip_prefix("c2c_") {
+            Target::C2c(peer.to_string())
+        } else if let Some(group) = id.strip_prefix("group_") {
+            Target::Group(group.to_string())
+        } else {
+            return Err(ConversationError::BadParam(format!("ConversationID {id:?} is not c2c_… or group_…")));
+        };
+        match &target {
+            Target::C2c(x) | Target::Group(x) if x.is_empty() => {
+                Err(ConversationError::BadParam("empty ConversationID".into()))
+            }
+            _ => Ok(target),
+        }
+    }
+
+    pub fn id(&self) -> String {
+        match self {
+            Target::C2c(peer) => c2c_id(peer),
+            Target::Group(group) => group_conversation_id(group),
+        }
+    }
+}
+
+/// The seq after which `owner`'s history of the conversation starts (0: all of it).
+pub async fn cleared_seq(db: &DatabaseConnection, owner: &str, conversation: &str) -> Result<i64, DbErr> {
+    Ok(conversation_state::Entity::find_by_id((owner.to_string(), conversation.to_string()))
+        .one(db)
+        .await?
+        .map_or(0, |s| s.cleared_seq))
+}
+
+/// Cleared points of all of `owner`'s C2C conversations, by peer.
+pub async fn cleared_c2c(db: &DatabaseConnection, owner: &str) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(conversation_state::Entity::find()
+        .filter(conversation_state::Column::Owner.eq(owner))
+        .filter(conversation_state::Column::ClearedSeq.gt(0))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|s| s.conversation_id.strip_prefix("c2c_").map(|peer| (peer.to_string(), s.cleared_seq)))
+        .collect())
+}
+
+/// One conversation of a user's list.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub target: Target,
+    /// The seq and time of the message the list shows (0 when none).
+    pub last_seq: i64,
+    pub last_time: i64,
+    /// Orders the list, newest first (microseconds).
+    pub activity: i64,
+    pub unread: i64,
+    pub read_seq: i64,
+    /// Microseconds of the pin; 0 when not pinned.
+    pub pinned_at: i64,
+    /// Deleted by the user and nothing newer since.
+    pub hidden: bool,
+    /// Unix seconds of the last change a cursor must report.
+    pub changed_at: i64,
+    /// Group conversations: (type, name).
+    pub group: Option<(GroupType, String)>,
+}
+
+impl Entry {
+    fn empty(&self) -> bool {
+        self.last_seq == 0
+    }
+}
+
+/// Everything in `owner`'s list, sorted: pinned first (latest pin first), then by activity.
+/// Hidden and empty entries are included (callers filter); the unpinned beyond the configured
+/// maximum are not.
+pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationError> {
+    let now = crate::now_secs();
+    let states: HashMap<String, conversation_state::Model> = conversation_state::Entity::find()
+        .filter(conversation_state::Column::Owner.eq(owner))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.conversation_id.clone(), s))
+        .collect();
+    let mut entries = Vec::new();
+    let c2c =
+        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let counted = counted_peers(&c2c, now);
+    for row in c2c {
+        // An entry lives as long as the message it shows.
+        if row.list_seq == 0 || app.config.expiry_of(row.list_time) <= now {
+            continue;
+        }
+        let unread = if counted.contains(&row.peer) { row.unread } else { 0 };
+        entries.push(Entry {
+            target: Target::C2c(row.peer),
+            last_seq: row.list_seq,
+            last_time: row.list_time,
+            activity: row.activity,
+            unread,
+            read_seq: row.read_seq,
+            pinned_at: 0,
+            hidden: false,
+            changed_at: row.changed_at,
+            group: None,
+        });
+    }
+    for (group, member) in crate::group::store::joined(&app.db, owner).await? {
+        let Some(kind) = GroupType::parse(&group.group_type) else { continue };
+        // AVChatRoom keeps no history; a Work group shows once it has a message (its owner: at once).
+        if !kind.stores_history() || !(group.activated || member.role == "Owner") {
+            continue;
+        }
+        let last_seq = group.next_msg_seq - 1;
+        if last_seq > 0 && app.config.expiry_of(group.last_msg_time) <= now {
+            continue;
+        }
+        let unread = if kind.counts_unread() { (last_seq - member.read_seq).max(0) } else { 0 };
+        entries.push(Entry {
+            target: Target::Group(group.group_id),
+            last_seq,
+            last_time: group.last_msg_time,
+            activity: group.last_msg_time.saturating_mul(1_000_000),
+            unread,
+            read_seq: member.read_seq,
+            pinned_at: 0,
+            hidden: false,
+            changed_at: group.last_msg_time,
+            group: Some((kind, group.name)),
+        });
+    }
+    for entry in &mut entries {
+        if let Some(state) = states.get(&entry.target.id()) {
+            entry.pinned_at = state.pinned_at;
+            entry.hidden = state.hidden_seq > 0 && entry.last_seq <= state.hidden_seq;
+            entry.changed_at = entry.changed_at.max(state.changed_at);
+        }
+    }
+    entries.sort_by(|a, b| {
+        b.pinned_at
+            .cmp(&a.pinned_at)
+            .then(b.activity.cmp(&a.activity))
+            .then_with(|| a.target.id().cmp(&b.target.id()))
+    });
+    let mut unpinned = 0;
+    entries.retain(|e| {
+        if e.pinned_at > 0 || e.hidden {
+            return true;
+        }
+        unpinned += 1;
+        unpinned <= app.config.recent_contacts_max
+    });
+    Ok(entries)
+}
+
+/// The peers whose unread messages count: the most recently active C2C conversations with
+/// unread messages younger than a week.
+fn counted_peers(rows: &[c2c_conversation::Model], now: i64) -> std::collections::HashSet<String> {
+    let mut with_unread: Vec<&c2c_conversation::Model> =
+        rows.iter().filter(|r| r.unread > 0 && r.last_time > now - UNREAD_KEPT_SECS).collect();
+    with_unread.sort_by(|a, b| b.activity.cmp(&a.activity).then(b.last_seq.cmp(&a.last_seq)));
+    with_unread.into_iter().take(MAX_COUNTED_CONVERSATIONS).map(|r| r.peer.clone()).collect()
+}
+
+/// (C2C unread, group unread) of `owner`.
+pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), ConversationError> {
+    let now = crate::now_secs();
+    let c2c =
+        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let counted = counted_peers(&c2c, now);
+    let c2c_total = c2c.iter().filter(|r| counted.contains(&r.peer)).map(|r| r.unread).sum();
+    let mut group_total = 0;
+    for (group, member) in crate::group::store::joined(&app.db, owner).await? {
+        if GroupType::parse(&group.group_type).is_some_and(|k| k.counts_unread()) {
+            group_total += (group.next_msg_seq - 1 - member.read_seq).max(0);
+        }
+    }
+    Ok((c2c_total, group_total))
+}
+
+/// Unread counts of `owner`'s conversations with each of `peers` (0 for the uncounted).
+pub async fn c2c_unread(app: &App, owner: &str, peers: &[&str]) -> Result<Vec<i64>, ConversationError> {
+    let rows =
+        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let counted = counted_peers(&rows, crate::now_secs());
+    let by_peer: HashMap<&str, i64> = rows.iter().map(|r| (r.peer.as_str(), r.unread)).collect();
+    Ok(peers
+        .iter()
+        .map(|p| if counted.contains(*p) { by_peer.get(p).copied().unwrap_or(0) } else { 0 })
+        .collect())
+}
+
+/// The JSON a client gets for one conversation; `last` is the shown message's JSON.
+pub fn entry_json(entry: &Entry, last: Option<Value>) -> Value {
+    let mut item = json!({
+        "ConversationID": entry.target.id(),
+        "LastSeq": entry.last_seq,
+        "LastTime": entry.last_time,
+        "LastMsg": last.unwrap_or(Value::Null),
+        "UnreadCount": entry.unread,
+        "ReadSeq": entry.read_seq,
+        "Pinned": entry.pinned_at > 0,
+    });
+    match (&entry.target, &entry.group) {
+        (Target::C2c(peer), _) => {
+            item["Type"] = json!("C2C");
+            item["Peer_Account"] = json!(peer);
+        }
+        (Target::Group(group), kind) => {
+            item["Type"] = json!("Group");
+            item["GroupId"] = json!(group);
+            if let Some((kind, name)) = kind {
+                item["GroupType"] = json!(kind.rest_name());
+                item["GroupName"] = json!(name);
+            }
+        }
+    }
+    item
+}
+
+/// The message a conversation shows, as clients see it in events and history.
+pub async fn last_message(app: &App, owner: &str, entry: &Entry) -> Result<Option<Value>, ConversationError> {
+    if entry.empty() {
+        return Ok(None);
+    }
+    match &entry.target {
+        Target::C2c(peer) => {
+            let (low, high) = crate::message::pair(owner, peer);
+            let row = c2c_message::Entity::find()
+                .filter(c2c_message::Column::UserLow.eq(low))
+                .filter(c2c_message::Column::UserHigh.eq(high))
+                .filter(c2c_message::Column::Seq.eq(entry.last_seq))
+                .one(&app.db)
+                .await?;
+            Ok(row.map(|row| {
+                let body = crate::message::event::raw_body(&row.body);
+                serde_json::to_value(crate::message::event::view(&row, &body)).unwrap_or(Value::Null)
+            }))
+        }
+        Target::Group(group) => {
+            let row = group_message::Entity::find()
+                .filter(group_message::Column::GroupId.eq(group.as_str()))
+                .filter(group_message::Column::Seq.eq(entry.last_seq))
+                .one(&app.db)
+                .await?;
+            let kind = entry.group.as_ref().map_or(GroupType::Public, |(k, _)| *k);
+            Ok(row.map(|row| crate::group::actor::message_json(kind, &row)))
+        }
+    }
+}
+
+/// A conversation cursor for a list read now.
+pub fn cursor_now() -> i64 {
+    crate::now_secs() - CURSOR_SLACK_SECS
+}
+
+/// Writes the user's own marks of one conversation.
+async fn save_state(db: &DatabaseConnection, state: conversation_state::Model) -> Result<(), DbErr> {
+    use conversation_state::Column as C;
+    conversation_state::Entity::insert(conversation_state::ActiveModel {
+        owner: Set(state.owner),
+        conversation_id: Set(state.conversation_id),
+        pinned_at: Set(state.pinned_at),
+        hidden_seq: Set(state.hidden_seq),
+        cleared_seq: Set(state.cleared_seq),
+        changed_at: Set(state.changed_at),
+    })
+    .on_conflict(
+        OnConflict::columns([C::Owner, C::ConversationId])
+            .update_columns([C::PinnedAt, C::HiddenSeq, C::ClearedSeq, C::ChangedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+async fn load_state(db: &DatabaseConnection, owner: &str, target: &Target) -> Result<conversation_state::Model, DbErr> {
+    let id = target.id();
+    Ok(conversation_state::Entity::find_by_id((owner.to_string(), id.clone())).one(db).await?.unwrap_or(
+        conversation_state::Model {
+            owner: owner.to_string(),
+            conversation_id: id,
+            pinned_at: 0,
+            hidden_seq: 0,
+            cleared_seq: 0,
+            changed_at: 0,
+        },
+    ))
+}
+
+/// The seq of the newest message of the conversation (the point a deletion hides up to).
+async fn head_seq(app: &App, owner: &str, target: &Target) -> Result<i64, ConversationError> {
+    match target {
+        Target::C2c(peer) => {
+            if !app.accounts.exists(peer).await? {
+                return Err(ConversationError::UnknownUser(peer.clone()));
+            }
+            Ok(c2c_conversation::Entity::find_by_id((owner.to_string(), peer.clone()))
+                .one(&app.db)
+                .await?
+                .map_or(0, |c| c.last_seq))
+        }
+        Target::Group(group) => {
+            let joined = crate::group::store::joined(&app.db, owner).await?;
+            joined
+                .into_iter()
+                .find(|(g, _)| &g.group_id == group)
+                .map(|(g, _)| g.next_msg_seq - 1)
+                .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))
+        }
+    }
+}
+
+/// Deletes a conversation from `owner`'s list until a newer message, marks it read, and with
+/// `clear_history` hides every message so far from the owner's history.
+pub async fn delete(app: &Arc<App>, owner: &str, target: &Target, clear_history: bool) -> Result<(), Failure> {
+    let head = head_seq(app, owner, target).await?;
+    let mut state = load_state(&app.db, owner, target).await.map_err(ConversationError::from)?;
+    state.hidden_seq = state.hidden_seq.max(head).max(1);
+    if clear_history {
+        state.cleared_seq = state.cleared_seq.max(head);
+    }
+    state.changed_at = crate::now_secs();
+    save_state(&app.db, state).await.map_err(ConversationError::from)?;
+    mark_read(app, owner, target, None).await?;
+    let frame = crate::message::event::frame("conversation_deleted", json!({"ConversationID": target.id()}));
+    app.bus.deliver(owner, frame, None);
+    Ok(())
+}
+
+/// Pins or unpins a conversation of `owner`'s list.
+pub async fn pin(app: &App, owner: &str, target: &Target, pinned: bool) -> Result<(), ConversationError> {
+    head_seq(app, owner, target).await?;
+    let mut state = load_state(&app.db, owner, target).await?;
+    if pinned && state.pinned_at == 0 {
+        let pinned_now = conversation_state::Entity::find()
+            .filter(conversation_state::Column::Owner.eq(owner))
+            .filter(conversation_state::Column::PinnedAt.gt(0))
+            .all(&app.db)
+            .await?
+            .len();
+        if pinned_now >= MAX_PINNED {
+            return Err(ConversationError::TooManyPinned);
+        }
+    }
+    state.pinned_at = if pinned { crate::now_micros() } else { 0 };
+    state.changed_at = crate::now_secs();
+    save_state(&app.db, state).await?;
+    let frame =
+        crate::message::event::frame("conversation_pinned", json!({"ConversationID": target.id(), "Pinned": pinned}));
+    app.bus.deliver(owner, frame, None);
+    Ok(())
+}
+
+/// Marks `owner`'s conversation read up to `seq` (everything when `None`); answers the read seq
+/// and the unread count left.
+pub async fn mark_read(app: &Arc<App>, owner: &str, target: &Target, seq: Option<i64>) -> Result<(i64, i64), Failure> {
+    match target {
+        Target::C2c(peer) => {
+            let upto = seq.map_or(ReadUpTo::Latest, ReadUpTo::Seq);
+            let outcome = app.messages.mark_read(owner, peer, upto).await?;
+            Ok((outcome.read_seq, outcome.unread))
+        }
+        Target::Group(group) => {
+            let head = head_seq(app, owner, target).await?;
+            let seq = seq.unwrap_or(head).min(head);
+            if seq > 0 {
+                crate::group::rest::mark_read(app, group, owner, seq).await?;
+            }
+            let (g, member) = crate::group::store::joined(&app.db, owner)
+                .await
+                .map_err(ConversationError::from)?
+                .into_iter()
+                .find(|(g, _)| &g.group_id == group)
+                .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))?;
+            let counts = GroupType::parse(&g.group_type).is_some_and(|k| k.counts_unread());
+            let unread = if counts { (g.next_msg_seq - 1 - member.read_seq).max(0) } else { 0 };
+            Ok((member.read_seq, unread))
+        }
+    }
+}

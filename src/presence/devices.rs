@@ -1,0 +1,281 @@
+//! Devices (one per user and InstanceID) and their state: Online while a session lives,
+//! PushOnline when a mobile session ends without a logout and the device has a push token,
+//! Offline otherwise (REQUIREMENTS §2). Every login, logout and disconnect is also recorded in
+//! `state_event` for the state-change webhook.
+//!
+//! One task applies the changes in the order they happen (a login before its session's end, a
+//! token after its login), so sessions never wait on these writes.
+
+use std::collections::HashMap;
+
+use entities::{device, state_event};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{KickReason, Platform, SessionId};
+
+pub const ONLINE: &str = "Online";
+pub const PUSH_ONLINE: &str = "PushOnline";
+pub const OFFLINE: &str = "Offline";
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The client logged out.
+    Logout,
+    /// The connection closed (app killed, page closed, network lost).
+    LinkClose,
+    /// Nothing heard for the idle timeout.
+    TimeOut,
+    /// The server closed it.
+    Kicked(KickReason),
+}
+
+impl EndReason {
+    /// `Info.Action` and `Info.Reason` of the state-change record.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            EndReason::Logout => ("Logout", "Unregister"),
+            EndReason::LinkClose => ("Disconnect", "LinkClose"),
+            EndReason::TimeOut => ("Disconnect", "TimeOut"),
+            EndReason::Kicked(KickReason::MultiDevice) => ("Logout", "MultiDevice"),
+            EndReason::Kicked(KickReason::AdminKick) => ("Logout", "AdminKick"),
+            EndReason::Kicked(KickReason::SlowConsumer) => ("Disconnect", "SlowConsumer"),
+            EndReason::Kicked(KickReason::Shutdown) => ("Disconnect", "ServerShutdown"),
+        }
+    }
+
+    /// The device stays reachable by push only after a disconnect, never after a logout or kick.
+    fn keeps_push(self) -> bool {
+        self.names().0 == "Disconnect"
+    }
+}
+
+/// Push providers a device may register with.
+pub const PROVIDERS: [&str; 3] = ["apns", "apns-sandbox", "fcm"];
+
+pub struct PushToken {
+    pub provider: String,
+    pub token: String,
+    pub bundle: Option<String>,
+}
+
+enum Change {
+    Login { user: String, instance: String, platform: Platform, session: SessionId, kicked: Vec<Platform> },
+    End { user: String, instance: String, platform: Platform, session: SessionId, reason: EndReason },
+    Token { user: String, instance: String, token: PushToken, reply: oneshot::Sender<Result<(), DbErr>> },
+    /// Answers once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle on the device task; cheap to clone.
+#[derive(Clone)]
+pub struct Devices {
+    // Unbounded: one entry per login or logout, and dropping one would leave a state wrong.
+    tx: mpsc::UnboundedSender<Change>,
+}
+
+impl Devices {
+    /// Fixes what a crash left (devices still Online) and starts the task.
+    pub async fn start(db: DatabaseConnection) -> Result<Devices, DbErr> {
+        recover(&db).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                if let Change::Flush(done) = change {
+                    let _ = done.send(());
+                } else if let Err(e) = apply(&db, change).await {
+                    tracing::error!(error = %e, "device state write failed");
+                }
+            }
+        });
+        Ok(Devices { tx })
+    }
+
+    /// Waits until every change queued so far is written.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(Change::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    pub fn login(&self, user: &str, instance: &str, platform: Platform, session: SessionId, kicked: Vec<Platform>) {
+        let change =
+            Change::Login { user: user.into(), instance: instance.into(), platform, session, kicked };
+        let _ = self.tx.send(change);
+    }
+
+    pub fn ended(&self, user: &str, instance: &str, platform: Platform, session: SessionId, reason: EndReason) {
+        let change = Change::End { user: user.into(), instance: instance.into(), platform, session, reason };
+        let _ = self.tx.send(change);
+    }
+
+    /// Registers (replaces) the push token of a logged-in device.
+    pub async fn set_token(&self, user: &str, instance: &str, token: PushToken) -> Result<(), DbErr> {
+        let (reply, done) = oneshot::channel();
+        let change = Change::Token { user: user.into(), instance: instance.into(), token, reply };
+        self.tx.send(change).map_err(|_| DbErr::Custom("device task stopped".into()))?;
+        done.await.map_err(|_| DbErr::Custom("device task stopped".into()))?
+    }
+}
+
+async fn record(
+    txn: &sea_orm::DatabaseTransaction,
+    user: &str,
+    instance: &str,
+    platform: Platform,
+    (action, reason): (&str, &str),
+    kicked: Option<String>,
+) -> Result<(), DbErr> {
+    state_event::Entity::insert(state_event::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        user_id: Set(user.to_string()),
+        instance: Set(instance.to_string()),
+        platform: Set(platform.name().to_string()),
+        action: Set(action.to_string()),
+        reason: Set(reason.to_string()),
+        kicked: Set(kicked),
+        time_ms: Set(crate::now_millis()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    let now = crate::now_secs();
+    match change {
+        Change::Login { user, instance, platform, session, kicked } => {
+            use device::Column as C;
+            device::Entity::insert(device::ActiveModel {
+                user_id: Set(user.clone()),
+                instance: Set(instance.clone()),
+                platform: Set(platform.name().to_string()),
+                state: Set(ONLINE.to_string()),
+                session: Set(session as i64),
+                push_provider: Set(None),
+                push_token: Set(None),
+                push_bundle: Set(None),
+                changed_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([C::UserId, C::Instance])
+                    .update_columns([C::Platform, C::State, C::Session, C::ChangedAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            let kicked = (!kicked.is_empty()).then(|| {
+                serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default()
+            });
+            record(&txn, &user, &instance, platform, ("Login", "Register"), kicked).await?;
+        }
+        Change::End { user, instance, platform, session, reason } => {
+            let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(&txn).await?;
+            // A newer session of the same device may already hold it.
+            if let Some(current) = current.filter(|d| d.session == session as i64) {
+                let push = reason.keeps_push() && platform.class() == super::platform::Class::Mobile;
+                let state = if push && current.push_token.is_some() { PUSH_ONLINE } else { OFFLINE };
+                let mut update = device::Entity::update_many()
+                    .col_expr(device::Column::State, Expr::value(state))
+                    .col_expr(device::Column::ChangedAt, Expr::value(now));
+                if !reason.keeps_push() {
+                    // Logged out or kicked: the device no longer gets this user's pushes.
+                    update = update
+                        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+                        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+                        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None));
+                }
+                update
+                    .filter(device::Column::UserId.eq(user.as_str()))
+                    .filter(device::Column::Instance.eq(instance.as_str()))
+                    .exec(&txn)
+                    .await?;
+            }
+            record(&txn, &user, &instance, platform, reason.names(), None).await?;
+        }
+        Change::Token { user, instance, token, reply } => {
+            let result = device::Entity::update_many()
+                .col_expr(device::Column::PushProvider, Expr::value(token.provider))
+                .col_expr(device::Column::PushToken, Expr::value(token.token))
+                .col_expr(device::Column::PushBundle, Expr::value(token.bundle))
+                .filter(device::Column::UserId.eq(user.as_str()))
+                .filter(device::Column::Instance.eq(instance.as_str()))
+                .exec(&txn)
+                .await
+                .map(|_| ());
+            let outcome = match result {
+                Ok(()) => txn.commit().await,
+                Err(e) => Err(e),
+            };
+            let failed = outcome.as_ref().err().map(|e| e.to_string());
+            let _ = reply.send(outcome);
+            return failed.map_or(Ok(()), |e| Err(DbErr::Custom(e)));
+        }
+        Change::Flush(done) => {
+            let _ = done.send(());
+        }
+    }
+    txn.commit().await
+}
+
+/// After a crash, devices still marked Online have no session: a mobile with a token is
+/// PushOnline, the rest Offline.
+async fn recover(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let now = crate::now_secs();
+    let txn = db.begin().await?;
+    let stale = device::Entity::find().filter(device::Column::State.eq(ONLINE)).all(&txn).await?;
+    for d in stale {
+        let mobile = Platform::parse(&d.platform).is_some_and(|p| p.class() == super::platform::Class::Mobile);
+        let state = if mobile && d.push_token.is_some() { PUSH_ONLINE } else { OFFLINE };
+        device::Entity::update_many()
+            .col_expr(device::Column::State, Expr::value(state))
+            .col_expr(device::Column::ChangedAt, Expr::value(now))
+            .filter(device::Column::UserId.eq(d.user_id.as_str()))
+            .filter(device::Column::Instance.eq(d.instance.as_str()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+/// The PushOnline devices of each of `users`: user → platforms.
+pub async fn push_online(db: &DatabaseConnection, users: &[String]) -> Result<HashMap<String, Vec<Platform>>, DbErr> {
+    let mut found: HashMap<String, Vec<Platform>> = HashMap::new();
+    for chunk in users.chunks(500) {
+        let rows = device::Entity::find()
+            .filter(device::Column::State.eq(PUSH_ONLINE))
+            .filter(device::Column::UserId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        for row in rows {
+            if let Some(platform) = Platform::parse(&row.platform) {
+                found.entry(row.user_id).or_default().push(platform);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// PushOnline devices unchanged since `before` become Offline (REQUIREMENTS §2: after 7 days).
+pub async fn expire_push_online(db: &DatabaseConnection, before: i64) -> Result<u64, DbErr> {
+    let result = device::Entity::update_many()
+        .col_expr(device::Column::State, Expr::value(OFFLINE))
+        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+        .col_expr(device::Column::ChangedAt, Expr::value(crate::now_secs()))
+        .filter(device::Column::State.eq(PUSH_ONLINE))
+        .filter(device::Column::ChangedAt.lte(before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Drops state-change records older than `before_ms`.
+pub async fn prune_events(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
+    Ok(state_event::Entity::delete_many().filter(state_event::Column::TimeMs.lt(before_ms)).exec(db).await?.rows_affected)
+}

@@ -1,0 +1,100 @@
+//! The `retention` room: a job that runs every `retention_interval_secs` and removes what has
+//! aged out — C2C and group messages past the retention period (in bounded batches, each its own
+//! short transaction, so sends never wait long), conversations whose last message went with
+//! them, PushOnline devices past their time, old state-change records and archives. Hours whose
+//! messages are about to go are archived first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entities::{c2c_conversation, c2c_message, group_message};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::app::App;
+use crate::stats::Metrics;
+
+/// Rows deleted per statement.
+const BATCH: u64 = 500;
+/// State-change records are kept a week.
+const EVENTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Starts the job; it runs at once, then every interval, until shutdown.
+pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_secs(app.config.retention_interval_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = sweep(&app).await {
+                tracing::error!(error = %e, "retention sweep failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.wait_for(|down| *down) => break,
+            }
+        }
+    })
+}
+
+/// One run of the job.
+pub async fn sweep(app: &App) -> Result<(), DbErr> {
+    let now = crate::now_secs();
+    if let Err(e) = crate::archive::archive_expiring(app).await {
+        // Retention goes on: a failed archive must not keep history forever.
+        tracing::error!(error = %e, "archiving expiring hours failed");
+    }
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = c2c_message::Entity::find()
+            .select_only()
+            .column(c2c_message::Column::Id)
+            .filter(c2c_message::Column::ExpiresAt.lte(now))
+            .limit(BATCH)
+            .into_tuple()
+            .all(&app.db)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        let full = ids.len() as u64 == BATCH;
+        deleted += c2c_message::Entity::delete_many().filter(c2c_message::Column::Id.is_in(ids)).exec(&app.db).await?.rows_affected;
+        if !full {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    loop {
+        let ids: Vec<i64> = group_message::Entity::find()
+            .select_only()
+            .column(group_message::Column::Id)
+            .filter(group_message::Column::ExpiresAt.lte(now))
+            .limit(BATCH)
+            .into_tuple()
+            .all(&app.db)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        let full = ids.len() as u64 == BATCH;
+        deleted +=
+            group_message::Entity::delete_many().filter(group_message::Column::Id.is_in(ids)).exec(&app.db).await?.rows_affected;
+        if !full {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Metrics::add(&app.metrics.retention_deleted, deleted);
+    if app.config.history_retention_secs > 0 {
+        // A conversation lives as long as its last message (the seq numbering lives on in
+        // c2c_sequence).
+        let cutoff = now - app.config.history_retention_secs;
+        c2c_conversation::Entity::delete_many().filter(c2c_conversation::Column::LastTime.lt(cutoff)).exec(&app.db).await?;
+    }
+    crate::presence::devices::expire_push_online(&app.db, now - app.config.push_online_secs).await?;
+    crate::presence::devices::prune_events(&app.db, crate::now_millis() - EVENTS_KEPT_MS).await?;
+    if let Err(e) = crate::archive::prune(app).await {
+        tracing::error!(error = %e, "removing old archives failed");
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, "retention removed expired messages");
+    }
+    Ok(())
+}
