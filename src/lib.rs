@@ -18,8 +18,8 @@ pub mod message;
 pub mod presence;
 pub mod profile;
 pub mod relation;
-pub mod retention;
 pub mod rest;
+pub mod retention;
 pub mod stats;
 pub mod store;
 

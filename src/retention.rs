@@ -55,7 +55,11 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
             break;
         }
         let full = ids.len() as u64 == BATCH;
-        deleted += c2c_message::Entity::delete_many().filter(c2c_message::Column::Id.is_in(ids)).exec(&app.db).await?.rows_affected;
+        deleted += c2c_message::Entity::delete_many()
+            .filter(c2c_message::Column::Id.is_in(ids))
+            .exec(&app.db)
+            .await?
+            .rows_affected;
         if !full {
             break;
         }
@@ -74,8 +78,11 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
             break;
         }
         let full = ids.len() as u64 == BATCH;
-        deleted +=
-            group_message::Entity::delete_many().filter(group_message::Column::Id.is_in(ids)).exec(&app.db).await?.rows_affected;
+        deleted += group_message::Entity::delete_many()
+            .filter(group_message::Column::Id.is_in(ids))
+            .exec(&app.db)
+            .await?
+            .rows_affected;
         if !full {
             break;
         }
@@ -86,7 +93,10 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
         // A conversation lives as long as its last message (the seq numbering lives on in
         // c2c_sequence).
         let cutoff = now - app.config.history_retention_secs;
-        c2c_conversation::Entity::delete_many().filter(c2c_conversation::Column::LastTime.lt(cutoff)).exec(&app.db).await?;
+        c2c_conversation::Entity::delete_many()
+            .filter(c2c_conversation::Column::LastTime.lt(cutoff))
+            .exec(&app.db)
+            .await?;
     }
     crate::presence::devices::expire_push_online(&app.db, now - app.config.push_online_secs).await?;
     crate::presence::devices::prune_events(&app.db, crate::now_millis() - EVENTS_KEPT_MS).await?;

@@ -810,7 +810,9 @@ async fn reading_is_told_to_every_device_and_clears_unread() {
         let read = take_event(client, "group_read", |d| d["GroupId"] == group, WAIT)
             .await
             .unwrap_or_else(|| panic!("{who} got no group_read"));
-        assert_eq!(read, json!({"GroupId": group, "MsgSeq": last}), "{who}");
+        let expected =
+            json!({"GroupId": group, "MsgSeq": last, "UnreadCount": 0, "ConversationID": format!("group_{group}")});
+        assert_eq!(read, expected, "{who}");
     }
     let after = joined_entry(&mut phone, &group).await;
     assert_eq!(after["SelfInfo"]["UnreadMsgNum"], 0, "{after}");

@@ -773,7 +773,7 @@ async fn instances_per_platform_kicks_the_oldest_beyond_the_limit() {
     assert_alive(&mut third, "third Android").await;
     // The same instance logging in again replaces its old connection, whatever the limit.
     let mut second_again = server.login_with("alice", "Android", json!({"InstanceID": "two"})).await;
-    assert_kicked(&mut second, "multi_device", "replaced instance").await;
+    assert_kicked(&mut second, "reconnected", "replaced instance").await;
     assert_alive(&mut third, "third Android").await;
     assert_alive(&mut second_again, "reconnected instance").await;
 }

@@ -15,10 +15,11 @@ pub async fn get_history(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let bad = |e: crate::fields::FieldError| ArchiveError::BadParam(e.to_string());
     let chat_name = f.str("ChatType").map_err(bad)?;
-    let chat =
-        Chat::parse(chat_name).ok_or_else(|| ArchiveError::BadParam(format!("ChatType {chat_name:?}: C2C or Group")))?;
+    let chat = Chat::parse(chat_name)
+        .ok_or_else(|| ArchiveError::BadParam(format!("ChatType {chat_name:?}: C2C or Group")))?;
     let hour = f.str("MsgTime").map_err(bad)?;
-    let start = super::parse_hour(hour).ok_or_else(|| ArchiveError::BadParam(format!("MsgTime {hour:?}: YYYYMMDDHH")))?;
+    let start =
+        super::parse_hour(hour).ok_or_else(|| ArchiveError::BadParam(format!("MsgTime {hour:?}: YYYYMMDDHH")))?;
     let now = crate::now_secs();
     if start + 3600 > now {
         return Err(ArchiveError::NotReady.into());

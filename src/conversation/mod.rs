@@ -169,8 +169,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
         .map(|s| (s.conversation_id.clone(), s))
         .collect();
     let mut entries = Vec::new();
-    let c2c =
-        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let c2c = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
     let counted = counted_peers(&c2c, now);
     for row in c2c {
         // An entry lives as long as the message it shows.
@@ -223,10 +222,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
         }
     }
     entries.sort_by(|a, b| {
-        b.pinned_at
-            .cmp(&a.pinned_at)
-            .then(b.activity.cmp(&a.activity))
-            .then_with(|| a.target.id().cmp(&b.target.id()))
+        b.pinned_at.cmp(&a.pinned_at).then(b.activity.cmp(&a.activity)).then_with(|| a.target.id().cmp(&b.target.id()))
     });
     let mut unpinned = 0;
     entries.retain(|e| {
@@ -251,8 +247,7 @@ fn counted_peers(rows: &[c2c_conversation::Model], now: i64) -> std::collections
 /// (C2C unread, group unread) of `owner`.
 pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), ConversationError> {
     let now = crate::now_secs();
-    let c2c =
-        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let c2c = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
     let counted = counted_peers(&c2c, now);
     let c2c_total = c2c.iter().filter(|r| counted.contains(&r.peer)).map(|r| r.unread).sum();
     let mut group_total = 0;
@@ -266,14 +261,10 @@ pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), Convers
 
 /// Unread counts of `owner`'s conversations with each of `peers` (0 for the uncounted).
 pub async fn c2c_unread(app: &App, owner: &str, peers: &[&str]) -> Result<Vec<i64>, ConversationError> {
-    let rows =
-        c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
+    let rows = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
     let counted = counted_peers(&rows, crate::now_secs());
     let by_peer: HashMap<&str, i64> = rows.iter().map(|r| (r.peer.as_str(), r.unread)).collect();
-    Ok(peers
-        .iter()
-        .map(|p| if counted.contains(*p) { by_peer.get(p).copied().unwrap_or(0) } else { 0 })
-        .collect())
+    Ok(peers.iter().map(|p| if counted.contains(*p) { by_peer.get(p).copied().unwrap_or(0) } else { 0 }).collect())
 }
 
 /// The JSON a client gets for one conversation; `last` is the shown message's JSON.

@@ -51,8 +51,13 @@ pub async fn get_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let owner = f.str("From_Account").map_err(param)?;
     let cursor = |name| f.opt_i64(name).map_err(param).map(|v| v.unwrap_or(0).max(0));
-    let (time_stamp, start, top_time_stamp, top_start, flags) =
-        (cursor("TimeStamp")?, cursor("StartIndex")?, cursor("TopTimeStamp")?, cursor("TopStartIndex")?, cursor("AssistFlags")?);
+    let (time_stamp, start, top_time_stamp, top_start, flags) = (
+        cursor("TimeStamp")?,
+        cursor("StartIndex")?,
+        cursor("TopTimeStamp")?,
+        cursor("TopStartIndex")?,
+        cursor("AssistFlags")?,
+    );
     let (with_pins, with_empty, page_pins) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
     require_account(&app, owner).await?;
     let mut entries: Vec<Entry> =
@@ -183,7 +188,7 @@ pub async fn get_conversations(app: Arc<App>, user: String, data: Value) -> Resu
         .into_iter()
         .filter(|e| match since {
             // A delta: everything that changed, deletions included.
-            Some(since) => e.changed_at >= since,
+            Some(since) => e.changed_at >= since && (e.hidden || include_empty || !e.empty()),
             None => !e.hidden && (include_empty || !e.empty()),
         })
         .collect();
@@ -217,7 +222,10 @@ pub async fn pin_conversation(app: Arc<App>, user: String, data: Value) -> Resul
     let f = Fields::of(&data);
     let target = target_of(&f)?;
     let pinned = f.raw("Pinned").and_then(Value::as_bool).ok_or_else(|| {
-        param(FieldError { field: "Pinned", problem: if f.raw("Pinned").is_none() { Problem::Missing } else { Problem::WrongType } })
+        param(FieldError {
+            field: "Pinned",
+            problem: if f.raw("Pinned").is_none() { Problem::Missing } else { Problem::WrongType },
+        })
     })?;
     super::pin(&app, &user, &target, pinned).await?;
     Ok(json!({}))

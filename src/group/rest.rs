@@ -811,8 +811,9 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
     if topic.is_none() && call.access == Access::User {
         // The member may have cleared the conversation's history.
         let conversation = crate::conversation::group_conversation_id(id);
-        let cleared =
-            crate::conversation::cleared_seq(&app.db, &call.identifier, &conversation).await.map_err(GroupError::from)?;
+        let cleared = crate::conversation::cleared_seq(&app.db, &call.identifier, &conversation)
+            .await
+            .map_err(GroupError::from)?;
         oldest = oldest.max(cleared + 1);
     }
     let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(next_seq - 1);

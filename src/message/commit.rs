@@ -347,9 +347,8 @@ impl Committer {
             p.row.seq = seq;
             let request = &p.pending.request;
             let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, self.tick())) };
-            let counts = request.import != Some(Import::Historical)
-                && !request.control.no_unread
-                && request.from != request.to;
+            let counts =
+                request.import != Some(Import::Historical) && !request.control.no_unread && request.from != request.to;
             let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
             let mut touch = |owner_peer: Pair, unread: i64| {
                 let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
@@ -550,9 +549,7 @@ async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, 
     });
     // Both SQLite and PostgreSQL name the proposed row `excluded`.
     let keep_listed = |column: &str| {
-        Expr::cust(format!(
-            "CASE WHEN excluded.list_seq > 0 THEN excluded.{column} ELSE c2c_conversation.{column} END"
-        ))
+        Expr::cust(format!("CASE WHEN excluded.list_seq > 0 THEN excluded.{column} ELSE c2c_conversation.{column} END"))
     };
     c2c_conversation::Entity::insert_many(conversations)
         .on_conflict(

@@ -4,9 +4,9 @@
 pub mod commit;
 pub mod edit;
 pub mod event;
-pub mod ws;
 pub mod rest;
 pub mod validate;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -310,7 +310,12 @@ impl Messages {
 
     /// `owner` has read the conversation with `peer` (up to `upto`); every device of the owner
     /// and, when the position moved, of the peer (the read receipt) is told.
-    pub async fn mark_read(&self, owner: &str, peer: &str, upto: edit::ReadUpTo) -> Result<edit::ReadOutcome, MessageError> {
+    pub async fn mark_read(
+        &self,
+        owner: &str,
+        peer: &str,
+        upto: edit::ReadUpTo,
+    ) -> Result<edit::ReadOutcome, MessageError> {
         let (reply, outcome) = oneshot::channel();
         let read = edit::ReadRequest { owner: owner.to_string(), peer: peer.to_string(), upto, reply };
         self.tx.try_send(commit::Commit::Read(Box::new(read))).map_err(|_| MessageError::Busy)?;
@@ -323,8 +328,13 @@ impl Messages {
             return Err(MessageError::BadMsgKey);
         }
         let (reply, outcome) = oneshot::channel();
-        let request =
-            edit::EditRequest { from: from.to_string(), to: to.to_string(), msg_key: msg_key.to_string(), change, reply };
+        let request = edit::EditRequest {
+            from: from.to_string(),
+            to: to.to_string(),
+            msg_key: msg_key.to_string(),
+            change,
+            reply,
+        };
         self.tx.try_send(commit::Commit::Edit(Box::new(request))).map_err(|_| MessageError::Busy)?;
         outcome.await.map_err(|_| MessageError::Internal)?
     }

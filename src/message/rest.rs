@@ -220,10 +220,7 @@ pub fn parse_modification(f: &Fields, max_bytes: usize) -> Result<Change, Messag
     // Validated as a whole message (size limit included); an absent body is checked as empty.
     let empty = Value::Array(vec![json!({"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}})]);
     let content = validate::content(Some(body.unwrap_or(&empty)), data, None, max_bytes)?;
-    Ok(Change::Modify {
-        body: body.map(|_| content.body),
-        cloud_custom_data: data.map(|_| content.cloud_custom_data),
-    })
+    Ok(Change::Modify { body: body.map(|_| content.body), cloud_custom_data: data.map(|_| content.cloud_custom_data) })
 }
 
 fn reply(value: Value) -> Reply {

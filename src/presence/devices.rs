@@ -40,6 +40,7 @@ impl EndReason {
             EndReason::LinkClose => ("Disconnect", "LinkClose"),
             EndReason::TimeOut => ("Disconnect", "TimeOut"),
             EndReason::Kicked(KickReason::MultiDevice) => ("Logout", "MultiDevice"),
+            EndReason::Kicked(KickReason::Reconnected) => ("Disconnect", "Reconnect"),
             EndReason::Kicked(KickReason::AdminKick) => ("Logout", "AdminKick"),
             EndReason::Kicked(KickReason::SlowConsumer) => ("Disconnect", "SlowConsumer"),
             EndReason::Kicked(KickReason::Shutdown) => ("Disconnect", "ServerShutdown"),
@@ -62,9 +63,26 @@ pub struct PushToken {
 }
 
 enum Change {
-    Login { user: String, instance: String, platform: Platform, session: SessionId, kicked: Vec<Platform> },
-    End { user: String, instance: String, platform: Platform, session: SessionId, reason: EndReason },
-    Token { user: String, instance: String, token: PushToken, reply: oneshot::Sender<Result<(), DbErr>> },
+    Login {
+        user: String,
+        instance: String,
+        platform: Platform,
+        session: SessionId,
+        kicked: Vec<Platform>,
+    },
+    End {
+        user: String,
+        instance: String,
+        platform: Platform,
+        session: SessionId,
+        reason: EndReason,
+    },
+    Token {
+        user: String,
+        instance: String,
+        token: PushToken,
+        reply: oneshot::Sender<Result<(), DbErr>>,
+    },
     /// Answers once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -102,8 +120,7 @@ impl Devices {
     }
 
     pub fn login(&self, user: &str, instance: &str, platform: Platform, session: SessionId, kicked: Vec<Platform>) {
-        let change =
-            Change::Login { user: user.into(), instance: instance.into(), platform, session, kicked };
+        let change = Change::Login { user: user.into(), instance: instance.into(), platform, session, kicked };
         let _ = self.tx.send(change);
     }
 
@@ -277,5 +294,9 @@ pub async fn expire_push_online(db: &DatabaseConnection, before: i64) -> Result<
 
 /// Drops state-change records older than `before_ms`.
 pub async fn prune_events(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
-    Ok(state_event::Entity::delete_many().filter(state_event::Column::TimeMs.lt(before_ms)).exec(db).await?.rows_affected)
+    Ok(state_event::Entity::delete_many()
+        .filter(state_event::Column::TimeMs.lt(before_ms))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -22,6 +22,8 @@ pub type SessionId = u64;
 pub enum KickReason {
     /// A newer login displaced it under the multi-device policy.
     MultiDevice,
+    /// The same device (InstanceID) logged in again on a new connection.
+    Reconnected,
     /// The app backend called `kick` (or the account was deleted).
     AdminKick,
     /// It could not keep up with its outbound frames.
@@ -34,6 +36,7 @@ impl KickReason {
     pub fn name(self) -> &'static str {
         match self {
             KickReason::MultiDevice => "multi_device",
+            KickReason::Reconnected => "reconnected",
             KickReason::AdminKick => "admin_kick",
             KickReason::SlowConsumer => "slow_consumer",
             KickReason::Shutdown => "server_shutdown",
@@ -168,8 +171,13 @@ impl Handler<Register> for PresenceShard {
         for &i in kicked.iter().rev() {
             let old = sessions.remove(i);
             tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
-            old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
-            displaced.push(old.platform);
+            if old.instance == msg.instance {
+                // The device itself came back: it is not logged out (its push token stays).
+                old.addr.do_send(ToSession::Kick(KickReason::Reconnected));
+            } else {
+                old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
+                displaced.push(old.platform);
+            }
         }
         sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
         displaced.reverse();

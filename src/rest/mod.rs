@@ -102,8 +102,8 @@ macro_rules! route {
 /// Every REST command this server answers.
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
-    use crate::{group::rest as group, profile::rest as profile, relation::rest as sns};
     use crate::{archive::rest as archive, conversation::rest as conversation};
+    use crate::{group::rest as group, profile::rest as profile, relation::rest as sns};
     vec![
         route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
         route!("im_open_login_svc", "multiaccount_import", Account, Bulk, account::multiaccount_import),
