@@ -43,23 +43,37 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
     }
     let mut deleted = 0;
     loop {
-        let ids: Vec<i64> = c2c_message::Entity::find()
+        let rows: Vec<(i64, String, String, bool)> = c2c_message::Entity::find()
             .select_only()
-            .column(c2c_message::Column::Id)
+            .columns([
+                c2c_message::Column::Id,
+                c2c_message::Column::ToAccount,
+                c2c_message::Column::FromAccount,
+                c2c_message::Column::CountsUnread,
+            ])
             .filter(c2c_message::Column::ExpiresAt.lte(now))
             .limit(BATCH)
             .into_tuple()
             .all(&app.db)
             .await?;
-        if ids.is_empty() {
+        if rows.is_empty() {
             break;
         }
-        let full = ids.len() as u64 == BATCH;
+        let full = rows.len() as u64 == BATCH;
+        // Deleted unread messages no longer count (the writer recounts those conversations).
+        let mut recount: Vec<(String, String)> =
+            rows.iter().filter(|r| r.3).map(|(_, to, from, _)| (to.clone(), from.clone())).collect();
+        recount.sort();
+        recount.dedup();
+        let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
         deleted += c2c_message::Entity::delete_many()
             .filter(c2c_message::Column::Id.is_in(ids))
             .exec(&app.db)
             .await?
             .rows_affected;
+        if let Err(e) = app.messages.recount(recount) {
+            tracing::warn!(error = %e, "unread recount not queued");
+        }
         if !full {
             break;
         }

@@ -34,6 +34,8 @@ pub struct Model {
     pub sender_face: Option<String>,
     /// Unix seconds until which a login still syncs it as an offline message (`MsgLifeTime`).
     pub offline_until: i64,
+    /// Counts as unread for the recipient (not `SendMsgControl: NoUnread`, not a historical import).
+    pub counts_unread: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ pub struct Model {
     pub info_seq: i64,
     pub last_info_time: i64,
     pub last_msg_time: i64,
+    /// Microseconds, strictly increasing, of the last message: orders conversation lists.
+    pub activity: i64,
     /// The seq the next stored message gets (from 1).
     pub next_msg_seq: i64,
     pub max_member_num: i64,

@@ -24,6 +24,14 @@ enum C2cMessage {
     Table,
     ExpiresAt,
     OfflineUntil,
+    CountsUnread,
+}
+
+#[derive(Iden)]
+enum GroupInfo {
+    Table,
+    LastMsgTime,
+    Activity,
 }
 
 #[derive(Iden)]
@@ -71,7 +79,11 @@ enum StateEvent {
     TimeMs,
 }
 
-async fn add_column(manager: &SchemaManager<'_>, table: impl IntoIden + 'static, column: impl IntoIden + 'static) -> Result<(), DbErr> {
+async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden + 'static,
+    column: impl IntoIden + 'static,
+) -> Result<(), DbErr> {
     // One column per statement: SQLite alters one thing at a time.
     manager
         .alter_table(
@@ -112,6 +124,23 @@ impl MigrationTrait for Migration {
             .await?;
         add_column(manager, C2cMessage::Table, C2cMessage::OfflineUntil).await?;
         manager
+            .alter_table(
+                Table::alter()
+                    .table(C2cMessage::Table)
+                    .add_column(ColumnDef::new(C2cMessage::CountsUnread).boolean().not_null().default(true))
+                    .to_owned(),
+            )
+            .await?;
+        add_column(manager, GroupInfo::Table, GroupInfo::Activity).await?;
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(GroupInfo::Table)
+                    .value(GroupInfo::Activity, Expr::col(GroupInfo::LastMsgTime).mul(1_000_000))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .exec_stmt(
                 Query::update()
                     .table(C2cMessage::Table)
@@ -121,7 +150,11 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("c2c_message_expiry").table(C2cMessage::Table).col(C2cMessage::ExpiresAt).to_owned(),
+                Index::create()
+                    .name("c2c_message_expiry")
+                    .table(C2cMessage::Table)
+                    .col(C2cMessage::ExpiresAt)
+                    .to_owned(),
             )
             .await?;
         manager
@@ -135,7 +168,11 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("group_message_time").table(GroupMessage::Table).col(GroupMessage::MsgTime).to_owned(),
+                Index::create()
+                    .name("group_message_time")
+                    .table(GroupMessage::Table)
+                    .col(GroupMessage::MsgTime)
+                    .to_owned(),
             )
             .await?;
         manager
@@ -173,7 +210,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("device_by_state").table(Device::Table).col(Device::State).col(Device::ChangedAt).to_owned(),
+                Index::create()
+                    .name("device_by_state")
+                    .table(Device::Table)
+                    .col(Device::State)
+                    .col(Device::ChangedAt)
+                    .to_owned(),
             )
             .await?;
         manager

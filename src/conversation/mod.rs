@@ -205,7 +205,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
             target: Target::Group(group.group_id),
             last_seq,
             last_time: group.last_msg_time,
-            activity: group.last_msg_time.saturating_mul(1_000_000),
+            activity: group.activity,
             unread,
             read_seq: member.read_seq,
             pinned_at: 0,

@@ -846,6 +846,7 @@ impl GroupActor {
                 }
                 let mut info = work.info_after(&self.info);
                 info.last_msg_time = latest;
+                info.activity = info.activity.max(latest.saturating_mul(1_000_000));
                 if self.kind.needs_activation() && latest > 0 {
                     info.activated = true;
                 }
@@ -1339,6 +1340,7 @@ impl GroupActor {
         }
         let mut info = work.info_after(&self.info);
         info.last_msg_time = now;
+        info.activity = crate::now_micros().max(info.activity + 1);
         if self.kind.needs_activation() {
             info.activated = true;
         }

@@ -216,6 +216,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
         info_seq: 0,
         last_info_time: created,
         last_msg_time: 0,
+        activity: 0,
         next_msg_seq: 1,
         max_member_num: max_members,
         apply_join_option: join_option,

@@ -25,9 +25,15 @@ pub struct Pending {
 
 pub enum Commit {
     Send(Box<Pending>),
-    Ack { owner: String, peer: String, seq: i64 },
+    Ack {
+        owner: String,
+        peer: String,
+        seq: i64,
+    },
     Read(Box<ReadRequest>),
     Edit(Box<EditRequest>),
+    /// Messages of these (owner, peer) conversations were deleted: count their unread again.
+    Recount(Vec<(String, String)>),
 }
 
 /// A conversation's change from the messages of one batch.
@@ -45,6 +51,7 @@ struct Head {
 struct Touches {
     reads: Vec<ReadRequest>,
     edits: Vec<EditRequest>,
+    recounts: Vec<Pair>,
 }
 
 type DedupKey = (String, String, u32);
@@ -194,6 +201,10 @@ impl Committer {
                     touches.edits.push(*edit);
                     continue;
                 }
+                Commit::Recount(pairs) => {
+                    touches.recounts.extend(pairs);
+                    continue;
+                }
                 Commit::Send(pending) => *pending,
             };
             let request = &pending.request;
@@ -228,7 +239,8 @@ impl Committer {
             planned.push(Planned { pending, row, duplicate_of, already_imported: false });
         }
 
-        let stored = if planned.is_empty() && acks.is_empty() && touches.reads.is_empty() && touches.edits.is_empty() {
+        let untouched = touches.reads.is_empty() && touches.edits.is_empty() && touches.recounts.is_empty();
+        let stored = if planned.is_empty() && acks.is_empty() && untouched {
             Ok((Vec::new(), Vec::new()))
         } else {
             let started = Instant::now();
@@ -288,7 +300,7 @@ impl Committer {
                         edit::Change::Recall { operator, .. } => Some(operator),
                         edit::Change::Modify { .. } => None,
                     };
-                    Announcement::Edited { row, operator }.send(self.bus.as_ref());
+                    Announcement::Edited { row: Box::new(row), operator }.send(self.bus.as_ref());
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -347,8 +359,7 @@ impl Committer {
             p.row.seq = seq;
             let request = &p.pending.request;
             let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, self.tick())) };
-            let counts =
-                request.import != Some(Import::Historical) && !request.control.no_unread && request.from != request.to;
+            let counts = p.row.counts_unread;
             let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
             let mut touch = |owner_peer: Pair, unread: i64| {
                 let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
@@ -410,6 +421,9 @@ impl Committer {
         let mut edit_outcomes = Vec::with_capacity(touches.edits.len());
         for change in &touches.edits {
             edit_outcomes.push(edit::apply_edit(&txn, change, now).await?);
+        }
+        for (owner, peer) in &touches.recounts {
+            edit::recount(&txn, owner, peer, now).await?;
         }
         txn.commit().await?;
         self.seqs.extend(next);
@@ -500,6 +514,9 @@ fn new_row(request: &SendRequest, sender: &Card, now: i64, config: &crate::confi
         sender_nick: sender.nick.clone(),
         sender_face: sender.face_url.clone(),
         offline_until,
+        counts_unread: request.import != Some(Import::Historical)
+            && !request.control.no_unread
+            && request.from != request.to,
     }
 }
 
@@ -524,6 +541,7 @@ fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
         sender_nick: Set(row.sender_nick.clone()),
         sender_face: Set(row.sender_face.clone()),
         offline_until: Set(row.offline_until),
+        counts_unread: Set(row.counts_unread),
     }
 }
 

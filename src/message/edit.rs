@@ -59,7 +59,7 @@ pub struct EditRequest {
 /// What the writer tells clients once an edit or read is committed.
 pub enum Announcement {
     Read { owner: String, peer: String, outcome: ReadOutcome, time: i64 },
-    Edited { row: c2c_message::Model, operator: Option<String> },
+    Edited { row: Box<c2c_message::Model>, operator: Option<String> },
 }
 
 impl Announcement {
@@ -123,12 +123,30 @@ pub async fn count_unread(
         .filter(c2c_message::Column::FromAccount.eq(peer))
         .filter(c2c_message::Column::Seq.gt(read_seq))
         .filter(c2c_message::Column::FlagBits.ne(RECALLED_FLAG))
+        .filter(c2c_message::Column::CountsUnread.eq(true))
         .filter(c2c_message::Column::ExpiresAt.gt(now))
         .limit(MAX_UNREAD as u64)
         .into_tuple()
         .all(txn)
         .await?;
     Ok(ids.len() as i64)
+}
+
+/// Counts a conversation's unread messages again (after some were deleted).
+pub async fn recount(txn: &DatabaseTransaction, owner: &str, peer: &str, now: i64) -> Result<(), DbErr> {
+    let found = c2c_conversation::Entity::find_by_id((owner.to_string(), peer.to_string())).one(txn).await?;
+    let Some(row) = found.filter(|c| c.unread > 0) else { return Ok(()) };
+    let unread = count_unread(txn, owner, peer, row.read_seq, now).await?;
+    if unread != row.unread {
+        c2c_conversation::Entity::update_many()
+            .col_expr(c2c_conversation::Column::Unread, Expr::value(unread))
+            .col_expr(c2c_conversation::Column::ChangedAt, Expr::value(now))
+            .filter(c2c_conversation::Column::Owner.eq(owner))
+            .filter(c2c_conversation::Column::Peer.eq(peer))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Moves the owner's read position; the unread count is recounted from the stored messages.

@@ -339,6 +339,15 @@ impl Messages {
         outcome.await.map_err(|_| MessageError::Internal)?
     }
 
+    /// Some messages of these (owner, peer) conversations were deleted: their unread counts are
+    /// counted again by the writer.
+    pub fn recount(&self, conversations: Vec<(String, String)>) -> Result<(), MessageError> {
+        if conversations.is_empty() {
+            return Ok(());
+        }
+        self.tx.try_send(commit::Commit::Recount(conversations)).map_err(|_| MessageError::Busy)
+    }
+
     /// How far `owner` has read the conversation with `peer`.
     pub async fn read_seq(&self, owner: &str, peer: &str) -> Result<i64, MessageError> {
         Ok(c2c_conversation::Entity::find_by_id((owner.to_string(), peer.to_string()))
