@@ -1088,3 +1088,38 @@ async fn expired_messages_are_hidden_before_the_job_deletes_them() {
         assert!(shown.iter().all(|m| !text_of(m).contains("kept")), "{chat}: {shown:?}");
     }
 }
+
+/// Retention set to one second (the setting): once the job has run, the messages are gone
+/// from history, offline sync, unread counts, conversations and the database.
+#[actix_rt::test]
+async fn with_one_second_retention_everything_sent_is_gone_after_the_job() {
+    let server = Server::start_with_toml("history_retention_secs = 1\nretention_interval_secs = 1\n");
+    server.import(&["alice", "bob"]).await;
+    let started = parley::now_secs();
+    for i in 0..3 {
+        let body = json!({"From_Account": "alice", "To_Account": "bob", "MsgRandom": 100 + i,
+                          "MsgBody": text_body(&format!("short-lived {i}"))});
+        rest_ok(&server, "openim/sendmsg", body).await;
+    }
+    // The messages' second, plus retention, plus a run of the job.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = rows_before(&server, "c2c_message", started + 60).await.unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} expired messages still stored");
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut bob = server.connect().await;
+    let reply =
+        bob.request("login", json!({"UserID": "bob", "UserSig": Server::usersig("bob"), "Platform": "Android"})).await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    let (sync, before) = login_sync(&mut bob, "bob").await;
+    assert!(before.iter().all(|e| e["event"] != "c2c_msg"), "expired messages synced: {before:?}");
+    assert_eq!(sync["MissedCount"], 0, "{sync}");
+    assert!(history(&mut bob, "alice").await.is_empty());
+    assert!(conversation_ids(&mut bob).await.is_empty());
+    let unread = ws_ok(&mut bob, "get_unread", json!({})).await;
+    assert_eq!(unread["C2CUnread"], 0, "{unread}");
+}
