@@ -76,7 +76,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         web_instances: config.web_instances,
     };
     let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let presence = Presence::start(shards, rules);
+    let devices = crate::presence::devices::Devices::start(db.clone()).await?;
+    let presence = Presence::start(shards, rules, devices.clone());
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
     let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
@@ -92,7 +93,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         relations: relations.clone(),
     };
     let (messages, writer) = Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), &config).await?;
-    let devices = crate::presence::devices::Devices::start(db.clone()).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);

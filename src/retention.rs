@@ -37,7 +37,7 @@ pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) ->
 /// One run of the job.
 pub async fn sweep(app: &App) -> Result<(), DbErr> {
     let now = crate::now_secs();
-    if let Err(e) = crate::archive::archive_expiring(app).await {
+    if let Err(e) = crate::archive::archive_due(app).await {
         // Retention goes on: a failed archive must not keep history forever.
         tracing::error!(error = %e, "archiving expiring hours failed");
     }
@@ -71,7 +71,7 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
             .exec(&app.db)
             .await?
             .rows_affected;
-        if let Err(e) = app.messages.recount(recount) {
+        if let Err(e) = app.messages.recount(recount).await {
             tracing::warn!(error = %e, "unread recount not queued");
         }
         if !full {
@@ -107,10 +107,38 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
         // A conversation lives as long as its last message (the seq numbering lives on in
         // c2c_sequence).
         let cutoff = now - app.config.history_retention_secs;
-        c2c_conversation::Entity::delete_many()
-            .filter(c2c_conversation::Column::LastTime.lt(cutoff))
-            .exec(&app.db)
-            .await?;
+        loop {
+            let gone: Vec<(String, String)> = c2c_conversation::Entity::find()
+                .select_only()
+                .columns([c2c_conversation::Column::Owner, c2c_conversation::Column::Peer])
+                .filter(c2c_conversation::Column::LastTime.lt(cutoff))
+                .limit(BATCH)
+                .into_tuple()
+                .all(&app.db)
+                .await?;
+            let full = gone.len() as u64 == BATCH;
+            if gone.is_empty() {
+                break;
+            }
+            let mut which = sea_orm::Condition::any();
+            for (owner, peer) in gone {
+                which = which.add(
+                    sea_orm::Condition::all()
+                        .add(c2c_conversation::Column::Owner.eq(owner))
+                        .add(c2c_conversation::Column::Peer.eq(peer)),
+                );
+            }
+            // Checked again: a message may have arrived since the select.
+            c2c_conversation::Entity::delete_many()
+                .filter(which)
+                .filter(c2c_conversation::Column::LastTime.lt(cutoff))
+                .exec(&app.db)
+                .await?;
+            if !full {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
     }
     crate::presence::devices::expire_push_online(&app.db, now - app.config.push_online_secs).await?;
     crate::presence::devices::prune_events(&app.db, crate::now_millis() - EVENTS_KEPT_MS).await?;

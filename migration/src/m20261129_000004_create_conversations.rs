@@ -9,6 +9,7 @@ pub struct Migration;
 #[derive(Iden)]
 enum C2cConversation {
     Table,
+    Owner,
     LastSeq,
     LastTime,
     ReadSeq,
@@ -119,6 +120,25 @@ impl MigrationTrait for Migration {
                     .value(C2cConversation::ReadSeq, Expr::col(C2cConversation::LastSeq))
                     .value(C2cConversation::Activity, Expr::col(C2cConversation::LastTime).mul(1_000_000))
                     .value(C2cConversation::ChangedAt, Expr::col(C2cConversation::LastTime))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("c2c_conversation_by_activity")
+                    .table(C2cConversation::Table)
+                    .col(C2cConversation::Owner)
+                    .col(C2cConversation::Activity)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("c2c_conversation_by_time")
+                    .table(C2cConversation::Table)
+                    .col(C2cConversation::LastTime)
                     .to_owned(),
             )
             .await?;

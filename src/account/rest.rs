@@ -62,6 +62,7 @@ pub async fn account_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         let (code, info) = match app.accounts.delete(user).await {
             Ok(()) => {
                 app.bus.kick(user, KickReason::AdminKick);
+                app.devices.revoke(user);
                 // The account is gone; its relations and profile follow (a failure here is the
                 // account service's internal error, not a profile or sns code).
                 let internal = |e: &dyn std::fmt::Display| Failure::new(70500, format!("account cleanup failed: {e}"));
@@ -97,6 +98,8 @@ pub async fn kick(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let user = f.str_any(&["UserID", "Identifier"]).map_err(param)?;
     app.accounts.kick(user).await?;
     app.bus.kick(user, KickReason::AdminKick);
+    // Devices that are only reachable by push are logged out too.
+    app.devices.revoke(user);
     Ok(Reply::new())
 }
 

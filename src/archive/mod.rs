@@ -187,8 +187,12 @@ pub fn parse_hour(name: &str) -> Option<i64> {
 
 // --- files ----------------------------------------------------------------------------------
 
+fn dir_in(data_dir: &Path, chat: Chat) -> PathBuf {
+    data_dir.join("archives").join(chat.name())
+}
+
 fn dir(app: &App, chat: Chat) -> PathBuf {
-    app.config.data_dir.join("archives").join(chat.name())
+    dir_in(&app.config.data_dir, chat)
 }
 
 pub fn gzip_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
@@ -199,8 +203,29 @@ fn summary_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
     dir(app, chat).join(format!("{hour}.summary.json"))
 }
 
+/// A message of a finished hour was imported, recalled or modified: that hour's archive is made
+/// again when next asked for (or by the job).
+pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
+    let hour = hour_name(msg_time);
+    for name in [format!("{hour}.summary.json"), format!("{hour}.json.gz")] {
+        let path = dir_in(data_dir, chat).join(name);
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, path = %path.display(), "stale archive not removed");
+            }
+        }
+    }
+}
+
+/// One archive is made at a time (two requests for one hour must not write the same files).
+fn making() -> &'static tokio::sync::Mutex<()> {
+    static MAKING: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    MAKING.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
 /// The archive of an hour, made now if it has not been.
 pub async fn archive(app: &App, chat: Chat, start: i64) -> Result<Summary, ArchiveError> {
+    let _one_at_a_time = making().lock().await;
     let hour = hour_name(start);
     let summary = summary_path(app, chat, &hour);
     if let Ok(text) = tokio::fs::read_to_string(&summary).await {
@@ -348,28 +373,63 @@ async fn write_archive(app: &App, chat: Chat, start: i64, hour: &str) -> Result<
     })
 }
 
-/// Archives the finished hours whose messages expire before the next runs of the job, so
-/// retention never deletes what an archive should hold.
-pub async fn archive_expiring(app: &App) -> Result<(), ArchiveError> {
-    let retention = app.config.history_retention_secs;
-    if retention == 0 {
-        return Ok(());
-    }
+/// Archives the hours of the last 7 days that are final — over, and past the time their
+/// messages can still be recalled by their senders — and any hour whose oldest messages expire
+/// before the job's next runs (so retention never deletes what an archive should hold).
+pub async fn archive_due(app: &App) -> Result<(), ArchiveError> {
     let now = crate::now_secs();
+    let settled = now - app.config.recall_window_secs.max(0) - 60;
+    let retention = app.config.history_retention_secs;
     let margin = 2 * app.config.retention_interval_secs as i64;
-    let mut start = (now - KEPT_SECS).div_euclid(3600) * 3600;
-    while start + 3600 <= now {
-        // The hour's newest message leaves history at start + 3600 + retention.
-        if start + 3600 + retention <= now + margin {
-            for chat in [Chat::C2c, Chat::Group] {
-                if !summary_path(app, chat, &hour_name(start)).exists() {
-                    archive(app, chat, start).await?;
-                }
+    let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
+    let current = now.div_euclid(3600) * 3600;
+    for chat in [Chat::C2c, Chat::Group] {
+        // Only hours with messages: an empty hour is answered when asked.
+        for start in hours_with_messages(&app.db, chat, first, current).await? {
+            let final_hour = start + 3600 <= settled;
+            let expiring = retention > 0 && start + retention <= now + margin;
+            if (final_hour || expiring) && !summary_path(app, chat, &hour_name(start)).exists() {
+                archive(app, chat, start).await?;
             }
         }
-        start += 3600;
     }
     Ok(())
+}
+
+/// Starts of the hours in `from..to` that have stored messages.
+async fn hours_with_messages(
+    db: &DatabaseConnection,
+    chat: Chat,
+    from: i64,
+    to: i64,
+) -> Result<Vec<i64>, ArchiveError> {
+    use sea_orm::sea_query::Expr;
+    let hour = || Expr::cust("msg_time / 3600");
+    let hours: Vec<i64> = match chat {
+        Chat::C2c => {
+            c2c_message::Entity::find()
+                .select_only()
+                .column_as(hour(), "hour")
+                .filter(c2c_message::Column::MsgTime.gte(from))
+                .filter(c2c_message::Column::MsgTime.lt(to))
+                .group_by(hour())
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+        Chat::Group => {
+            group_message::Entity::find()
+                .select_only()
+                .column_as(hour(), "hour")
+                .filter(group_message::Column::MsgTime.gte(from))
+                .filter(group_message::Column::MsgTime.lt(to))
+                .group_by(hour())
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+    };
+    Ok(hours.into_iter().map(|h| h * 3600).collect())
 }
 
 /// Removes archives of hours more than 7 days old.

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use entities::{c2c_conversation, c2c_message, conversation_state, group_message};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::{json, Value};
 
 use crate::app::App;
@@ -28,8 +30,9 @@ const UNREAD_KEPT_SECS: i64 = 7 * 24 * 3600;
 /// Pinned conversations per user (Tencent: 50, error 51012).
 pub const MAX_PINNED: usize = 50;
 /// A conversation cursor is this much older than the read it came from, so a change committed
-/// while the list was being read is never missed (clients may see it twice).
-const CURSOR_SLACK_SECS: i64 = 5;
+/// while the list was being read (a change is stamped when its batch starts) is never missed;
+/// clients may see it twice.
+const CURSOR_SLACK_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversationError {
@@ -148,6 +151,8 @@ pub struct Entry {
     pub changed_at: i64,
     /// Group conversations: (type, name).
     pub group: Option<(GroupType, String)>,
+    /// The owner sees no message up to this seq (history cleared, or sent before they joined).
+    pub unseen_through: i64,
 }
 
 impl Entry {
@@ -169,8 +174,8 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
         .map(|s| (s.conversation_id.clone(), s))
         .collect();
     let mut entries = Vec::new();
-    let c2c = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
-    let counted = counted_peers(&c2c, now);
+    let c2c = listed_c2c(app, owner, &states).await?;
+    let counted = counted_peers(&app.db, owner, now).await?;
     for row in c2c {
         // An entry lives as long as the message it shows.
         if row.list_seq == 0 || app.config.expiry_of(row.list_time) <= now {
@@ -188,6 +193,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
             hidden: false,
             changed_at: row.changed_at,
             group: None,
+            unseen_through: 0,
         });
     }
     for (group, member) in crate::group::store::joined(&app.db, owner).await? {
@@ -201,6 +207,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
             continue;
         }
         let unread = if kind.counts_unread() { (last_seq - member.read_seq).max(0) } else { 0 };
+        let before_join = kind.history_before_join(app.config.group_history_before_join);
         entries.push(Entry {
             target: Target::Group(group.group_id),
             last_seq,
@@ -212,6 +219,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
             hidden: false,
             changed_at: group.last_msg_time,
             group: Some((kind, group.name)),
+            unseen_through: if before_join { 0 } else { member.join_seq },
         });
     }
     for entry in &mut entries {
@@ -219,6 +227,7 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
             entry.pinned_at = state.pinned_at;
             entry.hidden = state.hidden_seq > 0 && entry.last_seq <= state.hidden_seq;
             entry.changed_at = entry.changed_at.max(state.changed_at);
+            entry.unseen_through = entry.unseen_through.max(state.cleared_seq);
         }
     }
     entries.sort_by(|a, b| {
@@ -235,21 +244,68 @@ pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationE
     Ok(entries)
 }
 
-/// The peers whose unread messages count: the most recently active C2C conversations with
-/// unread messages younger than a week.
-fn counted_peers(rows: &[c2c_conversation::Model], now: i64) -> std::collections::HashSet<String> {
-    let mut with_unread: Vec<&c2c_conversation::Model> =
-        rows.iter().filter(|r| r.unread > 0 && r.last_time > now - UNREAD_KEPT_SECS).collect();
-    with_unread.sort_by(|a, b| b.activity.cmp(&a.activity).then(b.last_seq.cmp(&a.last_seq)));
-    with_unread.into_iter().take(MAX_COUNTED_CONVERSATIONS).map(|r| r.peer.clone()).collect()
+/// The C2C rows a list can show: the most recently active ones (enough for the list, its pins
+/// and recent deletions), plus every pinned one.
+async fn listed_c2c(
+    app: &App,
+    owner: &str,
+    states: &HashMap<String, conversation_state::Model>,
+) -> Result<Vec<c2c_conversation::Model>, DbErr> {
+    let window = (app.config.recent_contacts_max * 2 + MAX_PINNED) as u64;
+    let mut rows = c2c_conversation::Entity::find()
+        .filter(c2c_conversation::Column::Owner.eq(owner))
+        .order_by_desc(c2c_conversation::Column::Activity)
+        .limit(window)
+        .all(&app.db)
+        .await?;
+    let missing_pins: Vec<String> = states
+        .values()
+        .filter(|s| s.pinned_at > 0)
+        .filter_map(|s| s.conversation_id.strip_prefix("c2c_"))
+        .filter(|peer| !rows.iter().any(|r| r.peer == *peer))
+        .map(str::to_string)
+        .collect();
+    if !missing_pins.is_empty() {
+        rows.extend(
+            c2c_conversation::Entity::find()
+                .filter(c2c_conversation::Column::Owner.eq(owner))
+                .filter(c2c_conversation::Column::Peer.is_in(missing_pins))
+                .all(&app.db)
+                .await?,
+        );
+    }
+    Ok(rows)
+}
+
+/// The C2C conversations whose unread messages count, with their counts: the most recently
+/// active ones with unread messages younger than a week.
+async fn counted_unread(db: &DatabaseConnection, owner: &str, now: i64) -> Result<Vec<(String, i64)>, DbErr> {
+    c2c_conversation::Entity::find()
+        .select_only()
+        .columns([c2c_conversation::Column::Peer, c2c_conversation::Column::Unread])
+        .filter(c2c_conversation::Column::Owner.eq(owner))
+        .filter(c2c_conversation::Column::Unread.gt(0))
+        .filter(c2c_conversation::Column::LastTime.gt(now - UNREAD_KEPT_SECS))
+        .order_by_desc(c2c_conversation::Column::Activity)
+        .order_by_desc(c2c_conversation::Column::LastSeq)
+        .limit(MAX_COUNTED_CONVERSATIONS as u64)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+async fn counted_peers(
+    db: &DatabaseConnection,
+    owner: &str,
+    now: i64,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    Ok(counted_unread(db, owner, now).await?.into_iter().map(|(peer, _)| peer).collect())
 }
 
 /// (C2C unread, group unread) of `owner`.
 pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), ConversationError> {
     let now = crate::now_secs();
-    let c2c = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
-    let counted = counted_peers(&c2c, now);
-    let c2c_total = c2c.iter().filter(|r| counted.contains(&r.peer)).map(|r| r.unread).sum();
+    let c2c_total = counted_unread(&app.db, owner, now).await?.into_iter().map(|(_, n)| n).sum();
     let mut group_total = 0;
     for (group, member) in crate::group::store::joined(&app.db, owner).await? {
         if GroupType::parse(&group.group_type).is_some_and(|k| k.counts_unread()) {
@@ -261,10 +317,8 @@ pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), Convers
 
 /// Unread counts of `owner`'s conversations with each of `peers` (0 for the uncounted).
 pub async fn c2c_unread(app: &App, owner: &str, peers: &[&str]) -> Result<Vec<i64>, ConversationError> {
-    let rows = c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(owner)).all(&app.db).await?;
-    let counted = counted_peers(&rows, crate::now_secs());
-    let by_peer: HashMap<&str, i64> = rows.iter().map(|r| (r.peer.as_str(), r.unread)).collect();
-    Ok(peers.iter().map(|p| if counted.contains(*p) { by_peer.get(p).copied().unwrap_or(0) } else { 0 }).collect())
+    let counted: HashMap<String, i64> = counted_unread(&app.db, owner, crate::now_secs()).await?.into_iter().collect();
+    Ok(peers.iter().map(|p| counted.get(*p).copied().unwrap_or(0)).collect())
 }
 
 /// The JSON a client gets for one conversation; `last` is the shown message's JSON.
@@ -297,7 +351,7 @@ pub fn entry_json(entry: &Entry, last: Option<Value>) -> Value {
 
 /// The message a conversation shows, as clients see it in events and history.
 pub async fn last_message(app: &App, owner: &str, entry: &Entry) -> Result<Option<Value>, ConversationError> {
-    if entry.empty() {
+    if entry.empty() || entry.last_seq <= entry.unseen_through {
         return Ok(None);
     }
     match &entry.target {
@@ -321,7 +375,14 @@ pub async fn last_message(app: &App, owner: &str, entry: &Entry) -> Result<Optio
                 .one(&app.db)
                 .await?;
             let kind = entry.group.as_ref().map_or(GroupType::Public, |(k, _)| *k);
-            Ok(row.map(|row| crate::group::actor::message_json(kind, &row)))
+            Ok(row.map(|mut row| {
+                if row.flag_bits & crate::message::RECALLED_FLAG != 0 {
+                    // A recalled message shows as a placeholder, as in C2C.
+                    row.body = "[]".into();
+                    row.cloud_custom_data = None;
+                }
+                crate::group::actor::message_json(kind, &row)
+            }))
         }
     }
 }
@@ -331,39 +392,48 @@ pub fn cursor_now() -> i64 {
     crate::now_secs() - CURSOR_SLACK_SECS
 }
 
-/// Writes the user's own marks of one conversation.
-async fn save_state(db: &DatabaseConnection, state: conversation_state::Model) -> Result<(), DbErr> {
-    use conversation_state::Column as C;
-    conversation_state::Entity::insert(conversation_state::ActiveModel {
-        owner: Set(state.owner),
-        conversation_id: Set(state.conversation_id),
-        pinned_at: Set(state.pinned_at),
-        hidden_seq: Set(state.hidden_seq),
-        cleared_seq: Set(state.cleared_seq),
-        changed_at: Set(state.changed_at),
-    })
-    .on_conflict(
-        OnConflict::columns([C::Owner, C::ConversationId])
-            .update_columns([C::PinnedAt, C::HiddenSeq, C::ClearedSeq, C::ChangedAt])
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+/// What a command changes in the user's own marks of a conversation.
+enum Mark {
+    Pin(i64),
+    /// Hidden up to this seq; history cleared up to the second when given. Never moves back.
+    Delete {
+        hidden_seq: i64,
+        cleared_seq: i64,
+    },
 }
 
-async fn load_state(db: &DatabaseConnection, owner: &str, target: &Target) -> Result<conversation_state::Model, DbErr> {
-    let id = target.id();
-    Ok(conversation_state::Entity::find_by_id((owner.to_string(), id.clone())).one(db).await?.unwrap_or(
-        conversation_state::Model {
-            owner: owner.to_string(),
-            conversation_id: id,
-            pinned_at: 0,
-            hidden_seq: 0,
-            cleared_seq: 0,
-            changed_at: 0,
-        },
-    ))
+/// Writes one mark in one statement, leaving the others as they are (two devices pinning and
+/// deleting at once do not undo each other).
+async fn save_mark(db: &DatabaseConnection, owner: &str, target: &Target, mark: Mark) -> Result<(), DbErr> {
+    use conversation_state::Column as C;
+    let (pinned_at, hidden_seq, cleared_seq) = match mark {
+        Mark::Pin(at) => (at, 0, 0),
+        Mark::Delete { hidden_seq, cleared_seq } => (0, hidden_seq, cleared_seq),
+    };
+    let row = conversation_state::ActiveModel {
+        owner: Set(owner.to_string()),
+        conversation_id: Set(target.id()),
+        pinned_at: Set(pinned_at),
+        hidden_seq: Set(hidden_seq),
+        cleared_seq: Set(cleared_seq),
+        changed_at: Set(crate::now_secs()),
+    };
+    let at_least = |column: &str| {
+        sea_orm::sea_query::Expr::cust(format!(
+            "CASE WHEN excluded.{column} > conversation_state.{column} THEN excluded.{column} \
+             ELSE conversation_state.{column} END"
+        ))
+    };
+    let mut on_conflict = OnConflict::columns([C::Owner, C::ConversationId]);
+    on_conflict.update_column(C::ChangedAt);
+    match mark {
+        Mark::Pin(_) => on_conflict.update_column(C::PinnedAt),
+        Mark::Delete { .. } => {
+            on_conflict.value(C::HiddenSeq, at_least("hidden_seq")).value(C::ClearedSeq, at_least("cleared_seq"))
+        }
+    };
+    conversation_state::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
+    Ok(())
 }
 
 /// The seq of the newest message of the conversation (the point a deletion hides up to).
@@ -393,14 +463,12 @@ async fn head_seq(app: &App, owner: &str, target: &Target) -> Result<i64, Conver
 /// `clear_history` hides every message so far from the owner's history.
 pub async fn delete(app: &Arc<App>, owner: &str, target: &Target, clear_history: bool) -> Result<(), Failure> {
     let head = head_seq(app, owner, target).await?;
-    let mut state = load_state(&app.db, owner, target).await.map_err(ConversationError::from)?;
-    state.hidden_seq = state.hidden_seq.max(head).max(1);
-    if clear_history {
-        state.cleared_seq = state.cleared_seq.max(head);
+    let mark = Mark::Delete { hidden_seq: head, cleared_seq: if clear_history { head } else { 0 } };
+    save_mark(&app.db, owner, target, mark).await.map_err(ConversationError::from)?;
+    // Read up to what was deleted, not a message that arrived meanwhile.
+    if head > 0 {
+        mark_read(app, owner, target, Some(head)).await?;
     }
-    state.changed_at = crate::now_secs();
-    save_state(&app.db, state).await.map_err(ConversationError::from)?;
-    mark_read(app, owner, target, None).await?;
     let frame = crate::message::event::frame("conversation_deleted", json!({"ConversationID": target.id()}));
     app.bus.deliver(owner, frame, None);
     Ok(())
@@ -408,22 +476,20 @@ pub async fn delete(app: &Arc<App>, owner: &str, target: &Target, clear_history:
 
 /// Pins or unpins a conversation of `owner`'s list.
 pub async fn pin(app: &App, owner: &str, target: &Target, pinned: bool) -> Result<(), ConversationError> {
-    head_seq(app, owner, target).await?;
-    let mut state = load_state(&app.db, owner, target).await?;
-    if pinned && state.pinned_at == 0 {
-        let pinned_now = conversation_state::Entity::find()
+    if pinned {
+        // Unpinning works even after the conversation is gone (a group left, a peer deleted).
+        head_seq(app, owner, target).await?;
+        let pins = conversation_state::Entity::find()
             .filter(conversation_state::Column::Owner.eq(owner))
             .filter(conversation_state::Column::PinnedAt.gt(0))
             .all(&app.db)
-            .await?
-            .len();
-        if pinned_now >= MAX_PINNED {
+            .await?;
+        let already = pins.iter().any(|s| s.conversation_id == target.id());
+        if !already && pins.len() >= MAX_PINNED {
             return Err(ConversationError::TooManyPinned);
         }
     }
-    state.pinned_at = if pinned { crate::now_micros() } else { 0 };
-    state.changed_at = crate::now_secs();
-    save_state(&app.db, state).await?;
+    save_mark(&app.db, owner, target, Mark::Pin(if pinned { crate::now_micros() } else { 0 })).await?;
     let frame =
         crate::message::event::frame("conversation_pinned", json!({"ConversationID": target.id(), "Pinned": pinned}));
     app.bus.deliver(owner, frame, None);

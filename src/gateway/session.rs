@@ -185,13 +185,8 @@ impl Session {
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
             let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
-            let displaced = app
-                .presence
-                .shard(&user)
-                .send(register)
-                .await
-                .map_err(|_| Failure::new(70500, "presence unavailable"))?;
-            app.devices.login(&user, &instance, platform, session_id, displaced);
+            // The shard records the device's login (and what it displaced).
+            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
             let found = async {
                 let (missed, heads) = app.messages.missed(&user, &cursors).await?;
                 let groups = crate::group::heads(&app.db, &user)

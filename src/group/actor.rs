@@ -846,7 +846,7 @@ impl GroupActor {
                 }
                 let mut info = work.info_after(&self.info);
                 info.last_msg_time = latest;
-                info.activity = info.activity.max(latest.saturating_mul(1_000_000));
+                info.activity = self.info.activity.max(latest.saturating_mul(1_000_000));
                 if self.kind.needs_activation() && latest > 0 {
                     info.activated = true;
                 }
@@ -1432,6 +1432,9 @@ impl Work {
         self.seqs_taken += 1;
         let mut next = self.info_after(info);
         next.next_msg_seq = seq + 1;
+        // Stored tips are the group's latest message too (the conversation list shows them).
+        next.last_msg_time = crate::now_secs();
+        next.activity = crate::now_micros().max(next.activity + 1);
         self.draft.info = Some(next);
         seq
     }

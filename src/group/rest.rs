@@ -751,11 +751,12 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
     }
     let mut results = Vec::new();
     let mut recall = Vec::new();
+    let mut times = Vec::new();
     let now = crate::now_secs();
     for item in listed {
         let seq = Fields::of(item).i64("MsgSeq").map_err(param)?;
         let found = store::message(&app.db, &stored_as, seq).await.map_err(GroupError::from)?;
-        let code = match found {
+        let code = match &found {
             None => 10030,
             Some(m) if m.flag_bits == crate::message::RECALLED_FLAG => 10032,
             // A user recalls their own messages, within the recall window.
@@ -772,11 +773,13 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
         };
         if code == 0 {
             recall.push(seq);
+            times.extend(found.map(|m| m.msg_time));
         }
         results.push(json!({"MsgSeq": seq, "RetCode": code}));
     }
     if !recall.is_empty() {
         run(&app, id, &call, Op::Recall { seqs: recall, silent: false, topic: topic.clone() }).await?;
+        stale_archives(&app, times);
     }
     Ok(reply(json!({"RecallRetList": results})))
 }
@@ -1038,7 +1041,9 @@ pub async fn import_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
             content,
         });
     }
+    let times = messages.iter().map(|m| m.time).collect();
     let answer = run(&app, id, &call, Op::ImportMessages { messages }).await?;
+    stale_archives(&app, times);
     Ok(reply(answer))
 }
 
@@ -1138,7 +1143,17 @@ pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
         None => stored.cloud_custom_data.clone(),
     };
     run(&app, id, &call, Op::ModifyMessage { seq, body: Some(body), cloud_custom_data, topic }).await?;
+    stale_archives(&app, vec![stored.msg_time]);
     Ok(Reply::new())
+}
+
+/// Group messages of these times changed after their hour may have been archived.
+fn stale_archives(app: &App, mut times: Vec<i64>) {
+    times.sort_unstable();
+    times.dedup_by_key(|t| t.div_euclid(3600));
+    for time in times {
+        crate::archive::invalidate(&app.config.data_dir, crate::archive::Chat::Group, time);
+    }
 }
 
 // ----- Community topics (million_group_open_http_svc) -----

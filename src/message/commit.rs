@@ -296,6 +296,7 @@ impl Committer {
         for (edit, outcome) in touches.edits.into_iter().zip(edits) {
             let answer = match outcome {
                 Ok(row) => {
+                    crate::archive::invalidate(&self.config.data_dir, crate::archive::Chat::C2c, row.msg_time);
                     let operator = match edit.change {
                         edit::Change::Recall { operator, .. } => Some(operator),
                         edit::Change::Modify { .. } => None,
@@ -326,6 +327,12 @@ impl Committer {
         now: i64,
     ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
         let txn = crate::store::begin_write(&self.db).await?;
+        // Reads first: "everything" means what the reader could have seen, not the messages
+        // committed in this very batch (their unread counts are added below).
+        let mut read_outcomes = Vec::with_capacity(touches.reads.len());
+        for read in &touches.reads {
+            read_outcomes.push(edit::apply_read(&txn, read, now).await?);
+        }
         let mut next: HashMap<Pair, i64> = HashMap::new();
         // (owner, peer) → what the batch did to the owner's conversation.
         let mut heads: HashMap<Pair, Head> = HashMap::new();
@@ -358,15 +365,21 @@ impl Committer {
             next.insert(conversation, seq);
             p.row.seq = seq;
             let request = &p.pending.request;
-            let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, self.tick())) };
+            // An import is as recent as its own time; a live message is the newest thing.
+            let activity = match request.import {
+                Some(_) => p.row.msg_time.saturating_mul(1_000_000),
+                None => self.tick(),
+            };
+            let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, activity)) };
             let counts = p.row.counts_unread;
             let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
             let mut touch = |owner_peer: Pair, unread: i64| {
                 let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
                 head.seq = seq;
-                head.time = p.row.msg_time;
+                head.time = head.time.max(p.row.msg_time);
                 head.unread += unread;
-                if listed.is_some() {
+                // An older import does not replace what the list shows.
+                if listed.is_some_and(|(_, time, _)| head.listed.is_none_or(|(_, shown, _)| time >= shown)) {
                     head.listed = listed;
                 }
             };
@@ -414,10 +427,6 @@ impl Committer {
                 .exec(&txn)
                 .await?;
         }
-        let mut read_outcomes = Vec::with_capacity(touches.reads.len());
-        for read in &touches.reads {
-            read_outcomes.push(edit::apply_read(&txn, read, now).await?);
-        }
         let mut edit_outcomes = Vec::with_capacity(touches.edits.len());
         for change in &touches.edits {
             edit_outcomes.push(edit::apply_edit(&txn, change, now).await?);
@@ -450,6 +459,10 @@ impl Committer {
                         );
                     }
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
+                    if request.import.is_some() {
+                        // Imported into an hour that may be archived already.
+                        crate::archive::invalidate(&self.config.data_dir, crate::archive::Chat::C2c, p.row.msg_time);
+                    }
                     if request.import != Some(Import::Historical) {
                         self.deliver(request, &event::c2c_frame(&p.row));
                     }
@@ -565,14 +578,26 @@ async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, 
             changed_at: Set(now),
         }
     });
-    // Both SQLite and PostgreSQL name the proposed row `excluded`.
+    // Both SQLite and PostgreSQL name the proposed row `excluded` (and neither's max() or
+    // GREATEST() is the other's, hence CASE). The listed message moves only to one at least as
+    // new: an old import never pushes a live message out of the list.
     let keep_listed = |column: &str| {
-        Expr::cust(format!("CASE WHEN excluded.list_seq > 0 THEN excluded.{column} ELSE c2c_conversation.{column} END"))
+        Expr::cust(format!(
+            "CASE WHEN excluded.list_seq > 0 AND excluded.list_time >= c2c_conversation.list_time \
+             THEN excluded.{column} ELSE c2c_conversation.{column} END"
+        ))
     };
     c2c_conversation::Entity::insert_many(conversations)
         .on_conflict(
             OnConflict::columns([C::Owner, C::Peer])
-                .update_columns([C::LastSeq, C::LastTime, C::ChangedAt])
+                .update_columns([C::LastSeq, C::ChangedAt])
+                .value(
+                    C::LastTime,
+                    Expr::cust(
+                        "CASE WHEN excluded.last_time > c2c_conversation.last_time THEN excluded.last_time \
+                         ELSE c2c_conversation.last_time END",
+                    ),
+                )
                 .value(
                     C::Unread,
                     Expr::cust(format!(

@@ -341,11 +341,11 @@ impl Messages {
 
     /// Some messages of these (owner, peer) conversations were deleted: their unread counts are
     /// counted again by the writer.
-    pub fn recount(&self, conversations: Vec<(String, String)>) -> Result<(), MessageError> {
+    pub async fn recount(&self, conversations: Vec<(String, String)>) -> Result<(), MessageError> {
         if conversations.is_empty() {
             return Ok(());
         }
-        self.tx.try_send(commit::Commit::Recount(conversations)).map_err(|_| MessageError::Busy)
+        self.tx.send(commit::Commit::Recount(conversations)).await.map_err(|_| MessageError::Internal)
     }
 
     /// How far `owner` has read the conversation with `peer`.

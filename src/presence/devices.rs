@@ -85,6 +85,10 @@ enum Change {
     },
     /// Answers once everything queued before it is written.
     Flush(oneshot::Sender<()>),
+    /// Kicked or deleted by the app: every device of the user is Offline and forgets its token.
+    Revoke {
+        user: String,
+    },
 }
 
 /// Handle on the device task; cheap to clone.
@@ -127,6 +131,11 @@ impl Devices {
     pub fn ended(&self, user: &str, instance: &str, platform: Platform, session: SessionId, reason: EndReason) {
         let change = Change::End { user: user.into(), instance: instance.into(), platform, session, reason };
         let _ = self.tx.send(change);
+    }
+
+    /// Every device of `user` goes Offline and drops its push token (REST kick, account deletion).
+    pub fn revoke(&self, user: &str) {
+        let _ = self.tx.send(Change::Revoke { user: user.into() });
     }
 
     /// Registers (replaces) the push token of a logged-in device.
@@ -214,7 +223,41 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
             }
             record(&txn, &user, &instance, platform, reason.names(), None).await?;
         }
+        Change::Revoke { user } => {
+            device::Entity::update_many()
+                .col_expr(device::Column::State, Expr::value(OFFLINE))
+                .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+                .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+                .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+                .col_expr(device::Column::ChangedAt, Expr::value(now))
+                .filter(device::Column::UserId.eq(user.as_str()))
+                .filter(device::Column::State.ne(ONLINE))
+                .exec(&txn)
+                .await?;
+        }
         Change::Token { user, instance, token, reply } => {
+            // A token names one installation: another user who was logged in there before no
+            // longer gets its pushes.
+            let released = device::Entity::update_many()
+                .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+                .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+                .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+                .col_expr(
+                    device::Column::State,
+                    Expr::cust(format!("CASE WHEN state = '{PUSH_ONLINE}' THEN '{OFFLINE}' ELSE state END")),
+                )
+                .filter(device::Column::PushToken.eq(token.token.as_str()))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(device::Column::UserId.ne(user.as_str()))
+                        .add(device::Column::Instance.ne(instance.as_str())),
+                )
+                .exec(&txn)
+                .await;
+            if let Err(e) = released {
+                let _ = reply.send(Err(DbErr::Custom(e.to_string())));
+                return Err(e);
+            }
             let result = device::Entity::update_many()
                 .col_expr(device::Column::PushProvider, Expr::value(token.provider))
                 .col_expr(device::Column::PushToken, Expr::value(token.token))

@@ -108,6 +108,7 @@ pub struct QueryOnline {
 
 pub struct PresenceShard {
     rules: DeviceRules,
+    devices: devices::Devices,
     users: HashMap<String, Vec<LiveSession>>,
 }
 
@@ -179,8 +180,11 @@ impl Handler<Register> for PresenceShard {
                 displaced.push(old.platform);
             }
         }
-        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
         displaced.reverse();
+        // Recorded here, where one user's logins are handled in order: two logins of one device
+        // reach the device task in the order the shard saw them.
+        self.devices.login(&msg.user, &msg.instance, msg.platform, msg.id, displaced.clone());
+        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
         MessageResult(displaced)
     }
 }
@@ -241,12 +245,14 @@ pub struct Presence {
 
 impl Presence {
     /// Starts `shards` shard actors, each on its own arbiter.
-    pub fn start(shards: usize, rules: DeviceRules) -> Presence {
+    pub fn start(shards: usize, rules: DeviceRules, devices: devices::Devices) -> Presence {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
+                let devices = devices.clone();
                 PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard {
                     rules,
+                    devices,
                     users: HashMap::new(),
                 })
             })
