@@ -33,6 +33,7 @@ pub struct App {
     pub messages: Messages,
     pub presence: Presence,
     pub devices: crate::presence::devices::Devices,
+    pub pusher: crate::push::Pusher,
     /// Signs archive download links (derived from the app's secret key).
     pub link_key: Vec<u8>,
     /// Base of the URLs this server hands out (`public_url`, else the bound address).
@@ -92,7 +93,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         profiles: profiles.clone(),
         relations: relations.clone(),
     };
-    let (messages, writer) = Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), &config).await?;
+    let badge_db = db.clone();
+    let unread: crate::push::UnreadFn = Arc::new(move |user: String| {
+        let db = badge_db.clone();
+        Box::pin(async move {
+            let (c2c, group) = crate::conversation::unread_totals_in(&db, &user).await.ok()?;
+            u32::try_from(c2c + group).ok()
+        })
+    });
+    let pusher = crate::push::Pusher::start(
+        &config.push,
+        crate::push::providers(&config.push),
+        db.clone(),
+        unread,
+        metrics.clone(),
+    );
+    let (messages, writer) =
+        Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), pusher.clone(), &config).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
@@ -109,6 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         messages,
         presence,
         devices,
+        pusher,
         link_key: crate::archive::link_key(&credentials.secret_key),
         public_url: std::sync::OnceLock::new(),
         bus,

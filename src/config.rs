@@ -173,6 +173,60 @@ pub struct Config {
     /// Declared group custom fields (≤ 10 group-level, ≤ 5 member-level). With none declared,
     /// any key may be used, readable by members and written by those who edit the group.
     pub group_custom_fields: Vec<GroupCustomField>,
+    /// Offline push (`[push]`): APNs and FCM credentials, queue and retries.
+    pub push: PushConfig,
+}
+
+/// The `[push]` table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// A Firebase service-account JSON file (FCM HTTP v1); unset = no FCM pushes.
+    pub fcm_service_account: Option<PathBuf>,
+    /// Where FCM's API lives (tests point it at a local server).
+    pub fcm_api_base: String,
+    /// APNs token auth: the .p8 key, its key ID and the team ID.
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    /// APNs certificate auth: certificate and private key, PEM.
+    pub apns_cert_file: Option<PathBuf>,
+    pub apns_cert_key_file: Option<PathBuf>,
+    /// The app's bundle ID (apns-topic) when a device registered none.
+    pub apns_topic: Option<String>,
+    /// Meeting and AVChatRoom messages are online-only by default; `true` pushes them too.
+    pub online_only_groups_push: bool,
+    /// Pushes waiting for a worker; beyond it new ones are dropped (and counted).
+    pub queue: usize,
+    /// Push workers.
+    pub workers: usize,
+    /// Attempts after the first on 5xx, 429, timeouts and connection errors.
+    pub retries: u32,
+    /// First retry delay; doubles each time.
+    pub retry_base_ms: u64,
+    /// A provider request taking longer has failed (and is retried).
+    pub timeout_ms: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            fcm_service_account: None,
+            fcm_api_base: "https://fcm.googleapis.com".into(),
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_cert_file: None,
+            apns_cert_key_file: None,
+            apns_topic: None,
+            online_only_groups_push: false,
+            queue: 10_000,
+            workers: 4,
+            retries: 3,
+            retry_base_ms: 500,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -215,6 +269,7 @@ impl Default for Config {
             group_idle_secs: 300,
             recall_window_secs: 120,
             group_custom_fields: Vec::new(),
+            push: PushConfig::default(),
         }
     }
 }

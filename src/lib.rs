@@ -17,6 +17,7 @@ pub mod group;
 pub mod message;
 pub mod presence;
 pub mod profile;
+pub mod push;
 pub mod relation;
 pub mod rest;
 pub mod retention;

@@ -304,10 +304,15 @@ async fn counted_peers(
 
 /// (C2C unread, group unread) of `owner`.
 pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), ConversationError> {
+    Ok(unread_totals_in(&app.db, owner).await?)
+}
+
+/// (C2C unread, group unread) of `owner`, from the database alone (the push badge).
+pub async fn unread_totals_in(db: &DatabaseConnection, owner: &str) -> Result<(i64, i64), DbErr> {
     let now = crate::now_secs();
-    let c2c_total = counted_unread(&app.db, owner, now).await?.into_iter().map(|(_, n)| n).sum();
+    let c2c_total = counted_unread(db, owner, now).await?.into_iter().map(|(_, n)| n).sum();
     let mut group_total = 0;
-    for (group, member) in crate::group::store::joined(&app.db, owner).await? {
+    for (group, member) in crate::group::store::joined(db, owner).await? {
         if GroupType::parse(&group.group_type).is_some_and(|k| k.counts_unread()) {
             group_total += (group.next_msg_seq - 1 - member.read_seq).max(0);
         }

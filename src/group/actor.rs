@@ -1392,6 +1392,7 @@ impl GroupActor {
                 }
                 act.apply(work, ctx);
                 act.deliver(outbox);
+                act.push(&admitted);
                 for (q, row) in admitted {
                     let answer = json!({"MsgSeq": row.seq, "MsgTime": row.msg_time, "MsgDropReason": ""});
                     act.recent.insert(send_key(&q.send), (Instant::now(), answer.clone()));
@@ -1405,6 +1406,37 @@ impl GroupActor {
                 }
             }
         }));
+    }
+
+    /// Offline pushes of stored member messages (not tips) to members who take notifications.
+    fn push(&self, admitted: &[(Queued, group_message::Model)]) {
+        let pusher = &self.app.pusher;
+        if !pusher.enabled() || !crate::push::Pusher::pushes_group_type(&self.app.config.push, self.kind) {
+            return;
+        }
+        let stored: Vec<&group_message::Model> =
+            admitted.iter().map(|(_, row)| row).filter(|r| r.seq > 0 && !r.is_tip).collect();
+        if stored.is_empty() {
+            return;
+        }
+        let notified: Arc<Vec<String>> = Arc::new(
+            self.members.values().filter(|m| m.msg_flag == "AcceptAndNotify").map(|m| m.user_id.clone()).collect(),
+        );
+        for row in stored {
+            pusher.submit(crate::push::PushJob {
+                audience: crate::push::Audience::Members {
+                    group_id: self.info.group_id.clone(),
+                    group_name: self.info.name.clone(),
+                    users: notified.clone(),
+                },
+                sender: row.from_account.clone(),
+                sender_nick: row.sender_nick.clone(),
+                body: row.body.clone(),
+                offline_push_info: row.offline_push_info.clone(),
+                collapse_id: format!("{}:{}", row.group_id, row.seq),
+                expires_at: self.app.config.expiry_of(row.msg_time),
+            });
+        }
     }
 
     /// Members who get messages: every member but those who chose Discard.

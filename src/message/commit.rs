@@ -62,6 +62,7 @@ pub struct Committer {
     parties: Parties,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
+    pusher: crate::push::Pusher,
     /// Last seq handed out per conversation (only conversations touched since start).
     seqs: HashMap<Pair, i64>,
     /// Recent sends by dedup key: (when, what the sender was told).
@@ -90,6 +91,7 @@ impl Committer {
         parties: Parties,
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
+        pusher: crate::push::Pusher,
         config: &crate::config::Config,
     ) -> Result<Committer, DbErr> {
         let mut committer = Committer {
@@ -97,6 +99,7 @@ impl Committer {
             parties,
             bus,
             metrics,
+            pusher,
             seqs: HashMap::new(),
             recent: HashMap::new(),
             dedup_window: config.dedup_window_secs,
@@ -465,6 +468,7 @@ impl Committer {
                     }
                     if request.import != Some(Import::Historical) {
                         self.deliver(request, &event::c2c_frame(&p.row));
+                        self.push(request, &p.row);
                     }
                     Some(r)
                 }
@@ -472,6 +476,22 @@ impl Committer {
             receipts.push(result.clone());
             let _ = p.pending.reply.send(result.ok_or(MessageError::Internal));
         }
+    }
+
+    /// Offline push to the recipient's PushOnline devices (the push room decides the rest).
+    fn push(&self, request: &SendRequest, row: &c2c_message::Model) {
+        if request.from == request.to {
+            return;
+        }
+        self.pusher.submit(crate::push::PushJob {
+            audience: crate::push::Audience::User(request.to.clone()),
+            sender: request.from.clone(),
+            sender_nick: row.sender_nick.clone(),
+            body: row.body.clone(),
+            offline_push_info: row.offline_push_info.clone(),
+            collapse_id: row.msg_key.clone(),
+            expires_at: row.offline_until,
+        });
     }
 
     fn deliver(&self, request: &SendRequest, frame: &bytestring::ByteString) {

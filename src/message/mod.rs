@@ -277,10 +277,11 @@ impl Messages {
         parties: Parties,
         bus: Arc<dyn crate::cluster::Bus>,
         metrics: Arc<crate::stats::Metrics>,
+        pusher: crate::push::Pusher,
         config: &crate::config::Config,
     ) -> Result<(Messages, tokio::task::JoinHandle<()>), DbErr> {
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
-        let committer = commit::Committer::new(db.clone(), parties, bus, metrics, config).await?;
+        let committer = commit::Committer::new(db.clone(), parties, bus, metrics, pusher, config).await?;
         let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
         let messages = Messages {
             tx,

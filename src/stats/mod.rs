@@ -19,6 +19,9 @@ pub struct Metrics {
     pub group_messages: AtomicU64,
     pub group_messages_dropped: AtomicU64,
     pub retention_deleted: AtomicU64,
+    pub pushes_sent: AtomicU64,
+    pub pushes_failed: AtomicU64,
+    pub pushes_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +82,24 @@ impl Metrics {
             "counter",
             "Group messages dropped by frequency control.",
             load(&self.group_messages_dropped).to_string(),
+        );
+        line(
+            "pushes_sent_total",
+            "counter",
+            "Offline pushes accepted by APNs or FCM.",
+            load(&self.pushes_sent).to_string(),
+        );
+        line(
+            "pushes_failed_total",
+            "counter",
+            "Offline pushes refused or given up after retries.",
+            load(&self.pushes_failed).to_string(),
+        );
+        line(
+            "pushes_dropped_total",
+            "counter",
+            "Offline pushes dropped because the push queue was full.",
+            load(&self.pushes_dropped).to_string(),
         );
         line(
             "retention_deleted_total",

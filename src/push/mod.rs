@@ -1,0 +1,325 @@
+//! The `push` room: offline pushes to devices that are PushOnline (REQUIREMENTS §7). The message
+//! rooms hand a committed message to `Pusher::submit`, which never waits: the job goes into a
+//! bounded queue (full → dropped and counted). Push workers render the text (`text.rs`), find the
+//! recipients' PushOnline devices, add the badge (the recipient's unread total) and deliver
+//! through the provider of each device — FCM HTTP v1 (`fcm.rs`) or APNs through a2 (`apns.rs`) —
+//! retrying 5xx/429/timeouts with backoff and deleting tokens the provider reports dead.
+
+pub mod apns;
+pub mod fcm;
+pub mod text;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use entities::device;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::config::PushConfig;
+use crate::presence::devices::{OFFLINE, PUSH_ONLINE};
+use crate::stats::Metrics;
+pub use text::Notification;
+
+/// Who a pushed message is for.
+#[derive(Clone, Debug)]
+pub enum Audience {
+    /// The C2C recipient.
+    User(String),
+    /// A group's members who take notifications (the sender excepted by the worker).
+    Members { group_id: String, group_name: String, users: Arc<Vec<String>> },
+}
+
+/// A committed message that may be pushed.
+#[derive(Clone, Debug)]
+pub struct PushJob {
+    pub audience: Audience,
+    pub sender: String,
+    pub sender_nick: Option<String>,
+    /// `MsgBody` JSON text.
+    pub body: String,
+    /// `OfflinePushInfo` JSON text.
+    pub offline_push_info: Option<String>,
+    /// Collapses repeated pushes of one message (APNs `apns-collapse-id`).
+    pub collapse_id: String,
+    /// Unix seconds after which the push is pointless (APNs `apns-expiration`).
+    pub expires_at: i64,
+}
+
+/// One push to one device.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub user: String,
+    pub instance: String,
+    pub provider: String,
+    pub token: String,
+    pub bundle: Option<String>,
+    pub notification: Notification,
+    pub badge: Option<u32>,
+    pub collapse_id: String,
+    pub expires_at: i64,
+}
+
+/// What a provider made of one delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Worth trying again later (5xx, 429, timeout, connection).
+    Retry(String),
+    /// The token is no longer valid: forget it.
+    DeadToken(String),
+    /// Refused for another reason; retrying will not help.
+    Failed(String),
+}
+
+pub type OutcomeFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// A push service (APNs, FCM, or a test double).
+pub trait Provider: Send + Sync {
+    fn send<'a>(&'a self, delivery: &'a Delivery) -> OutcomeFuture<'a>;
+}
+
+/// The providers by device `push_provider` name.
+pub type Providers = HashMap<String, Arc<dyn Provider>>;
+
+/// Builds the configured providers. A provider whose credentials fail to load is reported at
+/// start and left out (its devices get no pushes) rather than stopping the chat server.
+pub fn providers(config: &PushConfig) -> Providers {
+    let mut providers: Providers = HashMap::new();
+    match fcm::Fcm::from_config(config) {
+        Ok(Some(fcm)) => {
+            providers.insert("fcm".into(), Arc::new(fcm));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "FCM push disabled"),
+    }
+    match apns::Apns::from_config(config) {
+        Ok(Some((production, sandbox))) => {
+            providers.insert("apns".into(), Arc::new(production));
+            providers.insert("apns-sandbox".into(), Arc::new(sandbox));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "APNs push disabled"),
+    }
+    providers
+}
+
+/// Handle on the push workers; cheap to clone.
+#[derive(Clone)]
+pub struct Pusher {
+    tx: Option<mpsc::Sender<PushJob>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pusher {
+    /// No providers: a pusher that drops everything (no queue, no workers).
+    pub fn disabled(metrics: Arc<Metrics>) -> Pusher {
+        Pusher { tx: None, metrics }
+    }
+
+    /// Starts the workers. `unread` answers a user's unread total for badges.
+    pub fn start(
+        config: &PushConfig,
+        providers: Providers,
+        db: DatabaseConnection,
+        unread: UnreadFn,
+        metrics: Arc<Metrics>,
+    ) -> Pusher {
+        if providers.is_empty() {
+            return Pusher::disabled(metrics);
+        }
+        let (tx, mut rx) = mpsc::channel::<PushJob>(config.queue.max(1));
+        let workers = Arc::new(Semaphore::new(config.workers.max(1)));
+        let context = Arc::new(Context {
+            providers,
+            db,
+            unread,
+            metrics: metrics.clone(),
+            retries: config.retries,
+            retry_base: Duration::from_millis(config.retry_base_ms.max(1)),
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+        });
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                let Ok(permit) = workers.clone().acquire_owned().await else { break };
+                let context = context.clone();
+                tokio::spawn(async move {
+                    context.run(job).await;
+                    drop(permit);
+                });
+            }
+        });
+        Pusher { tx: Some(tx), metrics }
+    }
+
+    /// Whether any provider is configured (callers skip building jobs otherwise).
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queues a push without waiting; a full queue drops it.
+    pub fn submit(&self, job: PushJob) {
+        let Some(tx) = &self.tx else { return };
+        if tx.try_send(job).is_err() {
+            Metrics::add(&self.metrics.pushes_dropped, 1);
+            tracing::warn!("push queue full; push dropped");
+        }
+    }
+
+    /// Whether group messages of this type are pushed (Meeting and AVChatRoom are online-only
+    /// unless configured otherwise).
+    pub fn pushes_group_type(config: &PushConfig, kind: crate::group::GroupType) -> bool {
+        use crate::group::GroupType;
+        config.online_only_groups_push || !matches!(kind, GroupType::Meeting | GroupType::AVChatRoom)
+    }
+}
+
+/// Answers a user's unread total (the APNs badge).
+pub type UnreadFn = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<u32>> + Send>> + Send + Sync>;
+
+struct Context {
+    providers: Providers,
+    db: DatabaseConnection,
+    unread: UnreadFn,
+    metrics: Arc<Metrics>,
+    retries: u32,
+    retry_base: Duration,
+    timeout: Duration,
+}
+
+impl Context {
+    async fn run(&self, job: PushJob) {
+        let body: serde_json::Value = serde_json::from_str(&job.body).unwrap_or(serde_json::Value::Null);
+        let info: Option<serde_json::Value> =
+            job.offline_push_info.as_deref().and_then(|t| serde_json::from_str(t).ok());
+        let (chat, users) = match &job.audience {
+            Audience::User(user) => (text::Chat::C2c, vec![user.clone()]),
+            Audience::Members { group_name, users, .. } => {
+                (text::Chat::Group { name: group_name.as_str() }, users.as_ref().clone())
+            }
+        };
+        let source = text::PushSource {
+            chat,
+            sender_nick: job.sender_nick.as_deref(),
+            body: &body,
+            offline_push_info: info.as_ref(),
+        };
+        let Some(notification) = text::render(&source) else { return };
+        let users: Vec<String> = users.into_iter().filter(|u| *u != job.sender).collect();
+        let devices = match push_online_devices(&self.db, &users).await {
+            Ok(devices) => devices,
+            Err(e) => {
+                tracing::error!(error = %e, "push: device lookup failed");
+                return;
+            }
+        };
+        let mut badges: HashMap<String, Option<u32>> = HashMap::new();
+        for device in devices {
+            let (Some(provider_name), Some(token)) = (device.push_provider.clone(), device.push_token.clone()) else {
+                continue;
+            };
+            let Some(provider) = self.providers.get(&provider_name) else { continue };
+            let badge = if notification.count_badge && provider_name.starts_with("apns") {
+                match badges.get(&device.user_id) {
+                    Some(b) => *b,
+                    None => {
+                        let b = (self.unread)(device.user_id.clone()).await;
+                        badges.insert(device.user_id.clone(), b);
+                        b
+                    }
+                }
+            } else {
+                None
+            };
+            let delivery = Delivery {
+                user: device.user_id.clone(),
+                instance: device.instance.clone(),
+                provider: provider_name,
+                token,
+                bundle: device.push_bundle.clone(),
+                notification: notification.clone(),
+                badge,
+                collapse_id: job.collapse_id.clone(),
+                expires_at: job.expires_at,
+            };
+            self.deliver(provider.as_ref(), &delivery).await;
+        }
+    }
+
+    /// One delivery with its retries.
+    async fn deliver(&self, provider: &dyn Provider, delivery: &Delivery) {
+        let mut delay = self.retry_base;
+        for attempt in 0..=self.retries {
+            let outcome = match tokio::time::timeout(self.timeout, provider.send(delivery)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry("timed out".into()),
+            };
+            match outcome {
+                Outcome::Delivered => {
+                    Metrics::add(&self.metrics.pushes_sent, 1);
+                    return;
+                }
+                Outcome::DeadToken(why) => {
+                    tracing::info!(user = delivery.user, provider = delivery.provider, why, "push token dead; removed");
+                    if let Err(e) = forget_token(&self.db, delivery).await {
+                        tracing::error!(error = %e, "push: removing a dead token failed");
+                    }
+                    Metrics::add(&self.metrics.pushes_failed, 1);
+                    return;
+                }
+                Outcome::Failed(why) => {
+                    tracing::warn!(user = delivery.user, provider = delivery.provider, why, "push refused");
+                    Metrics::add(&self.metrics.pushes_failed, 1);
+                    return;
+                }
+                Outcome::Retry(why) if attempt < self.retries => {
+                    tracing::debug!(user = delivery.user, provider = delivery.provider, why, attempt, "push retried");
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                }
+                Outcome::Retry(why) => {
+                    tracing::warn!(user = delivery.user, provider = delivery.provider, why, "push given up");
+                    Metrics::add(&self.metrics.pushes_failed, 1);
+                }
+            }
+        }
+    }
+}
+
+/// The PushOnline devices with a token of `users`.
+async fn push_online_devices(db: &DatabaseConnection, users: &[String]) -> Result<Vec<device::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in users.chunks(500) {
+        found.extend(
+            device::Entity::find()
+                .filter(device::Column::State.eq(PUSH_ONLINE))
+                .filter(device::Column::PushToken.is_not_null())
+                .filter(device::Column::UserId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// A dead token is removed (if the device still holds it) and the device is no longer pushable.
+async fn forget_token(db: &DatabaseConnection, delivery: &Delivery) -> Result<(), DbErr> {
+    device::Entity::update_many()
+        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+        .col_expr(
+            device::Column::State,
+            Expr::cust(format!("CASE WHEN state = '{PUSH_ONLINE}' THEN '{OFFLINE}' ELSE state END")),
+        )
+        .filter(device::Column::UserId.eq(delivery.user.as_str()))
+        .filter(device::Column::Instance.eq(delivery.instance.as_str()))
+        .filter(device::Column::PushToken.eq(delivery.token.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
