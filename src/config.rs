@@ -206,6 +206,8 @@ pub struct PushConfig {
     pub retry_base_ms: u64,
     /// A provider request taking longer has failed (and is retried).
     pub timeout_ms: u64,
+    /// Pushes to all users (`im_push`) a day (Tencent: 100); 0 = unlimited.
+    pub im_push_per_day: u32,
 }
 
 impl Default for PushConfig {
@@ -225,6 +227,7 @@ impl Default for PushConfig {
             retries: 3,
             retry_base_ms: 500,
             timeout_ms: 10_000,
+            im_push_per_day: 100,
         }
     }
 }

@@ -20,5 +20,8 @@ pub mod group_mute;
 pub mod group_request;
 pub mod group_topic;
 pub mod profile_field;
+pub mod push_attr_name;
 pub mod relation_sequence;
 pub mod state_event;
+pub mod user_attr;
+pub mod user_tag;

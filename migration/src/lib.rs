@@ -6,6 +6,7 @@ mod m20261129_000001_create_core;
 mod m20261129_000002_create_relations;
 mod m20261129_000003_create_groups;
 mod m20261129_000004_create_conversations;
+mod m20261129_000005_create_push_targets;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_relations::Migration),
             Box::new(m20261129_000003_create_groups::Migration),
             Box::new(m20261129_000004_create_conversations::Migration),
+            Box::new(m20261129_000005_create_push_targets::Migration),
         ]
     }
 }

@@ -10,7 +10,9 @@ use std::sync::RwLock;
 
 use entities::account;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::failure::Failure;
 
@@ -82,6 +84,19 @@ impl Accounts {
             self.remember(user, r.sig_valid_after);
             r.sig_valid_after
         }))
+    }
+
+    /// A page of UserIDs after `after`, in order (every account, for pushes to all users).
+    pub async fn page(&self, after: &str, limit: u64) -> Result<Vec<String>, AccountError> {
+        Ok(account::Entity::find()
+            .select_only()
+            .column(account::Column::UserId)
+            .filter(account::Column::UserId.gt(after))
+            .order_by_asc(account::Column::UserId)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     pub fn is_admin(&self, user: &str) -> bool {

@@ -5,6 +5,7 @@
 //! through the provider of each device — FCM HTTP v1 (`fcm.rs`) or APNs through a2 (`apns.rs`) —
 //! retrying 5xx/429/timeouts with backoff and deleting tokens the provider reports dead.
 
+pub mod all;
 pub mod apns;
 pub mod fcm;
 pub mod text;
@@ -30,6 +31,8 @@ pub use text::Notification;
 pub enum Audience {
     /// The C2C recipient.
     User(String),
+    /// Users of a push to all (`im_push`), shown like C2C.
+    Users(Arc<Vec<String>>),
     /// A group's members who take notifications (the sender excepted by the worker).
     Members { group_id: String, group_name: String, users: Arc<Vec<String>> },
 }
@@ -198,6 +201,7 @@ impl Context {
             job.offline_push_info.as_deref().and_then(|t| serde_json::from_str(t).ok());
         let (chat, users) = match &job.audience {
             Audience::User(user) => (text::Chat::C2c, vec![user.clone()]),
+            Audience::Users(users) => (text::Chat::C2c, users.as_ref().clone()),
             Audience::Members { group_name, users, .. } => {
                 (text::Chat::Group { name: group_name.as_str() }, users.as_ref().clone())
             }

@@ -102,7 +102,7 @@ macro_rules! route {
 /// Every REST command this server answers.
 pub fn routes() -> Vec<Route> {
     use crate::{account::rest as account, message::rest as message, presence::rest as presence};
-    use crate::{archive::rest as archive, conversation::rest as conversation};
+    use crate::{archive::rest as archive, conversation::rest as conversation, push::all as all_push};
     use crate::{group::rest as group, profile::rest as profile, relation::rest as sns};
     vec![
         route!("im_open_login_svc", "account_import", Account, Normal, account::account_import),
@@ -123,6 +123,16 @@ pub fn routes() -> Vec<Route> {
         route!("recentcontact", "get_list", RecentContact, Normal, conversation::get_list),
         route!("recentcontact", "delete", RecentContact, Normal, conversation::delete),
         route!("open_msg_svc", "get_history", Archive, Archive, archive::get_history),
+        route!("all_member_push", "im_push", OpenIm, Normal, all_push::im_push),
+        route!("all_member_push", "im_set_attr_name", OpenIm, Normal, all_push::im_set_attr_name),
+        route!("all_member_push", "im_get_attr_name", OpenIm, Normal, all_push::im_get_attr_name),
+        route!("all_member_push", "im_get_attr", OpenIm, Normal, all_push::im_get_attr),
+        route!("all_member_push", "im_set_attr", OpenIm, Normal, all_push::im_set_attr),
+        route!("all_member_push", "im_remove_attr", OpenIm, Normal, all_push::im_remove_attr),
+        route!("all_member_push", "im_get_tag", OpenIm, Normal, all_push::im_get_tag),
+        route!("all_member_push", "im_add_tag", OpenIm, Normal, all_push::im_add_tag),
+        route!("all_member_push", "im_remove_tag", OpenIm, Normal, all_push::im_remove_tag),
+        route!("all_member_push", "im_remove_all_tags", OpenIm, Normal, all_push::im_remove_all_tags),
         route!("profile", "portrait_set", Profile, Normal, profile::portrait_set),
         route!("profile", "portrait_get", Profile, Normal, profile::portrait_get),
         route!("sns", "friend_add", Sns, Normal, sns::friend_add),
