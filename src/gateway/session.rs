@@ -124,6 +124,16 @@ impl Session {
                 ctx.stop();
             }
             ("set_push_token", Some(_)) => self.set_push_token(request, ctx),
+            ("set_app_state", Some(login)) => {
+                let result = match request.data.get("Background").and_then(Value::as_bool) {
+                    Some(background) => {
+                        self.app.devices.app_state(&login.user, &login.instance, self.id, background);
+                        Ok(json!({}))
+                    }
+                    None => Err(GatewayError::BadRequest("Background must be true or false".into()).into()),
+                };
+                self.reply(ctx, id, result)
+            }
             (cmd, Some(_)) => {
                 if let Some(command) = commands().get(cmd) {
                     let work = command(self.app.clone(), self.user().to_string(), request.data);

@@ -89,6 +89,8 @@ enum Change {
     Revoke {
         user: String,
     },
+    /// The app went to the background (or came back) while still connected.
+    AppState { user: String, instance: String, session: SessionId, background: bool },
 }
 
 /// Handle on the device task; cheap to clone.
@@ -131,6 +133,11 @@ impl Devices {
     pub fn ended(&self, user: &str, instance: &str, platform: Platform, session: SessionId, reason: EndReason) {
         let change = Change::End { user: user.into(), instance: instance.into(), platform, session, reason };
         let _ = self.tx.send(change);
+    }
+
+    /// A connected mobile app went to the background (it takes pushes, like PushOnline) or came back.
+    pub fn app_state(&self, user: &str, instance: &str, session: SessionId, background: bool) {
+        let _ = self.tx.send(Change::AppState { user: user.into(), instance: instance.into(), session, background });
     }
 
     /// Every device of `user` goes Offline and drops its push token (REST kick, account deletion).
@@ -222,6 +229,20 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
                     .await?;
             }
             record(&txn, &user, &instance, platform, reason.names(), None).await?;
+        }
+        Change::AppState { user, instance, session, background } => {
+            let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(&txn).await?;
+            if let Some(current) = current.filter(|d| d.session == session as i64) {
+                let mobile = Platform::parse(&current.platform).is_some_and(|p| p.class() == super::platform::Class::Mobile);
+                let state = if background && mobile && current.push_token.is_some() { PUSH_ONLINE } else { ONLINE };
+                device::Entity::update_many()
+                    .col_expr(device::Column::State, Expr::value(state))
+                    .col_expr(device::Column::ChangedAt, Expr::value(now))
+                    .filter(device::Column::UserId.eq(user.as_str()))
+                    .filter(device::Column::Instance.eq(instance.as_str()))
+                    .exec(&txn)
+                    .await?;
+            }
         }
         Change::Revoke { user } => {
             device::Entity::update_many()
