@@ -158,21 +158,27 @@ impl Fcm {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Outcome {
-        let token = match self.access_token().await {
-            Ok(token) => token,
-            Err(outcome) => return outcome,
-        };
         let uri = format!("{}/v1/projects/{}/messages:send", self.api_base, self.account.project_id);
         let body = message(delivery).to_string();
-        let (status, answer) = match self.post(&uri, "application/json", Some(&token), body).await {
-            Ok(answer) => answer,
-            Err(e) => return Outcome::Retry(e),
-        };
-        if status == 401 {
-            // The token was revoked or expired early: fetch a new one next time.
-            *self.token.lock().await = None;
+        // A 401 means the cached access token was revoked or expired early: one more try with a
+        // fresh one, then it is a refusal like any other 4xx.
+        let mut refreshed = false;
+        loop {
+            let token = match self.access_token().await {
+                Ok(token) => token,
+                Err(outcome) => return outcome,
+            };
+            let (status, answer) = match self.post(&uri, "application/json", Some(&token), body.clone()).await {
+                Ok(answer) => answer,
+                Err(e) => return Outcome::Retry(e),
+            };
+            if status == 401 && !refreshed {
+                *self.token.lock().await = None;
+                refreshed = true;
+                continue;
+            }
+            return outcome(status, &answer);
         }
-        outcome(status, &answer)
     }
 }
 
@@ -228,7 +234,7 @@ pub fn outcome(status: u16, answer: &Value) -> Outcome {
                 Outcome::Failed(why)
             }
         }
-        401 | 429 | 500..=599 => Outcome::Retry(why),
+        429 | 500..=599 => Outcome::Retry(why),
         _ => Outcome::Failed(why),
     }
 }

@@ -1,0 +1,787 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Offline push over FCM HTTP v1 (issue 6) against a local server that plays Google: the OAuth2
+//! JWT-bearer token exchange (RS256 assertion verified with the fixture's public key), the
+//! `messages:send` request JSON for plain and OfflinePushInfo messages, dead tokens deleted,
+//! 5xx and 429 retried with backoff, other 4xx not, who gets no push (Online devices, PushFlag 1,
+//! custom elements without Desc, the sender's own devices, AcceptNotNotify / Discard members,
+//! Meeting groups), and chat that never waits for a provider that stalls.
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::*;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{json, Value};
+
+const PROJECT: &str = "parley-test";
+const CLIENT_EMAIL: &str = "push@parley-test.iam.gserviceaccount.com";
+const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const ACCESS_TOKEN: &str = "ya29.test-token";
+const PRIVATE_KEY_PEM: &str = include_str!("fixtures/fcm-test-key.pem");
+const PUBLIC_KEY_DER: &[u8] = include_bytes!("fixtures/fcm-test-key.pub.der");
+
+/// How long to wait for a push that must not come (after a positive control proved pushes flow).
+const QUIET: Duration = Duration::from_millis(1500);
+
+// ---------------------------------------------------------------------------------------------
+// The fake Google: POST /token and POST /v1/projects/{project}/messages:send
+
+/// One `messages:send` request as the fake received it.
+#[derive(Clone, Debug)]
+struct Sent {
+    token: String,
+    body: Value,
+    /// The HTTP status answered; 0 while (or when never) answered.
+    status: u16,
+    /// What was wrong with the request (authorization, project, content type, JSON shape).
+    problem: Option<String>,
+    at: Instant,
+}
+
+/// One request to the token endpoint.
+#[derive(Clone, Debug)]
+struct TokenRequest {
+    header: Value,
+    claims: Value,
+    problem: Option<String>,
+}
+
+#[derive(Default)]
+struct Record {
+    sends: Vec<Sent>,
+    token_requests: Vec<TokenRequest>,
+    flaky_seen: HashSet<String>,
+}
+
+struct Shared {
+    record: Mutex<Record>,
+    token_uri: String,
+}
+
+struct FakeGoogle {
+    port: u16,
+    shared: web::Data<Shared>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakeGoogle {
+    fn start() -> FakeGoogle {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = web::Data::new(Shared {
+            record: Mutex::new(Record::default()),
+            token_uri: format!("http://127.0.0.1:{port}/token"),
+        });
+        let data = shared.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server =
+                    HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(google)))
+                        .workers(2)
+                        .disable_signals()
+                        .shutdown_timeout(0)
+                        .listen(listener)
+                        .unwrap()
+                        .run();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv_timeout(Duration::from_secs(10)).expect("fake Google started");
+        FakeGoogle { port, shared, handle }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn token_uri(&self) -> String {
+        self.shared.token_uri.clone()
+    }
+
+    fn sends(&self, token: &str) -> Vec<Sent> {
+        self.shared.record.lock().unwrap().sends.iter().filter(|s| s.token == token).cloned().collect()
+    }
+
+    fn token_requests(&self) -> Vec<TokenRequest> {
+        self.shared.record.lock().unwrap().token_requests.clone()
+    }
+
+    /// Everything received, for failure messages.
+    fn dump(&self) -> String {
+        let record = self.shared.record.lock().unwrap();
+        let sends: Vec<String> = record
+            .sends
+            .iter()
+            .map(|s| format!("  [{}] {} problem={:?} {}", s.status, s.token, s.problem, s.body))
+            .collect();
+        let tokens: Vec<String> = record.token_requests.iter().map(|t| format!("  problem={:?}", t.problem)).collect();
+        format!("token requests:\n{}\nmessages:send:\n{}", tokens.join("\n"), sends.join("\n"))
+    }
+
+    /// Waits until at least `n` requests for `token` arrived; those requests.
+    async fn wait_sends(&self, token: &str, n: usize, what: &str) -> Vec<Sent> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let sends = self.sends(token);
+            if sends.len() >= n {
+                return sends;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: expected {n} messages:send for {token}, got {}\n{}",
+                sends.len(),
+                self.dump()
+            );
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Exactly `n` requests for `token` (call after `QUIET`).
+    fn exactly(&self, token: &str, n: usize, what: &str) -> Vec<Sent> {
+        let sends = self.sends(token);
+        assert_eq!(sends.len(), n, "{what}: messages:send for {token}\n{}", self.dump());
+        sends
+    }
+
+    /// Every request the server made was well formed.
+    fn assert_clean(&self) {
+        let record = self.shared.record.lock().unwrap();
+        let bad_tokens: Vec<&TokenRequest> = record.token_requests.iter().filter(|t| t.problem.is_some()).collect();
+        assert!(bad_tokens.is_empty(), "bad token requests: {bad_tokens:#?}");
+        let bad_sends: Vec<&Sent> = record.sends.iter().filter(|s| s.problem.is_some()).collect();
+        assert!(bad_sends.is_empty(), "bad messages:send requests: {bad_sends:#?}");
+    }
+}
+
+impl Drop for FakeGoogle {
+    fn drop(&mut self) {
+        // Sends the stop command now; the fake's own thread finishes it.
+        drop(self.handle.stop(false));
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn google_error(status: u16, name: &str, message: &str) -> Value {
+    json!({"error": {"code": status, "message": message, "status": name}})
+}
+
+async fn google(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    if req.method() != actix_web::http::Method::POST {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
+    let path = req.path().to_string();
+    if path == "/token" {
+        return token_endpoint(&req, &body, &shared);
+    }
+    match path.strip_prefix("/v1/projects/").and_then(|p| p.strip_suffix("/messages:send")) {
+        Some(project) => send_endpoint(&req, project, &body, &shared).await,
+        None => HttpResponse::NotFound().json(google_error(404, "NOT_FOUND", &format!("no such path {path}"))),
+    }
+}
+
+fn token_endpoint(req: &HttpRequest, body: &[u8], shared: &Shared) -> HttpResponse {
+    let mut request = TokenRequest { header: Value::Null, claims: Value::Null, problem: None };
+    request.problem = examine_assertion(header(req, "content-type"), body, &shared.token_uri, &mut request).err();
+    let ok = request.problem.is_none();
+    shared.record.lock().unwrap().token_requests.push(request);
+    if ok {
+        HttpResponse::Ok().json(json!({"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"}))
+    } else {
+        HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "error_description": "bad assertion"}))
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name or value.
+fn form_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("bad escape in {s:?}"))?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {s:?}"))?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("not UTF-8: {s:?}"))
+}
+
+fn examine_assertion(
+    content_type: &str,
+    body: &[u8],
+    token_uri: &str,
+    request: &mut TokenRequest,
+) -> Result<(), String> {
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(format!("Content-Type {content_type:?}"));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
+    let mut form = Vec::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        form.push((form_decode(name)?, form_decode(value)?));
+    }
+    let get = |key: &str| form.iter().find(|(n, _)| n == key).map(|(_, v)| v.clone());
+    if get("grant_type").as_deref() != Some(GRANT_TYPE) {
+        return Err(format!("grant_type {:?}", get("grant_type")));
+    }
+    let assertion = get("assertion").ok_or("no assertion")?;
+    let parts: Vec<&str> = assertion.split('.').collect();
+    if parts.len() != 3 {
+        return Err(format!("assertion has {} parts", parts.len()));
+    }
+    let decode =
+        |part: &str, what: &str| URL_SAFE_NO_PAD.decode(part).map_err(|e| format!("{what} not base64url: {e}"));
+    request.header = serde_json::from_slice(&decode(parts[0], "header")?).map_err(|e| format!("header: {e}"))?;
+    request.claims = serde_json::from_slice(&decode(parts[1], "claims")?).map_err(|e| format!("claims: {e}"))?;
+    let signature = decode(parts[2], "signature")?;
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, PUBLIC_KEY_DER)
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| "RS256 signature does not verify with the test key".to_string())?;
+    let (h, c) = (&request.header, &request.claims);
+    if h["alg"] != "RS256" {
+        return Err(format!("header alg: {h}"));
+    }
+    if c["iss"] != CLIENT_EMAIL || c["scope"] != SCOPE || c["aud"] != token_uri {
+        return Err(format!("claims iss/scope/aud: {c}"));
+    }
+    let (iat, exp) = (c["iat"].as_i64().ok_or("iat")?, c["exp"].as_i64().ok_or("exp")?);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    if exp <= iat || exp - iat > 3600 || (iat - now).abs() > 300 {
+        return Err(format!("iat {iat} / exp {exp} (now {now})"));
+    }
+    Ok(())
+}
+
+/// What is wrong with a `messages:send` body (contract: keys with no value are left out).
+fn shape_problem(body: &Value) -> Option<String> {
+    fn check(body: &Value) -> Result<(), String> {
+        fn object<'a>(
+            v: &'a Value,
+            what: &str,
+            allowed: &[&str],
+        ) -> Result<&'a serde_json::Map<String, Value>, String> {
+            let map = v.as_object().ok_or_else(|| format!("{what} is not an object"))?;
+            for (k, v) in map {
+                if !allowed.contains(&k.as_str()) {
+                    return Err(format!("unexpected {what}.{k}"));
+                }
+                if v.is_null() {
+                    return Err(format!("{what}.{k} is null"));
+                }
+            }
+            Ok(map)
+        }
+        fn strings(map: &serde_json::Map<String, Value>, what: &str) -> Result<(), String> {
+            match map.iter().find(|(_, v)| !v.is_string()) {
+                Some((k, _)) => Err(format!("{what}.{k} is not a string")),
+                None => Ok(()),
+            }
+        }
+        object(body, "body", &["message"])?;
+        let message = object(&body["message"], "message", &["token", "notification", "data", "android"])?;
+        if message.get("token").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err("message.token".into());
+        }
+        let notification = object(&body["message"]["notification"], "notification", &["title", "body"])?;
+        strings(notification, "notification")?;
+        if !notification.contains_key("body") {
+            return Err("notification.body missing".into());
+        }
+        if let Some(data) = message.get("data") {
+            let data = object(data, "data", &["ext"])?;
+            strings(data, "data")?;
+        }
+        let android = object(&body["message"]["android"], "android", &["priority", "notification"])?;
+        if android.get("priority") != Some(&json!("high")) {
+            return Err("android.priority is not \"high\"".into());
+        }
+        if let Some(n) = android.get("notification") {
+            strings(object(n, "android.notification", &["sound", "channel_id"])?, "android.notification")?;
+        }
+        Ok(())
+    }
+    check(body).err()
+}
+
+async fn send_endpoint(req: &HttpRequest, project: &str, body: &[u8], shared: &Shared) -> HttpResponse {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let token = parsed["message"]["token"].as_str().unwrap_or("").to_string();
+    let authorization = header(req, "authorization");
+    let content_type = header(req, "content-type");
+    let (problem, refusal) = if authorization != format!("Bearer {ACCESS_TOKEN}") {
+        (Some(format!("Authorization {authorization:?}")), Some((401, "UNAUTHENTICATED")))
+    } else if project != PROJECT {
+        (Some(format!("project {project:?}")), Some((403, "PERMISSION_DENIED")))
+    } else if !content_type.starts_with("application/json") {
+        (Some(format!("Content-Type {content_type:?}")), Some((400, "INVALID_ARGUMENT")))
+    } else {
+        let problem = shape_problem(&parsed);
+        let refusal = problem.as_ref().map(|_| (400, "INVALID_ARGUMENT"));
+        (problem, refusal)
+    };
+    let mut stall = false;
+    let (status, reply) = match refusal {
+        Some((status, name)) => (status, google_error(status, name, problem.as_deref().unwrap_or(""))),
+        None => {
+            let mut record = shared.record.lock().unwrap();
+            if token.starts_with("good-") {
+                (200, json!({"name": "projects/p/messages/1"}))
+            } else if token.starts_with("dead-") {
+                (
+                    404,
+                    json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
+                        "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                                     "errorCode": "UNREGISTERED"}]}}),
+                )
+            } else if token.starts_with("flaky-") && record.flaky_seen.insert(token.clone()) {
+                (503, json!({"error": {"code": 503, "status": "UNAVAILABLE"}}))
+            } else if token.starts_with("flaky-") {
+                (200, json!({"name": "projects/p/messages/2"}))
+            } else if token.starts_with("busy-") && record.flaky_seen.insert(token.clone()) {
+                (
+                    429,
+                    json!({"error": {"code": 429, "message": "Quota exceeded.", "status": "RESOURCE_EXHAUSTED",
+                        "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                                     "errorCode": "QUOTA_EXCEEDED"}]}}),
+                )
+            } else if token.starts_with("busy-") {
+                (200, json!({"name": "projects/p/messages/3"}))
+            } else if token.starts_with("down-") {
+                (503, json!({"error": {"code": 503, "status": "UNAVAILABLE"}}))
+            } else if token.starts_with("denied-") {
+                (403, google_error(403, "PERMISSION_DENIED", "Permission 'cloudmessaging.messages.create' denied"))
+            } else if token.starts_with("stall-") {
+                stall = true;
+                (0, Value::Null)
+            } else {
+                (500, google_error(500, "INTERNAL", "the fake knows no such token kind"))
+            }
+        }
+    };
+    shared.record.lock().unwrap().sends.push(Sent { token, body: parsed, status, problem, at: Instant::now() });
+    if stall {
+        // Never answers within any test.
+        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+    }
+    HttpResponse::build(StatusCode::from_u16(status.max(200)).unwrap()).json(reply)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server and chat helpers
+
+/// A parley server whose `[push]` section points FCM at the fake; `push_extra` adds keys to it.
+fn start_server(fake: &FakeGoogle, push_extra: &str) -> Server {
+    let store = Store::fresh();
+    let account = store.data_dir.join("fcm-service-account.json");
+    let json = json!({
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "k1",
+        "private_key": PRIVATE_KEY_PEM,
+        "client_email": CLIENT_EMAIL,
+        "token_uri": fake.token_uri(),
+    });
+    std::fs::write(&account, json.to_string()).unwrap();
+    let toml = format!(
+        "[push]\nfcm_service_account = '{}'\nfcm_api_base = '{}'\nretry_base_ms = 100\n{push_extra}",
+        account.display(),
+        fake.base()
+    );
+    std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
+    Server::start_on(Arc::new(store), &[])
+}
+
+async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
+    let reply = server.rest(path, body.clone()).await;
+    assert_ok(&reply, &format!("{path} {body}"));
+    reply
+}
+
+async fn set_nick(server: &Server, user: &str, nick: &str) {
+    let items = json!([{"Tag": "Tag_Profile_IM_Nick", "Value": nick}]);
+    rest_ok(server, "profile/portrait_set", json!({"From_Account": user, "ProfileItem": items})).await;
+}
+
+/// REST sendmsg from `from` to `to`; `extra` fields are added to the request.
+async fn rest_send(server: &Server, from: &str, to: &str, body: Value, extra: Value) -> Value {
+    let mut request =
+        json!({"From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": body});
+    if let (Some(r), Some(e)) = (request.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    rest_ok(server, "openim/sendmsg", request).await
+}
+
+/// WebSocket send_msg with this body, asserting success.
+async fn ws_send(client: &mut Client, to: &str, body: Value) -> Value {
+    let reply = client
+        .request("send_msg", json!({"To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": body}))
+        .await;
+    assert_eq!(reply["code"], 0, "send_msg to {to}: {reply}");
+    reply
+}
+
+fn custom_body(desc: Option<&str>) -> Value {
+    let mut content = json!({"Data": "{\"kind\":\"invite\"}"});
+    if let Some(desc) = desc {
+        content["Desc"] = json!(desc);
+    }
+    json!([{"MsgType": "TIMCustomElem", "MsgContent": content}])
+}
+
+/// The client gets a `c2c_msg` with this text (other messages before it are skipped).
+async fn receives(client: &mut Client, text: &str, who: &str) {
+    loop {
+        let e = client.event_named("c2c_msg", WAIT).await.unwrap_or_else(|| panic!("{who} never got {text:?}"));
+        if e["data"]["MsgBody"][0]["MsgContent"]["Text"] == text {
+            return;
+        }
+    }
+}
+
+/// The QueryResult item of `user` from `query_online_status` with IsNeedDetail 1.
+async fn status(server: &Server, user: &str) -> Value {
+    let reply = server.rest("openim/query_online_status", json!({"To_Account": [user], "IsNeedDetail": 1})).await;
+    assert_ok(&reply, "query_online_status");
+    reply["QueryResult"]
+        .as_array()
+        .and_then(|list| list.iter().find(|r| r["To_Account"] == user))
+        .cloned()
+        .unwrap_or_else(|| panic!("no QueryResult for {user}: {reply}"))
+}
+
+fn detail_of(item: &Value) -> Vec<(String, String)> {
+    let mut detail: Vec<(String, String)> = item
+        .get("Detail")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .map(|e| (e["Platform"].as_str().unwrap_or("").into(), e["Status"].as_str().unwrap_or("").into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    detail.sort();
+    detail
+}
+
+/// Polls until `user` is in `state` with exactly this Detail.
+async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&str, &str)], what: &str) {
+    let mut want: Vec<(String, String)> = detail.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect();
+    want.sort();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let item = status(server, user).await;
+        if item["State"] == state && detail_of(&item) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: expected {user} {state} with Detail {detail:?}, got {item}");
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `user`'s Android phone registers an FCM token, then its socket closes: PushOnline.
+async fn push_device(server: &Server, user: &str, token: &str) {
+    let mut phone = server.login_with(user, "Android", json!({"InstanceID": format!("{user}-phone")})).await;
+    let reply = phone.request("set_push_token", json!({"Provider": "fcm", "Token": token})).await;
+    assert_eq!(reply["code"], 0, "set_push_token {user}: {reply}");
+    drop(phone);
+    wait_state(server, user, "PushOnline", &[("Android", "PushOnline")], &format!("{user}'s phone closed")).await;
+}
+
+fn alert(sent: &Sent) -> &str {
+    sent.body["message"]["notification"]["body"].as_str().unwrap_or_else(|| panic!("no notification.body: {sent:?}"))
+}
+
+fn alerts(sends: &[Sent]) -> Vec<String> {
+    let mut list: Vec<String> = sends.iter().map(|s| alert(s).to_string()).collect();
+    list.sort();
+    list
+}
+
+async fn connect_db(server: &Server) -> DatabaseConnection {
+    let url = server
+        .store
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/parley.db?mode=rwc", server.store.data_dir.display()));
+    Database::connect(url.as_str()).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// The push tokens stored for `user`'s devices (None: a device row without a token).
+async fn stored_tokens(server: &Server, user: &str) -> Vec<Option<String>> {
+    let db = connect_db(server).await;
+    let sql = format!("SELECT push_token FROM device WHERE user_id = '{user}'");
+    let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql)).await.expect("read device");
+    rows.iter().map(|row| row.try_get::<Option<String>>("", "push_token").expect("device.push_token")).collect()
+}
+
+async fn create_group(server: &Server, kind: &str, name: &str, owner: &str, members: &[&str]) -> String {
+    let list: Vec<Value> = members.iter().map(|m| json!({"Member_Account": m})).collect();
+    let body = json!({"Type": kind, "Name": name, "Owner_Account": owner, "MemberList": list});
+    let reply = rest_ok(server, "group_open_http_svc/create_group", body).await;
+    reply["GroupId"].as_str().unwrap_or_else(|| panic!("no GroupId: {reply}")).to_string()
+}
+
+async fn send_group(server: &Server, group: &str, from: &str, text: &str) {
+    let body =
+        json!({"GroupId": group, "From_Account": from, "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
+    let reply = rest_ok(server, "group_open_http_svc/send_group_msg", body).await;
+    assert!(reply["MsgSeq"].as_i64().unwrap_or(0) > 0, "a stored group message: {reply}");
+}
+
+async fn set_msg_flag(server: &Server, group: &str, member: &str, flag: &str) {
+    let body = json!({"GroupId": group, "Member_Account": member, "MsgFlag": flag});
+    rest_ok(server, "group_open_http_svc/modify_group_member_info", body).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[actix_rt::test]
+async fn fcm_end_to_end_token_exchange_and_message_json() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["alice"]).await;
+    set_nick(&server, "alice", "Alice").await;
+    push_device(&server, "bob", "good-1").await;
+
+    // A plain text: "Nick:text", no title, no data, high priority.
+    let mut alice = server.login("alice", "Web").await;
+    ws_send(&mut alice, "bob", text_body("hello")).await;
+    let sent = fake.wait_sends("good-1", 1, "a text to a PushOnline phone").await;
+    let message = &sent[0].body["message"];
+    assert_eq!(sent[0].status, 200, "{sent:?}");
+    assert_eq!(message["token"], "good-1", "{message}");
+    assert_eq!(message["notification"]["body"], "Alice:hello", "{message}");
+    assert!(message["notification"].get("title").is_none(), "no Title, no title key: {message}");
+    assert!(message.get("data").is_none(), "no ext, no data: {message}");
+    assert_eq!(message["android"]["priority"], "high", "{message}");
+    let android_notification = message["android"].get("notification").cloned().unwrap_or(json!({}));
+    assert_eq!(android_notification, json!({}), "no sound or channel given: {message}");
+
+    // OfflinePushInfo: title, Desc as the text, ext as data, the Android sound and channel.
+    let info = json!({"PushFlag": 0, "Title": "New mail", "Desc": "You have mail", "Ext": "{\"k\":1}",
+                      "AndroidInfo": {"Sound": "ding.mp3", "GoogleChannelID": "chat"}});
+    rest_send(&server, "alice", "bob", text_body("the element text"), json!({"OfflinePushInfo": info})).await;
+    let sent = fake.wait_sends("good-1", 2, "a message with OfflinePushInfo").await;
+    let message = &sent[1].body["message"];
+    assert_eq!(message["token"], "good-1", "{message}");
+    assert_eq!(message["notification"], json!({"title": "New mail", "body": "Alice:You have mail"}), "{message}");
+    assert_eq!(message["data"], json!({"ext": "{\"k\":1}"}), "{message}");
+    assert_eq!(
+        message["android"],
+        json!({"priority": "high", "notification": {"sound": "ding.mp3", "channel_id": "chat"}})
+    );
+
+    actix_rt::time::sleep(QUIET).await;
+    fake.exactly("good-1", 2, "one request per message");
+    fake.assert_clean();
+    // One token exchange (cached), with the contract's JWT header.
+    let tokens = fake.token_requests();
+    assert_eq!(tokens.len(), 1, "the access token is cached: {tokens:#?}");
+    assert_eq!(tokens[0].header["typ"], "JWT", "{tokens:#?}");
+    assert_eq!(tokens[0].header["kid"], "k1", "kid = private_key_id: {tokens:#?}");
+    assert_eq!(tokens[0].claims["exp"].as_i64().unwrap() - tokens[0].claims["iat"].as_i64().unwrap(), 3600);
+}
+
+#[actix_rt::test]
+async fn a_dead_token_is_deleted_and_never_used_again() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["alice"]).await;
+    set_nick(&server, "alice", "Alice").await;
+    push_device(&server, "bob", "dead-1").await;
+    push_device(&server, "carol", "good-2").await;
+
+    rest_send(&server, "alice", "bob", text_body("one"), json!({})).await;
+    let sent = fake.wait_sends("dead-1", 1, "the push to the dead token").await;
+    assert_eq!(alert(&sent[0]), "Alice:one");
+    assert_eq!(sent[0].status, 404);
+    // UNREGISTERED: the token is deleted and the phone is Offline.
+    wait_state(&server, "bob", "Offline", &[], "after UNREGISTERED").await;
+    let tokens = stored_tokens(&server, "bob").await;
+    assert!(tokens.iter().all(|t| t.as_deref().unwrap_or("").is_empty()), "bob's token is deleted: {tokens:?}");
+
+    // A second message: nothing for dead-1 (carol's push proves pushes still flow).
+    rest_send(&server, "alice", "bob", text_body("two"), json!({})).await;
+    rest_send(&server, "alice", "carol", text_body("control"), json!({})).await;
+    fake.wait_sends("good-2", 1, "the control push").await;
+    actix_rt::time::sleep(QUIET).await;
+    fake.exactly("dead-1", 1, "a deleted token gets no more requests");
+    assert_eq!(alerts(&fake.exactly("good-2", 1, "control")), ["Alice:control"]);
+    fake.assert_clean();
+}
+
+#[actix_rt::test]
+async fn server_errors_are_retried_other_client_errors_are_not() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\nretries = 2\n");
+    server.import(&["alice"]).await;
+    set_nick(&server, "alice", "Alice").await;
+    push_device(&server, "bob", "flaky-1").await;
+    push_device(&server, "carol", "denied-1").await;
+    push_device(&server, "dave", "down-1").await;
+    push_device(&server, "erin", "busy-1").await;
+
+    rest_send(&server, "alice", "bob", text_body("retry me"), json!({})).await;
+    rest_send(&server, "alice", "carol", text_body("refused"), json!({})).await;
+    rest_send(&server, "alice", "dave", text_body("unavailable"), json!({})).await;
+    rest_send(&server, "alice", "erin", text_body("quota"), json!({})).await;
+
+    // 503 then 200: retried once, after the backoff, with the same request.
+    let flaky = fake.wait_sends("flaky-1", 2, "503 is retried").await;
+    assert_eq!((flaky[0].status, flaky[1].status), (503, 200), "{flaky:?}");
+    assert_eq!(flaky[0].body, flaky[1].body, "the retry sends the same message");
+    assert_eq!(alert(&flaky[1]), "Alice:retry me");
+    let gap = flaky[1].at - flaky[0].at;
+    assert!(gap >= Duration::from_millis(90), "retry after retry_base_ms (100 ms), not {gap:?}");
+    fake.wait_sends("denied-1", 1, "the 403 push").await;
+    let busy = fake.wait_sends("busy-1", 2, "429 is retried").await;
+    assert_eq!((busy[0].status, busy[1].status), (429, 200), "{busy:?}");
+    // Always 503: the first attempt and `retries` (2) more, with doubling delays.
+    let down = fake.wait_sends("down-1", 3, "503 is retried up to retries").await;
+    assert!(down[2].at - down[1].at >= Duration::from_millis(180), "the backoff doubles: {down:?}");
+
+    actix_rt::time::sleep(QUIET).await;
+    fake.exactly("flaky-1", 2, "no request after the successful retry");
+    let denied = fake.exactly("denied-1", 1, "403 PERMISSION_DENIED is not retried");
+    assert_eq!(denied[0].status, 403);
+    fake.exactly("down-1", 3, "1 attempt + retries = 2, then given up");
+    fake.exactly("busy-1", 2, "no request after the successful retry");
+    // Neither a 403 nor exhausted retries make a token dead.
+    wait_state(&server, "carol", "PushOnline", &[("Android", "PushOnline")], "after a 403").await;
+    wait_state(&server, "dave", "PushOnline", &[("Android", "PushOnline")], "after retries ran out").await;
+    wait_state(&server, "bob", "PushOnline", &[("Android", "PushOnline")], "after a retried 503").await;
+    fake.assert_clean();
+}
+
+#[actix_rt::test]
+async fn who_gets_no_push() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["alice", "erin"]).await;
+    set_nick(&server, "alice", "Alice").await;
+    // alice's own phone is PushOnline; she sends from Web (and over REST) throughout.
+    push_device(&server, "alice", "good-alice").await;
+    // bob is Online on his phone, which has a token.
+    let mut bob = server.login_with("bob", "Android", json!({"InstanceID": "bob-phone"})).await;
+    let reply = bob.request("set_push_token", json!({"Provider": "fcm", "Token": "good-online"})).await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    wait_state(&server, "bob", "Online", &[("Android", "Online")], "bob live").await;
+    push_device(&server, "carol", "good-pf").await;
+    push_device(&server, "dave", "good-custom").await;
+    push_device(&server, "frank", "good-frank").await;
+    push_device(&server, "gina", "good-gina").await;
+    push_device(&server, "hank", "good-hank").await;
+    push_device(&server, "ivan", "good-ivan").await;
+    let team = create_group(&server, "Public", "Team", "alice", &["frank", "gina", "hank"]).await;
+    let meeting = create_group(&server, "Meeting", "Standup", "alice", &["ivan"]).await;
+    set_msg_flag(&server, &team, "gina", "AcceptNotNotify").await;
+    set_msg_flag(&server, &team, "hank", "Discard").await;
+    let mut alice = server.login("alice", "Web").await;
+
+    // Messages that push nothing.
+    ws_send(&mut alice, "bob", text_body("while online")).await;
+    receives(&mut bob, "while online", "bob online").await;
+    let silent = json!({"OfflinePushInfo": {"PushFlag": 1, "Desc": "silent"}});
+    rest_send(&server, "alice", "carol", text_body("no push please"), silent).await;
+    ws_send(&mut alice, "dave", custom_body(None)).await;
+    send_group(&server, &team, "alice", "hi").await;
+    send_group(&server, &meeting, "alice", "meet").await;
+
+    // The positive control: a default member gets "Nick(GroupName):text".
+    let frank = fake.wait_sends("good-frank", 1, "a default group member").await;
+    assert_eq!(alert(&frank[0]), "Alice(Team):hi");
+
+    // Each suppressed device still gets a later, ordinary push.
+    drop(bob);
+    wait_state(&server, "bob", "PushOnline", &[("Android", "PushOnline")], "bob's phone closed").await;
+    ws_send(&mut alice, "bob", text_body("control bob")).await;
+    ws_send(&mut alice, "carol", text_body("control carol")).await;
+    ws_send(&mut alice, "dave", custom_body(Some("custom desc"))).await;
+    set_msg_flag(&server, &team, "gina", "AcceptAndNotify").await;
+    set_msg_flag(&server, &team, "hank", "AcceptAndNotify").await;
+    send_group(&server, &team, "alice", "again").await;
+    ws_send(&mut alice, "ivan", text_body("control ivan")).await;
+    drop(alice);
+    wait_state(&server, "alice", "PushOnline", &[("Android", "PushOnline")], "alice's Web closed").await;
+    rest_send(&server, "erin", "alice", text_body("control alice"), json!({})).await;
+    for token in ["good-online", "good-pf", "good-custom", "good-gina", "good-hank", "good-ivan", "good-alice"] {
+        fake.wait_sends(token, 1, "the control push").await;
+    }
+    fake.wait_sends("good-frank", 2, "the second group message").await;
+
+    actix_rt::time::sleep(QUIET).await;
+    assert_eq!(alerts(&fake.sends("good-online")), ["Alice:control bob"], "none while Online\n{}", fake.dump());
+    assert_eq!(alerts(&fake.sends("good-pf")), ["Alice:control carol"], "none for PushFlag 1\n{}", fake.dump());
+    assert_eq!(
+        alerts(&fake.sends("good-custom")),
+        ["Alice:custom desc"],
+        "none for a lone custom element without Desc\n{}",
+        fake.dump()
+    );
+    assert_eq!(alerts(&fake.sends("good-frank")), ["Alice(Team):again", "Alice(Team):hi"], "{}", fake.dump());
+    assert_eq!(alerts(&fake.sends("good-gina")), ["Alice(Team):again"], "none for AcceptNotNotify\n{}", fake.dump());
+    assert_eq!(alerts(&fake.sends("good-hank")), ["Alice(Team):again"], "none for Discard\n{}", fake.dump());
+    assert_eq!(alerts(&fake.sends("good-ivan")), ["Alice:control ivan"], "none for a Meeting group\n{}", fake.dump());
+    assert_eq!(
+        alerts(&fake.sends("good-alice")),
+        ["control alice"],
+        "none to the sender's own devices (and no nick, no prefix)\n{}",
+        fake.dump()
+    );
+    fake.assert_clean();
+}
+
+#[actix_rt::test]
+async fn chat_never_waits_for_a_stalled_provider() {
+    let fake = FakeGoogle::start();
+    // The default request timeout (10 s) outlasts the harness's wait for any answer.
+    let server = start_server(&fake, "");
+    server.import(&["alice", "carol"]).await;
+    push_device(&server, "bob", "stall-1").await;
+    let mut alice = server.login("alice", "Web").await;
+    let mut carol = server.login("carol", "Web").await;
+
+    ws_send(&mut alice, "bob", text_body("are you there?")).await;
+    let stalled = fake.wait_sends("stall-1", 1, "the push to the stalling provider").await;
+    assert_eq!(stalled[0].status, 0, "the fake never answers");
+    assert_eq!(alert(&stalled[0]), "are you there?", "no nick: the bare text");
+
+    for i in 0..50 {
+        let text = format!("m{i}");
+        let (from, to, to_name) =
+            if i % 2 == 0 { (&mut alice, &mut carol, "carol") } else { (&mut carol, &mut alice, "alice") };
+        let reply = from.send_text_msg(to_name, &text).await;
+        assert_eq!(reply["code"], 0, "message {i} acked: {reply}");
+        assert!(reply["data"]["Seq"].as_i64().unwrap_or(0) > 0, "message {i} stored: {reply}");
+        receives(to, &text, to_name).await;
+        if i % 10 == 5 {
+            // More pushes for the stalled phone pile up meanwhile.
+            ws_send(&mut alice, "bob", text_body(&format!("still there? {i}"))).await;
+        }
+    }
+    let history = server.roam("alice", "carol").await;
+    assert_eq!(history["MsgList"].as_array().map(Vec::len), Some(50), "all 50 stored: {history}");
+    assert!(!fake.sends("stall-1").is_empty(), "the stalled request was made");
+    fake.assert_clean();
+}
