@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use futures_util::future::join_all;
@@ -21,32 +21,11 @@ const QUIET: Duration = Duration::from_millis(800);
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Logs in over WebSocket and waits for the end of the login sync.
-async fn online(server: &Server, user: &str, platform: &str) -> Client {
-    let mut client = server.login(user, platform).await;
-    client.event_named("sync_done", WAIT).await.unwrap_or_else(|| panic!("{user} got no sync_done"));
-    client
-}
-
 fn query(identifier: &str) -> String {
     format!(
         "sdkappid={SDKAPPID}&identifier={identifier}&usersig={}&random=12345&contenttype=json",
         Server::usersig(identifier)
     )
-}
-
-/// A REST call that must succeed; the reply.
-async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
-    let reply = server.rest(path, body.clone()).await;
-    assert_ok(&reply, &format!("{path} {body}"));
-    reply
-}
-
-/// A REST call that must fail with `code`.
-async fn rest_fails(server: &Server, path: &str, body: Value, code: i64) -> Value {
-    let reply = server.rest(path, body.clone()).await;
-    assert_fail(&reply, code, &format!("{path} {body}"));
-    reply
 }
 
 /// Imports `n` accounts named `<prefix>000`, `<prefix>001`, … (100 per call); their names.
@@ -59,34 +38,6 @@ async fn import_many(server: &Server, prefix: &str, n: usize) -> Vec<String> {
     names
 }
 
-/// REST sendmsg from `from` to `to` with `extra` fields; the reply (MsgKey, MsgTime).
-async fn send_c2c_with(server: &Server, from: &str, to: &str, text: &str, extra: Value) -> Value {
-    let mut body =
-        json!({"From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": text_body(text)});
-    if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
-        b.extend(e);
-    }
-    rest_ok(server, "openim/sendmsg", body).await
-}
-
-async fn send_c2c(server: &Server, from: &str, to: &str, text: &str) -> Value {
-    send_c2c_with(server, from, to, text, json!({})).await
-}
-
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
-}
-
-/// A group of `kind` named `name`, owned by `owner`, with these members (REST).
-async fn create_group(server: &Server, kind: &str, name: &str, owner: &str, members: &[&str]) -> String {
-    let mut body = json!({"Type": kind, "Name": name, "Owner_Account": owner});
-    if !members.is_empty() {
-        body["MemberList"] = member_list(members);
-    }
-    let reply = rest_ok(server, "group_open_http_svc/create_group", body).await;
-    reply["GroupId"].as_str().unwrap_or_else(|| panic!("no GroupId: {reply}")).to_string()
-}
-
 /// REST send_group_msg from a member; the reply (MsgSeq, MsgTime).
 async fn send_group(server: &Server, group: &str, from: &str, text: &str) -> Value {
     let body =
@@ -96,24 +47,9 @@ async fn send_group(server: &Server, group: &str, from: &str, text: &str) -> Val
     reply
 }
 
-/// A WebSocket command that must succeed; its data.
-async fn ok(client: &mut Client, cmd: &str, data: Value) -> Value {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], 0, "{cmd} {data}: {reply}");
-    reply["data"].clone()
-}
-
-/// A WebSocket command that must fail with `code` (no data, an info).
-async fn refused(client: &mut Client, cmd: &str, data: Value, code: i64) {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], code, "{cmd} {data}: {reply}");
-    assert!(reply.get("data").is_none(), "a failure has no data: {reply}");
-    assert!(!reply["info"].as_str().unwrap_or_default().is_empty(), "a failure says why: {reply}");
-}
-
 /// `get_conversations` with these arguments; the answer's data.
 async fn conversations(client: &mut Client, args: Value) -> Value {
-    let data = ok(client, "get_conversations", args).await;
+    let data = ws_ok(client, "get_conversations", args).await;
     assert!(data["Conversations"].is_array(), "{data}");
     assert!(data["Complete"].is_boolean(), "{data}");
     assert!(data["NextIndex"].is_i64(), "{data}");
@@ -134,27 +70,15 @@ fn ids(list: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn find<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
-    list.iter().find(|c| c["ConversationID"] == id)
-}
-
-fn conv<'a>(list: &'a [Value], id: &str) -> &'a Value {
-    find(list, id).unwrap_or_else(|| panic!("{id} not listed: {list:?}"))
-}
-
 async fn get_unread(client: &mut Client) -> (i64, i64, i64) {
-    let data = ok(client, "get_unread", json!({})).await;
+    let data = ws_ok(client, "get_unread", json!({})).await;
     let get = |k: &str| data[k].as_i64().unwrap_or_else(|| panic!("{k} missing: {data}"));
     (get("C2CUnread"), get("GroupUnread"), get("Total"))
 }
 
-fn text_of(message: &Value) -> &str {
-    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
-}
-
 /// The texts of `user`'s C2C history with `peer`, newest first (WebSocket get_history).
 async fn history(client: &mut Client, peer: &str) -> Vec<String> {
-    let data = ok(client, "get_history", json!({"Peer_Account": peer, "Count": 100})).await;
+    let data = ws_ok(client, "get_history", json!({"Peer_Account": peer, "Count": 100})).await;
     let messages = data["Messages"].as_array().unwrap_or_else(|| panic!("no Messages: {data}"));
     messages.iter().map(|m| text_of(m).to_string()).collect()
 }
@@ -162,7 +86,7 @@ async fn history(client: &mut Client, peer: &str) -> Vec<String> {
 /// The texts (not tips) of a member's group history, newest first.
 async fn group_history(client: &mut Client, group: &str) -> Vec<String> {
     let data =
-        ok(client, "group_open_http_svc/group_msg_get_simple", json!({"GroupId": group, "ReqMsgNumber": 20})).await;
+        ws_ok(client, "group_open_http_svc/group_msg_get_simple", json!({"GroupId": group, "ReqMsgNumber": 20})).await;
     let list = data["RspMsgList"].as_array().cloned().unwrap_or_default();
     list.iter().filter(|m| m["IsSystemMsg"] != 1).map(|m| text_of(m).to_string()).collect()
 }
@@ -187,47 +111,10 @@ async fn rest_unread_of(server: &Server, user: &str, peers: &[&str]) -> Vec<i64>
         .collect()
 }
 
-/// The first event named `name` whose data satisfies `matches` (queued events first); every
-/// other event stays queued in order.
-async fn take_event(
-    client: &mut Client,
-    name: &str,
-    matches: impl Fn(&Value) -> bool,
-    wait: Duration,
-) -> Option<Value> {
-    if let Some(i) = client.events.iter().position(|e| e["event"] == name && matches(&e["data"])) {
-        return client.events.remove(i).map(|e| e["data"].clone());
-    }
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let frame = client.next_frame(left).await?;
-        if frame["event"] == name && matches(&frame["data"]) {
-            return Some(frame["data"].clone());
-        }
-        if frame.get("event").is_some() {
-            client.events.push_back(frame);
-        }
-    }
-}
-
-async fn must_get(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool, who: &str) -> Value {
-    take_event(client, name, matches, WAIT)
-        .await
-        .unwrap_or_else(|| panic!("{who} got no {name}; queued: {:?}", client.events))
-}
-
 async fn must_not_get(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool, who: &str) {
-    if let Some(e) = take_event(client, name, matches, QUIET).await {
+    if let Some(e) = client.take_event(name, matches, QUIET).await {
         panic!("{who} got an unexpected {name}: {e}");
     }
-}
-
-fn any(_: &Value) -> bool {
-    true
 }
 
 fn assert_near_now(time: &Value, what: &str) {
@@ -300,7 +187,7 @@ async fn the_list_holds_c2c_and_group_conversations_newest_first_with_last_messa
 
     assert_eq!(get_unread(&mut alice).await, (3, 1, 4), "C2CUnread, GroupUnread, Total");
 
-    let read = ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
+    let read = ws_ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(2), &json!(0)), "{read}");
     let all = list(&mut alice).await;
     let bob = conv(&all, "c2c_bob");
@@ -357,7 +244,7 @@ async fn recent_contacts_max_limits_the_list_but_pinned_ones_stay() {
     assert_eq!(ids(&list(&mut alice).await), ["c2c_u7", "c2c_u6", "c2c_u5", "c2c_u4", "c2c_u3"], "the 5 newest");
 
     // Pinning the oldest lists it on top of the five.
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_u1", "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_u1", "Pinned": true})).await;
     let all = list(&mut alice).await;
     assert_eq!(ids(&all), ["c2c_u1", "c2c_u7", "c2c_u6", "c2c_u5", "c2c_u4", "c2c_u3"]);
     assert_eq!(conv(&all, "c2c_u1")["Pinned"], true);
@@ -393,7 +280,7 @@ async fn pinning_puts_a_conversation_first_and_tells_every_session() {
     let mut web = online(&server, "alice", "Web").await;
     assert_eq!(ids(&list(&mut phone).await), ["c2c_dave", "c2c_carol", "c2c_bob"]);
 
-    let data = ok(&mut web, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
+    let data = ws_ok(&mut web, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
     assert_eq!(data, json!({}), "pin answers {{}}");
     for (client, who) in [(&mut phone, "the other session"), (&mut web, "the pinning session")] {
         let e = must_get(client, "conversation_pinned", any, who).await;
@@ -404,13 +291,13 @@ async fn pinning_puts_a_conversation_first_and_tells_every_session() {
     assert_eq!(conv(&all, "c2c_bob")["Pinned"], true);
 
     // The most recently pinned comes first; pinned ones stay above newer messages.
-    ok(&mut phone, "pin_conversation", json!({"ConversationID": "c2c_carol", "Pinned": true})).await;
+    ws_ok(&mut phone, "pin_conversation", json!({"ConversationID": "c2c_carol", "Pinned": true})).await;
     let e = must_get(&mut web, "conversation_pinned", any, "web").await;
     assert_eq!(e, json!({"ConversationID": "c2c_carol", "Pinned": true}));
     send_c2c(&server, "dave", "alice", "newest").await;
     assert_eq!(ids(&list(&mut web).await), ["c2c_carol", "c2c_bob", "c2c_dave"]);
 
-    ok(&mut web, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": false})).await;
+    ws_ok(&mut web, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": false})).await;
     let e = must_get(&mut phone, "conversation_pinned", |d| d["ConversationID"] == "c2c_bob", "phone").await;
     assert_eq!(e, json!({"ConversationID": "c2c_bob", "Pinned": false}));
     let all = list(&mut phone).await;
@@ -428,10 +315,10 @@ async fn the_51st_pin_is_refused_with_51012() {
     }
     let mut alice = online(&server, "alice", "Android").await;
     for s in &senders[..50] {
-        ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{s}"), "Pinned": true})).await;
+        ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{s}"), "Pinned": true})).await;
     }
     let last = format!("c2c_{}", senders[50]);
-    refused(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true}), 51012).await;
+    ws_refused(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true}), 51012).await;
     let all = list(&mut alice).await;
     assert_eq!(all.len(), 51, "every conversation listed");
     assert_eq!(all.iter().filter(|c| c["Pinned"] == true).count(), 50, "the refused pin changed nothing");
@@ -439,9 +326,11 @@ async fn the_51st_pin_is_refused_with_51012() {
     assert_eq!(all[0]["ConversationID"], format!("c2c_{}", senders[49]), "most recently pinned first");
 
     // Pinning an already pinned one is not a 51st; unpinning one makes room.
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{}", senders[0]), "Pinned": true})).await;
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{}", senders[1]), "Pinned": false})).await;
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{}", senders[0]), "Pinned": true}))
+        .await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{}", senders[1]), "Pinned": false}))
+        .await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true})).await;
     let all = list(&mut alice).await;
     assert_eq!(all.iter().filter(|c| c["Pinned"] == true).count(), 50);
     assert_eq!(all[0]["ConversationID"], last);
@@ -468,8 +357,8 @@ async fn a_cursor_returns_the_conversations_changed_since() {
 
     // A new message, a deletion, a read, a group message.
     send_c2c(&server, "erin", "alice", "e2").await;
-    assert_eq!(ok(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_carol"})).await, json!({}));
-    ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_dave"})).await;
+    assert_eq!(ws_ok(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_carol"})).await, json!({}));
+    ws_ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_dave"})).await;
     send_group(&server, &group, "gina", "g2").await;
 
     let delta = conversations(&mut alice, json!({"Cursor": cursor})).await;
@@ -500,7 +389,7 @@ async fn a_cursor_returns_the_conversations_changed_since() {
 
     // The answer's cursor chains: a pin, and a message into the deleted conversation.
     let cursor = delta["Cursor"].as_i64().unwrap();
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
     send_c2c(&server, "carol", "alice", "c2").await;
     let delta = conversations(&mut alice, json!({"Cursor": cursor})).await;
     let changed = delta["Conversations"].as_array().unwrap().clone();
@@ -540,7 +429,7 @@ async fn unread_and_mark_read_across_two_devices_with_receipts_to_the_sender() {
     assert_eq!(conv(&list(&mut bob).await, "c2c_alice")["UnreadCount"], 0, "the sender has nothing unread");
 
     // Partly: up to seq 2.
-    let read = ok(&mut web, "mark_read", json!({"ConversationID": "c2c_bob", "Seq": 2})).await;
+    let read = ws_ok(&mut web, "mark_read", json!({"ConversationID": "c2c_bob", "Seq": 2})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(2), &json!(1)), "{read}");
     let want = json!({"ConversationID": "c2c_bob", "Peer_Account": "bob", "ReadSeq": 2, "UnreadCount": 1});
     for (client, who) in [(&mut phone, "alice's other device"), (&mut web, "alice's reading device")] {
@@ -556,7 +445,7 @@ async fn unread_and_mark_read_across_two_devices_with_receipts_to_the_sender() {
     assert_eq!(rest_unread_of(&server, "alice", &["bob"]).await, [1]);
 
     // Then everything, from the other device.
-    let read = ok(&mut phone, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
+    let read = ws_ok(&mut phone, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(3), &json!(0)), "{read}");
     let want = json!({"ConversationID": "c2c_bob", "Peer_Account": "bob", "ReadSeq": 3, "UnreadCount": 0});
     for (client, who) in [(&mut phone, "alice's reading device"), (&mut web, "alice's other device")] {
@@ -573,7 +462,7 @@ async fn unread_and_mark_read_across_two_devices_with_receipts_to_the_sender() {
     assert_eq!(rest_unread_total(&server, "alice").await, 0);
 
     // Reading again moves nothing: no receipt.
-    ok(&mut web, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
+    ws_ok(&mut web, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
     must_not_get(&mut bob, "c2c_read_receipt", any, "bob (nothing moved)").await;
 
     // A new message is unread again on both.
@@ -631,7 +520,7 @@ async fn a_conversation_counts_at_most_100_unread() {
     let c = conv(&list(&mut alice).await, "c2c_flood").clone();
     assert_eq!((&c["LastSeq"], &c["UnreadCount"]), (&json!(105), &json!(100)), "{c}");
     assert_eq!(get_unread(&mut alice).await, (100, 0, 100));
-    let read = ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_flood", "Seq": 100})).await;
+    let read = ws_ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_flood", "Seq": 100})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(100), &json!(5)), "{read}");
     assert_eq!(rest_unread_total(&server, "alice").await, 5);
 }
@@ -668,9 +557,9 @@ async fn send_msg_control_no_unread_and_no_last_msg() {
     assert_eq!(rest_unread_total(&server, "alice").await, 3);
 
     // Reading up to seq 1 leaves "hidden" and "last"; "quiet" (NoUnread) still doesn't count.
-    let read = ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob", "Seq": 1})).await;
+    let read = ws_ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob", "Seq": 1})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(1), &json!(2)), "{read}");
-    let read = ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
+    let read = ws_ok(&mut alice, "mark_read", json!({"ConversationID": "c2c_bob"})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(4), &json!(0)), "{read}");
 }
 
@@ -734,7 +623,7 @@ async fn group_conversations_count_unread_per_type_and_mark_read_tells_every_dev
     assert_eq!(with_empty.len(), 3, "{with_empty:?}");
 
     // Partly, then everything; both devices are told.
-    let read = ok(&mut web, "mark_read", json!({"ConversationID": pub_id, "Seq": 1})).await;
+    let read = ws_ok(&mut web, "mark_read", json!({"ConversationID": pub_id, "Seq": 1})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(1), &json!(2)), "{read}");
     for (client, who) in [(&mut phone, "alice's other device"), (&mut web, "alice's reading device")] {
         let e = must_get(client, "group_read", |d| d["GroupId"] == public, who).await;
@@ -744,7 +633,7 @@ async fn group_conversations_count_unread_per_type_and_mark_read_tells_every_dev
             "{who}: {e}"
         );
     }
-    let read = ok(&mut phone, "mark_read", json!({"ConversationID": pub_id})).await;
+    let read = ws_ok(&mut phone, "mark_read", json!({"ConversationID": pub_id})).await;
     assert_eq!((&read["ReadSeq"], &read["UnreadCount"]), (&json!(3), &json!(0)), "{read}");
     for (client, who) in [(&mut phone, "alice's reading device"), (&mut web, "alice's other device")] {
         let e = must_get(client, "group_read", |d| d["GroupId"] == public, who).await;
@@ -782,7 +671,7 @@ async fn delete_conversation_hides_it_clears_unread_and_it_returns_with_a_newer_
     must_get(&mut web, "c2c_msg", |d| text_of(d) == "two", "alice").await;
     assert_eq!(get_unread(&mut web).await, (2, 0, 2));
 
-    assert_eq!(ok(&mut web, "delete_conversation", json!({"ConversationID": "c2c_bob"})).await, json!({}));
+    assert_eq!(ws_ok(&mut web, "delete_conversation", json!({"ConversationID": "c2c_bob"})).await, json!({}));
     for (client, who) in [(&mut phone, "alice's other session"), (&mut web, "alice's deleting session")] {
         let e = must_get(client, "conversation_deleted", any, who).await;
         assert_eq!(e, json!({"ConversationID": "c2c_bob"}), "{who}");
@@ -813,7 +702,7 @@ async fn clear_history_hides_earlier_messages_from_the_deleter_only() {
     send_group(&server, &group, "gina", "g2").await;
     must_get(&mut web, "group_msg", |d| text_of(d) == "g2", "alice").await;
 
-    ok(&mut web, "delete_conversation", json!({"ConversationID": "c2c_bob", "ClearHistory": true})).await;
+    ws_ok(&mut web, "delete_conversation", json!({"ConversationID": "c2c_bob", "ClearHistory": true})).await;
     must_get(&mut web, "conversation_deleted", |d| d["ConversationID"] == "c2c_bob", "alice").await;
     assert_eq!(history(&mut web, "bob").await, Vec::<String>::new(), "alice's history is cleared");
     assert_eq!(server.roam("alice", "bob").await["MsgCnt"], 0, "admin_getroammsg from alice's side");
@@ -842,7 +731,7 @@ async fn clear_history_hides_earlier_messages_from_the_deleter_only() {
     assert_eq!(synced, ["four"], "offline sync after ClearHistory");
 
     // Group: the member's own history only.
-    ok(&mut web, "delete_conversation", json!({"ConversationID": format!("group_{group}"), "ClearHistory": true}))
+    ws_ok(&mut web, "delete_conversation", json!({"ConversationID": format!("group_{group}"), "ClearHistory": true}))
         .await;
     assert_eq!(group_history(&mut web, &group).await, Vec::<String>::new(), "alice's group history is cleared");
     assert_eq!(group_history(&mut bob, &group).await, ["g2", "g1"], "bob's group history is untouched");
@@ -865,14 +754,18 @@ async fn delete_conversation_errors_and_idempotence() {
     // No message yet, but the peer / group exists: succeeds, twice.
     for id in ["c2c_carol".to_string(), format!("group_{mine}")] {
         for _ in 0..2 {
-            assert_eq!(ok(&mut alice, "delete_conversation", json!({"ConversationID": id})).await, json!({}), "{id}");
+            assert_eq!(
+                ws_ok(&mut alice, "delete_conversation", json!({"ConversationID": id})).await,
+                json!({}),
+                "{id}"
+            );
         }
     }
-    refused(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_nobody"}), 50001).await;
-    refused(&mut alice, "delete_conversation", json!({"ConversationID": "group_@TGS#nosuchgroup"}), 50002).await;
-    refused(&mut alice, "delete_conversation", json!({"ConversationID": format!("group_{other}")}), 50002).await;
+    ws_refused(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_nobody"}), 50001).await;
+    ws_refused(&mut alice, "delete_conversation", json!({"ConversationID": "group_@TGS#nosuchgroup"}), 50002).await;
+    ws_refused(&mut alice, "delete_conversation", json!({"ConversationID": format!("group_{other}")}), 50002).await;
     for bad in ["bogus", "group_", ""] {
-        refused(&mut alice, "delete_conversation", json!({"ConversationID": bad}), 50002).await;
+        ws_refused(&mut alice, "delete_conversation", json!({"ConversationID": bad}), 50002).await;
     }
 }
 
@@ -915,7 +808,7 @@ async fn recentcontact_get_list_shapes_flags_and_errors() {
     let g = send_group(&server, &group, "gina", "g").await;
     let c = send_c2c(&server, "carol", "alice", "c").await;
     let mut alice = online(&server, "alice", "Web").await;
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_bob", "Pinned": true})).await;
 
     let by_time = vec![
         json!({"Type": 1, "To_Account": "carol", "MsgTime": c["MsgTime"], "TopFlag": 0}),
@@ -978,7 +871,7 @@ async fn recentcontact_get_list_pages_of_100_without_duplicates() {
         join_all(chunk.iter().map(|s| send_c2c(&server, s, "alice", "hi"))).await;
     }
     let mut alice = online(&server, "alice", "Android").await;
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_r000", "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": "c2c_r000", "Pinned": true})).await;
 
     for flags in [0, 7] {
         let first = get_list(&server, get_list_body("alice", flags)).await;
@@ -1072,11 +965,6 @@ async fn recentcontact_delete_c2c_and_group_with_and_without_clear_ramble() {
 
 // ---------------------------------------------------------------------------------------------
 // REST admin_set_msg_read and get_c2c_unread_msg_num
-
-fn import_body(sync: i64, from: &str, to: &str, time: i64, text: &str) -> Value {
-    json!({"SyncFromOldSystem": sync, "From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(),
-           "MsgTimeStamp": time, "MsgBody": text_body(text)})
-}
 
 #[actix_rt::test]
 async fn admin_set_msg_read_reads_up_to_a_time_with_the_same_events() {

@@ -22,56 +22,15 @@ const SETTLE: Duration = Duration::from_millis(1000);
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A REST call that must succeed; the reply.
-async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
-    let reply = server.rest(path, body.clone()).await;
-    assert_ok(&reply, &format!("{path} {body}"));
-    reply
-}
-
-/// A WebSocket command that must succeed; its data.
-async fn ok(client: &mut Client, cmd: &str, data: Value) -> Value {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], 0, "{cmd} {data}: {reply}");
-    reply["data"].clone()
-}
-
 /// A WebSocket command that must fail with `code`.
 async fn refused(client: &mut Client, cmd: &str, data: Value, code: i64) {
     let reply = client.request(cmd, data.clone()).await;
     assert_eq!(reply["code"], code, "{cmd} {data}: {reply}");
 }
 
-/// Logs in over WebSocket and waits for the end of the login sync.
-async fn online(server: &Server, user: &str, platform: &str) -> Client {
-    let mut client = server.login(user, platform).await;
-    client.event_named("sync_done", WAIT).await.unwrap_or_else(|| panic!("{user} got no sync_done"));
-    client
-}
-
-/// Events up to and including sync_done after a login; the sync_done data and the events before it.
-async fn login_sync(client: &mut Client, who: &str) -> (Value, Vec<Value>) {
-    let mut before = Vec::new();
-    loop {
-        let e = client.event(WAIT).await.unwrap_or_else(|| panic!("{who}: no sync_done; got {before:?}"));
-        if e["event"] == "sync_done" {
-            return (e["data"].clone(), before);
-        }
-        before.push(e);
-    }
-}
-
-fn text_of(message: &Value) -> &str {
-    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
-}
-
-fn texts(messages: &[Value]) -> Vec<String> {
-    messages.iter().map(|m| text_of(m).to_string()).collect()
-}
-
 /// The user's whole conversation list (`get_conversations` with these arguments).
 async fn list_with(client: &mut Client, args: Value) -> Vec<Value> {
-    let data = ok(client, "get_conversations", args).await;
+    let data = ws_ok(client, "get_conversations", args).await;
     assert_eq!(data["Complete"], true, "{data}");
     data["Conversations"].as_array().unwrap_or_else(|| panic!("no Conversations: {data}")).clone()
 }
@@ -84,98 +43,18 @@ fn ids(list: &[Value]) -> Vec<String> {
     list.iter().map(|c| c["ConversationID"].as_str().unwrap_or_default().to_string()).collect()
 }
 
-fn find<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
-    list.iter().find(|c| c["ConversationID"] == id)
-}
-
-fn conv<'a>(list: &'a [Value], id: &str) -> &'a Value {
-    find(list, id).unwrap_or_else(|| panic!("{id} not listed: {list:?}"))
-}
-
-/// REST sendmsg; the reply (MsgKey, MsgTime).
-async fn send_c2c(server: &Server, from: &str, to: &str, text: &str) -> Value {
-    let body =
-        json!({"From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": text_body(text)});
-    rest_ok(server, "openim/sendmsg", body).await
-}
-
-/// REST importmsg of one text message.
-async fn import_c2c(server: &Server, sync: i64, from: &str, to: &str, time: i64, text: &str) {
-    rest_ok(
-        server,
-        "openim/importmsg",
-        json!({"SyncFromOldSystem": sync, "From_Account": from, "To_Account": to,
-               "MsgRandom": rand::random::<u32>(), "MsgTimeStamp": time, "MsgBody": text_body(text)}),
-    )
-    .await;
-}
-
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
-}
-
-/// A group made with REST create_group; its ID.
-async fn create_group(server: &Server, kind: &str, owner: &str, members: &[&str]) -> String {
-    let mut body = json!({"Type": kind, "Name": "g", "Owner_Account": owner});
-    if !members.is_empty() {
-        body["MemberList"] = member_list(members);
-    }
-    let reply = rest_ok(server, "group_open_http_svc/create_group", body).await;
-    reply["GroupId"].as_str().unwrap_or_else(|| panic!("no GroupId: {reply}")).to_string()
-}
-
 async fn send_group(server: &Server, group: &str, from: &str, text: &str) -> Value {
     let body =
         json!({"GroupId": group, "From_Account": from, "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
     rest_ok(server, "group_open_http_svc/send_group_msg", body).await
 }
 
-/// The roaming MsgList of `operator`–`peer`.
-async fn roam_list(server: &Server, operator: &str, peer: &str) -> Vec<Value> {
-    let reply = server.roam(operator, peer).await;
-    reply["MsgList"].as_array().unwrap_or_else(|| panic!("no MsgList: {reply}")).clone()
-}
-
 /// Counts rows with raw SQL (SQLite or PostgreSQL, whichever the server uses).
 async fn count(server: &Server, sql: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
-    let url = server
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/parley.db", server.store.data_dir.display()));
-    let db = sea_orm::Database::connect(url).await.expect("connect to the server's database");
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql.to_string()))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .expect("a row");
-    let n = row.try_get_by_index::<i64>(0).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let _ = db.close().await;
-    n
+    query_i64(server, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 // --- UTC hours and archives ------------------------------------------------------------------
-
-/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// "YYYYMMDDHH" (UTC) of a unix time.
-fn hour_string(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    format!("{y:04}{m:02}{d:02}{:02}", unix.rem_euclid(86_400) / 3600)
-}
 
 #[test]
 fn hour_strings_are_utc() {
@@ -213,15 +92,6 @@ async fn archive_texts(server: &Server, chat_type: &str, hour: &str) -> Vec<Stri
 }
 
 // --- online states ---------------------------------------------------------------------------
-
-async fn login_instance(server: &Server, user: &str, platform: &str, instance: &str) -> Client {
-    server.login_with(user, platform, json!({"InstanceID": instance})).await
-}
-
-async fn set_token(client: &mut Client, provider: &str, token: &str) {
-    let reply = client.request("set_push_token", json!({"Provider": provider, "Token": token})).await;
-    assert_eq!(reply["code"], 0, "set_push_token {provider}: {reply}");
-}
 
 /// `user`'s (State, Detail as (Platform, Status) pairs, sorted) from query_online_status.
 async fn status(server: &Server, user: &str) -> (String, Vec<(String, String)>) {
@@ -349,7 +219,7 @@ async fn an_old_import_does_not_replace_the_live_last_message_or_its_place() {
     assert_eq!(items[0]["MsgTime"], today["MsgTime"], "{reply}");
 
     // The history holds both.
-    let data = ok(&mut alice, "get_history", json!({"Peer_Account": "bob", "Count": 100})).await;
+    let data = ws_ok(&mut alice, "get_history", json!({"Peer_Account": "bob", "Count": 100})).await;
     let mut got = texts(data["Messages"].as_array().unwrap());
     got.sort();
     assert_eq!(got, ["six days ago", "today"], "{data}");
@@ -384,11 +254,11 @@ async fn an_expired_import_does_not_take_a_live_conversation_with_it() {
 async fn a_recalled_group_message_is_a_placeholder_in_the_list() {
     let server = Server::start();
     server.import(&["ann", "bob", "cat"]).await;
-    let group = create_group(&server, "Public", "ann", &["bob", "cat"]).await;
+    let group = create_group(&server, "Public", "g", "ann", &["bob", "cat"]).await;
     let conversation = format!("group_{group}");
     let mut bob = online(&server, "bob", "Android").await;
     let mut cat = online(&server, "cat", "Web").await;
-    let sent = ok(
+    let sent = ws_ok(
         &mut bob,
         "group_open_http_svc/send_group_msg",
         json!({"GroupId": group, "Random": 7, "MsgBody": text_body("secret words"),
@@ -399,7 +269,7 @@ async fn a_recalled_group_message_is_a_placeholder_in_the_list() {
     let before = list(&mut cat).await;
     assert_eq!(text_of(&conv(&before, &conversation)["LastMsg"]), "secret words", "{before:?}");
 
-    let data = ok(
+    let data = ws_ok(
         &mut bob,
         "group_open_http_svc/group_msg_recall",
         json!({"GroupId": group, "MsgSeqList": [{"MsgSeq": seq}]}),
@@ -428,14 +298,14 @@ async fn deleting_a_conversation_without_messages_does_not_hide_its_first_messag
     let server = Server::start();
     server.import(&["alice", "bob", "gina"]).await;
     // A Public group made with members stores no tip: it has no message at all.
-    let group = create_group(&server, "Public", "gina", &["alice"]).await;
+    let group = create_group(&server, "Public", "g", "gina", &["alice"]).await;
     let conversation = format!("group_{group}");
     let mut alice = online(&server, "alice", "Android").await;
     let empty = list_with(&mut alice, json!({"IncludeEmpty": true})).await;
     assert_eq!(conv(&empty, &conversation)["LastSeq"], 0, "the group has no message yet: {empty:?}");
 
-    ok(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_bob"})).await;
-    ok(&mut alice, "delete_conversation", json!({"ConversationID": conversation})).await;
+    ws_ok(&mut alice, "delete_conversation", json!({"ConversationID": "c2c_bob"})).await;
+    ws_ok(&mut alice, "delete_conversation", json!({"ConversationID": conversation})).await;
 
     let first = send_c2c(&server, "bob", "alice", "first").await;
     let g1 = send_group(&server, &group, "gina", "g first").await;
@@ -447,7 +317,7 @@ async fn deleting_a_conversation_without_messages_does_not_hide_its_first_messag
     let g = find(&all, &conversation).unwrap_or_else(|| panic!("the group's first message is hidden: {all:?}"));
     assert_eq!((&g["LastSeq"], &g["UnreadCount"]), (&json!(1), &json!(1)), "{g}");
     assert_eq!(text_of(&g["LastMsg"]), "g first", "{g}");
-    let unread = ok(&mut alice, "get_unread", json!({})).await;
+    let unread = ws_ok(&mut alice, "get_unread", json!({})).await;
     assert_eq!(unread, json!({"C2CUnread": 1, "GroupUnread": 1, "Total": 2}));
 }
 
@@ -481,15 +351,7 @@ async fn a_group_archive_is_remade_after_an_import_and_a_recall() {
     server.import(&["ann", "bob"]).await;
     let start = (parley::now_secs() / 3600 - 3) * 3600;
     let hour = hour_string(start);
-    let group = rest_ok(
-        &server,
-        "group_open_http_svc/import_group",
-        json!({"Type": "Public", "Name": "old", "Owner_Account": "ann", "CreateTime": start - 7200}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = import_public_group(&server, "ann", start - 7200).await;
     let import = |messages: Vec<(&str, i64, &str)>| {
         let list: Vec<Value> = messages
             .into_iter()
@@ -598,35 +460,35 @@ async fn a_group_left_can_be_unpinned_and_stale_pins_make_room() {
     let peers: Vec<String> = (0..50).map(|i| format!("peer{i:02}")).collect();
     let reply = rest_ok(&server, "im_open_login_svc/multiaccount_import", json!({"Accounts": peers})).await;
     assert_eq!(reply["FailAccounts"].as_array().map_or(0, Vec::len), 0, "{reply}");
-    let group = create_group(&server, "Public", "gina", &["alice"]).await;
+    let group = create_group(&server, "Public", "g", "gina", &["alice"]).await;
     let conversation = format!("group_{group}");
     send_group(&server, &group, "gina", "hello").await;
     let mut alice = online(&server, "alice", "Android").await;
 
     // 50 pins: the group and 49 peers.
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": conversation, "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": conversation, "Pinned": true})).await;
     for peer in &peers[..49] {
-        ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{peer}"), "Pinned": true})).await;
+        ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{peer}"), "Pinned": true})).await;
     }
     let last = format!("c2c_{}", peers[49]);
     refused(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true}), 51012).await;
 
     rest_ok(&server, "group_open_http_svc/quit_group", json!({"GroupId": group, "Member_Account": "alice"})).await;
-    let data = ok(&mut alice, "pin_conversation", json!({"ConversationID": conversation, "Pinned": false})).await;
+    let data = ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": conversation, "Pinned": false})).await;
     assert_eq!(data, json!({}), "unpinning a group left");
     // The stale pin is gone: room for another.
-    ok(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true})).await;
+    ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": last, "Pinned": true})).await;
     // And a pin of a group left is still refused.
     refused(&mut alice, "pin_conversation", json!({"ConversationID": conversation, "Pinned": true}), 50002).await;
 
     // Every one of them unpinned: 50 new pins fit.
     for peer in &peers {
-        ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{peer}"), "Pinned": false})).await;
+        ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{peer}"), "Pinned": false})).await;
     }
     let others: Vec<String> = (0..50).map(|i| format!("other{i:02}")).collect();
     rest_ok(&server, "im_open_login_svc/multiaccount_import", json!({"Accounts": others})).await;
     for other in &others {
-        ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{other}"), "Pinned": true})).await;
+        ws_ok(&mut alice, "pin_conversation", json!({"ConversationID": format!("c2c_{other}"), "Pinned": true})).await;
     }
 }
 
@@ -637,7 +499,7 @@ async fn a_group_left_can_be_unpinned_and_stale_pins_make_room() {
 async fn a_stored_join_tip_is_the_groups_latest_message_in_the_list() {
     let server = Server::start();
     server.import(&["gina", "alice"]).await;
-    let group = create_group(&server, "Public", "gina", &[]).await;
+    let group = create_group(&server, "Public", "g", "gina", &[]).await;
     let conversation = format!("group_{group}");
     let mut gina = online(&server, "gina", "Android").await;
     let before = list(&mut gina).await;

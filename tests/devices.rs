@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use futures_util::future::join_all;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{json, Value};
 
 /// How long to wait for something that must not happen.
@@ -37,15 +37,6 @@ async fn assert_survives(client: &mut Client, who: &str) {
     assert!(!client.closed, "{who}: closed without a kicked event");
     let reply = client.request("heartbeat", json!({})).await;
     assert_eq!(reply["code"], 0, "{who}: heartbeat {reply}");
-}
-
-async fn login_instance(server: &Server, user: &str, platform: &str, instance: &str) -> Client {
-    server.login_with(user, platform, json!({"InstanceID": instance})).await
-}
-
-async fn set_token(client: &mut Client, provider: &str, token: &str) {
-    let reply = client.request("set_push_token", json!({"Provider": provider, "Token": token})).await;
-    assert_eq!(reply["code"], 0, "set_push_token {provider}: {reply}");
 }
 
 /// The QueryResult item of `user` from `query_online_status` with IsNeedDetail 1.
@@ -489,15 +480,6 @@ async fn push_online_expires_after_push_online_secs() {
 
 // ---------------------------------------------------------------------------------------------
 // State-change records
-
-async fn connect_db(server: &Server) -> DatabaseConnection {
-    let url = server
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/parley.db?mode=rwc", server.store.data_dir.display()));
-    Database::connect(url.as_str()).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
 
 /// One `state_event` row without its id and time: (instance, platform, action, reason, kicked).
 type Rec = (String, String, String, String, Vec<String>);

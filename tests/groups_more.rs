@@ -56,10 +56,6 @@ async fn topic_fail(server: &Server, cmd: &str, body: Value, code: i64) -> Value
     rest_fail(server, &format!("million_group_open_http_svc/{cmd}"), body, code).await
 }
 
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
-}
-
 async fn create(server: &Server, body: Value) -> String {
     let reply = ok(server, "create_group", body).await;
     reply["GroupId"].as_str().unwrap_or_else(|| panic!("create_group without GroupId: {reply}")).to_string()

@@ -59,10 +59,6 @@ async fn fail(server: &Server, cmd: &str, body: Value, code: i64) {
     assert_fail(&reply, code, &describe(cmd, &body));
 }
 
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
-}
-
 async fn create(server: &Server, body: Value) -> String {
     let reply = ok(server, "create_group", body).await;
     reply["GroupId"].as_str().unwrap_or_else(|| panic!("create_group without GroupId: {reply}")).to_string()

@@ -47,10 +47,6 @@ async fn rest_ok(server: &Server, cmd: &str, body: Value) -> Value {
     reply
 }
 
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
-}
-
 /// A group of `kind` owned by `owner`, created over REST with `extra` fields (MemberList, …).
 async fn create_group(server: &Server, kind: &str, owner: &str, extra: Value) -> String {
     let mut body = json!({"Type": kind, "Name": "group", "Owner_Account": owner});
@@ -84,10 +80,6 @@ async fn join(client: &mut Client, group: &str) {
     assert_eq!(data["JoinResult"], "Joined", "apply_join_group {group}: {data}");
 }
 
-fn text_of(message: &Value) -> &str {
-    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
-}
-
 /// Sends a text into the group, asserting success; the answer's data.
 async fn send_text(client: &mut Client, group: &str, text: &str) -> Value {
     ok(client, "send_group_msg", json!({"GroupId": group, "Random": rand::random::<u32>(), "MsgBody": text_body(text)}))
@@ -105,36 +97,10 @@ async fn send_refused(client: &mut Client, group: &str, code: i64) {
     refused(client, "send_group_msg", json!({"GroupId": group, "Random": 7, "MsgBody": text_body("no")}), code).await;
 }
 
-/// The first event named `name` whose data satisfies `matches` (queued events first); every
-/// other event stays queued in order.
-async fn take_event(
-    client: &mut Client,
-    name: &str,
-    matches: impl Fn(&Value) -> bool,
-    wait: Duration,
-) -> Option<Value> {
-    if let Some(i) = client.events.iter().position(|e| e["event"] == name && matches(&e["data"])) {
-        return client.events.remove(i).map(|e| e["data"].clone());
-    }
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let frame = client.next_frame(left).await?;
-        if frame["event"] == name && matches(&frame["data"]) {
-            return Some(frame["data"].clone());
-        }
-        if frame.get("event").is_some() {
-            client.events.push_back(frame);
-        }
-    }
-}
-
 /// The `group_system` event of this Type about `group`, which must arrive.
 async fn system_event(client: &mut Client, group: &str, kind: &str, who: &str) -> Value {
-    take_event(client, "group_system", |d| d["GroupId"] == group && d["Type"] == kind, WAIT)
+    client
+        .take_event("group_system", |d| d["GroupId"] == group && d["Type"] == kind, WAIT)
         .await
         .unwrap_or_else(|| panic!("{who} got no group_system {kind} for {group}; queued: {:?}", client.events))
 }
@@ -143,21 +109,24 @@ async fn system_event(client: &mut Client, group: &str, kind: &str, who: &str) -
 async fn tip_event(client: &mut Client, group: &str, op: &str, who: &str) -> Value {
     let is_tip =
         |d: &Value| d["GroupId"] == group && d["IsSystemMsg"] == 1 && d["MsgBody"][0]["MsgContent"]["OpType"] == op;
-    take_event(client, "group_msg", is_tip, WAIT)
+    client
+        .take_event("group_msg", is_tip, WAIT)
         .await
         .unwrap_or_else(|| panic!("{who} got no {op} tip in {group}; queued: {:?}", client.events))
 }
 
 /// The next user message (`group_msg` with IsSystemMsg 0), which must arrive.
 async fn message_event(client: &mut Client, who: &str) -> Value {
-    take_event(client, "group_msg", |d| d["IsSystemMsg"] == 0, WAIT)
+    client
+        .take_event("group_msg", |d| d["IsSystemMsg"] == 0, WAIT)
         .await
         .unwrap_or_else(|| panic!("{who} got no group_msg; queued: {:?}", client.events))
 }
 
 /// The user message with this text, which must arrive (other events stay queued).
 async fn message_with_text(client: &mut Client, text: &str, who: &str) -> Value {
-    take_event(client, "group_msg", |d| d["IsSystemMsg"] == 0 && text_of(d) == text, WAIT)
+    client
+        .take_event("group_msg", |d| d["IsSystemMsg"] == 0 && text_of(d) == text, WAIT)
         .await
         .unwrap_or_else(|| panic!("{who} got no group_msg {text:?}; queued: {:?}", client.events))
 }
@@ -166,7 +135,7 @@ async fn message_with_text(client: &mut Client, text: &str, who: &str) -> Value 
 /// period), tips included.
 async fn drain_group_msgs(client: &mut Client) -> Vec<Value> {
     let mut out = Vec::new();
-    while let Some(data) = take_event(client, "group_msg", |_| true, Duration::from_millis(100)).await {
+    while let Some(data) = client.take_event("group_msg", |_| true, Duration::from_millis(100)).await {
         out.push(data);
     }
     out
@@ -772,7 +741,8 @@ async fn own_messages_are_recalled_for_every_member_and_others_are_not() {
     let data = ok(&mut bob, "group_msg_recall", recall(mine)).await;
     assert_eq!(data["RecallRetList"], json!([{"MsgSeq": mine, "RetCode": 0}]), "{data}");
     for (client, who) in [(&mut ann, "ann"), (&mut bob, "bob"), (&mut cat, "cat")] {
-        let event = take_event(client, "group_msg_recalled", |d| d["GroupId"] == group, WAIT)
+        let event = client
+            .take_event("group_msg_recalled", |d| d["GroupId"] == group, WAIT)
             .await
             .unwrap_or_else(|| panic!("{who} got no group_msg_recalled"));
         assert_eq!(seq_list(&event["MsgSeqList"]), vec![mine], "{who}: {event}");
@@ -807,7 +777,8 @@ async fn reading_is_told_to_every_device_and_clears_unread() {
 
     ok(&mut web, "group_msg_read", json!({"GroupId": group, "MsgSeq": last})).await;
     for (client, who) in [(&mut phone, "bob's iPhone"), (&mut web, "bob's Web (the reader)")] {
-        let read = take_event(client, "group_read", |d| d["GroupId"] == group, WAIT)
+        let read = client
+            .take_event("group_read", |d| d["GroupId"] == group, WAIT)
             .await
             .unwrap_or_else(|| panic!("{who} got no group_read"));
         let expected =

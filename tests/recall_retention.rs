@@ -21,52 +21,11 @@ const QUIET: Duration = Duration::from_millis(800);
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// The first event named `name` whose data satisfies `matches` (queued events first); every
-/// other event stays queued in order. Its `data`.
-async fn take_event(
-    client: &mut Client,
-    name: &str,
-    matches: impl Fn(&Value) -> bool,
-    wait: Duration,
-) -> Option<Value> {
-    if let Some(i) = client.events.iter().position(|e| e["event"] == name && matches(&e["data"])) {
-        return client.events.remove(i).map(|e| e["data"].clone());
-    }
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let frame = client.next_frame(left).await?;
-        if frame["event"] == name && matches(&frame["data"]) {
-            return Some(frame["data"].clone());
-        }
-        if frame.get("event").is_some() {
-            client.events.push_back(frame);
-        }
-    }
-}
-
-/// The event `name` must arrive; its data.
-async fn must_get(client: &mut Client, name: &str, who: &str) -> Value {
-    take_event(client, name, |_| true, WAIT)
-        .await
-        .unwrap_or_else(|| panic!("{who} got no {name}; queued: {:?}", client.events))
-}
-
 /// No event `name` arrives within QUIET (queued ones count).
 async fn assert_no_event(client: &mut Client, name: &str, who: &str) {
-    if let Some(e) = take_event(client, name, |_| true, QUIET).await {
+    if let Some(e) = client.take_event(name, any, QUIET).await {
         panic!("{who} got an unexpected {name}: {e}");
     }
-}
-
-/// A WebSocket command that must succeed; its `data`.
-async fn ws_ok(client: &mut Client, cmd: &str, data: Value) -> Value {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], 0, "{cmd} {data}: {reply}");
-    reply["data"].clone()
 }
 
 /// A WebSocket command that must fail with `code` (no data, an info).
@@ -77,28 +36,8 @@ async fn ws_fails(client: &mut Client, cmd: &str, data: Value, code: i64, what: 
     assert!(!reply["info"].as_str().unwrap_or_default().is_empty(), "{what}: a failure says why: {reply}");
 }
 
-fn text_of(message: &Value) -> &str {
-    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
-}
-
-/// get_history over WebSocket, newest first.
-async fn history(client: &mut Client, peer: &str) -> Vec<Value> {
-    let data = ws_ok(client, "get_history", json!({"Peer_Account": peer, "Count": 100})).await;
-    data["Messages"].as_array().unwrap_or_else(|| panic!("no Messages: {data}")).clone()
-}
-
-fn texts(messages: &[Value]) -> Vec<String> {
-    messages.iter().map(|m| text_of(m).to_string()).collect()
-}
-
 fn by_key<'a>(messages: &'a [Value], key: &str) -> &'a Value {
     messages.iter().find(|m| m["MsgKey"] == key).unwrap_or_else(|| panic!("no message {key} in {messages:?}"))
-}
-
-/// The roaming MsgList of `operator`–`peer`.
-async fn roam_list(server: &Server, operator: &str, peer: &str) -> Vec<Value> {
-    let reply = server.roam(operator, peer).await;
-    reply["MsgList"].as_array().unwrap_or_else(|| panic!("no MsgList: {reply}")).clone()
 }
 
 /// Sends a text over WebSocket with CloudCustomData; (Seq, MsgKey).
@@ -117,21 +56,6 @@ async fn send_text(client: &mut Client, to: &str, text: &str) -> (i64, String) {
     let reply = client.send_text_msg(to, text).await;
     assert_eq!(reply["code"], 0, "send {text}: {reply}");
     (reply["data"]["Seq"].as_i64().unwrap(), reply["data"]["MsgKey"].as_str().unwrap().to_string())
-}
-
-async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
-    let reply = server.rest(path, body.clone()).await;
-    assert_ok(&reply, &format!("{path} {body}"));
-    reply
-}
-
-async fn rest_fails(server: &Server, path: &str, body: Value, code: i64) {
-    let reply = server.rest(path, body.clone()).await;
-    assert_fail(&reply, code, &format!("{path} {body}"));
-}
-
-fn member_list(users: &[&str]) -> Value {
-    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
 }
 
 /// The group's MsgSeqList as numbers (plain numbers or `{"MsgSeq"}` objects).
@@ -156,39 +80,7 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
-/// Events up to and including sync_done after a login; the sync_done data and the events before it.
-async fn login_sync(client: &mut Client, who: &str) -> (Value, Vec<Value>) {
-    let mut before = Vec::new();
-    loop {
-        let e = client.event(WAIT).await.unwrap_or_else(|| panic!("{who}: no sync_done; got {before:?}"));
-        if e["event"] == "sync_done" {
-            return (e["data"].clone(), before);
-        }
-        before.push(e);
-    }
-}
-
-// --- time and digests, without extra crates --------------------------------------------------
-
-/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// "YYYYMMDDHH" (UTC) of a unix time.
-fn hour_string(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    format!("{y:04}{m:02}{d:02}{:02}", unix.rem_euclid(86_400) / 3600)
-}
+// --- digests, without extra crates ----------------------------------------------------------
 
 /// MD5 (RFC 1321) as lowercase hex.
 fn md5_hex(data: &[u8]) -> String {
@@ -275,7 +167,7 @@ async fn a_recall_reaches_every_device_of_both_users_and_leaves_a_flagged_placeh
         (&mut bob_phone, "bob's iPhone"),
         (&mut bob_web, "bob's Web"),
     ] {
-        let event = must_get(client, "c2c_msg_recalled", who).await;
+        let event = must_get(client, "c2c_msg_recalled", any, who).await;
         for (field, value) in [
             ("From_Account", json!("alice")),
             ("To_Account", json!("bob")),
@@ -338,8 +230,8 @@ async fn only_the_sender_recalls_and_only_once() {
     assert_eq!(history(&mut bob, "alice").await[0]["MsgFlagBits"], 0, "refused recalls change nothing");
 
     ws_ok(&mut alice, "recall_msg", recall("bob", &key)).await;
-    must_get(&mut bob, "c2c_msg_recalled", "bob").await;
-    must_get(&mut alice, "c2c_msg_recalled", "alice").await;
+    must_get(&mut bob, "c2c_msg_recalled", any, "bob").await;
+    must_get(&mut alice, "c2c_msg_recalled", any, "alice").await;
     ws_fails(&mut alice, "recall_msg", recall("bob", &key), 20023, "a second recall").await;
     assert_no_event(&mut bob, "c2c_msg_recalled", "bob after the second recall").await;
     rest_fails(
@@ -391,7 +283,7 @@ async fn after_the_window_users_cannot_recall_but_the_admin_can() {
     let withdraw = |key: &str| json!({"From_Account": "alice", "To_Account": "bob", "MsgKey": key});
     rest_ok(&server, "openim/admin_msgwithdraw", withdraw(&key)).await;
     for (client, who) in [(&mut alice_android, "alice's Android"), (&mut alice_web, "alice's Web"), (&mut bob, "bob")] {
-        let event = must_get(client, "c2c_msg_recalled", who).await;
+        let event = must_get(client, "c2c_msg_recalled", any, who).await;
         for (field, value) in [
             ("From_Account", json!("alice")),
             ("To_Account", json!("bob")),
@@ -457,7 +349,8 @@ async fn a_group_recall_reaches_every_session_of_every_member() {
         (&mut ann_web, "ann's Web"),
         (&mut cat, "cat"),
     ] {
-        let event = take_event(client, "group_msg_recalled", |d| d["GroupId"] == group, WAIT)
+        let event = client
+            .take_event("group_msg_recalled", |d| d["GroupId"] == group, WAIT)
             .await
             .unwrap_or_else(|| panic!("{who} got no group_msg_recalled"));
         assert_eq!(seq_list(&event["MsgSeqList"]), vec![oops], "{who}: {event}");
@@ -495,7 +388,7 @@ async fn the_sender_edits_a_message_on_every_device_and_the_admin_too() {
         (&mut bob_phone, "bob's iPhone"),
         (&mut bob_web, "bob's Web"),
     ] {
-        let event = must_get(client, "c2c_msg_modified", who).await;
+        let event = must_get(client, "c2c_msg_modified", any, who).await;
         for (field, value) in [
             ("From_Account", json!("alice")),
             ("To_Account", json!("bob")),
@@ -561,7 +454,7 @@ async fn the_sender_edits_a_message_on_every_device_and_the_admin_too() {
         (&mut bob_phone, "bob's iPhone"),
         (&mut bob_web, "bob's Web"),
     ] {
-        let event = must_get(client, "c2c_msg_modified", who).await;
+        let event = must_get(client, "c2c_msg_modified", any, who).await;
         assert_eq!((&event["MsgKey"], &event["Seq"]), (&json!(key), &json!(seq)), "{who}: {event}");
         assert_eq!(event["MsgBody"], text_body("by admin"), "{who}: {event}");
     }
@@ -570,7 +463,7 @@ async fn the_sender_edits_a_message_on_every_device_and_the_admin_too() {
 
     // A recalled message cannot be edited.
     ws_ok(&mut alice_web, "recall_msg", json!({"Peer_Account": "bob", "MsgKey": key})).await;
-    must_get(&mut bob_web, "c2c_msg_recalled", "bob's Web").await;
+    must_get(&mut bob_web, "c2c_msg_recalled", any, "bob's Web").await;
     ws_fails(&mut alice_android, "modify_msg", edit(text_body("again")), 20023, "edit after recall").await;
     rest_fails(
         &server,
@@ -601,7 +494,7 @@ async fn typing_is_delivered_live_and_never_stored() {
     let data = ws_ok(&mut alice, "typing", json!({"To_Account": "bob"})).await;
     assert_eq!(data, json!({}));
     for (client, who) in [(&mut bob_phone, "bob's iPhone"), (&mut bob_web, "bob's Web")] {
-        let event = must_get(client, "typing", who).await;
+        let event = must_get(client, "typing", any, who).await;
         assert_eq!(event, json!({"From_Account": "alice"}), "{who}");
         assert_no_event(client, "c2c_msg", who).await;
     }
@@ -689,17 +582,6 @@ fn expire_time(value: &Value) -> i64 {
     days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se + 14 * 3600
 }
 
-/// Days since 1970-01-01 of a civil date (the inverse of civil_from_days).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Every message of an hour's archive (all files), sorted by time.
 async fn archive(server: &Server, chat_type: &str, hour: &str) -> Vec<Value> {
     let reply = rest_ok(server, "open_msg_svc/get_history", json!({"ChatType": chat_type, "MsgTime": hour})).await;
@@ -741,15 +623,7 @@ async fn hourly_archives_hold_the_hours_messages_gzipped_with_sizes_and_md5s() {
         .await;
     }
     // Group: a Public group created before, two messages in the hour, one before, one after.
-    let group = rest_ok(
-        &server,
-        "group_open_http_svc/import_group",
-        json!({"Type": "Public", "Name": "old", "Owner_Account": "ann", "CreateTime": start - 7200}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = import_public_group(&server, "ann", start - 7200).await;
     let msg = |from: &str, time: i64, text: &str| json!({"From_Account": from, "SendTime": time, "Random": 9, "MsgBody": text_body(text)});
     let reply = rest_ok(
         &server,
@@ -857,22 +731,35 @@ fn flip_middle(s: &str) -> String {
 
 /// How many stored rows of `table` have msg_time before `time` (straight from the database).
 async fn rows_before(server: &Server, table: &str, time: i64) -> Result<i64, String> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let url = server
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/parley.db", server.store.data_dir.display()));
-    let db = sea_orm::Database::connect(url).await.map_err(|e| e.to_string())?;
-    let sql = format!("SELECT COUNT(*) FROM {table} WHERE msg_time < {time}");
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no row")?;
-    let count = row.try_get_by_index::<i64>(0).map_err(|e| e.to_string());
-    let _ = db.close().await;
-    count
+    query_i64(server, &format!("SELECT COUNT(*) FROM {table} WHERE msg_time < {time}")).await
+}
+
+/// Imports the Public group "old" of alice, created at `created`, with bob joining at `joined`,
+/// then its `messages` (sender, SendTime, text; Random 1, 2, …); the group ID and the
+/// import_group_msg reply.
+async fn import_old_group(
+    server: &Server,
+    created: i64,
+    joined: i64,
+    messages: &[(&str, i64, &str)],
+) -> (String, Value) {
+    let group = import_public_group(server, "alice", created).await;
+    rest_ok(
+        server,
+        "group_open_http_svc/import_group_member",
+        json!({"GroupId": group, "MemberList": [{"Member_Account": "bob", "JoinTime": joined}]}),
+    )
+    .await;
+    let list: Vec<Value> = messages
+        .iter()
+        .zip(1..)
+        .map(|(&(from, time, text), random)| {
+            json!({"From_Account": from, "SendTime": time, "Random": random, "MsgBody": text_body(text)})
+        })
+        .collect();
+    let reply =
+        rest_ok(server, "group_open_http_svc/import_group_msg", json!({"GroupId": group, "MsgList": list})).await;
+    (group, reply)
 }
 
 /// The texts of the group's history as the app admin sees it (group_msg_get_simple), newest first.
@@ -891,14 +778,10 @@ async fn expired_messages_and_conversations_leave_every_view_and_the_database() 
     let old = now - 120;
 
     // Expired imports (real-time: unread and synced), then newer ones.
-    let import = |from: &str, to: &str, time: i64, text: &str| {
-        json!({"SyncFromOldSystem": 5, "From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(),
-               "MsgTimeStamp": time, "MsgBody": text_body(text)})
-    };
-    rest_ok(&server, "openim/importmsg", import("alice", "bob", old, "old 1")).await;
-    rest_ok(&server, "openim/importmsg", import("bob", "alice", old + 1, "old 2")).await;
-    rest_ok(&server, "openim/importmsg", import("alice", "carol", old + 2, "carol old")).await;
-    rest_ok(&server, "openim/importmsg", import("alice", "bob", now - 10, "recent import")).await;
+    import_c2c(&server, 5, "alice", "bob", old, "old 1").await;
+    import_c2c(&server, 5, "bob", "alice", old + 1, "old 2").await;
+    import_c2c(&server, 5, "alice", "carol", old + 2, "carol old").await;
+    import_c2c(&server, 5, "alice", "bob", now - 10, "recent import").await;
     rest_ok(
         &server,
         "openim/sendmsg",
@@ -907,29 +790,9 @@ async fn expired_messages_and_conversations_leave_every_view_and_the_database() 
     .await;
 
     // Group: created long ago, an expired import, a fresh message.
-    let group = rest_ok(
-        &server,
-        "group_open_http_svc/import_group",
-        json!({"Type": "Public", "Name": "old", "Owner_Account": "alice", "CreateTime": now - 1000}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    rest_ok(
-        &server,
-        "group_open_http_svc/import_group_member",
-        json!({"GroupId": group, "MemberList": [{"Member_Account": "bob", "JoinTime": now - 900}]}),
-    )
-    .await;
-    let reply = rest_ok(
-        &server,
-        "group_open_http_svc/import_group_msg",
-        json!({"GroupId": group, "MsgList": [
-            {"From_Account": "alice", "SendTime": old, "Random": 1, "MsgBody": text_body("g old 1")},
-            {"From_Account": "bob", "SendTime": old + 5, "Random": 2, "MsgBody": text_body("g old 2")}]}),
-    )
-    .await;
+    let (group, reply) =
+        import_old_group(&server, now - 1000, now - 900, &[("alice", old, "g old 1"), ("bob", old + 5, "g old 2")])
+            .await;
     assert_eq!(reply["ImportMsgResult"][1]["Result"], 0, "{reply}");
     let reply = rest_ok(
         &server,
@@ -1010,36 +873,11 @@ async fn expired_messages_are_hidden_before_the_job_deletes_them() {
     let now = parley::now_secs();
     let start3 = (now / 3600 - 3) * 3600; // its messages expire after the next full hour: kept
     let start5 = (now / 3600 - 5) * 3600; // its messages expired at least an hour ago
-    let import = |from: &str, to: &str, time: i64, text: &str| {
-        json!({"SyncFromOldSystem": 5, "From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(),
-               "MsgTimeStamp": time, "MsgBody": text_body(text)})
-    };
-    rest_ok(&server, "openim/importmsg", import("alice", "bob", start5 + 10, "expired")).await;
-    rest_ok(&server, "openim/importmsg", import("alice", "carol", start5 + 20, "carol expired")).await;
-    rest_ok(&server, "openim/importmsg", import("alice", "bob", start3 + 10, "kept")).await;
-    let group = rest_ok(
-        &server,
-        "group_open_http_svc/import_group",
-        json!({"Type": "Public", "Name": "old", "Owner_Account": "alice", "CreateTime": start5 - 100}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    rest_ok(
-        &server,
-        "group_open_http_svc/import_group_member",
-        json!({"GroupId": group, "MemberList": [{"Member_Account": "bob", "JoinTime": start5 - 50}]}),
-    )
-    .await;
-    let reply = rest_ok(
-        &server,
-        "group_open_http_svc/import_group_msg",
-        json!({"GroupId": group, "MsgList": [
-            {"From_Account": "alice", "SendTime": start5 + 30, "Random": 1, "MsgBody": text_body("g expired")},
-            {"From_Account": "alice", "SendTime": start3 + 20, "Random": 2, "MsgBody": text_body("g kept")}]}),
-    )
-    .await;
+    import_c2c(&server, 5, "alice", "bob", start5 + 10, "expired").await;
+    import_c2c(&server, 5, "alice", "carol", start5 + 20, "carol expired").await;
+    import_c2c(&server, 5, "alice", "bob", start3 + 10, "kept").await;
+    let messages = [("alice", start5 + 30, "g expired"), ("alice", start3 + 20, "g kept")];
+    let (group, reply) = import_old_group(&server, start5 - 100, start5 - 50, &messages).await;
     let results: Vec<i64> =
         reply["ImportMsgResult"].as_array().unwrap().iter().map(|r| r["Result"].as_i64().unwrap()).collect();
     assert_eq!(results, [0, 0], "{reply}");

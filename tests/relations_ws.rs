@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -25,21 +25,6 @@ const SINGLE: &str = "Add_Type_Single";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Sends a command that must succeed; its `data`.
-async fn ok(client: &mut Client, cmd: &str, data: Value) -> Value {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], 0, "{cmd} {data}: {reply}");
-    reply["data"].clone()
-}
-
-/// Sends a command that must fail with `code`: no `data`, an `info` saying why.
-async fn refused(client: &mut Client, cmd: &str, data: Value, code: i64) {
-    let reply = client.request(cmd, data.clone()).await;
-    assert_eq!(reply["code"], code, "{cmd} {data}: {reply}");
-    assert!(reply.get("data").is_none(), "a failure has no data: {reply}");
-    assert!(!reply["info"].as_str().unwrap_or_default().is_empty(), "a failure says why: {reply}");
-}
 
 /// The per-item results in `data[list]` are exactly `expected` (To_Account, ResultCode), in
 /// order, and `Fail_Account` names exactly the failed ones (absent when none failed).
@@ -67,36 +52,14 @@ fn assert_results(data: &Value, list: &str, expected: &[(&str, i64)]) {
     }
 }
 
-/// The first event named `name` (queued ones first), leaving every other event queued in order.
-async fn take_event(client: &mut Client, name: &str, wait: Duration) -> Option<Value> {
-    if let Some(i) = client.events.iter().position(|e| e["event"] == name) {
-        return client.events.remove(i);
-    }
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let frame = client.next_frame(left).await?;
-        if frame["event"] == name {
-            return Some(frame);
-        }
-        if frame.get("event").is_some() {
-            client.events.push_back(frame);
-        }
-    }
-}
-
 /// The `data` of the next `name` event, which must arrive.
 async fn event_data(client: &mut Client, name: &str, who: &str) -> Value {
-    let event = take_event(client, name, WAIT).await.unwrap_or_else(|| panic!("{who} got no {name} event"));
-    event["data"].clone()
+    client.take_event(name, any, WAIT).await.unwrap_or_else(|| panic!("{who} got no {name} event"))
 }
 
 /// No `name` event arrives within `QUIET` (queued ones count).
 async fn assert_no_event(client: &mut Client, name: &str, who: &str) {
-    if let Some(e) = take_event(client, name, QUIET).await {
+    if let Some(e) = client.take_event(name, any, QUIET).await {
         panic!("{who} got an unexpected {name}: {e}");
     }
 }
@@ -133,7 +96,7 @@ async fn befriend(server: &Server, a: &str, b: &str) {
 }
 
 async fn set_profile(client: &mut Client, tag: &str, value: Value) {
-    ok(client, "profile/portrait_set", json!({"ProfileItem": [{"Tag": tag, "Value": value}]})).await;
+    ws_ok(client, "profile/portrait_set", json!({"ProfileItem": [{"Tag": tag, "Value": value}]})).await;
 }
 
 async fn rest_set_profile(server: &Server, user: &str, items: Value) {
@@ -142,7 +105,7 @@ async fn rest_set_profile(server: &Server, user: &str, items: Value) {
 
 /// One user's profile values for `tags`, read over WebSocket by `client`.
 async fn profile_of(client: &mut Client, user: &str, tags: &[&str]) -> Value {
-    let data = ok(client, "profile/portrait_get", json!({"To_Account": [user], "TagList": tags})).await;
+    let data = ws_ok(client, "profile/portrait_get", json!({"To_Account": [user], "TagList": tags})).await;
     assert_results(&data, "UserProfileItem", &[(user, 0)]);
     data["UserProfileItem"][0]["ProfileItem"].clone()
 }
@@ -153,7 +116,7 @@ fn wording(from: &str) -> String {
 
 /// `from` asks `to` for friendship; the answer's data.
 async fn add_friend(client: &mut Client, from: &str, to: &str, add_type: &str) -> Value {
-    ok(
+    ws_ok(
         client,
         "sns/friend_add",
         json!({"AddFriendItem": [{"To_Account": to, "AddSource": SOURCE, "AddWording": wording(from)}],
@@ -164,7 +127,8 @@ async fn add_friend(client: &mut Client, from: &str, to: &str, add_type: &str) -
 
 /// `CheckResult_Type_Both` relation of the client's user with `to`.
 async fn relation(client: &mut Client, to: &str) -> String {
-    let data = ok(client, "sns/friend_check", json!({"To_Account": [to], "CheckType": "CheckResult_Type_Both"})).await;
+    let data =
+        ws_ok(client, "sns/friend_check", json!({"To_Account": [to], "CheckType": "CheckResult_Type_Both"})).await;
     assert_results(&data, "InfoItem", &[(to, 0)]);
     data["InfoItem"][0]["Relation"].as_str().unwrap_or_else(|| panic!("no Relation: {data}")).to_string()
 }
@@ -174,7 +138,7 @@ async fn pendency(client: &mut Client, filter: Option<&str>) -> Vec<Value> {
         Some(kind) => json!({"PendencyType": kind}),
         None => json!({}),
     };
-    let data = ok(client, "sns/friend_get_pendency", body).await;
+    let data = ws_ok(client, "sns/friend_get_pendency", body).await;
     data["PendencyItem"].as_array().unwrap_or_else(|| panic!("no PendencyItem array: {data}")).clone()
 }
 
@@ -247,7 +211,7 @@ async fn pending_request() -> (Server, Client, Client) {
 /// bob answers alice's request with `action`; both sides see `friend_request_answered`, and the
 /// request is no longer pending (answering again → 30614).
 async fn answer_request(alice: &mut Client, bob: &mut Client, action: &str) {
-    let data = ok(
+    let data = ws_ok(
         bob,
         "sns/friend_response",
         json!({"ResponseFriendItem": [{"To_Account": "alice", "ResponseAction": action}]}),
@@ -259,7 +223,7 @@ async fn answer_request(alice: &mut Client, bob: &mut Client, action: &str) {
     assert_eq!(event_data(bob, "friend_request_answered", "bob (target)").await, expected);
     assert_eq!(pendency(alice, None).await, Vec::<Value>::new(), "alice's pendency after {action}");
     assert_eq!(pendency(bob, None).await, Vec::<Value>::new(), "bob's pendency after {action}");
-    let again = ok(
+    let again = ws_ok(
         bob,
         "sns/friend_response",
         json!({"ResponseFriendItem": [{"To_Account": "alice", "ResponseAction": action}]}),
@@ -268,21 +232,12 @@ async fn answer_request(alice: &mut Client, bob: &mut Client, action: &str) {
     assert_results(&again, "ResultItem", &[("alice", 30614)]);
 }
 
-fn text_of(message: &Value) -> &str {
-    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
-}
-
 /// A `c2c_msg` with this text from `from` reaches `client`.
 async fn receives(client: &mut Client, from: &str, text: &str, who: &str) -> Value {
     let data = event_data(client, "c2c_msg", who).await;
     assert_eq!(data["From_Account"], from, "{who}: {data}");
     assert_eq!(text_of(&data), text, "{who}: {data}");
     data
-}
-
-async fn history(client: &mut Client, peer: &str) -> Vec<Value> {
-    let data = ok(client, "get_history", json!({"Peer_Account": peer, "Count": 100})).await;
-    data["Messages"].as_array().unwrap_or_else(|| panic!("no Messages: {data}")).clone()
 }
 
 async fn roam_count(server: &Server, a: &str, b: &str) -> u64 {
@@ -389,7 +344,7 @@ async fn profile_changes_reach_own_devices_and_friends_but_not_strangers() {
     let mut erin = server.login("erin", "Android").await;
 
     // A From_Account in data is ignored: the logged-in user's profile is the one set.
-    ok(
+    ws_ok(
         &mut phone,
         "profile/portrait_set",
         json!({"From_Account": "carol", "ProfileItem": [{"Tag": NICK, "Value": "Alice A."}]}),
@@ -407,7 +362,7 @@ async fn profile_changes_reach_own_devices_and_friends_but_not_strangers() {
     assert_no_event(&mut carol, "profile_changed", "carol (stranger)").await;
     assert_no_event(&mut erin, "profile_changed", "erin (in alice's list, but without alice in hers)").await;
 
-    let data = ok(
+    let data = ws_ok(
         &mut carol,
         "profile/portrait_get",
         json!({"To_Account": ["alice", "carol", "nobody"], "TagList": [NICK, ALLOW, "Tag_Profile_IM_Gender"]}),
@@ -448,14 +403,14 @@ async fn admin_only_fields_are_refused_over_websocket() {
     let mut alice = server.login("alice", "Android").await;
 
     // read = "admin": users may write it but not read it.
-    refused(&mut alice, "profile/portrait_get", json!({"To_Account": ["alice"], "TagList": [NICK, SECRET]}), 40007)
+    ws_refused(&mut alice, "profile/portrait_get", json!({"To_Account": ["alice"], "TagList": [NICK, SECRET]}), 40007)
         .await;
     set_profile(&mut alice, SECRET, json!("s3cret")).await;
     let rest = rest_ok(&server, "profile/portrait_get", json!({"To_Account": ["alice"], "TagList": [SECRET]})).await;
     assert_eq!(rest["UserProfileItem"][0]["ProfileItem"], json!([{"Tag": SECRET, "Value": "s3cret"}]), "{rest}");
 
     // write = "admin": refused over WebSocket, all or nothing.
-    refused(
+    ws_refused(
         &mut alice,
         "profile/portrait_set",
         json!({"ProfileItem": [{"Tag": NICK, "Value": "Alice"}, {"Tag": BADGE, "Value": "gold"}]}),
@@ -471,7 +426,7 @@ async fn admin_only_fields_are_refused_over_websocket() {
     assert_eq!(profile_of(&mut alice, "alice", &[BADGE]).await, json!([{"Tag": BADGE, "Value": "gold"}]));
 
     // Tag_Profile_IM_AdminForbidType is the admin's.
-    refused(
+    ws_refused(
         &mut alice,
         "profile/portrait_set",
         json!({"ProfileItem": [{"Tag": FORBID, "Value": "AdminForbid_Type_None"}]}),
@@ -505,7 +460,7 @@ async fn blacklist_ends_friendship_and_blocks_the_blocked_users_messages() {
     assert_eq!(pendency(&mut alice, None).await.len(), 1, "carol's request is pending");
     rest_set_profile(&server, "alice", json!([{"Tag": ALLOW, "Value": ALLOW_ANY}])).await;
 
-    let data = ok(&mut alice, "sns/black_list_add", json!({"To_Account": ["bob", "carol"]})).await;
+    let data = ws_ok(&mut alice, "sns/black_list_add", json!({"To_Account": ["bob", "carol"]})).await;
     assert_results(&data, "ResultItem", &[("bob", 0), ("carol", 0)]);
     assert_eq!(event_data(&mut alice, "black_list_added", "alice").await, friends_event("alice", &["bob", "carol"]));
     assert_eq!(event_data(&mut alice, "friend_deleted", "alice").await, friends_event("alice", &["bob"]));
@@ -514,7 +469,7 @@ async fn blacklist_ends_friendship_and_blocks_the_blocked_users_messages() {
     assert_eq!(relation(&mut alice, "bob").await, "CheckResult_Type_NoRelation");
     assert_eq!(pendency(&mut alice, None).await, Vec::<Value>::new(), "blocking removed carol's request");
     assert_eq!(pendency(&mut carol, None).await, Vec::<Value>::new(), "blocking removed carol's request");
-    let check = ok(
+    let check = ws_ok(
         &mut bob,
         "sns/black_list_check",
         json!({"To_Account": ["alice"], "CheckType": "BlackCheckResult_Type_Both"}),
@@ -539,7 +494,7 @@ async fn blacklist_ends_friendship_and_blocks_the_blocked_users_messages() {
     assert_results(&data, "ResultItem", &[("bob", 30515)]);
     assert_eq!(relation(&mut alice, "bob").await, "CheckResult_Type_NoRelation");
 
-    let data = ok(&mut alice, "sns/black_list_delete", json!({"To_Account": ["bob"]})).await;
+    let data = ws_ok(&mut alice, "sns/black_list_delete", json!({"To_Account": ["bob"]})).await;
     assert_results(&data, "ResultItem", &[("bob", 0)]);
     assert_eq!(event_data(&mut alice, "black_list_deleted", "alice").await, friends_event("alice", &["bob"]));
     send_delivered(&mut bob, "bob", &mut alice, "alice", "bob to alice after the unblock").await;
@@ -633,7 +588,7 @@ async fn friend_list_and_friend_field_changes_are_announced_to_the_owner() {
     let mut alice = server.login("alice", "Android").await;
     let mut bob = server.login("bob", "Android").await;
 
-    let data = ok(&mut alice, "sns/group_add", json!({"GroupName": ["Work"], "To_Account": ["bob", "carol"]})).await;
+    let data = ws_ok(&mut alice, "sns/group_add", json!({"GroupName": ["Work"], "To_Account": ["bob", "carol"]})).await;
     assert_results(&data, "ResultItem", &[("bob", 0), ("carol", 32216)]);
     let first = data["CurrentSequence"].as_u64().unwrap_or_else(|| panic!("no CurrentSequence: {data}"));
     assert_eq!(
@@ -641,14 +596,14 @@ async fn friend_list_and_friend_field_changes_are_announced_to_the_owner() {
         json!({"From_Account": "alice", "Added": ["Work"], "Deleted": []})
     );
     assert_no_event(&mut bob, "friend_list_changed", "bob (not the owner)").await;
-    let lists = ok(&mut alice, "sns/group_get", json!({"NeedFriend": "Need_Friend_Type_Yes"})).await;
+    let lists = ws_ok(&mut alice, "sns/group_get", json!({"NeedFriend": "Need_Friend_Type_Yes"})).await;
     assert_eq!(
         lists["ResultItem"],
         json!([{"GroupName": "Work", "FriendNumber": 1, "To_Account": ["bob"]}]),
         "{lists}"
     );
 
-    let data = ok(
+    let data = ws_ok(
         &mut alice,
         "sns/friend_update",
         json!({"UpdateItem": [{"To_Account": "bob", "SnsItem": [{"Tag": "Tag_SNS_IM_Remark", "Value": "Bobby"}]}]}),
@@ -660,20 +615,20 @@ async fn friend_list_and_friend_field_changes_are_announced_to_the_owner() {
         json!({"From_Account": "alice", "To_Account": "bob", "SnsItem": [{"Tag": "Tag_SNS_IM_Remark", "Value": "Bobby"}]})
     );
     assert_no_event(&mut bob, "friend_updated", "bob (not the owner)").await;
-    let got = ok(&mut alice, "sns/friend_get", json!({"StartIndex": 0})).await;
+    let got = ws_ok(&mut alice, "sns/friend_get", json!({"StartIndex": 0})).await;
     assert_eq!(got["UserDataItem"][0]["To_Account"], "bob", "{got}");
     assert_eq!(tag_value(&got["UserDataItem"][0]["ValueItem"], "Tag_SNS_IM_Remark"), Some(&json!("Bobby")), "{got}");
 
-    let data = ok(&mut alice, "sns/group_delete", json!({"GroupName": ["Work"]})).await;
+    let data = ws_ok(&mut alice, "sns/group_delete", json!({"GroupName": ["Work"]})).await;
     let second = data["CurrentSequence"].as_u64().unwrap_or_else(|| panic!("no CurrentSequence: {data}"));
     assert!(second > first, "CurrentSequence moves on: {first} then {second}");
     assert_eq!(
         event_data(&mut alice, "friend_list_changed", "alice").await,
         json!({"From_Account": "alice", "Added": [], "Deleted": ["Work"]})
     );
-    let lists = ok(&mut alice, "sns/group_get", json!({})).await;
+    let lists = ws_ok(&mut alice, "sns/group_get", json!({})).await;
     assert_eq!(lists["ResultItem"], json!([]), "{lists}");
-    refused(&mut alice, "sns/group_delete", json!({"GroupName": ["Work"]}), 30001).await;
+    ws_refused(&mut alice, "sns/group_delete", json!({"GroupName": ["Work"]}), 30001).await;
 }
 
 #[actix_rt::test]
@@ -684,9 +639,12 @@ async fn deleting_a_friend_both_ways_tells_both_owners() {
     let mut alice = server.login("alice", "Android").await;
     let mut bob = server.login("bob", "Android").await;
 
-    let data =
-        ok(&mut alice, "sns/friend_delete", json!({"To_Account": ["bob", "carol"], "DeleteType": "Delete_Type_Both"}))
-            .await;
+    let data = ws_ok(
+        &mut alice,
+        "sns/friend_delete",
+        json!({"To_Account": ["bob", "carol"], "DeleteType": "Delete_Type_Both"}),
+    )
+    .await;
     assert_results(&data, "ResultItem", &[("bob", 0), ("carol", 31704)]);
     assert_eq!(event_data(&mut alice, "friend_deleted", "alice").await, friends_event("alice", &["bob"]));
     assert_eq!(event_data(&mut bob, "friend_deleted", "bob").await, friends_event("bob", &["alice"]));
@@ -725,7 +683,7 @@ async fn malformed_relation_and_profile_commands_are_refused_and_survived() {
         ("profile/portrait_get", json!({"TagList": [NICK]}), 40002),
     ];
     for (cmd, data, code) in cases {
-        refused(&mut alice, cmd, data, code).await;
+        ws_refused(&mut alice, cmd, data, code).await;
     }
 
     let beat = alice.request("heartbeat", json!({})).await;

@@ -54,7 +54,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("user_attr_by_value").table(UserAttr::Table).col(UserAttr::Name).col(UserAttr::Value).to_owned(),
+                Index::create()
+                    .name("user_attr_by_value")
+                    .table(UserAttr::Table)
+                    .col(UserAttr::Name)
+                    .col(UserAttr::Value)
+                    .to_owned(),
             )
             .await?;
         manager

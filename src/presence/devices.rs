@@ -90,7 +90,12 @@ enum Change {
         user: String,
     },
     /// The app went to the background (or came back) while still connected.
-    AppState { user: String, instance: String, session: SessionId, background: bool },
+    AppState {
+        user: String,
+        instance: String,
+        session: SessionId,
+        background: bool,
+    },
 }
 
 /// Handle on the device task; cheap to clone.
@@ -233,7 +238,8 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
         Change::AppState { user, instance, session, background } => {
             let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(&txn).await?;
             if let Some(current) = current.filter(|d| d.session == session as i64) {
-                let mobile = Platform::parse(&current.platform).is_some_and(|p| p.class() == super::platform::Class::Mobile);
+                let mobile =
+                    Platform::parse(&current.platform).is_some_and(|p| p.class() == super::platform::Class::Mobile);
                 let state = if background && mobile && current.push_token.is_some() { PUSH_ONLINE } else { ONLINE };
                 device::Entity::update_many()
                     .col_expr(device::Column::State, Expr::value(state))

@@ -8,10 +8,11 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use awc::ws;
 use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};
 
 pub const SDKAPPID: u64 = 1_400_000_001;
@@ -338,6 +339,28 @@ impl Client {
         }
     }
 
+    /// The `data` of the first event named `name` whose data satisfies `matches` (queued events
+    /// first), or None within `wait`; every other event stays queued in order.
+    pub async fn take_event(&mut self, name: &str, matches: impl Fn(&Value) -> bool, wait: Duration) -> Option<Value> {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name && matches(&e["data"])) {
+            return self.events.remove(i).map(|e| e["data"].clone());
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let frame = self.next_frame(left).await?;
+            if frame["event"] == name && matches(&frame["data"]) {
+                return Some(frame["data"].clone());
+            }
+            if frame.get("event").is_some() {
+                self.events.push_back(frame);
+            }
+        }
+    }
+
     /// True when the server closes the connection within `wait`.
     pub async fn closes_within(&mut self, wait: Duration) -> bool {
         let deadline = std::time::Instant::now() + wait;
@@ -386,4 +409,228 @@ pub fn assert_fail(reply: &Value, code: i64, what: &str) {
     assert_envelope(reply, what);
     assert_eq!(reply["ErrorCode"], code, "{what}: {reply}");
     assert_eq!(reply["ActionStatus"], "FAIL", "{what}: {reply}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the test files
+
+/// Matches every event (the `matches` argument of `Client::take_event` and `must_get`).
+pub fn any(_: &Value) -> bool {
+    true
+}
+
+/// The data of the event named `name` whose data satisfies `matches`, which must arrive within WAIT.
+pub async fn must_get(client: &mut Client, name: &str, matches: impl Fn(&Value) -> bool, who: &str) -> Value {
+    client
+        .take_event(name, matches, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("{who} got no {name}; queued: {:?}", client.events))
+}
+
+/// A WebSocket command that must succeed; its `data`.
+pub async fn ws_ok(client: &mut Client, cmd: &str, data: Value) -> Value {
+    let reply = client.request(cmd, data.clone()).await;
+    assert_eq!(reply["code"], 0, "{cmd} {data}: {reply}");
+    reply["data"].clone()
+}
+
+/// A WebSocket command that must fail with `code`: no `data`, an `info` saying why.
+pub async fn ws_refused(client: &mut Client, cmd: &str, data: Value, code: i64) {
+    let reply = client.request(cmd, data.clone()).await;
+    assert_eq!(reply["code"], code, "{cmd} {data}: {reply}");
+    assert!(reply.get("data").is_none(), "a failure has no data: {reply}");
+    assert!(!reply["info"].as_str().unwrap_or_default().is_empty(), "a failure says why: {reply}");
+}
+
+/// A REST call as the admin that must succeed (`assert_ok`); the reply.
+pub async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
+    let reply = server.rest(path, body.clone()).await;
+    assert_ok(&reply, &format!("{path} {body}"));
+    reply
+}
+
+/// A REST call as the admin that must fail with `code` (`assert_fail`); the reply.
+pub async fn rest_fails(server: &Server, path: &str, body: Value, code: i64) -> Value {
+    let reply = server.rest(path, body.clone()).await;
+    assert_fail(&reply, code, &format!("{path} {body}"));
+    reply
+}
+
+/// Logs in over WebSocket and waits for the end of the login sync.
+pub async fn online(server: &Server, user: &str, platform: &str) -> Client {
+    let mut client = server.login(user, platform).await;
+    client.event_named("sync_done", WAIT).await.unwrap_or_else(|| panic!("{user} got no sync_done"));
+    client
+}
+
+/// Events up to and including sync_done after a login; the sync_done data and the events before it.
+pub async fn login_sync(client: &mut Client, who: &str) -> (Value, Vec<Value>) {
+    let mut before = Vec::new();
+    loop {
+        let e = client.event(WAIT).await.unwrap_or_else(|| panic!("{who}: no sync_done; got {before:?}"));
+        if e["event"] == "sync_done" {
+            return (e["data"].clone(), before);
+        }
+        before.push(e);
+    }
+}
+
+/// Logs in with this InstanceID, asserting success.
+pub async fn login_instance(server: &Server, user: &str, platform: &str, instance: &str) -> Client {
+    server.login_with(user, platform, json!({"InstanceID": instance})).await
+}
+
+/// `set_push_token` over WebSocket, which must succeed.
+pub async fn set_token(client: &mut Client, provider: &str, token: &str) {
+    let reply = client.request("set_push_token", json!({"Provider": provider, "Token": token})).await;
+    assert_eq!(reply["code"], 0, "set_push_token {provider}: {reply}");
+}
+
+/// A `MemberList` of these accounts.
+pub fn member_list(users: &[&str]) -> Value {
+    Value::Array(users.iter().map(|u| json!({"Member_Account": u})).collect())
+}
+
+/// The text of a message's first element ("" when it has none).
+pub fn text_of(message: &Value) -> &str {
+    message["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default()
+}
+
+/// The C2C history with `peer` over WebSocket (get_history, up to 100), newest first.
+pub async fn history(client: &mut Client, peer: &str) -> Vec<Value> {
+    let data = ws_ok(client, "get_history", json!({"Peer_Account": peer, "Count": 100})).await;
+    data["Messages"].as_array().unwrap_or_else(|| panic!("no Messages: {data}")).clone()
+}
+
+/// The texts of these messages, in order.
+pub fn texts(messages: &[Value]) -> Vec<String> {
+    messages.iter().map(|m| text_of(m).to_string()).collect()
+}
+
+/// The conversation `id` of a conversation list, if listed.
+pub fn find<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
+    list.iter().find(|c| c["ConversationID"] == id)
+}
+
+/// The conversation `id` of a conversation list, which must be listed.
+pub fn conv<'a>(list: &'a [Value], id: &str) -> &'a Value {
+    find(list, id).unwrap_or_else(|| panic!("{id} not listed: {list:?}"))
+}
+
+/// The roaming MsgList of `operator`–`peer`.
+pub async fn roam_list(server: &Server, operator: &str, peer: &str) -> Vec<Value> {
+    let reply = server.roam(operator, peer).await;
+    reply["MsgList"].as_array().unwrap_or_else(|| panic!("no MsgList: {reply}")).clone()
+}
+
+/// REST sendmsg from `from` to `to` with `extra` fields, which must succeed; the reply (MsgKey, MsgTime).
+pub async fn send_c2c_with(server: &Server, from: &str, to: &str, text: &str, extra: Value) -> Value {
+    let mut body =
+        json!({"From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": text_body(text)});
+    if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    rest_ok(server, "openim/sendmsg", body).await
+}
+
+/// REST sendmsg of a text, which must succeed; the reply (MsgKey, MsgTime).
+pub async fn send_c2c(server: &Server, from: &str, to: &str, text: &str) -> Value {
+    send_c2c_with(server, from, to, text, json!({})).await
+}
+
+/// A group of `kind` named `name`, owned by `owner`, with these members (REST create_group); its ID.
+pub async fn create_group(server: &Server, kind: &str, name: &str, owner: &str, members: &[&str]) -> String {
+    let mut body = json!({"Type": kind, "Name": name, "Owner_Account": owner});
+    if !members.is_empty() {
+        body["MemberList"] = member_list(members);
+    }
+    let reply = rest_ok(server, "group_open_http_svc/create_group", body).await;
+    reply["GroupId"].as_str().unwrap_or_else(|| panic!("no GroupId: {reply}")).to_string()
+}
+
+/// A Public group named "old" owned by `owner`, created at `created` (REST import_group); its ID.
+pub async fn import_public_group(server: &Server, owner: &str, created: i64) -> String {
+    rest_ok(
+        server,
+        "group_open_http_svc/import_group",
+        json!({"Type": "Public", "Name": "old", "Owner_Account": owner, "CreateTime": created}),
+    )
+    .await["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The `openim/importmsg` body of one text message.
+pub fn import_body(sync: i64, from: &str, to: &str, time: i64, text: &str) -> Value {
+    json!({"SyncFromOldSystem": sync, "From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(),
+           "MsgTimeStamp": time, "MsgBody": text_body(text)})
+}
+
+/// REST importmsg of one text message, which must succeed.
+pub async fn import_c2c(server: &Server, sync: i64, from: &str, to: &str, time: i64, text: &str) {
+    rest_ok(server, "openim/importmsg", import_body(sync, from, to, time, text)).await;
+}
+
+// --- UTC dates without extra crates ----------------------------------------------------------
+
+/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Days since 1970-01-01 of a civil date (the inverse of civil_from_days).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// "YYYYMMDDHH" (UTC) of a unix time.
+pub fn hour_string(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}{m:02}{d:02}{:02}", unix.rem_euclid(86_400) / 3600)
+}
+
+// --- The server's database, read with raw SQL ------------------------------------------------
+
+/// The URL of the server's database: its PostgreSQL database, or its SQLite file.
+pub fn database_url(server: &Server) -> String {
+    server
+        .store
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/parley.db", server.store.data_dir.display()))
+}
+
+/// A connection to the server's database (SQLite or PostgreSQL, whichever the server uses).
+pub async fn connect_db(server: &Server) -> DatabaseConnection {
+    let url = database_url(server);
+    Database::connect(url.as_str()).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// The first column of the first row `sql` returns, read on a connection of its own; or why not.
+pub async fn query_i64(server: &Server, sql: &str) -> Result<i64, String> {
+    let db = Database::connect(database_url(server)).await.map_err(|e| e.to_string())?;
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no row")?;
+    let value = row.try_get_by_index::<i64>(0).map_err(|e| e.to_string());
+    let _ = db.close().await;
+    value
 }
