@@ -305,6 +305,35 @@ mod tests {
         assert_eq!(value["aps"]["badge"], 3);
     }
 
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    #[actix_rt::test]
+    async fn token_and_certificate_credentials_both_make_clients() {
+        let token = PushConfig {
+            apns_key_file: Some(fixture("apns-test-key.p8")),
+            apns_key_id: Some("ABC123DEFG".into()),
+            apns_team_id: Some("TEAM123456".into()),
+            apns_topic: Some("com.example.app".into()),
+            ..PushConfig::default()
+        };
+        assert!(Apns::from_config(&token).unwrap().is_some(), "token (.p8) auth");
+        let certificate = PushConfig {
+            apns_cert_file: Some(fixture("apns-test-cert.pem")),
+            apns_cert_key_file: Some(fixture("apns-test-cert.key.pem")),
+            ..PushConfig::default()
+        };
+        assert!(Apns::from_config(&certificate).unwrap().is_some(), "certificate auth");
+        assert!(Apns::from_config(&PushConfig::default()).unwrap().is_none(), "not configured");
+        let half = PushConfig { apns_key_id: Some("ABC123DEFG".into()), ..PushConfig::default() };
+        assert!(matches!(Apns::from_config(&half), Err(ApnsError::Incomplete)));
+        let missing = PushConfig { apns_key_file: Some(fixture("nope.p8")), ..token.clone() };
+        assert!(matches!(Apns::from_config(&missing), Err(ApnsError::File(..))));
+        let bad_key = PushConfig { apns_key_file: Some(fixture("usersig_vectors.json")), ..token };
+        assert!(Apns::from_config(&bad_key).is_err(), "a file that is no key");
+    }
+
     #[test]
     fn answers_map_to_outcomes() {
         assert_eq!(outcome(200, None), Outcome::Delivered);
