@@ -39,49 +39,12 @@ async fn assert_survives(client: &mut Client, who: &str) {
     assert_eq!(reply["code"], 0, "{who}: heartbeat {reply}");
 }
 
-/// The QueryResult item of `user` from `query_online_status` with IsNeedDetail 1.
-async fn status(server: &Server, user: &str) -> Value {
-    let reply = server.rest("openim/query_online_status", json!({"To_Account": [user], "IsNeedDetail": 1})).await;
-    assert_ok(&reply, "query_online_status");
-    reply["QueryResult"]
-        .as_array()
-        .and_then(|list| list.iter().find(|r| r["To_Account"] == user))
-        .cloned()
-        .unwrap_or_else(|| panic!("no QueryResult for {user}: {reply}"))
-}
-
-/// The Detail as a set of (Platform, Status); a missing Detail is empty.
-fn detail_of(item: &Value) -> BTreeSet<(String, String)> {
-    match item.get("Detail") {
-        None | Some(Value::Null) => BTreeSet::new(),
-        Some(d) => d
-            .as_array()
-            .unwrap_or_else(|| panic!("Detail is not an array: {item}"))
-            .iter()
-            .map(|e| (e["Platform"].as_str().unwrap().to_string(), e["Status"].as_str().unwrap().to_string()))
-            .collect(),
-    }
-}
-
 fn expected_detail(detail: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     detail.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect()
 }
 
 fn matches(item: &Value, state: &str, detail: &[(&str, &str)]) -> bool {
     item["State"] == state && detail_of(item) == expected_detail(detail)
-}
-
-/// Polls until `user` is in `state` with exactly this Detail.
-async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&str, &str)], what: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let item = status(server, user).await;
-        if matches(&item, state, detail) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: expected {user} {state} with Detail {detail:?}, got {item}");
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// As `wait_state`, and still so `SETTLE` later.

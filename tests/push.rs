@@ -4,7 +4,8 @@
 //! `messages:send` request JSON for plain and OfflinePushInfo messages, dead tokens deleted,
 //! 5xx and 429 retried with backoff, other 4xx not, who gets no push (Online devices, PushFlag 1,
 //! custom elements without Desc, the sender's own devices, AcceptNotNotify / Discard members,
-//! Meeting groups), and chat that never waits for a provider that stalls.
+//! Meeting groups), chat that never waits for a provider that stalls, and an `im_push` by tag that
+//! reaches online tagged users as a message and offline tagged users as a push.
 mod common;
 
 use std::collections::HashSet;
@@ -16,7 +17,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "parley-test";
@@ -410,34 +411,14 @@ fn start_server(fake: &FakeGoogle, push_extra: &str) -> Server {
     Server::start_on(Arc::new(store), &[])
 }
 
-async fn rest_ok(server: &Server, path: &str, body: Value) -> Value {
-    let reply = server.rest(path, body.clone()).await;
-    assert_ok(&reply, &format!("{path} {body}"));
-    reply
-}
-
 async fn set_nick(server: &Server, user: &str, nick: &str) {
     let items = json!([{"Tag": "Tag_Profile_IM_Nick", "Value": nick}]);
     rest_ok(server, "profile/portrait_set", json!({"From_Account": user, "ProfileItem": items})).await;
 }
 
-/// REST sendmsg from `from` to `to`; `extra` fields are added to the request.
-async fn rest_send(server: &Server, from: &str, to: &str, body: Value, extra: Value) -> Value {
-    let mut request =
-        json!({"From_Account": from, "To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": body});
-    if let (Some(r), Some(e)) = (request.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    rest_ok(server, "openim/sendmsg", request).await
-}
-
 /// WebSocket send_msg with this body, asserting success.
-async fn ws_send(client: &mut Client, to: &str, body: Value) -> Value {
-    let reply = client
-        .request("send_msg", json!({"To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": body}))
-        .await;
-    assert_eq!(reply["code"], 0, "send_msg to {to}: {reply}");
-    reply
+async fn ws_send(client: &mut Client, to: &str, body: Value) {
+    ws_ok(client, "send_msg", json!({"To_Account": to, "MsgRandom": rand::random::<u32>(), "MsgBody": body})).await;
 }
 
 fn custom_body(desc: Option<&str>) -> Value {
@@ -452,57 +433,16 @@ fn custom_body(desc: Option<&str>) -> Value {
 async fn receives(client: &mut Client, text: &str, who: &str) {
     loop {
         let e = client.event_named("c2c_msg", WAIT).await.unwrap_or_else(|| panic!("{who} never got {text:?}"));
-        if e["data"]["MsgBody"][0]["MsgContent"]["Text"] == text {
+        if text_of(&e["data"]) == text {
             return;
         }
-    }
-}
-
-/// The QueryResult item of `user` from `query_online_status` with IsNeedDetail 1.
-async fn status(server: &Server, user: &str) -> Value {
-    let reply = server.rest("openim/query_online_status", json!({"To_Account": [user], "IsNeedDetail": 1})).await;
-    assert_ok(&reply, "query_online_status");
-    reply["QueryResult"]
-        .as_array()
-        .and_then(|list| list.iter().find(|r| r["To_Account"] == user))
-        .cloned()
-        .unwrap_or_else(|| panic!("no QueryResult for {user}: {reply}"))
-}
-
-fn detail_of(item: &Value) -> Vec<(String, String)> {
-    let mut detail: Vec<(String, String)> = item
-        .get("Detail")
-        .and_then(Value::as_array)
-        .map(|d| {
-            d.iter()
-                .map(|e| (e["Platform"].as_str().unwrap_or("").into(), e["Status"].as_str().unwrap_or("").into()))
-                .collect()
-        })
-        .unwrap_or_default();
-    detail.sort();
-    detail
-}
-
-/// Polls until `user` is in `state` with exactly this Detail.
-async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&str, &str)], what: &str) {
-    let mut want: Vec<(String, String)> = detail.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect();
-    want.sort();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let item = status(server, user).await;
-        if item["State"] == state && detail_of(&item) == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: expected {user} {state} with Detail {detail:?}, got {item}");
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// `user`'s Android phone registers an FCM token, then its socket closes: PushOnline.
 async fn push_device(server: &Server, user: &str, token: &str) {
-    let mut phone = server.login_with(user, "Android", json!({"InstanceID": format!("{user}-phone")})).await;
-    let reply = phone.request("set_push_token", json!({"Provider": "fcm", "Token": token})).await;
-    assert_eq!(reply["code"], 0, "set_push_token {user}: {reply}");
+    let mut phone = login_instance(server, user, "Android", &format!("{user}-phone")).await;
+    set_token(&mut phone, "fcm", token).await;
     drop(phone);
     wait_state(server, user, "PushOnline", &[("Android", "PushOnline")], &format!("{user}'s phone closed")).await;
 }
@@ -517,28 +457,12 @@ fn alerts(sends: &[Sent]) -> Vec<String> {
     list
 }
 
-async fn connect_db(server: &Server) -> DatabaseConnection {
-    let url = server
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/parley.db?mode=rwc", server.store.data_dir.display()));
-    Database::connect(url.as_str()).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
-
 /// The push tokens stored for `user`'s devices (None: a device row without a token).
 async fn stored_tokens(server: &Server, user: &str) -> Vec<Option<String>> {
     let db = connect_db(server).await;
     let sql = format!("SELECT push_token FROM device WHERE user_id = '{user}'");
     let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql)).await.expect("read device");
     rows.iter().map(|row| row.try_get::<Option<String>>("", "push_token").expect("device.push_token")).collect()
-}
-
-async fn create_group(server: &Server, kind: &str, name: &str, owner: &str, members: &[&str]) -> String {
-    let list: Vec<Value> = members.iter().map(|m| json!({"Member_Account": m})).collect();
-    let body = json!({"Type": kind, "Name": name, "Owner_Account": owner, "MemberList": list});
-    let reply = rest_ok(server, "group_open_http_svc/create_group", body).await;
-    reply["GroupId"].as_str().unwrap_or_else(|| panic!("no GroupId: {reply}")).to_string()
 }
 
 async fn send_group(server: &Server, group: &str, from: &str, text: &str) {
@@ -581,7 +505,7 @@ async fn fcm_end_to_end_token_exchange_and_message_json() {
     // OfflinePushInfo: title, Desc as the text, ext as data, the Android sound and channel.
     let info = json!({"PushFlag": 0, "Title": "New mail", "Desc": "You have mail", "Ext": "{\"k\":1}",
                       "AndroidInfo": {"Sound": "ding.mp3", "GoogleChannelID": "chat"}});
-    rest_send(&server, "alice", "bob", text_body("the element text"), json!({"OfflinePushInfo": info})).await;
+    send_c2c_with(&server, "alice", "bob", "the element text", json!({"OfflinePushInfo": info})).await;
     let sent = fake.wait_sends("good-1", 2, "a message with OfflinePushInfo").await;
     let message = &sent[1].body["message"];
     assert_eq!(message["token"], "good-1", "{message}");
@@ -612,7 +536,7 @@ async fn a_dead_token_is_deleted_and_never_used_again() {
     push_device(&server, "bob", "dead-1").await;
     push_device(&server, "carol", "good-2").await;
 
-    rest_send(&server, "alice", "bob", text_body("one"), json!({})).await;
+    send_c2c(&server, "alice", "bob", "one").await;
     let sent = fake.wait_sends("dead-1", 1, "the push to the dead token").await;
     assert_eq!(alert(&sent[0]), "Alice:one");
     assert_eq!(sent[0].status, 404);
@@ -622,8 +546,8 @@ async fn a_dead_token_is_deleted_and_never_used_again() {
     assert!(tokens.iter().all(|t| t.as_deref().unwrap_or("").is_empty()), "bob's token is deleted: {tokens:?}");
 
     // A second message: nothing for dead-1 (carol's push proves pushes still flow).
-    rest_send(&server, "alice", "bob", text_body("two"), json!({})).await;
-    rest_send(&server, "alice", "carol", text_body("control"), json!({})).await;
+    send_c2c(&server, "alice", "bob", "two").await;
+    send_c2c(&server, "alice", "carol", "control").await;
     fake.wait_sends("good-2", 1, "the control push").await;
     actix_rt::time::sleep(QUIET).await;
     fake.exactly("dead-1", 1, "a deleted token gets no more requests");
@@ -642,10 +566,10 @@ async fn server_errors_are_retried_other_client_errors_are_not() {
     push_device(&server, "dave", "down-1").await;
     push_device(&server, "erin", "busy-1").await;
 
-    rest_send(&server, "alice", "bob", text_body("retry me"), json!({})).await;
-    rest_send(&server, "alice", "carol", text_body("refused"), json!({})).await;
-    rest_send(&server, "alice", "dave", text_body("unavailable"), json!({})).await;
-    rest_send(&server, "alice", "erin", text_body("quota"), json!({})).await;
+    send_c2c(&server, "alice", "bob", "retry me").await;
+    send_c2c(&server, "alice", "carol", "refused").await;
+    send_c2c(&server, "alice", "dave", "unavailable").await;
+    send_c2c(&server, "alice", "erin", "quota").await;
 
     // 503 then 200: retried once, after the backoff, with the same request.
     let flaky = fake.wait_sends("flaky-1", 2, "503 is retried").await;
@@ -683,9 +607,8 @@ async fn who_gets_no_push() {
     // alice's own phone is PushOnline; she sends from Web (and over REST) throughout.
     push_device(&server, "alice", "good-alice").await;
     // bob is Online on his phone, which has a token.
-    let mut bob = server.login_with("bob", "Android", json!({"InstanceID": "bob-phone"})).await;
-    let reply = bob.request("set_push_token", json!({"Provider": "fcm", "Token": "good-online"})).await;
-    assert_eq!(reply["code"], 0, "{reply}");
+    let mut bob = login_instance(&server, "bob", "Android", "bob-phone").await;
+    set_token(&mut bob, "fcm", "good-online").await;
     wait_state(&server, "bob", "Online", &[("Android", "Online")], "bob live").await;
     push_device(&server, "carol", "good-pf").await;
     push_device(&server, "dave", "good-custom").await;
@@ -703,7 +626,7 @@ async fn who_gets_no_push() {
     ws_send(&mut alice, "bob", text_body("while online")).await;
     receives(&mut bob, "while online", "bob online").await;
     let silent = json!({"OfflinePushInfo": {"PushFlag": 1, "Desc": "silent"}});
-    rest_send(&server, "alice", "carol", text_body("no push please"), silent).await;
+    send_c2c_with(&server, "alice", "carol", "no push please", silent).await;
     ws_send(&mut alice, "dave", custom_body(None)).await;
     send_group(&server, &team, "alice", "hi").await;
     send_group(&server, &meeting, "alice", "meet").await;
@@ -724,7 +647,7 @@ async fn who_gets_no_push() {
     ws_send(&mut alice, "ivan", text_body("control ivan")).await;
     drop(alice);
     wait_state(&server, "alice", "PushOnline", &[("Android", "PushOnline")], "alice's Web closed").await;
-    rest_send(&server, "erin", "alice", text_body("control alice"), json!({})).await;
+    send_c2c(&server, "erin", "alice", "control alice").await;
     for token in ["good-online", "good-pf", "good-custom", "good-gina", "good-hank", "good-ivan", "good-alice"] {
         fake.wait_sends(token, 1, "the control push").await;
     }
@@ -783,5 +706,53 @@ async fn chat_never_waits_for_a_stalled_provider() {
     let history = server.roam("alice", "carol").await;
     assert_eq!(history["MsgList"].as_array().map(Vec::len), Some(50), "all 50 stored: {history}");
     assert!(!fake.sends("stall-1").is_empty(), "the stalled request was made");
+    fake.assert_clean();
+}
+
+#[actix_rt::test]
+async fn im_push_by_tag_reaches_exactly_the_tagged_users_online_as_a_message_and_offline_as_a_push() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["amy", "bob", "cat", "dan"]).await;
+    // bob (tagged) and cat (untagged) are offline with a PushOnline phone; amy (tagged) and dan
+    // (untagged) are online on Web.
+    push_device(&server, "bob", "good-b").await;
+    push_device(&server, "cat", "good-c").await;
+    let mut amy = online(&server, "amy", "Web").await;
+    let mut dan = online(&server, "dan", "Web").await;
+    let tags = json!({"UserTags": [{"To_Account": "bob", "Tags": ["vip"]}, {"To_Account": "amy", "Tags": ["vip"]}]});
+    rest_ok(&server, "all_member_push/im_add_tag", tags).await;
+
+    // From the admin (no nick), MsgLifeTime absent: online-only.
+    let random = rand::random::<u32>();
+    let push = json!({"MsgRandom": random, "MsgBody": text_body("sale"), "Condition": {"TagsOr": ["vip"]}});
+    let reply = rest_ok(&server, "all_member_push/im_push", push).await;
+    assert!(reply["TaskId"].as_str().is_some_and(|t| t.starts_with(&format!("{SDKAPPID}_"))), "TaskId: {reply}");
+
+    // Online and tagged: the message itself.
+    let got = must_get(&mut amy, "c2c_msg", |d| d["MsgRandom"] == random, "amy (online, tagged)").await;
+    assert_eq!(got["From_Account"], ADMIN, "{got}");
+    assert_eq!(text_of(&got), "sale", "{got}");
+    // Offline and tagged: one push to bob's phone, the bare text (the admin has no nick).
+    let sent = fake.wait_sends("good-b", 1, "bob's phone (offline, tagged)").await;
+    assert_eq!(sent[0].status, 200, "{sent:?}");
+    let message = &sent[0].body["message"];
+    assert_eq!(message["token"], "good-b", "{message}");
+    assert_eq!(message["notification"], json!({"body": "sale"}), "no nick, no title: {message}");
+
+    // Untagged: dan gets no message, cat's phone no push; nor anything more for bob.
+    if let Some(e) = dan.take_event("c2c_msg", any, QUIET).await {
+        panic!("dan (online, untagged) got a c2c_msg: {e}");
+    }
+    fake.exactly("good-b", 1, "one push for the tagged offline user");
+    fake.exactly("good-c", 0, "no push for the untagged offline user");
+    if let Some(e) = amy.take_event("c2c_msg", any, Duration::from_millis(100)).await {
+        panic!("amy got the push twice: {e}");
+    }
+
+    // The control: cat's phone does take pushes.
+    send_c2c(&server, "dan", "cat", "control").await;
+    let control = fake.wait_sends("good-c", 1, "the control push to cat").await;
+    assert_eq!(alerts(&control), ["control"], "{}", fake.dump());
     fake.assert_clean();
 }

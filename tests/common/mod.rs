@@ -3,7 +3,7 @@
 //! database), and speaks to it over real HTTP and WebSocket connections.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -633,4 +633,44 @@ pub async fn query_i64(server: &Server, sql: &str) -> Result<i64, String> {
     let value = row.try_get_by_index::<i64>(0).map_err(|e| e.to_string());
     let _ = db.close().await;
     value
+}
+
+// --- Online states ---------------------------------------------------------------------------
+
+/// The QueryResult item of `user` from `query_online_status` with IsNeedDetail 1.
+pub async fn status(server: &Server, user: &str) -> Value {
+    let reply = server.rest("openim/query_online_status", json!({"To_Account": [user], "IsNeedDetail": 1})).await;
+    assert_ok(&reply, "query_online_status");
+    reply["QueryResult"]
+        .as_array()
+        .and_then(|list| list.iter().find(|r| r["To_Account"] == user))
+        .cloned()
+        .unwrap_or_else(|| panic!("no QueryResult for {user}: {reply}"))
+}
+
+/// The Detail of a QueryResult item as a set of (Platform, Status); a missing Detail is empty.
+pub fn detail_of(item: &Value) -> BTreeSet<(String, String)> {
+    match item.get("Detail") {
+        None | Some(Value::Null) => BTreeSet::new(),
+        Some(d) => d
+            .as_array()
+            .unwrap_or_else(|| panic!("Detail is not an array: {item}"))
+            .iter()
+            .map(|e| (e["Platform"].as_str().unwrap().to_string(), e["Status"].as_str().unwrap().to_string()))
+            .collect(),
+    }
+}
+
+/// Polls `query_online_status` until `user` is in `state` with exactly this Detail (within WAIT).
+pub async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&str, &str)], what: &str) {
+    let want: BTreeSet<(String, String)> = detail.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let item = status(server, user).await;
+        if item["State"] == state && detail_of(&item) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: expected {user} {state} with Detail {detail:?}, got {item}");
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
 }
