@@ -756,3 +756,31 @@ async fn im_push_by_tag_reaches_exactly_the_tagged_users_online_as_a_message_and
     assert_eq!(alerts(&control), ["control"], "{}", fake.dump());
     fake.assert_clean();
 }
+
+/// A connected phone that reports it went to the background takes pushes (it gets the message
+/// over its socket too); back in the foreground it takes none.
+#[actix_rt::test]
+async fn a_backgrounded_phone_takes_pushes_and_a_foreground_one_does_not() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["alice"]).await;
+    let mut alice = server.login("alice", "Web").await;
+    let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
+    set_token(&mut phone, "fcm", "good-bg").await;
+
+    ws_ok(&mut phone, "set_app_state", json!({"Background": true})).await;
+    ws_send(&mut alice, "bob", text_body("while in the background")).await;
+    receives(&mut phone, "while in the background", "bob's backgrounded phone").await;
+    let sends = fake.wait_sends("good-bg", 1, "a backgrounded phone").await;
+    assert_eq!(alert(&sends[0]), "while in the background");
+
+    ws_ok(&mut phone, "set_app_state", json!({"Background": false})).await;
+    ws_send(&mut alice, "bob", text_body("in the foreground")).await;
+    receives(&mut phone, "in the foreground", "bob's phone in the foreground").await;
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(alerts(&fake.sends("good-bg")), ["while in the background"], "a foreground phone was pushed");
+
+    let reply = phone.request("set_app_state", json!({"Background": "yes"})).await;
+    assert_eq!(reply["code"], 20001, "{reply}");
+    fake.assert_clean();
+}
