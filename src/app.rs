@@ -34,6 +34,8 @@ pub struct App {
     pub presence: Presence,
     pub devices: crate::presence::devices::Devices,
     pub pusher: crate::push::Pusher,
+    /// When the last push to all users went out, and how many today.
+    pub push_quota: std::sync::Mutex<crate::push::all::PushQuota>,
     /// Signs archive download links (derived from the app's secret key).
     pub link_key: Vec<u8>,
     /// Base of the URLs this server hands out (`public_url`, else the bound address).
@@ -127,6 +129,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         presence,
         devices,
         pusher,
+        push_quota: std::sync::Mutex::new(Default::default()),
         link_key: crate::archive::link_key(&credentials.secret_key),
         public_url: std::sync::OnceLock::new(),
         bus,

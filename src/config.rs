@@ -223,7 +223,7 @@ impl Default for PushConfig {
             apns_topic: None,
             online_only_groups_push: false,
             queue: 10_000,
-            workers: 4,
+            workers: 64,
             retries: 3,
             retry_base_ms: 500,
             timeout_ms: 10_000,

@@ -311,9 +311,16 @@ fn shape_problem(body: &Value) -> Option<String> {
             let data = object(data, "data", &["ext"])?;
             strings(data, "data")?;
         }
-        let android = object(&body["message"]["android"], "android", &["priority", "notification"])?;
+        let android = object(&body["message"]["android"], "android", &["priority", "ttl", "notification"])?;
         if android.get("priority") != Some(&json!("high")) {
             return Err("android.priority is not \"high\"".into());
+        }
+        // A protobuf Duration in JSON: seconds with an "s" suffix.
+        if let Some(ttl) = android.get("ttl") {
+            let secs = ttl.as_str().and_then(|t| t.strip_suffix('s')).and_then(|t| t.parse::<u64>().ok());
+            if secs.is_none_or(|s| s > 28 * 24 * 3600) {
+                return Err(format!("android.ttl {ttl} is not a duration of at most four weeks"));
+            }
         }
         if let Some(n) = android.get("notification") {
             strings(object(n, "android.notification", &["sound", "channel_id"])?, "android.notification")?;
@@ -511,10 +518,10 @@ async fn fcm_end_to_end_token_exchange_and_message_json() {
     assert_eq!(message["token"], "good-1", "{message}");
     assert_eq!(message["notification"], json!({"title": "New mail", "body": "Alice:You have mail"}), "{message}");
     assert_eq!(message["data"], json!({"ext": "{\"k\":1}"}), "{message}");
-    assert_eq!(
-        message["android"],
-        json!({"priority": "high", "notification": {"sound": "ding.mp3", "channel_id": "chat"}})
-    );
+    assert_eq!(message["android"]["notification"], json!({"sound": "ding.mp3", "channel_id": "chat"}), "{message}");
+    // The message's offline lifetime (7 days by default) bounds how long Google keeps it.
+    let ttl = message["android"]["ttl"].as_str().and_then(|t| t.strip_suffix('s')).and_then(|t| t.parse::<i64>().ok());
+    assert!(ttl.is_some_and(|t| (604_700..=604_800).contains(&t)), "{message}");
 
     actix_rt::time::sleep(QUIET).await;
     fake.exactly("good-1", 2, "one request per message");

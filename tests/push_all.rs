@@ -549,6 +549,10 @@ async fn bad_im_push_requests_are_refused_with_their_codes() {
         ("MsgBody not an array", json!({"MsgBody": text_body("x")[0].clone()}), 90007),
         ("unknown MsgType", json!({"MsgBody": [{"MsgType": "TIMMagicElem", "MsgContent": {}}]}), 90010),
         ("TIMTextElem without Text", json!({"MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {}}]}), 90010),
+        // A Condition that is present never means everyone.
+        ("empty Condition", json!({"Condition": {}}), 90001),
+        ("Condition with empty lists", json!({"Condition": {"TagsOr": [], "AttrsAnd": {}}}), 90001),
+        ("misspelled Condition field", json!({"Condition": {"TagsOR": ["vip"]}}), 90001),
     ];
     for (what, extra, code) in cases {
         let mut body = push_body(what, extra);
@@ -626,4 +630,22 @@ async fn a_push_to_all_reaches_users_beyond_the_first_hundreds() {
     let (sent, at) = push_ok(&server, "to everyone", json!({})).await;
     crowd.receive(&["aa", "zz"], ADMIN, &sent).await;
     crowd.nothing_for(&["aa", "zz"], at).await;
+}
+
+/// One user named twice in one request: attributes take the last value, tags the union (and
+/// PostgreSQL must not refuse the statement for touching a row twice).
+#[actix_rt::test]
+async fn a_user_named_twice_in_one_request_is_merged() {
+    let server = Server::start();
+    server.import(&["u1"]).await;
+    call_ok(&server, "im_set_attr_name", json!({"AttrNames": {"0": "city"}})).await;
+    let twice = json!({"UserAttrs": [{"To_Account": "u1", "Attrs": {"city": "Seoul"}},
+                                     {"To_Account": "u1", "Attrs": {"city": "Busan"}}]});
+    call_ok(&server, "im_set_attr", twice).await;
+    assert_eq!(user_attrs(&server, &["u1"]).await, json!([{"To_Account": "u1", "Attrs": {"city": "Busan"}}]));
+    let tags =
+        json!({"UserTags": [{"To_Account": "u1", "Tags": ["a", "b"]}, {"To_Account": "u1", "Tags": ["b", "c"]}]});
+    call_ok(&server, "im_add_tag", tags).await;
+    let reply = call(&server, "im_get_tag", json!({"To_Account": ["u1"]})).await;
+    assert_eq!(reply["UserTags"], json!([{"To_Account": "u1", "Tags": ["a", "b", "c"]}]), "{reply}");
 }

@@ -124,16 +124,18 @@ impl Session {
                 ctx.stop();
             }
             ("set_push_token", Some(_)) => self.set_push_token(request, ctx),
-            ("set_app_state", Some(login)) => {
-                let result = match request.data.get("Background").and_then(Value::as_bool) {
-                    Some(background) => {
-                        self.app.devices.app_state(&login.user, &login.instance, self.id, background);
-                        Ok(json!({}))
-                    }
-                    None => Err(GatewayError::BadRequest("Background must be true or false".into()).into()),
-                };
-                self.reply(ctx, id, result)
-            }
+            ("set_app_state", Some(login)) => match request.data.get("Background").and_then(Value::as_bool) {
+                Some(background) => {
+                    let (app, user, instance, session) =
+                        (self.app.clone(), login.user.clone(), login.instance.clone(), self.id);
+                    let work = async move { app.devices.app_state(&user, &instance, session, background).await };
+                    ctx.wait(work.into_actor(self).map(move |(), act, ctx| act.reply(ctx, id, Ok(json!({})))));
+                }
+                None => {
+                    let failure = GatewayError::BadRequest("Background must be true or false".into()).into();
+                    self.reply(ctx, id, Err(failure))
+                }
+            },
             (cmd, Some(_)) => {
                 if let Some(command) = commands().get(cmd) {
                     let work = command(self.app.clone(), self.user().to_string(), request.data);

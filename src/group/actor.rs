@@ -312,6 +312,9 @@ pub struct GroupActor {
     /// Recent sends → the first answer (5-minute de-duplication).
     recent: HashMap<SendKey, (Instant, Value)>,
     last_activity: Instant,
+    /// Members who take offline pushes (AcceptAndNotify), shared by every push job until the
+    /// membership changes.
+    notified: Option<Arc<Vec<String>>>,
 }
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -338,6 +341,7 @@ impl GroupActor {
             window: (Instant::now(), 0),
             recent: HashMap::new(),
             last_activity: Instant::now(),
+            notified: None,
         }
     }
 
@@ -1117,6 +1121,8 @@ impl GroupActor {
 
     /// After the commit: memory follows the database, then members are told.
     fn apply(&mut self, work: Work, ctx: &mut Context<Self>) {
+        // Members or their MsgFlag may change below.
+        self.notified = None;
         let Work { draft, tips, mut outbox, joined, left, attributes_written, .. } = work;
         if attributes_written {
             self.attr_writes.retain(|t| t.elapsed() < Duration::from_secs(1));
@@ -1409,9 +1415,8 @@ impl GroupActor {
     }
 
     /// Offline pushes of stored member messages (not tips) to members who take notifications.
-    fn push(&self, admitted: &[(Queued, group_message::Model)]) {
-        let pusher = &self.app.pusher;
-        if !pusher.enabled() || !crate::push::Pusher::pushes_group_type(&self.app.config.push, self.kind) {
+    fn push(&mut self, admitted: &[(Queued, group_message::Model)]) {
+        if !self.app.pusher.enabled() || !crate::push::Pusher::pushes_group_type(&self.app.config.push, self.kind) {
             return;
         }
         let stored: Vec<&group_message::Model> =
@@ -1419,9 +1424,16 @@ impl GroupActor {
         if stored.is_empty() {
             return;
         }
-        let notified: Arc<Vec<String>> = Arc::new(
-            self.members.values().filter(|m| m.msg_flag == "AcceptAndNotify").map(|m| m.user_id.clone()).collect(),
-        );
+        let members = &self.members;
+        let notified = self
+            .notified
+            .get_or_insert_with(|| {
+                Arc::new(
+                    members.values().filter(|m| m.msg_flag == "AcceptAndNotify").map(|m| m.user_id.clone()).collect(),
+                )
+            })
+            .clone();
+        let pusher = &self.app.pusher;
         for row in stored {
             pusher.submit(crate::push::PushJob {
                 audience: crate::push::Audience::Members {
@@ -1434,7 +1446,7 @@ impl GroupActor {
                 body: row.body.clone(),
                 offline_push_info: row.offline_push_info.clone(),
                 collapse_id: format!("{}:{}", row.group_id, row.seq),
-                expires_at: self.app.config.expiry_of(row.msg_time),
+                expires_at: row.msg_time + crate::push::GROUP_PUSH_LIFETIME_SECS,
             });
         }
     }

@@ -480,7 +480,7 @@ impl Committer {
 
     /// Offline push to the recipient's PushOnline devices (the push room decides the rest).
     fn push(&self, request: &SendRequest, row: &c2c_message::Model) {
-        if request.from == request.to {
+        if request.from == request.to || !request.push {
             return;
         }
         self.pusher.submit(crate::push::PushJob {

@@ -182,6 +182,8 @@ pub struct SendRequest {
     /// The blacklist and friends-only rule apply (a user's send; not imports).
     pub check_relations: bool,
     pub control: SendControl,
+    /// Offline-push the recipient (pushes to all users push in pages themselves).
+    pub push: bool,
 }
 
 /// REST `SendMsgControl`: how a message touches the conversations.
@@ -220,6 +222,7 @@ impl SendRequest {
             from_admin,
             check_relations: true,
             control: outgoing.control,
+            push: true,
         }
     }
 }

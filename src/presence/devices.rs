@@ -95,6 +95,7 @@ enum Change {
         instance: String,
         session: SessionId,
         background: bool,
+        done: oneshot::Sender<()>,
     },
 }
 
@@ -141,8 +142,13 @@ impl Devices {
     }
 
     /// A connected mobile app went to the background (it takes pushes, like PushOnline) or came back.
-    pub fn app_state(&self, user: &str, instance: &str, session: SessionId, background: bool) {
-        let _ = self.tx.send(Change::AppState { user: user.into(), instance: instance.into(), session, background });
+    /// Answers once written, so a client repeating it waits its turn.
+    pub async fn app_state(&self, user: &str, instance: &str, session: SessionId, background: bool) {
+        let (done, written) = oneshot::channel();
+        let change = Change::AppState { user: user.into(), instance: instance.into(), session, background, done };
+        if self.tx.send(change).is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// Every device of `user` goes Offline and drops its push token (REST kick, account deletion).
@@ -235,7 +241,9 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
             }
             record(&txn, &user, &instance, platform, reason.names(), None).await?;
         }
-        Change::AppState { user, instance, session, background } => {
+        Change::AppState { user, instance, session, background, done } => {
+            // Answered after the commit (or on failure, when dropped).
+            let answer = DoneOnDrop(Some(done));
             let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(&txn).await?;
             if let Some(current) = current.filter(|d| d.session == session as i64) {
                 let mobile =
@@ -249,6 +257,9 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
                     .exec(&txn)
                     .await?;
             }
+            txn.commit().await?;
+            drop(answer);
+            return Ok(());
         }
         Change::Revoke { user } => {
             device::Entity::update_many()
@@ -307,6 +318,17 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
         }
     }
     txn.commit().await
+}
+
+/// Answers a waiting command when dropped.
+struct DoneOnDrop(Option<oneshot::Sender<()>>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            let _ = done.send(());
+        }
+    }
 }
 
 /// After a crash, devices still marked Online have no session: a mobile with a token is

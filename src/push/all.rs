@@ -28,6 +28,8 @@ const MAX_LABEL: usize = 50;
 const SLOTS: usize = 10;
 /// Recipients read and sent per step of a push to all.
 const PAGE: u64 = 500;
+/// A push to all has at most this many messages waiting in the C2C writer's queue.
+const IN_FLIGHT: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllPushError {
@@ -200,7 +202,9 @@ pub async fn im_get_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
 pub async fn im_set_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let names: BTreeSet<String> = attr_names(&app).await?.into_values().collect();
-    let mut rows = Vec::new();
+    // One row per (user, name), the last value winning (PostgreSQL refuses to upsert a row twice
+    // in one statement).
+    let mut rows: BTreeMap<(String, String), user_attr::ActiveModel> = BTreeMap::new();
     for (user, item) in items(&f, "UserAttrs")? {
         let attrs = Fields::of(item)
             .opt_object("Attrs")
@@ -213,15 +217,16 @@ pub async fn im_set_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
                 ))
                 .into());
             }
-            rows.push(user_attr::ActiveModel {
+            let row = user_attr::ActiveModel {
                 user_id: Set(user.clone()),
                 name: Set(name.clone()),
                 value: Set(label(value, "attribute value")?),
-            });
+            };
+            rows.insert((user.clone(), name.clone()), row);
         }
     }
     if !rows.is_empty() {
-        user_attr::Entity::insert_many(rows)
+        user_attr::Entity::insert_many(rows.into_values())
             .on_conflict(
                 OnConflict::columns([user_attr::Column::UserId, user_attr::Column::Name])
                     .update_column(user_attr::Column::Value)
@@ -283,11 +288,15 @@ fn tag_items(f: &Fields) -> Result<Vec<(String, Vec<String>)>, AllPushError> {
 }
 
 pub async fn im_add_tag(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
-    let items = tag_items(&Fields::of(&call.body))?;
-    let users: Vec<String> = items.iter().map(|(u, _)| u.clone()).collect();
+    // A user named twice in one request gets the union of the items.
+    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (user, tags) in tag_items(&Fields::of(&call.body))? {
+        wanted.entry(user).or_default().extend(tags);
+    }
+    let users: Vec<String> = wanted.keys().cloned().collect();
     let existing = tags_of(&app, &users).await?;
     let mut rows = Vec::new();
-    for (user, tags) in items {
+    for (user, tags) in wanted {
         let mut all: BTreeSet<String> = existing.get(&user).cloned().unwrap_or_default().into_iter().collect();
         all.extend(tags.iter().cloned());
         if all.len() > MAX_TAGS_PER_USER {
@@ -372,8 +381,12 @@ fn attr_list(
 
 async fn recipients(app: &App, f: &Fields<'_>) -> Result<Recipients, AllPushError> {
     let Some(condition) = f.raw("Condition") else { return Ok(Recipients::Everyone) };
-    if !condition.is_object() {
+    let Some(keys) = condition.as_object() else {
         return Err(AllPushError::Param("Condition must be an object".into()));
+    };
+    // A present Condition never means "everyone": a misspelled or empty one is refused.
+    if let Some(unknown) = keys.keys().find(|k| !["TagsOr", "TagsAnd", "AttrsOr", "AttrsAnd"].contains(&k.as_str())) {
+        return Err(AllPushError::Param(format!("unknown Condition field {unknown:?}")));
     }
     let c = Fields::of(condition);
     let names: BTreeSet<String> = attr_names(app).await?.into_values().collect();
@@ -385,7 +398,7 @@ async fn recipients(app: &App, f: &Fields<'_>) -> Result<Recipients, AllPushErro
         (true, true) => Err(AllPushError::Mixed),
         (true, false) => Ok(Recipients::Tags { any: tags_any, all: tags_all }),
         (false, true) => Ok(Recipients::Attrs { any: attrs_any, all: attrs_all }),
-        (false, false) => Ok(Recipients::Everyone),
+        (false, false) => Err(AllPushError::Param("Condition names no tag and no attribute".into())),
     }
 }
 
@@ -448,13 +461,8 @@ pub struct PushQuota {
     today: u32,
 }
 
-fn quota() -> &'static Mutex<PushQuota> {
-    static QUOTA: std::sync::OnceLock<Mutex<PushQuota>> = std::sync::OnceLock::new();
-    QUOTA.get_or_init(|| Mutex::new(PushQuota::default()))
-}
-
-fn take_quota(per_day: u32) -> Result<(), AllPushError> {
-    let mut q = quota().lock().map_err(|_| AllPushError::Internal)?;
+fn take_quota(quota: &Mutex<PushQuota>, per_day: u32) -> Result<(), AllPushError> {
+    let mut q = quota.lock().map_err(|_| AllPushError::Internal)?;
     if q.last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
         return Err(AllPushError::TooSoon);
     }
@@ -488,13 +496,13 @@ pub async fn im_push(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         Some(_) => return Err(MessageError::BadLifeTime.into()),
     };
     let recipients = recipients(&app, &f).await?;
-    take_quota(app.config.push.im_push_per_day)?;
-    let task_id =
-        format!("{}_{}_{}_{}", app.auth.sdkappid, rand::random::<u32>(), crate::now_secs(), rand::random::<u16>());
     let users = match &recipients {
         Recipients::Everyone => None,
         condition => Some(matching(&app, condition).await?),
     };
+    take_quota(&app.push_quota, app.config.push.im_push_per_day)?;
+    let task_id =
+        format!("{}_{}_{}_{}", app.auth.sdkappid, rand::random::<u32>(), crate::now_secs(), rand::random::<u16>());
     let task = task_id.clone();
     tokio::spawn(async move {
         let sent = deliver_all(&app, &from, from_admin, outgoing, users).await;
@@ -513,6 +521,7 @@ async fn deliver_all(
     users: Option<Vec<String>>,
 ) -> usize {
     let mut sent = 0;
+    let mut in_flight = std::collections::VecDeque::new();
     let mut after = String::new();
     let mut listed = users.map(|u| u.into_iter());
     loop {
@@ -533,9 +542,20 @@ async fn deliver_all(
             let mut request =
                 SendRequest::new(from.to_string(), user.clone(), outgoing.clone(), SenderSync::Hidden, from_admin);
             request.check_relations = false;
+            // Pushed below, a page at a time, not one job per recipient.
+            request.push = false;
+            // A bounded number in the writer's queue at once: users' own sends keep their room.
+            if in_flight.len() >= IN_FLIGHT {
+                if let Some(oldest) = in_flight.pop_front() {
+                    let _ = oldest.await;
+                }
+            }
             loop {
                 match app.messages.submit(request.clone()) {
-                    Ok(_) => break,
+                    Ok(receipt) => {
+                        in_flight.push_back(receipt);
+                        break;
+                    }
                     Err(MessageError::Busy) => tokio::time::sleep(Duration::from_millis(20)).await,
                     Err(e) => {
                         tracing::warn!(error = %e, user, "push to all: send refused");
@@ -545,17 +565,19 @@ async fn deliver_all(
             }
             sent += 1;
         }
-        if outgoing.lifetime == 0 && !page.is_empty() {
+        if !page.is_empty() {
             let card = app.profiles.card(from).await.ok();
-            app.pusher.submit(PushJob {
-                audience: Audience::Users(Arc::new(page)),
-                sender: from.to_string(),
-                sender_nick: card.and_then(|c| c.nick.clone()),
-                body: outgoing.content.body.clone(),
-                offline_push_info: outgoing.content.offline_push_info.clone(),
-                collapse_id: format!("all_{}", outgoing.msg_random),
-                expires_at: crate::now_secs() + 3600,
-            });
+            app.pusher
+                .submit_wait(PushJob {
+                    audience: Audience::Users(Arc::new(page)),
+                    sender: from.to_string(),
+                    sender_nick: card.and_then(|c| c.nick.clone()),
+                    body: outgoing.content.body.clone(),
+                    offline_push_info: outgoing.content.offline_push_info.clone(),
+                    collapse_id: format!("all_{}", outgoing.msg_random),
+                    expires_at: crate::now_secs() + outgoing.lifetime.max(3600),
+                })
+                .await;
         }
     }
     sent

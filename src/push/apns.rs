@@ -85,7 +85,13 @@ impl Apns {
         match self.client.send(payload).await {
             Ok(_) => Outcome::Delivered,
             Err(a2::Error::ResponseError(response)) => {
-                outcome(response.code, response.error.as_ref().map(|e| &e.reason))
+                let reason = response.error.as_ref().map(|e| &e.reason);
+                // A wrong app-wide apns_topic must not kill every token: only a token refused for
+                // the device's own bundle ID is dead.
+                if matches!(reason, Some(ErrorReason::DeviceTokenNotForTopic)) && delivery.bundle.is_none() {
+                    return Outcome::Failed(format!("{} DeviceTokenNotForTopic (check apns_topic)", response.code));
+                }
+                outcome(response.code, reason)
             }
             Err(e @ (a2::Error::ConnectionError(_) | a2::Error::ClientError(_) | a2::Error::RequestTimeout(_))) => {
                 Outcome::Retry(e.to_string())
@@ -101,13 +107,14 @@ impl Provider for Apns {
     }
 }
 
-/// The collapse ID cut to APNs' 64 bytes (on a character boundary).
-fn collapse_id(id: &str) -> &str {
-    let mut end = id.len().min(MAX_COLLAPSE_ID);
-    while !id.is_char_boundary(end) {
-        end -= 1;
+/// The collapse ID within APNs' 64 bytes: a longer one (a topic's ID and seq) becomes its
+/// SHA-256 in hex, so two messages never share one by truncation.
+pub fn collapse_id(id: &str) -> String {
+    if id.len() <= MAX_COLLAPSE_ID {
+        return id.to_string();
     }
-    &id[..end]
+    use sha2::Digest;
+    crate::archive::hex(&sha2::Sha256::digest(id.as_bytes()))
 }
 
 /// The headers of a delivery.
@@ -118,7 +125,7 @@ pub fn options<'a>(delivery: &'a Delivery, topic: &'a str) -> Result<Notificatio
         apns_expiration: Some(delivery.expires_at.max(0) as u64),
         apns_priority: Some(Priority::High),
         apns_topic: Some(topic),
-        apns_collapse_id: Some(CollapseId::new(collapse_id(&delivery.collapse_id)).map_err(|e| e.to_string())?),
+        apns_collapse_id: Some(CollapseId::new(&delivery.collapse_id).map_err(|e| e.to_string())?),
     })
 }
 
@@ -178,8 +185,12 @@ pub fn fitted_body(delivery: &Delivery, topic: &str) -> Result<String, String> {
             keep -= 1;
         }
         let candidate = format!("{}…", &body[..keep]);
-        if keep == 0 || size(&candidate)? <= MAX_PAYLOAD {
+        if size(&candidate)? <= MAX_PAYLOAD {
             return Ok(candidate);
+        }
+        if keep == 0 {
+            // Title, ext or image alone are over the limit: Apple would refuse it (413).
+            return Err(format!("payload over {MAX_PAYLOAD} bytes even without alert text"));
         }
         keep = keep.saturating_sub(64);
     }
@@ -282,7 +293,8 @@ mod tests {
     #[test]
     fn headers_name_topic_type_priority_expiry_and_collapse_id() {
         let mut d = delivery(json!([text("hi")]), None, Chat::C2c, None, None);
-        d.collapse_id = "x".repeat(80);
+        d.collapse_id = collapse_id(&format!("{}:17", "@TGS#_@TGS#cABCDEFGH@TOPIC#_".repeat(3)));
+        assert_ne!(d.collapse_id, collapse_id(&format!("{}:18", "@TGS#_@TGS#cABCDEFGH@TOPIC#_".repeat(3))));
         let options = options(&d, "com.example.app").unwrap();
         assert_eq!(options.apns_topic, Some("com.example.app"));
         assert!(matches!(options.apns_push_type, Some(PushType::Alert)));

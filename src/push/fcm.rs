@@ -202,7 +202,9 @@ pub fn message(delivery: &Delivery) -> Value {
     if let Some(channel) = &n.android_channel {
         android_notification.insert("channel_id".into(), json!(channel));
     }
-    let mut android = json!({"priority": "high"});
+    // Google keeps an undelivered message this long (default four weeks): not past its lifetime.
+    let ttl = (delivery.expires_at - crate::now_secs()).max(0);
+    let mut android = json!({"priority": "high", "ttl": format!("{ttl}s")});
     if !android_notification.is_empty() {
         android["notification"] = Value::Object(android_notification);
     }
@@ -225,7 +227,9 @@ pub fn outcome(status: u16, answer: &Value) -> Outcome {
     let why = format!("{status} {status_name} {fcm_code} {message}");
     match status {
         200..=299 => Outcome::Delivered,
-        _ if fcm_code == "UNREGISTERED" || status == 404 || status_name == "NOT_FOUND" => Outcome::DeadToken(why),
+        // Only Google's own answer kills a token: a bare 404 (a wrong fcm_api_base, a proxy)
+        // must not delete every device's token.
+        _ if fcm_code == "UNREGISTERED" || (status == 404 && status_name == "NOT_FOUND") => Outcome::DeadToken(why),
         400 if fcm_code == "INVALID_ARGUMENT" || status_name == "INVALID_ARGUMENT" => {
             // Only a bad token makes the token dead; a bad payload is our own failure.
             if message.to_ascii_lowercase().contains("token") {
@@ -258,5 +262,8 @@ mod tests {
         assert!(matches!(outcome(503, &json!({})), Outcome::Retry(_)));
         assert!(matches!(outcome(429, &json!({})), Outcome::Retry(_)));
         assert!(matches!(outcome(403, &json!({"error": {"status": "PERMISSION_DENIED"}})), Outcome::Failed(_)));
+        // A 404 without Google's error body (a wrong fcm_api_base, a proxy) kills no token.
+        assert!(matches!(outcome(404, &Value::Null), Outcome::Failed(_)));
+        assert!(matches!(outcome(401, &json!({"error": {"status": "UNAUTHENTICATED"}})), Outcome::Failed(_)));
     }
 }

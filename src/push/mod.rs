@@ -26,6 +26,14 @@ use crate::presence::devices::{OFFLINE, PUSH_ONLINE};
 use crate::stats::Metrics;
 pub use text::Notification;
 
+/// A group message's push is worth delivering for this long (APNs `apns-expiration`).
+pub const GROUP_PUSH_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// APNs and FCM keep an undelivered notification at most this long.
+const MAX_PUSH_LIFETIME_SECS: i64 = 28 * 24 * 3600;
+/// Devices one job delivers to at the same time (a stalled provider then costs a job one
+/// timeout, not one per device).
+const DEVICES_AT_ONCE: usize = 32;
+
 /// Who a pushed message is for.
 #[derive(Clone, Debug)]
 pub enum Audience {
@@ -164,6 +172,13 @@ impl Pusher {
         self.tx.is_some()
     }
 
+    /// Queues a push, waiting for room (background work such as pushes to all users).
+    pub async fn submit_wait(&self, job: PushJob) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job).await;
+        }
+    }
+
     /// Queues a push without waiting; a full queue drops it.
     pub fn submit(&self, job: PushJob) {
         let Some(tx) = &self.tx else { return };
@@ -199,11 +214,15 @@ impl Context {
         let body: serde_json::Value = serde_json::from_str(&job.body).unwrap_or(serde_json::Value::Null);
         let info: Option<serde_json::Value> =
             job.offline_push_info.as_deref().and_then(|t| serde_json::from_str(t).ok());
-        let (chat, users) = match &job.audience {
-            Audience::User(user) => (text::Chat::C2c, vec![user.clone()]),
-            Audience::Users(users) => (text::Chat::C2c, users.as_ref().clone()),
+        let single;
+        let (chat, users): (text::Chat, &[String]) = match &job.audience {
+            Audience::User(user) => {
+                single = [user.clone()];
+                (text::Chat::C2c, &single)
+            }
+            Audience::Users(users) => (text::Chat::C2c, users.as_slice()),
             Audience::Members { group_name, users, .. } => {
-                (text::Chat::Group { name: group_name.as_str() }, users.as_ref().clone())
+                (text::Chat::Group { name: group_name.as_str() }, users.as_slice())
             }
         };
         let source = text::PushSource {
@@ -213,15 +232,16 @@ impl Context {
             offline_push_info: info.as_ref(),
         };
         let Some(notification) = text::render(&source) else { return };
-        let users: Vec<String> = users.into_iter().filter(|u| *u != job.sender).collect();
-        let devices = match push_online_devices(&self.db, &users).await {
+        let devices = match push_online_devices(&self.db, users, &job.sender).await {
             Ok(devices) => devices,
             Err(e) => {
                 tracing::error!(error = %e, "push: device lookup failed");
                 return;
             }
         };
+        let expires_at = job.expires_at.min(crate::now_secs() + MAX_PUSH_LIFETIME_SECS);
         let mut badges: HashMap<String, Option<u32>> = HashMap::new();
+        let mut deliveries = Vec::new();
         for device in devices {
             let (Some(provider_name), Some(token)) = (device.push_provider.clone(), device.push_token.clone()) else {
                 continue;
@@ -247,11 +267,17 @@ impl Context {
                 bundle: device.push_bundle.clone(),
                 notification: notification.clone(),
                 badge,
-                collapse_id: job.collapse_id.clone(),
-                expires_at: job.expires_at,
+                collapse_id: apns::collapse_id(&job.collapse_id),
+                expires_at,
             };
-            self.deliver(provider.as_ref(), &delivery).await;
+            deliveries.push((provider.clone(), delivery));
         }
+        use futures_util::StreamExt;
+        futures_util::stream::iter(deliveries)
+            .for_each_concurrent(DEVICES_AT_ONCE, |(provider, delivery)| async move {
+                self.deliver(provider.as_ref(), &delivery).await;
+            })
+            .await;
     }
 
     /// One delivery with its retries.
@@ -294,8 +320,12 @@ impl Context {
     }
 }
 
-/// The PushOnline devices with a token of `users`.
-async fn push_online_devices(db: &DatabaseConnection, users: &[String]) -> Result<Vec<device::Model>, DbErr> {
+/// The PushOnline devices with a token of `users`, the sender's excepted.
+async fn push_online_devices(
+    db: &DatabaseConnection,
+    users: &[String],
+    sender: &str,
+) -> Result<Vec<device::Model>, DbErr> {
     let mut found = Vec::new();
     for chunk in users.chunks(500) {
         found.extend(
@@ -303,6 +333,7 @@ async fn push_online_devices(db: &DatabaseConnection, users: &[String]) -> Resul
                 .filter(device::Column::State.eq(PUSH_ONLINE))
                 .filter(device::Column::PushToken.is_not_null())
                 .filter(device::Column::UserId.is_in(chunk.iter().cloned()))
+                .filter(device::Column::UserId.ne(sender))
                 .all(db)
                 .await?,
         );
