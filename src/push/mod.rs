@@ -358,3 +358,94 @@ async fn forget_token(db: &DatabaseConnection, delivery: &Delivery) -> Result<()
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migration::MigratorTrait;
+    use sea_orm::{ActiveValue::Set, Database};
+    use std::sync::Mutex;
+
+    /// A provider that records what it is asked to deliver.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Delivery>>);
+
+    impl Provider for Recorder {
+        fn send<'a>(&'a self, delivery: &'a Delivery) -> OutcomeFuture<'a> {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push(delivery.clone());
+            }
+            Box::pin(async { Outcome::Delivered })
+        }
+    }
+
+    async fn device(db: &DatabaseConnection, user: &str, state: &str, provider: &str) {
+        device::Entity::insert(device::ActiveModel {
+            user_id: Set(user.into()),
+            instance: Set(format!("{user}-phone")),
+            platform: Set("iPhone".into()),
+            state: Set(state.into()),
+            session: Set(1),
+            push_provider: Set(Some(provider.into())),
+            push_token: Set(Some(format!("token-{user}"))),
+            push_bundle: Set(None),
+            changed_at: Set(0),
+        })
+        .exec(db)
+        .await
+        .unwrap();
+    }
+
+    fn job(audience: Audience, info: Option<&str>) -> PushJob {
+        PushJob {
+            audience,
+            sender: "alice".into(),
+            sender_nick: Some("Alice".into()),
+            body: r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]"#.into(),
+            offline_push_info: info.map(str::to_string),
+            collapse_id: "k".into(),
+            expires_at: crate::now_secs() + 60,
+        }
+    }
+
+    /// Badges are the recipient's unread total (unless BadgeMode 1) on APNs only; Online devices
+    /// and the sender's own are never pushed.
+    #[actix_rt::test]
+    async fn the_worker_picks_devices_and_badges() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        device(&db, "bob", PUSH_ONLINE, "apns").await;
+        device(&db, "carol", PUSH_ONLINE, "fcm").await;
+        device(&db, "dave", crate::presence::devices::ONLINE, "apns").await;
+        device(&db, "alice", PUSH_ONLINE, "apns").await;
+        let recorder = Arc::new(Recorder::default());
+        let mut providers: Providers = HashMap::new();
+        providers.insert("apns".into(), recorder.clone());
+        providers.insert("fcm".into(), recorder.clone());
+        let unread: UnreadFn =
+            Arc::new(|user: String| Box::pin(async move { Some(if user == "bob" { 7 } else { 3 }) }));
+        let context = Context {
+            providers,
+            db,
+            unread,
+            metrics: Arc::new(Metrics::default()),
+            retries: 0,
+            retry_base: Duration::from_millis(1),
+            timeout: Duration::from_secs(5),
+        };
+        let everyone = Arc::new(vec!["alice".to_string(), "bob".into(), "carol".into(), "dave".into()]);
+        let group = || Audience::Members { group_id: "g".into(), group_name: "Team".into(), users: everyone.clone() };
+        context.run(job(group(), None)).await;
+        let mut seen: Vec<(String, Option<u32>, String)> =
+            recorder.0.lock().unwrap().drain(..).map(|d| (d.user, d.badge, d.notification.body)).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![("bob".into(), Some(7), "Alice(Team):hi".into()), ("carol".into(), None, "Alice(Team):hi".into())]
+        );
+        context.run(job(Audience::User("bob".into()), Some(r#"{"ApnsInfo":{"BadgeMode":1}}"#))).await;
+        let seen: Vec<(String, Option<u32>)> =
+            recorder.0.lock().unwrap().drain(..).map(|d| (d.user, d.badge)).collect();
+        assert_eq!(seen, vec![("bob".to_string(), None)], "BadgeMode 1 leaves the badge alone");
+    }
+}
