@@ -1419,8 +1419,10 @@ impl GroupActor {
         if !self.app.pusher.enabled() || !crate::push::Pusher::pushes_group_type(&self.app.config.push, self.kind) {
             return;
         }
+        // Stored messages; AVChatRoom ones (never stored) only reach here when configured.
+        let live_room = self.kind == GroupType::AVChatRoom;
         let stored: Vec<&group_message::Model> =
-            admitted.iter().map(|(_, row)| row).filter(|r| r.seq > 0 && !r.is_tip).collect();
+            admitted.iter().map(|(_, row)| row).filter(|r| (r.seq > 0 || live_room) && !r.is_tip).collect();
         if stored.is_empty() {
             return;
         }
