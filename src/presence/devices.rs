@@ -228,10 +228,7 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
                     .col_expr(device::Column::ChangedAt, Expr::value(now));
                 if !reason.keeps_push() {
                     // Logged out or kicked: the device no longer gets this user's pushes.
-                    update = update
-                        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
-                        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
-                        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None));
+                    update = update.without_token();
                 }
                 update
                     .filter(device::Column::UserId.eq(user.as_str()))
@@ -264,9 +261,7 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
         Change::Revoke { user } => {
             device::Entity::update_many()
                 .col_expr(device::Column::State, Expr::value(OFFLINE))
-                .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
-                .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
-                .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+                .without_token()
                 .col_expr(device::Column::ChangedAt, Expr::value(now))
                 .filter(device::Column::UserId.eq(user.as_str()))
                 .filter(device::Column::State.ne(ONLINE))
@@ -277,9 +272,7 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
             // A token names one installation: another user who was logged in there before no
             // longer gets its pushes.
             let released = device::Entity::update_many()
-                .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
-                .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
-                .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+                .without_token()
                 .col_expr(
                     device::Column::State,
                     Expr::cust(format!("CASE WHEN state = '{PUSH_ONLINE}' THEN '{OFFLINE}' ELSE state END")),
@@ -318,6 +311,36 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
         }
     }
     txn.commit().await
+}
+
+/// Takes a device's push token away in an update.
+trait WithoutToken {
+    fn without_token(self) -> Self;
+}
+
+impl WithoutToken for sea_orm::UpdateMany<device::Entity> {
+    fn without_token(self) -> Self {
+        self.col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
+            .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
+            .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+    }
+}
+
+/// A provider called this token dead: it is removed (if the device still holds it) and the
+/// device is no longer pushable.
+pub async fn forget_token(db: &DatabaseConnection, user: &str, instance: &str, token: &str) -> Result<(), DbErr> {
+    device::Entity::update_many()
+        .without_token()
+        .col_expr(
+            device::Column::State,
+            Expr::cust(format!("CASE WHEN state = '{PUSH_ONLINE}' THEN '{OFFLINE}' ELSE state END")),
+        )
+        .filter(device::Column::UserId.eq(user))
+        .filter(device::Column::Instance.eq(instance))
+        .filter(device::Column::PushToken.eq(token))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Answers a waiting command when dropped.
@@ -373,9 +396,7 @@ pub async fn push_online(db: &DatabaseConnection, users: &[String]) -> Result<Ha
 pub async fn expire_push_online(db: &DatabaseConnection, before: i64) -> Result<u64, DbErr> {
     let result = device::Entity::update_many()
         .col_expr(device::Column::State, Expr::value(OFFLINE))
-        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
-        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
-        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
+        .without_token()
         .col_expr(device::Column::ChangedAt, Expr::value(crate::now_secs()))
         .filter(device::Column::State.eq(PUSH_ONLINE))
         .filter(device::Column::ChangedAt.lte(before))

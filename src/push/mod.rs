@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entities::device;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::PushConfig;
-use crate::presence::devices::{OFFLINE, PUSH_ONLINE};
+use crate::presence::devices::PUSH_ONLINE;
 use crate::stats::Metrics;
 pub use text::Notification;
 
@@ -295,7 +294,13 @@ impl Context {
                 }
                 Outcome::DeadToken(why) => {
                     tracing::info!(user = delivery.user, provider = delivery.provider, why, "push token dead; removed");
-                    if let Err(e) = forget_token(&self.db, delivery).await {
+                    let forgotten = crate::presence::devices::forget_token(
+                        &self.db,
+                        &delivery.user,
+                        &delivery.instance,
+                        &delivery.token,
+                    );
+                    if let Err(e) = forgotten.await {
                         tracing::error!(error = %e, "push: removing a dead token failed");
                     }
                     Metrics::add(&self.metrics.pushes_failed, 1);
@@ -339,24 +344,6 @@ async fn push_online_devices(
         );
     }
     Ok(found)
-}
-
-/// A dead token is removed (if the device still holds it) and the device is no longer pushable.
-async fn forget_token(db: &DatabaseConnection, delivery: &Delivery) -> Result<(), DbErr> {
-    device::Entity::update_many()
-        .col_expr(device::Column::PushProvider, Expr::value(Option::<String>::None))
-        .col_expr(device::Column::PushToken, Expr::value(Option::<String>::None))
-        .col_expr(device::Column::PushBundle, Expr::value(Option::<String>::None))
-        .col_expr(
-            device::Column::State,
-            Expr::cust(format!("CASE WHEN state = '{PUSH_ONLINE}' THEN '{OFFLINE}' ELSE state END")),
-        )
-        .filter(device::Column::UserId.eq(delivery.user.as_str()))
-        .filter(device::Column::Instance.eq(delivery.instance.as_str()))
-        .filter(device::Column::PushToken.eq(delivery.token.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
