@@ -1,57 +1,77 @@
-//! parley-bench: starts a release `parley` on 127.0.0.1 with a fresh store and measures it.
+//! parley-bench: measures a release `parley` next to the bare network limit (a minimal
+//! WebSocket relay, `limit.rs`) and ejabberd, driving all of them with the same loops
+//! (`scenarios.rs`) through the same two traits (`client.rs`).
 //!
-//! Scenarios (more arrive with the benchmark issue):
-//! - `c2c-throughput`: N sender→receiver pairs over WebSocket; each sender keeps W messages in
-//!   flight; acked and delivered msg/s, send→deliver latency percentiles, server CPU and RSS.
-//! - `rest-sendmsg`: REST `openim/sendmsg` over keep-alive HTTP with C concurrent callers.
-//!
-//! Every loop is bounded by a count and a deadline; everything stays on loopback.
+//! `parley-bench [--quick] [options]` runs the scenarios and writes the results JSON;
+//! `parley-bench limit-server ADDR` is the limit server (started by the generator itself);
+//! `parley-bench charts [RESULTS] [DIR]` draws the PNG charts of a results file.
+//! Everything stays on 127.0.0.1; every loop is bounded by a count and a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+mod charts;
+mod client;
+mod limit;
+mod parley_target;
+mod process;
+mod scenarios;
+mod xmpp;
+mod xmpp_check;
 
-use awc::ws;
-use futures_util::{SinkExt, StreamExt};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
-const SDKAPPID: u64 = 1_400_000_001;
-const KEY: &str = "parley-bench-key";
-const ADMIN: &str = "administrator";
+use client::{GroupKind, Target};
+use scenarios::{C2c, Fanout};
 
+const USAGE: &str = "\
+usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--targets LIST] [--scenarios LIST]
+                    [--out FILE] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
+                    [--connections N] [--sources N] [--rest-concurrency N]
+       parley-bench limit-server [ADDR]
+       parley-bench charts [RESULTS_JSON] [OUT_DIR]
+       parley-bench xmpp-check     (checks the XMPP client against a running ejabberd)
+targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd
+scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg";
+
+#[derive(Clone)]
 struct Options {
-    server: PathBuf,
     quick: bool,
-    pairs: usize,
-    window: usize,
-    per_sender: usize,
-    rest_concurrency: usize,
-    rest_requests: usize,
+    server: PathBuf,
     database_url: Option<String>,
-    out: Option<PathBuf>,
+    targets: Vec<String>,
+    scenarios: Vec<String>,
+    out: PathBuf,
+    charts: Option<PathBuf>,
+    pairs: usize,
+    windows: Vec<u64>,
+    seconds: f64,
+    connections: usize,
+    sources: usize,
+    rest_concurrency: usize,
+    public: (usize, f64),
+    av: (usize, f64),
 }
 
-const USAGE: &str = "usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--out FILE] \
-[--pairs N] [--window N] [--messages N] [--rest-concurrency N] [--rest-requests N]";
-
 /// Flags that take a value.
-const VALUED: [&str; 8] = [
+const VALUED: [&str; 12] = [
     "--server",
     "--database-url",
+    "--targets",
+    "--scenarios",
     "--out",
+    "--charts",
     "--pairs",
-    "--window",
-    "--messages",
+    "--windows",
+    "--seconds",
+    "--connections",
+    "--sources",
     "--rest-concurrency",
-    "--rest-requests",
 ];
 
-fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn options(args: &[String]) -> Options {
     // A mistyped flag must not start a full run that overwrites the published results.
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -63,288 +83,297 @@ fn options() -> Options {
     }
     let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let quick = args.iter().any(|a| a == "--quick");
-    let num = |name: &str, quick_default: usize, full_default: usize| {
+    let pick = |quick_value: &str, full_value: &str| if quick { quick_value } else { full_value }.to_string();
+    let list = |name: &str, default: String| -> Vec<String> {
+        get(name).unwrap_or(default).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    let num = |name: &str, quick_default: f64, full_default: f64| -> f64 {
         get(name).and_then(|v| v.parse().ok()).unwrap_or(if quick { quick_default } else { full_default })
     };
+    let database_url = get("--database-url").or_else(|| std::env::var("PARLEY_BENCH_DATABASE_URL").ok());
+    let default_targets = match (quick, database_url.is_some()) {
+        (true, _) => "parley-sqlite,limit",
+        (false, true) => "parley-sqlite,parley-postgres,limit,ejabberd",
+        (false, false) => "parley-sqlite,limit,ejabberd",
+    };
     Options {
-        server: PathBuf::from(get("--server").unwrap_or_else(|| "target/release/parley".into())),
         quick,
-        pairs: num("--pairs", 20, 500),
-        window: num("--window", 8, 16),
-        per_sender: num("--messages", 100, 400),
-        rest_concurrency: num("--rest-concurrency", 16, 64),
-        rest_requests: num("--rest-requests", 2000, 20000),
-        database_url: get("--database-url"),
-        out: get("--out").map(PathBuf::from),
+        server: PathBuf::from(get("--server").unwrap_or_else(|| "target/release/parley".into())),
+        database_url,
+        targets: list("--targets", default_targets.into()),
+        scenarios: list("--scenarios", "c2c-throughput,c2c-latency,group-fanout,connections,rest-sendmsg".into()),
+        out: PathBuf::from(get("--out").unwrap_or_else(|| pick("target/bench/quick.json", "docs/bench/results.json"))),
+        charts: get("--charts").map(PathBuf::from).or_else(|| (!quick).then(|| PathBuf::from("docs/bench"))),
+        pairs: num("--pairs", 20.0, 500.0) as usize,
+        windows: list("--windows", pick("8", "1,4,16,64")).iter().filter_map(|w| w.parse().ok()).collect(),
+        seconds: num("--seconds", 2.0, 10.0),
+        connections: num("--connections", 500.0, 100_000.0) as usize,
+        sources: num("--sources", 4.0, 4.0) as usize,
+        rest_concurrency: num("--rest-concurrency", 16.0, 64.0) as usize,
+        public: if quick { (50, 50.0) } else { (1_000, 1_000.0) },
+        av: if quick { (200, 50.0) } else { (10_000, 100.0) },
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-    data_dir: PathBuf,
+/// The runs of one plan, with what could not be run and why.
+struct Report {
+    runs: Vec<Value>,
+    pending: Vec<String>,
 }
 
-impl Server {
-    fn start(options: &Options) -> Server {
-        let data_dir = std::env::temp_dir().join(format!("parley-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data_dir);
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let mut command = Command::new(&options.server);
-        command
-            .env("PARLEY_LISTEN", "127.0.0.1:0")
-            .env("PARLEY_DATA_DIR", &data_dir)
-            .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
-            .env("PARLEY_SECRET_KEY", KEY)
-            .env("PARLEY_REST_RATE", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped());
-        if let Some(url) = &options.database_url {
-            command.env("PARLEY_DATABASE_URL", url);
+impl Options {
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+}
+
+/// Every scenario the options ask for, on one target freshly started: connections first (so
+/// the RSS before them is a fresh server's), then — once the server is idle again — REST (parley
+/// only), C2C and group fan-out. Each run has users of its own, so no run finds messages a
+/// previous one left waiting (a login would replay them).
+async fn run_target<T: Target>(
+    target: Arc<T>,
+    o: &Options,
+    report: &mut Report,
+    connections: usize,
+    rest: Option<&parley_target::Parley>,
+) {
+    let c2c_users = match (o.wants("c2c-throughput"), o.wants("c2c-latency")) {
+        (true, latency) => (o.windows.len() + usize::from(latency)) * 2 * o.pairs,
+        (false, _) => 0,
+    };
+    let fanout_users = if o.wants("group-fanout") { o.public.0 + o.av.0 } else { 0 };
+    let connection_users = if o.wants("connections") { connections } else { 0 };
+    let rest_users = if rest.is_some() && o.wants("rest-sendmsg") { 100 } else { 0 };
+    let users = connection_users.max(rest_users) + c2c_users + fanout_users;
+    if let Err(e) = target.prepare_users(users).await {
+        report.pending.push(format!("{}: accounts could not be prepared: {e}", target.name()));
+        return;
+    }
+    // Users 0.. serve the connections and REST runs; every later run takes a fresh range.
+    let mut next_user = connection_users.max(rest_users);
+    let mut take_users = |count: usize| {
+        next_user += count;
+        next_user - count
+    };
+    if o.wants("connections") {
+        report.runs.push(scenarios::connections(&target, 0, connections, o.sources).await);
+        process::wait_idle(target.pid()).await;
+    }
+    if let (Some(parley), true) = (rest, o.wants("rest-sendmsg")) {
+        report.runs.push(scenarios::rest_sendmsg(parley, o.rest_concurrency, o.seconds).await);
+    }
+    let mut best = 0.0f64;
+    if o.wants("c2c-throughput") {
+        for &window in &o.windows {
+            process::wait_idle(target.pid()).await;
+            let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window, seconds: o.seconds, rate: None };
+            let run = scenarios::c2c(&target, &c).await;
+            best = best.max(run["metrics"]["acked_per_sec"].as_f64().unwrap_or(0.0));
+            report.runs.push(run);
         }
-        let mut child = command.spawn().expect("start parley");
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let addr = loop {
-            let mut line = String::new();
-            assert!(reader.read_line(&mut line).unwrap() > 0, "parley exited before listening");
-            if let Some(a) = line.trim().strip_prefix("parley listening on http://") {
-                break a.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in reader.lines() {});
-        Server { child, addr, data_dir }
     }
-
-    /// (user+system CPU seconds, RSS bytes) of the server process.
-    fn usage(&self) -> (f64, u64) {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        let cpu = (ticks(11) + ticks(12)) / 100.0;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024;
-        (cpu, rss)
+    if o.wants("c2c-latency") && best > 0.0 {
+        // Half of the measured maximum, as the issue's target is stated.
+        let rate = Some((best / 2.0).round());
+        process::wait_idle(target.pid()).await;
+        let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window: 0, seconds: o.seconds, rate };
+        report.runs.push(scenarios::c2c(&target, &c).await);
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-fn usersig(user: &str) -> String {
-    parley::auth::usersig::generate(SDKAPPID, KEY, user, parley::now_secs(), 86_400)
-}
-
-fn rest_url(addr: &str, path: &str) -> String {
-    format!(
-        "http://{addr}/v4/{path}?sdkappid={SDKAPPID}&identifier={ADMIN}&usersig={}&random=1&contenttype=json",
-        usersig(ADMIN)
-    )
-}
-
-type Framed = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
-
-async fn login(addr: &str, user: &str, platform: &str) -> Framed {
-    let (_, mut framed) = awc::Client::new().ws(format!("ws://{addr}/ws")).connect().await.expect("connect");
-    let login =
-        json!({"id": 0, "cmd": "login", "data": {"UserID": user, "UserSig": usersig(user), "Platform": platform}});
-    framed.send(ws::Message::Text(login.to_string().into())).await.unwrap();
-    loop {
-        if let Some(Ok(ws::Frame::Text(bytes))) = framed.next().await {
-            let v: Value = serde_json::from_slice(&bytes).unwrap();
-            if v["event"] == "sync_done" {
-                return framed;
-            }
-            assert!(v.get("code").is_none() || v["code"] == 0, "login failed: {v}");
+    if o.wants("group-fanout") {
+        let groups = [("public-1000", GroupKind::Public, o.public), ("av-10000", GroupKind::AvChatRoom, o.av)];
+        for (label, kind, (members, rate)) in groups {
+            process::wait_idle(target.pid()).await;
+            let first_user = take_users(members);
+            let f = Fanout { label, kind, first_user, members, senders: 10.min(members), rate, seconds: o.seconds };
+            report.runs.push(scenarios::fanout(&target, &f).await);
         }
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// The most connections a process may hold here: the server and the generator each need one
+/// descriptor per connection, and neither may pass the machine's hard limit.
+fn connection_budget(o: &Options, fd_limit: u64, report: &mut Report) -> usize {
+    let budget = (fd_limit as usize).saturating_sub(1_000);
+    if o.connections > budget {
+        report.pending.push(format!(
+            "connections: {} asked, {budget} run — this machine's hard limit on open files is {fd_limit} \
+per process (no CAP_SYS_RESOURCE to raise it), and server and generator each need one per connection",
+            o.connections
+        ));
+        budget
+    } else {
+        o.connections
     }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn c2c_throughput(server: &Server, o: &Options) -> Value {
-    let started_at = Instant::now();
-    let users: Vec<String> = (0..o.pairs).flat_map(|i| [format!("s{i}"), format!("r{i}")]).collect();
-    for chunk in users.chunks(100) {
-        awc::Client::new()
-            .post(rest_url(&server.addr, "im_open_login_svc/multiaccount_import"))
-            .send_body(json!({"Accounts": chunk}).to_string())
-            .await
-            .unwrap();
-    }
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    for i in 0..o.pairs {
-        senders.push(login(&server.addr, &format!("s{i}"), "Android").await);
-        receivers.push(login(&server.addr, &format!("r{i}"), "iPhone").await);
-    }
-    let latencies = Rc::new(RefCell::new(Vec::<f64>::new()));
-    let acked = Rc::new(RefCell::new(0usize));
-    let deadline = Instant::now() + Duration::from_secs(if o.quick { 60 } else { 300 });
-    let (cpu0, _) = server.usage();
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for mut framed in receivers {
-        let latencies = latencies.clone();
-        let expected = o.per_sender;
-        tasks.push(actix_rt::spawn(async move {
-            let mut got = 0;
-            while got < expected && Instant::now() < deadline {
-                match actix_rt::time::timeout(Duration::from_secs(10), framed.next()).await {
-                    Ok(Some(Ok(ws::Frame::Text(bytes)))) => {
-                        let v: Value = serde_json::from_slice(&bytes).unwrap();
-                        if v["event"] == "c2c_msg" {
-                            let sent: f64 = v["data"]["CloudCustomData"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
-                            latencies.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e3 - sent);
-                            got += 1;
-                        }
+async fn run(o: &Options) -> Report {
+    let fd_limit = process::raise_fd_limit();
+    let mut report = Report { runs: Vec::new(), pending: Vec::new() };
+    let connections = connection_budget(o, fd_limit, &mut report);
+    for name in &o.targets {
+        println!("== {name}");
+        match name.as_str() {
+            "parley-sqlite" | "parley-postgres" => {
+                let postgres = match (name.as_str(), &o.database_url) {
+                    ("parley-postgres", Some(url)) => Some(url.as_str()),
+                    ("parley-postgres", None) => {
+                        report.pending.push("parley-postgres: no --database-url".into());
+                        continue;
                     }
-                    Ok(Some(Ok(_))) => {}
-                    _ => break,
+                    _ => None,
+                };
+                let parley = match parley_target::Parley::start(&o.server, postgres) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => {
+                        report.pending.push(format!("{name}: could not start {}: {e}", o.server.display()));
+                        continue;
+                    }
+                };
+                let mut plan = o.clone();
+                // PostgreSQL: the C2C and REST paths, where the store is what differs.
+                if name == "parley-postgres" {
+                    plan.scenarios.retain(|s| s == "c2c-throughput" || s == "c2c-latency" || s == "rest-sendmsg");
+                }
+                run_target(parley.clone(), &plan, &mut report, connections, Some(&parley)).await;
+            }
+            "limit" => match process::LimitServer::start() {
+                Ok(server) => {
+                    let target = Arc::new(limit::Limit::new(server.addr.clone(), Some(server.pid())));
+                    run_target(target, o, &mut report, connections, None).await;
+                }
+                Err(e) => report.pending.push(format!("limit: could not start: {e}")),
+            },
+            "ejabberd" => {
+                if tokio::net::TcpStream::connect("127.0.0.1:5222").await.is_ok() {
+                    run_target(Arc::new(xmpp::Ejabberd::new()), o, &mut report, connections, None).await;
+                } else {
+                    report
+                        .pending
+                        .push("ejabberd: nothing answers on 127.0.0.1:5222 (run bench/ejabberd/setup)".into());
                 }
             }
-        }));
+            other => report.pending.push(format!("unknown target {other}")),
+        }
     }
-    for (i, mut framed) in senders.into_iter().enumerate() {
-        let acked = acked.clone();
-        let (window, total) = (o.window, o.per_sender);
-        tasks.push(actix_rt::spawn(async move {
-            let (mut sent, mut done) = (0usize, 0usize);
-            while done < total && Instant::now() < deadline {
-                while sent < total && sent - done < window {
-                    let now_ms = format!("{:.3}", t0.elapsed().as_secs_f64() * 1e3);
-                    let msg = json!({"id": sent, "cmd": "send_msg", "data": {"To_Account": format!("r{i}"),
-                        "MsgRandom": sent, "CloudCustomData": now_ms,
-                        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "benchmark message"}}]}});
-                    framed.send(ws::Message::Text(msg.to_string().into())).await.unwrap();
-                    sent += 1;
-                }
-                match actix_rt::time::timeout(Duration::from_secs(10), framed.next()).await {
-                    Ok(Some(Ok(ws::Frame::Text(bytes)))) => {
-                        let v: Value = serde_json::from_slice(&bytes).unwrap();
-                        if v.get("id").is_some() {
-                            assert_eq!(v["code"], 0, "send failed: {v}");
-                            done += 1;
-                            *acked.borrow_mut() += 1;
-                        }
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    _ => break,
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let wall = t0.elapsed().as_secs_f64();
-    let (cpu1, rss) = server.usage();
-    let mut lat = latencies.borrow().clone();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let acked = *acked.borrow();
-    let result = json!({
-        "scenario": "c2c-throughput",
-        "pairs": o.pairs, "window": o.window, "messages_per_sender": o.per_sender,
-        "acked": acked, "delivered": lat.len(),
-        "acked_per_sec": acked as f64 / wall, "delivered_per_sec": lat.len() as f64 / wall,
-        "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "p999": percentile(&lat, 0.999)},
-        "server_cpu_cores": (cpu1 - cpu0) / wall, "server_rss_mb": rss as f64 / 1048576.0,
-        "seconds": wall, "setup_seconds": (t0 - started_at).as_secs_f64(),
-    });
-    println!(
-        "c2c-throughput  pairs={} window={}  acked {:.0} msg/s  delivered {:.0} msg/s  latency p50 {:.1} ms  p99 {:.1} ms  p999 {:.1} ms  server CPU {:.2} cores  RSS {:.0} MB",
-        o.pairs, o.window, result["acked_per_sec"].as_f64().unwrap_or(0.0), result["delivered_per_sec"].as_f64().unwrap_or(0.0),
-        percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 0.999),
-        result["server_cpu_cores"].as_f64().unwrap_or(0.0), rss as f64 / 1048576.0
-    );
-    assert_eq!(acked, o.pairs * o.per_sender, "every send acknowledged");
-    assert_eq!(lat.len(), o.pairs * o.per_sender, "every message delivered");
-    result
+    report
 }
 
-async fn rest_sendmsg(server: &Server, o: &Options) -> Value {
-    let latencies = Rc::new(RefCell::new(Vec::<f64>::new()));
-    let per_caller = o.rest_requests / o.rest_concurrency.max(1);
-    let t0 = Instant::now();
-    let deadline = t0 + Duration::from_secs(if o.quick { 60 } else { 300 });
-    let mut tasks = Vec::new();
-    for c in 0..o.rest_concurrency {
-        let latencies = latencies.clone();
-        let url = rest_url(&server.addr, "openim/sendmsg");
-        tasks.push(actix_rt::spawn(async move {
-            let client = awc::Client::new();
-            for n in 0..per_caller {
-                if Instant::now() > deadline {
-                    break;
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn machine() -> Value {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']));
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "memory_gib": (memory_kb / 1048576.0 * 10.0).round() / 10.0,
+        "cpu": cpu,
+        "os": command_output("uname", &["-sr"]),
+        "date": command_output("date", &["-u", "+%Y-%m-%d"]),
+    })
+}
+
+/// The figures the README quotes, as ratios of parley (SQLite) to the limit and to ejabberd.
+fn ratios(runs: &[Value]) -> Value {
+    let best = |target: &str, scenario: &str, metric: &str, group: Option<&str>| -> Option<f64> {
+        runs.iter()
+            .filter(|r| r["target"] == target && r["scenario"] == scenario)
+            .filter(|r| group.is_none_or(|g| r["params"]["group"] == g))
+            .filter_map(|r| r["metrics"][metric].as_f64())
+            .reduce(f64::max)
+    };
+    let mut out = serde_json::Map::new();
+    let figures = [
+        ("c2c_acked_per_sec", "c2c-throughput", "acked_per_sec", None),
+        ("public_1000_deliveries_per_sec", "group-fanout", "deliveries_per_sec", Some("public-1000")),
+        ("av_10000_deliveries_per_sec", "group-fanout", "deliveries_per_sec", Some("av-10000")),
+        ("logins_per_sec", "connections", "logins_per_sec", None),
+        ("rss_per_conn_kb", "connections", "rss_per_conn_kb", None),
+    ];
+    for (name, scenario, metric, group) in figures {
+        let parley = best("parley-sqlite", scenario, metric, group);
+        let mut entry = serde_json::Map::new();
+        for peer in ["limit", "ejabberd"] {
+            if let (Some(p), Some(q)) = (parley, best(peer, scenario, metric, group)) {
+                if q > 0.0 {
+                    entry.insert(format!("parley_to_{peer}"), json!((p / q * 1000.0).round() / 1000.0));
                 }
-                let body = json!({"From_Account": "s0", "To_Account": format!("r{}", c % 2), "MsgRandom": c * 1_000_000 + n,
-                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "rest benchmark"}}]});
-                let start = Instant::now();
-                let mut response = client.post(url.as_str()).send_body(body.to_string()).await.expect("REST call");
-                let reply: Value = serde_json::from_slice(&response.body().await.unwrap()).unwrap();
-                assert_eq!(reply["ErrorCode"], 0, "{reply}");
-                latencies.borrow_mut().push(start.elapsed().as_secs_f64() * 1e3);
             }
-        }));
+        }
+        if !entry.is_empty() {
+            out.insert(name.to_string(), Value::Object(entry));
+        }
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let wall = t0.elapsed().as_secs_f64();
-    let mut lat = latencies.borrow().clone();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "rest-sendmsg    concurrency={}  {:.0} req/s  p50 {:.1} ms  p99 {:.1} ms",
-        o.rest_concurrency,
-        lat.len() as f64 / wall,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
-    );
-    json!({"scenario": "rest-sendmsg", "concurrency": o.rest_concurrency, "requests": lat.len(),
-           "req_per_sec": lat.len() as f64 / wall,
-           "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99)}})
+    Value::Object(out)
 }
 
 fn main() {
-    let o = options();
-    let machine = json!({
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "memory": std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().map(str::to_string)),
-        "date": String::from_utf8(Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| o.stdout).unwrap_or_default()).unwrap_or_default().trim().to_string(),
-        "database": if o.database_url.is_some() { "postgres" } else { "sqlite" },
-    });
-    let server = Server::start(&o);
-    let results = actix_rt::System::new().block_on(async {
-        let c2c = c2c_throughput(&server, &o).await;
-        let rest = rest_sendmsg(&server, &o).await;
-        json!({"machine": machine, "quick": o.quick, "results": [c2c, rest],
-               "pending": ["c2c-latency", "group-fanout", "connections", "limit and ejabberd comparisons"]})
-    });
-    let out = o.out.clone().unwrap_or_else(|| {
-        if o.quick {
-            PathBuf::from("target/bench/quick.json")
-        } else {
-            PathBuf::from("docs/bench/results.json")
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match args.first().map(String::as_str) {
+        Some("limit-server") => {
+            let listen = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:0".into());
+            if let Err(e) = runtime.block_on(limit::serve(&listen)) {
+                eprintln!("limit server: {e}");
+                std::process::exit(1);
+            }
         }
-    });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).unwrap();
+        Some("xmpp-check") => runtime.block_on(xmpp_check::run()).unwrap(),
+        Some("charts") => {
+            let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/results.json");
+            let dir = PathBuf::from(args.get(2).map(String::as_str).unwrap_or("docs/bench"));
+            let results: Value = serde_json::from_str(&std::fs::read_to_string(input).unwrap()).unwrap();
+            draw_charts(&results, &dir);
+        }
+        _ => {
+            let o = options(&args);
+            let report = runtime.block_on(run(&o));
+            let mut commands = vec![if o.quick { "bash bench/run --quick" } else { "bash bench/run" }.to_string()];
+            commands.push(format!("parley-bench {}", args.join(" ")).trim().to_string());
+            let results = json!({
+                "machine": machine(), "quick": o.quick, "commands": commands,
+                "runs": report.runs, "ratios": ratios(&report.runs), "pending": report.pending,
+            });
+            if let Some(dir) = o.out.parent() {
+                std::fs::create_dir_all(dir).unwrap();
+            }
+            std::fs::write(&o.out, serde_json::to_string_pretty(&results).unwrap()).unwrap();
+            println!("ratios: {}", results["ratios"]);
+            for p in &report.pending {
+                println!("pending: {p}");
+            }
+            println!("results written to {}", o.out.display());
+            if let Some(dir) = &o.charts {
+                draw_charts(&results, dir);
+            }
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()).unwrap();
-    println!("results written to {}", out.display());
+}
+
+fn draw_charts(results: &Value, dir: &std::path::Path) {
+    match charts::draw(results, dir) {
+        Ok(paths) => {
+            for path in paths {
+                println!("chart written to {}", path.display());
+            }
+        }
+        Err(e) => eprintln!("charts not drawn: {e}"),
+    }
 }
