@@ -12,6 +12,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
+use super::dedup::DedupWindow;
 use super::edit::{self, Announcement, EditRequest, ReadOutcome, ReadRequest, MAX_UNREAD};
 use super::{event, msg_key, pair, Import, MessageError, Parties, Receipt, SendRequest, SenderSync};
 use crate::cluster::Bus;
@@ -65,10 +66,9 @@ pub struct Committer {
     pusher: crate::push::Pusher,
     /// Last seq handed out per conversation (only conversations touched since start).
     seqs: HashMap<Pair, i64>,
-    /// Recent sends by dedup key: (when, what the sender was told).
-    recent: HashMap<DedupKey, (i64, Receipt)>,
+    /// Recent sends by dedup key, with what the sender was told.
+    recent: DedupWindow,
     dedup_window: i64,
-    last_prune: i64,
     config: Arc<crate::config::Config>,
     /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
     /// lists even within one second.
@@ -101,9 +101,8 @@ impl Committer {
             metrics,
             pusher,
             seqs: HashMap::new(),
-            recent: HashMap::new(),
+            recent: DedupWindow::new(config.dedup_window_secs),
             dedup_window: config.dedup_window_secs,
-            last_prune: crate::now_secs(),
             config: Arc::new(config.clone()),
             clock: 0,
         };
@@ -131,9 +130,12 @@ impl Committer {
             .into_tuple()
             .all(&self.db)
             .await?;
+        let mut rows = rows;
+        // Oldest first: the window forgets in the order it remembers.
+        rows.sort_by_key(|row| row.5);
         for (from, to, random, seq, msg_key, msg_time, msg_seq) in rows {
             let receipt = Receipt { seq, msg_key, msg_time, msg_seq: msg_seq as u32, duplicate: true };
-            self.recent.insert((from, to, random as u32), (msg_time, receipt));
+            self.recent.remember(&from, &to, random as u32, msg_time, &receipt);
         }
         Ok(())
     }
@@ -173,17 +175,9 @@ impl Committer {
         profiles.card(&request.from).await.map_err(|e| internal(&e))
     }
 
-    fn prune(&mut self, now: i64) {
-        if now - self.last_prune >= 10 {
-            let window = self.dedup_window;
-            self.recent.retain(|_, (t, _)| now - *t <= window);
-            self.last_prune = now;
-        }
-    }
-
     async fn commit_batch(&mut self, batch: Vec<Commit>) {
         let now = crate::now_secs();
-        self.prune(now);
+        self.recent.expire(now);
         let mut planned: Vec<Planned> = Vec::new();
         let mut online_only: Vec<(Pending, c2c_message::Model)> = Vec::new();
         let mut acks: HashMap<Pair, i64> = HashMap::new();
@@ -220,9 +214,9 @@ impl Committer {
             };
             let key = (request.from.clone(), request.to.clone(), request.msg_random);
             if request.import.is_none() {
-                if let Some((_, receipt)) = self.recent.get(&key) {
+                if let Some(receipt) = self.recent.get(&request.from, &request.to, request.msg_random) {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
-                    let _ = pending.reply.send(Ok(Receipt { duplicate: true, ..receipt.clone() }));
+                    let _ = pending.reply.send(Ok(receipt));
                     continue;
                 }
             }
@@ -230,7 +224,7 @@ impl Committer {
                 // Online only: no seq, nothing stored; remembered at once so a retry in this
                 // very batch is recognised too.
                 let row = new_row(request, &sender, now, &self.config);
-                self.recent.insert(key, (now, receipt(&row, true)));
+                self.recent.remember(&request.from, &request.to, request.msg_random, now, &receipt(&row, true));
                 online_only.push((pending, row));
                 continue;
             }
@@ -456,10 +450,7 @@ impl Committer {
                     let request = &p.pending.request;
                     let r = receipt(&p.row, false);
                     if request.import.is_none() {
-                        self.recent.insert(
-                            (request.from.clone(), request.to.clone(), request.msg_random),
-                            (now, Receipt { duplicate: true, ..r.clone() }),
-                        );
+                        self.recent.remember(&request.from, &request.to, request.msg_random, now, &r);
                     }
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
                     if request.import.is_some() {

@@ -2,6 +2,7 @@
 //! the group-commit writer, delivery after commit, login sync and history.
 
 pub mod commit;
+mod dedup;
 pub mod edit;
 pub mod event;
 pub mod rest;
