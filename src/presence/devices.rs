@@ -112,12 +112,16 @@ impl Devices {
         recover(&db).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let mut batch = Vec::new();
             while let Some(change) = rx.recv().await {
-                if let Change::Flush(done) = change {
-                    let _ = done.send(());
-                } else if let Err(e) = apply(&db, change).await {
-                    tracing::error!(error = %e, "device state write failed");
+                batch.push(change);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(change) => batch.push(change),
+                        Err(_) => break,
+                    }
                 }
+                apply_batch(&db, std::mem::take(&mut batch)).await;
             }
         });
         Ok(Devices { tx })
@@ -188,11 +192,67 @@ async fn record(
     Ok(())
 }
 
-async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
-    let txn = crate::store::begin_write(db).await?;
+/// Changes written in one transaction at most (a burst of logins: one commit, not one each).
+const MAX_BATCH: usize = 512;
+
+/// Writes the changes in order. Consecutive logins, ends and revocations share one transaction;
+/// a change that answers its caller after its own commit (app state, token, flush) ends the run
+/// before it. If a shared transaction fails, its changes are retried one by one, so one bad
+/// change does not lose the others.
+async fn apply_batch(db: &DatabaseConnection, changes: Vec<Change>) {
+    let mut run = Vec::new();
+    for change in changes {
+        if matches!(change, Change::Login { .. } | Change::End { .. } | Change::Revoke { .. }) {
+            run.push(change);
+            continue;
+        }
+        write_run(db, std::mem::take(&mut run)).await;
+        let result = match change {
+            Change::Flush(done) => {
+                let _ = done.send(());
+                Ok(())
+            }
+            other => apply(db, other).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "device state write failed");
+        }
+    }
+    write_run(db, run).await;
+}
+
+async fn write_run(db: &DatabaseConnection, run: Vec<Change>) {
+    if run.is_empty() {
+        return;
+    }
+    let together = async {
+        let txn = crate::store::begin_write(db).await?;
+        for change in &run {
+            apply_plain(&txn, change).await?;
+        }
+        txn.commit().await
+    };
+    if together.await.is_ok() {
+        return;
+    }
+    for change in &run {
+        let alone = async {
+            let txn = crate::store::begin_write(db).await?;
+            apply_plain(&txn, change).await?;
+            txn.commit().await
+        };
+        if let Err(e) = alone.await {
+            tracing::error!(error = %e, "device state write failed");
+        }
+    }
+}
+
+/// A login, an end or a revocation, inside the caller's transaction.
+async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Result<(), DbErr> {
     let now = crate::now_secs();
     match change {
         Change::Login { user, instance, platform, session, kicked } => {
+            let (user, instance, platform, session) = (user.clone(), instance.clone(), *platform, *session);
             use device::Column as C;
             device::Entity::insert(device::ActiveModel {
                 user_id: Set(user.clone()),
@@ -210,15 +270,16 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
                     .update_columns([C::Platform, C::State, C::Session, C::ChangedAt])
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
             let kicked = (!kicked.is_empty()).then(|| {
                 serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default()
             });
-            record(&txn, &user, &instance, platform, ("Login", "Register"), kicked).await?;
+            record(txn, &user, &instance, platform, ("Login", "Register"), kicked).await?;
         }
         Change::End { user, instance, platform, session, reason } => {
-            let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(&txn).await?;
+            let (platform, session, reason) = (*platform, *session, *reason);
+            let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(txn).await?;
             // A newer session of the same device may already hold it.
             if let Some(current) = current.filter(|d| d.session == session as i64) {
                 let push = reason.keeps_push() && platform.class() == super::platform::Class::Mobile;
@@ -233,11 +294,31 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
                 update
                     .filter(device::Column::UserId.eq(user.as_str()))
                     .filter(device::Column::Instance.eq(instance.as_str()))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
-            record(&txn, &user, &instance, platform, reason.names(), None).await?;
+            record(txn, &user, &instance, platform, reason.names(), None).await?;
         }
+        Change::Revoke { user } => {
+            device::Entity::update_many()
+                .col_expr(device::Column::State, Expr::value(OFFLINE))
+                .without_token()
+                .col_expr(device::Column::ChangedAt, Expr::value(now))
+                .filter(device::Column::UserId.eq(user.as_str()))
+                .filter(device::Column::State.ne(ONLINE))
+                .exec(txn)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An app-state or token change: its own transaction, answered after its commit.
+async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    let now = crate::now_secs();
+    match change {
         Change::AppState { user, instance, session, background, done } => {
             // Answered after the commit (or on failure, when dropped).
             let answer = DoneOnDrop(Some(done));
@@ -257,16 +338,6 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
             txn.commit().await?;
             drop(answer);
             return Ok(());
-        }
-        Change::Revoke { user } => {
-            device::Entity::update_many()
-                .col_expr(device::Column::State, Expr::value(OFFLINE))
-                .without_token()
-                .col_expr(device::Column::ChangedAt, Expr::value(now))
-                .filter(device::Column::UserId.eq(user.as_str()))
-                .filter(device::Column::State.ne(ONLINE))
-                .exec(&txn)
-                .await?;
         }
         Change::Token { user, instance, token, reply } => {
             // A token names one installation: another user who was logged in there before no
@@ -306,9 +377,7 @@ async fn apply(db: &DatabaseConnection, change: Change) -> Result<(), DbErr> {
             let _ = reply.send(outcome);
             return failed.map_or(Ok(()), |e| Err(DbErr::Custom(e)));
         }
-        Change::Flush(done) => {
-            let _ = done.send(());
-        }
+        _ => {}
     }
     txn.commit().await
 }
