@@ -287,7 +287,9 @@ fn send_key(send: &GroupSend) -> SendKey {
 }
 
 /// Frames to write once the change is committed: (recipients, frame).
-type Outbox = Vec<(Vec<String>, ByteString, Option<SessionId>)>;
+/// Frames to send after a commit: (recipients, frame, a session to skip). Recipients are shared,
+/// so a tick's messages to the same members do not copy the member list per message.
+type Outbox = Vec<(Arc<[String]>, ByteString, Option<SessionId>)>;
 
 pub struct GroupActor {
     app: Arc<App>,
@@ -567,7 +569,7 @@ impl GroupActor {
                 }
                 if !removed.is_empty() {
                     let frame = system_frame(&self.info.group_id, "Kicked", &operator, json!({"Reason": reason}));
-                    work.outbox.push((removed.clone(), frame, None));
+                    work.outbox.push((Arc::from(removed.clone()), frame, None));
                     if !silence {
                         let tip = json!({"OpType": "Kick", "Operator_Account": operator, "UserList": removed});
                         self.tip(&mut work, membership_tips, tip, &operator);
@@ -604,7 +606,7 @@ impl GroupActor {
                         });
                         let frame =
                             system_frame(&self.info.group_id, "JoinRequest", &user, json!({"ApplyMsg": wording}));
-                        work.outbox.push((self.managers(), frame, None));
+                        work.outbox.push((Arc::from(self.managers()), frame, None));
                         reply = json!({"JoinResult": "Pending"});
                     }
                 }
@@ -639,7 +641,11 @@ impl GroupActor {
                     work.joined = vec![user.clone()];
                 }
                 let kind = if approve { "JoinApproved" } else { "JoinRefused" };
-                work.outbox.push((vec![user], system_frame(&self.info.group_id, kind, &operator, json!({})), None));
+                work.outbox.push((
+                    Arc::from(vec![user]),
+                    system_frame(&self.info.group_id, kind, &operator, json!({})),
+                    None,
+                ));
             }
             Op::ModifyMember { user, change } => {
                 let Some(current) = self.members.get(&user) else {
@@ -728,7 +734,7 @@ impl GroupActor {
                 self.check(caller, Action::Dissolve)?;
                 work.draft.destroy = true;
                 let frame = system_frame(&self.info.group_id, "Dissolved", &operator, json!({}));
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
             }
             Op::Notify { content, to } => {
                 let recipients = if to.is_empty() {
@@ -737,7 +743,7 @@ impl GroupActor {
                     to.into_iter().filter(|u| self.members.contains_key(u)).collect()
                 };
                 let frame = system_frame(&self.info.group_id, "Custom", &operator, json!({"Content": content}));
-                work.outbox.push((recipients, frame, None));
+                work.outbox.push((Arc::from(recipients), frame, None));
             }
             Op::Recall { seqs, silent, topic } => {
                 if !self.kind.recallable() {
@@ -755,7 +761,7 @@ impl GroupActor {
                     "group_msg_recalled",
                     json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeqList": seqs, "Operator_Account": operator}),
                 );
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
             }
             Op::SetAttributes { attrs, replace } => {
                 self.check_attr_writer(caller)?;
@@ -884,7 +890,7 @@ impl GroupActor {
                     }
                 }
                 let frame = system_frame(&self.info.group_id, "Banned", &operator, json!({"Description": description}));
-                work.outbox.push((users.clone(), frame, None));
+                work.outbox.push((Arc::from(users.clone()), frame, None));
                 work.left = users;
             }
             Op::Unban { users } => {
@@ -912,7 +918,7 @@ impl GroupActor {
                     "group_msg_modified",
                     json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeq": seq, "MsgBody": raw, "CloudCustomData": cloud}),
                 );
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
             }
             Op::CreateTopic(topic) => {
                 self.require_topics_enabled()?;
@@ -928,7 +934,7 @@ impl GroupActor {
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Created"}),
                 );
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
                 work.draft.topics_put.push(*topic);
             }
             Op::ModifyTopic(change) => {
@@ -958,7 +964,7 @@ impl GroupActor {
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Modified"}),
                 );
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
                 work.draft.topics_put.push(topic);
             }
             Op::DestroyTopics { ids } => {
@@ -979,7 +985,7 @@ impl GroupActor {
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicIdList": removed, "Change": "Destroyed"}),
                 );
-                work.outbox.push((self.member_ids(), frame, None));
+                work.outbox.push((Arc::from(self.member_ids()), frame, None));
                 reply = json!({"DestroyResultItem": results});
             }
             Op::MarkRead { user, seq } => {
@@ -997,7 +1003,7 @@ impl GroupActor {
                         json!({"GroupId": self.info.group_id, "MsgSeq": seq, "UnreadCount": unread,
                                "ConversationID": crate::conversation::group_conversation_id(&self.info.group_id)}),
                     );
-                    work.outbox.push((vec![user], frame, None));
+                    work.outbox.push((Arc::from(vec![user]), frame, None));
                 }
             }
         }
@@ -1102,7 +1108,7 @@ impl GroupActor {
             "group_attr_changed",
             json!({"GroupId": self.info.group_id, "GroupAttrAry": list, "Operator_Account": operator}),
         );
-        work.outbox.push((self.member_ids(), frame, None));
+        work.outbox.push((Arc::from(self.member_ids()), frame, None));
         Ok(())
     }
 
@@ -1179,7 +1185,7 @@ impl GroupActor {
         for row in &tips {
             let mut to = self.receivers();
             to.extend(left.iter().cloned());
-            outbox.push((to, self.group_frame(row), None));
+            outbox.push((Arc::from(to), self.group_frame(row), None));
         }
         if self.kind == GroupType::AVChatRoom && (!joined.is_empty() || !left.is_empty()) {
             self.arrivals.extend(joined.iter().cloned());
@@ -1188,7 +1194,7 @@ impl GroupActor {
         }
         for user in joined {
             let frame = system_frame(&self.info.group_id, "Joined", "", json!({}));
-            outbox.push((vec![user], frame, None));
+            outbox.push((Arc::from(vec![user]), frame, None));
         }
         self.deliver(outbox);
     }
@@ -1231,13 +1237,13 @@ impl GroupActor {
                 sender_face: None,
                 expires_at: now,
             };
-            self.app.bus.deliver_many(&self.receivers(), self.group_frame(&row), None);
+            self.app.bus.deliver_many(self.receivers().into(), self.group_frame(&row), None);
         }
     }
 
     fn deliver(&self, outbox: Outbox) {
         for (users, frame, except) in outbox {
-            self.app.bus.deliver_many(&users, frame, except);
+            self.app.bus.deliver_many(users, frame, except);
         }
     }
 
@@ -1380,7 +1386,7 @@ impl GroupActor {
         };
         ctx.wait(commit.into_actor(self).map(move |(result, work), act, ctx| match result {
             Ok(()) => {
-                let receivers = act.receivers();
+                let receivers: Arc<[String]> = act.receivers().into();
                 let mut outbox: Outbox = Vec::new();
                 crate::stats::Metrics::add(&act.app.metrics.group_messages, admitted.len() as u64);
                 if act.kind == GroupType::AVChatRoom && admitted.len() > 1 {

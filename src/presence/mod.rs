@@ -91,6 +91,17 @@ pub struct Deliver {
     pub except: Option<SessionId>,
 }
 
+/// Write a frame to every live session of the users at `picks` in `users` (those of this
+/// shard), but `except` one: a group fan-out, one message per shard.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverMany {
+    pub users: std::sync::Arc<[String]>,
+    pub picks: Vec<u32>,
+    pub frame: ByteString,
+    pub except: Option<SessionId>,
+}
+
 /// Close every session of a user, telling them why.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -210,6 +221,18 @@ impl Handler<Deliver> for PresenceShard {
     }
 }
 
+impl Handler<DeliverMany> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverMany, _: &mut Self::Context) {
+        for &i in &msg.picks {
+            if let Some(user) = msg.users.get(i as usize) {
+                self.send_frame(user, &msg.frame, msg.except);
+            }
+        }
+    }
+}
+
 impl Handler<KickUser> for PresenceShard {
     type Result = ();
 
@@ -261,9 +284,22 @@ impl Presence {
     }
 
     pub fn shard(&self, user: &str) -> &Addr<PresenceShard> {
+        &self.shards[self.shard_index(user)]
+    }
+
+    /// The shard a user belongs to.
+    pub fn shard_index(&self, user: &str) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         user.hash(&mut hasher);
-        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+        (hasher.finish() % self.shards.len() as u64) as usize
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn shard_at(&self, index: usize) -> &Addr<PresenceShard> {
+        &self.shards[index]
     }
 
     /// Live platforms per user, in the order asked.
