@@ -28,6 +28,9 @@ pub fn user(i: usize) -> String {
 pub enum Event {
     /// The server accepted the message this connection sent with sequence number `seq`.
     Acked(u64),
+    /// The server refused message `seq` for now (parley's 20004 "server busy; retry": its writer's
+    /// queue is full). Nothing was stored; the generator counts it and moves on.
+    Refused(u64),
     /// Chat messages (one-to-one or group) arrived; the stamps their senders put in them.
     Delivered(Vec<Stamp>),
     /// Anything else: presence, tips, receipts, heartbeats.

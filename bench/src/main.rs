@@ -29,9 +29,10 @@ use scenarios::{C2c, Fanout};
 const USAGE: &str = "\
 usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--targets LIST] [--scenarios LIST]
                     [--out FILE] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
-                    [--connections N] [--sources N] [--rest-concurrency N]
+                    [--connections N] [--sources N] [--rest-concurrency N] [--latency-rate MSG_PER_SEC]
        parley-bench limit-server [ADDR]
        parley-bench charts [RESULTS_JSON] [OUT_DIR]
+       parley-bench table [RESULTS_JSON]     (the README's results table, in Markdown)
        parley-bench xmpp-check     (checks the XMPP client against a running ejabberd)
 targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd
 scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg";
@@ -51,12 +52,14 @@ struct Options {
     connections: usize,
     sources: usize,
     rest_concurrency: usize,
+    /// c2c-latency's rate; default half of the best c2c-throughput of the same target.
+    latency_rate: Option<f64>,
     public: (usize, f64),
     av: (usize, f64),
 }
 
 /// Flags that take a value.
-const VALUED: [&str; 12] = [
+const VALUED: [&str; 13] = [
     "--server",
     "--database-url",
     "--targets",
@@ -69,6 +72,7 @@ const VALUED: [&str; 12] = [
     "--connections",
     "--sources",
     "--rest-concurrency",
+    "--latency-rate",
 ];
 
 fn options(args: &[String]) -> Options {
@@ -110,6 +114,7 @@ fn options(args: &[String]) -> Options {
         connections: num("--connections", 500.0, 100_000.0) as usize,
         sources: num("--sources", 4.0, 4.0) as usize,
         rest_concurrency: num("--rest-concurrency", 16.0, 64.0) as usize,
+        latency_rate: get("--latency-rate").and_then(|v| v.parse().ok()),
         public: if quick { (50, 50.0) } else { (1_000, 1_000.0) },
         av: if quick { (200, 50.0) } else { (10_000, 100.0) },
     }
@@ -173,9 +178,10 @@ async fn run_target<T: Target>(
             report.runs.push(run);
         }
     }
-    if o.wants("c2c-latency") && best > 0.0 {
-        // Half of the measured maximum, as the issue's target is stated.
-        let rate = Some((best / 2.0).round());
+    // Half of the measured maximum, as the issue's target is stated, unless a rate is given.
+    let latency_rate = o.latency_rate.or((best > 0.0).then(|| (best / 2.0).round()));
+    if let (true, Some(rate)) = (o.wants("c2c-latency"), latency_rate) {
+        let rate = Some(rate);
         process::wait_idle(target.pid()).await;
         let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window: 0, seconds: o.seconds, rate };
         report.runs.push(scenarios::c2c(&target, &c).await);
@@ -335,6 +341,11 @@ fn main() {
             }
         }
         Some("xmpp-check") => runtime.block_on(xmpp_check::run()).unwrap(),
+        Some("table") => {
+            let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/results.json");
+            let results: Value = serde_json::from_str(&std::fs::read_to_string(input).unwrap()).unwrap();
+            print!("{}", table(&results));
+        }
         Some("charts") => {
             let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/results.json");
             let dir = PathBuf::from(args.get(2).map(String::as_str).unwrap_or("docs/bench"));
@@ -365,6 +376,111 @@ fn main() {
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
         }
     }
+}
+
+/// The README's results table: one row per figure, one column per server, and the ratios.
+fn table(results: &Value) -> String {
+    let runs = results["runs"].as_array().cloned().unwrap_or_default();
+    let find = |target: &str, scenario: &str, group: Option<&str>, key: &str| -> Option<Value> {
+        runs.iter()
+            .filter(|r| r["target"] == target && r["scenario"] == scenario)
+            .filter(|r| group.is_none_or(|g| r["params"]["group"] == g))
+            .max_by(|a, b| {
+                a["metrics"][key].as_f64().unwrap_or(0.0).total_cmp(&b["metrics"][key].as_f64().unwrap_or(0.0))
+            })
+            .cloned()
+    };
+    let number = |v: f64| {
+        let rounded = v.round() as i64;
+        let digits = rounded.abs().to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        if rounded < 0 {
+            format!("-{grouped}")
+        } else {
+            grouped
+        }
+    };
+    let ms =
+        |r: &Value, p: &str| r["metrics"]["latency_ms"][p].as_f64().map(|v| format!("{v:.1}")).unwrap_or("–".into());
+    type Cell = fn(&Value, &dyn Fn(f64) -> String, &dyn Fn(&Value, &str) -> String) -> String;
+    let rows: [(&str, &str, Option<&str>, &str, Cell); 7] = [
+        ("C2C throughput, best window: acked msg/s (p99 ms)", "c2c-throughput", None, "acked_per_sec", |r, n, ms| {
+            format!(
+                "{} (w{}, {})",
+                n(r["metrics"]["acked_per_sec"].as_f64().unwrap_or(0.0)),
+                r["params"]["window"],
+                ms(r, "p99")
+            )
+        }),
+        ("C2C at half the best rate: p50 / p99 / p999 ms", "c2c-latency", None, "delivered_per_sec", |r, n, ms| {
+            format!(
+                "{} / {} / {} @ {}/s",
+                ms(r, "p50"),
+                ms(r, "p99"),
+                ms(r, "p999"),
+                n(r["params"]["rate_per_sec"].as_f64().unwrap_or(0.0))
+            )
+        }),
+        (
+            "Public group, 1,000 online members: deliveries/s (p99 ms)",
+            "group-fanout",
+            Some("public-1000"),
+            "deliveries_per_sec",
+            |r, n, ms| format!("{} ({})", n(r["metrics"]["deliveries_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99")),
+        ),
+        (
+            "AVChatRoom, 10,000 online members: deliveries/s (p99 ms)",
+            "group-fanout",
+            Some("av-10000"),
+            "deliveries_per_sec",
+            |r, n, ms| format!("{} ({})", n(r["metrics"]["deliveries_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99")),
+        ),
+        ("Idle connections: server RSS per connection", "connections", None, "open", |r, _, _| {
+            format!("{:.1} KB", r["metrics"]["rss_per_conn_kb"].as_f64().unwrap_or(0.0))
+        }),
+        ("Logins per second", "connections", None, "open", |r, n, _| {
+            n(r["metrics"]["logins_per_sec"].as_f64().unwrap_or(0.0))
+        }),
+        ("REST openim/sendmsg, 64 callers: req/s (p99 ms)", "rest-sendmsg", None, "req_per_sec", |r, n, ms| {
+            format!("{} ({})", n(r["metrics"]["req_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99"))
+        }),
+    ];
+    let targets = ["parley-sqlite", "parley-postgres", "limit", "ejabberd"];
+    let mut out = String::from("| figure | parley (SQLite) | parley (PostgreSQL) | limit | ejabberd | parley ÷ limit | parley ÷ ejabberd |\n|---|---|---|---|---|---|---|\n");
+    for (label, scenario, group, key, cell) in rows {
+        let mut line = format!("| {label} |");
+        for target in targets {
+            let text = find(target, scenario, group, key).map(|r| cell(&r, &number, &ms)).unwrap_or("–".into());
+            line.push_str(&format!(" {text} |"));
+        }
+        // Ratios of the headline metric (the first number of the cell).
+        let headline = |target: &str| -> Option<f64> {
+            let r = find(target, scenario, group, key)?;
+            let m = &r["metrics"];
+            match scenario {
+                "c2c-latency" => m["latency_ms"]["p99"].as_f64(),
+                "connections" if label.starts_with("Idle") => m["rss_per_conn_kb"].as_f64(),
+                "connections" => m["logins_per_sec"].as_f64(),
+                _ => m[key].as_f64(),
+            }
+        };
+        for peer in ["limit", "ejabberd"] {
+            let ratio = match (headline("parley-sqlite"), headline(peer)) {
+                (Some(p), Some(q)) if q > 0.0 => format!("{:.2}", p / q),
+                _ => "–".into(),
+            };
+            line.push_str(&format!(" {ratio} |"));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 fn draw_charts(results: &Value, dir: &std::path::Path) {

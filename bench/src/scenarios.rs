@@ -20,6 +20,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Logins (and joins) in flight at once: enough to keep both sides busy, few enough that
 /// the client's handshakes do not starve the server.
 const LOGIN_CONCURRENCY: usize = 256;
+/// How long a sender pauses after the server said it is busy.
+const BACK_OFF: Duration = Duration::from_millis(20);
 /// A fixed-rate sender never has more than this many messages unacknowledged.
 const MAX_IN_FLIGHT: u64 = 1_000;
 
@@ -94,6 +96,8 @@ struct Counters {
     delivered: AtomicU64,
     delivered_in_window: AtomicU64,
     errors: AtomicU64,
+    /// Sends the server refused for now (busy); not stored, not retried.
+    refused: AtomicU64,
     /// Ticks of a fixed-rate sender that found `MAX_IN_FLIGHT` unacknowledged and sent nothing.
     skipped: AtomicU64,
 }
@@ -130,12 +134,15 @@ enum Destination {
 /// Sends until the window closes, then waits (bounded) for its acknowledgements. Deliveries
 /// to the sender itself (a group echo) are not counted.
 async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Window, counters: Arc<Counters>) -> C {
-    let mut sent = Sent { seq: 0, acked: 0, counters: counters.clone() };
+    let mut sent = Sent { seq: 0, answered: 0, back_off: false, counters: counters.clone() };
     let result: io::Result<()> = async {
         match pace {
             Pace::Window(size) => {
                 while window.open() {
-                    while sent.seq - sent.acked < size {
+                    if std::mem::take(&mut sent.back_off) {
+                        sleep(BACK_OFF).await;
+                    }
+                    while sent.seq - sent.answered < size {
                         sent.send(&mut conn, &to, now_us()).await?;
                     }
                     tokio::select! {
@@ -150,7 +157,10 @@ async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Wi
                     tokio::select! {
                         event = conn.next_event() => sent.on_event(event?, window),
                         due = ticker.tick() => {
-                            if sent.seq - sent.acked < MAX_IN_FLIGHT {
+                            if std::mem::take(&mut sent.back_off) {
+                                // A refusal drops this tick's message: the offered rate stays.
+                                counters.skipped.fetch_add(1, Ordering::Relaxed);
+                            } else if sent.seq - sent.answered < MAX_IN_FLIGHT {
                                 // Stamped when it was due: a late generator shows as latency
                                 // instead of hiding it (no coordinated omission).
                                 let late = tokio::time::Instant::now().saturating_duration_since(due);
@@ -165,7 +175,7 @@ async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Wi
             }
         }
         let drain_end = tokio::time::Instant::now() + DRAIN;
-        while sent.acked < sent.seq {
+        while sent.answered < sent.seq {
             match tokio::time::timeout_at(drain_end, conn.next_event()).await {
                 Ok(event) => sent.on_event(event?, window),
                 Err(_) => break,
@@ -182,10 +192,12 @@ async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Wi
     conn
 }
 
-/// One sender's sequence numbers and acknowledgements.
+/// One sender's sequence numbers and answers (`answered`: acknowledged or refused).
 struct Sent {
     seq: u64,
-    acked: u64,
+    answered: u64,
+    /// Set by a refusal ("server busy; retry"): the sender pauses as a client would.
+    back_off: bool,
     counters: Arc<Counters>,
 }
 
@@ -201,12 +213,20 @@ impl Sent {
     }
 
     fn on_event(&mut self, event: Event, window: Window) {
-        if let Event::Acked(_) = event {
-            self.acked += 1;
-            self.counters.acked.fetch_add(1, Ordering::Relaxed);
-            if window.open() {
-                self.counters.acked_in_window.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Event::Acked(_) => {
+                self.answered += 1;
+                self.counters.acked.fetch_add(1, Ordering::Relaxed);
+                if window.open() {
+                    self.counters.acked_in_window.fetch_add(1, Ordering::Relaxed);
+                }
             }
+            Event::Refused(_) => {
+                self.answered += 1;
+                self.back_off = true;
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Delivered(_) | Event::Other => {}
         }
     }
 }
@@ -245,6 +265,40 @@ async fn receive_loop<C: Conn>(
         }
     }
     (conn, latencies)
+}
+
+/// The sequence number of a pair's warm-up message (never used by a measured send).
+const WARM_UP_SEQ: u64 = u32::MAX as u64;
+
+/// Sends one message per pair and waits (bounded) for its acknowledgement and its delivery.
+/// Pairs whose warm-up fails are left out of the run.
+async fn warm_up<C: Conn>(pairs: Vec<(usize, C, C)>, first_user: usize) -> Vec<(usize, C, C)> {
+    let tasks: Vec<_> = pairs
+        .into_iter()
+        .map(|(i, mut sender, mut receiver)| {
+            tokio::spawn(async move {
+                let to = user(first_user + 2 * i + 1);
+                let done = timeout(Duration::from_secs(30), async {
+                    sender.send_c2c(&to, WARM_UP_SEQ, now_us()).await?;
+                    while !matches!(sender.next_event().await?, Event::Acked(_)) {}
+                    while !matches!(receiver.next_event().await?, Event::Delivered(_)) {}
+                    Ok::<_, io::Error>(())
+                })
+                .await;
+                match done {
+                    Ok(Ok(())) => Some((i, sender, receiver)),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let mut warm = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(Some(pair)) = task.await {
+            warm.push(pair);
+        }
+    }
+    warm
 }
 
 /// Reads and drops what each connection has waiting (until 300 ms of silence, at most 5 s).
@@ -305,10 +359,17 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
             _ => None,
         })
         .collect();
+    // Warm-up: one message per pair, acknowledged and delivered, before the clock starts: the
+    // first message of a conversation pays for loading its users (caches, rows), which the
+    // report states separately as `warm_up_seconds`.
+    let warm_up_started = Instant::now();
+    let pairs_live = warm_up(pairs_live, first_user).await;
+    let warm_up_seconds = warm_up_started.elapsed().as_secs_f64();
     let live_pairs = pairs_live.len();
     let counters = Arc::new(Counters::default());
     let (stop, done) = watch::channel(false);
     let usage = Usage::start(target.pid());
+    let generator = Usage::start(Some(std::process::id()));
     let window_clock = Window { end: tokio::time::Instant::now() + Duration::from_secs_f64(seconds) };
     let period = Duration::from_secs_f64(live_pairs.max(1) as f64 / rate.unwrap_or(1.0).max(1.0));
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
@@ -325,6 +386,7 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
         let _ = sender.await;
     }
     let measured = usage.finish();
+    let generator = generator.finish();
     settle(&counters, |c| c.acked.load(Ordering::Relaxed), stop).await;
     let mut latencies = Latencies::default();
     for receiver in receivers {
@@ -346,21 +408,23 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
             "delivered_per_sec": count(&counters.delivered_in_window) as f64 / seconds,
             "sent": count(&counters.sent), "acked": acked, "delivered": delivered,
             "lost": acked.saturating_sub(delivered),
-            "skipped_ticks": count(&counters.skipped),
+            "warm_up_seconds": warm_up_seconds,
+            "skipped_ticks": count(&counters.skipped), "refused": count(&counters.refused),
             "latency_ms": latencies.percentiles_ms(),
             "server_cpu_cores": measured.cpu_cores, "server_rss_mb": measured.rss_mb,
+            "generator_cpu_cores": generator.cpu_cores,
             "errors": count(&counters.errors) + failures as u64,
         },
     });
     let m = &result["metrics"];
     println!(
-        "{scenario:<15} {:<16} pairs={pairs:<5} {}  acked {:>8.0}/s  delivered {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  p999 {:>6.1} ms  cpu {:.2}  rss {:.0} MB  lost {}  errors {}",
+        "{scenario:<15} {:<16} pairs={pairs:<5} {}  acked {:>8.0}/s  delivered {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  p999 {:>6.1} ms  cpu {:.2} (generator {:.2})  rss {:.0} MB  lost {}  refused {}  errors {}",
         target.name(),
         match rate { Some(r) => format!("rate={r:<7.0}"), None => format!("window={window:<5}") },
         m["acked_per_sec"].as_f64().unwrap_or(0.0), m["delivered_per_sec"].as_f64().unwrap_or(0.0),
         m["latency_ms"]["p50"].as_f64().unwrap_or(0.0), m["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
-        m["latency_ms"]["p999"].as_f64().unwrap_or(0.0), measured.cpu_cores, measured.rss_mb,
-        m["lost"], m["errors"],
+        m["latency_ms"]["p999"].as_f64().unwrap_or(0.0), measured.cpu_cores, generator.cpu_cores, measured.rss_mb,
+        m["lost"], m["refused"], m["errors"],
     );
     result
 }
@@ -420,6 +484,7 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
     let counters = Arc::new(Counters::default());
     let (stop, done) = watch::channel(false);
     let usage = Usage::start(target.pid());
+    let generator = Usage::start(Some(std::process::id()));
     let window = Window { end: tokio::time::Instant::now() + Duration::from_secs_f64(f.seconds) };
     let period = Duration::from_secs_f64(senders as f64 / f.rate.max(1.0));
     let mut sending = Vec::new();
@@ -437,6 +502,7 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
         let _ = task.await;
     }
     let measured = usage.finish();
+    let generator = generator.finish();
     settle(&counters, |c| c.acked.load(Ordering::Relaxed) * receivers_per_message, stop).await;
     let mut latencies = Latencies::default();
     for task in receiving {
@@ -452,22 +518,24 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
         "metrics": {
             "deliveries_per_sec": count(&counters.delivered_in_window) as f64 / f.seconds,
             "acked": count(&counters.acked), "sent": count(&counters.sent),
-            "skipped_ticks": count(&counters.skipped), "members_live": receivers_per_message + senders as u64,
+            "skipped_ticks": count(&counters.skipped), "refused": count(&counters.refused),
+            "members_live": receivers_per_message + senders as u64,
             "expected_deliveries": count(&counters.acked) * receivers_per_message,
             "delivered": count(&counters.delivered),
             "latency_ms": latencies.percentiles_ms(),
             "server_cpu_cores": measured.cpu_cores, "server_rss_mb": measured.rss_mb,
+            "generator_cpu_cores": generator.cpu_cores,
             "login_seconds": login_seconds,
             "errors": count(&counters.errors) + failures as u64,
         },
     });
     let m = &result["metrics"];
     println!(
-        "group-fanout    {:<16} {:<12} senders={senders} rate={:.0}/s  {:>9.0} deliveries/s  delivered {}/{}  p50 {:>6.1} ms  p99 {:>6.1} ms  cpu {:.2}  rss {:.0} MB  errors {}",
+        "group-fanout    {:<16} {:<12} senders={senders} rate={:.0}/s  {:>9.0} deliveries/s  delivered {}/{}  p50 {:>6.1} ms  p99 {:>6.1} ms  cpu {:.2} (generator {:.2})  rss {:.0} MB  errors {}",
         target.name(), f.label, f.rate, m["deliveries_per_sec"].as_f64().unwrap_or(0.0),
         m["delivered"], m["expected_deliveries"],
         m["latency_ms"]["p50"].as_f64().unwrap_or(0.0), m["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
-        measured.cpu_cores, measured.rss_mb, m["errors"],
+        measured.cpu_cores, generator.cpu_cores, measured.rss_mb, m["errors"],
     );
     result
 }

@@ -232,6 +232,7 @@ async fn c2c(a: &mut XmppConn, b: &mut XmppConn, count: u64, window: u64) -> io:
                     acked_count += 1;
                 }
                 Event::Delivered(s) => return Err(protocol_error(format!("sender got deliveries {s:?}"))),
+                Event::Refused(seq) => return Err(protocol_error(format!("seq {seq} refused"))),
                 Event::Other => {}
             },
             event = b.next_event() => match event? {
@@ -244,7 +245,9 @@ async fn c2c(a: &mut XmppConn, b: &mut XmppConn, count: u64, window: u64) -> io:
                         latency_sum += now.saturating_sub(stamp) as f64 / 1000.0;
                     }
                 }
-                Event::Acked(seq) => return Err(protocol_error(format!("receiver got ack {seq}"))),
+                Event::Acked(seq) | Event::Refused(seq) => {
+                    return Err(protocol_error(format!("receiver got an answer to {seq}")))
+                }
                 Event::Other => {}
             },
             _ = tokio::time::sleep_until(deadline) => {
