@@ -69,6 +69,10 @@ pub trait Target: Send + Sync + 'static {
     fn prepare_users(&self, count: usize) -> impl Future<Output = io::Result<()>> + Send;
     /// Logs `user` in from source address `source`; returns once the session can receive.
     fn login(&self, user: &str, source: Ipv4Addr) -> impl Future<Output = io::Result<Self::Conn>> + Send;
+    /// The server's own counters (name → value), where it exposes them: parley's `/metrics`.
+    fn counters(&self) -> impl Future<Output = Vec<(String, f64)>> + Send {
+        async { Vec::new() }
+    }
     /// Creates group `id` owned by `owner` (logged in or not) that `members` will join.
     fn create_group(
         &self,

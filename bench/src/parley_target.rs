@@ -161,6 +161,18 @@ impl RestConnection {
         Ok(RestConnection { sender, addr: addr.to_string(), query })
     }
 
+    /// GETs `path` (e.g. `/metrics`) and returns the body as text.
+    pub async fn get(&mut self, path: &str) -> io::Result<String> {
+        let request = hyper::Request::get(path)
+            .header("host", &self.addr)
+            .body(Full::new(Bytes::new()))
+            .map_err(io::Error::other)?;
+        timeout(PEER_TIMEOUT, self.sender.ready()).await?.map_err(io::Error::other)?;
+        let response = timeout(PEER_TIMEOUT, self.sender.send_request(request)).await?.map_err(io::Error::other)?;
+        let bytes = timeout(PEER_TIMEOUT, response.into_body().collect()).await?.map_err(io::Error::other)?.to_bytes();
+        String::from_utf8(bytes.to_vec()).map_err(io::Error::other)
+    }
+
     /// POSTs `body` to `/v4/<path>`; the reply must have ErrorCode 0.
     pub async fn call(&mut self, path: &str, body: &str) -> io::Result<Value> {
         let random: u32 = rand_u32();
@@ -235,6 +247,24 @@ impl Target for Parley {
                     return Err(protocol_error(format!("login {user}: {v}")));
                 }
             }
+        }
+    }
+
+    async fn counters(&self) -> Vec<(String, f64)> {
+        let text = async {
+            let mut connection = RestConnection::open(&self.addr).await?;
+            connection.get("/metrics").await
+        };
+        match text.await {
+            Ok(text) => text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let (name, value) = l.split_once(' ')?;
+                    Some((name.to_string(), value.trim().parse().ok()?))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -30,6 +30,11 @@ impl Usage {
         self.rss_bytes
     }
 
+    /// Seconds since `start`.
+    pub fn elapsed(&self) -> f64 {
+        self.at.elapsed().as_secs_f64()
+    }
+
     /// The CPU used since `start`, per second of wall time.
     pub fn finish(&self) -> Measured {
         let (cpu, rss) = self.pid.map(read).unwrap_or((0.0, 0));

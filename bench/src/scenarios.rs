@@ -301,6 +301,29 @@ async fn warm_up<C: Conn>(pairs: Vec<(usize, C, C)>, first_user: usize) -> Vec<(
     warm
 }
 
+/// What parley's C2C writer did over a run, from its counters: transactions, messages per
+/// transaction, and the share of the run it spent inside transactions (near 1: the writer, one
+/// batch at a time, is what limits the run). Null for servers without such counters.
+fn writer_figures(before: &[(String, f64)], after: &[(String, f64)], seconds: f64) -> Value {
+    let delta = |name: &str| -> Option<f64> {
+        let get = |list: &[(String, f64)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        Some(get(after)? - get(before)?)
+    };
+    match (
+        delta("parley_commit_batches_total"),
+        delta("parley_commit_seconds_total"),
+        delta("parley_c2c_messages_stored_total"),
+    ) {
+        (Some(batches), Some(busy), Some(stored)) if batches > 0.0 => json!({
+            "transactions": batches,
+            "messages_per_transaction": stored / batches,
+            "ms_per_transaction": busy * 1000.0 / batches,
+            "busy_fraction": busy / seconds.max(1e-3),
+        }),
+        _ => Value::Null,
+    }
+}
+
 /// Reads and drops what each connection has waiting (until 300 ms of silence, at most 5 s).
 async fn drain_all<C: Conn>(conns: Vec<C>) -> Vec<C> {
     let tasks: Vec<_> = conns
@@ -370,6 +393,7 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
     let (stop, done) = watch::channel(false);
     let usage = Usage::start(target.pid());
     let generator = Usage::start(Some(std::process::id()));
+    let counters_before = target.counters().await;
     let window_clock = Window { end: tokio::time::Instant::now() + Duration::from_secs_f64(seconds) };
     let period = Duration::from_secs_f64(live_pairs.max(1) as f64 / rate.unwrap_or(1.0).max(1.0));
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
@@ -387,6 +411,7 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
     }
     let measured = usage.finish();
     let generator = generator.finish();
+    let writer = writer_figures(&counters_before, &target.counters().await, usage.elapsed());
     settle(&counters, |c| c.acked.load(Ordering::Relaxed), stop).await;
     let mut latencies = Latencies::default();
     for receiver in receivers {
@@ -414,6 +439,7 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
             "server_cpu_cores": measured.cpu_cores, "server_rss_mb": measured.rss_mb,
             "generator_cpu_cores": generator.cpu_cores,
             "errors": count(&counters.errors) + failures as u64,
+            "writer": writer,
         },
     });
     let m = &result["metrics"];
