@@ -297,7 +297,7 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Res
                     .exec(txn)
                     .await?;
             }
-            record(txn, &user, &instance, platform, reason.names(), None).await?;
+            record(txn, user, instance, platform, reason.names(), None).await?;
         }
         Change::Revoke { user } => {
             device::Entity::update_many()
