@@ -26,6 +26,7 @@ pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) ->
             if let Err(e) = sweep(&app).await {
                 tracing::error!(error = %e, "retention sweep failed");
             }
+            Metrics::add(&app.metrics.retention_sweeps, 1);
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.wait_for(|down| *down) => break,

@@ -157,6 +157,13 @@ async fn the_job_archives_an_hour_before_deleting_its_expired_messages() {
     let retention = now - start - 1200;
     let mut server =
         Server::start_with_toml(&format!("history_retention_secs = {retention}\nretention_interval_secs = 600\n"));
+    // The job's first run (at start) must be over before the imports: run after them, it would
+    // archive and delete this hour itself, which is not what this test is about.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "parley_retention_sweeps_total").await < 1 {
+        assert!(Instant::now() < deadline, "the retention job did not run at start");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
     server.import(&["alice", "bob"]).await;
     import_c2c(&server, 2, "alice", "bob", start + 10, "expired").await;
     import_c2c(&server, 2, "bob", "alice", start + 3590, "kept").await;

@@ -193,16 +193,6 @@ async fn a_retry_after_a_crash_is_not_stored_twice() {
     assert_eq!(history["data"]["Messages"].as_array().unwrap().len(), 1);
 }
 
-/// Reads one counter from `/metrics`.
-async fn metric(server: &Server, name: &str) -> u64 {
-    let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
-    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-}
-
 #[actix_rt::test]
 async fn concurrent_sends_share_transactions() {
     let server = Server::start();

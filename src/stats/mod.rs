@@ -19,6 +19,7 @@ pub struct Metrics {
     pub group_messages: AtomicU64,
     pub group_messages_dropped: AtomicU64,
     pub retention_deleted: AtomicU64,
+    pub retention_sweeps: AtomicU64,
     pub pushes_sent: AtomicU64,
     pub pushes_failed: AtomicU64,
     pub pushes_dropped: AtomicU64,
@@ -106,6 +107,12 @@ impl Metrics {
             "counter",
             "Expired messages deleted by the retention job.",
             load(&self.retention_deleted).to_string(),
+        );
+        line(
+            "retention_sweeps_total",
+            "counter",
+            "Runs of the retention job (archiving, then deleting) that have finished.",
+            load(&self.retention_sweeps).to_string(),
         );
         line(
             "rest_rate_limited_total",

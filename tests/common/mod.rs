@@ -674,3 +674,13 @@ pub async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&st
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Reads one counter from `/metrics`.
+pub async fn metric(server: &Server, name: &str) -> u64 {
+    let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
+    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
