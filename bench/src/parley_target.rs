@@ -163,13 +163,8 @@ impl RestConnection {
 
     /// GETs `path` (e.g. `/metrics`) and returns the body as text.
     pub async fn get(&mut self, path: &str) -> io::Result<String> {
-        let request = hyper::Request::get(path)
-            .header("host", &self.addr)
-            .body(Full::new(Bytes::new()))
-            .map_err(io::Error::other)?;
-        timeout(PEER_TIMEOUT, self.sender.ready()).await?.map_err(io::Error::other)?;
-        let response = timeout(PEER_TIMEOUT, self.sender.send_request(request)).await?.map_err(io::Error::other)?;
-        let bytes = timeout(PEER_TIMEOUT, response.into_body().collect()).await?.map_err(io::Error::other)?.to_bytes();
+        let request = hyper::Request::get(path).header("host", &self.addr).body(Full::new(Bytes::new()));
+        let bytes = self.send(request.map_err(io::Error::other)?).await?;
         String::from_utf8(bytes.to_vec()).map_err(io::Error::other)
     }
 
@@ -179,16 +174,20 @@ impl RestConnection {
         let request = hyper::Request::post(format!("/v4/{path}?{}&random={random}", self.query))
             .header("host", &self.addr)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-            .map_err(io::Error::other)?;
-        timeout(PEER_TIMEOUT, self.sender.ready()).await?.map_err(io::Error::other)?;
-        let response = timeout(PEER_TIMEOUT, self.sender.send_request(request)).await?.map_err(io::Error::other)?;
-        let bytes = timeout(PEER_TIMEOUT, response.into_body().collect()).await?.map_err(io::Error::other)?.to_bytes();
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+        let bytes = self.send(request.map_err(io::Error::other)?).await?;
         let reply: Value = serde_json::from_slice(&bytes)?;
         if reply["ErrorCode"] != 0 {
             return Err(protocol_error(format!("{path}: {reply}")));
         }
         Ok(reply)
+    }
+
+    /// Sends one request on the kept-alive connection and returns the whole body.
+    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> io::Result<Bytes> {
+        timeout(PEER_TIMEOUT, self.sender.ready()).await?.map_err(io::Error::other)?;
+        let response = timeout(PEER_TIMEOUT, self.sender.send_request(request)).await?.map_err(io::Error::other)?;
+        Ok(timeout(PEER_TIMEOUT, response.into_body().collect()).await?.map_err(io::Error::other)?.to_bytes())
     }
 }
 

@@ -252,14 +252,13 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Res
     let now = crate::now_secs();
     match change {
         Change::Login { user, instance, platform, session, kicked } => {
-            let (user, instance, platform, session) = (user.clone(), instance.clone(), *platform, *session);
             use device::Column as C;
             device::Entity::insert(device::ActiveModel {
                 user_id: Set(user.clone()),
                 instance: Set(instance.clone()),
                 platform: Set(platform.name().to_string()),
                 state: Set(ONLINE.to_string()),
-                session: Set(session as i64),
+                session: Set(*session as i64),
                 push_provider: Set(None),
                 push_token: Set(None),
                 push_bundle: Set(None),
@@ -275,7 +274,7 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Res
             let kicked = (!kicked.is_empty()).then(|| {
                 serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default()
             });
-            record(txn, &user, &instance, platform, ("Login", "Register"), kicked).await?;
+            record(txn, user, instance, *platform, ("Login", "Register"), kicked).await?;
         }
         Change::End { user, instance, platform, session, reason } => {
             let (platform, session, reason) = (*platform, *session, *reason);
