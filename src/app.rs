@@ -18,6 +18,7 @@ use crate::presence::{DeviceRules, Presence, SessionId};
 use crate::profile::Profiles;
 use crate::relation::Relations;
 use crate::rest::ratelimit::RateLimits;
+use crate::stats::logging::say;
 use crate::stats::Metrics;
 
 /// Everything a request handler or a session needs; shared behind one `Arc`.
@@ -166,7 +167,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let server = server.run();
     for address in &addresses {
         // Tests and scripts read this line to find an ephemeral port.
-        println!("parley listening on http://{address}");
+        say(format_args!("parley listening on http://{address}"));
     }
     tracing::info!(?addresses, "serving");
     let handle = server.handle();
@@ -198,14 +199,17 @@ fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {
     tracing::info!(sdkappid = credentials.sdkappid, database = %redact(&config.database_url()), "parley starting");
     if credentials.generated {
         let admin = config.admins.first().map(String::as_str).unwrap_or("administrator");
-        println!(
+        say(format_args!(
             "First start: generated app credentials (kept in {}):",
             config.data_dir.join("credentials.toml").display()
-        );
-        println!("  SDKAppID:   {}", credentials.sdkappid);
-        println!("  SecretKey:  {}", credentials.secret_key);
-        println!("  Admin:      {admin}");
-        println!("  Admin UserSig (180 days): {}", auth.generate(admin, crate::auth::usersig::DEFAULT_EXPIRE_SECS));
+        ));
+        say(format_args!("  SDKAppID:   {}", credentials.sdkappid));
+        say(format_args!("  SecretKey:  {}", credentials.secret_key));
+        say(format_args!("  Admin:      {admin}"));
+        say(format_args!(
+            "  Admin UserSig (180 days): {}",
+            auth.generate(admin, crate::auth::usersig::DEFAULT_EXPIRE_SECS)
+        ));
     }
 }
 

@@ -42,13 +42,7 @@ fn parse(args: &[String]) -> Result<(Option<PathBuf>, Command), String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    parley::stats::logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (config_path, command) = match parse(&args) {
         Ok(parsed) => parsed,

@@ -257,14 +257,15 @@ impl Committer {
                 for p in &planned {
                     self.seqs.remove(&pair(&p.row.from_account, &p.row.to_account));
                 }
+                let refused = || MessageError::Unavailable(crate::store::failure_cause(&e));
                 for p in planned {
-                    let _ = p.pending.reply.send(Err(MessageError::Internal));
+                    let _ = p.pending.reply.send(Err(refused()));
                 }
                 for read in touches.reads {
-                    let _ = read.reply.send(Err(MessageError::Internal));
+                    let _ = read.reply.send(Err(refused()));
                 }
                 for edit in touches.edits {
-                    let _ = edit.reply.send(Err(MessageError::Internal));
+                    let _ = edit.reply.send(Err(refused()));
                 }
             }
         }

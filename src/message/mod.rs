@@ -58,6 +58,10 @@ pub enum MessageError {
     Refused(crate::relation::Refusal),
     #[error("server busy; retry")]
     Busy,
+    /// The store refused a write (disk full, read-only, database down): nothing was stored, and
+    /// the same send may be retried.
+    #[error("storage unavailable ({0}); nothing was stored, retry")]
+    Unavailable(String),
     #[error("internal error")]
     Internal,
 }
@@ -104,6 +108,7 @@ impl From<MessageError> for Failure {
                 }
             }
             MessageError::Busy => 20004,
+            MessageError::Unavailable(_) => 20005,
             MessageError::Internal => 91000,
         };
         Failure::new(code, e.to_string())
@@ -138,7 +143,19 @@ impl From<FieldError> for MessageError {
 impl From<DbErr> for MessageError {
     fn from(e: DbErr) -> MessageError {
         tracing::error!(error = %e, "message store failed");
-        MessageError::Internal
+        MessageError::Unavailable(crate::store::failure_cause(&e))
+    }
+}
+
+/// Why the writer's queue took nothing: full is "busy, retry"; closed means the writer is gone,
+/// which is never reported as busy.
+fn queue_refusal(e: mpsc::error::TrySendError<commit::Commit>) -> MessageError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => MessageError::Busy,
+        mpsc::error::TrySendError::Closed(_) => {
+            tracing::error!("the message writer has stopped");
+            MessageError::Internal
+        }
     }
 }
 
@@ -303,9 +320,7 @@ impl Messages {
         request: SendRequest,
     ) -> Result<oneshot::Receiver<Result<Receipt, MessageError>>, MessageError> {
         let (reply, receipt) = oneshot::channel();
-        self.tx
-            .try_send(commit::Commit::Send(Box::new(commit::Pending { request, reply })))
-            .map_err(|_| MessageError::Busy)?;
+        self.tx.try_send(commit::Commit::Send(Box::new(commit::Pending { request, reply }))).map_err(queue_refusal)?;
         Ok(receipt)
     }
 
@@ -323,7 +338,7 @@ impl Messages {
     ) -> Result<edit::ReadOutcome, MessageError> {
         let (reply, outcome) = oneshot::channel();
         let read = edit::ReadRequest { owner: owner.to_string(), peer: peer.to_string(), upto, reply };
-        self.tx.try_send(commit::Commit::Read(Box::new(read))).map_err(|_| MessageError::Busy)?;
+        self.tx.try_send(commit::Commit::Read(Box::new(read))).map_err(queue_refusal)?;
         outcome.await.map_err(|_| MessageError::Internal)?
     }
 
@@ -340,7 +355,7 @@ impl Messages {
             change,
             reply,
         };
-        self.tx.try_send(commit::Commit::Edit(Box::new(request))).map_err(|_| MessageError::Busy)?;
+        self.tx.try_send(commit::Commit::Edit(Box::new(request))).map_err(queue_refusal)?;
         outcome.await.map_err(|_| MessageError::Internal)?
     }
 

@@ -1,6 +1,8 @@
 //! The `stats` room: the metrics registry. Counters are plain atomics read by `/metrics` in the
 //! Prometheus text format; the console's statistics will read the same registry.
 
+pub mod logging;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 #[derive(Default)]
@@ -119,6 +121,12 @@ impl Metrics {
             "counter",
             "REST v4 requests refused by rate limits.",
             load(&self.rest_rate_limited).to_string(),
+        );
+        line(
+            "log_lines_dropped_total",
+            "counter",
+            "Log lines that could not be written (stderr gone or full); the server goes on.",
+            logging::DROPPED.load(Ordering::Relaxed).to_string(),
         );
         out
     }

@@ -7,42 +7,89 @@ pub mod cache;
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 
 use crate::config::Config;
 
+/// How long a request waits for a database connection before it is refused with its room's
+/// retryable "storage unavailable" code. A database that is down must not hang callers.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Opens the configured database (SQLite in WAL mode by default) and brings its schema up to date.
 pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    use sea_orm::sqlx::ConnectOptions as _;
     let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| DbErr::Custom(format!("data dir: {e}")))?;
-    }
-    let mut options = ConnectOptions::new(url.clone());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10));
-    if url.starts_with("sqlite:") {
-        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let db = if url.starts_with("sqlite:") {
+        use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+        prepare_data_dir(&config.data_dir)?;
         let synchronous = match config.sqlite_synchronous.to_ascii_uppercase().as_str() {
             "NORMAL" => SqliteSynchronous::Normal,
             _ => SqliteSynchronous::Full,
         };
-        options.max_connections(8).map_sqlx_sqlite_opts(move |opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .busy_timeout(Duration::from_secs(10))
-                // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the message
-                // tables' indexes outgrow 2 MiB within minutes of traffic, and every insert
-                // would then read index pages back from the file.
-                .pragma("cache_size", "-32768")
-        });
+        let options = url
+            .parse::<SqliteConnectOptions>()
+            .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?
+            .disable_statement_logging()
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the message
+            // tables' indexes outgrow 2 MiB within minutes of traffic, and every insert
+            // would then read index pages back from the file.
+            .pragma("cache_size", "-32768");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Sqlite>(conn)))
+            .connect_with(options)
+            .await
+            .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", config.data_dir.join("parley.db").display())))?;
+        sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
     } else {
-        options.max_connections(16);
-    }
-    let db = Database::connect(options).await?;
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let options = url
+            .parse::<PgConnectOptions>()
+            .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?
+            .disable_statement_logging();
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Postgres>(conn)))
+            .connect_with(options)
+            .await
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("cannot connect to the database: {e}"))))?;
+        sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+    };
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Creates the data directory and proves it writable, naming the path and the cause when not.
+fn prepare_data_dir(dir: &std::path::Path) -> Result<(), DbErr> {
+    let refuse = |e: std::io::Error| DbErr::Custom(format!("data directory {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(refuse)?;
+    let probe = dir.join(".parley-write-probe");
+    std::fs::write(&probe, b"ok").map_err(refuse)?;
+    std::fs::remove_file(&probe).map_err(refuse)
+}
+
+/// Keeps a connection in the pool only when it is outside any transaction. A failed COMMIT (a
+/// full disk, say) can leave SQLite rolled back while sqlx still counts a transaction open, or
+/// the reverse; such a connection would turn the next transaction's BEGIN into a SAVEPOINT
+/// inside an abandoned transaction — its "commit" only releases the savepoint, nothing reaches
+/// the disk, and the write lock is never given back. It is closed instead, and a fresh one
+/// opened when needed.
+async fn outside_any_transaction<DB: sea_orm::sqlx::Database>(
+    conn: &mut DB::Connection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::{Connection, TransactionManager};
+    // The ping runs after a dropped transaction's queued ROLLBACK, so the depth is settled.
+    conn.ping().await?;
+    let depth = <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn);
+    if depth != 0 {
+        tracing::warn!(depth, "a pooled connection was left inside a transaction; closing it");
+    }
+    Ok(depth == 0)
 }
 
 /// Begins a transaction that will write. SQLite starts transactions deferred: one that reads
@@ -57,9 +104,30 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(txn)
 }
 
+/// A short, stable name for why the store refused: what a client or an operator acts on.
+pub fn failure_cause(e: &DbErr) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let cause = if lower.contains("disk is full") || lower.contains("no space left") || lower.contains("(code: 13)") {
+        "disk full"
+    } else if lower.contains("readonly") || lower.contains("read-only") || lower.contains("(code: 8)") {
+        "data directory read-only"
+    } else if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        || lower.contains("pool timed out")
+        || lower.contains("connection refused")
+        || lower.contains("connection reset")
+    {
+        "database unreachable"
+    } else {
+        return text;
+    };
+    cause.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::{ConnectOptions, Database};
 
     #[actix_rt::test]
     async fn a_write_transaction_holds_the_sqlite_write_lock_from_its_start() {

@@ -47,6 +47,13 @@ impl Store {
         }
     }
 
+    /// A store whose data dir is `dir` (created), on the embedded SQLite whatever the environment
+    /// says: for faults of the data dir's own file system.
+    pub fn sqlite_at(dir: PathBuf) -> Store {
+        std::fs::create_dir_all(&dir).unwrap();
+        Store { data_dir: dir, database_url: None, pg_admin: None }
+    }
+
     pub fn backend(&self) -> &'static str {
         if self.database_url.is_some() {
             "postgres"
@@ -98,6 +105,16 @@ impl Server {
 
     /// Starts a server on an existing store (a restart).
     pub fn start_on(store: std::sync::Arc<Store>, env: &[(&str, &str)]) -> Server {
+        Server::spawn(store, env, false)
+    }
+
+    /// Starts a server whose stderr is a pipe nobody reads: closed at once, so every log line
+    /// the server writes fails.
+    pub fn start_with_stderr_gone(env: &[(&str, &str)]) -> Server {
+        Server::spawn(std::sync::Arc::new(Store::fresh()), env, true)
+    }
+
+    fn spawn(store: std::sync::Arc<Store>, env: &[(&str, &str)], stderr_gone: bool) -> Server {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
         command
@@ -111,7 +128,7 @@ impl Server {
             .env("PARLEY_SECRET_KEY", KEY)
             .env("PARLEY_REST_RATE", "0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if stderr_gone { Stdio::piped() } else { Stdio::inherit() });
         if let Some(url) = &store.database_url {
             command.env("PARLEY_DATABASE_URL", url);
         }
@@ -123,6 +140,7 @@ impl Server {
             }
         }
         let mut child = command.spawn().expect("start parley");
+        drop(child.stderr.take());
         let stdout = child.stdout.take().unwrap();
         let mut reader = BufReader::new(stdout);
         let mut lines = Vec::new();

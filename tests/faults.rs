@@ -1,0 +1,235 @@
+//! Faults of the machine under the server: a full or read-only data directory, a database that
+//! goes away. Whatever happens, nothing acknowledged is lost, the sender gets a clear answer in
+//! time, and the server recovers by itself once the cause is gone.
+//!
+//! The file-system faults mount a small tmpfs of their own (root only); where that is not
+//! possible they are skipped with the reason printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+
+/// A tmpfs of its own, unmounted when dropped.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = std::env::temp_dir().join(format!("parley-tmpfs-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn remount(&self, option: &str) {
+        let status = Command::new("mount").args(["-o", &format!("remount,{option}")]).arg(&self.dir).status().unwrap();
+        assert!(status.success(), "remount {option}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Writes zeros into `path` until the file system is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        if file.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    // What is left is smaller than a chunk: take it too.
+    for _ in 0..64 * 1024 {
+        if file.write_all(&[0]).is_err() || file.flush().is_err() {
+            break;
+        }
+    }
+}
+
+/// A send over WebSocket with a deadline: `None` when no answer came in time.
+async fn send_within(client: &mut Client, to: &str, text: &str, wait: Duration) -> Option<Value> {
+    actix_rt::time::timeout(wait, client.send_text_msg(to, text)).await.ok()
+}
+
+/// Every (seq, text) of the conversation ann–bob as stored.
+async fn stored(server: &Server) -> Vec<(i64, String)> {
+    let db = connect_db(server).await;
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT seq, body FROM c2c_message WHERE user_low = 'ann' AND user_high = 'bob' ORDER BY seq".to_string(),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let body: String = r.try_get("", "body").unwrap();
+            let body: Value = serde_json::from_str(&body).unwrap();
+            (r.try_get("", "seq").unwrap(), body[0]["MsgContent"]["Text"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Sends until the server refuses `refusals` sends; every answer must come within 15 s, and a
+/// refusal must be the retryable storage code. The acknowledged (seq, text).
+async fn send_until_refused(client: &mut Client, tag: &str, refusals: usize) -> Vec<(i64, String)> {
+    let pad = "x".repeat(3000);
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for i in 0..3000 {
+        let text = format!("{tag}-{i}-{pad}");
+        let reply = send_within(client, "bob", &text, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("{tag}: send {i} got no answer within 15 s"));
+        match reply["code"].as_i64() {
+            Some(0) => acked.push((reply["data"]["Seq"].as_i64().unwrap(), text)),
+            Some(20005) => {
+                refused += 1;
+                if refused >= refusals {
+                    return acked;
+                }
+            }
+            _ => panic!("{tag}: send {i}: expected success or 20005 (storage unavailable, retry): {reply}"),
+        }
+    }
+    panic!("{tag}: the data directory never refused a write");
+}
+
+/// Once the cause is gone, sends succeed again within 20 s, without a restart.
+async fn recovers(client: &mut Client, tag: &str) -> Vec<(i64, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut acked = Vec::new();
+    let mut i = 0;
+    while acked.len() < 20 {
+        let text = format!("{tag}-{i}");
+        i += 1;
+        let reply = send_within(client, "bob", &text, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("{tag}: send {i} got no answer within 15 s after space returned"));
+        match reply["code"].as_i64() {
+            Some(0) => acked.push((reply["data"]["Seq"].as_i64().unwrap(), text)),
+            _ if acked.is_empty() && Instant::now() < deadline => {
+                actix_rt::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => panic!("{tag}: the writer did not recover: {reply}"),
+        }
+    }
+    acked
+}
+
+/// After a SIGKILL and a restart, every acknowledged message is stored once, under its seq.
+async fn assert_kept(server: Server, acked: &[(i64, String)]) -> Server {
+    let server = server.crash_and_restart();
+    let rows = stored(&server).await;
+    let mut seqs: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
+    seqs.dedup();
+    assert_eq!(seqs.len(), rows.len(), "no seq stored twice");
+    for (seq, text) in acked {
+        let found = rows.iter().find(|(s, _)| s == seq).map(|(_, t)| t);
+        assert_eq!(found, Some(text), "acknowledged seq {seq} is stored with its text");
+    }
+    server
+}
+
+async fn healthy(server: &Server) {
+    let mut response = awc::Client::new().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.body().await.unwrap().as_ref(), b"ok");
+}
+
+#[actix_rt::test]
+async fn a_full_disk_refuses_sends_loses_nothing_acknowledged_and_recovers() {
+    let Some(fs) = Tmpfs::mount("24m") else { return };
+    let store = Arc::new(Store::sqlite_at(fs.dir.join("data")));
+    let server = Server::start_on(store, &[]);
+    server.import(&["ann", "bob"]).await;
+    let mut ann = server.login("ann", "Linux").await;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
+    }
+
+    let filler = fs.dir.join("filler");
+    fill(&filler);
+    eprintln!("disk full");
+    acked.extend(send_until_refused(&mut ann, "full", 20).await);
+    eprintln!("refused; {} acknowledged so far", acked.len());
+    healthy(&server).await;
+
+    std::fs::remove_file(&filler).unwrap();
+    acked.extend(recovers(&mut ann, "after").await);
+    eprintln!("recovered; {} acknowledged", acked.len());
+    // Seqs stayed unique and in order for the sender.
+    let seqs: Vec<i64> = acked.iter().map(|(s, _)| *s).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "acknowledged seqs increase: {seqs:?}");
+
+    let server = assert_kept(server, &acked).await;
+    healthy(&server).await;
+}
+
+#[test]
+fn a_read_only_data_dir_at_start_names_the_path_and_the_cause() {
+    let Some(fs) = Tmpfs::mount("8m") else { return };
+    let data = fs.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    fs.remount("ro");
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .env_clear()
+        .env("PARLEY_LISTEN", "127.0.0.1:0")
+        .env("PARLEY_DATA_DIR", &data)
+        .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
+        .env("PARLEY_SECRET_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "start-up on a read-only data dir fails");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&data.display().to_string()), "the error names the data dir: {stderr}");
+    assert!(stderr.to_lowercase().contains("read-only"), "the error names the cause: {stderr}");
+}
+
+/// With stderr gone, every log line fails to write; requests, logins, sends and the writer go on,
+/// and the dropped lines are counted.
+#[actix_rt::test]
+async fn a_log_that_cannot_be_written_takes_nothing_down() {
+    let server = Server::start_with_stderr_gone(&[("RUST_LOG", "debug")]);
+    server.import(&["ann", "bob"]).await;
+    // A REST call that logs an error (an unknown command is logged and refused) gets its answer.
+    let reply = server.rest("openim/no_such_command", json!({})).await;
+    assert_eq!(reply["ErrorCode"], 60009, "{reply}");
+    // A login (which logs) and sends (the writer logs at debug) work, many times over.
+    let mut ann = server.login("ann", "Linux").await;
+    let mut bob = server.login("bob", "Linux").await;
+    for i in 0..50 {
+        let reply = ann.send_text_msg("bob", &format!("m{i}")).await;
+        assert_eq!(reply["code"], 0, "send {i}: {reply}");
+    }
+    assert!(bob.take_event("c2c_msg", |d| d["MsgBody"][0]["MsgContent"]["Text"] == "m49", WAIT).await.is_some());
+    assert!(metric(&server, "parley_log_lines_dropped_total").await > 0, "dropped lines are counted");
+    healthy(&server).await;
+}
