@@ -59,14 +59,19 @@ impl<'a> Fields<'a> {
         self.opt_str(field)?.ok_or(Self::missing(field))
     }
 
-    /// The first of several names (Tencent renamed some fields; old names still arrive).
+    /// The first of several names (Tencent renamed some fields; old names still arrive). A name
+    /// sent as `""` does not hide a value under another name; when every name given is empty,
+    /// the value is `""`.
     pub fn str_any(&self, names: &[&'static str]) -> Result<&'a str, FieldError> {
+        let mut empty = None;
         for name in names {
-            if let Some(v) = self.opt_str(name)? {
-                return Ok(v);
+            match self.opt_str(name)? {
+                Some("") => empty = empty.or(Some("")),
+                Some(v) => return Ok(v),
+                None => {}
             }
         }
-        Err(Self::missing(names.first().copied().unwrap_or("field")))
+        empty.ok_or(Self::missing(names.first().copied().unwrap_or("field")))
     }
 
     pub fn opt_i64(&self, field: &'static str) -> Result<Option<i64>, FieldError> {
@@ -106,6 +111,49 @@ impl<'a> Fields<'a> {
     pub fn raw(&self, field: &'static str) -> Option<&'a Value> {
         self.get(field)
     }
+
+    // --- Zero values that mean "not given" ----------------------------------------------------
+    //
+    // Tencent REST clients that serialize every field of their request structs send an optional
+    // field they did not set as its zero value: `""`, `0`, `[]`, `{}` or `null`. Tencent reads
+    // these as "not given" wherever the zero value has no meaning of its own, and so do the
+    // readers below. A handler picks them for an optional field whose zero value means nothing
+    // (an add/create command's optional text, an enum name, a filter, a cursor, a custom ID),
+    // and keeps the plain readers where the zero value is meaningful: `Notification: ""` in
+    // modify_group_base_info clears it, `MuteTime: 0` unmutes, `MsgLifeTime: 0` is online-only.
+
+    /// An optional string; `""` is not given.
+    pub fn opt_nonempty_str(&self, field: &'static str) -> Result<Option<&'a str>, FieldError> {
+        Ok(self.opt_str(field)?.filter(|s| !s.is_empty()))
+    }
+
+    /// An optional integer; `0` is not given.
+    pub fn opt_nonzero_i64(&self, field: &'static str) -> Result<Option<i64>, FieldError> {
+        Ok(self.opt_i64(field)?.filter(|n| *n != 0))
+    }
+
+    /// An optional array; `[]` is not given.
+    pub fn opt_nonempty_array(&self, field: &'static str) -> Result<Option<&'a Vec<Value>>, FieldError> {
+        Ok(self.opt_array(field)?.filter(|a| !a.is_empty()))
+    }
+
+    /// An optional array of strings (a filter, a list of IDs); `[]` is not given.
+    pub fn opt_nonempty_strings(&self, field: &'static str) -> Result<Option<Vec<&'a str>>, FieldError> {
+        match self.opt_nonempty_array(field)? {
+            Some(_) => self.strings(field).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A field of any type, checked later by its reader; `""`, `[]` and `{}` are not given.
+    pub fn nonempty_raw(&self, field: &'static str) -> Option<&'a Value> {
+        self.get(field).filter(|v| match v {
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +171,29 @@ mod tests {
         assert_eq!(f.u32("Big").map_err(|e| e.problem), Err(Problem::WrongType));
         assert_eq!(f.strings("L").map_err(|e| e.problem), Err(Problem::WrongType));
         assert_eq!(Fields::of(&serde_json::json!([1])).str("A"), Err(Fields::missing("A")));
+    }
+
+    #[test]
+    fn zero_values_are_not_given_to_the_nonempty_readers() {
+        let v = serde_json::json!({"S": "", "T": "t", "Z": 0, "N": 3, "E": [], "L": ["a"], "O": {}, "U": null});
+        let f = Fields::of(&v);
+        assert_eq!(f.opt_nonempty_str("S"), Ok(None));
+        assert_eq!(f.opt_nonempty_str("T"), Ok(Some("t")));
+        assert_eq!(f.opt_nonempty_str("N").map_err(|e| e.problem), Err(Problem::WrongType));
+        assert_eq!(f.opt_nonzero_i64("Z"), Ok(None));
+        assert_eq!(f.opt_nonzero_i64("N"), Ok(Some(3)));
+        assert_eq!(f.opt_nonempty_strings("E"), Ok(None));
+        assert_eq!(f.opt_nonempty_strings("L"), Ok(Some(vec!["a"])));
+        assert_eq!(f.opt_nonempty_strings("U"), Ok(None));
+        for empty in ["S", "E", "O", "U", "missing"] {
+            assert_eq!(f.nonempty_raw(empty), None, "{empty}");
+        }
+        assert_eq!(f.nonempty_raw("Z"), Some(&serde_json::json!(0)));
+        // Aliases: an empty name does not hide the next one.
+        let v = serde_json::json!({"Old": "", "New": "x", "Only": ""});
+        let f = Fields::of(&v);
+        assert_eq!(f.str_any(&["Old", "New"]), Ok("x"));
+        assert_eq!(f.str_any(&["Only", "Absent"]), Ok(""));
+        assert_eq!(f.str_any(&["Absent"]), Err(Fields::missing("Absent")));
     }
 }

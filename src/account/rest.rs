@@ -31,9 +31,11 @@ pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     let f = Fields::of(&call.body);
     let user = f.str_any(&["UserID", "Identifier"]).map_err(param)?;
     // Nick and FaceUrl are the profile's Nick and Image, checked before anything is written.
+    // An import adds an account: "" is a field not given, and leaves the profile as it is
+    // (clearing a profile field is portrait_set's).
     let mut profile = Vec::new();
     for (field, tag) in [("Nick", crate::profile::NICK), ("FaceUrl", crate::profile::IMAGE)] {
-        if let Some(value) = f.opt_str(field).map_err(param)? {
+        if let Some(value) = f.opt_nonempty_str(field).map_err(param)? {
             profile.push(app.profiles.validate(tag, &json!(value), crate::config::Access::Admin)?);
         }
     }

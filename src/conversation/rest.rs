@@ -123,8 +123,9 @@ pub async fn admin_set_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Fail
     let f = Fields::of(&call.body);
     let owner = f.str("Report_Account").map_err(|e| MessageError::Field(FieldError { field: "To_Account", ..e }))?;
     let peer = f.str("Peer_Account").map_err(MessageError::from)?;
-    // Documented as a string holding seconds; integers are taken too.
-    let time = match f.raw("MsgReadTime") {
+    // Documented as a string holding seconds; integers are taken too. "" and 0 are "not given"
+    // (nothing was sent before 1970): everything up to now is read.
+    let time = match f.nonempty_raw("MsgReadTime").filter(|t| t.as_i64() != Some(0) && t.as_str() != Some("0")) {
         None => crate::now_secs(),
         Some(Value::Number(n)) => n.as_i64().ok_or(MessageError::Field(Fields::wrong("MsgReadTime")))?,
         Some(Value::String(s)) => s.trim().parse().map_err(|_| MessageError::Field(Fields::wrong("MsgReadTime")))?,
@@ -143,7 +144,8 @@ pub async fn get_c2c_unread_msg_num(app: Arc<App>, call: Call) -> Result<Reply, 
     if !app.accounts.exists(owner).await? {
         return Err(MessageError::UnknownSender(owner.to_string()).into());
     }
-    if f.raw("Peer_Account").is_none() {
+    // Peer_Account [] names no peer: the total, as without it.
+    if f.nonempty_raw("Peer_Account").is_none() {
         let (c2c, _) = super::unread_totals(&app, owner).await?;
         return Ok(reply(json!({"AllC2CUnreadMsgNum": c2c})));
     }

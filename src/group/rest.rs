@@ -51,8 +51,9 @@ fn group_id<'a>(f: &Fields<'a>) -> Result<&'a str, GroupError> {
 }
 
 /// The optional `TopicId` of a command on `group`, and the ID its messages are stored under.
+/// `TopicId: ""` is the group itself, as without it.
 fn conversation(f: &Fields, group: &str) -> Result<(Option<String>, String), GroupError> {
-    match f.opt_str("TopicId").map_err(param)? {
+    match f.opt_nonempty_str("TopicId").map_err(param)? {
         None => Ok((None, group.to_string())),
         Some(topic) if topic.starts_with(&format!("{group}{}", actor::TOPIC_MARK)) => {
             Ok((Some(topic.to_string()), topic.to_string()))
@@ -148,7 +149,10 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
     if !owner.is_empty() {
         require_user(&app, &owner).await?;
     }
-    let id = match f.opt_str("GroupId").map_err(param)? {
+    // A create command: GroupId "", ApplyJoinOption "" and a member's Role "" are not given (the
+    // generated ID, the type's default, Member). MaxMemberCount 0 stays refused (1 to the type's
+    // most; tests/groups_rest.rs holds that).
+    let id = match f.opt_nonempty_str("GroupId").map_err(param)? {
         Some(id) if super::valid_custom_id(id, kind) => id.to_string(),
         Some(id) => return Err(GroupError::BadGroupId(id.to_string()).into()),
         None => super::new_group_id(kind),
@@ -162,7 +166,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
         Some(_) => return Err(bad(format!("MaxMemberCount is 1 to {most}")).into()),
         None => default_max,
     };
-    let join_option = match f.opt_str("ApplyJoinOption").map_err(param)? {
+    let join_option = match f.opt_nonempty_str("ApplyJoinOption").map_err(param)? {
         Some(_) if kind == GroupType::Community => "FreeAccess".to_string(),
         Some(o) if rules::valid_join_option(o) => o.to_string(),
         Some(o) => return Err(bad(format!("unknown ApplyJoinOption {o:?}")).into()),
@@ -187,7 +191,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
         let item = Fields::of(item);
         let user = item.str("Member_Account").map_err(param)?;
         require_user(&app, user).await?;
-        let role = match item.opt_str("Role").map_err(param)? {
+        let role = match item.opt_nonempty_str("Role").map_err(param)? {
             Some("Admin") if kind != GroupType::Work => Role::Admin,
             Some(r) if r != "Member" => return Err(bad(format!("Role {r:?} cannot be given at creation")).into()),
             _ => Role::Member,
@@ -381,13 +385,10 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     let ids = users(&f, "GroupIdList", MAX_INFO_GROUPS)?;
     let filter = f.opt_object("ResponseFilter").map_err(param)?.cloned().map(Value::Object).unwrap_or(Value::Null);
     let filter = Fields::of(&filter);
-    let base_filter =
-        filter.opt_array("GroupBaseInfoFilter").map_err(param)?.map(|_| filter.strings("GroupBaseInfoFilter"));
-    let base_filter = base_filter.transpose().map_err(param)?;
-    let member_filter =
-        filter.opt_array("MemberInfoFilter").map_err(param)?.map(|_| filter.strings("MemberInfoFilter"));
-    let member_filter: Option<Vec<&str>> = member_filter
-        .transpose()
+    // An empty filter is no filter (Tencent answers every field for `[]`).
+    let base_filter = filter.opt_nonempty_strings("GroupBaseInfoFilter").map_err(param)?;
+    let member_filter: Option<Vec<&str>> = filter
+        .opt_nonempty_strings("MemberInfoFilter")
         .map_err(param)?
         .map(|names| names.into_iter().map(|n| if n == "Account" { "Member_Account" } else { n }).collect());
     let any_filter = base_filter.is_some() || member_filter.is_some();
@@ -434,14 +435,9 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
     if call.access == Access::User && view.members.iter().all(|m| m.user_id != call.identifier) {
         return Err(GroupError::NotMember.into());
     }
-    let wanted = match f.opt_array("MemberInfoFilter").map_err(param)? {
-        Some(_) => Some(f.strings("MemberInfoFilter").map_err(param)?),
-        None => None,
-    };
-    let roles = match f.opt_array("MemberRoleFilter").map_err(param)? {
-        Some(_) => Some(f.strings("MemberRoleFilter").map_err(param)?),
-        None => None,
-    };
+    // Empty filters are no filters, and Limit 0 is no limit ("absent → all members").
+    let wanted = f.opt_nonempty_strings("MemberInfoFilter").map_err(param)?;
+    let roles = f.opt_nonempty_strings("MemberRoleFilter").map_err(param)?;
     // A Community pages with an opaque `Next` cursor (here: the next offset), ≤ 100 a page.
     let community = kind == GroupType::Community;
     let offset = match (community, f.opt_str("Next").map_err(param)?) {
@@ -449,7 +445,7 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
         _ => f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize,
     };
     let most = if community { 100 } else { 6000 };
-    let limit = f.opt_i64("Limit").map_err(param)?.map(|l| l.clamp(1, most) as usize);
+    let limit = f.opt_nonzero_i64("Limit").map_err(param)?.map(|l| l.clamp(1, most) as usize);
     let limit = if community { Some(limit.unwrap_or(100)) } else { limit };
     let level = level_in(&app, &call, &view.members);
     let members: Vec<&group_member::Model> = sorted_members(&view)
@@ -473,23 +469,30 @@ pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, F
 pub async fn modify_group_base_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let mute_all = match f.opt_str("MuteAllMember").map_err(param)?.or(f.opt_str("ShutUpAllMember").map_err(param)?) {
+    // An update: Introduction, Notification and FaceUrl "" clear the text. A group always has a
+    // name and a member limit, so Name "" and MaxMemberNum 0 change nothing, as the enum names
+    // MuteAllMember "" and ApplyJoinOption "" do.
+    let mute_all = match f
+        .opt_nonempty_str("MuteAllMember")
+        .map_err(param)?
+        .or(f.opt_nonempty_str("ShutUpAllMember").map_err(param)?)
+    {
         Some("On") => Some(true),
         Some("Off") => Some(false),
         Some(other) => return Err(bad(format!("MuteAllMember is On or Off, not {other:?}")).into()),
         None => None,
     };
-    let apply_join_option = match f.opt_str("ApplyJoinOption").map_err(param)? {
+    let apply_join_option = match f.opt_nonempty_str("ApplyJoinOption").map_err(param)? {
         Some(o) if rules::valid_join_option(o) => Some(o.to_string()),
         Some(o) => return Err(bad(format!("unknown ApplyJoinOption {o:?}")).into()),
         None => None,
     };
     let change = InfoChange {
-        name: text(&f, "Name", 30)?,
+        name: text(&f, "Name", 30)?.filter(|name| !name.is_empty()),
         introduction: text(&f, "Introduction", 240)?,
         notification: text(&f, "Notification", 300)?,
         face_url: text(&f, "FaceUrl", 100)?,
-        max_member_num: f.opt_i64("MaxMemberNum").map_err(param)?,
+        max_member_num: f.opt_nonzero_i64("MaxMemberNum").map_err(param)?,
         apply_join_option,
         mute_all,
         app_defined: key_values(&f, "AppDefinedData", 512)?,
@@ -572,13 +575,15 @@ pub async fn modify_group_member_info(app: Arc<App>, call: Call) -> Result<Reply
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let user = f.str("Member_Account").map_err(param)?.to_string();
-    let role = match f.opt_str("Role").map_err(param)? {
+    // An update: Role "" and MsgFlag "" change nothing; NameCard "" clears the card, and
+    // MuteTime 0 unmutes (both documented values).
+    let role = match f.opt_nonempty_str("Role").map_err(param)? {
         Some("Admin") => Some(Role::Admin),
         Some("Member") => Some(Role::Member),
         Some(other) => return Err(bad(format!("Role is Admin or Member, not {other:?}")).into()),
         None => None,
     };
-    let msg_flag = match f.opt_str("MsgFlag").map_err(param)? {
+    let msg_flag = match f.opt_nonempty_str("MsgFlag").map_err(param)? {
         Some(flag) if actor::MSG_FLAGS.contains(&flag) => Some(flag.to_string()),
         Some(flag) => return Err(bad(format!("unknown MsgFlag {flag:?}")).into()),
         None => None,
@@ -667,7 +672,9 @@ pub async fn get_role_in_group(app: Arc<App>, call: Call) -> Result<Reply, Failu
 pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let (from, from_admin) = match (call.access, f.opt_str("From_Account").map_err(param)?) {
+    // From_Account "" is the admin, MsgPriority "" Normal, TopicId "" the group itself, and
+    // CloudCustomData "" / OfflinePushInfo {} none, as when absent.
+    let (from, from_admin) = match (call.access, f.opt_nonempty_str("From_Account").map_err(param)?) {
         (Access::User, _) => (call.identifier.clone(), app.accounts.is_admin(&call.identifier)),
         (Access::Admin, Some(from)) => {
             require_user(&app, from).await?;
@@ -680,14 +687,14 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         None if call.access == Access::User => rand::random(),
         None => return Err(param(Fields::missing("Random")).into()),
     };
-    let priority = match f.opt_str("MsgPriority").map_err(param)? {
+    let priority = match f.opt_nonempty_str("MsgPriority").map_err(param)? {
         Some(p) => Priority::parse(p).ok_or_else(|| bad(format!("unknown MsgPriority {p:?}")))?,
         None => Priority::Normal,
     };
     let content = crate::message::validate::content(
         f.raw("MsgBody"),
-        f.raw("CloudCustomData"),
-        f.raw("OfflinePushInfo"),
+        f.nonempty_raw("CloudCustomData"),
+        f.nonempty_raw("OfflinePushInfo"),
         app.messages.max_message_bytes,
     )
     .map_err(GroupError::from)?;
@@ -704,7 +711,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         online_only: f.opt_i64("OnlineOnlyFlag").map_err(param)? == Some(1),
         card,
         origin: call.session,
-        topic: f.opt_str("TopicId").map_err(param)?.map(String::from),
+        topic: f.opt_nonempty_str("TopicId").map_err(param)?.map(String::from),
         must_be_member: call.access == Access::User,
     };
     let answer = send_to(&app, id, send).await?;
@@ -820,7 +827,8 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
             .map_err(GroupError::from)?;
         oldest = oldest.max(cleared + 1);
     }
-    let newest = f.opt_i64("ReqMsgSeq").map_err(param)?.unwrap_or(next_seq - 1);
+    // ReqMsgSeq 0 is no message (seqs start at 1): the newest, as without it.
+    let newest = f.opt_nonzero_i64("ReqMsgSeq").map_err(param)?.unwrap_or(next_seq - 1);
     let rows = store::history(&app.db, &stored_as, oldest, newest, count).await.map_err(GroupError::from)?;
     let list: Vec<Value> = rows
         .iter()
@@ -843,20 +851,15 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     let f = Fields::of(&call.body);
     let user = acting_user(&call, &f)?;
     let with_inactive = f.opt_i64("WithNoActiveGroups").map_err(param)? == Some(1);
-    let type_filter = match f.opt_str("GroupType").map_err(param)? {
+    // GroupType "", empty filters and Limit 0 are not given: every group, the default fields.
+    let type_filter = match f.opt_nonempty_str("GroupType").map_err(param)? {
         Some(t) => Some(GroupType::parse(t).ok_or_else(|| bad(format!("unknown GroupType {t:?}")))?),
         None => None,
     };
     let filter = f.opt_object("ResponseFilter").map_err(param)?.cloned().map(Value::Object).unwrap_or(Value::Null);
     let filter = Fields::of(&filter);
-    let base_filter = match filter.opt_array("GroupBaseInfoFilter").map_err(param)? {
-        Some(_) => Some(filter.strings("GroupBaseInfoFilter").map_err(param)?),
-        None => None,
-    };
-    let self_filter = match filter.opt_array("SelfInfoFilter").map_err(param)? {
-        Some(_) => Some(filter.strings("SelfInfoFilter").map_err(param)?),
-        None => None,
-    };
+    let base_filter = filter.opt_nonempty_strings("GroupBaseInfoFilter").map_err(param)?;
+    let self_filter = filter.opt_nonempty_strings("SelfInfoFilter").map_err(param)?;
     let joined = store::joined(&app.db, &user).await.map_err(GroupError::from)?;
     let groups: Vec<(group_info::Model, group_member::Model)> = joined
         .into_iter()
@@ -866,7 +869,7 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
         .collect();
     let total = groups.len();
     let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
-    let limit = f.opt_i64("Limit").map_err(param)?.map_or(usize::MAX, |l| l.clamp(1, 5000) as usize);
+    let limit = f.opt_nonzero_i64("Limit").map_err(param)?.map_or(usize::MAX, |l| l.clamp(1, 5000) as usize);
     let mut list = Vec::new();
     for (group, member) in groups.iter().skip(offset).take(limit) {
         let count = member_count(&app, &group.group_id).await?;
@@ -906,9 +909,10 @@ async fn member_count(app: &Arc<App>, group: &str) -> Result<usize, GroupError> 
 
 pub async fn get_appid_group_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let limit = f.opt_i64("Limit").map_err(param)?.unwrap_or(10_000).clamp(1, 10_000) as u64;
+    // Limit 0 and GroupType "" are not given: up to 10,000 groups of every type.
+    let limit = f.opt_nonzero_i64("Limit").map_err(param)?.unwrap_or(10_000).clamp(1, 10_000) as u64;
     let next = f.opt_i64("Next").map_err(param)?.unwrap_or(0).max(0) as u64;
-    let kind = match f.opt_str("GroupType").map_err(param)? {
+    let kind = match f.opt_nonempty_str("GroupType").map_err(param)? {
         Some(t) => Some(GroupType::parse(t).ok_or_else(|| bad(format!("unknown GroupType {t:?}")))?.name()),
         None => None,
     };
@@ -993,7 +997,8 @@ pub async fn import_group_member(app: Arc<App>, call: Call) -> Result<Reply, Fai
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     let (known, unknown) = member_list(&app, &f, |item| {
-        let role = match item.opt_str("Role").map_err(param)? {
+        // Role "" is not given: a Member.
+        let role = match item.opt_nonempty_str("Role").map_err(param)? {
             Some("Admin") => Role::Admin,
             Some("Member") | None => Role::Member,
             Some(other) => return Err(bad(format!("Role {other:?} cannot be imported"))),
@@ -1024,9 +1029,10 @@ pub async fn import_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
         let item = Fields::of(item);
         let from = item.str("From_Account").map_err(param)?;
         require_user(&app, from).await?;
+        // CloudCustomData "" is none, as in a send.
         let content = crate::message::validate::content(
             item.raw("MsgBody"),
-            item.raw("CloudCustomData"),
+            item.nonempty_raw("CloudCustomData"),
             None,
             app.messages.max_message_bytes,
         )
@@ -1081,7 +1087,8 @@ pub async fn get_group_ban_member(app: Arc<App>, call: Call) -> Result<Reply, Fa
     let f = Fields::of(&call.body);
     let view = view(&app, group_id(&f)?).await?;
     let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
-    let limit = f.opt_i64("Limit").map_err(param)?.unwrap_or(100).clamp(1, 100) as usize;
+    // Limit 0 is not given: a page of 100.
+    let limit = f.opt_nonzero_i64("Limit").map_err(param)?.unwrap_or(100).clamp(1, 100) as usize;
     let now = crate::now_secs();
     let mut banned: Vec<(&String, i64)> =
         view.bans.iter().filter(|(_, (until, _))| *until > now).map(|(u, (until, _))| (u, *until)).collect();
@@ -1130,7 +1137,9 @@ pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let (topic, stored_as) = conversation(&f, id)?;
     let stored =
         store::message(&app.db, &stored_as, seq).await.map_err(GroupError::from)?.ok_or(GroupError::NoMessage(seq))?;
-    let body = match f.raw("MsgBody") {
+    // MsgBody [] is no new body (a message cannot be empty); CloudCustomData "" is a new value,
+    // which clears the old.
+    let body = match f.nonempty_raw("MsgBody") {
         Some(_) => {
             crate::message::validate::content(f.raw("MsgBody"), None, None, app.messages.max_message_bytes)
                 .map_err(GroupError::from)?
@@ -1201,8 +1210,9 @@ async fn topic(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failure
         Some(t) if import && t > 0 && t <= now => t,
         _ => now,
     };
+    // TopicId "" is not given: a generated ID.
     let topic = entities::group_topic::Model {
-        topic_id: topic_id(group, f.opt_str("TopicId").map_err(param)?)?,
+        topic_id: topic_id(group, f.opt_nonempty_str("TopicId").map_err(param)?)?,
         group_id: group.to_string(),
         name: text(&f, "TopicName", 30)?.ok_or_else(|| param(Fields::missing("TopicName")))?,
         face_url: text(&f, "FaceUrl", 100)?.unwrap_or_default(),
@@ -1227,12 +1237,10 @@ pub async fn get_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     }
     let me = match call.access {
         Access::User => Some(call.identifier.clone()),
-        Access::Admin => f.opt_str("From_Account").map_err(param)?.map(String::from),
+        Access::Admin => f.opt_nonempty_str("From_Account").map_err(param)?.map(String::from),
     };
-    let wanted = match f.opt_array("TopicIdList").map_err(param)? {
-        Some(_) => Some(f.strings("TopicIdList").map_err(param)?),
-        None => None,
-    };
+    // TopicIdList [] is not given: every topic.
+    let wanted = f.opt_nonempty_strings("TopicIdList").map_err(param)?;
     let mut topics: Vec<&entities::group_topic::Model> = view.topics.iter().collect();
     topics.sort_by(|a, b| a.create_time.cmp(&b.create_time).then(a.topic_id.cmp(&b.topic_id)));
     let member = me.as_ref().and_then(|u| view.members.iter().find(|m| &m.user_id == u));
@@ -1270,7 +1278,9 @@ pub async fn modify_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let group = group_id(&f)?;
     let (topic, _) = conversation(&f, group)?;
     let topic_id = topic.ok_or_else(|| param(Fields::missing("TopicId")))?;
-    let mute_all = match f.opt_str("MuteAllMember").map_err(param)? {
+    // An update: FaceUrl, Notification, Introduction and CustomString "" clear the text; a topic
+    // always has a name, so TopicName "" changes nothing, as MuteAllMember "" does.
+    let mute_all = match f.opt_nonempty_str("MuteAllMember").map_err(param)? {
         Some("On") => Some(true),
         Some("Off") => Some(false),
         Some(other) => return Err(bad(format!("MuteAllMember is On or Off, not {other:?}")).into()),
@@ -1278,7 +1288,7 @@ pub async fn modify_topic(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     };
     let change = actor::TopicChange {
         topic_id,
-        name: text(&f, "TopicName", 30)?,
+        name: text(&f, "TopicName", 30)?.filter(|name| !name.is_empty()),
         face_url: text(&f, "FaceUrl", 100)?,
         notification: text(&f, "Notification", 300)?,
         introduction: text(&f, "Introduction", 240)?,

@@ -23,13 +23,21 @@ pub fn parse_outgoing(f: &Fields, max_bytes: usize, default_random: Option<u32>)
         (None, None) => return Err(Fields::missing("MsgRandom").into()),
     };
     let msg_seq = f.opt_u32("MsgSeq")?.unwrap_or_else(rand::random);
+    // MsgLifeTime 0 means something (online only), so it is read as sent.
     let lifetime = match f.opt_i64("MsgLifeTime")? {
         None => MAX_LIFETIME_SECS,
         Some(t) if t < 0 => return Err(MessageError::BadLifeTime),
         // The spec documents clamping at 7 days.
         Some(t) => t.min(MAX_LIFETIME_SECS),
     };
-    let content = validate::content(f.raw("MsgBody"), f.raw("CloudCustomData"), f.raw("OfflinePushInfo"), max_bytes)?;
+    // A new message: CloudCustomData "" and OfflinePushInfo {} are none (push then reads the
+    // body's own push settings, as without OfflinePushInfo).
+    let content = validate::content(
+        f.raw("MsgBody"),
+        f.nonempty_raw("CloudCustomData"),
+        f.nonempty_raw("OfflinePushInfo"),
+        max_bytes,
+    )?;
     let mut control = SendControl::default();
     if f.raw("SendMsgControl").is_some() {
         for flag in f.strings("SendMsgControl")? {
@@ -44,8 +52,9 @@ pub fn parse_outgoing(f: &Fields, max_bytes: usize, default_random: Option<u32>)
     Ok(Outgoing { msg_seq, msg_random, lifetime, content, control })
 }
 
+/// The sender: `From_Account`, or the admin when it is absent or "".
 fn sender(app: &App, call: &Call, f: &Fields) -> Result<(String, bool), MessageError> {
-    Ok(match f.opt_str("From_Account")? {
+    Ok(match f.opt_nonempty_str("From_Account")? {
         Some(from) => (from.to_string(), app.accounts.is_admin(from)),
         None => (call.identifier.clone(), true),
     })
@@ -123,10 +132,12 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
 
 pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
+    // Tencent's page: 1 = realtime import (counted unread), 2 = historical. Older pages (and our
+    // spec copy) give 5 for realtime; both are taken.
     let import = match f.i64("SyncFromOldSystem").map_err(MessageError::from)? {
+        1 | 5 => Import::Realtime,
         2 => Import::Historical,
-        5 => Import::Realtime,
-        _ => return Err(MessageError::Field(Fields::missing("SyncFromOldSystem")).into()),
+        _ => return Err(MessageError::Field(Fields::wrong("SyncFromOldSystem")).into()),
     };
     let from = f.str("From_Account").map_err(MessageError::from)?.to_string();
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
@@ -150,7 +161,8 @@ pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let max_count = f.i64("MaxCnt").map_err(MessageError::from)?;
     let min_time = f.i64("MinTime").map_err(MessageError::from)?;
     let max_time = f.i64("MaxTime").map_err(MessageError::from)?;
-    let last_key = f.opt_str("LastMsgKey").map_err(MessageError::from)?;
+    // LastMsgKey "" is the first page.
+    let last_key = f.opt_nonempty_str("LastMsgKey").map_err(MessageError::from)?;
     if !app.accounts.exists(operator).await? {
         return Err(MessageError::UnknownSender(operator.to_string()).into());
     }
@@ -210,9 +222,11 @@ pub async fn modify_c2c_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     Ok(reply(json!({"ErrorInfo": "succeed"})))
 }
 
-/// The new `MsgBody` and/or `CloudCustomData` of a modification, validated like a send.
+/// The new `MsgBody` and/or `CloudCustomData` of a modification, validated like a send. A
+/// `MsgBody` of `[]` is no new body (a message cannot have an empty one); `CloudCustomData: ""`
+/// is a new value, which clears the old.
 pub fn parse_modification(f: &Fields, max_bytes: usize) -> Result<Change, MessageError> {
-    let body = f.raw("MsgBody");
+    let body = f.nonempty_raw("MsgBody");
     let data = f.raw("CloudCustomData");
     if body.is_none() && data.is_none() {
         return Err(MessageError::MissingBody);

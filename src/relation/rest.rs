@@ -98,13 +98,15 @@ fn custom_value(app: &App, tag: &str, value: &Value) -> Result<Value, RelationEr
     }
 }
 
-/// The parts of an AddFriendItem both friend_add and friend_import share.
+/// The parts of an AddFriendItem both friend_add and friend_import share. These add a friend:
+/// an empty Remark, AddSource or AddWording is one not given (Remark and AddWording are stored
+/// as "" either way; AddSource "" is no AddSource_Type_ name to check).
 fn new_friend(item: &Fields, lists: Vec<String>) -> Result<NewFriend, RelationError> {
     Ok(NewFriend {
         to: item.str("To_Account").map_err(param)?.to_string(),
         remark: limited(item.opt_str("Remark").map_err(param)?, "Remark", MAX_REMARK)?.to_string(),
         lists,
-        source: add_source(item.opt_str("AddSource").map_err(param)?)?,
+        source: add_source(item.opt_nonempty_str("AddSource").map_err(param)?)?,
         wording: limited(item.opt_str("AddWording").map_err(param)?, "AddWording", MAX_WORDING)?.to_string(),
         ..NewFriend::default()
     })
@@ -125,7 +127,8 @@ fn direction(
     both: &str,
     default: Direction,
 ) -> Result<Direction, RelationError> {
-    match f.opt_str(field).map_err(param)? {
+    // An empty type name is the default, as an absent one.
+    match f.opt_nonempty_str(field).map_err(param)? {
         None => Ok(default),
         Some(v) if v == single => Ok(Direction::Single),
         Some(v) if v == both => Ok(Direction::Both),
@@ -142,7 +145,9 @@ pub async fn friend_add(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let mut wanted = Vec::new();
     for raw in items(&f, "AddFriendItem", MAX_ADD)? {
         let item = Fields::of(raw);
-        let lists = item.opt_str("GroupName").map_err(param)?.map(list_name).transpose()?.into_iter().collect();
+        // GroupName "" is no friend list (a list name is 1 to 30 bytes).
+        let lists =
+            item.opt_nonempty_str("GroupName").map_err(param)?.map(list_name).transpose()?.into_iter().collect();
         wanted.push(new_friend(&item, lists)?);
     }
     let outcomes = app.relations.add(from, wanted, add_type, force).await?;
@@ -155,7 +160,8 @@ pub async fn friend_import(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
     let mut wanted = Vec::new();
     for raw in items(&f, "AddFriendItem", MAX_BATCH)? {
         let item = Fields::of(raw);
-        let lists = item.raw("GroupName").map(list_names).transpose()?.unwrap_or_default();
+        // GroupName [] (or "", from clients that reuse friend_add's item) is no friend list.
+        let lists = item.nonempty_raw("GroupName").map(list_names).transpose()?.unwrap_or_default();
         let mut friend = new_friend(&item, lists)?;
         friend.remark_time = item.opt_i64("RemarkTime").map_err(param)?.unwrap_or(0).max(0);
         friend.add_time = item.opt_i64("AddTime").map_err(param)?.unwrap_or(0).max(0);
@@ -181,7 +187,8 @@ pub async fn friend_response(app: Arc<App>, call: Call) -> Result<Reply, Failure
         let action_name = item.str("ResponseAction").map_err(param)?;
         let action =
             ResponseAction::parse(action_name).ok_or_else(|| bad(format!("unknown ResponseAction {action_name:?}")))?;
-        let lists = item.opt_str("TagName").map_err(param)?.map(list_name).transpose()?.into_iter().collect();
+        // TagName "" is no friend list.
+        let lists = item.opt_nonempty_str("TagName").map_err(param)?.map(list_name).transpose()?.into_iter().collect();
         let mine = NewFriend {
             remark: limited(item.opt_str("Remark").map_err(param)?, "Remark", MAX_REMARK)?.to_string(),
             lists,
@@ -196,7 +203,7 @@ pub async fn friend_response(app: Arc<App>, call: Call) -> Result<Reply, Failure
 pub async fn friend_get_pendency(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let user = owner(&app, &f).await?;
-    let (incoming, outgoing) = match f.opt_str("PendencyType").map_err(param)? {
+    let (incoming, outgoing) = match f.opt_nonempty_str("PendencyType").map_err(param)? {
         None | Some("Pendency_Type_Both") => (true, true),
         Some("Pendency_Type_ComeIn") => (true, false),
         Some("Pendency_Type_SendOut") => (false, true),
@@ -238,6 +245,8 @@ pub async fn friend_update(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
             return Err(bad("SnsItem is empty").into());
         }
         let mut changes = Vec::new();
+        // An update command: a Remark "" clears the remark and a Group [] takes the friend out of
+        // every list, as Tencent's friend_update does.
         for sns in sns_items {
             let sns = Fields::of(sns);
             let tag = sns.str("Tag").map_err(param)?;
@@ -495,7 +504,8 @@ pub async fn group_add(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
     let names = group_names(&f)?;
-    let members = match f.raw("To_Account") {
+    // To_Account [] is no friends to put in the new lists.
+    let members = match f.opt_nonempty_array("To_Account").map_err(param)? {
         Some(_) => targets(&f, "To_Account", MAX_BATCH)?,
         None => Vec::new(),
     };
@@ -518,10 +528,8 @@ pub async fn group_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
 pub async fn group_get(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
-    let wanted = match f.raw("GroupName") {
-        Some(_) => Some(f.strings("GroupName").map_err(param)?),
-        None => None,
-    };
+    // GroupName [] names no list: every list, as without it.
+    let wanted = f.opt_nonempty_strings("GroupName").map_err(param)?;
     let with_members = f.opt_str("NeedFriend").map_err(param)? == Some("Need_Friend_Type_Yes");
     let (lists, sequence) = app.relations.lists(from).await?;
     let items: Vec<Value> = lists
