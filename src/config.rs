@@ -168,6 +168,12 @@ pub struct Config {
     pub group_flush_ms: u64,
     /// A group actor with nothing to do for this long stops (it restarts from the database).
     pub group_idle_secs: u64,
+    /// Groups one user may be a member of, owned ones included (Tencent: 500); AVChatRoom members
+    /// are not stored and do not count. Over it 10037. 0 = unlimited.
+    pub group_max_per_user: u64,
+    /// Groups the app may create in one UTC day, net of those dissolved that day (Tencent:
+    /// 10,000); over it 10006. `import_group` is not counted. 0 = unlimited.
+    pub group_max_created_per_day: u64,
     /// A member may recall their own group message within this many seconds (the app admin: always).
     pub recall_window_secs: i64,
     /// Declared group custom fields (≤ 10 group-level, ≤ 5 member-level). With none declared,
@@ -270,6 +276,8 @@ impl Default for Config {
             group_msg_rate: 40,
             group_flush_ms: 10,
             group_idle_secs: 300,
+            group_max_per_user: 500,
+            group_max_created_per_day: 10_000,
             recall_window_secs: 120,
             group_custom_fields: Vec::new(),
             push: PushConfig::default(),

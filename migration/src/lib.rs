@@ -7,6 +7,7 @@ mod m20261129_000002_create_relations;
 mod m20261129_000003_create_groups;
 mod m20261129_000004_create_conversations;
 mod m20261129_000005_create_push_targets;
+mod m20261130_000001_group_day_count;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_create_groups::Migration),
             Box::new(m20261129_000004_create_conversations::Migration),
             Box::new(m20261129_000005_create_push_targets::Migration),
+            Box::new(m20261130_000001_group_day_count::Migration),
         ]
     }
 }

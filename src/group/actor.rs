@@ -553,10 +553,14 @@ impl GroupActor {
                     self.tip(&mut work, membership_tips, tip, &operator);
                 }
                 self.newcomers_read_all(&mut work);
+                self.joining(&mut work, &added);
                 work.joined = added;
                 reply = json!({"MemberList": results});
             }
             Op::RemoveMembers { users, silence, reason } => {
+                // The caller's right first, whoever the targets are: one who may not remove even
+                // an ordinary member is refused, though no target be a member.
+                self.check(caller, Action::Kick(Role::Member))?;
                 let mut removed = Vec::new();
                 for user in users {
                     let role = self.role_of(&user);
@@ -592,6 +596,7 @@ impl GroupActor {
                         let tip = json!({"OpType": "Join", "Operator_Account": user, "UserList": [user], "MemberNum": self.members.len() + 1});
                         self.tip(&mut work, membership_tips, tip, &user);
                         self.newcomers_read_all(&mut work);
+                        self.joining(&mut work, std::slice::from_ref(&user));
                         work.joined = vec![user];
                         reply = json!({"JoinResult": "Joined"});
                     }
@@ -607,6 +612,8 @@ impl GroupActor {
                         let frame =
                             system_frame(&self.info.group_id, "JoinRequest", &user, json!({"ApplyMsg": wording}));
                         work.outbox.push((Arc::from(self.managers()), frame, None));
+                        // One who may join no more groups is refused now, not at approval.
+                        self.joining(&mut work, std::slice::from_ref(&user));
                         reply = json!({"JoinResult": "Pending"});
                     }
                 }
@@ -638,6 +645,7 @@ impl GroupActor {
                     let tip = json!({"OpType": "Join", "Operator_Account": operator, "UserList": [user], "MemberNum": self.members.len() + 1});
                     self.tip(&mut work, membership_tips, tip, &operator);
                     self.newcomers_read_all(&mut work);
+                    self.joining(&mut work, std::slice::from_ref(&user));
                     work.joined = vec![user.clone()];
                 }
                 let kind = if approve { "JoinApproved" } else { "JoinRefused" };
@@ -648,12 +656,26 @@ impl GroupActor {
                 ));
             }
             Op::ModifyMember { user, change } => {
+                let own = caller.user() == Some(user.as_str());
+                // The caller's rights first, whoever the target is; the target's role is
+                // checked below.
+                if change.msg_flag.is_some() && !own && self.standing(caller) != rules::Actor::AppAdmin {
+                    return Err(GroupError::NotAllowed("only the member sets their MsgFlag".into()));
+                }
+                if change.name_card.is_some() && !own {
+                    self.check(caller, Action::EditProfile)?;
+                }
+                if change.role.is_some() {
+                    self.check(caller, Action::SetAdmin)?;
+                }
+                if change.mute_secs.is_some() {
+                    self.check(caller, Action::Mute(Role::Member))?;
+                }
                 let Some(current) = self.members.get(&user) else {
                     return Err(GroupError::NotMember);
                 };
                 let target_role = Role::parse(&current.role).unwrap_or(Role::Member);
                 let mut member = current.clone();
-                let own = caller.user() == Some(user.as_str());
                 if let Some(flag) = change.msg_flag {
                     // Only the member chooses how they receive (the app admin may set it too).
                     if !own && self.standing(caller) != rules::Actor::AppAdmin {
@@ -704,6 +726,8 @@ impl GroupActor {
             }
             Op::Mute { users, secs, topic } => {
                 self.require_topic(topic.as_deref())?;
+                // The caller's right first, whoever the targets are.
+                self.check(caller, Action::Mute(Role::Member))?;
                 self.plan_mute(&mut work, caller, &users, secs, &operator, topic.as_deref())?;
             }
             Op::ChangeOwner { new_owner } => {
@@ -819,6 +843,8 @@ impl GroupActor {
                     };
                     results.push(json!({"Member_Account": user, "Result": result}));
                 }
+                let imported: Vec<String> = work.draft.members_put.iter().map(|m| m.user_id.clone()).collect();
+                self.joining(&mut work, &imported);
                 reply = json!({"MemberList": results});
             }
             Op::ImportMessages { messages } => {
@@ -1117,6 +1143,17 @@ impl GroupActor {
         self.members.values().filter(|m| m.role == "Owner" || m.role == "Admin").map(|m| m.user_id.clone()).collect()
     }
 
+    /// `users` become members with this change (or apply to): the commit checks, in its
+    /// transaction, that each is in fewer groups than one user may join. App admins are not
+    /// limited; an AVChatRoom's members are not stored, so its joins do not count.
+    fn joining(&self, work: &mut Work, users: &[String]) {
+        if !self.kind.stores_members() {
+            return;
+        }
+        work.draft.limits = store::Limits::of(&self.app.config);
+        work.draft.joining.extend(users.iter().filter(|u| !self.app.accounts.is_admin(u)).cloned());
+    }
+
     /// New members start with everything read, their own join tip included.
     fn newcomers_read_all(&self, work: &mut Work) {
         let last = work.info_after(&self.info).next_msg_seq - 1;
@@ -1353,7 +1390,14 @@ impl GroupActor {
         let mut info = work.info_after(&self.info);
         info.last_msg_time = now;
         info.activity = crate::now_micros().max(info.activity + 1);
-        if self.kind.needs_activation() {
+        // A Work group stays inactive, hidden from all but its owner, until the owner sends
+        // (the seed: "활성화가 필요한 그룹은 그룹 소유자가 메시지를 발송하기 전에는 비활성화 상태"); the app
+        // admin, who has every owner right, activates it too (an ownerless group has no one else).
+        if self.kind.needs_activation()
+            && admitted
+                .iter()
+                .any(|(q, _)| q.send.from_admin || (!self.info.owner.is_empty() && q.send.from == self.info.owner))
+        {
             info.activated = true;
         }
         work.draft.info = Some(info);
@@ -1559,7 +1603,7 @@ impl Handler<GroupCall> for GroupActor {
                 act.apply(work, ctx);
                 Ok(reply)
             }
-            Err(e) => Err(GroupError::from(e)),
+            Err(e) => Err(e),
         })))
     }
 }

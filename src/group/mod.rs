@@ -56,6 +56,12 @@ pub enum GroupError {
     NoTopic(String),
     #[error("at most {0} topics")]
     TooManyTopics(usize),
+    /// The user is a member of as many groups as one may be (owned ones included).
+    #[error("{0:?} is already a member of {1} groups, the most one user may join")]
+    TooManyGroups(String, u64),
+    /// The app created as many groups today (UTC, net of dissolved ones) as it may.
+    #[error("the app created its {0} groups for today (net of dissolved ones)")]
+    DailyGroupLimit(u64),
     /// A group attribute limit, with its own code (10045–10049).
     #[error("{1}")]
     Attribute(i64, String),
@@ -87,6 +93,8 @@ impl From<GroupError> for Failure {
             GroupError::TooManyPending(_) => 10037,
             GroupError::NoTopic(_) => 110003,
             GroupError::TooManyTopics(_) => 10037,
+            GroupError::TooManyGroups(..) => 10037,
+            GroupError::DailyGroupLimit(_) => 10006,
             // Oversize is 80002 in the group API.
             GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
             GroupError::Message(f) => return f.clone(),
@@ -205,8 +213,25 @@ impl Caller {
     }
 }
 
+/// Commits a new group's rows (a `store::Draft` with `new_group`). Its members, the owner
+/// first, count against the groups one user may join (app admins apart; an AVChatRoom stores no
+/// members), and the group, unless imported, against the app's daily net creations: both are
+/// checked in the creating transaction, against the database.
+pub async fn commit_new_group(
+    app: &crate::app::App,
+    group_id: &str,
+    mut draft: store::Draft,
+    kind: GroupType,
+    import: bool,
+) -> Result<(), GroupError> {
+    draft.limits = store::Limits::of(&app.config);
+    draft.joining = draft.members_put.iter().map(|m| m.user_id.clone()).filter(|u| !app.accounts.is_admin(u)).collect();
+    draft.counts_creation = !import;
+    store::commit(&app.db, group_id, &draft, kind.stores_members()).await
+}
+
 /// The stored groups `user` belongs to, for the login sync: (GroupId, last seq, read seq).
-/// A Work group shows once it has a message (to its owner at once).
+/// A Work group shows once its owner (or the app admin) sent a message; to its owner at once.
 pub async fn heads(db: &sea_orm::DatabaseConnection, user: &str) -> Result<Vec<(String, i64, i64)>, DbErr> {
     Ok(store::joined(db, user)
         .await?

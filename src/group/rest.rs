@@ -250,7 +250,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
             });
         }
     }
-    store::commit(&app.db, &id, &draft, kind.stores_members()).await.map_err(GroupError::from)?;
+    super::commit_new_group(&app, &id, draft, kind, import).await?;
     let mut out = reply(json!({"GroupId": id}));
     if kind == GroupType::Community {
         out.insert("Type".into(), json!("Community"));

@@ -6,9 +6,51 @@ use std::collections::HashMap;
 use entities::{group_ban, group_info, group_member, group_message, group_mute, group_request, group_topic};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, IntoActiveModel, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
+
+use super::GroupError;
+
+/// The app's group creations and dissolutions per UTC day (`group_day_count`, one row a day):
+/// the daily net limit is counted here, in the creating transaction.
+mod group_day {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "group_day_count")]
+    pub struct Model {
+        /// Days since 1970-01-01 (UTC).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub created: i64,
+        pub dissolved: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The group limits a change is checked against in its transaction (0 = unlimited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Groups one user may be a member of (`group_max_per_user`).
+    pub per_user: u64,
+    /// Groups the app may create in a UTC day, net of those dissolved (`group_max_created_per_day`).
+    pub per_day: u64,
+}
+
+impl Limits {
+    pub fn of(config: &crate::config::Config) -> Limits {
+        Limits { per_user: config.group_max_per_user, per_day: config.group_max_created_per_day }
+    }
+}
+
+/// The class of PostgreSQL advisory locks that order one user's joins (the second key is the
+/// user's hash).
+const JOIN_LOCK_CLASS: i32 = 0x6772_7570; // "grup"
 
 /// Everything a group actor holds.
 pub struct GroupState {
@@ -102,6 +144,12 @@ pub struct Draft {
     pub topics_put: Vec<group_topic::Model>,
     pub topics_removed: Vec<String>,
     pub destroy: bool,
+    /// Users who become members with this change, or apply to: each must be a member of fewer
+    /// than `limits.per_user` groups, counted in the change's transaction.
+    pub joining: Vec<String>,
+    /// A new group that counts against the app's daily net creations (`import_group` does not).
+    pub counts_creation: bool,
+    pub limits: Limits,
 }
 
 impl Draft {
@@ -124,13 +172,25 @@ impl Draft {
     }
 }
 
-/// Writes a draft in one transaction. Member rows are skipped for groups that keep none.
-pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stores_members: bool) -> Result<(), DbErr> {
+/// Writes a draft in one transaction. Member rows are skipped for groups that keep none. The
+/// group limits are checked inside it, against the database: a change over a limit writes
+/// nothing.
+pub async fn commit(
+    db: &DatabaseConnection,
+    group_id: &str,
+    draft: &Draft,
+    stores_members: bool,
+) -> Result<(), GroupError> {
     if draft.is_empty() {
         return Ok(());
     }
     let txn = crate::store::begin_write(db).await?;
+    check_joins(&txn, draft).await?;
+    if draft.new_group && draft.counts_creation {
+        count_day(&txn, true, draft.limits.per_day).await?;
+    }
     if draft.destroy {
+        count_day(&txn, false, 0).await?;
         group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_mute::Entity::delete_many()
             .filter(
@@ -150,7 +210,7 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
         group_topic::Entity::delete_many().filter(group_topic::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_message::Entity::delete_many().filter(group_message::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_info::Entity::delete_by_id(group_id.to_string()).exec(&txn).await?;
-        return txn.commit().await;
+        return Ok(txn.commit().await?);
     }
     if let Some(info) = &draft.info {
         if draft.new_group {
@@ -305,7 +365,73 @@ pub async fn commit(db: &DatabaseConnection, group_id: &str, draft: &Draft, stor
             .exec_without_returning(&txn)
             .await?;
     }
-    txn.commit().await
+    Ok(txn.commit().await?)
+}
+
+/// Refuses the change when one of the joining users is already in `limits.per_user` groups.
+/// Joins of one user into different groups commit from different actors (and, with scale-out,
+/// nodes): on PostgreSQL a transaction-scoped advisory lock per user orders them, so that two
+/// cannot both take the last slot; SQLite's write lock, held from the transaction's start,
+/// already does.
+async fn check_joins(txn: &DatabaseTransaction, draft: &Draft) -> Result<(), GroupError> {
+    let limit = draft.limits.per_user;
+    if limit == 0 || draft.joining.is_empty() {
+        return Ok(());
+    }
+    let mut users: Vec<&str> = draft.joining.iter().map(String::as_str).collect();
+    // Always in the same order, so that two changes never wait on each other's locks.
+    users.sort_unstable();
+    users.dedup();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        for user in &users {
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [JOIN_LOCK_CLASS.into(), (*user).into()],
+            ))
+            .await?;
+        }
+    }
+    let counts: Vec<(String, i64)> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::UserId)
+        .column_as(group_member::Column::GroupId.count(), "groups")
+        .filter(group_member::Column::UserId.is_in(users.iter().copied()))
+        .group_by(group_member::Column::UserId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    match counts.into_iter().find(|(_, n)| u64::try_from(*n).unwrap_or(0) >= limit) {
+        Some((user, _)) => Err(GroupError::TooManyGroups(user, limit)),
+        None => Ok(()),
+    }
+}
+
+/// Counts a creation (`created`) or a dissolution in today's row; a creation that takes the
+/// day's net count over `limit` is refused. The upsert locks the row until the transaction
+/// ends, so concurrent creations count one after the other.
+async fn count_day(txn: &DatabaseTransaction, created: bool, limit: u64) -> Result<(), GroupError> {
+    let day = crate::now_secs().div_euclid(86_400);
+    let column = if created { group_day::Column::Created } else { group_day::Column::Dissolved };
+    let row =
+        group_day::ActiveModel { day: Set(day), created: Set(i64::from(created)), dissolved: Set(i64::from(!created)) };
+    group_day::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(group_day::Column::Day)
+                .value(column, Expr::col((group_day::Entity, column)).add(1))
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if !created || limit == 0 {
+        return Ok(());
+    }
+    let today = group_day::Entity::find_by_id(day).one(txn).await?;
+    let net = today.map_or(0, |t| t.created - t.dissolved);
+    if net > i64::try_from(limit).unwrap_or(i64::MAX) {
+        return Err(GroupError::DailyGroupLimit(limit));
+    }
+    Ok(())
 }
 
 /// Marks every column of a model as set, for an insert or a full update.
