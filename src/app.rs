@@ -21,6 +21,9 @@ use crate::rest::ratelimit::RateLimits;
 use crate::stats::logging::say;
 use crate::stats::Metrics;
 
+/// How long a connection that is ending lingers for the client's last bytes.
+const CLOSE_LINGER: Duration = Duration::from_millis(100);
+
 /// Everything a request handler or a session needs; shared behind one `Arc`.
 pub struct App {
     pub config: Config,
@@ -154,6 +157,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     })
     .disable_signals()
     .shutdown_timeout(10)
+    // Small frames leave at once: with Nagle's algorithm a frame that follows an unacknowledged
+    // one waits for the client's delayed ACK (40 ms).
+    .tcp_nodelay(true)
+    // After a response that ends the connection (a WebSocket closing), actix reads what the
+    // client still sends for this long before closing the socket; clients wait for that close,
+    // so it is the time every close takes (the default is a second).
+    .client_disconnect_timeout(CLOSE_LINGER)
     .bind(&config.listen)
     .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
     let addresses: Vec<SocketAddr> = server.addrs();

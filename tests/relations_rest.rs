@@ -915,7 +915,6 @@ async fn oversize_remark_wording_and_list_names_are_refused_with_30001_and_nothi
         ("Remark of 97 bytes", json!({"Remark": remark_97})),
         ("AddWording of 257 bytes", json!({"AddWording": wording_257})),
         ("list name of 31 bytes", json!({"GroupName": name_31})),
-        ("empty list name", json!({"GroupName": ""})),
         ("bad AddSource", json!({"AddSource": "Source_Bad"})),
         ("no To_Account", json!({"To_Account": null})),
     ];

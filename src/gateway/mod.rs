@@ -5,6 +5,7 @@
 //! working with actix-web 4): its `WebsocketContext` makes the connection itself the actor, so
 //! frames, deliveries and kicks all arrive through one mailbox. See ARCHITECTURE.md.
 
+pub mod guard;
 pub mod protocol;
 pub mod session;
 
@@ -13,8 +14,9 @@ use actix_web_actors::ws;
 
 use crate::app::App;
 
-/// Largest WebSocket frame accepted: a message is at most 12 KB of content, plus its envelope.
-const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Largest WebSocket message accepted (a frame, or a fragmented message reassembled): a message
+/// is at most 12 KB of content, plus its envelope.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// `GET /ws`: upgrade to a WebSocket served by a new `Session`.
 pub async fn websocket(
@@ -22,6 +24,8 @@ pub async fn websocket(
     request: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let session = session::Session::new(app.into_inner());
+    let verdict = guard::Verdict::default();
+    let session = session::Session::new(app.into_inner(), verdict.clone());
+    let stream = guard::FrameGuard::new(stream, MAX_FRAME_BYTES, verdict);
     ws::WsResponseBuilder::new(session, &request, stream).frame_size(MAX_FRAME_BYTES).start()
 }

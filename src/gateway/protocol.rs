@@ -16,6 +16,15 @@ pub struct Request {
     pub data: Value,
 }
 
+/// Reads a request frame. Only a JSON object is a request: serde would also fill `Request` from
+/// an array (`[9, "login", {...}]`), which no client means.
+pub fn parse_request(text: &str) -> Result<Request, GatewayError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(GatewayError::MalformedFrame("a request is a JSON object".into()));
+    }
+    serde_json::from_str(text).map_err(|e| GatewayError::MalformedFrame(e.to_string()))
+}
+
 #[derive(Serialize)]
 struct Response<'a> {
     id: Option<u64>,

@@ -10,7 +10,8 @@ use actix::prelude::*;
 use actix_web_actors::ws;
 use serde_json::{json, Value};
 
-use super::protocol::{response, GatewayError, Request};
+use super::guard::Verdict;
+use super::protocol::{parse_request, response, GatewayError, Request};
 use crate::app::App;
 use crate::config::Access;
 use crate::failure::Failure;
@@ -76,12 +77,61 @@ pub struct Session {
     last_heard: Instant,
     /// Why the session is ending, once known (a close from the client leaves it unset).
     ending: Option<EndReason>,
+    /// A fragmented message being reassembled: its kind and its bytes so far.
+    fragments: Option<(Fragmented, Vec<u8>)>,
+    /// The frame guard's reason, when it refused a frame by its header.
+    verdict: Verdict,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fragmented {
+    Text,
+    Binary,
 }
 
 impl Session {
-    pub fn new(app: Arc<App>) -> Session {
+    pub fn new(app: Arc<App>, verdict: Verdict) -> Session {
         let id = app.next_session_id();
-        Session { app, id, login: None, last_heard: Instant::now(), ending: None }
+        Session { app, id, login: None, last_heard: Instant::now(), ending: None, fragments: None, verdict }
+    }
+
+    /// Closes the connection for a fault of the client's framing.
+    fn refuse(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: String) {
+        tracing::info!(session = self.id, code = u16::from(code), why, "protocol error; closing");
+        ctx.close(Some(ws::CloseReason { code, description: Some(why) }));
+        ctx.stop();
+    }
+
+    /// A piece of a fragmented message; the whole message is handled once its last piece is in.
+    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let (kind, piece, last) = match item {
+            actix_http::ws::Item::FirstText(bytes) => (Some(Fragmented::Text), bytes, false),
+            actix_http::ws::Item::FirstBinary(bytes) => (Some(Fragmented::Binary), bytes, false),
+            actix_http::ws::Item::Continue(bytes) => (None, bytes, false),
+            actix_http::ws::Item::Last(bytes) => (None, bytes, true),
+        };
+        let (kind, mut message) = match (kind, self.fragments.take()) {
+            (Some(kind), None) => (kind, Vec::with_capacity(piece.len() * 2)),
+            (None, Some(open)) => open,
+            // The codec refuses these orders already; never trust that alone.
+            _ => return self.refuse(ctx, ws::CloseCode::Protocol, "fragments out of order".into()),
+        };
+        if message.len() + piece.len() > super::MAX_FRAME_BYTES {
+            let why = format!("a message is at most {} bytes", super::MAX_FRAME_BYTES);
+            return self.refuse(ctx, ws::CloseCode::Size, why);
+        }
+        message.extend_from_slice(&piece);
+        if !last {
+            self.fragments = Some((kind, message));
+            return;
+        }
+        match kind {
+            Fragmented::Binary => self.reply(ctx, None, Err(GatewayError::BinaryFrame.into())),
+            Fragmented::Text => match String::from_utf8(message) {
+                Ok(text) => self.on_text(&text, ctx),
+                Err(_) => self.refuse(ctx, ws::CloseCode::Invalid, "text is not UTF-8".into()),
+            },
+        }
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -97,12 +147,12 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        let request: Request = match serde_json::from_str(text) {
+        let request: Request = match parse_request(text) {
             Ok(r) => r,
             Err(e) => {
                 // Keep the connection: the client may still send good frames.
                 let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").and_then(Value::as_u64));
-                return self.reply(ctx, id, Err(GatewayError::MalformedFrame(e.to_string()).into()));
+                return self.reply(ctx, id, Err(e.into()));
             }
         };
         let id = request.id;
@@ -462,22 +512,30 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
         match message {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
             Ok(ws::Message::Binary(_)) => self.reply(ctx, None, Err(GatewayError::BinaryFrame.into())),
+            Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Ok(ws::Message::Continuation(_)) => {
-                ctx.close(Some(ws::CloseCode::Unsupported.into()));
-                ctx.stop();
-            }
             Err(e) => {
-                tracing::info!(session = self.id, error = %e, "protocol error; closing");
-                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Protocol, description: Some(e.to_string()) }));
-                ctx.stop();
+                let code = self.verdict.get().unwrap_or_else(|| close_code_of(&e));
+                self.refuse(ctx, code, e.to_string());
             }
         }
+    }
+}
+
+/// RFC 6455 §7.4.1: 1009 for a message too big, 1007 for text that is not UTF-8, 1002 for the
+/// rest of the framing faults.
+fn close_code_of(e: &ws::ProtocolError) -> ws::CloseCode {
+    match e {
+        ws::ProtocolError::Overflow => ws::CloseCode::Size,
+        // actix-web-actors reports a text frame that is not UTF-8 as an I/O error carrying the
+        // decoder's message; it has no variant of its own.
+        ws::ProtocolError::Io(io) if io.to_string().contains("utf-8") => ws::CloseCode::Invalid,
+        _ => ws::CloseCode::Protocol,
     }
 }
 
