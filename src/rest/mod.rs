@@ -300,14 +300,7 @@ pub async fn dispatch(
             crate::stats::Metrics::add(&app.metrics.rest_rate_limited, 1);
             return Err(Failure::new(60007, "REST call rate exceeded"));
         }
-        let body = read_body(payload).await?;
-        // Many backends send no Content-Type, or a wrong one: the body is JSON regardless.
-        let body: Value = serde_json::from_slice(&body).map_err(|_| {
-            Failure::new(route.family.bad_json_code(), "Fail to Parse json data of body, Please check it")
-        })?;
-        if !body.is_object() {
-            return Err(Failure::new(route.family.bad_json_code(), "body must be a JSON object"));
-        }
+        let body = parse_body(&read_body(payload).await?, route.family)?;
         tracing::debug!(service = route.service, command = route.command, "rest call");
         (route.handler)(app.clone(), Call { identifier, body, access: crate::config::Access::Admin, session: None })
             .await
@@ -320,10 +313,21 @@ pub async fn dispatch(
 }
 
 /// The largest request body read (batch imports of 100 accounts or 500 recipients fit easily).
-const MAX_BODY_BYTES: usize = 1 << 20;
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The body as a request: many backends send no Content-Type, or a wrong one, so it is read as
+/// JSON regardless; only a JSON object is a request. (Public for the fuzz targets.)
+pub fn parse_body(body: &[u8], family: Family) -> Result<Value, Failure> {
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|_| Failure::new(family.bad_json_code(), "Fail to Parse json data of body, Please check it"))?;
+    if !body.is_object() {
+        return Err(Failure::new(family.bad_json_code(), "body must be a JSON object"));
+    }
+    Ok(body)
+}
 
 /// Reads the body, refusing (with the envelope, as Tencent answers everything) past the limit.
-async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Failure> {
+pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Failure> {
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
