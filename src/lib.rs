@@ -39,8 +39,10 @@ pub fn now_millis() -> i64 {
     now_micros() / 1000
 }
 
-/// A UserID is 1..=32 bytes of printable ASCII without spaces (Tencent's SDK rule; the limits page
-/// recommends letters, digits, `_` and `-`).
+/// A UserID is 1..=32 bytes of ASCII letters and digits, `_` and `-`: the seed's naming rule
+/// ("32바이트 이하의 알파벳, 숫자만 지원되며, 특수문자는 지원되지 않습니다") with the underscore and hyphen
+/// REQUIREMENTS §1 and spec §1.4 add. No quotes, backslashes, spaces, control bytes or unicode.
+/// Every room asks here (through `account::Accounts`), so an ID refused here is refused everywhere.
 pub fn valid_user_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

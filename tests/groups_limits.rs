@@ -1,8 +1,9 @@
 //! Group limits and rights hardening (issue 13) against the running server, over REST and
 //! WebSocket: the groups one user may join (owned ones included; 10037) and the groups the app
 //! may create a day net of dissolved ones (10006), both exact under concurrent requests and
-//! after a restart; the caller's right checked before the targets of member commands; and a
-//! Work group that stays hidden from its members until its owner sends.
+//! after a restart; the caller's right checked before the targets of member commands; a Work
+//! group that stays hidden from its members until its owner sends (no tips before, activated by
+//! the owner's or the app admin's message, sent or imported), and from outsiders always.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
@@ -312,10 +313,11 @@ async fn member_commands_check_the_callers_right_whoever_the_targets() {
     ws_fails(&mut mem, "delete_group_member", remove_nobody(&public), 10007).await;
     ws_fails(&mut out, "delete_group_member", remove_nobody(&public), 10007).await;
     ws_fails(&mut mem, "delete_group_member", remove_nobody(&work), 10007).await;
-    // An outsider learns nothing more of a Work group than get_group_info tells (10010): no success.
+    // An outsider learns nothing more of a Work group than get_group_info tells: it does not
+    // exist (10010), not "no permission" (10007), which would say it does.
     let hidden = ws_good(&mut out, "get_group_info", json!({"GroupIdList": [work]})).await;
     assert_eq!(hidden["GroupInfo"][0]["ErrorCode"], 10010, "{hidden}");
-    ws_fails(&mut out, "delete_group_member", remove_nobody(&work), 10007).await;
+    ws_fails(&mut out, "delete_group_member", remove_nobody(&work), 10010).await;
     // Those with the right remove a non-member successfully (spec: nothing to do).
     ws_good(&mut adm, "delete_group_member", remove_nobody(&public)).await;
     ws_good(&mut own, "delete_group_member", remove_nobody(&work)).await;
@@ -382,6 +384,172 @@ async fn a_work_group_shows_to_its_members_once_its_owner_sends() {
     let mut both = vec![work.clone(), ownerless.clone()];
     both.sort();
     let mut seen = joined(&server, "bob", json!({})).await;
+    seen.sort();
+    assert_eq!(seen, both);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work groups hidden from outsiders
+
+/// Every group command a user may send over WebSocket, for `group`, naming `member` and `victim`.
+fn every_command(group: &str, member: &str, victim: &str) -> Vec<(&'static str, Value)> {
+    let g = group;
+    vec![
+        ("get_group_member_info", json!({"GroupId": g})),
+        ("modify_group_base_info", json!({"GroupId": g, "Name": "mine now"})),
+        ("modify_group_base_info", json!({"GroupId": g, "MaxMemberNum": 100})),
+        ("add_group_member", json!({"GroupId": g, "MemberList": member_list(&[victim])})),
+        ("delete_group_member", json!({"GroupId": g, "MemberToDel_Account": [member]})),
+        ("delete_group_member", json!({"GroupId": g, "MemberToDel_Account": [victim]})),
+        ("modify_group_member_info", json!({"GroupId": g, "Member_Account": member, "NameCard": "x"})),
+        ("modify_group_member_info", json!({"GroupId": g, "Member_Account": victim, "Role": "Admin"})),
+        ("modify_group_member_info", json!({"GroupId": g, "Member_Account": member, "MuteTime": 60})),
+        ("destroy_group", json!({"GroupId": g})),
+        ("change_group_owner", json!({"GroupId": g, "NewOwner_Account": member})),
+        ("forbid_send_msg", json!({"GroupId": g, "Members_Account": [member], "MuteTime": 60})),
+        ("forbid_send_msg", json!({"GroupId": g, "Members_Account": [victim], "MuteTime": 60})),
+        ("get_group_muted_account", json!({"GroupId": g})),
+        ("get_role_in_group", json!({"GroupId": g, "User_Account": [member]})),
+        ("send_group_msg", json!({"GroupId": g, "Random": 9, "MsgBody": text_body("hello?")})),
+        ("group_msg_recall", json!({"GroupId": g, "MsgSeqList": [{"MsgSeq": 1}]})),
+        ("group_msg_get_simple", json!({"GroupId": g, "ReqMsgNumber": 5})),
+        ("get_online_member_num", json!({"GroupId": g})),
+        ("get_group_attr", json!({"GroupId": g})),
+        ("modify_group_attr", json!({"GroupId": g, "GroupAttr": [{"key": "k", "value": "v"}]})),
+        ("set_group_attr", json!({"GroupId": g, "GroupAttr": [{"key": "k", "value": "v"}]})),
+        ("clear_group_attr", json!({"GroupId": g})),
+        ("ban_group_member", json!({"GroupId": g, "Members_Account": [member], "Duration": 60})),
+        ("unban_group_member", json!({"GroupId": g, "Members_Account": [member]})),
+        ("get_group_ban_member", json!({"GroupId": g})),
+        ("apply_join_group", json!({"GroupId": g, "ApplyMsg": "let me in"})),
+        ("quit_group", json!({"GroupId": g})),
+        ("handle_join_request", json!({"GroupId": g, "Applicant_Account": victim, "Approve": 1})),
+        ("get_group_pendency", json!({"GroupId": g})),
+        ("group_msg_read", json!({"GroupId": g, "MsgSeq": 1})),
+    ]
+}
+
+#[actix_rt::test]
+async fn an_outsider_is_answered_for_a_work_group_as_for_no_group_at_all() {
+    let server = Server::start();
+    server.import(&["own", "mem", "out", "vic"]).await;
+    let work = group(&server, "Work", "own", &["mem"]).await;
+    let mut own = server.login("own", "Android").await;
+    send_ws(&mut own, &work, "active").await;
+    let mut out = server.login("out", "Android").await;
+    let nowhere = "@TGS#2NOSUCHGROUP";
+    let mut wrong = Vec::new();
+    for ((cmd, data), (_, none)) in
+        every_command(&work, "mem", "vic").into_iter().zip(every_command(nowhere, "mem", "vic"))
+    {
+        let hidden = ws(&mut out, cmd, data.clone()).await;
+        let absent = ws(&mut out, cmd, none).await;
+        if hidden["code"] != 10010 || absent["code"] != 10010 || hidden.get("data").is_some() {
+            wrong.push(format!("{cmd} {data}: Work → {hidden}, no group → {absent}"));
+        }
+    }
+    // Over the topic commands too.
+    for cmd in ["million_group_open_http_svc/get_topic", "million_group_open_http_svc/create_topic"] {
+        let hidden = out.request(cmd, json!({"GroupId": work, "TopicName": "t"})).await;
+        if hidden["code"] != 10010 {
+            wrong.push(format!("{cmd}: Work → {hidden}"));
+        }
+    }
+    assert!(wrong.is_empty(), "an outsider told more than 'no such group':\n{}", wrong.join("\n"));
+
+    // Nothing changed: the outsider is no member, the member is not muted, the name stands.
+    assert_eq!(members(&server, &work).await, ["mem", "own"]);
+    let info = rest_good(&server, "get_group_info", json!({"GroupIdList": [work]})).await;
+    assert_eq!(info["GroupInfo"][0]["Name"], "group", "{info}");
+    let muted = rest_good(&server, "get_group_muted_account", json!({"GroupId": work})).await;
+    assert_eq!(muted["MutedAccountList"], json!([]), "{muted}");
+
+    // Members and the app admin still see it; a former member becomes an outsider.
+    let mut mem = server.login("mem", "Android").await;
+    ws_good(&mut mem, "get_group_member_info", json!({"GroupId": work})).await;
+    ws_good(&mut mem, "quit_group", json!({"GroupId": work})).await;
+    ws_fails(&mut mem, "get_group_member_info", json!({"GroupId": work}), 10010).await;
+    rest_good(&server, "get_group_member_info", json!({"GroupId": work})).await;
+    // A Public group's outsider is told "no permission": it is findable by its ID.
+    let public = group(&server, "Public", "own", &["mem"]).await;
+    ws_fails(&mut out, "delete_group_member", json!({"GroupId": public, "MemberToDel_Account": ["mem"]}), 10007).await;
+}
+
+/// Drains a client's events; the group tips among them (OpType).
+async fn tips(client: &mut Client) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(event) = client.event(std::time::Duration::from_millis(600)).await {
+        let body = &event["data"]["MsgBody"][0];
+        if event["event"] == "group_msg" && body["MsgType"] == "TIMGroupTipsElem" {
+            out.push(body["MsgContent"]["OpType"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn an_inactive_work_group_sends_no_invite_tips_until_its_owner_sends() {
+    let server = Server::start();
+    server.import(&["own", "mem", "new1", "new2", "new3"]).await;
+    let work = group(&server, "Work", "own", &["mem"]).await;
+    let mut own = server.login("own", "Android").await;
+    let mut mem = server.login("mem", "Android").await;
+    let next_seq = |info: &Value| info["GroupInfo"][0]["NextMsgSeq"].as_i64().unwrap();
+
+    // Inactive: the app backend's and a member's invitations add silently, storing no tip
+    // (spec §2.7.6: tips go to all members "except to an inactive Private/Work group").
+    rest_good(&server, "add_group_member", json!({"GroupId": work, "MemberList": member_list(&["new1"])})).await;
+    ws_good(&mut mem, "add_group_member", json!({"GroupId": work, "MemberList": member_list(&["new2"])})).await;
+    assert_eq!(members(&server, &work).await, ["mem", "new1", "new2", "own"]);
+    let info = rest_good(&server, "get_group_info", json!({"GroupIdList": [work]})).await;
+    assert_eq!(next_seq(&info), 1, "no tip stored: {info}");
+    assert!(tips(&mut own).await.is_empty(), "no tip to the owner");
+    assert!(tips(&mut mem).await.is_empty(), "no tip to a member");
+
+    // Active: an invitation is told and stored.
+    send_ws(&mut own, &work, "welcome").await;
+    rest_good(&server, "add_group_member", json!({"GroupId": work, "MemberList": member_list(&["new3"])})).await;
+    let info = rest_good(&server, "get_group_info", json!({"GroupIdList": [work]})).await;
+    assert_eq!(next_seq(&info), 3, "the message and the tip: {info}");
+    assert_eq!(tips(&mut mem).await, ["Invite"]);
+}
+
+#[actix_rt::test]
+async fn import_group_msg_activates_a_work_group_only_from_its_owner_or_the_app_admin() {
+    let server = Server::start();
+    server.import(&["own", "mem"]).await;
+    let created = parley::now_secs() - 3600;
+    let body = json!({"Type": "Private", "Name": "group", "Owner_Account": "own", "CreateTime": created});
+    let work = rest_good(&server, "import_group", body).await["GroupId"].as_str().unwrap().to_string();
+    rest_good(
+        &server,
+        "import_group_member",
+        json!({"GroupId": work, "MemberList": [{"Member_Account": "mem", "JoinTime": created + 1}]}),
+    )
+    .await;
+    let import = |from: &str, at: i64| json!({"GroupId": work, "MsgList": [{"From_Account": from, "SendTime": at, "Random": at, "MsgBody": text_body("old")}]});
+
+    // A member's imported message does not activate it.
+    let reply = rest_good(&server, "import_group_msg", import("mem", created + 10)).await;
+    assert_eq!(reply["ImportMsgResult"][0]["Result"], 0, "{reply}");
+    assert!(joined(&server, "mem", json!({})).await.is_empty(), "a member's message does not activate");
+    // The owner's does.
+    rest_good(&server, "import_group_msg", import("own", created + 20)).await;
+    assert_eq!(joined(&server, "mem", json!({})).await, vec![work.clone()]);
+
+    // An ownerless one: the app admin's imported message activates it.
+    let body = json!({"Type": "Private", "Name": "group", "CreateTime": created});
+    let ownerless = rest_good(&server, "import_group", body).await["GroupId"].as_str().unwrap().to_string();
+    let members = json!({"GroupId": ownerless, "MemberList": [{"Member_Account": "mem", "JoinTime": created + 1}]});
+    rest_good(&server, "import_group_member", members).await;
+    let as_member = json!({"GroupId": ownerless, "MsgList": [{"From_Account": "mem", "SendTime": created + 10, "MsgBody": text_body("x")}]});
+    rest_good(&server, "import_group_msg", as_member).await;
+    assert_eq!(joined(&server, "mem", json!({})).await, vec![work.clone()]);
+    let as_admin = json!({"GroupId": ownerless, "MsgList": [{"From_Account": ADMIN, "SendTime": created + 20, "MsgBody": text_body("y")}]});
+    rest_good(&server, "import_group_msg", as_admin).await;
+    let mut both = vec![work.clone(), ownerless.clone()];
+    both.sort();
+    let mut seen = joined(&server, "mem", json!({})).await;
     seen.sort();
     assert_eq!(seen, both);
 }

@@ -198,6 +198,10 @@ const STAYS: i64 = 10009;
 const ALREADY: i64 = 10013;
 /// No such cell: the type has no admins.
 const NA: i64 = -1;
+/// No such group: a Work group is invisible to non-members (the seed: a non-member fetches a
+/// group's profile only where it is public, and a Work group is never found by its ID), so every
+/// command an outsider sends for one is answered as for a group that does not exist.
+const GONE: i64 = 10010;
 
 /// The acting roles, in the order of the table's columns.
 const ROLES: [&str; 4] = ["owner", "admin", "member", "non-member"];
@@ -237,53 +241,55 @@ const ACTS: [Act; 13] = [
     Act::Answer,
 ];
 
-/// (action, type, expected code for [owner, admin, member, non-member]).
+/// (action, type, expected code for [owner, admin, member, non-member]). A non-member of a Work
+/// group is told it does not exist (GONE), whatever the action: before issue 13's follow-up these
+/// cells said NO (10007), which told an outsider the group exists.
 const TABLE: &[(Act, &str, [i64; 4])] = &[
     // Edit group profile: Work any member (¹ name, introduction, notification, portrait only);
     // Public and Community admin and owner; Meeting and AVChatRoom the owner.
-    (Act::EditBasic, "Work", [OK, NA, OK, NO]),
+    (Act::EditBasic, "Work", [OK, NA, OK, GONE]),
     (Act::EditBasic, "Public", [OK, OK, NO, NO]),
     (Act::EditBasic, "Meeting", [OK, NO, NO, NO]),
     (Act::EditBasic, "AVChatRoom", [OK, NA, NO, NO]),
     (Act::EditBasic, "Community", [OK, OK, NO, NO]),
-    (Act::EditOther, "Work", [OK, NA, NO, NO]),
+    (Act::EditOther, "Work", [OK, NA, NO, GONE]),
     (Act::EditOther, "Public", [OK, OK, NO, NO]),
     (Act::EditOther, "Meeting", [OK, NO, NO, NO]),
     (Act::EditOther, "AVChatRoom", [OK, NA, NO, NO]),
     (Act::EditOther, "Community", [OK, OK, NO, NO]),
     // Dissolve: Work the app admin only; the others the owner.
-    (Act::Dissolve, "Work", [NO, NA, NO, NO]),
+    (Act::Dissolve, "Work", [NO, NA, NO, GONE]),
     (Act::Dissolve, "Public", [OK, NO, NO, NO]),
     (Act::Dissolve, "Meeting", [OK, NO, NO, NO]),
     (Act::Dissolve, "AVChatRoom", [OK, NA, NO, NO]),
     (Act::Dissolve, "Community", [OK, NO, NO, NO]),
     // Members invite others: Work and Community yes; elsewhere only the app admin adds (²).
-    (Act::Invite, "Work", [OK, NA, OK, NO]),
+    (Act::Invite, "Work", [OK, NA, OK, GONE]),
     (Act::Invite, "Public", [NO, NO, NO, NO]),
     (Act::Invite, "Meeting", [NO, NO, NO, NO]),
     (Act::Invite, "AVChatRoom", [NO, NA, NO, NO]),
     (Act::Invite, "Community", [OK, OK, OK, NO]),
     // Apply to join: not Work; members already are.
-    (Act::Apply, "Work", [NO, NA, NO, NO]),
+    (Act::Apply, "Work", [NO, NA, NO, GONE]),
     (Act::Apply, "Public", [ALREADY, ALREADY, ALREADY, OK]),
     (Act::Apply, "Meeting", [ALREADY, ALREADY, ALREADY, OK]),
     (Act::Apply, "AVChatRoom", [ALREADY, NA, ALREADY, OK]),
     (Act::Apply, "Community", [ALREADY, ALREADY, ALREADY, OK]),
     // The owner may quit a Work group only.
-    (Act::Quit, "Work", [OK, NA, OK, NO]),
+    (Act::Quit, "Work", [OK, NA, OK, GONE]),
     (Act::Quit, "Public", [STAYS, OK, OK, NO]),
     (Act::Quit, "Meeting", [STAYS, OK, OK, NO]),
     (Act::Quit, "AVChatRoom", [STAYS, NA, OK, NO]),
     (Act::Quit, "Community", [STAYS, OK, OK, NO]),
     // Set admins: Public, Meeting and Community, by the owner.
-    (Act::SetAdmin, "Work", [NO, NA, NO, NO]),
+    (Act::SetAdmin, "Work", [NO, NA, NO, GONE]),
     (Act::SetAdmin, "Public", [OK, NO, NO, NO]),
     (Act::SetAdmin, "Meeting", [OK, NO, NO, NO]),
     (Act::SetAdmin, "AVChatRoom", [NO, NA, NO, NO]),
     (Act::SetAdmin, "Community", [OK, NO, NO, NO]),
     // Kick: Work the owner; Public, Meeting, Community the owner, admins kick ordinary members;
     // AVChatRoom nobody (mute instead).
-    (Act::KickMember, "Work", [OK, NA, NO, NO]),
+    (Act::KickMember, "Work", [OK, NA, NO, GONE]),
     (Act::KickMember, "Public", [OK, OK, NO, NO]),
     (Act::KickMember, "Meeting", [OK, OK, NO, NO]),
     (Act::KickMember, "AVChatRoom", [NO, NA, NO, NO]),
@@ -292,7 +298,7 @@ const TABLE: &[(Act, &str, [i64; 4])] = &[
     (Act::KickAdmin, "Meeting", [OK, NO, NO, NO]),
     (Act::KickAdmin, "Community", [OK, NO, NO, NO]),
     // Mute: Work no; the owner, admins mute ordinary members; AVChatRoom the owner.
-    (Act::MuteMember, "Work", [NO, NA, NO, NO]),
+    (Act::MuteMember, "Work", [NO, NA, NO, GONE]),
     (Act::MuteMember, "Public", [OK, OK, NO, NO]),
     (Act::MuteMember, "Meeting", [OK, OK, NO, NO]),
     (Act::MuteMember, "AVChatRoom", [OK, NA, NO, NO]),
@@ -301,13 +307,13 @@ const TABLE: &[(Act, &str, [i64; 4])] = &[
     (Act::MuteAdmin, "Meeting", [OK, NO, NO, NO]),
     (Act::MuteAdmin, "Community", [OK, NO, NO, NO]),
     // Transfer: the owner (change_group_owner: not AVChatRoom).
-    (Act::Transfer, "Work", [OK, NA, NO, NO]),
+    (Act::Transfer, "Work", [OK, NA, NO, GONE]),
     (Act::Transfer, "Public", [OK, NO, NO, NO]),
     (Act::Transfer, "Meeting", [OK, NO, NO, NO]),
     (Act::Transfer, "AVChatRoom", [NO, NA, NO, NO]),
     (Act::Transfer, "Community", [OK, NO, NO, NO]),
     // Answer applications: the owner and admins; a Work group takes no applications.
-    (Act::Answer, "Work", [NO, NA, NO, NO]),
+    (Act::Answer, "Work", [NO, NA, NO, GONE]),
     (Act::Answer, "Public", [OK, OK, NO, NO]),
     (Act::Answer, "Meeting", [OK, OK, NO, NO]),
     (Act::Answer, "AVChatRoom", [OK, NA, NO, NO]),

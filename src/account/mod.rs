@@ -18,7 +18,7 @@ use crate::failure::Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("invalid UserID {0:?}: 1 to 32 printable ASCII bytes")]
+    #[error("invalid UserID {0:?}: 1 to 32 bytes of letters, digits, _ and -")]
     InvalidUserId(String),
     #[error("UserID {0:?} does not exist")]
     NotFound(String),
@@ -74,8 +74,12 @@ impl Accounts {
         }
     }
 
-    /// The account's kick time, or None when it does not exist.
+    /// The account's kick time, or None when it does not exist. A malformed UserID never exists:
+    /// it is not looked up (a NUL byte, for one, is more than some databases take).
     async fn lookup(&self, user: &str) -> Result<Option<i64>, DbErr> {
+        if !crate::valid_user_id(user) {
+            return Ok(None);
+        }
         if let Some(t) = self.cached(user) {
             return Ok(Some(t));
         }
@@ -115,6 +119,9 @@ impl Accounts {
     /// Creates the account if it does not exist (a valid UserSig registers its user at login,
     /// as Tencent does).
     pub async fn ensure(&self, user: &str) -> Result<(), AccountError> {
+        if !crate::valid_user_id(user) {
+            return Err(AccountError::InvalidUserId(user.to_string()));
+        }
         if self.lookup(user).await?.is_some() {
             return Ok(());
         }
@@ -161,6 +168,9 @@ impl Accounts {
 
     /// `account_delete` of one account.
     pub async fn delete(&self, user: &str) -> Result<(), AccountError> {
+        if !crate::valid_user_id(user) {
+            return Err(AccountError::NotFound(user.to_string()));
+        }
         let result = account::Entity::delete_many().filter(account::Column::UserId.eq(user)).exec(&self.db).await?;
         self.forget(user);
         if result.rows_affected == 0 {
@@ -171,6 +181,9 @@ impl Accounts {
 
     /// `kick`: every UserSig generated before now stops working.
     pub async fn kick(&self, user: &str) -> Result<(), AccountError> {
+        if !crate::valid_user_id(user) && !self.is_admin(user) {
+            return Err(AccountError::InvalidUserId(user.to_string()));
+        }
         if !self.exists(user).await? {
             return Err(AccountError::NotFound(user.to_string()));
         }

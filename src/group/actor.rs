@@ -363,6 +363,24 @@ impl GroupActor {
         rules::check(self.kind, self.standing(caller), action)
     }
 
+    /// A Work group answers an outsider as if it did not exist (10010), before anything else:
+    /// whatever the command, its answer must not tell that the group is there.
+    fn reveal_to(&self, caller: &Caller) -> Result<(), GroupError> {
+        let standing = self.standing(caller);
+        let member = matches!(standing, rules::Actor::User(role) if role != Role::None);
+        if super::hidden(self.kind, member, standing == rules::Actor::AppAdmin) {
+            return Err(GroupError::NoGroup(self.info.group_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Before its owner's first message a Work group is inactive: hidden from its members, and
+    /// told nothing (spec §2.7.6: add_group_member's tips go to all members "except to an
+    /// inactive Private/Work group").
+    fn inactive(&self) -> bool {
+        self.kind.needs_activation() && !self.info.activated
+    }
+
     fn member_ids(&self) -> Vec<String> {
         self.members.keys().cloned().collect()
     }
@@ -453,6 +471,7 @@ impl GroupActor {
         let membership_tips = self.kind.membership_tips();
         let management_tips = self.kind.management_tips();
         let mut reply = json!({});
+        self.reveal_to(caller)?;
         match op {
             Op::Modify(change) => {
                 let basic = change.name.is_some()
@@ -548,7 +567,7 @@ impl GroupActor {
                     };
                     results.push(json!({"Member_Account": user, "Result": result}));
                 }
-                if !added.is_empty() && !silence {
+                if !added.is_empty() && !silence && !self.inactive() {
                     let tip = json!({"OpType": "Invite", "Operator_Account": operator, "UserList": added, "MemberNum": count});
                     self.tip(&mut work, membership_tips, tip, &operator);
                 }
@@ -853,6 +872,9 @@ impl GroupActor {
                 }
                 let mut results = Vec::new();
                 let mut latest = self.info.last_msg_time;
+                // Like a send: the owner's message (or the app admin's, who has every owner
+                // right) activates a Work group; a member's does not.
+                let mut activates = false;
                 for message in messages {
                     // Each is newer than the group, older than now and newer than what is stored.
                     if message.time <= self.info.create_time || message.time >= now || message.time < latest {
@@ -860,6 +882,8 @@ impl GroupActor {
                         continue;
                     }
                     latest = message.time;
+                    activates |= self.app.accounts.is_admin(&message.from)
+                        || (!self.info.owner.is_empty() && message.from == self.info.owner);
                     let seq = work.next_seq(&self.info);
                     work.draft.messages.push(group_message::Model {
                         id: 0,
@@ -883,7 +907,7 @@ impl GroupActor {
                 let mut info = work.info_after(&self.info);
                 info.last_msg_time = latest;
                 info.activity = self.info.activity.max(latest.saturating_mul(1_000_000));
-                if self.kind.needs_activation() && latest > 0 {
+                if self.kind.needs_activation() && activates {
                     info.activated = true;
                 }
                 // After an import every member has read everything (set_unread_msg_num restores):
@@ -1291,6 +1315,10 @@ impl GroupActor {
             return Ok(());
         }
         let role = self.role_of(&send.from);
+        // A user's own send into a Work group they are not in: no such group (see `reveal_to`).
+        if send.must_be_member && super::hidden(self.kind, role != Role::None, false) {
+            return Err(GroupError::NoGroup(self.info.group_id.clone()));
+        }
         if role == Role::None && (self.kind != GroupType::AVChatRoom || send.must_be_member) {
             return Err(GroupError::NotMember);
         }

@@ -148,6 +148,11 @@ impl Groups {
 
     /// The actor of `group_id`, started from the database if needed.
     pub async fn actor(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
+        // Every command on an existing group comes through here: a malformed ID is refused
+        // before any lookup (10015), whatever the command.
+        if !valid_group_id(group_id) {
+            return Err(GroupError::BadGroupId(group_id.to_string()));
+        }
         if let Some(addr) = self.live(group_id) {
             return Ok(addr);
         }
@@ -255,9 +260,24 @@ pub fn new_group_id(kind: GroupType) -> String {
     }
 }
 
+/// A group ID at all: 1 to 47 bytes of printable ASCII, 0x20–0x7e (spec §2.7.2; the generated
+/// `@TGS#…` IDs are shorter). Quotes, a backslash and spaces are printable; NUL and other
+/// control bytes, DEL and anything beyond ASCII are not.
+pub fn valid_group_id(id: &str) -> bool {
+    !id.is_empty() && id.len() < 48 && id.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// Whether `user` is told that `kind` of group does not exist although it does: a Work group is
+/// invisible to everyone but its members and the app admin (REQUIREMENTS §8: not found by its
+/// exact ID; the seed: a non-member fetches a group's profile only where it is public), so every
+/// command an outsider sends for one is answered 10010, as for a group that does not exist.
+pub fn hidden(kind: GroupType, is_member: bool, is_app_admin: bool) -> bool {
+    !kind.findable() && !is_member && !is_app_admin
+}
+
 /// A custom group ID: printable ASCII, under 48 bytes, not `@TGS#…` (Community: must be `@TGS#_…`).
 pub fn valid_custom_id(id: &str, kind: GroupType) -> bool {
-    let printable = !id.is_empty() && id.len() < 48 && id.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    let printable = valid_group_id(id);
     match kind {
         GroupType::Community => printable && id.starts_with("@TGS#_") && id.len() > 6,
         _ => printable && !id.starts_with("@TGS#"),
@@ -281,5 +301,11 @@ mod tests {
         assert!(!valid_custom_id("tab\there", GroupType::Public));
         assert!(valid_custom_id("@TGS#_mine", GroupType::Community));
         assert!(!valid_custom_id("mine", GroupType::Community));
+        assert!(valid_group_id(" it's \"quoted\" \\ "));
+        for bad in ["", "nul\0", "line\n", "del\u{7f}", "그룹", "smile\u{1F600}"] {
+            assert!(!valid_group_id(bad), "{bad:?}");
+        }
+        assert!(!valid_group_id(&"g".repeat(48)));
+        assert!(valid_group_id(&"g".repeat(47)));
     }
 }

@@ -99,6 +99,16 @@ fn users<'a>(f: &Fields<'a>, field: &'static str, max: usize) -> Result<Vec<&'a 
     Ok(users)
 }
 
+/// A list of UserIDs a command acts on (mute, ban, kick): each one well formed (10004), since
+/// some of these commands accept users who are not members, or not even imported.
+fn accounts<'a>(f: &Fields<'a>, field: &'static str, max: usize) -> Result<Vec<String>, GroupError> {
+    let listed = users(f, field, max)?;
+    match listed.iter().find(|u| !crate::valid_user_id(u)) {
+        Some(wrong) => Err(bad(format!("{field}: invalid UserID {wrong:?}"))),
+        None => Ok(listed.into_iter().map(String::from).collect()),
+    }
+}
+
 async fn require_user(app: &App, user: &str) -> Result<(), GroupError> {
     if app.accounts.exists(user).await? {
         Ok(())
@@ -121,7 +131,10 @@ async fn view(app: &Arc<App>, group: &str) -> Result<GroupView, GroupError> {
 fn acting_user(call: &Call, f: &Fields) -> Result<String, GroupError> {
     match call.access {
         Access::User => Ok(call.identifier.clone()),
-        Access::Admin => Ok(f.str("Member_Account").map_err(param)?.to_string()),
+        Access::Admin => match f.str("Member_Account").map_err(param)? {
+            user if crate::valid_user_id(user) => Ok(user.to_string()),
+            user => Err(GroupError::UnknownUser(user.to_string())),
+        },
     }
 }
 
@@ -374,10 +387,12 @@ async fn view_for(app: &Arc<App>, call: &Call, group: &str, members_only: bool) 
     Ok(found)
 }
 
-/// Whether a user may see a group at all: members always; others only groups found by ID.
+/// Whether a user may see a group at all: members always; others only groups found by ID
+/// (`super::hidden`, which the group's actor asks too).
 fn visible(view: &GroupView, call: &Call) -> bool {
     let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
-    call.access == Access::Admin || kind.findable() || view.members.iter().any(|m| m.user_id == call.identifier)
+    let member = view.members.iter().any(|m| m.user_id == call.identifier);
+    !super::hidden(kind, member, call.access == Access::Admin)
 }
 
 pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -398,6 +413,10 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
             Ok(v) if visible(&v, &call) => v,
             Ok(_) | Err(GroupError::NoGroup(_)) => {
                 out.push(json!({"GroupId": id, "ErrorCode": 10010, "ErrorInfo": "group does not exist"}));
+                continue;
+            }
+            Err(GroupError::BadGroupId(_)) => {
+                out.push(json!({"GroupId": id, "ErrorCode": 10015, "ErrorInfo": "invalid group ID"}));
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -427,13 +446,10 @@ pub async fn get_group_info(app: Arc<App>, call: Call) -> Result<Reply, Failure>
 pub async fn get_group_member_info(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let view = view(&app, id).await?;
+    let view = view_for(&app, &call, id, true).await?;
     let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
     if !kind.stores_members() {
         return Err(GroupError::NotAllowed("AVChatRoom keeps no member list".into()).into());
-    }
-    if call.access == Access::User && view.members.iter().all(|m| m.user_id != call.identifier) {
-        return Err(GroupError::NotMember.into());
     }
     // Empty filters are no filters, and Limit 0 is no limit ("absent → all members").
     let wanted = f.opt_nonempty_strings("MemberInfoFilter").map_err(param)?;
@@ -541,7 +557,11 @@ async fn member_results(
 ) -> Result<Reply, Failure> {
     let mut results = match op {
         Some(op) => run(app, group, call, op).await?["MemberList"].as_array().cloned().unwrap_or_default(),
-        None => Vec::new(),
+        // No one to add, but the group must be there (and visible to the caller).
+        None => {
+            view_for(app, call, group, false).await?;
+            Vec::new()
+        }
     };
     results.extend(unknown.into_iter().map(|u| json!({"Member_Account": u, "Result": 0})));
     Ok(reply(json!({"MemberList": results})))
@@ -560,7 +580,7 @@ pub async fn add_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failur
 pub async fn delete_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let users = users(&f, "MemberToDel_Account", MAX_BATCH)?.into_iter().map(String::from).collect();
+    let users = accounts(&f, "MemberToDel_Account", MAX_BATCH)?;
     let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
     let reason = text(&f, "Reason", 1000)?.unwrap_or_default();
     run(&app, id, &call, Op::RemoveMembers { users, silence, reason }).await?;
@@ -615,7 +635,7 @@ pub async fn change_group_owner(app: Arc<App>, call: Call) -> Result<Reply, Fail
 pub async fn forbid_send_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let users = users(&f, "Members_Account", MAX_BATCH)?.into_iter().map(String::from).collect();
+    let users = accounts(&f, "Members_Account", MAX_BATCH)?;
     let secs = mute_seconds(&f)?.ok_or_else(|| param(Fields::missing("MuteTime")))?;
     let (topic, _) = conversation(&f, id)?;
     run(&app, id, &call, Op::Mute { users, secs, topic }).await?;
@@ -796,7 +816,7 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
     let id = group_id(&f)?;
     let count = f.i64("ReqMsgNumber").map_err(param)?.clamp(1, MAX_HISTORY) as u64;
     let with_recalled = f.opt_i64("WithRecalledMsg").map_err(param)? == Some(1);
-    let view = view(&app, id).await?;
+    let view = view_for(&app, &call, id, true).await?;
     let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
     if !kind.stores_history() {
         return Err(GroupError::NotAllowed("AVChatRoom keeps no history".into()).into());
@@ -864,7 +884,8 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     let groups: Vec<(group_info::Model, group_member::Model)> = joined
         .into_iter()
         .filter(|(g, _)| type_filter.is_none_or(|t| GroupType::parse(&g.group_type) == Some(t)))
-        // A Work group shows only once it has a message (its owner always sees it).
+        // A Work group shows once its owner (or the app admin) sent a message, as sent or
+        // imported (a member's message does not activate it); to its owner at once.
         .filter(|(g, m)| g.activated || with_inactive || m.role == "Owner")
         .collect();
     let total = groups.len();
@@ -986,7 +1007,7 @@ pub async fn set_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure>
 pub async fn clear_group_attr(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    if GroupType::parse(&view(&app, id).await?.info.group_type) == Some(GroupType::Community) {
+    if GroupType::parse(&view_for(&app, &call, id, false).await?.info.group_type) == Some(GroupType::Community) {
         return Err(GroupError::NotAllowed("Community attributes cannot be cleared".into()).into());
     }
     run(&app, id, &call, Op::ClearAttributes).await?;
@@ -1068,7 +1089,7 @@ const MAX_BAN: usize = 20;
 pub async fn ban_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let users = users(&f, "Members_Account", MAX_BAN)?.into_iter().map(String::from).collect();
+    let users = accounts(&f, "Members_Account", MAX_BAN)?;
     let secs = f.i64("Duration").map_err(param)?;
     let description = text(&f, "Description", 1000)?.unwrap_or_default();
     run(&app, id, &call, Op::Ban { users, secs, description }).await?;
@@ -1078,14 +1099,14 @@ pub async fn ban_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failur
 pub async fn unban_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let users = users(&f, "Members_Account", MAX_BAN)?.into_iter().map(String::from).collect();
+    let users = accounts(&f, "Members_Account", MAX_BAN)?;
     run(&app, id, &call, Op::Unban { users }).await?;
     Ok(Reply::new())
 }
 
 pub async fn get_group_ban_member(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
-    let view = view(&app, group_id(&f)?).await?;
+    let view = view_for(&app, &call, group_id(&f)?, false).await?;
     let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0).max(0) as usize;
     // Limit 0 is not given: a page of 100.
     let limit = f.opt_nonzero_i64("Limit").map_err(param)?.unwrap_or(100).clamp(1, 100) as usize;
@@ -1135,6 +1156,8 @@ pub async fn modify_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let id = group_id(&f)?;
     let seq = f.i64("MsgSeq").map_err(param)?;
     let (topic, stored_as) = conversation(&f, id)?;
+    // The group first: a malformed or unknown group is told as such, not as a missing message.
+    view_for(&app, &call, id, false).await?;
     let stored =
         store::message(&app.db, &stored_as, seq).await.map_err(GroupError::from)?.ok_or(GroupError::NoMessage(seq))?;
     // MsgBody [] is no new body (a message cannot be empty); CloudCustomData "" is a new value,
@@ -1317,7 +1340,7 @@ pub async fn apply_join_group(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let wording = text(&f, "ApplyMsg", 300)?.unwrap_or_default();
     // A user has at most 50 applications waiting (REQUIREMENTS §8).
     if store::pending_count(&app.db, &user).await.map_err(GroupError::from)? >= MAX_PENDING_PER_USER {
-        let waiting = view(&app, id).await?.requests.iter().any(|r| r.user_id == user);
+        let waiting = view_for(&app, &call, id, false).await?.requests.iter().any(|r| r.user_id == user);
         if !waiting {
             return Err(GroupError::TooManyPending(MAX_PENDING_PER_USER).into());
         }
@@ -1350,7 +1373,7 @@ pub async fn handle_join_request(app: Arc<App>, call: Call) -> Result<Reply, Fai
 pub async fn get_group_pendency(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
-    let view = view(&app, id).await?;
+    let view = view_for(&app, &call, id, false).await?;
     // Those who answer applications see them (the rules table; Work groups take none).
     let kind = GroupType::parse(&view.info.group_type).unwrap_or(GroupType::Public);
     let standing = match level_in(&app, &call, &view.members) {
