@@ -21,8 +21,12 @@ use crate::rest::ratelimit::RateLimits;
 use crate::stats::logging::say;
 use crate::stats::Metrics;
 
-/// How long a connection that is ending lingers for the client's last bytes.
-const CLOSE_LINGER: Duration = Duration::from_millis(100);
+/// How long a connection that is ending lingers for the client's last bytes: not at all. actix's
+/// linger (a second by default) is what every WebSocket close took — clients wait for the server
+/// to close TCP after the close handshake — and after a close the client began it sometimes
+/// never ended. A connection whose client stops reading is ended by TCP_USER_TIMEOUT instead
+/// (`drop_when_stalled`), the one job the linger's timer also did.
+const CLOSE_LINGER: Duration = Duration::ZERO;
 
 /// Everything a request handler or a session needs; shared behind one `Arc`.
 pub struct App {
@@ -47,6 +51,8 @@ pub struct App {
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,
     pub rest_limits: RateLimits,
+    /// WebSocket connections waiting to log in, per source address.
+    pub unauthenticated: crate::gateway::Unauthenticated,
     /// Turns true when the server shuts down; every session watches it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     next_session: AtomicU64,
@@ -84,7 +90,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let devices = crate::presence::devices::Devices::start(db.clone()).await?;
-    let presence = Presence::start(shards, rules, devices.clone());
+    let presence = Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone());
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
     let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
@@ -138,12 +144,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         public_url: std::sync::OnceLock::new(),
         bus,
         metrics,
+        unauthenticated: Default::default(),
         shutdown: shutdown.clone(),
         // Session IDs stay unique across restarts: a device's record names the session holding it.
         next_session: AtomicU64::new(crate::now_micros().max(0) as u64),
     });
     let router = web::Data::new(crate::rest::Router::new());
     let server_app = app.clone();
+    let stalled_after = Duration::from_secs(config.stalled_socket_timeout_secs);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(server_app.clone())
@@ -160,10 +168,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Small frames leave at once: with Nagle's algorithm a frame that follows an unacknowledged
     // one waits for the client's delayed ACK (40 ms).
     .tcp_nodelay(true)
-    // After a response that ends the connection (a WebSocket closing), actix reads what the
-    // client still sends for this long before closing the socket; clients wait for that close,
-    // so it is the time every close takes (the default is a second).
     .client_disconnect_timeout(CLOSE_LINGER)
+    .on_connect(move |connection, _| drop_when_stalled(connection, stalled_after))
     .bind(&config.listen)
     .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
     let addresses: Vec<SocketAddr> = server.addrs();
@@ -203,6 +209,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A client that stops reading keeps its TCP window shut, and what the server wrote waits in
+/// the kernel and in actix's buffers; actix has no timer for a write that never completes (not
+/// even for the close of a slow consumer). TCP_USER_TIMEOUT makes the kernel drop such a
+/// connection once data has gone unacknowledged for `after`, which ends it in actix too.
+fn drop_when_stalled(connection: &dyn std::any::Any, after: Duration) {
+    #[cfg(target_os = "linux")]
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if !after.is_zero() {
+            if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(after)) {
+                tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (connection, after);
 }
 
 fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {

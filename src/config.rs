@@ -141,6 +141,15 @@ pub struct Config {
     pub web_instances: usize,
     /// Frames a session may have queued before it is treated as a slow consumer and closed.
     pub session_queue: usize,
+    /// Bytes of frames a session may have queued (whatever their number) before it is treated
+    /// as a slow consumer and closed.
+    pub session_queue_bytes: usize,
+    /// A connection whose client stops reading (its TCP window stays shut) is dropped by the
+    /// kernel after this many seconds of unacknowledged data (TCP_USER_TIMEOUT); 0 leaves the
+    /// system default (many minutes).
+    pub stalled_socket_timeout_secs: u64,
+    /// WebSocket connections one source address may hold before they log in (0: no limit).
+    pub unauthenticated_per_address: usize,
     /// Most messages committed in one transaction by the batching writer.
     pub writer_batch: usize,
     /// Most missed messages sent per conversation at login; the client pages the rest.
@@ -264,6 +273,9 @@ impl Default for Config {
             instances_per_platform: 1,
             web_instances: 1,
             session_queue: 1024,
+            session_queue_bytes: 1 << 20,
+            stalled_socket_timeout_secs: 30,
+            unauthenticated_per_address: 256,
             writer_batch: 512,
             sync_max_per_conversation: 10_000,
             sqlite_synchronous: "FULL".into(),

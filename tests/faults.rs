@@ -233,3 +233,90 @@ async fn a_log_that_cannot_be_written_takes_nothing_down() {
     assert!(metric(&server, "parley_log_lines_dropped_total").await > 0, "dropped lines are counted");
     healthy(&server).await;
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+}
+
+/// Whether the server still holds a TCP connection from this client port (/proc/net/tcp).
+fn server_holds(server_port: u16, client_port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = |address: &str| u16::from_str_radix(address.rsplit(':').next().unwrap(), 16).unwrap();
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        port(fields[1]) == server_port && port(fields[2]) == client_port
+    })
+}
+
+/// Readers that log in and then never read: each is closed as a slow consumer once a megabyte
+/// of frames waits for it (not after 1,024 frames, however big), its socket is dropped by the
+/// kernel once the window has stayed shut for the configured time, server memory stays bounded,
+/// and a reader that reads is not affected.
+#[actix_rt::test]
+async fn readers_that_never_read_are_closed_and_cost_bounded_memory() {
+    use common::raw::Raw;
+    const READERS: usize = 5;
+    const MESSAGES: usize = 700;
+    let server = Server::start_with_toml("stalled_socket_timeout_secs = 3\n");
+    let stalled: Vec<String> = (0..READERS).map(|i| format!("stalled{i}")).collect();
+    let mut users: Vec<&str> = stalled.iter().map(String::as_str).collect();
+    users.extend(["ann", "reader"]);
+    server.import(&users).await;
+    let pid = server.pid();
+    let readers: Vec<Raw> = stalled
+        .iter()
+        .map(|user| {
+            // A small receive window, so the kernel does not soak up what the server queues.
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let address: std::net::SocketAddr = server.addr.parse().unwrap();
+            socket.connect(&address.into()).unwrap();
+            Raw::over(socket.into(), &server).log_in(user)
+        })
+        .collect();
+    let mut reader = server.login("reader", "Linux").await;
+    let mut ann = server.login("ann", "Linux").await;
+    let rss_before = rss_kib(pid);
+    let pad = "x".repeat(8 * 1024 - 100);
+    for i in 0..MESSAGES {
+        for user in &stalled {
+            let id = ann
+                .send_request(
+                    "send_msg",
+                    json!({"To_Account": user, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": format!("{i}{pad}")}}]}),
+                )
+                .await;
+            if id % 64 == 0 {
+                assert_eq!(ann.response(id).await["code"], 0);
+            }
+        }
+        if i % 50 == 0 {
+            let reply = ann.send_text_msg("reader", &format!("live-{i}")).await;
+            assert_eq!(reply["code"], 0);
+            let text = format!("live-{i}");
+            assert!(
+                reader.take_event("c2c_msg", |d| d["MsgBody"][0]["MsgContent"]["Text"] == text, WAIT).await.is_some(),
+                "a reader that reads gets its message {i} meanwhile"
+            );
+        }
+    }
+    // Each stalled reader was closed as a slow consumer: offline, although its socket is open.
+    for user in &stalled {
+        wait_state(&server, user, "Offline", &[], "a stalled reader is closed").await;
+    }
+    let grown = rss_kib(pid).saturating_sub(rss_before);
+    assert!(grown < 48 * 1024, "{READERS} stalled readers of {MESSAGES} × 8 KB grew the server by {grown} KiB");
+    // The kernel gives up on the shut windows; the server's sockets go, though the clients never
+    // closed theirs.
+    let server_port: u16 = server.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let ports: Vec<u16> = readers.iter().map(|r| r.stream.local_addr().unwrap().port()).collect();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while ports.iter().any(|p| server_holds(server_port, *p)) && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(250)).await;
+    }
+    let held: Vec<&u16> = ports.iter().filter(|p| server_holds(server_port, **p)).collect();
+    assert!(held.is_empty(), "the server still holds stalled connections from ports {held:?}");
+    drop(readers);
+}

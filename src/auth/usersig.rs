@@ -30,7 +30,13 @@ pub enum UserSigError {
     SdkAppIdMismatch,
     #[error("UserSig was invalidated by a kick")]
     Revoked,
+    #[error("UserSig is stamped more than {MAX_FUTURE_SECS} seconds in the future (check the clock that made it)")]
+    FromTheFuture,
 }
+
+/// How far ahead of the server's clock a UserSig's time may be. A sig stamped far ahead would
+/// outlive every kick (a kick refuses sigs made before it).
+pub const MAX_FUTURE_SECS: i64 = 300;
 
 impl UserSigError {
     /// The spec's 70xxx code (§5.2).
@@ -39,6 +45,7 @@ impl UserSigError {
             UserSigError::Empty => 70002,
             UserSigError::Malformed => 70003,
             UserSigError::Expired | UserSigError::Revoked => 70001,
+            UserSigError::FromTheFuture => 70005,
             UserSigError::BadSignature => 70009,
             UserSigError::IdentifierMismatch => 70013,
             UserSigError::SdkAppIdMismatch => 70014,
@@ -146,7 +153,10 @@ pub fn verify(usersig: &str, sdkappid: u64, key: &str, identifier: &str, now: i6
     mac(key, &content(ticket_identifier, ticket_appid, time, expire, userbuf))
         .verify_slice(&sig)
         .map_err(|_| UserSigError::BadSignature)?;
-    if now > time.saturating_add(expire) {
+    if time > now.saturating_add(MAX_FUTURE_SECS) {
+        return Err(UserSigError::FromTheFuture);
+    }
+    if time < 0 || now > time.saturating_add(expire) {
         return Err(UserSigError::Expired);
     }
     Ok(Ticket { identifier: ticket_identifier.to_string(), sdkappid: ticket_appid, time, expire })
@@ -208,6 +218,18 @@ mod tests {
         enc.write_all(value.to_string().as_bytes()).unwrap();
         let forged: String = STANDARD.encode(enc.finish().unwrap()).chars().map(to_url_char).collect();
         assert_eq!(verify(&forged, APP, KEY, "alice", T + 200), Err(UserSigError::BadSignature));
+    }
+
+    #[test]
+    fn a_sig_from_the_future_or_before_1970_is_refused() {
+        let ahead = generate(APP, KEY, "alice", T + MAX_FUTURE_SECS + 1, 86_400);
+        assert_eq!(verify(&ahead, APP, KEY, "alice", T), Err(UserSigError::FromTheFuture));
+        assert_eq!(UserSigError::FromTheFuture.code(), 70005);
+        // A few minutes of clock skew between the backend that signs and this server is fine.
+        let skewed = generate(APP, KEY, "alice", T + MAX_FUTURE_SECS, 86_400);
+        assert!(verify(&skewed, APP, KEY, "alice", T).is_ok());
+        let negative = generate(APP, KEY, "alice", -5, i64::MAX);
+        assert_eq!(verify(&negative, APP, KEY, "alice", T), Err(UserSigError::Expired));
     }
 
     proptest! {

@@ -19,7 +19,7 @@ use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
 use crate::message::{event, MessageError, SendRequest, SenderSync};
 use crate::presence::devices::{EndReason, PushToken, PROVIDERS};
-use crate::presence::{KickReason, Platform, Register, SessionId, ToSession, Unregister};
+use crate::presence::{KickReason, Platform, QueuedBytes, Register, SessionId, ToSession, Unregister};
 use crate::rest::{Call, Route};
 
 type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Failure>>>>;
@@ -81,6 +81,10 @@ pub struct Session {
     fragments: Option<(Fragmented, Vec<u8>)>,
     /// The frame guard's reason, when it refused a frame by its header.
     verdict: Verdict,
+    /// Bytes presence has handed this session that its mailbox still holds.
+    queued: QueuedBytes,
+    /// Its place among its address's connections waiting to log in, until it logs in.
+    waiting: Option<super::Hold>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,9 +94,19 @@ enum Fragmented {
 }
 
 impl Session {
-    pub fn new(app: Arc<App>, verdict: Verdict) -> Session {
+    pub fn new(app: Arc<App>, verdict: Verdict, waiting: Option<super::Hold>) -> Session {
         let id = app.next_session_id();
-        Session { app, id, login: None, last_heard: Instant::now(), ending: None, fragments: None, verdict }
+        Session {
+            app,
+            id,
+            login: None,
+            last_heard: Instant::now(),
+            ending: None,
+            fragments: None,
+            verdict,
+            queued: QueuedBytes::default(),
+            waiting,
+        }
     }
 
     /// Closes the connection for a fault of the client's framing.
@@ -235,6 +249,7 @@ impl Session {
         let app = self.app.clone();
         let session_id = self.id;
         let addr = ctx.address().recipient();
+        let queued = self.queued.clone();
         let work = async move {
             let ticket = app.auth.verify(&usersig, &user).map_err(Failure::from)?;
             if !crate::valid_user_id(&user) {
@@ -246,7 +261,8 @@ impl Session {
             }
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
-            let register = Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr };
+            let register =
+                Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr, queued };
             // The shard records the device's login (and what it displaced).
             app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
             let found = async {
@@ -274,6 +290,7 @@ impl Session {
                 tracing::info!(user, platform = platform.name(), session = act.id, "login");
                 let heartbeat = if platform == Platform::Web { WEB_HEARTBEAT_SECS } else { HEARTBEAT_SECS };
                 act.login = Some(LoggedIn { user: user.clone(), platform, instance: instance.clone() });
+                act.waiting = None;
                 act.reply(
                     ctx,
                     id,
@@ -544,7 +561,10 @@ impl Handler<ToSession> for Session {
 
     fn handle(&mut self, message: ToSession, ctx: &mut Self::Context) {
         match message {
-            ToSession::Frame(frame) => ctx.text(frame),
+            ToSession::Frame(frame) => {
+                self.queued.fetch_sub(frame.len(), std::sync::atomic::Ordering::Relaxed);
+                ctx.text(frame)
+            }
             ToSession::Kick(reason) => self.kick(reason, ctx),
         }
     }

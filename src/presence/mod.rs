@@ -8,6 +8,7 @@ pub mod rest;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -60,7 +61,12 @@ struct LiveSession {
     platform: Platform,
     instance: String,
     addr: Recipient<ToSession>,
+    queued: QueuedBytes,
 }
+
+/// Bytes of frames handed to a session and not yet taken from its mailbox: presence adds, the
+/// session subtracts. Bounds a stalled reader's memory by bytes, not only by frames.
+pub type QueuedBytes = std::sync::Arc<std::sync::atomic::AtomicUsize>;
 
 /// A session has logged in. Displaced sessions are kicked by the shard; the answer is their
 /// platforms.
@@ -72,6 +78,7 @@ pub struct Register {
     pub platform: Platform,
     pub instance: String,
     pub addr: Recipient<ToSession>,
+    pub queued: QueuedBytes,
 }
 
 /// A session has ended.
@@ -119,6 +126,8 @@ pub struct QueryOnline {
 
 pub struct PresenceShard {
     rules: DeviceRules,
+    /// Most bytes of frames a session may have queued.
+    max_queued_bytes: usize,
     devices: devices::Devices,
     users: HashMap<String, Vec<LiveSession>>,
 }
@@ -142,9 +151,11 @@ impl PresenceShard {
             if Some(session.id) == except {
                 continue;
             }
-            // A full mailbox is a decision, not a silent drop: the session is closed and its
-            // client resyncs by seq when it reconnects.
-            if session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
+            // A full mailbox (by frames or by bytes) is a decision, not a silent drop: the session
+            // is closed and its client resyncs by seq when it reconnects.
+            let queued = session.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+            if queued > self.max_queued_bytes || session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
+                session.queued.fetch_sub(frame.len(), Ordering::Relaxed);
                 slow.push(session.id);
             }
         }
@@ -195,7 +206,13 @@ impl Handler<Register> for PresenceShard {
         // Recorded here, where one user's logins are handled in order: two logins of one device
         // reach the device task in the order the shard saw them.
         self.devices.login(&msg.user, &msg.instance, msg.platform, msg.id, displaced.clone());
-        sessions.push(LiveSession { id: msg.id, platform: msg.platform, instance: msg.instance, addr: msg.addr });
+        sessions.push(LiveSession {
+            id: msg.id,
+            platform: msg.platform,
+            instance: msg.instance,
+            addr: msg.addr,
+            queued: msg.queued,
+        });
         MessageResult(displaced)
     }
 }
@@ -268,13 +285,14 @@ pub struct Presence {
 
 impl Presence {
     /// Starts `shards` shard actors, each on its own arbiter.
-    pub fn start(shards: usize, rules: DeviceRules, devices: devices::Devices) -> Presence {
+    pub fn start(shards: usize, rules: DeviceRules, max_queued_bytes: usize, devices: devices::Devices) -> Presence {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
                 let devices = devices.clone();
                 PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard {
                     rules,
+                    max_queued_bytes,
                     devices,
                     users: HashMap::new(),
                 })

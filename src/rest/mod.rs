@@ -48,7 +48,7 @@ pub enum Family {
 }
 
 impl Family {
-    fn not_admin_code(self) -> i64 {
+    pub fn not_admin_code(self) -> i64 {
         match self {
             Family::Account => 70403,
             Family::OpenIm => 90009,
