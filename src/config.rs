@@ -275,7 +275,7 @@ impl Default for Config {
             session_queue: 1024,
             session_queue_bytes: 1 << 20,
             stalled_socket_timeout_secs: 30,
-            unauthenticated_per_address: 256,
+            unauthenticated_per_address: 1024,
             writer_batch: 512,
             sync_max_per_conversation: 10_000,
             sqlite_synchronous: "FULL".into(),

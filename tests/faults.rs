@@ -320,3 +320,164 @@ async fn readers_that_never_read_are_closed_and_cost_bounded_memory() {
     assert!(held.is_empty(), "the server still holds stalled connections from ports {held:?}");
     drop(readers);
 }
+
+/// A TCP proxy between the server and PostgreSQL that can cut every connection and then leave
+/// new ones unanswered, as a network outage does (the worst case: no refusal to act on).
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (up2, live2) = (up.clone(), live.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    // Accepted and never answered, like a database behind a dead link.
+                    live2.lock().unwrap().push(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let mut registry = live2.lock().unwrap();
+                registry.push(client.try_clone().unwrap());
+                registry.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, up, live }
+    }
+
+    /// Cuts every connection and refuses new ones.
+    fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.live.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How long `work` took, failing past `limit`.
+async fn answered_within<T>(what: &str, limit: Duration, work: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out =
+        actix_rt::time::timeout(limit, work).await.unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"));
+    eprintln!("{what}: answered in {:?}", started.elapsed());
+    out
+}
+
+#[actix_rt::test]
+async fn a_database_outage_is_answered_fast_and_recovered_from_without_a_restart() {
+    let store = Arc::new(Store::fresh());
+    let Some(direct) = store.database_url.clone() else {
+        eprintln!("skipped: needs PostgreSQL (PARLEY_TEST_DATABASE_URL)");
+        return;
+    };
+    let (scheme_user, rest) = direct.split_once('@').unwrap();
+    let (host, database) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(host.to_string());
+    let proxied = format!("{scheme_user}@127.0.0.1:{}/{database}", proxy.port);
+    let server = Server::start_on(store, &[("PARLEY_DATABASE_URL", &proxied)]);
+    server.import(&["ann", "bob"]).await;
+    let mut ann = server.login("ann", "Linux").await;
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
+    }
+
+    proxy.down();
+    let limit = Duration::from_secs(8);
+    for i in 0..3 {
+        let reply = answered_within("a send", limit, ann.send_text_msg("bob", &format!("down-{i}"))).await;
+        assert_eq!(reply["code"], 20005, "a send while the database is down: {reply}");
+    }
+    let reply = answered_within(
+        "a REST send",
+        limit,
+        server.rest(
+            "openim/sendmsg",
+            json!({"From_Account": "ann", "To_Account": "bob", "MsgRandom": 7, "MsgBody": text_body("rest")}),
+        ),
+    )
+    .await;
+    assert_eq!(reply["ErrorCode"], 20005, "REST sendmsg while the database is down: {reply}");
+    let reply = answered_within(
+        "a REST read",
+        limit,
+        server.rest("group_open_http_svc/get_appid_group_list", json!({"Limit": 10})),
+    )
+    .await;
+    assert_envelope(&reply, "get_appid_group_list");
+    assert_ne!(reply["ErrorCode"], 0, "{reply}");
+    let mut fresh = server.connect().await;
+    let reply = answered_within(
+        "a login",
+        limit,
+        fresh.request("login", json!({"UserID": "zed", "UserSig": Server::usersig("zed"), "Platform": "Linux"})),
+    )
+    .await;
+    assert_ne!(reply["code"], 0, "{reply}");
+    healthy(&server).await;
+
+    proxy.restore();
+    acked.extend(recovers(&mut ann, "after").await);
+    let server = assert_kept(server, &acked).await;
+    healthy(&server).await;
+}
+
+/// A thousand clients lose their connections at once and all come back at once (a network
+/// blip behind one NAT): every login succeeds, the old sessions are gone, and messages reach
+/// the new ones.
+#[actix_rt::test]
+async fn a_thousand_clients_dropped_and_reconnecting_at_once() {
+    const USERS: usize = 1000;
+    let server = Server::start();
+    let names: Vec<String> = (0..USERS).map(|i| format!("storm{i}")).collect();
+    for chunk in names.chunks(100) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        server.import(&chunk).await;
+    }
+    let login_all = || futures_util::future::join_all(names.iter().map(|n| server.login(n, "Android")));
+    let clients = login_all().await;
+    assert_eq!(metric(&server, "parley_connections").await, USERS as u64);
+    drop(clients);
+    let started = Instant::now();
+    let mut clients = login_all().await;
+    eprintln!("{USERS} reconnections took {:?}", started.elapsed());
+    // The dropped connections end; only the new ones stay.
+    let deadline = Instant::now() + WAIT;
+    while metric(&server, "parley_connections").await != USERS as u64 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(&server, "parley_connections").await, USERS as u64);
+    for chunk in names.chunks(500) {
+        let reply = server.rest("openim/query_online_status", json!({"To_Account": chunk})).await;
+        let online = reply["QueryResult"].as_array().unwrap().iter().filter(|r| r["State"] == "Online").count();
+        assert_eq!(online, chunk.len(), "every user online again");
+    }
+    for i in (0..USERS).step_by(97) {
+        send_c2c(&server, "storm0", &names[i], &format!("hello {i}")).await;
+        let text = format!("hello {i}");
+        let got = clients[i].take_event("c2c_msg", |d| d["MsgBody"][0]["MsgContent"]["Text"] == text, WAIT).await;
+        assert!(got.is_some(), "{} gets messages on its new connection", names[i]);
+    }
+}
