@@ -163,6 +163,10 @@ async fn acknowledged_messages_survive_sigkill() {
     for (seq, text) in &acked {
         assert_eq!(stored.get(seq), Some(text), "acknowledged seq {seq} survived the crash");
     }
+    // Nothing stored twice: one row per MsgRandom.
+    let rows = query_i64(&server, "SELECT count(*) FROM c2c_message").await.unwrap();
+    let distinct = query_i64(&server, "SELECT count(DISTINCT msg_random) FROM c2c_message").await.unwrap();
+    assert_eq!(rows, distinct, "no message stored twice");
     // Seqs stay dense after the restart: the next message continues the numbering.
     let next = alice_after_restart(&server).await;
     assert_eq!(next, stored.keys().max().unwrap() + 1);

@@ -121,7 +121,8 @@ async fn send_until_refused(client: &mut Client, tag: &str, refusals: usize) -> 
 
 /// Once the cause is gone, sends succeed again within 20 s, without a restart.
 async fn recovers(client: &mut Client, tag: &str) -> Vec<(i64, String)> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20);
     let mut acked = Vec::new();
     let mut i = 0;
     while acked.len() < 20 {
@@ -131,7 +132,12 @@ async fn recovers(client: &mut Client, tag: &str) -> Vec<(i64, String)> {
             .await
             .unwrap_or_else(|| panic!("{tag}: send {i} got no answer within 15 s after space returned"));
         match reply["code"].as_i64() {
-            Some(0) => acked.push((reply["data"]["Seq"].as_i64().unwrap(), text)),
+            Some(0) => {
+                if acked.is_empty() {
+                    eprintln!("{tag}: the first send succeeded {:?} after the cause was gone", started.elapsed());
+                }
+                acked.push((reply["data"]["Seq"].as_i64().unwrap(), text))
+            }
             _ if acked.is_empty() && Instant::now() < deadline => {
                 actix_rt::time::sleep(Duration::from_millis(200)).await;
             }
@@ -143,7 +149,9 @@ async fn recovers(client: &mut Client, tag: &str) -> Vec<(i64, String)> {
 
 /// After a SIGKILL and a restart, every acknowledged message is stored once, under its seq.
 async fn assert_kept(server: Server, acked: &[(i64, String)]) -> Server {
+    let started = Instant::now();
     let server = server.crash_and_restart();
+    eprintln!("SIGKILL and restart: listening again after {:?}", started.elapsed());
     let rows = stored(&server).await;
     let mut seqs: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
     seqs.dedup();
@@ -307,16 +315,19 @@ async fn readers_that_never_read_are_closed_and_cost_bounded_memory() {
         wait_state(&server, user, "Offline", &[], "a stalled reader is closed").await;
     }
     let grown = rss_kib(pid).saturating_sub(rss_before);
+    eprintln!("{READERS} stalled readers sent {MESSAGES} × 8 KB each: server RSS grew {grown} KiB");
     assert!(grown < 48 * 1024, "{READERS} stalled readers of {MESSAGES} × 8 KB grew the server by {grown} KiB");
     // The kernel gives up on the shut windows; the server's sockets go, though the clients never
     // closed theirs.
     let server_port: u16 = server.addr.rsplit(':').next().unwrap().parse().unwrap();
     let ports: Vec<u16> = readers.iter().map(|r| r.stream.local_addr().unwrap().port()).collect();
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let offline_at = Instant::now();
+    let deadline = offline_at + Duration::from_secs(40);
     while ports.iter().any(|p| server_holds(server_port, *p)) && Instant::now() < deadline {
         actix_rt::time::sleep(Duration::from_millis(250)).await;
     }
     let held: Vec<&u16> = ports.iter().filter(|p| server_holds(server_port, **p)).collect();
+    eprintln!("stalled sockets gone {:?} after their sessions were closed", offline_at.elapsed());
     assert!(held.is_empty(), "the server still holds stalled connections from ports {held:?}");
     drop(readers);
 }
