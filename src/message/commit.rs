@@ -141,8 +141,16 @@ impl Committer {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Commit>, max_batch: usize) {
+        use futures_util::FutureExt;
         while let Some(batch) = crate::store::batch::next_batch(&mut rx, max_batch).await {
-            self.commit_batch(batch).await;
+            // A bug that panics in one batch must not stop every later send: its senders are
+            // refused (their answers are dropped), the seqs in memory are forgotten and reload
+            // from the database, and the writer goes on.
+            if std::panic::AssertUnwindSafe(self.commit_batch(batch)).catch_unwind().await.is_err() {
+                tracing::error!("a commit batch panicked; its senders were refused and the writer goes on");
+                Metrics::add(&self.metrics.commit_failures, 1);
+                self.seqs.clear();
+            }
         }
         tracing::info!("message writer drained and stopped");
     }
