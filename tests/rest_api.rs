@@ -1331,3 +1331,29 @@ async fn every_recipient_of_a_batchsendmsg_stores_the_answered_msg_key() {
         &mismatches[..mismatches.len().min(3)]
     );
 }
+
+/// Numbers in a message come back exactly as sent: every float's last digit too (serde_json
+/// without `float_roundtrip` reads some floats one step off, and the stored body was re-written
+/// from what it read).
+#[actix_rt::test]
+async fn floats_in_a_message_are_stored_to_the_last_digit() {
+    let server = Server::start();
+    server.import(&["alice", "bob"]).await;
+    let latitudes = ["1.4444444444444449e20", "0.30000000000000004", "-89.99999999999999"];
+    for latitude in latitudes {
+        let body = format!(
+            r#"{{"From_Account": "alice", "To_Account": "bob", "MsgRandom": {}, "MsgBody": [{{"MsgType": "TIMLocationElem",
+                "MsgContent": {{"Desc": "here", "Latitude": {latitude}, "Longitude": 1.0}}}}]}}"#,
+            rand::random::<u32>()
+        );
+        let reply = server.rest_raw("openim/sendmsg", &Server::admin_query(), body).await;
+        assert_eq!(reply["ErrorCode"], 0, "{reply}");
+    }
+    let list = roam_list(&server, "bob", "alice").await;
+    let mut stored: Vec<f64> =
+        list.iter().map(|m| m["MsgBody"][0]["MsgContent"]["Latitude"].as_f64().unwrap()).collect();
+    let mut sent: Vec<f64> = latitudes.iter().map(|l| l.parse::<f64>().unwrap()).collect();
+    stored.sort_by(f64::total_cmp);
+    sent.sort_by(f64::total_cmp);
+    assert_eq!(stored, sent);
+}
