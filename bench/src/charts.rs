@@ -786,6 +786,150 @@ fn connections_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. the soak: server memory and descriptors over time
+
+/// `soak-rss.png` from a soak result (`parley-bench soak`): the server's RSS (left axis) and its
+/// open descriptors and the generator's open connections (right axis) against time, with the
+/// traffic period, the end of warm-up and the two quarters the RSS criterion compares marked.
+/// `Ok(false)` when the result has no samples.
+pub fn soak_chart(result: &Value, path: &Path) -> io::Result<bool> {
+    let samples: Vec<[f64; 5]> = result
+        .get("samples")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| {
+                    let a = s.as_array()?;
+                    let at = |i: usize| a.get(i).and_then(Value::as_f64);
+                    Some([at(0)?, at(1)?, at(2)?, at(3)?, at(4)?])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if samples.len() < 2 {
+        return Ok(false);
+    }
+    load_font()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let minutes = |t: f64| t / 60.0;
+    let x_max = minutes(samples.iter().map(|s| s[0]).fold(0.0, f64::max)).max(0.1);
+    let rss_max = samples.iter().map(|s| s[1]).fold(0.0, f64::max);
+    let count_max = samples.iter().map(|s| s[2].max(s[4])).fold(0.0, f64::max);
+    let (rss_range, rss_ticks) = value_axis(Scale::Linear, 0.0, rss_max, 0.12);
+    let (count_range, count_ticks) = value_axis(Scale::Linear, 0.0, count_max, 0.12);
+    let x_ticks: Vec<f64> = {
+        let step = nice_step(x_max / 8.0);
+        (0..).map(|i| f64::from(i) * step).take_while(|t| *t <= x_max * 1.0001).collect()
+    };
+    let phase = |key: &str| num(result, &["phases_s", key]).map(minutes);
+    let p = |key: &str| num(result, &["params", key]);
+    let mut subtitle = format!(
+        "{} users, {} groups, {} s; {} C2C + {} group msg/s, {} reconnects/s",
+        p("users").map(fmt_param).unwrap_or_default(),
+        p("groups").map(fmt_param).unwrap_or_default(),
+        p("seconds").map(fmt_param).unwrap_or_default(),
+        p("c2c_per_sec").map(fmt_param).unwrap_or_default(),
+        p("group_per_sec").map(fmt_param).unwrap_or_default(),
+        p("reconnects_per_sec").map(fmt_param).unwrap_or_default(),
+    );
+    subtitle.push_str(if result.get("pass") == Some(&Value::Bool(true)) { "; every check passed" } else { "; FAILED" });
+
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    let (plot, legend) = layout(&root, "Soak: parley's memory and descriptors over time", &subtitle)?;
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin(10)
+        .margin_right(10)
+        .x_label_area_size(50)
+        .y_label_area_size(65)
+        .right_y_label_area_size(65)
+        .build_cartesian_2d(Axis::new(0.0..x_max, x_ticks), Axis::new(rss_range.clone(), rss_ticks))
+        .map_err(draw_err)?
+        .set_secondary_coord(Axis::new(0.0..x_max, Vec::new()), Axis::new(count_range, count_ticks));
+    let x_label = |x: &f64| fmt_tick(*x);
+    let y_label = |y: &f64| format!("{} ", fmt_tick(*y));
+    ctx.configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_desc("minutes since the first login")
+        .y_desc("server RSS, MB")
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .label_style(font(14.0))
+        .axis_desc_style(font(15.0))
+        .draw()
+        .map_err(draw_err)?;
+    ctx.configure_secondary_axes()
+        .y_desc("descriptors / connections")
+        .y_label_formatter(&y_label)
+        .label_style(font(14.0))
+        .axis_desc_style(font(15.0))
+        .draw()
+        .map_err(draw_err)?;
+    // The traffic period shaded; the quarters the criterion compares shaded darker.
+    let (top, bottom) = (rss_range.end, rss_range.start);
+    if let (Some(start), Some(end)) = (phase("traffic_start"), phase("traffic_end")) {
+        let span = end - start;
+        ctx.draw_series(std::iter::once(Rectangle::new(
+            [(start, bottom), (end, top)],
+            RGBColor(246, 246, 246).filled(),
+        )))
+        .map_err(draw_err)?;
+        for (a, b) in [(0.25, 0.5), (0.75, 1.0)] {
+            let area = [(start + a * span, bottom), (start + b * span, top)];
+            ctx.draw_series(std::iter::once(Rectangle::new(area, RGBColor(232, 236, 244).filled())))
+                .map_err(draw_err)?;
+        }
+    }
+    let grey = RGBColor(150, 150, 150);
+    // Labels one line apart, so the close ones (traffic end, sockets closed) stay readable.
+    for (line, key) in ["traffic_start", "warm_up_end", "traffic_end", "sockets_closed"].into_iter().enumerate() {
+        if let Some(x) = phase(key) {
+            ctx.draw_series(LineSeries::new([(x, bottom), (x, top)], grey.stroke_width(1))).map_err(draw_err)?;
+            let label = key.replace('_', " ");
+            // Near the right edge the label goes left of its line.
+            let (anchor, dx) = if x > 0.8 * x_max { (HPos::Right, -3) } else { (HPos::Left, 3) };
+            let style = font(12.0).color(&RGBColor(90, 90, 90)).pos(Pos::new(anchor, VPos::Top));
+            let offset = 2 + 14 * line as i32;
+            let text = EmptyElement::at((x, top)) + Text::new(label, (dx, offset), style);
+            ctx.draw_series(std::iter::once(text)).map_err(draw_err)?;
+        }
+    }
+    let blue = RGBColor(31, 119, 180);
+    let orange = RGBColor(255, 127, 14);
+    let green = RGBColor(44, 160, 44);
+    ctx.draw_series(LineSeries::new(samples.iter().map(|s| (minutes(s[0]), s[1])), blue.stroke_width(3)))
+        .map_err(draw_err)?;
+    ctx.draw_secondary_series(LineSeries::new(samples.iter().map(|s| (minutes(s[0]), s[2])), orange.stroke_width(2)))
+        .map_err(draw_err)?;
+    ctx.draw_secondary_series(LineSeries::new(samples.iter().map(|s| (minutes(s[0]), s[4])), green.stroke_width(2)))
+        .map_err(draw_err)?;
+    let mut entries = vec![
+        entry("server RSS (MB)", blue),
+        entry("server fds", orange),
+        entry("open connections", green),
+        heading(""),
+        heading("shaded: traffic;"),
+        heading("darker: 2nd and 4th"),
+        heading("quarters (RSS check)"),
+    ];
+    if let (Some(q2), Some(q4)) =
+        (num(result, &["rss_mb", "second_quarter_mean"]), num(result, &["rss_mb", "last_quarter_mean"]))
+    {
+        entries.push(heading(""));
+        entries.push(heading(&format!("Q2 mean {q2:.1} MB")));
+        entries.push(heading(&format!("Q4 mean {q4:.1} MB")));
+    }
+    if let (Some(base), Some(after)) = (num(result, &["fds", "baseline"]), num(result, &["fds", "after_close"])) {
+        entries.push(heading(&format!("fds {} → {}", fmt_param(base), fmt_param(after))));
+    }
+    draw_legend(&legend, &entries)?;
+    root.present().map_err(draw_err)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -891,6 +1035,27 @@ mod tests {
         ]});
         let written = draw(&results, &dir).unwrap();
         assert_eq!(written, vec![dir.join("c2c-throughput.png"), dir.join("c2c-latency.png")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn soak_chart_draws() {
+        if let Err(err) = load_font() {
+            println!("skipping: {err}");
+            return;
+        }
+        let dir = temp_dir("soak");
+        let path = dir.join("soak-rss.png");
+        let samples: Vec<Value> =
+            (0..100).map(|i| json!([i as f64 * 2.0, 60.0 + (i as f64).min(20.0), 40 + i % 7, 30, 500])).collect();
+        let result = json!({"pass": true, "samples": samples,
+            "params": {"users": 500, "groups": 50, "seconds": 150, "c2c_per_sec": 100, "group_per_sec": 10,
+                       "reconnects_per_sec": 1},
+            "phases_s": {"traffic_start": 20.0, "warm_up_end": 50.0, "traffic_end": 170.0, "sockets_closed": 180.0},
+            "rss_mb": {"second_quarter_mean": 80.0, "last_quarter_mean": 80.5}, "fds": {"baseline": 30, "after_close": 31}});
+        assert!(soak_chart(&result, &path).unwrap());
+        assert!(std::fs::metadata(&path).unwrap().len() > 1024);
+        assert!(!soak_chart(&json!({}), &path).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,6 +14,7 @@ mod limit;
 mod parley_target;
 mod process;
 mod scenarios;
+mod soak;
 mod xmpp;
 mod xmpp_check;
 
@@ -30,6 +31,8 @@ const USAGE: &str = "\
 usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--targets LIST] [--scenarios LIST]
                     [--out FILE] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
                     [--connections N] [--sources N] [--rest-concurrency N] [--latency-rate MSG_PER_SEC]
+       parley-bench soak [--quick] [options]   (see `parley-bench soak --help`)
+       parley-bench soak-chart [SOAK_JSON] [PNG]   (redraws docs/bench/soak-rss.png)
        parley-bench limit-server [ADDR]
        parley-bench charts [RESULTS_JSON] [OUT_DIR]
        parley-bench table [RESULTS_JSON]     (the README's results table, in Markdown)
@@ -338,6 +341,21 @@ fn main() {
             if let Err(e) = runtime.block_on(limit::serve(&listen)) {
                 eprintln!("limit server: {e}");
                 std::process::exit(1);
+            }
+        }
+        Some("soak") => {
+            let code = soak::main(&args[1..], &runtime);
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            std::process::exit(code);
+        }
+        Some("soak-chart") => {
+            let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/soak.json");
+            let output = PathBuf::from(args.get(2).map(String::as_str).unwrap_or("docs/bench/soak-rss.png"));
+            let result: Value = serde_json::from_str(&std::fs::read_to_string(input).unwrap()).unwrap();
+            match charts::soak_chart(&result, &output) {
+                Ok(true) => println!("chart written to {}", output.display()),
+                Ok(false) => eprintln!("{input} has no samples"),
+                Err(e) => eprintln!("chart not drawn: {e}"),
             }
         }
         Some("xmpp-check") => runtime.block_on(xmpp_check::run()).unwrap(),
