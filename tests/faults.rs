@@ -492,3 +492,59 @@ async fn a_thousand_clients_dropped_and_reconnecting_at_once() {
         assert!(got.is_some(), "{} gets messages on its new connection", names[i]);
     }
 }
+
+/// The PostgreSQL equivalent of a full disk: the test database lives in a tablespace on a small
+/// tmpfs of its own (PostgreSQL's WAL stays where it is). Sends are refused with `20005` while
+/// the tablespace is full, nothing acknowledged is lost, and the server recovers by itself.
+#[actix_rt::test]
+async fn a_full_postgresql_tablespace_refuses_sends_loses_nothing_and_recovers() {
+    let Some(admin) = std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("skipped: needs PostgreSQL (PARLEY_TEST_DATABASE_URL)");
+        return;
+    };
+    let Some(fs) = Tmpfs::mount("48m") else { return };
+    let owned = Command::new("chown").args(["postgres:postgres"]).arg(&fs.dir).status().map(|s| s.success());
+    if owned.ok() != Some(true) {
+        eprintln!("skipped: cannot give the tmpfs to the postgres user");
+        return;
+    }
+    let name = format!("parley_full_{}_{}", std::process::id(), rand::random::<u32>());
+    psql(&admin, &format!("CREATE TABLESPACE {name} LOCATION '{}'", fs.dir.display()));
+    let _dropped_last = TablespaceAndDatabase { admin: admin.clone(), name: name.clone() };
+    psql(&admin, &format!("CREATE DATABASE {name} TABLESPACE {name}"));
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    let store = Arc::new(Store::postgres_at(format!("{base}/{name}")));
+    let server = Server::start_on(store, &[]);
+    server.import(&["ann", "bob"]).await;
+    let mut ann = server.login("ann", "Linux").await;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
+    }
+    let filler = fs.dir.join("filler");
+    fill(&filler);
+    acked.extend(send_until_refused(&mut ann, "pg-full", 10).await);
+    healthy(&server).await;
+    std::fs::remove_file(&filler).unwrap();
+    acked.extend(recovers(&mut ann, "pg-after").await);
+    assert_kept(server, &acked).await;
+}
+
+/// A test's database and tablespace of one name, dropped when the test ends, however it ends.
+struct TablespaceAndDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for TablespaceAndDatabase {
+    fn drop(&mut self) {
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            format!("DROP TABLESPACE IF EXISTS {}", self.name),
+        ] {
+            let _ = Command::new("psql").arg(&self.admin).args(["-q", "-c", &sql]).status();
+        }
+    }
+}

@@ -56,6 +56,15 @@ impl Store {
         Store { data_dir: dir, database_url: None, pg_admin: None }
     }
 
+    /// A store on an existing PostgreSQL database that the caller made (and drops).
+    pub fn postgres_at(url: String) -> Store {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let data_dir =
+            std::env::temp_dir().join(format!("parley-test-{}_{n}_{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        Store { data_dir, database_url: Some(url), pg_admin: None }
+    }
+
     pub fn backend(&self) -> &'static str {
         if self.database_url.is_some() {
             "postgres"
@@ -74,7 +83,7 @@ impl Drop for Store {
     }
 }
 
-fn psql(url: &str, sql: &str) {
+pub fn psql(url: &str, sql: &str) {
     let status = Command::new("psql").arg(url).arg("-q").arg("-c").arg(sql).stdout(Stdio::null()).status();
     assert!(matches!(status, Ok(s) if s.success()), "psql {sql:?} failed: {status:?}");
 }
