@@ -180,6 +180,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let _ = app.public_url.set(public_url);
     let retention = crate::retention::start(app.clone().into_inner(), shutdown);
+    crate::stats::memory::start_trimming();
     let server = server.run();
     for address in &addresses {
         // Tests and scripts read this line to find an ephemeral port.

@@ -154,20 +154,33 @@ impl PresenceShard {
             // A full mailbox (by frames or by bytes) is a decision, not a silent drop: the session
             // is closed and its client resyncs by seq when it reconnects.
             let queued = session.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
-            if queued > self.max_queued_bytes || session.addr.try_send(ToSession::Frame(frame.clone())).is_err() {
-                session.queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                slow.push(session.id);
+            let sent = if queued > self.max_queued_bytes {
+                Err(SendError::Full(()))
+            } else {
+                session.addr.try_send(ToSession::Frame(frame.clone())).map_err(|e| match e {
+                    SendError::Full(_) => SendError::Full(()),
+                    SendError::Closed(_) => SendError::Closed(()),
+                })
+            };
+            match sent {
+                Ok(()) => {}
+                Err(SendError::Full(())) => {
+                    session.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                    slow.push((session.id, true));
+                }
+                // The session has ended and its Unregister is on the way: no one to kick.
+                Err(SendError::Closed(())) => slow.push((session.id, false)),
             }
         }
         if !slow.is_empty() {
-            sessions.retain(|s| {
-                if slow.contains(&s.id) {
+            sessions.retain(|s| match slow.iter().find(|(id, _)| *id == s.id) {
+                Some((_, true)) => {
                     tracing::warn!(user, session = s.id, "slow consumer closed");
                     s.addr.do_send(ToSession::Kick(KickReason::SlowConsumer));
                     false
-                } else {
-                    true
                 }
+                Some((_, false)) => false,
+                None => true,
             });
             if sessions.is_empty() {
                 self.users.remove(user);

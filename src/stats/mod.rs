@@ -2,6 +2,7 @@
 //! Prometheus text format; the console's statistics will read the same registry.
 
 pub mod logging;
+pub mod memory;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
