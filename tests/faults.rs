@@ -94,6 +94,20 @@ async fn stored(server: &Server) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// Imports ann and bob, logs ann in and sends `count` messages that must succeed: the client and
+/// the acknowledged (seq, text).
+async fn ann_sends_to_bob(server: &Server, count: usize) -> (Client, Vec<(i64, String)>) {
+    server.import(&["ann", "bob"]).await;
+    let mut ann = server.login("ann", "Linux").await;
+    let mut acked = Vec::new();
+    for i in 0..count {
+        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
+    }
+    (ann, acked)
+}
+
 /// Sends until the server refuses `refusals` sends; every answer must come within 15 s, and a
 /// refusal must be the retryable storage code. The acknowledged (seq, text).
 async fn send_until_refused(client: &mut Client, tag: &str, refusals: usize) -> Vec<(i64, String)> {
@@ -174,14 +188,7 @@ async fn a_full_disk_refuses_sends_loses_nothing_acknowledged_and_recovers() {
     let Some(fs) = Tmpfs::mount("24m") else { return };
     let store = Arc::new(Store::sqlite_at(fs.dir.join("data")));
     let server = Server::start_on(store, &[]);
-    server.import(&["ann", "bob"]).await;
-    let mut ann = server.login("ann", "Linux").await;
-    let mut acked = Vec::new();
-    for i in 0..5 {
-        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
-        assert_eq!(reply["code"], 0, "{reply}");
-        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
-    }
+    let (mut ann, mut acked) = ann_sends_to_bob(&server, 5).await;
 
     let filler = fs.dir.join("filler");
     fill(&filler);
@@ -406,14 +413,7 @@ async fn a_database_outage_is_answered_fast_and_recovered_from_without_a_restart
     let proxy = Proxy::start(host.to_string());
     let proxied = format!("{scheme_user}@127.0.0.1:{}/{database}", proxy.port);
     let server = Server::start_on(store, &[("PARLEY_DATABASE_URL", &proxied)]);
-    server.import(&["ann", "bob"]).await;
-    let mut ann = server.login("ann", "Linux").await;
-    let mut acked = Vec::new();
-    for i in 0..10 {
-        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
-        assert_eq!(reply["code"], 0, "{reply}");
-        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
-    }
+    let (mut ann, mut acked) = ann_sends_to_bob(&server, 10).await;
 
     proxy.down();
     let limit = Duration::from_secs(8);
@@ -515,14 +515,7 @@ async fn a_full_postgresql_tablespace_refuses_sends_loses_nothing_and_recovers()
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
     let store = Arc::new(Store::postgres_at(format!("{base}/{name}")));
     let server = Server::start_on(store, &[]);
-    server.import(&["ann", "bob"]).await;
-    let mut ann = server.login("ann", "Linux").await;
-    let mut acked = Vec::new();
-    for i in 0..5 {
-        let reply = ann.send_text_msg("bob", &format!("before-{i}")).await;
-        assert_eq!(reply["code"], 0, "{reply}");
-        acked.push((reply["data"]["Seq"].as_i64().unwrap(), format!("before-{i}")));
-    }
+    let (mut ann, mut acked) = ann_sends_to_bob(&server, 5).await;
     let filler = fs.dir.join("filler");
     fill(&filler);
     acked.extend(send_until_refused(&mut ann, "pg-full", 10).await);

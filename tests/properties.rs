@@ -2,6 +2,7 @@
 //! under any chunking, UserSig generate → verify and single-character alterations, parse_request
 //! on any JSON, and the message size limit. No server, no database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -37,20 +38,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 /// A masked client frame header announcing `length` bytes.
 fn header(first: u8, length: u64) -> Vec<u8> {
-    let mut out = vec![first];
-    match length {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[1, 2, 3, 4]);
-    out
+    common::raw::header(first, length, [1, 2, 3, 4])
 }
 
 /// The stream cut at `cuts` (offsets, any order) through the guard: the bytes it let through and

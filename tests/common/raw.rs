@@ -41,11 +41,10 @@ impl Frame {
     }
 }
 
-/// The bytes of a masked client frame; `first` is the whole first byte (FIN, RSV, opcode).
-pub fn frame_bytes(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask: [u8; 4] = rand::random();
+/// A masked client frame's header announcing `length` bytes, with this mask.
+pub fn header(first: u8, length: u64, mask: [u8; 4]) -> Vec<u8> {
     let mut out = vec![first];
-    match payload.len() {
+    match length {
         n if n < 126 => out.push(0x80 | n as u8),
         n if n <= 0xFFFF => {
             out.push(0x80 | 126);
@@ -53,10 +52,17 @@ pub fn frame_bytes(first: u8, payload: &[u8]) -> Vec<u8> {
         }
         n => {
             out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            out.extend_from_slice(&n.to_be_bytes());
         }
     }
     out.extend_from_slice(&mask);
+    out
+}
+
+/// The bytes of a masked client frame; `first` is the whole first byte (FIN, RSV, opcode).
+pub fn frame_bytes(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask: [u8; 4] = rand::random();
+    let mut out = header(first, payload.len() as u64, mask);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     out
 }
