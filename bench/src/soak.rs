@@ -6,9 +6,10 @@
 //! - every acknowledged group message is in the group's history (`group_msg_get_simple`);
 //! - 0 errors: no refused command, no failed REST call, no failed login, no connection closed by
 //!   the server, no command left unanswered (no error code is expected);
-//! - the server's RSS is flat after warm-up: the mean of the traffic period's last quarter is at
-//!   most 10 % (or 5 MB, whichever is larger) above the mean of its second quarter (the first
-//!   20 % is warm-up);
+//! - the server's RSS is flat after warm-up: after the warm-up, the mean of the second half is at
+//!   most 10 % (or 5 MB, whichever is larger) above the mean of the first half. Warm-up is the
+//!   longer of 20 % of the run and the server's dedup window (300 s: until it is full the server
+//!   holds more each second by design), but at most half the run;
 //! - after every socket closes the server's socket descriptors are back within 5 of the baseline
 //!   taken before the first one opened, and its other descriptors (the SQLite pool's files) within
 //!   `8 connections × 3 files` of theirs.
@@ -52,8 +53,12 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const RSS_GROWTH_FRACTION: f64 = 0.10;
 /// …or by this many MB, whichever is larger (a small server's allocator noise).
 const RSS_GROWTH_MB: f64 = 5.0;
-/// The share of the traffic period counted as warm-up.
+/// The share of the traffic period counted as warm-up at least…
 const WARM_UP_FRACTION: f64 = 0.2;
+/// …or the server's C2C dedup window (`dedup_window_secs`), which grows until it is full…
+const DEDUP_WINDOW_SECS: f64 = 300.0;
+/// …but never more than this share of the run.
+const MAX_WARM_UP_FRACTION: f64 = 0.5;
 /// fd criterion: socket descriptors within this many of the baseline after the close…
 const FD_SOCKET_TOLERANCE: i64 = 5;
 /// …and other descriptors within the SQLite pool's maximum (8 connections, ≤ 3 files each).
@@ -1243,10 +1248,15 @@ pub async fn run(o: &SoakOptions) -> Value {
         let (from, to) = (traffic_start + a * duration, traffic_start + b * duration);
         samples.iter().filter(move |s| s.t >= from && s.t <= to)
     };
-    let q2 = mean(in_span(0.25, 0.5).map(|s| s.rss_mb)).unwrap_or(0.0);
-    let q4 = mean(in_span(0.75, 1.0).map(|s| s.rss_mb)).unwrap_or(0.0);
-    let after_warm_up = in_span(WARM_UP_FRACTION, 1.0).next().map(|s| s.rss_mb).unwrap_or(0.0);
-    let slope: Vec<(f64, f64)> = in_span(WARM_UP_FRACTION, 1.0).map(|s| (s.t, s.rss_mb)).collect();
+    let warm_up = (DEDUP_WINDOW_SECS / duration.max(1.0)).clamp(WARM_UP_FRACTION, MAX_WARM_UP_FRACTION);
+    let middle = (warm_up + 1.0) / 2.0;
+    let q2 = mean(in_span(warm_up, middle).map(|s| s.rss_mb)).unwrap_or(0.0);
+    let q4 = mean(in_span(middle, 1.0).map(|s| s.rss_mb)).unwrap_or(0.0);
+    // The old criterion (second quarter against last), reported beside the new one.
+    let quarter_2 = mean(in_span(0.25, 0.5).map(|s| s.rss_mb)).unwrap_or(0.0);
+    let quarter_4 = mean(in_span(0.75, 1.0).map(|s| s.rss_mb)).unwrap_or(0.0);
+    let after_warm_up = in_span(warm_up, 1.0).next().map(|s| s.rss_mb).unwrap_or(0.0);
+    let slope: Vec<(f64, f64)> = in_span(warm_up, 1.0).map(|s| (s.t, s.rss_mb)).collect();
     let slope = slope_per_min(&slope);
     let allowed = (q2 * (1.0 + RSS_GROWTH_FRACTION)).max(q2 + RSS_GROWTH_MB);
     let peak_fds = samples.iter().map(|s| s.fds).max().unwrap_or(0);
@@ -1268,9 +1278,11 @@ pub async fn run(o: &SoakOptions) -> Value {
                "detail": format!("{group_acked_total} acknowledged: {group_found} found, {} missing, {group_unverified} unverified", group_lost.len())}),
         json!({"check": "0 errors (none expected)", "pass": error_total == 0,
                "detail": format!("{error_total}: {:?}", errors.0)}),
-        json!({"check": format!("RSS flat after warm-up: last-quarter mean ≤ max(second-quarter mean × {}, + {RSS_GROWTH_MB} MB)", 1.0 + RSS_GROWTH_FRACTION),
+        json!({"check": format!("RSS flat after warm-up ({:.0} s): second-half mean ≤ max(first-half mean × {}, + {RSS_GROWTH_MB} MB)",
+                                warm_up * duration, 1.0 + RSS_GROWTH_FRACTION),
                "pass": q2 > 0.0 && q4 <= allowed,
-               "detail": format!("second quarter {q2:.1} MB, last quarter {q4:.1} MB (allowed {allowed:.1}); slope after warm-up {} MB/min",
+               "detail": format!("first half {q2:.1} MB, second half {q4:.1} MB (allowed {allowed:.1}); slope after warm-up {} MB/min; \
+                                  second quarter of the run {quarter_2:.1} MB, last quarter {quarter_4:.1} MB",
                                  slope.map_or("–".into(), |s| format!("{s:.3}")))}),
         json!({"check": format!("fds back to baseline after close: sockets within {FD_SOCKET_TOLERANCE}, other fds within {FD_FILE_TOLERANCE} (the SQLite pool)"),
                "pass": sockets_close - baseline_sockets <= FD_SOCKET_TOLERANCE && files_growth <= FD_FILE_TOLERANCE,
@@ -1290,7 +1302,7 @@ pub async fn run(o: &SoakOptions) -> Value {
                    "seconds": o.secs, "c2c_per_sec": o.c2c_rate, "group_per_sec": o.group_rate,
                    "reconnects_per_sec": o.churn_rate, "rest_calls_per_sec": o.rest_rate,
                    "reads_per_sec": o.reads_rate, "heartbeat_secs": 60, "sample_secs": o.sample_secs,
-                   "warm_up_fraction": WARM_UP_FRACTION, "source_addresses": o.sources},
+                   "warm_up_fraction": warm_up, "source_addresses": o.sources},
         "checks": checks,
         "c2c": {"sent_ws": count(&shared.c2c_sent), "acked_ws": count(&shared.c2c_acked), "acked_rest": rest_acked,
                 "acked": expected.len(), "received_live": live, "received_by_resync": by_resync,
@@ -1309,8 +1321,9 @@ pub async fn run(o: &SoakOptions) -> Value {
                         "commands_dropped_client_queue_full": count(&overflow)},
         "errors": {"total": error_total, "by_kind": errors.0, "samples": errors.1, "expected_codes": []},
         "rss_mb": {"baseline": round2(baseline_rss as f64 / 1048576.0), "after_logins": round2(rss_after_logins),
-                   "after_warm_up": round2(after_warm_up), "second_quarter_mean": round2(q2),
-                   "last_quarter_mean": round2(q4), "allowed_last_quarter": round2(allowed),
+                   "after_warm_up": round2(after_warm_up), "first_half_after_warm_up_mean": round2(q2),
+                   "second_half_after_warm_up_mean": round2(q4), "allowed_second_half": round2(allowed),
+                   "second_quarter_mean": round2(quarter_2), "last_quarter_mean": round2(quarter_4),
                    "end_of_traffic": round2(rss_end), "peak": round2(peak_rss),
                    "after_close": round2(rss_close as f64 / 1048576.0),
                    "slope_after_warm_up_mb_per_min": slope.map(|s| (s * 1000.0).round() / 1000.0)},
@@ -1318,7 +1331,7 @@ pub async fn run(o: &SoakOptions) -> Value {
                 "after_close": fds_close, "after_close_sockets": sockets_close, "fd_limit": fd_limit},
         "phases_s": {"setup_seconds": round2(setup_seconds), "logins_start": round2(logins_started),
                      "login_seconds": round2(login_seconds), "traffic_start": round2(traffic_start),
-                     "warm_up_end": round2(traffic_start + WARM_UP_FRACTION * duration),
+                     "warm_up_end": round2(traffic_start + warm_up * duration),
                      "traffic_end": round2(traffic_end), "sockets_closed": round2(closed_at),
                      "verified": round2(verified_at)},
         "samples": samples.iter().map(|s| json!([round2(s.t), round2(s.rss_mb), s.fds, s.sockets, s.conns])).collect::<Vec<_>>(),
