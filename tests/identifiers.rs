@@ -108,15 +108,7 @@ fn item_refused(reply: &Value, bad: &Bad, list: &str, code_field: &str, code: i6
 async fn bad_user_ids_are_refused_by_every_rest_family_and_stored_nowhere() {
     let server = Server::start();
     server.import(&["alice", "bob"]).await;
-    let public = rest_ok(
-        &server,
-        "group_open_http_svc/create_group",
-        json!({"Type": "Public", "Name": "g", "Owner_Account": "alice", "MemberList": [{"Member_Account": "bob"}]}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let public = create_group(&server, "Public", "g", "alice", &["bob"]).await;
     let msg = r#"[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]"#;
     let public_lit = serde_json::to_string(&public).unwrap();
 
@@ -303,15 +295,7 @@ async fn bad_group_ids_are_refused_and_printable_custom_ids_work() {
 async fn bad_identifiers_over_websocket_are_refused_and_the_session_goes_on() {
     let server = Server::start();
     server.import(&["alice", "bob"]).await;
-    let public = rest_ok(
-        &server,
-        "group_open_http_svc/create_group",
-        json!({"Type": "Public", "Name": "g", "Owner_Account": "alice", "MemberList": [{"Member_Account": "bob"}]}),
-    )
-    .await["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let public = create_group(&server, "Public", "g", "alice", &["bob"]).await;
     let mut alice = server.login("alice", "Android").await;
     let mut next = 1000;
     for bad in bad_user_ids() {

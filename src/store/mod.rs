@@ -83,9 +83,14 @@ async fn outside_any_transaction<DB: sea_orm::sqlx::Database>(
     conn: &mut DB::Connection,
 ) -> Result<bool, sea_orm::sqlx::Error> {
     use sea_orm::sqlx::{Connection, TransactionManager};
-    // The ping runs after a dropped transaction's queued ROLLBACK, so the depth is settled.
+    let depth_of = |conn: &DB::Connection| <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn);
+    // A committed transaction leaves depth 0: no round trip on the common path. A dropped one
+    // may still have its ROLLBACK queued; a ping runs after it, so the depth is then settled.
+    if depth_of(conn) == 0 {
+        return Ok(true);
+    }
     conn.ping().await?;
-    let depth = <DB::TransactionManager as TransactionManager>::get_transaction_depth(conn);
+    let depth = depth_of(conn);
     if depth != 0 {
         tracing::warn!(depth, "a pooled connection was left inside a transaction; closing it");
     }
