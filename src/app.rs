@@ -76,6 +76,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("accounts: {0}")]
     Accounts(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// Runs the server until a shutdown signal.
@@ -91,14 +93,46 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let devices = crate::presence::devices::Devices::start(db.clone()).await?;
     let presence = Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone());
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(presence.clone()));
-    let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone()));
+    // Without Redis no cluster code is on any path: the bus is this node's presence.
+    let cluster = match &config.redis_url {
+        Some(url) => {
+            let lease = Duration::from_secs(config.cluster_lease_secs.max(1));
+            let bus = crate::cluster::redis::RedisBus::start(url, presence.clone(), lease)
+                .await
+                .map_err(|e| StartError::Cluster(e.to_string()))?;
+            say(format_args!("parley cluster node {} (Redis {url})", bus.node()));
+            Some(bus)
+        }
+        None => None,
+    };
+    let bus: Arc<dyn Bus> = match &cluster {
+        Some(cluster) => Arc::new(crate::cluster::redis::ClusterBus(cluster.clone())),
+        None => Arc::new(LocalBus::new(presence.clone())),
+    };
+    let accounts = Arc::new(Accounts::new(db.clone(), config.admins.clone(), bus.clone()));
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
     // every call).
     accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
-    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields));
+    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields, bus.clone()));
     let relations = Arc::new(Relations::new(db.clone(), accounts.clone(), profiles.clone(), bus.clone(), &config));
-    let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone()));
+    let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone(), bus.clone()));
+    if let Some(cluster) = &cluster {
+        let (accounts, profiles, relations, mutes) =
+            (accounts.clone(), profiles.clone(), relations.clone(), mutes.clone());
+        cluster.set_forget(Arc::new(move |what: Option<(crate::cluster::Cache, &[String])>| {
+            use crate::cluster::Cache;
+            let drop = |cache: Cache, keys: Option<&[String]>| match cache {
+                Cache::Accounts => accounts.drop_cached(keys),
+                Cache::Blocked | Cache::Friends => relations.drop_cached(cache, keys),
+                Cache::Cards => profiles.drop_cached(keys),
+                Cache::Mutes => mutes.drop_cached(keys),
+            };
+            match what {
+                Some((cache, keys)) => drop(cache, Some(keys)),
+                None => Cache::ALL.into_iter().for_each(|cache| drop(cache, None)),
+            }
+        }));
+    }
     let parties = crate::message::Parties {
         mutes: mutes.clone(),
         accounts: accounts.clone(),

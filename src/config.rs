@@ -107,8 +107,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default an SQLite file in the data directory.
     pub database_url: Option<String>,
-    /// Redis for scale-out (presence and the cluster bus); not used by a single node yet.
+    /// Redis for a cluster (`PARLEY_REDIS_URL`): with it this node joins the nodes sharing the
+    /// same PostgreSQL database and Redis. Without it, a single node with no Redis code on its path.
     pub redis_url: Option<String>,
+    /// A cluster node that has not renewed its lease for this long is dead: its sessions are
+    /// forgotten and what it owned moves to the others.
+    pub cluster_lease_secs: u64,
     /// Largest message (MsgBody plus CloudCustomData and OfflinePushInfo) in bytes; Tencent: 12 KB.
     pub max_message_bytes: usize,
     /// Roaming history kept for this many seconds after each message's time (7 days by default;
@@ -257,6 +261,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            cluster_lease_secs: 5,
             max_message_bytes: 12 * 1024,
             history_retention_secs: 7 * 24 * 3600,
             retention_interval_secs: 60,
@@ -360,6 +365,22 @@ impl Config {
                 "group custom field key {:?}: under 16 bytes of [A-Za-z0-9_]",
                 bad.key
             )));
+        }
+        if self.redis_url.is_some() {
+            if !self.database_url().starts_with("postgres") {
+                return Err(ConfigError::Invalid(
+                    "a cluster (redis_url / PARLEY_REDIS_URL) needs a database every node shares: set \
+                     database_url (PARLEY_DATABASE_URL) to postgres://…; SQLite is one node's file"
+                        .into(),
+                ));
+            }
+            if self.sdkappid.is_none() || self.secret_key.is_none() {
+                return Err(ConfigError::Invalid(
+                    "a cluster needs the same credentials on every node: set sdkappid and secret_key \
+                     (PARLEY_SDKAPPID, PARLEY_SECRET_KEY) instead of generated ones"
+                        .into(),
+                ));
+            }
         }
         let profile_tags = self.profile_custom_fields.iter().map(|f| (f.tag.as_str(), "Tag_Profile_Custom_"));
         let friend_tags = self.friend_custom_fields.iter().map(|t| (t.as_str(), "Tag_SNS_Custom_"));

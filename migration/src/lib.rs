@@ -8,6 +8,7 @@ mod m20261129_000003_create_groups;
 mod m20261129_000004_create_conversations;
 mod m20261129_000005_create_push_targets;
 mod m20261130_000001_group_day_count;
+mod m20261204_000001_c2c_dedup_index;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_conversations::Migration),
             Box::new(m20261129_000005_create_push_targets::Migration),
             Box::new(m20261130_000001_group_day_count::Migration),
+            Box::new(m20261204_000001_c2c_dedup_index::Migration),
         ]
     }
 }

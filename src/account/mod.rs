@@ -51,25 +51,48 @@ pub struct Accounts {
     admins: Vec<String>,
     /// UserID → UserSigs generated before this second are refused.
     known: RwLock<HashMap<String, i64>>,
+    /// Bumped by every invalidation: a lookup that raced one does not cache what it read.
+    epoch: std::sync::atomic::AtomicU64,
+    bus: std::sync::Arc<dyn crate::cluster::Bus>,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, admins: Vec<String>) -> Accounts {
-        Accounts { db, admins, known: RwLock::new(HashMap::new()) }
+    pub fn new(db: DatabaseConnection, admins: Vec<String>, bus: std::sync::Arc<dyn crate::cluster::Bus>) -> Accounts {
+        Accounts { db, admins, known: RwLock::new(HashMap::new()), epoch: Default::default(), bus }
     }
 
     fn cached(&self, user: &str) -> Option<i64> {
+        if !crate::store::cache::in_sync() {
+            return None;
+        }
         self.known.read().ok().and_then(|m| m.get(user).copied())
     }
 
     fn remember(&self, user: &str, sig_valid_after: i64) {
+        if !crate::store::cache::in_sync() {
+            return;
+        }
         if let Ok(mut m) = self.known.write() {
             m.insert(user.to_string(), sig_valid_after);
         }
     }
 
+    /// Drops cached accounts another node changed (`None`: all of them).
+    pub fn drop_cached(&self, keys: Option<&[String]>) {
+        if let Ok(mut m) = self.known.write() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            match keys {
+                Some(keys) => keys.iter().for_each(|k| {
+                    m.remove(k);
+                }),
+                None => m.clear(),
+            }
+        }
+    }
+
     fn forget(&self, user: &str) {
         if let Ok(mut m) = self.known.write() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             m.remove(user);
         }
     }
@@ -83,9 +106,12 @@ impl Accounts {
         if let Some(t) = self.cached(user) {
             return Ok(Some(t));
         }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         let row = account::Entity::find_by_id(user.to_string()).one(&self.db).await?;
         Ok(row.map(|r| {
-            self.remember(user, r.sig_valid_after);
+            if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                self.remember(user, r.sig_valid_after);
+            }
             r.sig_valid_after
         }))
     }
@@ -173,6 +199,7 @@ impl Accounts {
         }
         let result = account::Entity::delete_many().filter(account::Column::UserId.eq(user)).exec(&self.db).await?;
         self.forget(user);
+        self.bus.invalidated(crate::cluster::Cache::Accounts, vec![user.to_string()]).await;
         if result.rows_affected == 0 {
             return Err(AccountError::NotFound(user.to_string()));
         }
@@ -194,6 +221,7 @@ impl Accounts {
             .exec(&self.db)
             .await?;
         self.remember(user, now);
+        self.bus.invalidated(crate::cluster::Cache::Accounts, vec![user.to_string()]).await;
         Ok(())
     }
 }

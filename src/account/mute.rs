@@ -20,6 +20,7 @@ pub struct MuteUntil {
 pub struct GlobalMutes {
     db: DatabaseConnection,
     cache: EpochCache<String, MuteUntil>,
+    bus: std::sync::Arc<dyn crate::cluster::Bus>,
 }
 
 /// Seconds from now → a deadline (0 unmutes; the permanent value stays permanent).
@@ -40,8 +41,16 @@ pub fn remaining(until: i64, now: i64) -> i64 {
 }
 
 impl GlobalMutes {
-    pub fn new(db: DatabaseConnection) -> GlobalMutes {
-        GlobalMutes { db, cache: EpochCache::default() }
+    pub fn new(db: DatabaseConnection, bus: std::sync::Arc<dyn crate::cluster::Bus>) -> GlobalMutes {
+        GlobalMutes { db, cache: EpochCache::default(), bus }
+    }
+
+    /// Drops cached deadlines another node invalidated (`None`: all of them).
+    pub fn drop_cached(&self, keys: Option<&[String]>) {
+        match keys {
+            Some(keys) => self.cache.invalidate(keys),
+            None => self.cache.clear(),
+        }
     }
 
     pub async fn get(&self, user: &str) -> Result<MuteUntil, DbErr> {
@@ -74,6 +83,7 @@ impl GlobalMutes {
             .exec_without_returning(&self.db)
             .await?;
         self.cache.invalidate([&user.to_string()]);
+        self.bus.invalidated(crate::cluster::Cache::Mutes, vec![user.to_string()]).await;
         Ok(())
     }
 

@@ -1,12 +1,56 @@
-//! The `cluster` room: the bus every cross-session delivery goes through. Today one node, so
-//! the bus hands frames straight to this node's presence shards; a Redis implementation (user →
-//! node directory plus pub/sub) slots in behind the same trait without touching the rooms.
+//! The `cluster` room: the bus every cross-session delivery, registration and cache
+//! invalidation goes through. A single node uses `LocalBus`, which hands everything straight to
+//! this node's presence shards; a cluster uses `redis::RedisBus` (a user → sessions directory,
+//! node-to-node pub/sub, acknowledged invalidations), chosen at start by `redis_url`.
+
+pub mod redis;
 
 use std::sync::Arc;
 
 use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 
-use crate::presence::{Deliver, DeliverMany, KickReason, KickUser, Presence, SessionId};
+use crate::failure::Failure;
+use crate::presence::{
+    Deliver, DeliverMany, KickReason, KickUser, Platform, Presence, Register, Registered, SessionId, Unregister,
+};
+
+/// The caches whose entries a write on one node makes stale on the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cache {
+    /// `account::Accounts`: which accounts exist and their kick times (keys: UserIDs).
+    Accounts,
+    /// `relation::Relations`: each user's blacklist (keys: owners).
+    Blocked,
+    /// `relation::Relations`: each user's friend set (keys: owners).
+    Friends,
+    /// `profile::Profiles`: senders' nick and portrait (keys: UserIDs).
+    Cards,
+    /// `account::mute::GlobalMutes` (keys: UserIDs).
+    Mutes,
+}
+
+impl Cache {
+    pub const ALL: [Cache; 5] = [Cache::Accounts, Cache::Blocked, Cache::Friends, Cache::Cards, Cache::Mutes];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::Accounts => "accounts",
+            Cache::Blocked => "blocked",
+            Cache::Friends => "friends",
+            Cache::Cards => "cards",
+            Cache::Mutes => "mutes",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Cache> {
+        Cache::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Drops entries of this node's caches (`None`: every entry of every cache). Installed once the
+/// rooms exist; the bus calls it for invalidations that come from other nodes.
+pub type Forget = Arc<dyn Fn(Option<(Cache, &[String])>) + Send + Sync>;
 
 pub trait Bus: Send + Sync + 'static {
     /// Write `frame` to every live session of `user` on any node, except session `except`.
@@ -19,6 +63,20 @@ pub trait Bus: Send + Sync + 'static {
             self.deliver(user, frame.clone(), except);
         }
     }
+    /// A session has logged in: the multi-device policy is applied to the user's sessions on
+    /// every node, the displaced ones are closed, and from the answer on the session receives
+    /// what is delivered to its user.
+    fn register(&self, register: Register) -> BoxFuture<'static, Result<Registered, Failure>>;
+    /// A session has ended.
+    fn unregister(&self, user: &str, id: SessionId);
+    /// The live platforms of each user on any node, in the order asked.
+    fn online(&self, users: Vec<String>) -> BoxFuture<'static, Vec<(String, Vec<Platform>)>>;
+    /// A committed write changed what `keys` of `cache` hold: this node's own cache has been
+    /// invalidated by its room; returns once every other live node has dropped them too.
+    fn invalidated(&self, cache: Cache, keys: Vec<String>) -> BoxFuture<'static, ()>;
+    /// Whether this node serves from one database alone (nothing cached can go stale behind
+    /// its back): true for a single node.
+    fn alone(&self) -> bool;
 }
 
 /// The single-node bus.
@@ -43,6 +101,28 @@ impl Bus for LocalBus {
 
     fn kick(&self, user: &str, reason: KickReason) {
         self.presence.shard(user).do_send(KickUser { user: user.to_string(), reason });
+    }
+
+    fn register(&self, register: Register) -> BoxFuture<'static, Result<Registered, Failure>> {
+        let shard = self.presence.shard(&register.user).clone();
+        Box::pin(async move { shard.send(register).await.map_err(|_| Failure::new(70500, "presence unavailable")) })
+    }
+
+    fn unregister(&self, user: &str, id: SessionId) {
+        self.presence.shard(user).do_send(Unregister { user: user.to_string(), id });
+    }
+
+    fn online(&self, users: Vec<String>) -> BoxFuture<'static, Vec<(String, Vec<Platform>)>> {
+        let presence = self.presence.clone();
+        Box::pin(async move { presence.query(&users).await })
+    }
+
+    fn invalidated(&self, _: Cache, _: Vec<String>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
+    fn alone(&self) -> bool {
+        true
     }
 
     /// One message per shard naming its members by position in the shared list — not one

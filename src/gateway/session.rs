@@ -19,7 +19,7 @@ use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
 use crate::message::{event, MessageError, SendRequest, SenderSync};
 use crate::presence::devices::{EndReason, PushToken, PROVIDERS};
-use crate::presence::{KickReason, Platform, QueuedBytes, Register, SessionId, ToSession, Unregister};
+use crate::presence::{KickReason, Platform, QueuedBytes, Register, SessionId, ToSession};
 use crate::rest::{Call, Route};
 
 type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Failure>>>>;
@@ -261,10 +261,17 @@ impl Session {
             }
             // Register before reading what was missed: a message committed after this point is
             // delivered live, one committed before is in the read. Nothing falls between.
-            let register =
-                Register { user: user.clone(), id: session_id, platform, instance: instance.clone(), addr, queued };
-            // The shard records the device's login (and what it displaced).
-            app.presence.shard(&user).send(register).await.map_err(|_| Failure::new(70500, "presence unavailable"))?;
+            let register = Register {
+                user: user.clone(),
+                id: session_id,
+                platform,
+                instance: instance.clone(),
+                addr,
+                queued,
+                cluster_view: None,
+            };
+            // The shard records the device's login (and what it displaced, on any node).
+            app.bus.register(register).await?;
             let found = async {
                 let (missed, heads) = app.messages.missed(&user, &cursors).await?;
                 let groups = crate::group::heads(&app.db, &user)
@@ -275,7 +282,7 @@ impl Session {
             let (missed, heads, groups) = match found.await {
                 Ok(found) => found,
                 Err(e) => {
-                    app.presence.shard(&user).do_send(Unregister { user: user.clone(), id: session_id });
+                    app.bus.unregister(&user, session_id);
                     app.devices.ended(&user, &instance, platform, session_id, EndReason::LinkClose);
                     return Err(e);
                 }
@@ -518,7 +525,7 @@ impl Actor for Session {
         if let Some(login) = self.login.take() {
             let reason = self.ending.unwrap_or(EndReason::LinkClose);
             self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, reason);
-            self.app.presence.shard(&login.user).do_send(Unregister { user: login.user, id: self.id });
+            self.app.bus.unregister(&login.user, self.id);
         }
     }
 }

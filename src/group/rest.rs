@@ -951,7 +951,7 @@ pub async fn get_online_member_num(app: Arc<App>, call: Call) -> Result<Reply, F
     }
     // Members who joined and still have a live session.
     let members: Vec<String> = view.members.iter().map(|m| m.user_id.clone()).collect();
-    let online = app.presence.query(&members).await.iter().filter(|(_, platforms)| !platforms.is_empty()).count();
+    let online = app.bus.online(members.clone()).await.iter().filter(|(_, platforms)| !platforms.is_empty()).count();
     Ok(reply(json!({"OnlineMemberNum": online})))
 }
 

@@ -73,6 +73,9 @@ pub struct Committer {
     /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
     /// lists even within one second.
     clock: i64,
+    /// Other nodes write C2C rows too (a cluster): seqs and de-duplication come from the
+    /// database, under row locks, instead of this writer's memory.
+    shared: bool,
 }
 
 /// A send accepted into the current batch.
@@ -83,6 +86,8 @@ struct Planned {
     duplicate_of: Option<usize>,
     /// An import already stored (same MsgSeq, MsgRandom and MsgTimeStamp): nothing written.
     already_imported: bool,
+    /// Stored earlier, by another node (cluster): answered with that receipt, nothing written.
+    stored_earlier: Option<Receipt>,
 }
 
 impl Committer {
@@ -94,7 +99,9 @@ impl Committer {
         pusher: crate::push::Pusher,
         config: &crate::config::Config,
     ) -> Result<Committer, DbErr> {
+        let shared = !bus.alone();
         let mut committer = Committer {
+            shared,
             db,
             parties,
             bus,
@@ -241,7 +248,7 @@ impl Committer {
                 batch_keys.insert(key, planned.len());
             }
             let row = new_row(request, &sender, now, &self.config);
-            planned.push(Planned { pending, row, duplicate_of, already_imported: false });
+            planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
         }
 
         let untouched = touches.reads.is_empty() && touches.edits.is_empty() && touches.recounts.is_empty();
@@ -333,6 +340,17 @@ impl Committer {
         now: i64,
     ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
         let txn = crate::store::begin_write(&self.db).await?;
+        // In a cluster the conversations' sequence rows are locked first (in one order, so two
+        // nodes' batches never wait on each other in a cycle): from here to the commit no other
+        // node writes these conversations, so the seqs read below are the last ones, and a send
+        // stored by another node is seen.
+        let locked = if self.shared {
+            let locked = lock_sequences(&txn, planned, acks, touches).await?;
+            find_stored_duplicates(&txn, planned, now - self.dedup_window).await?;
+            Some(locked)
+        } else {
+            None
+        };
         // Reads first: "everything" means what the reader could have seen, not the messages
         // committed in this very batch (their unread counts are added below).
         let mut read_outcomes = Vec::with_capacity(touches.reads.len());
@@ -349,7 +367,7 @@ impl Committer {
         let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
         let mut rows = Vec::new();
         for p in planned.iter_mut() {
-            if p.duplicate_of.is_some() {
+            if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
                 continue;
             }
             let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
@@ -361,7 +379,11 @@ impl Committer {
                     continue;
                 }
             }
-            let last = match next.get(&conversation).or_else(|| self.seqs.get(&conversation)) {
+            let remembered = match &locked {
+                Some(locked) => locked.get(&conversation),
+                None => self.seqs.get(&conversation),
+            };
+            let last = match next.get(&conversation).or(remembered) {
                 Some(seq) => *seq,
                 None => {
                     c2c_sequence::Entity::find_by_id(conversation.clone()).one(&txn).await?.map_or(0, |s| s.last_seq)
@@ -441,7 +463,9 @@ impl Committer {
             edit::recount(&txn, owner, peer, now).await?;
         }
         txn.commit().await?;
-        self.seqs.extend(next);
+        if !self.shared {
+            self.seqs.extend(next);
+        }
         Ok((read_outcomes, edit_outcomes))
     }
 
@@ -455,6 +479,15 @@ impl Committer {
                     receipts.get(first).cloned().flatten().map(|r| Receipt { duplicate: true, ..r })
                 }
                 None if p.already_imported => Some(receipt(&p.row, true)),
+                None if p.stored_earlier.is_some() => {
+                    Metrics::add(&self.metrics.c2c_duplicates, 1);
+                    let request = &p.pending.request;
+                    let earlier = p.stored_earlier.clone();
+                    if let Some(r) = &earlier {
+                        self.recent.remember(&request.from, &request.to, request.msg_random, r.msg_time, r);
+                    }
+                    earlier
+                }
                 None => {
                     let request = &p.pending.request;
                     let r = receipt(&p.row, false);
@@ -505,6 +538,121 @@ impl Committer {
             SenderSync::HistoryOnly | SenderSync::Hidden => {}
         }
     }
+}
+
+/// Locks the sequence rows of every conversation the batch writes (creating missing ones) in
+/// one order and answers their last seqs (PostgreSQL; a cluster runs on nothing else).
+async fn lock_sequences(
+    txn: &sea_orm::DatabaseTransaction,
+    planned: &[Planned],
+    acks: &HashMap<Pair, i64>,
+    touches: &Touches,
+) -> Result<HashMap<Pair, i64>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement, Value};
+    let mut conversations: Vec<Pair> = planned
+        .iter()
+        .map(|p| (p.row.user_low.clone(), p.row.user_high.clone()))
+        .chain(acks.keys().chain(touches.recounts.iter()).map(|(a, b)| pair(a, b)))
+        .chain(touches.reads.iter().map(|r| pair(&r.owner, &r.peer)))
+        .chain(touches.edits.iter().map(|e| pair(&e.from, &e.to)))
+        .collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    if conversations.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = txn.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(conversations.len() * 2);
+    let mut tuples = Vec::with_capacity(conversations.len());
+    for (i, (low, high)) in conversations.iter().enumerate() {
+        tuples.push(format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        values.push(low.clone().into());
+        values.push(high.clone().into());
+    }
+    let created: Vec<String> = tuples.iter().map(|t| format!("{}, 0)", t.trim_end_matches(')'))).collect();
+    txn.execute(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO c2c_sequence (user_low, user_high, last_seq) VALUES {} ON CONFLICT DO NOTHING",
+            created.join(", ")
+        ),
+        values.clone(),
+    ))
+    .await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT user_low, user_high, last_seq FROM c2c_sequence WHERE (user_low, user_high) IN ({}) \
+                 ORDER BY user_low, user_high FOR UPDATE",
+                tuples.join(", ")
+            ),
+            values,
+        ))
+        .await?;
+    let mut locked = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let low: String = row.try_get("", "user_low")?;
+        let high: String = row.try_get("", "user_high")?;
+        locked.insert((low, high), row.try_get::<i64>("", "last_seq")?);
+    }
+    Ok(locked)
+}
+
+/// Marks the sends another node stored within the dedup window (same sender, recipient and
+/// MsgRandom), under the sequence locks so that no node can be storing one meanwhile.
+async fn find_stored_duplicates(
+    txn: &sea_orm::DatabaseTransaction,
+    planned: &mut [Planned],
+    since: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement, Value};
+    let candidates: Vec<usize> = (0..planned.len())
+        .filter(|&i| planned[i].duplicate_of.is_none() && planned[i].pending.request.import.is_none())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = vec![since.into()];
+    let mut tuples = Vec::with_capacity(candidates.len());
+    for &i in &candidates {
+        let row = &planned[i].row;
+        let n = values.len();
+        tuples.push(format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+        values.push(row.user_low.clone().into());
+        values.push(row.user_high.clone().into());
+        values.push(row.msg_random.into());
+    }
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            format!(
+                "SELECT from_account, to_account, msg_random, seq, msg_key, msg_time, msg_seq FROM c2c_message \
+                 WHERE (user_low, user_high, msg_random) IN ({}) AND msg_time >= $1",
+                tuples.join(", ")
+            ),
+            values,
+        ))
+        .await?;
+    for row in rows {
+        let from: String = row.try_get("", "from_account")?;
+        let to: String = row.try_get("", "to_account")?;
+        let random: i64 = row.try_get("", "msg_random")?;
+        let earlier = Receipt {
+            seq: row.try_get("", "seq")?,
+            msg_key: row.try_get("", "msg_key")?,
+            msg_time: row.try_get("", "msg_time")?,
+            msg_seq: row.try_get::<i64>("", "msg_seq")? as u32,
+            duplicate: true,
+        };
+        for &i in &candidates {
+            let p = &mut planned[i];
+            if p.row.from_account == from && p.row.to_account == to && p.row.msg_random == random {
+                p.stored_earlier = Some(earlier.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn receipt(row: &c2c_message::Model, duplicate: bool) -> Receipt {

@@ -44,6 +44,7 @@ impl EndReason {
             EndReason::Kicked(KickReason::AdminKick) => ("Logout", "AdminKick"),
             EndReason::Kicked(KickReason::SlowConsumer) => ("Disconnect", "SlowConsumer"),
             EndReason::Kicked(KickReason::Shutdown) => ("Disconnect", "ServerShutdown"),
+            EndReason::Kicked(KickReason::Resync) => ("Disconnect", "Resync"),
         }
     }
 

@@ -31,6 +31,9 @@ pub enum KickReason {
     SlowConsumer,
     /// The server is shutting down.
     Shutdown,
+    /// Frames for it may have been lost between cluster nodes (Redis was unreachable): it
+    /// reconnects and resyncs by seq.
+    Resync,
 }
 
 impl KickReason {
@@ -41,7 +44,21 @@ impl KickReason {
             KickReason::AdminKick => "admin_kick",
             KickReason::SlowConsumer => "slow_consumer",
             KickReason::Shutdown => "server_shutdown",
+            KickReason::Resync => "resync",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<KickReason> {
+        [
+            KickReason::MultiDevice,
+            KickReason::Reconnected,
+            KickReason::AdminKick,
+            KickReason::SlowConsumer,
+            KickReason::Shutdown,
+            KickReason::Resync,
+        ]
+        .into_iter()
+        .find(|reason| reason.name() == name)
     }
 }
 
@@ -68,10 +85,10 @@ struct LiveSession {
 /// session subtracts. Bounds a stalled reader's memory by bytes, not only by frames.
 pub type QueuedBytes = std::sync::Arc<std::sync::atomic::AtomicUsize>;
 
-/// A session has logged in. Displaced sessions are kicked by the shard; the answer is their
-/// platforms.
+/// A session has logged in. Displaced sessions of this node are kicked by the shard; the answer
+/// names every displaced one.
 #[derive(Message)]
-#[rtype(result = "Vec<Platform>")]
+#[rtype(result = "Registered")]
 pub struct Register {
     pub user: String,
     pub id: SessionId,
@@ -79,6 +96,27 @@ pub struct Register {
     pub instance: String,
     pub addr: Recipient<ToSession>,
     pub queued: QueuedBytes,
+    /// In a cluster: every other live session of the user on any node (this one's included),
+    /// oldest login first, as the cluster directory holds them. The policy is applied to these
+    /// instead of this node's sessions alone.
+    pub cluster_view: Option<Vec<Elsewhere>>,
+}
+
+/// A live session as the cluster directory knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elsewhere {
+    pub node: String,
+    pub session: SessionId,
+    pub platform: Platform,
+    pub instance: String,
+}
+
+#[derive(Default)]
+pub struct Registered {
+    /// Platforms of the sessions logged out by this login (not those of a reconnecting device).
+    pub displaced: Vec<Platform>,
+    /// Sessions on other nodes to close, and why (cluster only).
+    pub remote: Vec<(Elsewhere, KickReason)>,
 }
 
 /// A session has ended.
@@ -117,6 +155,25 @@ pub struct KickUser {
     pub reason: KickReason,
 }
 
+/// Close one session of a user (displaced by a login on another node).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KickSession {
+    pub user: String,
+    pub id: SessionId,
+    pub reason: KickReason,
+}
+
+/// How long a kick for a session that has not registered yet is kept for it.
+const EARLY_KICK_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Close every session of this shard (its node lost frames; every client resyncs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KickEveryone {
+    pub reason: KickReason,
+}
+
 /// The live platforms of each asked user (empty when offline).
 #[derive(Message)]
 #[rtype(result = "Vec<(String, Vec<Platform>)>")]
@@ -130,6 +187,9 @@ pub struct PresenceShard {
     max_queued_bytes: usize,
     devices: devices::Devices,
     users: HashMap<String, Vec<LiveSession>>,
+    /// Sessions a login on another node displaced before they registered here (the two logins
+    /// raced): closed as soon as they register.
+    early_kicks: HashMap<SessionId, (KickReason, std::time::Instant)>,
 }
 
 impl Actor for PresenceShard {
@@ -194,39 +254,54 @@ impl Handler<Register> for PresenceShard {
 
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let sessions = self.users.entry(msg.user.clone()).or_default();
-        let platforms: Vec<Platform> = sessions.iter().map(|s| s.platform).collect();
+        // Who the policy looks at: this node's sessions, or the cluster's (this node's included).
+        let view: Vec<Elsewhere> = match msg.cluster_view {
+            Some(view) => view,
+            None => sessions
+                .iter()
+                .map(|s| Elsewhere { node: String::new(), session: s.id, platform: s.platform, instance: s.instance.clone() })
+                .collect(),
+        };
+        let platforms: Vec<Platform> = view.iter().map(|s| s.platform).collect();
         let mut kicked = platform::displaced(self.rules, &platforms, msg.platform);
         // A reconnect of the same instance always replaces the old connection.
-        for (i, s) in sessions.iter().enumerate() {
+        for (i, s) in view.iter().enumerate() {
             if s.instance == msg.instance && s.platform == msg.platform && !kicked.contains(&i) {
                 kicked.push(i);
             }
         }
         kicked.sort_unstable();
-        let mut displaced = Vec::with_capacity(kicked.len());
-        for &i in kicked.iter().rev() {
-            let old = sessions.remove(i);
-            tracing::info!(user = %msg.user, session = old.id, platform = old.platform.name(), "displaced by a new login");
-            if old.instance == msg.instance {
-                // The device itself came back: it is not logged out (its push token stays).
-                old.addr.do_send(ToSession::Kick(KickReason::Reconnected));
-            } else {
-                old.addr.do_send(ToSession::Kick(KickReason::MultiDevice));
-                displaced.push(old.platform);
+        let mut registered = Registered::default();
+        for &i in &kicked {
+            let old = &view[i];
+            tracing::info!(user = %msg.user, session = old.session, platform = old.platform.name(), "displaced by a new login");
+            // The device itself came back: it is not logged out (its push token stays).
+            let reason = if old.instance == msg.instance { KickReason::Reconnected } else { KickReason::MultiDevice };
+            if reason == KickReason::MultiDevice {
+                registered.displaced.push(old.platform);
+            }
+            match sessions.iter().position(|s| s.id == old.session) {
+                Some(local) => sessions.remove(local).addr.do_send(ToSession::Kick(reason)),
+                None => registered.remote.push((old.clone(), reason)),
             }
         }
-        displaced.reverse();
         // Recorded here, where one user's logins are handled in order: two logins of one device
         // reach the device task in the order the shard saw them.
-        self.devices.login(&msg.user, &msg.instance, msg.platform, msg.id, displaced.clone());
-        sessions.push(LiveSession {
-            id: msg.id,
-            platform: msg.platform,
-            instance: msg.instance,
-            addr: msg.addr,
-            queued: msg.queued,
-        });
-        MessageResult(displaced)
+        self.devices.login(&msg.user, &msg.instance, msg.platform, msg.id, registered.displaced.clone());
+        match self.early_kicks.remove(&msg.id) {
+            Some((reason, _)) => msg.addr.do_send(ToSession::Kick(reason)),
+            None => sessions.push(LiveSession {
+                id: msg.id,
+                platform: msg.platform,
+                instance: msg.instance,
+                addr: msg.addr,
+                queued: msg.queued,
+            }),
+        }
+        if sessions.is_empty() {
+            self.users.remove(&msg.user);
+        }
+        MessageResult(registered)
     }
 }
 
@@ -273,6 +348,42 @@ impl Handler<KickUser> for PresenceShard {
     }
 }
 
+impl Handler<KickSession> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: KickSession, _: &mut Self::Context) {
+        let sessions = self.users.get_mut(&msg.user);
+        match sessions.as_ref().and_then(|s| s.iter().position(|s| s.id == msg.id)) {
+            Some(i) => {
+                if let Some(sessions) = sessions {
+                    sessions.remove(i).addr.do_send(ToSession::Kick(msg.reason));
+                    if sessions.is_empty() {
+                        self.users.remove(&msg.user);
+                    }
+                }
+            }
+            None => {
+                // Not registered yet (or gone): remembered briefly in case its Register is on the way.
+                let now = std::time::Instant::now();
+                self.early_kicks.retain(|_, (_, at)| now.duration_since(*at) < EARLY_KICK_MEMORY);
+                self.early_kicks.insert(msg.id, (msg.reason, now));
+            }
+        }
+    }
+}
+
+impl Handler<KickEveryone> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: KickEveryone, _: &mut Self::Context) {
+        for (_, sessions) in self.users.drain() {
+            for session in sessions {
+                session.addr.do_send(ToSession::Kick(msg.reason));
+            }
+        }
+    }
+}
+
 impl Handler<QueryOnline> for PresenceShard {
     type Result = MessageResult<QueryOnline>;
 
@@ -308,6 +419,7 @@ impl Presence {
                     max_queued_bytes,
                     devices,
                     users: HashMap::new(),
+                    early_kicks: HashMap::new(),
                 })
             })
             .collect();
@@ -331,6 +443,13 @@ impl Presence {
 
     pub fn shard_at(&self, index: usize) -> &Addr<PresenceShard> {
         &self.shards[index]
+    }
+
+    /// Closes every session of this node.
+    pub fn kick_everyone(&self, reason: KickReason) {
+        for shard in self.shards.iter() {
+            shard.do_send(KickEveryone { reason });
+        }
     }
 
     /// Live platforms per user, in the order asked.

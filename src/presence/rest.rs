@@ -34,7 +34,7 @@ pub async fn query_online_status(app: Arc<App>, call: Call) -> Result<Reply, Fai
             errors.push(json!({"To_Account": user, "ErrorCode": 70107}));
         }
     }
-    let online = app.presence.query(&known).await;
+    let online = app.bus.online(known.clone()).await;
     let push_online = crate::presence::devices::push_online(&app.db, &known)
         .await
         .map_err(|e| Failure::new(91000, format!("device lookup failed: {e}")))?;

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::config::{Access, CustomProfileField};
 use crate::failure::Failure;
+use crate::cluster::{Bus, Cache};
 use crate::store::cache::EpochCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +125,7 @@ pub struct Profiles {
     db: DatabaseConnection,
     fields: HashMap<String, FieldSpec>,
     cards: EpochCache<String, Card>,
+    bus: Arc<dyn Bus>,
 }
 
 fn standard_fields() -> Vec<(&'static str, Kind, Value, Access)> {
@@ -164,7 +166,7 @@ fn standard_fields() -> Vec<(&'static str, Kind, Value, Access)> {
 
 impl Profiles {
     /// `custom` was checked by `Config::validate`.
-    pub fn new(db: DatabaseConnection, custom: &[CustomProfileField]) -> Profiles {
+    pub fn new(db: DatabaseConnection, custom: &[CustomProfileField], bus: Arc<dyn Bus>) -> Profiles {
         let mut fields = HashMap::new();
         for (tag, kind, default, write) in standard_fields() {
             fields.insert(tag.to_string(), FieldSpec { kind, default, read: Access::User, write, standard: true });
@@ -179,7 +181,7 @@ impl Profiles {
             };
             fields.insert(field.tag.clone(), spec);
         }
-        Profiles { db, fields, cards: EpochCache::default() }
+        Profiles { db, fields, cards: EpochCache::default(), bus }
     }
 
     fn spec(&self, tag: &str) -> Result<&FieldSpec, ProfileError> {
@@ -253,6 +255,7 @@ impl Profiles {
             .await?;
         txn.commit().await?;
         self.cards.invalidate([&user.to_string()]);
+        self.bus.invalidated(Cache::Cards, vec![user.to_string()]).await;
         Ok(latest.into_iter().filter(|i| self.fields.get(&i.tag).is_some_and(|s| s.standard)).cloned().collect())
     }
 
@@ -326,7 +329,16 @@ impl Profiles {
     pub async fn forget(&self, user: &str) -> Result<(), ProfileError> {
         profile_field::Entity::delete_many().filter(profile_field::Column::UserId.eq(user)).exec(&self.db).await?;
         self.cards.invalidate([&user.to_string()]);
+        self.bus.invalidated(Cache::Cards, vec![user.to_string()]).await;
         Ok(())
+    }
+
+    /// Drops cached cards another node invalidated (`None`: all of them).
+    pub fn drop_cached(&self, keys: Option<&[String]>) {
+        match keys {
+            Some(keys) => self.cards.invalidate(keys),
+            None => self.cards.clear(),
+        }
     }
 }
 

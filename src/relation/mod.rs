@@ -23,6 +23,7 @@ use crate::account::Accounts;
 use crate::cluster::Bus;
 use crate::failure::Failure;
 use crate::profile::{AllowType, Profiles};
+use crate::cluster::Cache;
 use crate::store::cache::EpochCache;
 use store::Work;
 
@@ -248,6 +249,14 @@ impl Relations {
         let done = work.commit().await?;
         self.friends.invalidate(done.friends_changed.iter());
         self.blocked.invalidate(done.blacklists_changed.iter());
+        // The other nodes drop them too before the command answers: a blacklist added here
+        // refuses the very next send through any node.
+        if !done.friends_changed.is_empty() {
+            self.bus.invalidated(Cache::Friends, done.friends_changed.iter().cloned().collect()).await;
+        }
+        if !done.blacklists_changed.is_empty() {
+            self.bus.invalidated(Cache::Blocked, done.blacklists_changed.iter().cloned().collect()).await;
+        }
         for (user, frame) in done.events {
             self.bus.deliver(&user, frame, None);
         }
@@ -690,7 +699,22 @@ impl Relations {
         let user = user.to_string();
         self.friends.invalidate([&user]);
         self.blocked.invalidate([&user]);
+        self.bus.invalidated(Cache::Friends, vec![user.clone()]).await;
+        self.bus.invalidated(Cache::Blocked, vec![user]).await;
         Ok(())
+    }
+
+    /// Drops cached entries another node invalidated (`None`: all of them).
+    pub fn drop_cached(&self, cache: Cache, keys: Option<&[String]>) {
+        let target = match cache {
+            Cache::Friends => &self.friends,
+            Cache::Blocked => &self.blocked,
+            _ => return,
+        };
+        match keys {
+            Some(keys) => target.invalidate(keys),
+            None => target.clear(),
+        }
     }
 }
 

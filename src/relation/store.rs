@@ -62,10 +62,26 @@ fn push(map: &mut BTreeMap<String, Vec<String>>, owner: &str, item: &str) {
     map.entry(owner.to_string()).or_default().push(item.to_string());
 }
 
+/// The class of the PostgreSQL advisory lock that serialises relation writes.
+const RELATION_LOCK_CLASS: i32 = 0x7265_6c00;
+
 impl Work {
     pub async fn begin(db: &DatabaseConnection) -> Result<Work, DbErr> {
+        let txn = crate::store::begin_write(db).await?;
+        // One relation write at a time in the whole cluster: limits (friends, pending requests)
+        // are counted and rows written with no one between. Within a node the room's mutex
+        // queues writers first; SQLite's write lock, taken above, is the same guarantee.
+        use sea_orm::ConnectionTrait;
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            txn.execute(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, 0)",
+                [RELATION_LOCK_CLASS.into()],
+            ))
+            .await?;
+        }
         Ok(Work {
-            txn: crate::store::begin_write(db).await?,
+            txn,
             now: crate::now_secs(),
             friend_counts: HashMap::new(),
             list_cache: HashMap::new(),

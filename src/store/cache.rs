@@ -2,13 +2,26 @@
 //! database; writers change the database, then `invalidate`. The epoch keeps a reader that
 //! loaded before a write from caching what it read: a value is cached only if no write ended
 //! while it was being loaded. On one node this keeps the cache true; across nodes the cluster
-//! bus will carry the invalidations.
+//! bus carries the invalidations (`Bus::invalidated`), and a node that may miss them bypasses its
+//! caches (`set_in_sync`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+/// False while this node may miss other nodes' invalidations (its cluster subscription is
+/// down): caches then neither answer nor fill, every read goes to the database.
+static IN_SYNC: AtomicBool = AtomicBool::new(true);
+
+pub fn set_in_sync(in_sync: bool) {
+    IN_SYNC.store(in_sync, Ordering::Release);
+}
+
+pub fn in_sync() -> bool {
+    IN_SYNC.load(Ordering::Acquire)
+}
 
 pub struct EpochCache<K, V> {
     entries: RwLock<HashMap<K, Arc<V>>>,
@@ -27,6 +40,9 @@ impl<K: Eq + Hash + Clone, V> EpochCache<K, V> {
     where
         F: Future<Output = Result<V, E>>,
     {
+        if !in_sync() {
+            return Ok(Arc::new(load.await?));
+        }
         if let Some(value) = self.entries.read().ok().and_then(|m| m.get(key).cloned()) {
             return Ok(value);
         }
@@ -38,6 +54,14 @@ impl<K: Eq + Hash + Clone, V> EpochCache<K, V> {
             }
         }
         Ok(value)
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
+        }
     }
 
     /// Called after a write to the data behind `keys` has been committed.

@@ -1,0 +1,797 @@
+//! The cluster bus: many nodes on one PostgreSQL and one Redis.
+//!
+//! - **Nodes** heartbeat into the sorted set `parley:nodes` (score: when the lease ends, by
+//!   Redis's clock). A node whose lease ended is dead: its directory entries are ignored and
+//!   swept, its groups and jobs move (ARCHITECTURE.md, "Cluster").
+//! - **Directory**: `parley:sessions:<user>` is a hash of the user's live sessions,
+//!   `<node>/<session>` → `<login order>|<platform>|<instance>`. A login claims its entry with one
+//!   script (count, read, add — atomic), so two logins on two nodes are ordered and the later one
+//!   applies the multi-device policy to the earlier.
+//! - **Notes** between nodes travel by pub/sub: `parley:node:<id>` to one node, `parley:all` to
+//!   every node. A delivery is handed to the local presence shards at once and queued for the
+//!   router task, which looks the users up in the directory in one pipeline per batch and
+//!   publishes one note per node.
+//! - **Lost notes**: pub/sub does not keep what a node missed. A node whose subscription broke
+//!   closes its sessions with `kicked {Reason: "resync"}` when it is back (they reconnect and
+//!   resync by seq); a node that could not publish tells the users' nodes the same once Redis
+//!   answers again. While its subscription is down a node's caches are bypassed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use bytestring::ByteString;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Bus, Cache, Forget, LocalBus};
+use crate::failure::Failure;
+use crate::presence::{Elsewhere, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId};
+
+const NODES: &str = "parley:nodes";
+const EVERY_NODE: &str = "parley:all";
+/// Longest wait for Redis on a request's path: past it the request is refused (retry).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for the other nodes to drop an invalidated cache entry.
+const INVALIDATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most deliveries the router looks up in one pipeline.
+const ROUTER_BATCH: usize = 512;
+/// Most users remembered for a resync after failed publishes; past it every session resyncs.
+const MAX_MISSED: usize = 100_000;
+
+/// Renews this node's lease and answers every node with when its lease ends (Redis's clock,
+/// milliseconds), forgetting nodes dead for a minute.
+const HEARTBEAT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+local nodes = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+table.insert(nodes, 1, tostring(now))
+return nodes
+";
+
+/// Adds a session to its user's directory entry and answers the entry as it was before.
+const CLAIM: &str = r"
+local n = redis.call('HINCRBY', KEYS[1], '#', 1)
+local before = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], n .. '|' .. ARGV[2])
+return before
+";
+
+/// Removes sessions from a user's entry; an entry left with its counter alone goes.
+const RELEASE: &str = r"
+redis.call('HDEL', KEYS[1], unpack(ARGV))
+if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+fn sessions_key(user: &str) -> String {
+    format!("parley:sessions:{user}")
+}
+
+fn node_channel(node: &str) -> String {
+    format!("parley:node:{node}")
+}
+
+/// What one node tells another. UserIDs never hold spaces or newlines (`valid_user_id`), so the
+/// encoding is lines, lists separated by spaces, and a frame last, as is.
+#[derive(Debug, PartialEq)]
+enum Note {
+    Deliver { users: Vec<String>, frame: String },
+    Kick { reason: KickReason, users: Vec<String> },
+    KickSession { reason: KickReason, user: String, session: SessionId },
+    /// Close these users' sessions (None: every session) so their clients resync.
+    Resync { users: Option<Vec<String>> },
+    Invalidate { origin: String, id: u64, cache: Cache, keys: Vec<String> },
+    Ack { id: u64 },
+}
+
+impl Note {
+    fn encode(&self) -> String {
+        match self {
+            Note::Deliver { users, frame } => format!("D\n{}\n{frame}", users.join(" ")),
+            Note::Kick { reason, users } => format!("K\n{}\n{}", reason.name(), users.join(" ")),
+            Note::KickSession { reason, user, session } => format!("S\n{}\n{user}\n{session}", reason.name()),
+            Note::Resync { users: None } => "R\n*".to_string(),
+            Note::Resync { users: Some(users) } => format!("R\n{}", users.join(" ")),
+            Note::Invalidate { origin, id, cache, keys } => {
+                format!("I\n{origin}\n{id}\n{}\n{}", cache.name(), keys.join(" "))
+            }
+            Note::Ack { id } => format!("A\n{id}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Note> {
+        let list = |s: &str| s.split(' ').filter(|u| !u.is_empty()).map(String::from).collect::<Vec<_>>();
+        let (tag, rest) = text.split_once('\n')?;
+        Some(match tag {
+            "D" => {
+                let (users, frame) = rest.split_once('\n')?;
+                Note::Deliver { users: list(users), frame: frame.to_string() }
+            }
+            "K" => {
+                let (reason, users) = rest.split_once('\n')?;
+                Note::Kick { reason: KickReason::parse(reason)?, users: list(users) }
+            }
+            "S" => {
+                let mut parts = rest.splitn(3, '\n');
+                let reason = KickReason::parse(parts.next()?)?;
+                let user = parts.next()?.to_string();
+                let session = parts.next()?.parse().ok()?;
+                Note::KickSession { reason, user, session }
+            }
+            "R" if rest == "*" => Note::Resync { users: None },
+            "R" => Note::Resync { users: Some(list(rest)) },
+            "I" => {
+                let mut parts = rest.splitn(4, '\n');
+                let origin = parts.next()?.to_string();
+                let id = parts.next()?.parse().ok()?;
+                let cache = Cache::parse(parts.next()?)?;
+                Note::Invalidate { origin, id, cache, keys: list(parts.next().unwrap_or_default()) }
+            }
+            "A" => Note::Ack { id: rest.parse().ok()? },
+            _ => return None,
+        })
+    }
+}
+
+/// A directory entry: one live session somewhere.
+#[derive(Debug, PartialEq)]
+struct Entry {
+    field: String,
+    order: u64,
+    at: Elsewhere,
+}
+
+fn parse_entry(field: &str, value: &str) -> Option<Entry> {
+    let (node, session) = field.split_once('/')?;
+    let mut parts = value.splitn(3, '|');
+    let order = parts.next()?.parse().ok()?;
+    let platform = Platform::parse(parts.next()?)?;
+    let instance = parts.next()?.to_string();
+    Some(Entry {
+        field: field.to_string(),
+        order,
+        at: Elsewhere { node: node.to_string(), session: session.parse().ok()?, platform, instance },
+    })
+}
+
+/// What the router sends on.
+enum Outbound {
+    Deliver { users: Arc<[String]>, frame: ByteString },
+    Kick { user: String, reason: KickReason },
+    Release { user: String, fields: Vec<String> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("redis did not answer within {}s", REDIS_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot build the redis pool: {0}")]
+    Setup(String),
+}
+
+impl From<ClusterError> for Failure {
+    fn from(e: ClusterError) -> Failure {
+        // The cluster's shared state is out of reach: nothing was done, the client retries.
+        Failure::new(20004, format!("cluster unavailable, retry: {e}"))
+    }
+}
+
+/// Liveness of the other nodes as of the last heartbeat.
+#[derive(Default)]
+struct Nodes {
+    /// Nodes whose lease has ended. Unknown nodes (started since) count as live.
+    dead: HashSet<String>,
+    live: usize,
+}
+
+/// Users whose frames to other nodes could not be published.
+#[derive(Default)]
+struct Missed {
+    users: HashSet<String>,
+    everyone: bool,
+}
+
+pub struct RedisBus {
+    node: String,
+    local: LocalBus,
+    presence: Presence,
+    pool: deadpool_redis::Pool,
+    nodes: RwLock<Nodes>,
+    outbound: mpsc::Sender<Outbound>,
+    waiting_acks: Mutex<HashMap<u64, (usize, Option<oneshot::Sender<()>>)>>,
+    next_ack: AtomicU64,
+    forget: OnceLock<Forget>,
+    missed: Mutex<Missed>,
+    /// Whether this node's subscription is up (notes reach it).
+    subscribed: AtomicBool,
+}
+
+impl RedisBus {
+    /// Connects to Redis, joins the cluster (one heartbeat) and starts the heartbeat, the
+    /// subscriber and the router. Fails when Redis does not answer.
+    pub async fn start(url: &str, presence: Presence, lease: Duration) -> Result<Arc<RedisBus>, ClusterError> {
+        let mut config = deadpool_redis::Config::from_url(url);
+        let timeouts = deadpool_redis::Timeouts {
+            wait: Some(REDIS_TIMEOUT),
+            create: Some(REDIS_TIMEOUT),
+            recycle: Some(REDIS_TIMEOUT),
+        };
+        config.pool = Some(deadpool_redis::PoolConfig { max_size: 32, timeouts, ..Default::default() });
+        let pool = config
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .map_err(|e| ClusterError::Setup(e.to_string()))?;
+        let client = redis::Client::open(url)?;
+        let (outbound, rx) = mpsc::channel(1 << 16);
+        let node = format!("{:016x}", rand::random::<u64>());
+        let bus = Arc::new(RedisBus {
+            node,
+            local: LocalBus::new(presence.clone()),
+            presence,
+            pool,
+            nodes: RwLock::new(Nodes::default()),
+            outbound,
+            waiting_acks: Mutex::new(HashMap::new()),
+            next_ack: AtomicU64::new(1),
+            forget: OnceLock::new(),
+            missed: Mutex::new(Missed::default()),
+            subscribed: AtomicBool::new(false),
+        });
+        bus.heartbeat(lease).await?;
+        let (subscribed_tx, subscribed_rx) = oneshot::channel();
+        tokio::spawn(bus.clone().subscribe(client, subscribed_tx));
+        // Notes for this node are heard before it serves anyone.
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, subscribed_rx).await;
+        tokio::spawn(bus.clone().route(rx));
+        let beating = bus.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(lease / 5);
+            loop {
+                every.tick().await;
+                if let Err(e) = beating.heartbeat(lease).await {
+                    tracing::warn!(error = %e, "cluster heartbeat failed");
+                } else {
+                    beating.tell_missed().await;
+                }
+            }
+        });
+        tracing::info!(node = %bus.node, "joined the cluster");
+        Ok(bus)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// How the rooms' caches drop entries another node invalidated.
+    pub fn set_forget(&self, forget: Forget) {
+        let _ = self.forget.set(forget);
+    }
+
+    /// Live nodes as of the last heartbeat (this one included).
+    pub fn live_nodes(&self) -> usize {
+        self.nodes.read().map(|n| n.live).unwrap_or(1)
+    }
+
+    async fn connection(&self) -> Result<deadpool_redis::Connection, ClusterError> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn heartbeat(&self, lease: Duration) -> Result<(), ClusterError> {
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(HEARTBEAT);
+        let mut call = script.key(NODES);
+        call.arg(&self.node).arg(lease.as_millis() as u64);
+        let reply: Vec<String> =
+            tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        let now: f64 = reply.first().and_then(|t| t.parse().ok()).unwrap_or(0.0);
+        let mut nodes = Nodes::default();
+        for pair in reply.get(1..).unwrap_or_default().chunks(2) {
+            if let [node, until] = pair {
+                match until.parse::<f64>() {
+                    Ok(until) if until >= now => nodes.live += 1,
+                    _ => {
+                        nodes.dead.insert(node.clone());
+                    }
+                }
+            }
+        }
+        if let Ok(mut known) = self.nodes.write() {
+            *known = nodes;
+        }
+        Ok(())
+    }
+
+    fn is_dead(&self, node: &str) -> bool {
+        self.nodes.read().map(|n| n.dead.contains(node)).unwrap_or(false)
+    }
+
+    /// Publishes notes in one pipeline; answers how many subscribers heard each.
+    async fn publish(&self, notes: &[(String, String)]) -> Result<Vec<i64>, ClusterError> {
+        if notes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for (channel, note) in notes {
+            pipe.cmd("PUBLISH").arg(channel).arg(note);
+        }
+        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)?
+            .map_err(ClusterError::from)
+    }
+
+    /// The live sessions of each user, from the directory (entries of dead nodes left out).
+    async fn entries(&self, users: &[String]) -> Result<Vec<Vec<Entry>>, ClusterError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.cmd("HGETALL").arg(sessions_key(user));
+        }
+        let found: Vec<HashMap<String, String>> =
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        Ok(found
+            .into_iter()
+            .zip(users)
+            .map(|(fields, user)| self.live_entries(user, fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+            .collect())
+    }
+
+    /// Parses a user's directory fields, oldest login first; entries of dead nodes are left out
+    /// and swept.
+    fn live_entries<'a>(&self, user: &str, fields: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<Entry> {
+        let mut dead = Vec::new();
+        let mut entries: Vec<Entry> = fields
+            .filter(|(field, _)| *field != "#")
+            .filter_map(|(field, value)| parse_entry(field, value))
+            .filter(|entry| {
+                let gone = self.is_dead(&entry.at.node);
+                if gone {
+                    dead.push(entry.field.clone());
+                }
+                !gone
+            })
+            .collect();
+        if !dead.is_empty() {
+            let _ = self.outbound.try_send(Outbound::Release { user: user.to_string(), fields: dead });
+        }
+        entries.sort_by_key(|e| e.order);
+        entries
+    }
+
+    async fn claim(&self, register: &Register) -> Result<Vec<Entry>, ClusterError> {
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(CLAIM);
+        let mut call = script.key(sessions_key(&register.user));
+        call.arg(format!("{}/{}", self.node, register.id))
+            .arg(format!("{}|{}", register.platform.name(), register.instance));
+        let before: Vec<String> =
+            tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        let pairs = before.chunks(2).filter_map(|pair| match pair {
+            [field, value] => Some((field.as_str(), value.as_str())),
+            _ => None,
+        });
+        Ok(self.live_entries(&register.user, pairs))
+    }
+
+    /// The router: looks up where each delivery's users are and publishes to those nodes, in
+    /// the order the deliveries were made.
+    async fn route(self: Arc<Self>, mut rx: mpsc::Receiver<Outbound>) {
+        let mut batch = Vec::with_capacity(ROUTER_BATCH);
+        while rx.recv_many(&mut batch, ROUTER_BATCH).await > 0 {
+            if let Err(e) = self.route_batch(&batch).await {
+                tracing::warn!(error = %e, "cluster routing failed; the users concerned will resync");
+                self.remember_missed(&batch);
+            }
+            batch.clear();
+        }
+    }
+
+    async fn route_batch(&self, batch: &[Outbound]) -> Result<(), ClusterError> {
+        let mut users: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        for item in batch {
+            match item {
+                Outbound::Deliver { users: to, .. } => {
+                    users.extend(to.iter().filter(|u| seen.insert(u.as_str())).cloned());
+                }
+                Outbound::Kick { user, .. } if seen.insert(user.as_str()) => users.push(user.clone()),
+                _ => {}
+            }
+        }
+        let found = self.entries(&users).await?;
+        // user → the other nodes holding a session of theirs
+        let nodes_of: HashMap<&str, Vec<&str>> = users
+            .iter()
+            .zip(&found)
+            .map(|(user, entries)| {
+                let mut nodes: Vec<&str> =
+                    entries.iter().map(|e| e.at.node.as_str()).filter(|n| *n != self.node).collect();
+                nodes.sort_unstable();
+                nodes.dedup();
+                (user.as_str(), nodes)
+            })
+            .collect();
+        let mut notes: Vec<(String, String)> = Vec::new();
+        let mut releases = Vec::new();
+        for item in batch {
+            match item {
+                Outbound::Deliver { users, frame } => {
+                    let mut per_node: HashMap<&str, Vec<String>> = HashMap::new();
+                    for user in users.iter() {
+                        for node in nodes_of.get(user.as_str()).into_iter().flatten() {
+                            per_node.entry(node).or_default().push(user.clone());
+                        }
+                    }
+                    for (node, users) in per_node {
+                        let note = Note::Deliver { users, frame: frame.to_string() };
+                        notes.push((node_channel(node), note.encode()));
+                    }
+                }
+                Outbound::Kick { user, reason } => {
+                    for node in nodes_of.get(user.as_str()).into_iter().flatten() {
+                        let note = Note::Kick { reason: *reason, users: vec![user.clone()] };
+                        notes.push((node_channel(node), note.encode()));
+                    }
+                }
+                Outbound::Release { user, fields } => releases.push((user, fields)),
+            }
+        }
+        self.publish(&notes).await?;
+        if !releases.is_empty() {
+            let mut conn = self.connection().await?;
+            for (user, fields) in releases {
+                let script = redis::Script::new(RELEASE);
+                let mut call = script.key(sessions_key(user));
+                for field in fields {
+                    call.arg(field);
+                }
+                tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<i64>(&mut conn))
+                    .await
+                    .map_err(|_| ClusterError::Timeout)??;
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_missed(&self, batch: &[Outbound]) {
+        let Ok(mut missed) = self.missed.lock() else {
+            return;
+        };
+        for item in batch {
+            let users: &[String] = match item {
+                Outbound::Deliver { users, .. } => users,
+                Outbound::Kick { user, .. } => std::slice::from_ref(user),
+                Outbound::Release { .. } => &[],
+            };
+            for user in users {
+                if missed.users.len() >= MAX_MISSED {
+                    missed.everyone = true;
+                    missed.users.clear();
+                }
+                if !missed.everyone {
+                    missed.users.insert(user.clone());
+                }
+            }
+        }
+    }
+
+    /// Once Redis answers again: the users whose frames were lost resync, wherever they are.
+    async fn tell_missed(&self) {
+        let note = match self.missed.lock() {
+            Ok(mut missed) if missed.everyone => {
+                *missed = Missed::default();
+                Note::Resync { users: None }
+            }
+            Ok(mut missed) if !missed.users.is_empty() => {
+                Note::Resync { users: Some(std::mem::take(&mut missed.users).into_iter().collect()) }
+            }
+            _ => return,
+        };
+        tracing::info!("redis answers again; telling the users whose frames were lost to resync");
+        if let Err(e) = self.publish(&[(EVERY_NODE.to_string(), note.encode())]).await {
+            tracing::warn!(error = %e, "resync note not published; kept for the next heartbeat");
+            if let (Note::Resync { users }, Ok(mut missed)) = (note, self.missed.lock()) {
+                match users {
+                    None => missed.everyone = true,
+                    Some(users) => missed.users.extend(users),
+                }
+            }
+        }
+    }
+
+    /// The subscriber: hears the notes for this node and for every node, and reconnects when
+    /// the connection breaks.
+    async fn subscribe(self: Arc<Self>, client: redis::Client, ready: oneshot::Sender<()>) {
+        let mut ready = Some(ready);
+        let mut lost_once = false;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(node_channel(&self.node)).await?;
+                pubsub.subscribe(EVERY_NODE).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
+                Ok(Ok(pubsub)) => pubsub,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cluster subscription failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!("cluster subscription timed out; retrying");
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            if lost_once {
+                // Notes may have been published while no one listened: every session here
+                // resyncs, and whatever the caches hold is dropped.
+                tracing::warn!("cluster subscription restored; closing this node's sessions so they resync");
+                self.presence.kick_everyone(KickReason::Resync);
+                self.forget_everything();
+            }
+            self.subscribed.store(true, Ordering::Release);
+            crate::store::cache::set_in_sync(true);
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                match std::str::from_utf8(message.get_payload_bytes()).ok().and_then(Note::decode) {
+                    Some(note) => self.heard(note),
+                    None => tracing::warn!("malformed cluster note ignored"),
+                }
+            }
+            tracing::warn!("cluster subscription lost; caches bypassed until it is back");
+            self.subscribed.store(false, Ordering::Release);
+            crate::store::cache::set_in_sync(false);
+            self.forget_everything();
+            lost_once = true;
+        }
+    }
+
+    fn forget_everything(&self) {
+        if let Some(forget) = self.forget.get() {
+            forget(None);
+        }
+    }
+
+    fn heard(self: &Arc<Self>, note: Note) {
+        match note {
+            Note::Deliver { users, frame } => {
+                self.local.deliver_many(users.into(), ByteString::from(frame), None);
+            }
+            Note::Kick { reason, users } => {
+                for user in users {
+                    self.local.kick(&user, reason);
+                }
+            }
+            Note::KickSession { reason, user, session } => {
+                self.presence.shard(&user).do_send(KickSession { user, id: session, reason });
+            }
+            Note::Resync { users: None } => self.presence.kick_everyone(KickReason::Resync),
+            Note::Resync { users: Some(users) } => {
+                for user in users {
+                    self.local.kick(&user, KickReason::Resync);
+                }
+            }
+            Note::Invalidate { origin, id, cache, keys } => {
+                if origin == self.node {
+                    return;
+                }
+                if let Some(forget) = self.forget.get() {
+                    forget(Some((cache, &keys)));
+                }
+                let bus = self.clone();
+                tokio::spawn(async move {
+                    let ack = [(node_channel(&origin), Note::Ack { id }.encode())];
+                    if let Err(e) = bus.publish(&ack).await {
+                        tracing::warn!(error = %e, "invalidation ack not published");
+                    }
+                });
+            }
+            Note::Ack { id } => {
+                if let Ok(mut waiting) = self.waiting_acks.lock() {
+                    if let Some((left, done)) = waiting.get_mut(&id) {
+                        *left = left.saturating_sub(1);
+                        if *left == 0 {
+                            if let Some(done) = done.take() {
+                                let _ = done.send(());
+                            }
+                            waiting.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue(&self, item: Outbound) {
+        if let Err(e) = self.outbound.try_send(item) {
+            let item = match e {
+                mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item) => item,
+            };
+            tracing::warn!("cluster router overloaded; the users concerned will resync");
+            self.remember_missed(std::slice::from_ref(&item));
+        }
+    }
+}
+
+/// The cluster bus as the rooms hold it.
+pub struct ClusterBus(pub Arc<RedisBus>);
+
+impl Bus for ClusterBus {
+    fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>) {
+        self.0.local.deliver(user, frame.clone(), except);
+        self.0.queue(Outbound::Deliver { users: Arc::from(vec![user.to_string()]), frame });
+    }
+
+    fn kick(&self, user: &str, reason: KickReason) {
+        self.0.local.kick(user, reason);
+        self.0.queue(Outbound::Kick { user: user.to_string(), reason });
+    }
+
+    fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
+        self.0.local.deliver_many(users.clone(), frame.clone(), except);
+        self.0.queue(Outbound::Deliver { users, frame });
+    }
+
+    fn register(&self, mut register: Register) -> BoxFuture<'static, Result<Registered, Failure>> {
+        let bus = self.0.clone();
+        Box::pin(async move {
+            let user = register.user.clone();
+            let own_field = format!("{}/{}", bus.node, register.id);
+            let before = bus.claim(&register).await?;
+            register.cluster_view = Some(before.iter().map(|e| e.at.clone()).collect());
+            let shard = bus.presence.shard(&user).clone();
+            let registered = match shard.send(register).await {
+                Ok(registered) => registered,
+                Err(_) => {
+                    bus.queue(Outbound::Release { user, fields: vec![own_field] });
+                    return Err(Failure::new(70500, "presence unavailable"));
+                }
+            };
+            if !registered.remote.is_empty() {
+                let mut notes = Vec::new();
+                let mut fields = Vec::new();
+                for (at, reason) in &registered.remote {
+                    fields.push(format!("{}/{}", at.node, at.session));
+                    let note = Note::KickSession { reason: *reason, user: user.clone(), session: at.session };
+                    notes.push((node_channel(&at.node), note.encode()));
+                }
+                bus.publish(&notes).await?;
+                bus.queue(Outbound::Release { user, fields });
+            }
+            Ok(registered)
+        })
+    }
+
+    fn unregister(&self, user: &str, id: SessionId) {
+        self.0.local.unregister(user, id);
+        self.0.queue(Outbound::Release { user: user.to_string(), fields: vec![format!("{}/{id}", self.0.node)] });
+    }
+
+    fn online(&self, users: Vec<String>) -> BoxFuture<'static, Vec<(String, Vec<Platform>)>> {
+        let bus = self.0.clone();
+        Box::pin(async move {
+            match bus.entries(&users).await {
+                Ok(found) => users
+                    .into_iter()
+                    .zip(found)
+                    .map(|(user, entries)| (user, entries.into_iter().map(|e| e.at.platform).collect()))
+                    .collect(),
+                Err(e) => {
+                    // Redis is out of reach: this node's own sessions are all it can vouch for.
+                    tracing::warn!(error = %e, "cluster directory unreachable; answering this node's sessions");
+                    bus.presence.query(&users).await
+                }
+            }
+        })
+    }
+
+    fn invalidated(&self, cache: Cache, keys: Vec<String>) -> BoxFuture<'static, ()> {
+        let bus = self.0.clone();
+        Box::pin(async move {
+            let id = bus.next_ack.fetch_add(1, Ordering::Relaxed);
+            let (done, acked) = oneshot::channel();
+            if let Ok(mut waiting) = bus.waiting_acks.lock() {
+                waiting.insert(id, (usize::MAX, Some(done)));
+            }
+            let note = Note::Invalidate { origin: bus.node.clone(), id, cache, keys };
+            let heard = bus.publish(&[(EVERY_NODE.to_string(), note.encode())]).await;
+            let others = match heard.as_deref() {
+                // Every node subscribed to parley:all heard it, this one included.
+                Ok([heard]) => usize::try_from(*heard).unwrap_or(0).saturating_sub(1),
+                _ => 0,
+            };
+            if let Err(e) = &heard {
+                // The other nodes' subscriptions are down too (their caches are bypassed and
+                // cleared when they are back), or they have lost their lease.
+                tracing::warn!(error = %e, ?cache, "invalidation not published");
+            }
+            let wait = match bus.waiting_acks.lock() {
+                Ok(mut waiting) if others == 0 => {
+                    waiting.remove(&id);
+                    false
+                }
+                Ok(mut waiting) => match waiting.get_mut(&id) {
+                    // Some acks may already have come in while `left` was unknown.
+                    Some((left, _)) => {
+                        let arrived = usize::MAX - *left;
+                        if arrived >= others {
+                            waiting.remove(&id);
+                            false
+                        } else {
+                            *left = others - arrived;
+                            true
+                        }
+                    }
+                    None => false,
+                },
+                Err(_) => false,
+            };
+            if wait && tokio::time::timeout(INVALIDATION_TIMEOUT, acked).await.is_err() {
+                tracing::warn!(?cache, "a node did not confirm an invalidation in time");
+                if let Ok(mut waiting) = bus.waiting_acks.lock() {
+                    waiting.remove(&id);
+                }
+            }
+        })
+    }
+
+    fn alone(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_survive_their_encoding() {
+        let notes = [
+            Note::Deliver { users: vec!["a".into(), "b_2".into()], frame: "{\"x\":\"line\\nbreak\"}\n".into() },
+            Note::Kick { reason: KickReason::AdminKick, users: vec!["u".into()] },
+            Note::KickSession { reason: KickReason::MultiDevice, user: "u".into(), session: 1_733_000_000_000_001 },
+            Note::Resync { users: None },
+            Note::Resync { users: Some(vec!["x".into(), "y".into()]) },
+            Note::Invalidate { origin: "00ff".into(), id: 7, cache: Cache::Blocked, keys: vec!["a".into()] },
+            Note::Invalidate { origin: "00ff".into(), id: 8, cache: Cache::Cards, keys: vec![] },
+            Note::Ack { id: 9 },
+        ];
+        for note in notes {
+            assert_eq!(Note::decode(&note.encode()).as_ref(), Some(&note));
+        }
+        assert_eq!(Note::decode("Z\nx"), None);
+        assert_eq!(Note::decode("S\nnot_a_reason\nu\n1"), None);
+        assert_eq!(Note::decode(""), None);
+    }
+
+    #[test]
+    fn directory_entries_parse() {
+        let entry = parse_entry("abc/42", "3|Android|phone-1").unwrap();
+        assert_eq!(entry.order, 3);
+        assert_eq!(entry.at.node, "abc");
+        assert_eq!(entry.at.session, 42);
+        assert_eq!(entry.at.platform, Platform::Android);
+        assert_eq!(entry.at.instance, "phone-1");
+        assert_eq!(parse_entry("#", "5"), None);
+        assert_eq!(parse_entry("abc/x", "1|Web|w"), None);
+        assert_eq!(parse_entry("abc/1", "1|Nokia|w"), None);
+    }
+}
