@@ -97,7 +97,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let cluster = match &config.redis_url {
         Some(url) => {
             let lease = Duration::from_secs(config.cluster_lease_secs.max(1));
-            let bus = crate::cluster::redis::RedisBus::start(url, presence.clone(), lease)
+            let bus = crate::cluster::redis::RedisBus::start(url, &config.cluster_name, presence.clone(), lease)
                 .await
                 .map_err(|e| StartError::Cluster(e.to_string()))?;
             say(format_args!("parley cluster node {} (Redis {url})", bus.node()));

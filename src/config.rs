@@ -113,6 +113,9 @@ pub struct Config {
     /// A cluster node that has not renewed its lease for this long is dead: its sessions are
     /// forgotten and what it owned moves to the others.
     pub cluster_lease_secs: u64,
+    /// Prefix of the cluster's Redis keys and channels (`PARLEY_CLUSTER_NAME`): several clusters
+    /// may share one Redis under different names.
+    pub cluster_name: String,
     /// Largest message (MsgBody plus CloudCustomData and OfflinePushInfo) in bytes; Tencent: 12 KB.
     pub max_message_bytes: usize,
     /// Roaming history kept for this many seconds after each message's time (7 days by default;
@@ -262,6 +265,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             cluster_lease_secs: 5,
+            cluster_name: "parley".into(),
             max_message_bytes: 12 * 1024,
             history_retention_secs: 7 * 24 * 3600,
             retention_interval_secs: 60,
@@ -367,6 +371,11 @@ impl Config {
             )));
         }
         if self.redis_url.is_some() {
+            if self.cluster_name.is_empty()
+                || !self.cluster_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError::Invalid("cluster_name must be letters, digits, '_' or '-'".into()));
+            }
             if !self.database_url().starts_with("postgres") {
                 return Err(ConfigError::Invalid(
                     "a cluster (redis_url / PARLEY_REDIS_URL) needs a database every node shares: set \
@@ -417,6 +426,15 @@ impl Config {
         }
         if let Some(v) = var("PARLEY_REDIS_URL") {
             self.redis_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = var("PARLEY_CLUSTER_NAME") {
+            self.cluster_name = v;
+        }
+        if let Some(v) = var("PARLEY_CLUSTER_LEASE_SECS") {
+            self.cluster_lease_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "PARLEY_CLUSTER_LEASE_SECS",
+                message: format!("{v:?} is not an unsigned integer"),
+            })?;
         }
         if let Some(v) = var("PARLEY_REST_RATE") {
             self.rest_rate_per_sec = v.trim().parse().map_err(|_| ConfigError::Env {

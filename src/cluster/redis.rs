@@ -1,5 +1,7 @@
 //! The cluster bus: many nodes on one PostgreSQL and one Redis.
 //!
+//! Every key and channel starts with the cluster's name (`cluster_name`, default `parley`).
+//!
 //! - **Nodes** heartbeat into the sorted set `parley:nodes` (score: when the lease ends, by
 //!   Redis's clock). A node whose lease ended is dead: its directory entries are ignored and
 //!   swept, its groups and jobs move (ARCHITECTURE.md, "Cluster").
@@ -30,8 +32,6 @@ use super::{Bus, Cache, Forget, LocalBus};
 use crate::failure::Failure;
 use crate::presence::{Elsewhere, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId};
 
-const NODES: &str = "parley:nodes";
-const EVERY_NODE: &str = "parley:all";
 /// Longest wait for Redis on a request's path: past it the request is refused (retry).
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for the other nodes to drop an invalidated cache entry.
@@ -68,25 +68,61 @@ if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
-fn sessions_key(user: &str) -> String {
-    format!("parley:sessions:{user}")
+/// Names of the cluster's keys and channels, all under the cluster's name (`cluster_name`), so
+/// that several clusters can share one Redis.
+#[derive(Clone)]
+struct Names {
+    prefix: String,
 }
 
-fn node_channel(node: &str) -> String {
-    format!("parley:node:{node}")
+impl Names {
+    fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    fn every_node(&self) -> String {
+        format!("{}:all", self.prefix)
+    }
+
+    fn sessions(&self, user: &str) -> String {
+        format!("{}:sessions:{user}", self.prefix)
+    }
+
+    fn node(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
 }
 
 /// What one node tells another. UserIDs never hold spaces or newlines (`valid_user_id`), so the
 /// encoding is lines, lists separated by spaces, and a frame last, as is.
 #[derive(Debug, PartialEq)]
 enum Note {
-    Deliver { users: Vec<String>, frame: String },
-    Kick { reason: KickReason, users: Vec<String> },
-    KickSession { reason: KickReason, user: String, session: SessionId },
+    Deliver {
+        users: Vec<String>,
+        frame: String,
+    },
+    Kick {
+        reason: KickReason,
+        users: Vec<String>,
+    },
+    KickSession {
+        reason: KickReason,
+        user: String,
+        session: SessionId,
+    },
     /// Close these users' sessions (None: every session) so their clients resync.
-    Resync { users: Option<Vec<String>> },
-    Invalidate { origin: String, id: u64, cache: Cache, keys: Vec<String> },
-    Ack { id: u64 },
+    Resync {
+        users: Option<Vec<String>>,
+    },
+    Invalidate {
+        origin: String,
+        id: u64,
+        cache: Cache,
+        keys: Vec<String>,
+    },
+    Ack {
+        id: u64,
+    },
 }
 
 impl Note {
@@ -202,6 +238,7 @@ struct Missed {
 
 pub struct RedisBus {
     node: String,
+    names: Names,
     local: LocalBus,
     presence: Presence,
     pool: deadpool_redis::Pool,
@@ -218,7 +255,12 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects to Redis, joins the cluster (one heartbeat) and starts the heartbeat, the
     /// subscriber and the router. Fails when Redis does not answer.
-    pub async fn start(url: &str, presence: Presence, lease: Duration) -> Result<Arc<RedisBus>, ClusterError> {
+    pub async fn start(
+        url: &str,
+        name: &str,
+        presence: Presence,
+        lease: Duration,
+    ) -> Result<Arc<RedisBus>, ClusterError> {
         let mut config = deadpool_redis::Config::from_url(url);
         let timeouts = deadpool_redis::Timeouts {
             wait: Some(REDIS_TIMEOUT),
@@ -234,6 +276,7 @@ impl RedisBus {
         let node = format!("{:016x}", rand::random::<u64>());
         let bus = Arc::new(RedisBus {
             node,
+            names: Names { prefix: name.to_string() },
             local: LocalBus::new(presence.clone()),
             presence,
             pool,
@@ -288,10 +331,11 @@ impl RedisBus {
     async fn heartbeat(&self, lease: Duration) -> Result<(), ClusterError> {
         let mut conn = self.connection().await?;
         let script = redis::Script::new(HEARTBEAT);
-        let mut call = script.key(NODES);
+        let mut call = script.key(self.names.nodes());
         call.arg(&self.node).arg(lease.as_millis() as u64);
-        let reply: Vec<String> =
-            tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        let reply: Vec<String> = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
         let now: f64 = reply.first().and_then(|t| t.parse().ok()).unwrap_or(0.0);
         let mut nodes = Nodes::default();
         for pair in reply.get(1..).unwrap_or_default().chunks(2) {
@@ -324,7 +368,9 @@ impl RedisBus {
         for (channel, note) in notes {
             pipe.cmd("PUBLISH").arg(channel).arg(note);
         }
-        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)?
+        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
             .map_err(ClusterError::from)
     }
 
@@ -336,10 +382,11 @@ impl RedisBus {
         let mut conn = self.connection().await?;
         let mut pipe = redis::pipe();
         for user in users {
-            pipe.cmd("HGETALL").arg(sessions_key(user));
+            pipe.cmd("HGETALL").arg(self.names.sessions(user));
         }
-        let found: Vec<HashMap<String, String>> =
-            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        let found: Vec<HashMap<String, String>> = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
         Ok(found
             .into_iter()
             .zip(users)
@@ -372,11 +419,15 @@ impl RedisBus {
     async fn claim(&self, register: &Register) -> Result<Vec<Entry>, ClusterError> {
         let mut conn = self.connection().await?;
         let script = redis::Script::new(CLAIM);
-        let mut call = script.key(sessions_key(&register.user));
-        call.arg(format!("{}/{}", self.node, register.id))
-            .arg(format!("{}|{}", register.platform.name(), register.instance));
-        let before: Vec<String> =
-            tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn)).await.map_err(|_| ClusterError::Timeout)??;
+        let mut call = script.key(self.names.sessions(&register.user));
+        call.arg(format!("{}/{}", self.node, register.id)).arg(format!(
+            "{}|{}",
+            register.platform.name(),
+            register.instance
+        ));
+        let before: Vec<String> = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
         let pairs = before.chunks(2).filter_map(|pair| match pair {
             [field, value] => Some((field.as_str(), value.as_str())),
             _ => None,
@@ -435,13 +486,13 @@ impl RedisBus {
                     }
                     for (node, users) in per_node {
                         let note = Note::Deliver { users, frame: frame.to_string() };
-                        notes.push((node_channel(node), note.encode()));
+                        notes.push((self.names.node(node), note.encode()));
                     }
                 }
                 Outbound::Kick { user, reason } => {
                     for node in nodes_of.get(user.as_str()).into_iter().flatten() {
                         let note = Note::Kick { reason: *reason, users: vec![user.clone()] };
-                        notes.push((node_channel(node), note.encode()));
+                        notes.push((self.names.node(node), note.encode()));
                     }
                 }
                 Outbound::Release { user, fields } => releases.push((user, fields)),
@@ -452,7 +503,7 @@ impl RedisBus {
             let mut conn = self.connection().await?;
             for (user, fields) in releases {
                 let script = redis::Script::new(RELEASE);
-                let mut call = script.key(sessions_key(user));
+                let mut call = script.key(self.names.sessions(user));
                 for field in fields {
                     call.arg(field);
                 }
@@ -499,7 +550,7 @@ impl RedisBus {
             _ => return,
         };
         tracing::info!("redis answers again; telling the users whose frames were lost to resync");
-        if let Err(e) = self.publish(&[(EVERY_NODE.to_string(), note.encode())]).await {
+        if let Err(e) = self.publish(&[(self.names.every_node(), note.encode())]).await {
             tracing::warn!(error = %e, "resync note not published; kept for the next heartbeat");
             if let (Note::Resync { users }, Ok(mut missed)) = (note, self.missed.lock()) {
                 match users {
@@ -519,8 +570,8 @@ impl RedisBus {
         loop {
             let subscribed = async {
                 let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(node_channel(&self.node)).await?;
-                pubsub.subscribe(EVERY_NODE).await?;
+                pubsub.subscribe(self.names.node(&self.node)).await?;
+                pubsub.subscribe(self.names.every_node()).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
             let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
@@ -598,7 +649,7 @@ impl RedisBus {
                 }
                 let bus = self.clone();
                 tokio::spawn(async move {
-                    let ack = [(node_channel(&origin), Note::Ack { id }.encode())];
+                    let ack = [(bus.names.node(&origin), Note::Ack { id }.encode())];
                     if let Err(e) = bus.publish(&ack).await {
                         tracing::warn!(error = %e, "invalidation ack not published");
                     }
@@ -671,7 +722,7 @@ impl Bus for ClusterBus {
                 for (at, reason) in &registered.remote {
                     fields.push(format!("{}/{}", at.node, at.session));
                     let note = Note::KickSession { reason: *reason, user: user.clone(), session: at.session };
-                    notes.push((node_channel(&at.node), note.encode()));
+                    notes.push((bus.names.node(&at.node), note.encode()));
                 }
                 bus.publish(&notes).await?;
                 bus.queue(Outbound::Release { user, fields });
@@ -712,7 +763,7 @@ impl Bus for ClusterBus {
                 waiting.insert(id, (usize::MAX, Some(done)));
             }
             let note = Note::Invalidate { origin: bus.node.clone(), id, cache, keys };
-            let heard = bus.publish(&[(EVERY_NODE.to_string(), note.encode())]).await;
+            let heard = bus.publish(&[(bus.names.every_node(), note.encode())]).await;
             let others = match heard.as_deref() {
                 // Every node subscribed to parley:all heard it, this one included.
                 Ok([heard]) => usize::try_from(*heard).unwrap_or(0).saturating_sub(1),

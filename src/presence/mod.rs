@@ -259,7 +259,12 @@ impl Handler<Register> for PresenceShard {
             Some(view) => view,
             None => sessions
                 .iter()
-                .map(|s| Elsewhere { node: String::new(), session: s.id, platform: s.platform, instance: s.instance.clone() })
+                .map(|s| Elsewhere {
+                    node: String::new(),
+                    session: s.id,
+                    platform: s.platform,
+                    instance: s.instance.clone(),
+                })
                 .collect(),
         };
         let platforms: Vec<Platform> = view.iter().map(|s| s.platform).collect();

@@ -12,9 +12,9 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
+use crate::cluster::{Bus, Cache};
 use crate::config::{Access, CustomProfileField};
 use crate::failure::Failure;
-use crate::cluster::{Bus, Cache};
 use crate::store::cache::EpochCache;
 
 #[derive(Debug, thiserror::Error)]

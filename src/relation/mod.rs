@@ -21,9 +21,9 @@ use serde_json::{json, Map, Value};
 
 use crate::account::Accounts;
 use crate::cluster::Bus;
+use crate::cluster::Cache;
 use crate::failure::Failure;
 use crate::profile::{AllowType, Profiles};
-use crate::cluster::Cache;
 use crate::store::cache::EpochCache;
 use store::Work;
 

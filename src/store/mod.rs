@@ -7,7 +7,9 @@ pub mod cache;
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+};
 
 use crate::config::Config;
 
@@ -51,18 +53,41 @@ pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
             .parse::<PgConnectOptions>()
             .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?
             .disable_statement_logging();
+        let unreachable = |e: sea_orm::sqlx::Error| {
+            DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("cannot connect to the database: {e}")))
+        };
+        // Cluster nodes starting together migrate one after another: the first brings the
+        // schema up to date under a session advisory lock on a connection of its own, the
+        // others then find nothing to do.
+        let migrating = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(unreachable)?;
+        let migrating = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(migrating);
+        let lock =
+            |sql: &'static str| Statement::from_sql_and_values(DbBackend::Postgres, sql, [MIGRATION_LOCK.into()]);
+        migrating.execute(lock("SELECT pg_advisory_lock($1)")).await?;
+        let migrated = migration::Migrator::up(&migrating, None).await;
+        let _ = migrating.execute(lock("SELECT pg_advisory_unlock($1)")).await;
+        let _ = migrating.close().await;
+        migrated?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Postgres>(conn)))
             .connect_with(options)
             .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("cannot connect to the database: {e}"))))?;
-        sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+            .map_err(unreachable)?;
+        return Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool));
     };
     migration::Migrator::up(&db, None).await?;
     Ok(db)
 }
+
+/// The PostgreSQL advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x7061_726c_6579_6d69; // "parleymi"
 
 /// Creates the data directory and proves it writable, naming the path and the cause when not.
 fn prepare_data_dir(dir: &std::path::Path) -> Result<(), DbErr> {

@@ -1,0 +1,331 @@
+//! Cluster mode: several nodes on one PostgreSQL and one Redis behave as one server. Each test
+//! starts its own nodes (tests/common/cluster.rs) and is skipped, saying why, where PostgreSQL or
+//! Redis is not configured (PARLEY_TEST_DATABASE_URL, PARLEY_TEST_REDIS_URL).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::*;
+use serde_json::{json, Value};
+
+/// How long a quiet check waits for something that must not come.
+const QUIET: Duration = Duration::from_millis(800);
+
+async fn assert_kicked(client: &mut Client, reason: &str, who: &str) {
+    let kicked = client.event_named("kicked", WAIT).await.unwrap_or_else(|| panic!("{who}: no kicked event"));
+    assert_eq!(kicked["data"]["Reason"], reason, "{who}: {kicked}");
+    assert!(client.closes_within(WAIT).await, "{who}: not closed after kicked");
+}
+
+async fn c2c_text(client: &mut Client, from: &str, text: &str, who: &str) -> Value {
+    must_get(client, "c2c_msg", |d| d["From_Account"] == from && text_of(d) == text, who).await
+}
+
+fn rest_send(from: &str, to: &str, random: u32, text: &str) -> Value {
+    json!({"SyncOtherMachine": 1, "From_Account": from, "To_Account": to, "MsgRandom": random,
+           "MsgBody": text_body(text)})
+}
+
+#[test]
+fn sqlite_with_redis_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("parley-test-sqlite-redis-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PARLEY_LISTEN", "127.0.0.1:0")
+        .env("PARLEY_DATA_DIR", &dir)
+        .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
+        .env("PARLEY_SECRET_KEY", KEY)
+        // Nothing listens there: the refusal must come before any connection attempt.
+        .env("PARLEY_REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success(), "started SQLite with Redis");
+    let said = String::from_utf8_lossy(&output.stderr).to_string() + &String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("PostgreSQL") || said.contains("postgres"), "unclear refusal: {said}");
+    assert!(said.contains("PARLEY_DATABASE_URL"), "the refusal names the setting: {said}");
+}
+
+#[actix_rt::test]
+async fn messages_and_events_reach_users_on_other_nodes() {
+    let Some(cluster) = Cluster::start("messages_and_events_reach_users_on_other_nodes", 3) else {
+        return;
+    };
+    let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2));
+    a.import(&["alice", "bob"]).await;
+    let mut alice = online(a, "alice", "Android").await;
+    let mut bob = online(b, "bob", "Android").await;
+    // bob's second device on the third node gets everything too.
+    let mut bob_pc = online(c, "bob", "Web").await;
+
+    let sent = alice.send_text_msg("bob", "across").await;
+    assert_eq!(sent["code"], 0, "{sent}");
+    let got = c2c_text(&mut bob, "alice", "across", "bob on node 1").await;
+    assert_eq!(got["Seq"], sent["data"]["Seq"]);
+    c2c_text(&mut bob_pc, "alice", "across", "bob's web session on node 2").await;
+
+    let back = bob.send_text_msg("alice", "and back").await;
+    assert_eq!(back["code"], 0, "{back}");
+    c2c_text(&mut alice, "bob", "and back", "alice on node 0").await;
+    // The sender's other session, on another node, sees its own message.
+    c2c_text(&mut bob_pc, "bob", "and back", "bob's web session (sync of the sender's devices)").await;
+
+    // A REST send through the third node.
+    rest_ok(c, "openim/sendmsg", rest_send("alice", "bob", 77, "by rest")).await;
+    c2c_text(&mut bob, "alice", "by rest", "bob, REST send on node 2").await;
+    c2c_text(&mut alice, "alice", "by rest", "alice, her own REST send").await;
+
+    // Relation events: a friend added through node 2 reaches both sides on nodes 0 and 1.
+    rest_ok(
+        c,
+        "sns/friend_add",
+        json!({"From_Account": "alice", "ForceAddFlags": 1,
+               "AddFriendItem": [{"To_Account": "bob", "AddSource": "AddSource_Type_Test"}]}),
+    )
+    .await;
+    must_get(&mut alice, "friend_added", any, "alice").await;
+    must_get(&mut bob, "friend_added", any, "bob").await;
+
+    // Reads: bob reads on node 1, alice on node 0 hears the receipt.
+    let read = bob.request("mark_read", json!({"ConversationID": "c2c_alice"})).await;
+    assert_eq!(read["code"], 0, "{read}");
+    must_get(&mut alice, "c2c_read_receipt", |d| d["Peer_Account"] == "bob", "alice (read receipt)").await;
+    must_get(&mut bob_pc, "c2c_read", any, "bob's web session (his own read)").await;
+}
+
+#[actix_rt::test]
+async fn a_login_on_one_node_displaces_a_session_on_another() {
+    let Some(cluster) = Cluster::start("a_login_on_one_node_displaces_a_session_on_another", 2) else {
+        return;
+    };
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let mut phone = online(a, "alice", "Android").await;
+    // Dual policy (the default): an iPhone login displaces the Android session, wherever it is.
+    let mut iphone = online(b, "alice", "iPhone").await;
+    assert_kicked(&mut phone, "multi_device", "alice's Android on node 0").await;
+
+    // A second instance of the same platform on the other node (one instance per platform).
+    let mut second = login_instance(a, "alice", "iPhone", "iphone-2").await;
+    login_sync(&mut second, "second iPhone").await;
+    assert_kicked(&mut iphone, "multi_device", "alice's first iPhone on node 1").await;
+
+    // A web session lives beside a mobile one (Dual), on either node.
+    let mut web = online(b, "alice", "Web").await;
+    if let Some(e) = second.event_named("kicked", QUIET).await {
+        panic!("a web login kicked the phone: {e}");
+    }
+
+    // Online state is the cluster's, asked through either node.
+    for node in [a, b] {
+        let reply =
+            rest_ok(node, "openim/query_online_status", json!({"To_Account": ["alice"], "IsNeedDetail": 1})).await;
+        let result = &reply["QueryResult"][0];
+        assert_eq!(result["State"], "Online", "{reply}");
+        let platforms: BTreeSet<String> = result["Detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["Status"] == "Online")
+            .map(|d| d["Platform"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(platforms, BTreeSet::from(["Web".to_string(), "iPhone".to_string()]), "{reply}");
+    }
+
+    // A reconnect of the same device on the other node replaces its old connection.
+    let mut again = login_instance(b, "alice", "iPhone", "iphone-2").await;
+    login_sync(&mut again, "iPhone again").await;
+    assert_kicked(&mut second, "reconnected", "the iPhone's old connection on node 0").await;
+    web.request("heartbeat", json!({})).await;
+}
+
+#[actix_rt::test]
+async fn c2c_seqs_are_unique_and_gap_free_when_nodes_race() {
+    let Some(cluster) = Cluster::start("c2c_seqs_are_unique_and_gap_free_when_nodes_race", 3) else {
+        return;
+    };
+    cluster.node(0).import(&["alice", "bob"]).await;
+    let mut alice = online(cluster.node(0), "alice", "Android").await;
+    let mut bob = online(cluster.node(1), "bob", "Android").await;
+    const EACH: usize = 150;
+    // Both sides and REST callers on the third node write the one conversation at once.
+    async fn sends(client: &mut Client, to: &str, base: usize) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        for i in 0..EACH {
+            let data = json!({"To_Account": to, "MsgRandom": base + i, "MsgBody": text_body(&format!("{base}+{i}"))});
+            let reply = client.request("send_msg", data).await;
+            assert_eq!(reply["code"], 0, "{reply}");
+            seqs.push(reply["data"]["Seq"].as_i64().unwrap());
+        }
+        seqs
+    }
+    let rest = cluster.node(2);
+    let rest_sends = futures_util::future::join_all(
+        (0..EACH as u32)
+            .map(|i| rest.rest("openim/sendmsg", rest_send("alice", "bob", 3_000_000 + i, &format!("r{i}")))),
+    );
+    let (from_alice, from_bob, rest_replies) =
+        tokio::join!(sends(&mut alice, "bob", 1_000_000), sends(&mut bob, "alice", 2_000_000), rest_sends);
+    let seqs: Vec<i64> = from_alice.into_iter().chain(from_bob).collect();
+    for reply in &rest_replies {
+        assert_ok(reply, "REST sendmsg");
+    }
+    let total = 3 * EACH as i64;
+    let unique: BTreeSet<i64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), seqs.len(), "a seq was answered twice");
+    // Every seq 1..=total is stored exactly once, whichever node numbered it.
+    let rows = stored_seqs(&cluster, "alice", "bob").await;
+    assert_eq!(rows, (1..=total).collect::<Vec<_>>(), "stored seqs are not 1..{total}");
+    assert!(unique.iter().all(|s| (1..=total).contains(s)));
+}
+
+/// Every stored seq of a conversation, in order, read straight from the database.
+async fn stored_seqs(cluster: &Cluster, x: &str, y: &str) -> Vec<i64> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let (low, high) = if x < y { (x, y) } else { (y, x) };
+    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT seq FROM c2c_message WHERE user_low = $1 AND user_high = $2 ORDER BY seq",
+            [low.into(), high.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
+}
+
+#[actix_rt::test]
+async fn a_send_retried_on_another_node_is_answered_with_the_first_receipt() {
+    let Some(mut cluster) = Cluster::start("a_send_retried_on_another_node_is_answered_with_the_first_receipt", 2)
+    else {
+        return;
+    };
+    cluster.node(0).import(&["alice", "bob"]).await;
+    let message = json!({"To_Account": "bob", "MsgRandom": 4242, "MsgBody": text_body("once")});
+    let mut alice = online(cluster.node(0), "alice", "Android").await;
+    let first = alice.request("send_msg", message.clone()).await;
+    assert_eq!(first["code"], 0, "{first}");
+
+    // The same device retries through the other node while the first is still up...
+    let mut retry_client = login_instance(cluster.node(1), "alice", "Android", "other").await;
+    login_sync(&mut retry_client, "alice on node 1").await;
+    let retry = retry_client.request("send_msg", message.clone()).await;
+    assert_eq!(retry["data"]["Seq"], first["data"]["Seq"], "{retry}");
+    assert_eq!(retry["data"]["MsgKey"], first["data"]["MsgKey"]);
+    assert_eq!(retry["data"]["Duplicate"], true);
+
+    // ...and after the node that stored it died before the client heard the answer.
+    let second = json!({"To_Account": "bob", "MsgRandom": 4343, "MsgBody": text_body("twice?")});
+    let mut alice = online(cluster.node(0), "alice", "iPhone").await;
+    let stored = alice.request("send_msg", second.clone()).await;
+    assert_eq!(stored["code"], 0);
+    cluster.nodes[0].kill9();
+    let mut survivor = online(cluster.node(1), "alice", "iPhone").await;
+    let retry = survivor.request("send_msg", second).await;
+    assert_eq!(retry["data"]["Seq"], stored["data"]["Seq"], "{retry}");
+    assert_eq!(retry["data"]["Duplicate"], true, "{retry}");
+    assert_eq!(stored_seqs(&cluster, "alice", "bob").await, vec![1, 2]);
+}
+
+#[actix_rt::test]
+async fn a_write_through_one_node_takes_effect_at_once_on_another() {
+    let Some(cluster) = Cluster::start("a_write_through_one_node_takes_effect_at_once_on_another", 2) else {
+        return;
+    };
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    a.import(&["alice", "bob"]).await;
+    let mut alice = online(b, "alice", "Android").await;
+    // Node 1 caches bob's (empty) blacklist on this send.
+    assert_eq!(alice.send_text_msg("bob", "hello").await["code"], 0);
+    rest_ok(a, "sns/black_list_add", json!({"From_Account": "bob", "To_Account": ["alice"]})).await;
+    // The very next send through node 1 is refused.
+    let refused = alice.send_text_msg("bob", "still there?").await;
+    assert_eq!(refused["code"], 20007, "{refused}");
+    rest_ok(a, "sns/black_list_delete", json!({"From_Account": "bob", "To_Account": ["alice"]})).await;
+    assert_eq!(alice.send_text_msg("bob", "unblocked").await["code"], 0);
+
+    // A global mute set through node 0 holds on node 1 at once.
+    rest_ok(a, "openconfigsvr/setnospeaking", json!({"Set_Account": "alice", "C2CmsgNospeakingTime": 600})).await;
+    let muted = alice.send_text_msg("bob", "muted?").await;
+    assert_ne!(muted["code"], 0, "a muted sender's message went through: {muted}");
+    rest_ok(a, "openconfigsvr/setnospeaking", json!({"Set_Account": "alice", "C2CmsgNospeakingTime": 0})).await;
+    assert_eq!(alice.send_text_msg("bob", "unmuted").await["code"], 0);
+
+    // A REST kick through node 0: the UserSigs made before it stop working on node 1 too (node
+    // 1 has alice's kick time cached from her login), and her session there is closed.
+    let old_sig = parley::auth::usersig::generate(SDKAPPID, KEY, "alice", parley::now_secs() - 30, 86_400);
+    rest_ok(a, "im_open_login_svc/kick", json!({"UserID": "alice"})).await;
+    assert_kicked(&mut alice, "admin_kick", "alice on node 1").await;
+    let mut client = b.connect().await;
+    let reply = client.request("login", json!({"UserID": "alice", "UserSig": old_sig, "Platform": "Android"})).await;
+    assert_ne!(reply["code"], 0, "a UserSig older than the kick logged in on another node: {reply}");
+
+    // A nickname set through node 1 is what node 0's next message carries.
+    rest_ok(
+        b,
+        "profile/portrait_set",
+        json!({"From_Account": "bob", "ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "Bobby"}]}),
+    )
+    .await;
+    let mut alice = online(b, "alice", "Android").await;
+    rest_ok(a, "openim/sendmsg", rest_send("bob", "alice", 99, "from bobby")).await;
+    let got = c2c_text(&mut alice, "bob", "from bobby", "alice").await;
+    assert_eq!(got["Nick"], "Bobby", "{got}");
+}
+
+#[actix_rt::test]
+async fn a_dead_nodes_clients_move_and_lose_nothing() {
+    let Some(mut cluster) = Cluster::start("a_dead_nodes_clients_move_and_lose_nothing", 3) else {
+        return;
+    };
+    cluster.node(0).import(&["alice", "bob"]).await;
+    let mut bob = online(cluster.node(2), "bob", "Android").await;
+    let mut alice = online(cluster.node(0), "alice", "Android").await;
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        let reply = alice.send_text_msg("bob", &format!("m{i}")).await;
+        assert_eq!(reply["code"], 0);
+        acked.push(reply["data"]["Seq"].as_i64().unwrap());
+    }
+    cluster.nodes[2].kill9();
+    // Meanwhile alice goes on; bob is away.
+    for i in 50..100 {
+        let reply = alice.send_text_msg("bob", &format!("m{i}")).await;
+        assert_eq!(reply["code"], 0);
+        acked.push(reply["data"]["Seq"].as_i64().unwrap());
+    }
+    drop(bob.events.drain(..));
+    // The dead node's session leaves the directory once its lease (2 s here) ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = rest_ok(cluster.node(0), "openim/query_online_status", json!({"To_Account": ["bob"]})).await;
+        if reply["QueryResult"][0]["State"] != "Online" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bob still online 10 s after his node died: {reply}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // bob reconnects to a surviving node and resyncs from his cursor: nothing acked is missing.
+    let mut bob = server_login_with_cursor(cluster.node(1), "bob", 0).await;
+    let (_, missed) = login_sync(&mut bob, "bob after failover").await;
+    let got: BTreeSet<i64> =
+        missed.iter().filter(|e| e["event"] == "c2c_msg").map(|e| e["data"]["Seq"].as_i64().unwrap()).collect();
+    let want: BTreeSet<i64> = acked.iter().copied().collect();
+    assert_eq!(got, want, "bob's resync after failover");
+    // The restarted node rejoins and serves.
+    cluster.restart(2);
+    let mut carol = online(cluster.node(2), "carol", "Android").await;
+    assert_eq!(carol.send_text_msg("bob", "hi from the new node").await["code"], 0);
+    c2c_text(&mut bob, "carol", "hi from the new node", "bob on node 1").await;
+}
+
+async fn server_login_with_cursor(server: &Server, user: &str, cursor: i64) -> Client {
+    let peer = if user == "bob" { "alice" } else { "bob" };
+    server.login_with(user, "Android", json!({"Cursors": {format!("c2c_{peer}"): cursor}})).await
+}

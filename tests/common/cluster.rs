@@ -1,0 +1,78 @@
+//! Cluster harness: N parley nodes on one fresh PostgreSQL database and one Redis, under a
+//! cluster name of their own (so clusters of parallel tests never hear each other).
+//!
+//! Needs `PARLEY_TEST_DATABASE_URL` (a PostgreSQL admin URL) and `PARLEY_TEST_REDIS_URL`; without
+//! them `Cluster::start` prints why and answers None, and the test returns.
+
+use std::sync::Arc;
+
+use super::{Server, Store};
+
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+    pub store: Arc<Store>,
+    env: Vec<(String, String)>,
+}
+
+/// The Redis URL the tests may use, or None with the reason printed.
+pub fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("PARLEY_TEST_REDIS_URL").ok().filter(|s| !s.is_empty()) {
+        Some(url) => Some(url),
+        None => {
+            println!("{test}: skipped (set PARLEY_TEST_REDIS_URL, e.g. redis://127.0.0.1:6379, to run it)");
+            None
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes, one after another (the first migrates the fresh database).
+    pub fn start(test: &str, n: usize) -> Option<Cluster> {
+        Cluster::start_with(test, n, &[])
+    }
+
+    pub fn start_with(test: &str, n: usize, env: &[(&str, &str)]) -> Option<Cluster> {
+        let redis = redis_url(test)?;
+        Cluster::start_on_redis(test, n, &redis, env)
+    }
+
+    /// Starts `n` nodes on the given Redis (a test's own server, for Redis faults).
+    pub fn start_on_redis(test: &str, n: usize, redis: &str, env: &[(&str, &str)]) -> Option<Cluster> {
+        if std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).is_none() {
+            println!("{test}: skipped (a cluster needs PostgreSQL: set PARLEY_TEST_DATABASE_URL)");
+            return None;
+        }
+        let store = Arc::new(Store::fresh());
+        let name = format!("test{}x{}", std::process::id(), rand::random::<u32>());
+        let mut all: Vec<(String, String)> = vec![
+            ("PARLEY_REDIS_URL".into(), redis.to_string()),
+            ("PARLEY_CLUSTER_NAME".into(), name),
+            // Dead nodes are noticed within two seconds in the tests.
+            ("PARLEY_CLUSTER_LEASE_SECS".into(), "2".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut cluster = Cluster { nodes: Vec::new(), store, env: all };
+        for _ in 0..n {
+            cluster.add_node();
+        }
+        Some(cluster)
+    }
+
+    /// Starts one more node; its index.
+    pub fn add_node(&mut self) -> usize {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.nodes.push(Server::start_on(self.store.clone(), &env));
+        self.nodes.len() - 1
+    }
+
+    /// SIGKILLs node `i` and starts a new process in its place (same store, new port).
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].kill9();
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.nodes[i] = Server::start_on(self.store.clone(), &env);
+    }
+
+    pub fn node(&self, i: usize) -> &Server {
+        &self.nodes[i]
+    }
+}
