@@ -53,6 +53,8 @@ pub struct App {
     pub rest_limits: RateLimits,
     /// WebSocket connections waiting to log in, per source address.
     pub unauthenticated: crate::gateway::Unauthenticated,
+    /// The cluster this node belongs to (None: a single node).
+    pub cluster: Option<Arc<crate::cluster::redis::RedisBus>>,
     /// Turns true when the server shuts down; every session watches it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     next_session: AtomicU64,
@@ -78,6 +80,37 @@ pub enum StartError {
     Accounts(String),
     #[error("cluster: {0}")]
     Cluster(String),
+}
+
+/// In a cluster: answers group commands other nodes forward to the groups this node owns, and
+/// renews those groups' leases (a third of a lease apart), letting go of the ones lost.
+fn serve_groups_for_the_cluster(cluster: &Arc<crate::cluster::redis::RedisBus>, app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    cluster.set_answer_group(Arc::new(move |body: String| {
+        let app = weak.upgrade();
+        Box::pin(async move {
+            match app {
+                Some(app) => app.groups.answer_forwarded(&app, &body).await,
+                None => String::new(),
+            }
+        })
+    }));
+    let weak = Arc::downgrade(app);
+    let cluster = cluster.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(cluster.lease() / 3);
+        loop {
+            every.tick().await;
+            let Some(app) = weak.upgrade() else {
+                return;
+            };
+            match cluster.renew_groups(&app.groups.owned()).await {
+                Ok(lost) if !lost.is_empty() => app.groups.lost(&lost),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "group leases not renewed"),
+            }
+        }
+    });
 }
 
 /// Runs the server until a shutdown signal.
@@ -181,8 +214,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         unauthenticated: Default::default(),
         shutdown: shutdown.clone(),
         // Session IDs stay unique across restarts: a device's record names the session holding it.
-        next_session: AtomicU64::new(crate::now_micros().max(0) as u64),
+        // In a cluster they are unique across nodes too (a delivery names the session it skips):
+        // each node counts from a random point of the 63-bit space.
+        next_session: AtomicU64::new(match &cluster {
+            Some(_) => rand::random::<u64>() >> 1,
+            None => crate::now_micros().max(0) as u64,
+        }),
+        cluster: cluster.clone(),
     });
+    if let Some(cluster) = &cluster {
+        serve_groups_for_the_cluster(cluster, &app.clone().into_inner());
+    }
     let router = web::Data::new(crate::rest::Router::new());
     let server_app = app.clone();
     let stalled_after = Duration::from_secs(config.stalled_socket_timeout_secs);

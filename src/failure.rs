@@ -1,9 +1,9 @@
 //! The one shape every room's error takes on the wire: a numeric code from the spec (§5) and a
 //! text. Each room maps its own error enum to it once, in a `From` impl next to the enum.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub code: i64,
     pub info: String,

@@ -329,3 +329,188 @@ async fn server_login_with_cursor(server: &Server, user: &str, cursor: i64) -> C
     let peer = if user == "bob" { "alice" } else { "bob" };
     server.login_with(user, "Android", json!({"Cursors": {format!("c2c_{peer}"): cursor}})).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Groups: one owner in the cluster
+
+async fn group_rest(server: &Server, cmd: &str, body: Value) -> Value {
+    rest_ok(server, &format!("group_open_http_svc/{cmd}"), body).await
+}
+
+async fn new_group(server: &Server, owner: &str, members: &[&str]) -> String {
+    let body = json!({"Type": "Public", "Name": "cluster", "Owner_Account": owner, "MemberList": member_list(members)});
+    group_rest(server, "create_group", body).await["GroupId"].as_str().unwrap().to_string()
+}
+
+fn group_text(group: &str, random: u32, text: &str) -> Value {
+    json!({"GroupId": group, "Random": random, "MsgBody": text_body(text)})
+}
+
+/// Every stored seq of a group, in order, read straight from the database.
+async fn stored_group_seqs(cluster: &Cluster, group: &str) -> Vec<i64> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT seq FROM group_message WHERE group_id = $1 ORDER BY seq",
+            [group.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
+}
+
+#[actix_rt::test]
+async fn a_group_has_one_owner_wherever_its_commands_come_from() {
+    let toml = "group_msg_rate = 100000\n";
+    let Some(cluster) = Cluster::start_with_toml("a_group_has_one_owner_wherever_its_commands_come_from", 3, toml)
+    else {
+        return;
+    };
+    let users = ["gina", "hugo", "ivan"];
+    cluster.node(0).import(&users).await;
+    // Created through node 1; its members are on all three nodes.
+    let group = new_group(cluster.node(1), "gina", &["hugo", "ivan"]).await;
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        clients.push(online(cluster.node(i), user, "Android").await);
+    }
+    const EACH: u32 = 40;
+    async fn sends(client: &mut Client, group: &str, base: u32) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        for i in 0..EACH {
+            let reply = client
+                .request("group_open_http_svc/send_group_msg", group_text(group, base + i, &format!("{base}-{i}")))
+                .await;
+            assert_eq!(reply["code"], 0, "{reply}");
+            seqs.push(reply["data"]["MsgSeq"].as_i64().unwrap());
+        }
+        seqs
+    }
+    let [a, b, c] = &mut clients[..] else { unreachable!() };
+    let rest = cluster.node(2);
+    let rest_sends = futures_util::future::join_all((0..EACH).map(|i| {
+        let mut body = group_text(&group, 90_000 + i, &format!("rest-{i}"));
+        body["From_Account"] = json!("gina");
+        group_rest(rest, "send_group_msg", body)
+    }));
+    let (sa, sb, sc, rest_replies) =
+        tokio::join!(sends(a, &group, 10_000), sends(b, &group, 20_000), sends(c, &group, 30_000), rest_sends);
+    let mut seqs: Vec<i64> = sa.into_iter().chain(sb).chain(sc).collect();
+    seqs.extend(rest_replies.iter().map(|r| r["MsgSeq"].as_i64().unwrap_or_else(|| panic!("REST send: {r}"))));
+    let total = 4 * EACH as i64;
+    let unique: BTreeSet<i64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), seqs.len(), "a group seq was answered twice");
+    let stored = stored_group_seqs(&cluster, &group).await;
+    // Seq 1 is the creation's tips, if any: the messages are the last `total` seqs, gap-free.
+    let first = stored.len() as i64 - total + 1;
+    assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>(), "stored group seqs have gaps");
+    assert!(unique.iter().all(|s| *s >= first), "answered seqs {unique:?} vs stored {stored:?}");
+    // Every member, on whichever node, got every message but its own WebSocket sends (not
+    // echoed to the sending session), in seq order.
+    let expected = (total - EACH as i64) as usize;
+    for (client, user) in clients.iter_mut().zip(users) {
+        let mut got = Vec::new();
+        while got.len() < expected {
+            let e = client.take_event("group_msg", |d| d["IsSystemMsg"] != 1, WAIT).await;
+            let e = e.unwrap_or_else(|| panic!("{user} got {} of {expected} group messages", got.len()));
+            got.push(e["MsgSeq"].as_i64().unwrap());
+        }
+        if let Some(extra) = client.take_event("group_msg", |d| d["IsSystemMsg"] != 1, QUIET).await {
+            panic!("{user} got more than {expected}: {extra}");
+        }
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(got, sorted, "{user} got group messages out of order");
+    }
+}
+
+#[actix_rt::test]
+async fn group_frequency_control_is_the_clusters() {
+    let Some(cluster) = Cluster::start("group_frequency_control_is_the_clusters", 3) else {
+        return;
+    };
+    let users = ["gina", "hugo", "ivan"];
+    cluster.node(0).import(&users).await;
+    let group = new_group(cluster.node(0), "gina", &["hugo", "ivan"]).await;
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        clients.push(online(cluster.node(i), user, "Android").await);
+    }
+    // 3 × 40 sends at once from three nodes; the group admits 40 a second in all.
+    const EACH: u32 = 40;
+    async fn sends(client: &mut Client, group: &str, base: u32) -> Vec<Value> {
+        let mut ids = Vec::new();
+        for i in 0..EACH {
+            ids.push(client.send_request("group_open_http_svc/send_group_msg", group_text(group, base + i, "x")).await);
+        }
+        let mut replies = Vec::new();
+        for id in ids {
+            replies.push(client.response(id).await);
+        }
+        replies
+    }
+    let started = std::time::Instant::now();
+    let [a, b, c] = &mut clients[..] else { unreachable!() };
+    let (ra, rb, rc) = tokio::join!(sends(a, &group, 1_000), sends(b, &group, 2_000), sends(c, &group, 3_000));
+    let seconds = started.elapsed().as_secs() + 1;
+    let replies: Vec<Value> = ra.into_iter().chain(rb).chain(rc).collect();
+    let admitted = replies.iter().filter(|r| r["code"] == 0 && r["data"]["MsgDropReason"] == "").count() as u64;
+    let dropped = replies.iter().filter(|r| r["data"]["MsgDropReason"] == "MsgFreqCtrl").count() as u64;
+    assert_eq!(admitted + dropped, 3 * EACH as u64, "{replies:?}");
+    // One limiter for the group: at most 40 in each one-second window the sends spanned
+    // (three per-node limiters would have admitted all 120 within the first second).
+    assert!(admitted <= 40 * (seconds + 1), "{admitted} admitted in {seconds} s");
+    assert!(dropped > 0 && admitted < 3 * EACH as u64, "nothing was limited: {admitted} admitted");
+}
+
+#[actix_rt::test]
+async fn a_dead_owners_groups_move_and_a_stale_owner_is_fenced() {
+    let Some(mut cluster) = Cluster::start("a_dead_owners_groups_move_and_a_stale_owner_is_fenced", 3) else {
+        return;
+    };
+    cluster.node(0).import(&["gina", "hugo"]).await;
+    // Created, hence owned, by node 2.
+    let group = new_group(cluster.node(2), "gina", &["hugo"]).await;
+    let mut hugo = online(cluster.node(1), "hugo", "Android").await;
+    let mut gina = online(cluster.node(0), "gina", "Android").await;
+    let before = gina.request("group_open_http_svc/send_group_msg", group_text(&group, 1, "before")).await;
+    assert_eq!(before["code"], 0, "{before}");
+    must_get(&mut hugo, "group_msg", |d| text_of(d) == "before", "hugo").await;
+    cluster.nodes[2].kill9();
+    // The next command waits for the dead owner's lease (2 s here) and is served by a survivor.
+    let moved = std::time::Instant::now();
+    let after = gina.request("group_open_http_svc/send_group_msg", group_text(&group, 2, "after")).await;
+    assert_eq!(after["code"], 0, "{after}");
+    assert_eq!(after["data"]["MsgSeq"], before["data"]["MsgSeq"].as_i64().unwrap() + 1, "{after}");
+    assert!(moved.elapsed() < Duration::from_secs(8), "the group took {:?} to move", moved.elapsed());
+    must_get(&mut hugo, "group_msg", |d| text_of(d) == "after", "hugo after the move").await;
+
+    // A stale owner: the database refuses a write carrying an older fencing token than the
+    // group's current one, and changes nothing.
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT fence FROM group_owner WHERE group_id = $1",
+            [group.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .expect("the owner's token is recorded");
+    let current: i64 = row.try_get("", "fence").unwrap();
+    let mut info = parley::group::store::load(&db, &group).await.unwrap().unwrap().info;
+    info.name = "stale write".into();
+    let draft = parley::group::store::Draft { info: Some(info), fence: Some(current - 1), ..Default::default() };
+    let refused = parley::group::store::commit(&db, &group, &draft, true).await;
+    assert!(matches!(refused, Err(parley::group::GroupError::NotOwner(_))), "{refused:?}");
+    let name = parley::group::store::load(&db, &group).await.unwrap().unwrap().info.name;
+    assert_eq!(name, "cluster", "a fenced write changed the group");
+    // The current owner's token still writes.
+    let mut info = parley::group::store::load(&db, &group).await.unwrap().unwrap().info;
+    info.name = "owner write".into();
+    let draft = parley::group::store::Draft { info: Some(info), fence: Some(current), ..Default::default() };
+    parley::group::store::commit(&db, &group, &draft, true).await.unwrap();
+}

@@ -1,7 +1,7 @@
 //! A group's profile and counters.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "group_info")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

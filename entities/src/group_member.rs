@@ -1,7 +1,7 @@
 //! A member of a stored group (AVChatRoom members are not stored).
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "group_member")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

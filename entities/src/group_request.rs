@@ -1,7 +1,7 @@
 //! A join application or an invitation waiting for an owner's or admin's answer.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "group_request")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

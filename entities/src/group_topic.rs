@@ -1,7 +1,7 @@
 //! A topic of a Community: its own profile and its own message sequence.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "group_topic")]
 pub struct Model {
     /// `GroupId` + `@TOPIC#_` + a suffix.

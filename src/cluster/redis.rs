@@ -91,7 +91,76 @@ impl Names {
     fn node(&self, node: &str) -> String {
         format!("{}:node:{node}", self.prefix)
     }
+
+    fn group_owner(&self, group: &str) -> String {
+        format!("{}:group:{group}", self.prefix)
+    }
+
+    fn group_fence(&self, group: &str) -> String {
+        format!("{}:fence:{group}", self.prefix)
+    }
 }
+
+/// Takes a group's lease unless a live node holds it: answers `<node>|<token>` of the owner
+/// and whether it was taken now. A lease names a dead node (its heartbeat ended) or nobody:
+/// this node takes it with a new fencing token, which only grows — also across a restart of
+/// Redis that lost the counters, since it is at least Redis's clock in milliseconds (so the
+/// counter itself need only outlive a millisecond; it is kept a minute).
+const CLAIM_GROUP: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local owner = redis.call('GET', KEYS[1])
+if owner then
+  local node = string.match(owner, '^([^|]*)')
+  -- Already this node's (two of its requests claimed at once): the same token.
+  if node == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {owner, 0}
+  end
+  local deadline = redis.call('ZSCORE', KEYS[3], node)
+  if deadline and tonumber(deadline) >= now then return {owner, 0} end
+end
+local fence = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now)
+redis.call('SET', KEYS[2], string.format('%d', fence), 'PX', 60000)
+local value = ARGV[1] .. '|' .. string.format('%d', fence)
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return {value, 1}
+";
+
+/// Renews the leases still held with these tokens: 1 per renewed lease, 0 per lost one.
+const RENEW_GROUPS: &str = r"
+local renewed = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+    renewed[i] = 1
+  else
+    renewed[i] = 0
+  end
+end
+return renewed
+";
+
+/// Gives a lease up if it is still the one held with this token.
+const RELEASE_GROUP: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// Who owns a group.
+#[derive(Debug, PartialEq)]
+pub enum GroupOwner {
+    /// This node, with this fencing token.
+    Here(i64),
+    /// Another live node.
+    There(String),
+}
+
+/// Longest wait for the owner of a group to answer a forwarded command.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves a group command forwarded by another node: the request's JSON in, the answer's out.
+pub type AnswerGroup = Arc<dyn Fn(String) -> futures_util::future::LocalBoxFuture<'static, String> + Send + Sync>;
 
 /// What one node tells another. UserIDs never hold spaces or newlines (`valid_user_id`), so the
 /// encoding is lines, lists separated by spaces, and a frame last, as is.
@@ -100,6 +169,8 @@ enum Note {
     Deliver {
         users: Vec<String>,
         frame: String,
+        /// A session not to write to (the sender's own), on whichever node it is.
+        except: Option<SessionId>,
     },
     Kick {
         reason: KickReason,
@@ -123,12 +194,26 @@ enum Note {
     Ack {
         id: u64,
     },
+    /// A group command for the group's owner; `body` is JSON (`group::Forwarded`).
+    Ask {
+        origin: String,
+        id: u64,
+        body: String,
+    },
+    /// The owner's answer to an `Ask` (`group::Answered`).
+    Answer {
+        id: u64,
+        body: String,
+    },
 }
 
 impl Note {
     fn encode(&self) -> String {
         match self {
-            Note::Deliver { users, frame } => format!("D\n{}\n{frame}", users.join(" ")),
+            Note::Deliver { users, frame, except } => {
+                let except = except.map_or("-".to_string(), |id| id.to_string());
+                format!("D\n{except}\n{}\n{frame}", users.join(" "))
+            }
             Note::Kick { reason, users } => format!("K\n{}\n{}", reason.name(), users.join(" ")),
             Note::KickSession { reason, user, session } => format!("S\n{}\n{user}\n{session}", reason.name()),
             Note::Resync { users: None } => "R\n*".to_string(),
@@ -137,6 +222,8 @@ impl Note {
                 format!("I\n{origin}\n{id}\n{}\n{}", cache.name(), keys.join(" "))
             }
             Note::Ack { id } => format!("A\n{id}"),
+            Note::Ask { origin, id, body } => format!("Q\n{origin}\n{id}\n{body}"),
+            Note::Answer { id, body } => format!("P\n{id}\n{body}"),
         }
     }
 
@@ -145,8 +232,13 @@ impl Note {
         let (tag, rest) = text.split_once('\n')?;
         Some(match tag {
             "D" => {
-                let (users, frame) = rest.split_once('\n')?;
-                Note::Deliver { users: list(users), frame: frame.to_string() }
+                let mut parts = rest.splitn(3, '\n');
+                let except = match parts.next()? {
+                    "-" => None,
+                    id => Some(id.parse().ok()?),
+                };
+                let users = list(parts.next()?);
+                Note::Deliver { users, frame: parts.next()?.to_string(), except }
             }
             "K" => {
                 let (reason, users) = rest.split_once('\n')?;
@@ -169,6 +261,16 @@ impl Note {
                 Note::Invalidate { origin, id, cache, keys: list(parts.next().unwrap_or_default()) }
             }
             "A" => Note::Ack { id: rest.parse().ok()? },
+            "Q" => {
+                let mut parts = rest.splitn(3, '\n');
+                let origin = parts.next()?.to_string();
+                let id = parts.next()?.parse().ok()?;
+                Note::Ask { origin, id, body: parts.next()?.to_string() }
+            }
+            "P" => {
+                let (id, body) = rest.split_once('\n')?;
+                Note::Answer { id: id.parse().ok()?, body: body.to_string() }
+            }
             _ => return None,
         })
     }
@@ -197,7 +299,7 @@ fn parse_entry(field: &str, value: &str) -> Option<Entry> {
 
 /// What the router sends on.
 enum Outbound {
-    Deliver { users: Arc<[String]>, frame: ByteString },
+    Deliver { users: Arc<[String]>, frame: ByteString, except: Option<SessionId> },
     Kick { user: String, reason: KickReason },
     Release { user: String, fields: Vec<String> },
 }
@@ -212,6 +314,8 @@ pub enum ClusterError {
     Timeout,
     #[error("cannot build the redis pool: {0}")]
     Setup(String),
+    #[error("node {0} is gone")]
+    NodeGone(String),
 }
 
 impl From<ClusterError> for Failure {
@@ -250,6 +354,10 @@ pub struct RedisBus {
     missed: Mutex<Missed>,
     /// Whether this node's subscription is up (notes reach it).
     subscribed: AtomicBool,
+    lease: Duration,
+    /// Group commands forwarded from here, waiting for the owner's answer.
+    asking: Mutex<HashMap<u64, oneshot::Sender<String>>>,
+    answer_group: OnceLock<AnswerGroup>,
 }
 
 impl RedisBus {
@@ -287,15 +395,18 @@ impl RedisBus {
             forget: OnceLock::new(),
             missed: Mutex::new(Missed::default()),
             subscribed: AtomicBool::new(false),
+            lease,
+            asking: Mutex::new(HashMap::new()),
+            answer_group: OnceLock::new(),
         });
         bus.heartbeat(lease).await?;
         let (subscribed_tx, subscribed_rx) = oneshot::channel();
-        tokio::spawn(bus.clone().subscribe(client, subscribed_tx));
+        actix::spawn(bus.clone().subscribe(client, subscribed_tx));
         // Notes for this node are heard before it serves anyone.
         let _ = tokio::time::timeout(REDIS_TIMEOUT, subscribed_rx).await;
-        tokio::spawn(bus.clone().route(rx));
+        actix::spawn(bus.clone().route(rx));
         let beating = bus.clone();
-        tokio::spawn(async move {
+        actix::spawn(async move {
             let mut every = tokio::time::interval(lease / 5);
             loop {
                 every.tick().await;
@@ -317,6 +428,94 @@ impl RedisBus {
     /// How the rooms' caches drop entries another node invalidated.
     pub fn set_forget(&self, forget: Forget) {
         let _ = self.forget.set(forget);
+    }
+
+    /// How this node serves group commands forwarded to it.
+    pub fn set_answer_group(&self, answer: AnswerGroup) {
+        let _ = self.answer_group.set(answer);
+    }
+
+    /// How long leases last (a node's and its groups').
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The group's owner, taking the lease when no live node holds it.
+    pub async fn claim_group(&self, group: &str) -> Result<GroupOwner, ClusterError> {
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(CLAIM_GROUP);
+        let mut call = script.key(self.names.group_owner(group));
+        call.key(self.names.group_fence(group)).key(self.names.nodes());
+        call.arg(&self.node).arg(self.lease.as_millis() as u64);
+        let (value, _taken): (String, i64) = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
+        let (node, fence) = value.split_once('|').unwrap_or((value.as_str(), "0"));
+        if node == self.node {
+            Ok(GroupOwner::Here(fence.parse().unwrap_or(0)))
+        } else {
+            Ok(GroupOwner::There(node.to_string()))
+        }
+    }
+
+    /// Renews the leases of the groups this node owns; answers the ones it lost.
+    pub async fn renew_groups(&self, held: &[(String, i64)]) -> Result<Vec<String>, ClusterError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(RENEW_GROUPS);
+        let mut call = script.arg(self.lease.as_millis() as u64);
+        for (group, fence) in held {
+            call.key(self.names.group_owner(group)).arg(format!("{}|{fence}", self.node));
+        }
+        let renewed: Vec<i64> = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
+        Ok(held.iter().zip(renewed).filter(|(_, r)| *r == 0).map(|((g, _), _)| g.clone()).collect())
+    }
+
+    /// Gives up a group's lease held with `fence` (its actor stopped).
+    pub async fn release_group(&self, group: &str, fence: i64) {
+        let released = async {
+            let mut conn = self.connection().await?;
+            let script = redis::Script::new(RELEASE_GROUP);
+            let mut call = script.key(self.names.group_owner(group));
+            call.arg(format!("{}|{fence}", self.node));
+            tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<i64>(&mut conn))
+                .await
+                .map_err(|_| ClusterError::Timeout)??;
+            Ok::<_, ClusterError>(())
+        };
+        if let Err(e) = released.await {
+            tracing::warn!(group, error = %e, "group lease not released; it expires by itself");
+        }
+    }
+
+    /// Sends a group command to the node that owns the group and waits for its answer.
+    pub async fn ask(&self, node: &str, body: String) -> Result<String, ClusterError> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut asking) = self.asking.lock() {
+            asking.insert(id, tx);
+        }
+        let note = Note::Ask { origin: self.node.clone(), id, body };
+        let published = self.publish(&[(self.names.node(node), note.encode())]).await;
+        let answer = match published {
+            Ok(heard) if heard.first().copied().unwrap_or(0) > 0 => tokio::time::timeout(ASK_TIMEOUT, rx)
+                .await
+                .map_err(|_| ClusterError::Timeout)
+                .and_then(|r| r.map_err(|_| ClusterError::Setup("answer dropped".into()))),
+            // Nobody listens on that node's channel: it is gone.
+            Ok(_) => Err(ClusterError::NodeGone(node.to_string())),
+            Err(e) => Err(e),
+        };
+        if answer.is_err() {
+            if let Ok(mut asking) = self.asking.lock() {
+                asking.remove(&id);
+            }
+        }
+        answer
     }
 
     /// Live nodes as of the last heartbeat (this one included).
@@ -477,7 +676,7 @@ impl RedisBus {
         let mut releases = Vec::new();
         for item in batch {
             match item {
-                Outbound::Deliver { users, frame } => {
+                Outbound::Deliver { users, frame, except } => {
                     let mut per_node: HashMap<&str, Vec<String>> = HashMap::new();
                     for user in users.iter() {
                         for node in nodes_of.get(user.as_str()).into_iter().flatten() {
@@ -485,7 +684,7 @@ impl RedisBus {
                         }
                     }
                     for (node, users) in per_node {
-                        let note = Note::Deliver { users, frame: frame.to_string() };
+                        let note = Note::Deliver { users, frame: frame.to_string(), except: *except };
                         notes.push((self.names.node(node), note.encode()));
                     }
                 }
@@ -623,8 +822,8 @@ impl RedisBus {
 
     fn heard(self: &Arc<Self>, note: Note) {
         match note {
-            Note::Deliver { users, frame } => {
-                self.local.deliver_many(users.into(), ByteString::from(frame), None);
+            Note::Deliver { users, frame, except } => {
+                self.local.deliver_many(users.into(), ByteString::from(frame), except);
             }
             Note::Kick { reason, users } => {
                 for user in users {
@@ -648,12 +847,30 @@ impl RedisBus {
                     forget(Some((cache, &keys)));
                 }
                 let bus = self.clone();
-                tokio::spawn(async move {
+                actix::spawn(async move {
                     let ack = [(bus.names.node(&origin), Note::Ack { id }.encode())];
                     if let Err(e) = bus.publish(&ack).await {
                         tracing::warn!(error = %e, "invalidation ack not published");
                     }
                 });
+            }
+            Note::Ask { origin, id, body } => {
+                let Some(answer) = self.answer_group.get().cloned() else {
+                    return;
+                };
+                let bus = self.clone();
+                actix::spawn(async move {
+                    let body = answer(body).await;
+                    let note = [(bus.names.node(&origin), Note::Answer { id, body }.encode())];
+                    if let Err(e) = bus.publish(&note).await {
+                        tracing::warn!(error = %e, "group answer not published");
+                    }
+                });
+            }
+            Note::Answer { id, body } => {
+                if let Some(waiting) = self.asking.lock().ok().and_then(|mut a| a.remove(&id)) {
+                    let _ = waiting.send(body);
+                }
             }
             Note::Ack { id } => {
                 if let Ok(mut waiting) = self.waiting_acks.lock() {
@@ -688,7 +905,7 @@ pub struct ClusterBus(pub Arc<RedisBus>);
 impl Bus for ClusterBus {
     fn deliver(&self, user: &str, frame: ByteString, except: Option<SessionId>) {
         self.0.local.deliver(user, frame.clone(), except);
-        self.0.queue(Outbound::Deliver { users: Arc::from(vec![user.to_string()]), frame });
+        self.0.queue(Outbound::Deliver { users: Arc::from(vec![user.to_string()]), frame, except });
     }
 
     fn kick(&self, user: &str, reason: KickReason) {
@@ -698,7 +915,7 @@ impl Bus for ClusterBus {
 
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
         self.0.local.deliver_many(users.clone(), frame.clone(), except);
-        self.0.queue(Outbound::Deliver { users, frame });
+        self.0.queue(Outbound::Deliver { users, frame, except });
     }
 
     fn register(&self, mut register: Register) -> BoxFuture<'static, Result<Registered, Failure>> {
@@ -816,7 +1033,12 @@ mod tests {
     #[test]
     fn notes_survive_their_encoding() {
         let notes = [
-            Note::Deliver { users: vec!["a".into(), "b_2".into()], frame: "{\"x\":\"line\\nbreak\"}\n".into() },
+            Note::Deliver {
+                users: vec!["a".into(), "b_2".into()],
+                frame: "{\"x\":\"line\\nbreak\"}\n".into(),
+                except: None,
+            },
+            Note::Deliver { users: vec!["a".into()], frame: "{}".into(), except: Some(u64::MAX) },
             Note::Kick { reason: KickReason::AdminKick, users: vec!["u".into()] },
             Note::KickSession { reason: KickReason::MultiDevice, user: "u".into(), session: 1_733_000_000_000_001 },
             Note::Resync { users: None },
@@ -824,6 +1046,8 @@ mod tests {
             Note::Invalidate { origin: "00ff".into(), id: 7, cache: Cache::Blocked, keys: vec!["a".into()] },
             Note::Invalidate { origin: "00ff".into(), id: 8, cache: Cache::Cards, keys: vec![] },
             Note::Ack { id: 9 },
+            Note::Ask { origin: "00ff".into(), id: 10, body: "{\"a\":\"x\\ny\"}\n".into() },
+            Note::Answer { id: 11, body: "[1,\n2]".into() },
         ];
         for note in notes {
             assert_eq!(Note::decode(&note.encode()).as_ref(), Some(&note));

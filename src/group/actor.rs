@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytestring::ByteString;
 use entities::{group_info, group_member, group_message, group_request, group_topic};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -25,7 +25,7 @@ use crate::presence::SessionId;
 use crate::profile::Card;
 
 /// Message priority (`MsgPriority`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Priority {
     High,
     Normal,
@@ -63,7 +63,7 @@ impl Priority {
 pub const MSG_FLAGS: [&str; 3] = ["AcceptAndNotify", "AcceptNotNotify", "Discard"];
 
 /// A message on its way into the group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroupSend {
     pub from: String,
     /// The app admin sends: no membership needed, not muted, not rate limited.
@@ -84,7 +84,7 @@ pub struct GroupSend {
 }
 
 /// Field changes of modify_group_base_info.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct InfoChange {
     pub name: Option<String>,
     pub introduction: Option<String>,
@@ -97,7 +97,7 @@ pub struct InfoChange {
 }
 
 /// Member field changes of modify_group_member_info.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MemberChange {
     pub role: Option<Role>,
     pub msg_flag: Option<String>,
@@ -107,7 +107,7 @@ pub struct MemberChange {
 }
 
 /// A command to one group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Op {
     Modify(InfoChange),
     /// add_group_member (the app admin) or a member's invitation.
@@ -199,7 +199,7 @@ pub enum Op {
 }
 
 /// Field changes of modify_topic.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TopicChange {
     pub topic_id: String,
     pub name: Option<String>,
@@ -214,7 +214,7 @@ pub struct TopicChange {
 pub const MAX_TOPICS: usize = 200;
 
 /// One message of import_group_msg.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportedMessage {
     pub from: String,
     pub time: i64,
@@ -241,12 +241,13 @@ pub struct GroupCall {
 pub struct SendCall(pub Box<GroupSend>);
 
 /// A copy of the group for reads (info, members, mutes, pending requests).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroupView {
     pub info: group_info::Model,
     pub members: Vec<group_member::Model>,
     pub mutes: HashMap<String, i64>,
     /// (topic, user) → mute deadline in that topic.
+    #[serde(with = "pairs")]
     pub topic_mutes: HashMap<(String, String), i64>,
     pub requests: Vec<group_request::Model>,
     pub bans: HashMap<String, (i64, String)>,
@@ -257,6 +258,21 @@ pub struct GroupView {
 #[derive(Message)]
 #[rtype(result = "GroupView")]
 pub struct GetView;
+
+/// A map keyed by pairs, as a list (JSON keys are strings): for a view sent between nodes.
+mod pairs {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &HashMap<(String, String), i64>, s: S) -> Result<S::Ok, S::Error> {
+        map.iter().collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<(String, String), i64>, D::Error> {
+        Ok(Vec::<((String, String), i64)>::deserialize(d)?.into_iter().collect())
+    }
+}
 
 struct Queued {
     send: Box<GroupSend>,
@@ -317,12 +333,14 @@ pub struct GroupActor {
     /// Members who take offline pushes (AcceptAndNotify), shared by every push job until the
     /// membership changes.
     notified: Option<Arc<Vec<String>>>,
+    /// In a cluster: this node's fencing token for the group (every commit carries it).
+    fence: Option<i64>,
 }
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
 impl GroupActor {
-    pub fn new(app: Arc<App>, state: GroupState) -> GroupActor {
+    pub fn new(app: Arc<App>, state: GroupState, fence: Option<i64>) -> GroupActor {
         let kind = GroupType::parse(&state.info.group_type).unwrap_or(GroupType::Public);
         GroupActor {
             app,
@@ -344,6 +362,7 @@ impl GroupActor {
             recent: HashMap::new(),
             last_activity: Instant::now(),
             notified: None,
+            fence,
         }
     }
 
@@ -1452,6 +1471,7 @@ impl GroupActor {
         let db = self.app.db.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
+        work.draft.fence = self.fence;
         let commit = async move {
             let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
             (result, work)
@@ -1606,6 +1626,11 @@ impl Actor for GroupActor {
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         self.app.groups.forget(&self.info.group_id, &ctx.address());
+        if let (Some(cluster), Some(fence)) = (&self.app.cluster, self.fence) {
+            // The lease goes with the actor, unless another node holds it by now.
+            let (cluster, group_id) = (cluster.clone(), self.info.group_id.clone());
+            actix::spawn(async move { cluster.release_group(&group_id, fence).await });
+        }
     }
 }
 
@@ -1615,13 +1640,14 @@ impl Handler<GroupCall> for GroupActor {
     fn handle(&mut self, call: GroupCall, _: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
         let planned = self.plan(&call.actor, call.op);
-        let (work, reply) = match planned {
+        let (mut work, reply) = match planned {
             Ok(p) => p,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let db = self.app.db.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
+        work.draft.fence = self.fence;
         let commit = async move {
             let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
             (result, work)

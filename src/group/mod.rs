@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use sea_orm::DbErr;
 
+use crate::cluster::redis::GroupOwner;
 use crate::failure::Failure;
-pub use actor::{GroupActor, GroupCall, Op};
+pub use actor::{GetView, GroupActor, GroupCall, GroupSend, GroupView, Op, SendCall};
 pub use rules::{GroupType, Role};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,13 @@ pub enum GroupError {
     /// A message refused by the message rules (codes of the openim family).
     #[error("{0}")]
     Message(Failure),
+    /// This node's ownership of the group was taken over by another node (cluster): nothing
+    /// was written; the command goes to the new owner.
+    #[error("the group moved to another node ({0}); retry")]
+    NotOwner(String),
+    /// A failure answered by the node that owns the group (cluster).
+    #[error("{0}")]
+    Remote(Failure),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,7 +105,8 @@ impl From<GroupError> for Failure {
             GroupError::DailyGroupLimit(_) => 10006,
             // Oversize is 80002 in the group API.
             GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
-            GroupError::Message(f) => return f.clone(),
+            GroupError::Message(f) | GroupError::Remote(f) => return f.clone(),
+            GroupError::NotOwner(_) => 10002,
             GroupError::Internal(why) => {
                 tracing::error!(error = %why, "group operation failed");
                 10002
@@ -131,56 +140,125 @@ impl From<crate::profile::ProfileError> for GroupError {
     }
 }
 
-/// The live group actors of this node.
+/// The live group actors of this node, with the fencing token each holds in a cluster.
 #[derive(Default)]
 pub struct Groups {
-    live: Mutex<HashMap<String, Addr<GroupActor>>>,
+    live: Mutex<HashMap<String, (Addr<GroupActor>, Option<i64>)>>,
+}
+
+/// A group command as it travels to the group's owner node (cluster).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub enum Forwarded {
+    Call { group: String, caller: Caller, op: Op },
+    Send { group: String, send: Box<GroupSend> },
+    View { group: String },
+}
+
+impl Forwarded {
+    fn group(&self) -> &str {
+        match self {
+            Forwarded::Call { group, .. } | Forwarded::Send { group, .. } | Forwarded::View { group } => group,
+        }
+    }
+}
+
+/// The owner's answer.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub enum Answered {
+    Value(Result<serde_json::Value, Failure>),
+    View(Box<GroupView>),
+    /// The asked node does not own the group (any more): ask again.
+    NotOwner,
+}
+
+impl Answered {
+    fn value(self, group: &str) -> Result<serde_json::Value, GroupError> {
+        match self {
+            Answered::Value(Ok(value)) => Ok(value),
+            Answered::Value(Err(failure)) => Err(GroupError::from_remote(group, failure)),
+            _ => Err(GroupError::Internal("unexpected answer from the group's owner".into())),
+        }
+    }
+}
+
+impl GroupError {
+    /// A failure the owner node answered, as the error this node would have had (callers
+    /// distinguish a missing group and a malformed ID).
+    fn from_remote(group: &str, failure: Failure) -> GroupError {
+        match failure.code {
+            10010 => GroupError::NoGroup(group.to_string()),
+            10015 => GroupError::BadGroupId(group.to_string()),
+            _ => GroupError::Remote(failure),
+        }
+    }
 }
 
 impl Groups {
     fn live(&self, group_id: &str) -> Option<Addr<GroupActor>> {
-        self.live.lock().ok().and_then(|m| m.get(group_id).filter(|a| a.connected()).cloned())
+        self.live.lock().ok().and_then(|m| m.get(group_id).filter(|(a, _)| a.connected()).map(|(a, _)| a.clone()))
     }
 
     pub fn is_live(&self, group_id: &str) -> bool {
         self.live(group_id).is_some()
     }
 
-    /// The actor of `group_id`, started from the database if needed.
-    pub async fn actor(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
-        // Every command on an existing group comes through here: a malformed ID is refused
-        // before any lookup (10015), whatever the command.
-        if !valid_group_id(group_id) {
-            return Err(GroupError::BadGroupId(group_id.to_string()));
-        }
+    /// This node's actor of `group_id`, started from the database if needed (with the fencing
+    /// token of its lease in a cluster).
+    async fn actor_here(
+        &self,
+        app: &Arc<crate::app::App>,
+        group_id: &str,
+        fence: Option<i64>,
+    ) -> Result<Addr<GroupActor>, GroupError> {
         if let Some(addr) = self.live(group_id) {
             return Ok(addr);
         }
         let state = store::load(&app.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
         let mut live = self.live.lock().map_err(|_| GroupError::Internal("group registry poisoned".into()))?;
-        if let Some(addr) = live.get(group_id).filter(|a| a.connected()) {
+        if let Some((addr, _)) = live.get(group_id).filter(|(a, _)| a.connected()) {
             return Ok(addr.clone());
         }
-        let addr = GroupActor::new(app.clone(), state).start();
-        live.insert(group_id.to_string(), addr.clone());
+        let addr = GroupActor::new(app.clone(), state, fence).start();
+        live.insert(group_id.to_string(), (addr.clone(), fence));
         Ok(addr)
     }
 
-    /// Starts the actor of a group just created (its rows are committed).
-    pub async fn started(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<Addr<GroupActor>, GroupError> {
-        self.actor(app, group_id).await
+    /// Starts the actor of a group just created (its rows are committed); in a cluster this
+    /// node takes the group's lease.
+    pub async fn started(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<(), GroupError> {
+        self.route(app, Forwarded::View { group: group_id.to_string() }).await.map(|_| ())
     }
 
     /// A stopping actor takes itself out (unless a newer one replaced it).
     pub fn forget(&self, group_id: &str, addr: &Addr<GroupActor>) {
         if let Ok(mut live) = self.live.lock() {
-            if live.get(group_id).is_some_and(|a| a == addr) {
+            if live.get(group_id).is_some_and(|(a, _)| a == addr) {
                 live.remove(group_id);
             }
         }
     }
 
-    /// Runs `op` in the group's actor; retried once if the actor stopped in between.
+    /// The groups this node owns, with their tokens (cluster).
+    pub fn owned(&self) -> Vec<(String, i64)> {
+        self.live
+            .lock()
+            .map(|m| m.iter().filter_map(|(g, (_, fence))| fence.map(|f| (g.clone(), f))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets the actors of groups whose leases this node lost: commands go to the new owner,
+    /// and whatever the old actor still writes is refused by the fencing token.
+    pub fn lost(&self, groups: &[String]) {
+        if let Ok(mut live) = self.live.lock() {
+            for group in groups {
+                if live.remove(group).is_some() {
+                    tracing::warn!(group, "group lease lost; another node owns it now");
+                }
+            }
+        }
+    }
+
+    /// Runs `op` in the group's actor, wherever it is.
     pub async fn call(
         &self,
         app: &Arc<crate::app::App>,
@@ -188,22 +266,154 @@ impl Groups {
         actor: Caller,
         op: Op,
     ) -> Result<serde_json::Value, GroupError> {
-        let addr = self.actor(app, group_id).await?;
-        match addr.send(GroupCall { actor: actor.clone(), op: op.clone() }).await {
-            Ok(result) => result,
-            Err(_) => {
-                let addr = self.actor(app, group_id).await?;
-                addr.send(GroupCall { actor, op })
-                    .await
-                    .map_err(|_| GroupError::Internal("group actor unavailable".into()))?
+        let request = Forwarded::Call { group: group_id.to_string(), caller: actor, op };
+        self.route(app, request).await?.value(group_id)
+    }
+
+    /// Hands a message to the group's actor, wherever it is.
+    pub async fn send(
+        &self,
+        app: &Arc<crate::app::App>,
+        group_id: &str,
+        send: GroupSend,
+    ) -> Result<serde_json::Value, GroupError> {
+        let request = Forwarded::Send { group: group_id.to_string(), send: Box::new(send) };
+        self.route(app, request).await?.value(group_id)
+    }
+
+    /// A copy of the group's state, from its actor wherever it is.
+    pub async fn view(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<GroupView, GroupError> {
+        match self.route(app, Forwarded::View { group: group_id.to_string() }).await? {
+            Answered::View(view) => Ok(*view),
+            other => Err(other.value(group_id).err().unwrap_or_else(|| GroupError::Internal("no view".into()))),
+        }
+    }
+
+    /// Runs a request on the group's owner: this node's actor on a single node; in a cluster
+    /// the node holding the group's lease, taking the lease when no live node holds it. While
+    /// a group moves (its owner died, its lease not yet ended) the request waits for the move.
+    async fn route(&self, app: &Arc<crate::app::App>, request: Forwarded) -> Result<Answered, GroupError> {
+        // Every command on an existing group comes through here: a malformed ID is refused
+        // before any lookup (10015), whatever the command.
+        let group = request.group().to_string();
+        if !valid_group_id(&group) {
+            return Err(GroupError::BadGroupId(group));
+        }
+        let Some(cluster) = app.cluster.clone() else {
+            return self.run_here(app, &group, None, request).await;
+        };
+        // Long enough for a dead owner's lease to end.
+        let give_up = std::time::Instant::now() + cluster.lease() + std::time::Duration::from_secs(2);
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            let outcome = match self.live(&group) {
+                Some(_) => self.run_here(app, &group, None, request.clone()).await,
+                None => match cluster.claim_group(&group).await.map_err(|e| GroupError::Remote(e.into()))? {
+                    GroupOwner::Here(fence) => {
+                        let ran = self.run_here(app, &group, Some(fence), request.clone()).await;
+                        if matches!(ran, Err(GroupError::NoGroup(_))) {
+                            cluster.release_group(&group, fence).await;
+                        }
+                        ran
+                    }
+                    GroupOwner::There(node) => {
+                        let body = serde_json::to_string(&request).map_err(|e| GroupError::Internal(e.to_string()))?;
+                        match cluster.ask(&node, body).await {
+                            Ok(answer) => match serde_json::from_str::<Answered>(&answer) {
+                                Ok(Answered::NotOwner) => {
+                                    Err(GroupError::NotOwner(format!("{group}: {node} answered not owner")))
+                                }
+                                Ok(answered) => Ok(answered),
+                                Err(e) => Err(GroupError::Internal(format!("answer of node {node}: {e}"))),
+                            },
+                            // Gone or silent: its lease ends, and the group moves.
+                            Err(e) => {
+                                tracing::warn!(group, node, error = %e, "group owner did not answer");
+                                Err(GroupError::NotOwner(format!("{group}: {node} silent")))
+                            }
+                        }
+                    }
+                },
+            };
+            match outcome {
+                Err(GroupError::NotOwner(ref why)) if std::time::Instant::now() < give_up => {
+                    tracing::debug!(group, why, "group not served by the node asked; asking again");
+                    self.lost(std::slice::from_ref(&group));
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => return other,
             }
         }
+    }
+
+    /// Runs a request in this node's actor (retried once if the actor stopped in between).
+    async fn run_here(
+        &self,
+        app: &Arc<crate::app::App>,
+        group: &str,
+        fence: Option<i64>,
+        request: Forwarded,
+    ) -> Result<Answered, GroupError> {
+        for attempt in 0..2 {
+            let addr = self.actor_here(app, group, fence).await?;
+            let sent = match &request {
+                Forwarded::Call { caller, op, .. } => addr
+                    .send(GroupCall { actor: caller.clone(), op: op.clone() })
+                    .await
+                    .map(|r| r.map(|v| Answered::Value(Ok(v)))),
+                Forwarded::Send { send, .. } => {
+                    addr.send(SendCall(send.clone())).await.map(|r| r.map(|v| Answered::Value(Ok(v))))
+                }
+                Forwarded::View { .. } => addr.send(GetView).await.map(|view| Ok(Answered::View(Box::new(view)))),
+            };
+            match sent {
+                Ok(result) => return result,
+                Err(_) if attempt == 0 => continue,
+                Err(_) => break,
+            }
+        }
+        Err(GroupError::Internal("group actor unavailable".into()))
+    }
+
+    /// Serves a request another node forwarded here as this group's owner; never forwards it on.
+    pub async fn answer_forwarded(&self, app: &Arc<crate::app::App>, body: &str) -> String {
+        let answered = match serde_json::from_str::<Forwarded>(body) {
+            Err(e) => Answered::Value(Err(Failure::new(10002, format!("malformed forwarded group command: {e}")))),
+            Ok(request) => {
+                let group = request.group().to_string();
+                let fence = match (self.live(&group), &app.cluster) {
+                    (Some(_), _) => Ok(None),
+                    (None, Some(cluster)) => match cluster.claim_group(&group).await {
+                        Ok(GroupOwner::Here(fence)) => Ok(Some(fence)),
+                        Ok(GroupOwner::There(_)) => Err(Answered::NotOwner),
+                        Err(e) => Err(Answered::Value(Err(e.into()))),
+                    },
+                    (None, None) => Err(Answered::NotOwner),
+                };
+                match fence {
+                    Err(answer) => answer,
+                    Ok(fence) => match self.run_here(app, &group, fence, request).await {
+                        Ok(answered) => answered,
+                        Err(GroupError::NotOwner(_)) => {
+                            self.lost(std::slice::from_ref(&group));
+                            Answered::NotOwner
+                        }
+                        Err(e) => Answered::Value(Err(e.into())),
+                    },
+                }
+            }
+        };
+        serde_json::to_string(&answered).unwrap_or_else(|e| {
+            let failure = Failure::new(10002, format!("answer not encoded: {e}"));
+            serde_json::to_string(&Answered::Value(Err(failure))).unwrap_or_default()
+        })
     }
 }
 
 /// Who calls a group command: the app admin, or a user by UserID (their role is the group's
 /// business).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Caller {
     AppAdmin,
     User(String),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use entities::{group_info, group_member};
 use serde_json::{json, Map, Value};
 
-use super::actor::{self, GetView, GroupSend, GroupView, InfoChange, MemberChange, Op, Priority, SendCall};
+use super::actor::{self, GroupSend, GroupView, InfoChange, MemberChange, Op, Priority};
 use super::rules::{self, GroupType, Role};
 use super::{store, Caller, GroupError};
 use crate::app::App;
@@ -122,8 +122,7 @@ async fn run(app: &Arc<App>, group: &str, call: &Call, op: Op) -> Result<Value, 
 }
 
 async fn view(app: &Arc<App>, group: &str) -> Result<GroupView, GroupError> {
-    let addr = app.groups.actor(app, group).await?;
-    addr.send(GetView).await.map_err(|_| GroupError::Internal("group actor unavailable".into()))
+    app.groups.view(app, group).await
 }
 
 /// The acting user of a member-side command: over WebSocket the caller, over REST the named
@@ -738,20 +737,9 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     Ok(reply(answer))
 }
 
-/// Hands a message to its group's actor (retried once if the actor stopped in between).
+/// Hands a message to its group's actor, wherever it is.
 pub async fn send_to(app: &Arc<App>, group: &str, send: GroupSend) -> Result<Value, GroupError> {
-    let addr = app.groups.actor(app, group).await?;
-    let result = addr.send(SendCall(Box::new(send.clone()))).await;
-    match result {
-        Ok(answer) => answer,
-        Err(_) => app
-            .groups
-            .actor(app, group)
-            .await?
-            .send(SendCall(Box::new(send)))
-            .await
-            .map_err(|_| GroupError::Internal("group actor unavailable".into()))?,
-    }
+    app.groups.send(app, group, send).await
 }
 
 pub async fn send_group_system_notification(app: Arc<App>, call: Call) -> Result<Reply, Failure> {

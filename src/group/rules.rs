@@ -126,7 +126,7 @@ impl GroupType {
 /// AVChatRoom has no member limit.
 pub const UNLIMITED: i64 = 4_294_967_295;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Not in the group (may still act as the app admin).
     None,

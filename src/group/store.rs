@@ -150,6 +150,8 @@ pub struct Draft {
     /// A new group that counts against the app's daily net creations (`import_group` does not).
     pub counts_creation: bool,
     pub limits: Limits,
+    /// In a cluster: the fencing token of the owner writing this change (`group_owner`).
+    pub fence: Option<i64>,
 }
 
 impl Draft {
@@ -185,6 +187,9 @@ pub async fn commit(
         return Ok(());
     }
     let txn = crate::store::begin_write(db).await?;
+    if let Some(fence) = draft.fence {
+        check_fence(&txn, group_id, fence).await?;
+    }
     check_joins(&txn, draft).await?;
     if draft.new_group && draft.counts_creation {
         count_day(&txn, true, draft.limits.per_day).await?;
@@ -366,6 +371,27 @@ pub async fn commit(
             .await?;
     }
     Ok(txn.commit().await?)
+}
+
+/// Refuses the change when another node took the group over with a newer token; otherwise
+/// records this token, which also locks the group's row until the commit.
+async fn check_fence(txn: &DatabaseTransaction, group_id: &str, fence: i64) -> Result<(), GroupError> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO group_owner (group_id, fence) VALUES ($1, $2) ON CONFLICT (group_id) \
+             DO UPDATE SET fence = excluded.fence WHERE group_owner.fence <= excluded.fence"
+        }
+        _ => {
+            "INSERT INTO group_owner (group_id, fence) VALUES (?, ?) ON CONFLICT (group_id) \
+             DO UPDATE SET fence = excluded.fence WHERE group_owner.fence <= excluded.fence"
+        }
+    };
+    let done = txn.execute(Statement::from_sql_and_values(backend, sql, [group_id.into(), fence.into()])).await?;
+    if done.rows_affected() == 0 {
+        return Err(GroupError::NotOwner(format!("{group_id}: fence {fence} refused")));
+    }
+    Ok(())
 }
 
 /// Refuses the change when one of the joining users is already in `limits.per_user` groups.

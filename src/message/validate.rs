@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::MessageError;
 
 /// Content that passed validation, as the JSON text that is stored and delivered.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Content {
     pub body: String,
     pub cloud_custom_data: Option<String>,

@@ -102,7 +102,7 @@ struct FieldSpec {
 }
 
 /// The sender identity carried with every message.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Card {
     pub nick: Option<String>,
     pub face_url: Option<String>,

@@ -36,13 +36,26 @@ impl Cluster {
         Cluster::start_on_redis(test, n, &redis, env)
     }
 
+    /// Starts `n` nodes sharing this `parley.toml` (the nodes share a data dir).
+    pub fn start_with_toml(test: &str, n: usize, toml: &str) -> Option<Cluster> {
+        let redis = redis_url(test)?;
+        Cluster::start_full(test, n, &redis, &[], Some(toml))
+    }
+
     /// Starts `n` nodes on the given Redis (a test's own server, for Redis faults).
     pub fn start_on_redis(test: &str, n: usize, redis: &str, env: &[(&str, &str)]) -> Option<Cluster> {
+        Cluster::start_full(test, n, redis, env, None)
+    }
+
+    fn start_full(test: &str, n: usize, redis: &str, env: &[(&str, &str)], toml: Option<&str>) -> Option<Cluster> {
         if std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).is_none() {
             println!("{test}: skipped (a cluster needs PostgreSQL: set PARLEY_TEST_DATABASE_URL)");
             return None;
         }
         let store = Arc::new(Store::fresh());
+        if let Some(toml) = toml {
+            std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
+        }
         let name = format!("test{}x{}", std::process::id(), rand::random::<u32>());
         let mut all: Vec<(String, String)> = vec![
             ("PARLEY_REDIS_URL".into(), redis.to_string()),
