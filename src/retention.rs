@@ -23,10 +23,20 @@ pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) ->
     let interval = Duration::from_secs(app.config.retention_interval_secs.max(1));
     tokio::spawn(async move {
         loop {
-            if let Err(e) = sweep(&app).await {
-                tracing::error!(error = %e, "retention sweep failed");
+            // In a cluster one node a period sweeps (whichever takes the turn).
+            let my_turn = match &app.cluster {
+                Some(cluster) => cluster.take_turn("retention", interval).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "retention turn unknown; sweeping here");
+                    true
+                }),
+                None => true,
+            };
+            if my_turn {
+                if let Err(e) = sweep(&app).await {
+                    tracing::error!(error = %e, "retention sweep failed");
+                }
+                Metrics::add(&app.metrics.retention_sweeps, 1);
             }
-            Metrics::add(&app.metrics.retention_sweeps, 1);
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.wait_for(|down| *down) => break,

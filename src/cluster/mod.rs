@@ -143,3 +143,29 @@ impl Bus for LocalBus {
         }
     }
 }
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A bus for unit tests of a room alone: no sessions, no other nodes.
+    pub struct NoOtherNodes;
+
+    impl Bus for NoOtherNodes {
+        fn deliver(&self, _: &str, _: ByteString, _: Option<SessionId>) {}
+        fn kick(&self, _: &str, _: KickReason) {}
+        fn register(&self, _: Register) -> BoxFuture<'static, Result<Registered, Failure>> {
+            Box::pin(async { Err(Failure::new(70500, "no presence in unit tests")) })
+        }
+        fn unregister(&self, _: &str, _: SessionId) {}
+        fn online(&self, users: Vec<String>) -> BoxFuture<'static, Vec<(String, Vec<Platform>)>> {
+            Box::pin(async move { users.into_iter().map(|u| (u, Vec::new())).collect() })
+        }
+        fn invalidated(&self, _: Cache, _: Vec<String>) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn alone(&self) -> bool {
+            true
+        }
+    }
+}

@@ -147,6 +147,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
+/// Counts one more event in a window shared by every node; answers the count so far.
+const COUNT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+";
+
 /// Who owns a group.
 #[derive(Debug, PartialEq)]
 pub enum GroupOwner {
@@ -333,6 +340,9 @@ struct Nodes {
     live: usize,
 }
 
+/// An invalidation's acknowledgements still awaited, and who to tell when none is left.
+type AwaitedAcks = (usize, Option<oneshot::Sender<()>>);
+
 /// Users whose frames to other nodes could not be published.
 #[derive(Default)]
 struct Missed {
@@ -348,7 +358,7 @@ pub struct RedisBus {
     pool: deadpool_redis::Pool,
     nodes: RwLock<Nodes>,
     outbound: mpsc::Sender<Outbound>,
-    waiting_acks: Mutex<HashMap<u64, (usize, Option<oneshot::Sender<()>>)>>,
+    waiting_acks: Mutex<HashMap<u64, AwaitedAcks>>,
     next_ack: AtomicU64,
     forget: OnceLock<Forget>,
     missed: Mutex<Missed>,
@@ -473,6 +483,38 @@ impl RedisBus {
             .await
             .map_err(|_| ClusterError::Timeout)??;
         Ok(held.iter().zip(renewed).filter(|(_, r)| *r == 0).map(|((g, _), _)| g.clone()).collect())
+    }
+
+    /// Counts one more `name` event (shared by every node) in a window that starts with its
+    /// first event and lasts `window`; answers the count so far, this one included.
+    pub async fn count(&self, name: &str, window: Duration) -> Result<u64, ClusterError> {
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(COUNT);
+        let mut call = script.key(format!("{}:count:{name}", self.names.prefix));
+        call.arg(window.as_millis() as u64);
+        tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
+            .map_err(ClusterError::from)
+    }
+
+    /// Whether this node takes its turn at `job`: true for one node per `period` in the whole
+    /// cluster (the turn is a key set if absent, expiring after the period).
+    pub async fn take_turn(&self, job: &str, period: Duration) -> Result<bool, ClusterError> {
+        let mut conn = self.connection().await?;
+        let set: Option<String> = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::cmd("SET")
+                .arg(format!("{}:turn:{job}", self.names.prefix))
+                .arg(&self.node)
+                .arg("NX")
+                .arg("PX")
+                .arg(period.as_millis().max(1) as u64)
+                .query_async(&mut conn),
+        )
+        .await
+        .map_err(|_| ClusterError::Timeout)??;
+        Ok(set.is_some())
     }
 
     /// Gives up a group's lease held with `fence` (its actor stopped).

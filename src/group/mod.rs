@@ -143,8 +143,11 @@ impl From<crate::profile::ProfileError> for GroupError {
 /// The live group actors of this node, with the fencing token each holds in a cluster.
 #[derive(Default)]
 pub struct Groups {
-    live: Mutex<HashMap<String, (Addr<GroupActor>, Option<i64>)>>,
+    live: Mutex<HashMap<String, LiveGroup>>,
 }
+
+/// A live actor, and the fencing token of its lease in a cluster.
+type LiveGroup = (Addr<GroupActor>, Option<i64>);
 
 /// A group command as it travels to the group's owner node (cluster).
 #[derive(Clone, serde::Serialize, serde::Deserialize)]

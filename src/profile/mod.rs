@@ -353,7 +353,7 @@ mod tests {
             read: Access::Admin,
             write: Access::Admin,
         }];
-        Profiles::new(db, &custom)
+        Profiles::new(db, &custom, Arc::new(crate::cluster::tests::NoOtherNodes))
     }
 
     #[actix_rt::test]

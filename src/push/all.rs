@@ -479,6 +479,25 @@ fn take_quota(quota: &Mutex<PushQuota>, per_day: u32) -> Result<(), AllPushError
     Ok(())
 }
 
+/// The same rules for the whole cluster: one push a second and `per_day` a UTC day, counted in
+/// Redis (unreachable: refused, as the quota cannot be checked).
+async fn take_cluster_quota(cluster: &crate::cluster::redis::RedisBus, per_day: u32) -> Result<(), AllPushError> {
+    let unavailable = |e: crate::cluster::redis::ClusterError| {
+        tracing::warn!(error = %e, "push quota unavailable");
+        AllPushError::Internal
+    };
+    if !cluster.take_turn("im-push", Duration::from_secs(1)).await.map_err(unavailable)? {
+        return Err(AllPushError::TooSoon);
+    }
+    let day = crate::now_secs().div_euclid(86_400);
+    let today =
+        cluster.count(&format!("im-push-day-{day}"), Duration::from_secs(2 * 86_400)).await.map_err(unavailable)?;
+    if per_day > 0 && today > u64::from(per_day) {
+        return Err(AllPushError::DailyQuota);
+    }
+    Ok(())
+}
+
 pub async fn im_push(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let (from, from_admin) = match f.opt_str("From_Account").map_err(MessageError::from)? {
@@ -500,7 +519,10 @@ pub async fn im_push(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         Recipients::Everyone => None,
         condition => Some(matching(&app, condition).await?),
     };
-    take_quota(&app.push_quota, app.config.push.im_push_per_day)?;
+    match &app.cluster {
+        Some(cluster) => take_cluster_quota(cluster, app.config.push.im_push_per_day).await?,
+        None => take_quota(&app.push_quota, app.config.push.im_push_per_day)?,
+    }
     let task_id =
         format!("{}_{}_{}_{}", app.auth.sdkappid, rand::random::<u32>(), crate::now_secs(), rand::random::<u16>());
     let task = task_id.clone();

@@ -296,7 +296,7 @@ pub async fn dispatch(
     };
     let result = async {
         let identifier = authenticate(&app, &request, route.family).await?;
-        if !app.rest_limits.allow(route.rate) {
+        if !app.rest_limits.allow_in(app.cluster.as_deref(), route.rate).await {
             crate::stats::Metrics::add(&app.metrics.rest_rate_limited, 1);
             return Err(Failure::new(60007, "REST call rate exceeded"));
         }

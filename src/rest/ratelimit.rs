@@ -54,6 +54,36 @@ impl RateLimits {
         }
     }
 
+    /// The calls per second allowed to `class` (0: unlimited).
+    pub fn rate(&self, class: RateClass) -> u32 {
+        let bucket = match class {
+            RateClass::Normal => &self.normal,
+            RateClass::Bulk => &self.bulk,
+            RateClass::Archive => &self.archive,
+        };
+        bucket.lock().map(|b| b.rate as u32).unwrap_or(0)
+    }
+
+    /// Whether one more call of `class` is allowed: this node's token bucket, or in a cluster
+    /// the cluster's count of the current second (a fixed window; Redis unreachable → allowed).
+    pub async fn allow_in(&self, cluster: Option<&crate::cluster::redis::RedisBus>, class: RateClass) -> bool {
+        let Some(cluster) = cluster else {
+            return self.allow(class);
+        };
+        let rate = self.rate(class);
+        if rate == 0 {
+            return true;
+        }
+        let name = format!("rest-{class:?}-{}", crate::now_secs());
+        match cluster.count(&name, std::time::Duration::from_secs(2)).await {
+            Ok(count) => count <= u64::from(rate),
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster rate count unavailable; call allowed");
+                true
+            }
+        }
+    }
+
     pub fn allow(&self, class: RateClass) -> bool {
         let bucket = match class {
             RateClass::Normal => &self.normal,
