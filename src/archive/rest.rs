@@ -65,10 +65,21 @@ pub async fn download(
     let (Some(chat), Some(query)) = (Chat::parse(&chat_name), query) else {
         return HttpResponse::NotFound().finish();
     };
-    if super::parse_hour(hour).is_none() || !super::link_valid(&app.link_key, chat, hour, query.expires, &query.sign) {
+    let Some(start) = super::parse_hour(hour) else {
+        return HttpResponse::Forbidden().body("invalid or expired link");
+    };
+    if !super::link_valid(&app.link_key, chat, hour, query.expires, &query.sign) {
         return HttpResponse::Forbidden().body("invalid or expired link");
     }
-    match tokio::fs::read(super::gzip_path(&app, chat, hour)).await {
+    let path = super::gzip_path(&app, chat, hour);
+    if tokio::fs::metadata(&path).await.is_err() {
+        // Made by another node of a cluster (each keeps its own data dir): built here, from the
+        // database, the same way.
+        if let Err(e) = super::archive(&app, chat, start).await {
+            tracing::warn!(error = %e, "archive not built for a download");
+        }
+    }
+    match tokio::fs::read(path).await {
         Ok(bytes) => HttpResponse::Ok().content_type("application/gzip").body(bytes),
         Err(_) => HttpResponse::NotFound().finish(),
     }

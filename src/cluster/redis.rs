@@ -364,6 +364,8 @@ pub struct RedisBus {
     missed: Mutex<Missed>,
     /// Whether this node's subscription is up (notes reach it).
     subscribed: AtomicBool,
+    /// Redis failed and has not answered since: failures are logged once, not once each.
+    in_trouble: AtomicBool,
     lease: Duration,
     /// Group commands forwarded from here, waiting for the owner's answer.
     asking: Mutex<HashMap<u64, oneshot::Sender<String>>>,
@@ -405,6 +407,7 @@ impl RedisBus {
             forget: OnceLock::new(),
             missed: Mutex::new(Missed::default()),
             subscribed: AtomicBool::new(false),
+            in_trouble: AtomicBool::new(false),
             lease,
             asking: Mutex::new(HashMap::new()),
             answer_group: OnceLock::new(),
@@ -421,8 +424,11 @@ impl RedisBus {
             loop {
                 every.tick().await;
                 if let Err(e) = beating.heartbeat(lease).await {
-                    tracing::warn!(error = %e, "cluster heartbeat failed");
+                    beating.trouble("heartbeat", &e);
                 } else {
+                    if beating.in_trouble.swap(false, Ordering::AcqRel) {
+                        tracing::info!("redis answers again");
+                    }
                     beating.tell_missed().await;
                 }
             }
@@ -438,6 +444,15 @@ impl RedisBus {
     /// How the rooms' caches drop entries another node invalidated.
     pub fn set_forget(&self, forget: Forget) {
         let _ = self.forget.set(forget);
+    }
+
+    /// Logs a Redis failure: the first of an outage as a warning, the rest at debug level.
+    fn trouble(&self, what: &str, e: &dyn std::fmt::Display) {
+        if self.in_trouble.swap(true, Ordering::AcqRel) {
+            tracing::debug!(what, error = %e, "redis still unreachable");
+        } else {
+            tracing::warn!(what, error = %e, "redis unreachable; logged again when it answers");
+        }
     }
 
     /// How this node serves group commands forwarded to it.
@@ -530,7 +545,7 @@ impl RedisBus {
             Ok::<_, ClusterError>(())
         };
         if let Err(e) = released.await {
-            tracing::warn!(group, error = %e, "group lease not released; it expires by itself");
+            self.trouble("group lease release (it expires by itself)", &e);
         }
     }
 
@@ -682,7 +697,7 @@ impl RedisBus {
         let mut batch = Vec::with_capacity(ROUTER_BATCH);
         while rx.recv_many(&mut batch, ROUTER_BATCH).await > 0 {
             if let Err(e) = self.route_batch(&batch).await {
-                tracing::warn!(error = %e, "cluster routing failed; the users concerned will resync");
+                self.trouble("routing (the users concerned will resync)", &e);
                 self.remember_missed(&batch);
             }
             batch.clear();
@@ -792,7 +807,7 @@ impl RedisBus {
         };
         tracing::info!("redis answers again; telling the users whose frames were lost to resync");
         if let Err(e) = self.publish(&[(self.names.every_node(), note.encode())]).await {
-            tracing::warn!(error = %e, "resync note not published; kept for the next heartbeat");
+            self.trouble("resync note (kept for the next heartbeat)", &e);
             if let (Note::Resync { users }, Ok(mut missed)) = (note, self.missed.lock()) {
                 match users {
                     None => missed.everyone = true,
@@ -818,13 +833,13 @@ impl RedisBus {
             let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
                 Ok(Ok(pubsub)) => pubsub,
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cluster subscription failed; retrying");
+                    self.trouble("subscription", &e);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
                 Err(_) => {
-                    tracing::warn!("cluster subscription timed out; retrying");
+                    self.trouble("subscription", &"timed out");
                     continue;
                 }
             };
@@ -892,7 +907,7 @@ impl RedisBus {
                 actix::spawn(async move {
                     let ack = [(bus.names.node(&origin), Note::Ack { id }.encode())];
                     if let Err(e) = bus.publish(&ack).await {
-                        tracing::warn!(error = %e, "invalidation ack not published");
+                        bus.trouble("invalidation acknowledgement", &e);
                     }
                 });
             }
@@ -905,7 +920,7 @@ impl RedisBus {
                     let body = answer(body).await;
                     let note = [(bus.names.node(&origin), Note::Answer { id, body }.encode())];
                     if let Err(e) = bus.publish(&note).await {
-                        tracing::warn!(error = %e, "group answer not published");
+                        bus.trouble("group answer", &e);
                     }
                 });
             }
@@ -1006,7 +1021,7 @@ impl Bus for ClusterBus {
                     .collect(),
                 Err(e) => {
                     // Redis is out of reach: this node's own sessions are all it can vouch for.
-                    tracing::warn!(error = %e, "cluster directory unreachable; answering this node's sessions");
+                    bus.trouble("online query (this node's sessions answered)", &e);
                     bus.presence.query(&users).await
                 }
             }
@@ -1031,7 +1046,7 @@ impl Bus for ClusterBus {
             if let Err(e) = &heard {
                 // The other nodes' subscriptions are down too (their caches are bypassed and
                 // cleared when they are back), or they have lost their lease.
-                tracing::warn!(error = %e, ?cache, "invalidation not published");
+                bus.trouble("invalidation", e);
             }
             let wait = match bus.waiting_acks.lock() {
                 Ok(mut waiting) if others == 0 => {
