@@ -283,6 +283,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
         tracing::warn!("message writer did not drain within 10 s");
     }
+    if let Some(cluster) = &cluster {
+        // Gone at once rather than when the lease ends: its groups and turns move now.
+        cluster.leave().await;
+    }
 
     tracing::info!("stopped");
     Ok(())

@@ -116,6 +116,9 @@ pub struct Config {
     /// Prefix of the cluster's Redis keys and channels (`PARLEY_CLUSTER_NAME`): several clusters
     /// may share one Redis under different names.
     pub cluster_name: String,
+    /// Most PostgreSQL connections this node opens (`PARLEY_DATABASE_POOL`): mind the server's
+    /// `max_connections` across every node of a cluster.
+    pub database_pool_size: u32,
     /// Largest message (MsgBody plus CloudCustomData and OfflinePushInfo) in bytes; Tencent: 12 KB.
     pub max_message_bytes: usize,
     /// Roaming history kept for this many seconds after each message's time (7 days by default;
@@ -266,6 +269,7 @@ impl Default for Config {
             redis_url: None,
             cluster_lease_secs: 5,
             cluster_name: "parley".into(),
+            database_pool_size: 16,
             max_message_bytes: 12 * 1024,
             history_retention_secs: 7 * 24 * 3600,
             retention_interval_secs: 60,
@@ -429,6 +433,12 @@ impl Config {
         }
         if let Some(v) = var("PARLEY_CLUSTER_NAME") {
             self.cluster_name = v;
+        }
+        if let Some(v) = var("PARLEY_DATABASE_POOL") {
+            self.database_pool_size = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Env {
+                name: "PARLEY_DATABASE_POOL",
+                message: format!("{v:?} is not a positive integer"),
+            })?;
         }
         if let Some(v) = var("PARLEY_CLUSTER_LEASE_SECS") {
             self.cluster_lease_secs = v.trim().parse().map_err(|_| ConfigError::Env {

@@ -22,6 +22,12 @@ const EVENTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let interval = Duration::from_secs(app.config.retention_interval_secs.max(1));
     tokio::spawn(async move {
+        // In a cluster the turn is tried more often than it is taken, so that a node that died
+        // holding it is replaced within a lease, not an interval.
+        let check = match &app.cluster {
+            Some(cluster) => interval.min(cluster.lease()),
+            None => interval,
+        };
         loop {
             // In a cluster one node a period sweeps (whichever takes the turn).
             let my_turn = match &app.cluster {
@@ -38,7 +44,7 @@ pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) ->
                 Metrics::add(&app.metrics.retention_sweeps, 1);
             }
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(check) => {}
                 _ = shutdown.wait_for(|down| *down) => break,
             }
         }

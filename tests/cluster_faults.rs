@@ -211,3 +211,61 @@ async fn rest_rate_limits_and_the_push_quota_are_the_clusters() {
     let second = cluster.node(1).rest("all_member_push/im_push", push).await;
     assert_eq!(second["ErrorCode"], 90024, "a second push within the second, through another node: {second}");
 }
+
+#[actix_rt::test]
+async fn postgresql_down_under_a_cluster_refuses_fast_and_recovers_without_restarts() {
+    let store = std::sync::Arc::new(Store::fresh());
+    let Some(direct) = store.database_url.clone() else {
+        println!("postgresql_down_under_a_cluster: skipped (needs PARLEY_TEST_DATABASE_URL)");
+        return;
+    };
+    let host = direct.split_once('@').unwrap().1.split_once('/').unwrap().0.to_string();
+    let proxy = common::proxy::Proxy::start(host);
+    let proxied = proxy.postgres_url(&direct);
+    let Some(cluster) =
+        Cluster::start_on_store("postgresql_down_under_a_cluster", 2, store, &[("PARLEY_DATABASE_URL", &proxied)])
+    else {
+        return;
+    };
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    a.import(&["alice", "bob"]).await;
+    let mut alice = online(a, "alice", "Android").await;
+    let mut bob = online(b, "bob", "Android").await;
+    let mut acked = BTreeSet::new();
+    for i in 0..10 {
+        let reply = alice.send_text_msg("bob", &format!("before-{i}")).await;
+        assert_eq!(reply["code"], 0);
+        acked.insert(reply["data"]["Seq"].as_i64().unwrap());
+    }
+
+    proxy.down();
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(20) {
+        for (client, to) in [(&mut alice, "bob"), (&mut bob, "alice")] {
+            let started = Instant::now();
+            let reply = tokio::time::timeout(Duration::from_secs(8), client.send_text_msg(to, "down"))
+                .await
+                .unwrap_or_else(|_| panic!("a send hung while PostgreSQL was down"));
+            assert_eq!(reply["code"], 20005, "a send while PostgreSQL is down: {reply}");
+            assert!(started.elapsed() < Duration::from_secs(8));
+        }
+    }
+    proxy.restore();
+
+    // Every node recovers by itself: sends through both go through again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = 0;
+    while after < 10 {
+        assert!(Instant::now() < deadline, "no recovery within 30 s of PostgreSQL's return");
+        let (client, to) = if after % 2 == 0 { (&mut alice, "bob") } else { (&mut bob, "alice") };
+        let reply = client.send_text_msg(to, &format!("after-{after}")).await;
+        if reply["code"] == 0 {
+            acked.insert(reply["data"]["Seq"].as_i64().unwrap());
+            after += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let stored = stored_seqs(&cluster, "alice", "bob").await;
+    assert_eq!(stored, acked.iter().copied().collect::<Vec<_>>(), "every acknowledged message stored once");
+}

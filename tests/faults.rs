@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use common::*;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -337,59 +338,6 @@ async fn readers_that_never_read_are_closed_and_cost_bounded_memory() {
     eprintln!("stalled sockets gone {:?} after their sessions were closed", offline_at.elapsed());
     assert!(held.is_empty(), "the server still holds stalled connections from ports {held:?}");
     drop(readers);
-}
-
-/// A TCP proxy between the server and PostgreSQL that can cut every connection and then leave
-/// new ones unanswered, as a network outage does (the worst case: no refusal to act on).
-struct Proxy {
-    port: u16,
-    up: Arc<std::sync::atomic::AtomicBool>,
-    live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream: String) -> Proxy {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
-        let (up2, live2) = (up.clone(), live.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if !up2.load(Ordering::SeqCst) {
-                    // Accepted and never answered, like a database behind a dead link.
-                    live2.lock().unwrap().push(client);
-                    continue;
-                }
-                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
-                let mut registry = live2.lock().unwrap();
-                registry.push(client.try_clone().unwrap());
-                registry.push(server.try_clone().unwrap());
-                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
-                {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Proxy { port, up, live }
-    }
-
-    /// Cuts every connection and refuses new ones.
-    fn down(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
-        for stream in self.live.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 /// How long `work` took, failing past `limit`.

@@ -528,7 +528,8 @@ async fn fcm_end_to_end_token_exchange_and_message_json() {
     fake.assert_clean();
     // One token exchange (cached), with the contract's JWT header.
     let tokens = fake.token_requests();
-    assert_eq!(tokens.len(), 1, "the access token is cached: {tokens:#?}");
+    // (In a cluster run each node exchanges its own.)
+    assert!((1..=server.addrs().len()).contains(&tokens.len()), "the access token is cached: {tokens:#?}");
     assert_eq!(tokens[0].header["typ"], "JWT", "{tokens:#?}");
     assert_eq!(tokens[0].header["kid"], "k1", "kid = private_key_id: {tokens:#?}");
     assert_eq!(tokens[0].claims["exp"].as_i64().unwrap() - tokens[0].claims["iat"].as_i64().unwrap(), 3600);

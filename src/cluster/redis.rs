@@ -147,6 +147,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
+/// Takes a job's turn for a period: unless a live node (this one included) took it within the
+/// period. A turn held by a node that left or died is free.
+const TAKE_TURN: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  if holder == ARGV[1] then return 0 end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local deadline = redis.call('ZSCORE', KEYS[2], holder)
+  if deadline and tonumber(deadline) >= now then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// Counts one more event in a window shared by every node; answers the count so far.
 const COUNT: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -513,23 +528,36 @@ impl RedisBus {
             .map_err(ClusterError::from)
     }
 
-    /// Whether this node takes its turn at `job`: true for one node per `period` in the whole
-    /// cluster (the turn is a key set if absent, expiring after the period).
+    /// Whether this node takes its turn at `job`: true for one live node per `period` in the
+    /// whole cluster (the turn is a key naming its node, expiring after the period; a turn whose
+    /// node has left or died is free at once).
     pub async fn take_turn(&self, job: &str, period: Duration) -> Result<bool, ClusterError> {
         let mut conn = self.connection().await?;
-        let set: Option<String> = tokio::time::timeout(
-            REDIS_TIMEOUT,
-            redis::cmd("SET")
-                .arg(format!("{}:turn:{job}", self.names.prefix))
-                .arg(&self.node)
-                .arg("NX")
-                .arg("PX")
-                .arg(period.as_millis().max(1) as u64)
-                .query_async(&mut conn),
-        )
-        .await
-        .map_err(|_| ClusterError::Timeout)??;
-        Ok(set.is_some())
+        let script = redis::Script::new(TAKE_TURN);
+        let mut call = script.key(format!("{}:turn:{job}", self.names.prefix));
+        call.key(self.names.nodes()).arg(&self.node).arg(period.as_millis().max(1) as u64);
+        let taken: i64 = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
+        Ok(taken == 1)
+    }
+
+    /// Leaves the cluster (a clean shutdown): other nodes see this one dead at once, so its
+    /// groups and turns move without waiting for its lease to end.
+    pub async fn leave(&self) {
+        let left = async {
+            let mut conn = self.connection().await?;
+            let mut remove = redis::cmd("ZREM");
+            remove.arg(self.names.nodes()).arg(&self.node);
+            tokio::time::timeout(REDIS_TIMEOUT, remove.query_async::<i64>(&mut conn))
+                .await
+                .map_err(|_| ClusterError::Timeout)??;
+            Ok::<_, ClusterError>(())
+        };
+        match left.await {
+            Ok(()) => tracing::info!(node = %self.node, "left the cluster"),
+            Err(e) => self.trouble("leaving the cluster (the lease ends by itself)", &e),
+        }
     }
 
     /// Gives up a group's lease held with `fence` (its actor stopped).

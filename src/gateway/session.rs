@@ -411,9 +411,11 @@ impl Session {
             _ => ws::CloseCode::Policy,
         };
         ctx.close(Some(ws::CloseReason { code, description: Some(reason.name().to_string()) }));
-        // The shard already dropped this session; nothing to unregister, only the device's state.
+        // The shard already dropped this session (unregistering again costs it nothing); in a
+        // cluster the directory entry goes too. And the device's state is recorded.
         if let Some(login) = self.login.take() {
             self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, EndReason::Kicked(reason));
+            self.app.bus.unregister(&login.user, self.id);
         }
         ctx.stop();
     }

@@ -165,9 +165,11 @@ impl Committer {
     /// Both users exist and the sender may message the recipient; answers the sender's card.
     async fn check_parties(&self, request: &SendRequest) -> Result<Arc<Card>, MessageError> {
         let Parties { mutes, accounts, profiles, relations } = &self.parties;
+        // Every check reads the store (through caches that may be cold): a failure is the
+        // store's, and the send is refused as one the client retries.
         let internal = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "send check failed");
-            MessageError::Internal
+            MessageError::Unavailable(format!("the sender and recipient could not be checked: {e}"))
         };
         if !request.from_admin && !accounts.exists(&request.from).await.map_err(|e| internal(&e))? {
             return Err(MessageError::UnknownSender(request.from.clone()));

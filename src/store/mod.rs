@@ -74,7 +74,7 @@ pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
         let _ = migrating.close().await;
         migrated?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(config.database_pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Postgres>(conn)))
             .connect_with(options)

@@ -47,12 +47,27 @@ impl Cluster {
         Cluster::start_full(test, n, redis, env, None)
     }
 
+    /// Starts `n` nodes on a store the test made (its `env` may route the database elsewhere).
+    pub fn start_on_store(test: &str, n: usize, store: Arc<Store>, env: &[(&str, &str)]) -> Option<Cluster> {
+        let redis = redis_url(test)?;
+        Cluster::start_inner(n, &redis, env, None, store)
+    }
+
     fn start_full(test: &str, n: usize, redis: &str, env: &[(&str, &str)], toml: Option<&str>) -> Option<Cluster> {
         if std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).is_none() {
             println!("{test}: skipped (a cluster needs PostgreSQL: set PARLEY_TEST_DATABASE_URL)");
             return None;
         }
-        let store = Arc::new(Store::fresh());
+        Cluster::start_inner(n, redis, env, toml, Arc::new(Store::fresh()))
+    }
+
+    fn start_inner(
+        n: usize,
+        redis: &str,
+        env: &[(&str, &str)],
+        toml: Option<&str>,
+        store: Arc<Store>,
+    ) -> Option<Cluster> {
         if let Some(toml) = toml {
             std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
         }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod proxy;
 pub mod raw;
 
 use awc::ws;
@@ -89,13 +90,31 @@ pub fn psql(url: &str, sql: &str) {
     assert!(matches!(status, Ok(s) if s.success()), "psql {sql:?} failed: {status:?}");
 }
 
-/// A running server process.
+/// A running server process — or, with `PARLEY_TEST_CLUSTER=<n>` (and PostgreSQL and Redis
+/// configured), a cluster of `n` nodes on one store: `addr` is the first node, and connections
+/// and REST calls go to the nodes in turn, so that every suite runs across nodes unchanged.
 pub struct Server {
     child: Child,
     pub addr: String,
     pub store: std::sync::Arc<Store>,
     pub stdout: Vec<String>,
     env: Vec<(String, String)>,
+    /// The other nodes of a cluster run: (process, address).
+    peers: Vec<(Child, String)>,
+    turn: AtomicU32,
+}
+
+/// The number of nodes each test server is, from `PARLEY_TEST_CLUSTER` (1 without it, or
+/// without PostgreSQL and Redis to make a cluster on).
+pub fn cluster_size() -> usize {
+    let wanted: usize = std::env::var("PARLEY_TEST_CLUSTER").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let pg = std::env::var("PARLEY_TEST_DATABASE_URL").is_ok_and(|s| !s.is_empty());
+    let redis = std::env::var("PARLEY_TEST_REDIS_URL").is_ok_and(|s| !s.is_empty());
+    if wanted > 1 && pg && redis {
+        wanted
+    } else {
+        1
+    }
 }
 
 impl Server {
@@ -127,7 +146,55 @@ impl Server {
     }
 
     fn spawn(store: std::sync::Arc<Store>, env: &[(&str, &str)], stderr_gone: bool) -> Server {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // A test that makes its own cluster (tests/cluster*.rs) starts its nodes one by one.
+        let own_cluster = env.iter().any(|(k, _)| k == "PARLEY_REDIS_URL");
+        let nodes = if store.database_url.is_some() && !own_cluster { cluster_size() } else { 1 };
+        // What a restart repeats: the caller's settings (the cluster's are added again).
+        let asked = env.clone();
+        if nodes > 1 {
+            // One cluster per store, the same across restarts.
+            let name = store.data_dir.file_name().map(|n| n.to_string_lossy().replace(['.', ' '], "_")).unwrap();
+            let redis = std::env::var("PARLEY_TEST_REDIS_URL").unwrap();
+            env.splice(
+                0..0,
+                [
+                    ("PARLEY_REDIS_URL".to_string(), redis),
+                    ("PARLEY_CLUSTER_NAME".to_string(), name),
+                    ("PARLEY_CLUSTER_LEASE_SECS".to_string(), "2".to_string()),
+                    // Three nodes per test, tests in parallel: within PostgreSQL's 100 connections.
+                    ("PARLEY_DATABASE_POOL".to_string(), "8".to_string()),
+                ],
+            );
+        }
+        let (child, addr, lines) = Server::spawn_node(&store, &env, stderr_gone);
+        let peers = (1..nodes)
+            .map(|_| {
+                let (child, addr, _) = Server::spawn_node(&store, &env, stderr_gone);
+                (child, addr)
+            })
+            .collect();
+        Server { child, addr, store, stdout: lines, env: asked, peers, turn: AtomicU32::new(0) }
+    }
+
+    /// Every node's address (one unless this is a cluster run).
+    pub fn addrs(&self) -> Vec<&str> {
+        std::iter::once(self.addr.as_str()).chain(self.peers.iter().map(|(_, a)| a.as_str())).collect()
+    }
+
+    /// The address of the node the next connection or REST call goes to.
+    pub fn next_addr(&self) -> &str {
+        if self.peers.is_empty() {
+            return &self.addr;
+        }
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) as usize % (self.peers.len() + 1);
+        match turn {
+            0 => &self.addr,
+            n => &self.peers[n - 1].1,
+        }
+    }
+
+    fn spawn_node(store: &Store, env: &[(String, String)], stderr_gone: bool) -> (Child, String, Vec<String>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
         command
             .current_dir(&store.data_dir)
@@ -144,7 +211,7 @@ impl Server {
         if let Some(url) = &store.database_url {
             command.env("PARLEY_DATABASE_URL", url);
         }
-        for (k, v) in &env {
+        for (k, v) in env {
             if v.is_empty() {
                 command.env_remove(k);
             } else {
@@ -169,7 +236,7 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
-        Server { child, addr, store, stdout: lines, env }
+        (child, addr, lines)
     }
 
     /// The server's process ID.
@@ -177,16 +244,23 @@ impl Server {
         self.child.id()
     }
 
-    /// SIGKILL: no shutdown code runs.
+    /// SIGKILL (every node): no shutdown code runs.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.peers.iter_mut().map(|(c, _)| c)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
-    /// SIGTERM and wait for the exit status.
+    /// SIGTERM (every node) and wait for the first node's exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        for child in std::iter::once(&self.child).chain(self.peers.iter().map(|(c, _)| c)) {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        for (child, _) in &mut self.peers {
+            let _ = child.wait();
         }
         self.child.wait().unwrap()
     }
@@ -223,7 +297,7 @@ impl Server {
 
     /// POST with a given query string and body text, no Content-Type header.
     pub async fn rest_raw(&self, path: &str, query: &str, body: String) -> Value {
-        let url = format!("http://{}/v4/{}?{}", self.addr, path, query);
+        let url = format!("http://{}/v4/{}?{}", self.next_addr(), path, query);
         let mut response = awc::Client::new().post(url).send_body(body).await.expect("REST request");
         assert_eq!(response.status().as_u16(), 200, "REST answers HTTP 200");
         let bytes = response.body().limit(16 << 20).await.unwrap();
@@ -250,7 +324,7 @@ impl Server {
     }
 
     pub async fn connect(&self) -> Client {
-        let url = format!("ws://{}/ws", self.addr);
+        let url = format!("ws://{}/ws", self.next_addr());
         let (_, framed) = awc::Client::new().ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
         Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
     }
@@ -274,8 +348,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
 }
 
@@ -712,10 +785,16 @@ pub async fn wait_state(server: &Server, user: &str, state: &str, detail: &[(&st
 
 /// Reads one counter from `/metrics`.
 pub async fn metric(server: &Server, name: &str) -> u64 {
-    let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
-    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
+    // A cluster's figure is the sum of its nodes'.
+    let mut sum = 0;
+    for addr in server.addrs() {
+        let mut response = awc::Client::new().get(format!("http://{addr}/metrics")).send().await.unwrap();
+        let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+        sum += text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+    }
+    sum
 }
