@@ -28,7 +28,7 @@ use client::{GroupKind, Target};
 use scenarios::{C2c, Fanout};
 
 const USAGE: &str = "\
-usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--targets LIST] [--scenarios LIST]
+usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--redis-url URL] [--targets LIST] [--scenarios LIST]
                     [--out FILE] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
                     [--connections N] [--sources N] [--rest-concurrency N] [--latency-rate MSG_PER_SEC]
        parley-bench soak [--quick] [options]   (see `parley-bench soak --help`)
@@ -37,7 +37,9 @@ usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--targets LI
        parley-bench charts [RESULTS_JSON] [OUT_DIR]
        parley-bench table [RESULTS_JSON]     (the README's results table, in Markdown)
        parley-bench xmpp-check     (checks the XMPP client against a running ejabberd)
-targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd
+targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd,
+         parley-cluster (two nodes on PostgreSQL and Redis, users alternating between them; C2C only;
+         needs --database-url and --redis-url)
 scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg";
 
 #[derive(Clone)]
@@ -45,6 +47,7 @@ struct Options {
     quick: bool,
     server: PathBuf,
     database_url: Option<String>,
+    redis_url: Option<String>,
     targets: Vec<String>,
     scenarios: Vec<String>,
     out: PathBuf,
@@ -62,9 +65,10 @@ struct Options {
 }
 
 /// Flags that take a value.
-const VALUED: [&str; 13] = [
+const VALUED: [&str; 14] = [
     "--server",
     "--database-url",
+    "--redis-url",
     "--targets",
     "--scenarios",
     "--out",
@@ -107,6 +111,7 @@ fn options(args: &[String]) -> Options {
         quick,
         server: PathBuf::from(get("--server").unwrap_or_else(|| "target/release/parley".into())),
         database_url,
+        redis_url: get("--redis-url").or_else(|| std::env::var("PARLEY_BENCH_REDIS_URL").ok()),
         targets: list("--targets", default_targets.into()),
         scenarios: list("--scenarios", "c2c-throughput,c2c-latency,group-fanout,connections,rest-sendmsg".into()),
         out: PathBuf::from(get("--out").unwrap_or_else(|| pick("target/bench/quick.json", "docs/bench/results.json"))),
@@ -245,6 +250,23 @@ async fn run(o: &Options) -> Report {
                     plan.scenarios.retain(|s| s == "c2c-throughput" || s == "c2c-latency" || s == "rest-sendmsg");
                 }
                 run_target(parley.clone(), &plan, &mut report, connections, Some(&parley)).await;
+            }
+            "parley-cluster" => {
+                let (Some(database), Some(redis)) = (&o.database_url, &o.redis_url) else {
+                    report.pending.push("parley-cluster: needs --database-url and --redis-url".into());
+                    continue;
+                };
+                let parley = match parley_target::Parley::start_cluster(&o.server, database, redis, 2) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => {
+                        report.pending.push(format!("{name}: could not start {}: {e}", o.server.display()));
+                        continue;
+                    }
+                };
+                // The C2C path, each pair split over the two nodes: every message crosses them.
+                let mut plan = o.clone();
+                plan.scenarios.retain(|s| s == "c2c-throughput" || s == "c2c-latency");
+                run_target(parley.clone(), &plan, &mut report, connections, None).await;
             }
             "limit" => match process::LimitServer::start() {
                 Ok(server) => {

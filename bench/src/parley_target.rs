@@ -84,61 +84,119 @@ pub struct Parley {
     child: Child,
     data_dir: PathBuf,
     _database: Option<ScratchDatabase>,
+    /// The other nodes of a cluster target (process, address); logins go to the nodes in turn,
+    /// so that consecutive users — a pair of the C2C scenario — are on different nodes.
+    peers: Vec<(Child, String)>,
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 impl Parley {
     /// Starts `server` (a release parley binary) with a fresh store: SQLite in a temporary
     /// directory, or a new database next to `postgres_admin_url`'s.
     pub fn start(server: &Path, postgres_admin_url: Option<&str>) -> io::Result<Parley> {
+        Parley::start_nodes(server, postgres_admin_url, None, 1)
+    }
+
+    /// A cluster target: `nodes` nodes on one fresh PostgreSQL database and one Redis.
+    pub fn start_cluster(server: &Path, postgres_admin_url: &str, redis_url: &str, nodes: usize) -> io::Result<Parley> {
+        Parley::start_nodes(server, Some(postgres_admin_url), Some(redis_url), nodes.max(2))
+    }
+
+    fn start_nodes(
+        server: &Path,
+        postgres_admin_url: Option<&str>,
+        redis_url: Option<&str>,
+        nodes: usize,
+    ) -> io::Result<Parley> {
         let data_dir = std::env::temp_dir().join(format!("parley-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir)?;
         let config = data_dir.join("bench.toml");
         std::fs::write(&config, BENCH_CONFIG)?;
-        let mut command = Command::new(server);
-        command
-            .arg("--config")
-            .arg(&config)
-            .env("PARLEY_LISTEN", "127.0.0.1:0")
-            .env("PARLEY_DATA_DIR", &data_dir)
-            .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
-            .env("PARLEY_SECRET_KEY", KEY)
-            .env("PARLEY_ADMIN", ADMIN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped());
+        let mut env: Vec<(&str, String)> = Vec::new();
         let (database, name) = match postgres_admin_url {
             Some(url) => {
                 let (db, db_url) = ScratchDatabase::create(url)?;
-                command.env("PARLEY_DATABASE_URL", db_url);
-                (Some(db), "parley-postgres")
+                env.push(("PARLEY_DATABASE_URL", db_url));
+                (Some(db), if redis_url.is_some() { "parley-cluster" } else { "parley-postgres" })
             }
             None => (None, "parley-sqlite"),
         };
-        let mut child = command.spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| protocol_error("no stdout"))?;
-        let mut reader = BufReader::new(stdout);
-        let addr = loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(protocol_error("parley exited before listening"));
-            }
-            if let Some(a) = line.trim().strip_prefix("parley listening on http://") {
-                break a.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in reader.lines() {});
-        Ok(Parley { name: name.to_string(), addr, child, data_dir, _database: database })
+        if let Some(redis) = redis_url {
+            env.push(("PARLEY_REDIS_URL", redis.to_string()));
+            env.push(("PARLEY_CLUSTER_NAME", format!("bench{}", std::process::id())));
+        }
+        let mut started = Vec::new();
+        for node in 0..nodes {
+            let node_dir = if node == 0 { data_dir.clone() } else { data_dir.join(format!("node-{node}")) };
+            std::fs::create_dir_all(&node_dir)?;
+            started.push(spawn_node(server, &config, &node_dir, &env)?);
+        }
+        let mut started = started.into_iter();
+        let (child, addr) = started.next().ok_or_else(|| protocol_error("no node"))?;
+        Ok(Parley {
+            name: name.to_string(),
+            addr,
+            child,
+            data_dir,
+            _database: database,
+            peers: started.collect(),
+            turn: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     pub fn addr(&self) -> &str {
         &self.addr
     }
+
+    /// The node the next login goes to.
+    fn next_addr(&self) -> &str {
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % (self.peers.len() + 1);
+        match turn {
+            0 => &self.addr,
+            n => &self.peers[n - 1].1,
+        }
+    }
+}
+
+/// Starts one parley process and waits for the address it listens on.
+fn spawn_node(server: &Path, config: &Path, data_dir: &Path, env: &[(&str, String)]) -> io::Result<(Child, String)> {
+    let mut command = Command::new(server);
+    command
+        .arg("--config")
+        .arg(config)
+        .env("PARLEY_LISTEN", "127.0.0.1:0")
+        .env("PARLEY_DATA_DIR", data_dir)
+        .env("PARLEY_SDKAPPID", SDKAPPID.to_string())
+        .env("PARLEY_SECRET_KEY", KEY)
+        .env("PARLEY_ADMIN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| protocol_error("no stdout"))?;
+    let mut reader = BufReader::new(stdout);
+    let addr = loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(protocol_error("parley exited before listening"));
+        }
+        if let Some(a) = line.trim().strip_prefix("parley listening on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Ok((child, addr))
 }
 
 impl Drop for Parley {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.peers.iter_mut().map(|(c, _)| c)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
@@ -224,11 +282,12 @@ impl Target for Parley {
     async fn login(&self, user: &str, source: Ipv4Addr) -> io::Result<ParleyConn> {
         let socket = TcpSocket::new_v4()?;
         socket.bind((source, 0).into())?;
-        let addr = self.addr.parse().map_err(io::Error::other)?;
+        let node = self.next_addr();
+        let addr = node.parse().map_err(io::Error::other)?;
         let stream = timeout(PEER_TIMEOUT, socket.connect(addr)).await??;
         stream.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(0);
-        let url = format!("ws://{}/ws", self.addr);
+        let url = format!("ws://{node}/ws");
         let (mut ws, _) = timeout(PEER_TIMEOUT, tokio_tungstenite::client_async_with_config(url, stream, Some(config)))
             .await?
             .map_err(io::Error::other)?;

@@ -1026,7 +1026,12 @@ impl Bus for ClusterBus {
                     let note = Note::KickSession { reason: *reason, user: user.clone(), session: at.session };
                     notes.push((bus.names.node(&at.node), note.encode()));
                 }
-                bus.publish(&notes).await?;
+                // The login stands either way (it is registered here and in the directory): a
+                // kick that cannot be published leaves the displaced session open, a policy
+                // breach for the length of a Redis fault rather than a failed login.
+                if let Err(e) = bus.publish(&notes).await {
+                    bus.trouble("multi-device kick", &e);
+                }
                 bus.queue(Outbound::Release { user, fields });
             }
             Ok(registered)
@@ -1067,8 +1072,12 @@ impl Bus for ClusterBus {
             let note = Note::Invalidate { origin: bus.node.clone(), id, cache, keys };
             let heard = bus.publish(&[(bus.names.every_node(), note.encode())]).await;
             let others = match heard.as_deref() {
-                // Every node subscribed to parley:all heard it, this one included.
-                Ok([heard]) => usize::try_from(*heard).unwrap_or(0).saturating_sub(1),
+                // Every node subscribed to parley:all heard it, this one included when its own
+                // subscription is up.
+                Ok([heard]) => {
+                    let me = usize::from(bus.subscribed.load(Ordering::Acquire));
+                    usize::try_from(*heard).unwrap_or(0).saturating_sub(me)
+                }
                 _ => 0,
             };
             if let Err(e) = &heard {
