@@ -179,25 +179,9 @@ async fn c2c_seqs_are_unique_and_gap_free_when_nodes_race() {
     let unique: BTreeSet<i64> = seqs.iter().copied().collect();
     assert_eq!(unique.len(), seqs.len(), "a seq was answered twice");
     // Every seq 1..=total is stored exactly once, whichever node numbered it.
-    let rows = stored_seqs(&cluster, "alice", "bob").await;
+    let rows = cluster.stored_seqs("alice", "bob").await;
     assert_eq!(rows, (1..=total).collect::<Vec<_>>(), "stored seqs are not 1..{total}");
     assert!(unique.iter().all(|s| (1..=total).contains(s)));
-}
-
-/// Every stored seq of a conversation, in order, read straight from the database.
-async fn stored_seqs(cluster: &Cluster, x: &str, y: &str) -> Vec<i64> {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let (low, high) = if x < y { (x, y) } else { (y, x) };
-    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT seq FROM c2c_message WHERE user_low = $1 AND user_high = $2 ORDER BY seq",
-            [low.into(), high.into()],
-        ))
-        .await
-        .unwrap();
-    rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
 }
 
 #[actix_rt::test]
@@ -230,7 +214,7 @@ async fn a_send_retried_on_another_node_is_answered_with_the_first_receipt() {
     let retry = survivor.request("send_msg", second).await;
     assert_eq!(retry["data"]["Seq"], stored["data"]["Seq"], "{retry}");
     assert_eq!(retry["data"]["Duplicate"], true, "{retry}");
-    assert_eq!(stored_seqs(&cluster, "alice", "bob").await, vec![1, 2]);
+    assert_eq!(cluster.stored_seqs("alice", "bob").await, vec![1, 2]);
 }
 
 #[actix_rt::test]
@@ -346,21 +330,6 @@ fn group_text(group: &str, random: u32, text: &str) -> Value {
     json!({"GroupId": group, "Random": random, "MsgBody": text_body(text)})
 }
 
-/// Every stored seq of a group, in order, read straight from the database.
-async fn stored_group_seqs(cluster: &Cluster, group: &str) -> Vec<i64> {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT seq FROM group_message WHERE group_id = $1 ORDER BY seq",
-            [group.into()],
-        ))
-        .await
-        .unwrap();
-    rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
-}
-
 #[actix_rt::test]
 async fn a_group_has_one_owner_wherever_its_commands_come_from() {
     let toml = "group_msg_rate = 100000\n";
@@ -402,7 +371,7 @@ async fn a_group_has_one_owner_wherever_its_commands_come_from() {
     let total = 4 * EACH as i64;
     let unique: BTreeSet<i64> = seqs.iter().copied().collect();
     assert_eq!(unique.len(), seqs.len(), "a group seq was answered twice");
-    let stored = stored_group_seqs(&cluster, &group).await;
+    let stored = cluster.stored_group_seqs(&group).await;
     // Seq 1 is the creation's tips, if any: the messages are the last `total` seqs, gap-free.
     let first = stored.len() as i64 - total + 1;
     assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>(), "stored group seqs have gaps");

@@ -137,7 +137,7 @@ async fn redis_stopped_under_load_loses_nothing_and_the_cluster_converges() {
     // ...and resyncs from where it was: every acknowledged message is there, once.
     let (mut alice, seqs) = resync(b, "alice", "bob", 0).await;
     assert_eq!(seqs, acked, "alice's resync after the outage");
-    let stored = stored_seqs(&cluster, "alice", "bob").await;
+    let stored = cluster.stored_seqs("alice", "bob").await;
     assert_eq!(stored, acked.iter().copied().collect::<Vec<_>>(), "stored once each");
 
     // The cluster works again: cross-node delivery, and the group (its lease lost with Redis's
@@ -163,22 +163,6 @@ async fn redis_stopped_under_load_loses_nothing_and_the_cluster_converges() {
     )
     .await;
     assert!(sent["MsgSeq"].as_i64().unwrap() >= 1, "{sent}");
-}
-
-/// Every stored seq of a conversation, in order, read straight from the database.
-async fn stored_seqs(cluster: &Cluster, x: &str, y: &str) -> Vec<i64> {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let (low, high) = if x < y { (x, y) } else { (y, x) };
-    let db = Database::connect(cluster.store.database_url.clone().unwrap()).await.unwrap();
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT seq FROM c2c_message WHERE user_low = $1 AND user_high = $2 ORDER BY seq",
-            [low.into(), high.into()],
-        ))
-        .await
-        .unwrap();
-    rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
 }
 
 #[actix_rt::test]
@@ -266,6 +250,6 @@ async fn postgresql_down_under_a_cluster_refuses_fast_and_recovers_without_resta
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let stored = stored_seqs(&cluster, "alice", "bob").await;
+    let stored = cluster.stored_seqs("alice", "bob").await;
     assert_eq!(stored, acked.iter().copied().collect::<Vec<_>>(), "every acknowledged message stored once");
 }

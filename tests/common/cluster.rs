@@ -103,4 +103,23 @@ impl Cluster {
     pub fn node(&self, i: usize) -> &Server {
         &self.nodes[i]
     }
+
+    /// Every stored seq of the C2C conversation of `x` and `y`, in order, read from the database.
+    pub async fn stored_seqs(&self, x: &str, y: &str) -> Vec<i64> {
+        let (low, high) = if x < y { (x, y) } else { (y, x) };
+        let sql = "SELECT seq FROM c2c_message WHERE user_low = $1 AND user_high = $2 ORDER BY seq";
+        self.seqs(sql, vec![low.into(), high.into()]).await
+    }
+
+    /// Every stored seq of a group, in order, read from the database.
+    pub async fn stored_group_seqs(&self, group: &str) -> Vec<i64> {
+        self.seqs("SELECT seq FROM group_message WHERE group_id = $1 ORDER BY seq", vec![group.into()]).await
+    }
+
+    async fn seqs(&self, sql: &str, values: Vec<sea_orm::Value>) -> Vec<i64> {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let db = Database::connect(self.store.database_url.clone().unwrap()).await.unwrap();
+        let rows = db.query_all(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await.unwrap();
+        rows.iter().map(|r| r.try_get::<i64>("", "seq").unwrap()).collect()
+    }
 }
