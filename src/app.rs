@@ -36,9 +36,11 @@ pub struct App {
     pub accounts: Arc<Accounts>,
     pub profiles: Arc<Profiles>,
     pub relations: Arc<Relations>,
-    pub groups: crate::group::Groups,
+    pub groups: Arc<crate::group::Groups>,
     pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub messages: Messages,
+    pub archives: crate::archive::Archives,
+    pub conversations: crate::conversation::Conversations,
     pub presence: Presence,
     pub devices: crate::presence::devices::Devices,
     pub pusher: crate::push::Pusher,
@@ -90,7 +92,7 @@ fn serve_groups_for_the_cluster(cluster: &Arc<crate::cluster::redis::RedisBus>, 
         let app = weak.upgrade();
         Box::pin(async move {
             match app {
-                Some(app) => app.groups.answer_forwarded(&app, &body).await,
+                Some(app) => app.groups.answer_forwarded(&body).await,
                 None => String::new(),
             }
         })
@@ -171,6 +173,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         accounts: accounts.clone(),
         profiles: profiles.clone(),
         relations: relations.clone(),
+        hour_changed: {
+            let data_dir = config.data_dir.clone();
+            Arc::new(move |msg_time| crate::archive::invalidate(&data_dir, crate::archive::Chat::C2c, msg_time))
+        },
     };
     let badge_db = db.clone();
     let unread: crate::push::UnreadFn = Arc::new(move |user: String| {
@@ -191,6 +197,24 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), pusher.clone(), &config).await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
+    let groups = crate::group::Groups::new(crate::group::GroupDeps {
+        db: db.clone(),
+        config: config.clone(),
+        accounts: accounts.clone(),
+        bus: bus.clone(),
+        cluster: cluster.clone(),
+        pusher: pusher.clone(),
+        metrics: metrics.clone(),
+    });
+    let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config);
+    let conversations = crate::conversation::Conversations {
+        db: db.clone(),
+        config: config.clone(),
+        accounts: accounts.clone(),
+        messages: messages.clone(),
+        groups: groups.clone(),
+        bus: bus.clone(),
+    };
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let app = web::Data::new(App {
         rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
@@ -200,7 +224,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         accounts,
         profiles,
         relations,
-        groups: crate::group::Groups::default(),
+        groups,
         mutes,
         messages,
         presence,
@@ -208,6 +232,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         pusher,
         push_quota: std::sync::Mutex::new(Default::default()),
         link_key: crate::archive::link_key(&credentials.secret_key),
+        archives,
+        conversations,
         public_url: std::sync::OnceLock::new(),
         bus,
         metrics,

@@ -8,16 +8,12 @@ pub mod rest;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use entities::{c2c_message, group_message};
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::Sha256;
-
-use crate::app::App;
-use crate::message::RECALLED_FLAG;
 
 /// Archives are offered for this long after their hour.
 pub const KEPT_SECS: i64 = 7 * 24 * 3600;
@@ -97,10 +93,6 @@ pub struct Summary {
     pub gzip_md5: String,
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The key that signs download links, derived so the app's secret itself never signs URLs.
 pub fn link_key(secret: &str) -> Vec<u8> {
     let mut hasher = Sha256::new();
@@ -116,7 +108,7 @@ fn link_mac(key: &[u8], chat: Chat, hour: &str, expires: i64) -> Hmac<Sha256> {
 }
 
 pub fn sign_link(key: &[u8], chat: Chat, hour: &str, expires: i64) -> String {
-    hex(&link_mac(key, chat, hour, expires).finalize().into_bytes())
+    crate::hex(&link_mac(key, chat, hour, expires).finalize().into_bytes())
 }
 
 /// Checks a link's signature in constant time.
@@ -191,16 +183,40 @@ fn dir_in(data_dir: &Path, chat: Chat) -> PathBuf {
     data_dir.join("archives").join(chat.name())
 }
 
-fn dir(app: &App, chat: Chat) -> PathBuf {
-    dir_in(&app.config.data_dir, chat)
+/// The archive room: the files under `<data dir>/archives`, made from what the message and group
+/// rooms answer.
+pub struct Archives {
+    db: DatabaseConnection,
+    sdkappid: u64,
+    data_dir: PathBuf,
+    recall_window_secs: i64,
+    history_retention_secs: i64,
+    retention_interval_secs: u64,
 }
 
-pub fn gzip_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
-    dir(app, chat).join(format!("{hour}.json.gz"))
-}
+impl Archives {
+    pub fn new(db: DatabaseConnection, sdkappid: u64, config: &crate::config::Config) -> Archives {
+        Archives {
+            db,
+            sdkappid,
+            data_dir: config.data_dir.clone(),
+            recall_window_secs: config.recall_window_secs,
+            history_retention_secs: config.history_retention_secs,
+            retention_interval_secs: config.retention_interval_secs,
+        }
+    }
 
-fn summary_path(app: &App, chat: Chat, hour: &str) -> PathBuf {
-    dir(app, chat).join(format!("{hour}.summary.json"))
+    fn dir(&self, chat: Chat) -> PathBuf {
+        dir_in(&self.data_dir, chat)
+    }
+
+    pub fn gzip_path(&self, chat: Chat, hour: &str) -> PathBuf {
+        self.dir(chat).join(format!("{hour}.json.gz"))
+    }
+
+    fn summary_path(&self, chat: Chat, hour: &str) -> PathBuf {
+        self.dir(chat).join(format!("{hour}.summary.json"))
+    }
 }
 
 /// A message of a finished hour was imported, recalled or modified: that hour's archive is made
@@ -221,22 +237,6 @@ pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
 fn making() -> &'static tokio::sync::Mutex<()> {
     static MAKING: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     MAKING.get_or_init(|| tokio::sync::Mutex::new(()))
-}
-
-/// The archive of an hour, made now if it has not been.
-pub async fn archive(app: &App, chat: Chat, start: i64) -> Result<Summary, ArchiveError> {
-    let _one_at_a_time = making().lock().await;
-    let hour = hour_name(start);
-    let summary = summary_path(app, chat, &hour);
-    if let Ok(text) = tokio::fs::read_to_string(&summary).await {
-        if let Ok(found) = serde_json::from_str::<Summary>(&text) {
-            return Ok(found);
-        }
-    }
-    let made = write_archive(app, chat, start, &hour).await?;
-    let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
-    write_atomically(&summary, text.as_bytes()).await?;
-    Ok(made)
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
@@ -271,19 +271,22 @@ struct GroupLine<'a> {
 
 /// The archive text: a header line, one message per line (each but the last followed by a
 /// comma), and a closing line — valid JSON as a whole.
-async fn archive_lines(app: &App, chat: Chat, start: i64, hour: &str) -> Result<(Vec<u8>, u64), ArchiveError> {
-    let mut text = format!(
-        "{{\"SdkAppId\":{},\"ChatType\":\"{}\",\"MsgTime\":\"{hour}\",\"MsgList\":[",
-        app.auth.sdkappid,
-        chat.name()
-    )
-    .into_bytes();
+async fn archive_lines(
+    db: &DatabaseConnection,
+    sdkappid: u64,
+    chat: Chat,
+    start: i64,
+    hour: &str,
+) -> Result<(Vec<u8>, u64), ArchiveError> {
+    let mut text =
+        format!("{{\"SdkAppId\":{},\"ChatType\":\"{}\",\"MsgTime\":\"{hour}\",\"MsgList\":[", sdkappid, chat.name())
+            .into_bytes();
     let mut count = 0u64;
     let mut after_id = 0i64;
     loop {
         let lines = match chat {
-            Chat::C2c => c2c_page(&app.db, start, after_id).await?,
-            Chat::Group => group_page(&app.db, start, after_id).await?,
+            Chat::C2c => c2c_page(db, start, after_id).await?,
+            Chat::Group => group_page(db, start, after_id).await?,
         };
         let Some((last_id, _)) = lines.last() else { break };
         after_id = *last_id;
@@ -302,15 +305,7 @@ async fn archive_lines(app: &App, chat: Chat, start: i64, hour: &str) -> Result<
 }
 
 async fn c2c_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
-    let rows = c2c_message::Entity::find()
-        .filter(c2c_message::Column::MsgTime.gte(start))
-        .filter(c2c_message::Column::MsgTime.lt(start + 3600))
-        .filter(c2c_message::Column::FlagBits.ne(RECALLED_FLAG))
-        .filter(c2c_message::Column::Id.gt(after_id))
-        .order_by_asc(c2c_message::Column::Id)
-        .limit(PAGE)
-        .all(db)
-        .await?;
+    let rows = crate::message::heads::sent_between(db, start, start + 3600, after_id, PAGE).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -329,16 +324,7 @@ async fn c2c_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<
 }
 
 async fn group_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
-    let rows = group_message::Entity::find()
-        .filter(group_message::Column::MsgTime.gte(start))
-        .filter(group_message::Column::MsgTime.lt(start + 3600))
-        .filter(group_message::Column::FlagBits.ne(RECALLED_FLAG))
-        .filter(group_message::Column::IsTip.eq(false))
-        .filter(group_message::Column::Id.gt(after_id))
-        .order_by_asc(group_message::Column::Id)
-        .limit(PAGE)
-        .all(db)
-        .await?;
+    let rows = crate::group::store::sent_between(db, start, start + 3600, after_id, PAGE).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -355,99 +341,91 @@ async fn group_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Resul
         .collect())
 }
 
-async fn write_archive(app: &App, chat: Chat, start: i64, hour: &str) -> Result<Summary, ArchiveError> {
-    let (text, messages) = archive_lines(app, chat, start, hour).await?;
-    if messages == 0 {
-        return Ok(Summary { messages, file_size: 0, file_md5: String::new(), gzip_size: 0, gzip_md5: String::new() });
-    }
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&text)?;
-    let gzip = encoder.finish()?;
-    write_atomically(&gzip_path(app, chat, hour), &gzip).await?;
-    Ok(Summary {
-        messages,
-        file_size: text.len() as u64,
-        file_md5: hex(&Md5::digest(&text)),
-        gzip_size: gzip.len() as u64,
-        gzip_md5: hex(&Md5::digest(&gzip)),
-    })
-}
-
-/// Archives the hours of the last 7 days that are final — over, and past the time their
-/// messages can still be recalled by their senders — and any hour whose oldest messages expire
-/// before the job's next runs (so retention never deletes what an archive should hold).
-pub async fn archive_due(app: &App) -> Result<(), ArchiveError> {
-    let now = crate::now_secs();
-    let settled = now - app.config.recall_window_secs.max(0) - 60;
-    let retention = app.config.history_retention_secs;
-    let margin = 2 * app.config.retention_interval_secs as i64;
-    let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
-    let current = now.div_euclid(3600) * 3600;
-    for chat in [Chat::C2c, Chat::Group] {
-        // Only hours with messages: an empty hour is answered when asked.
-        for start in hours_with_messages(&app.db, chat, first, current).await? {
-            let final_hour = start + 3600 <= settled;
-            let expiring = retention > 0 && start + retention <= now + margin;
-            if (final_hour || expiring) && !summary_path(app, chat, &hour_name(start)).exists() {
-                archive(app, chat, start).await?;
+impl Archives {
+    /// The archive of an hour, made now if it has not been.
+    pub async fn archive(&self, chat: Chat, start: i64) -> Result<Summary, ArchiveError> {
+        let _one_at_a_time = making().lock().await;
+        let hour = hour_name(start);
+        let summary = self.summary_path(chat, &hour);
+        if let Ok(text) = tokio::fs::read_to_string(&summary).await {
+            if let Ok(found) = serde_json::from_str::<Summary>(&text) {
+                return Ok(found);
             }
         }
+        let made = self.write_archive(chat, start, &hour).await?;
+        let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+        write_atomically(&summary, text.as_bytes()).await?;
+        Ok(made)
     }
-    Ok(())
-}
 
-/// Starts of the hours in `from..to` that have stored messages.
-async fn hours_with_messages(
-    db: &DatabaseConnection,
-    chat: Chat,
-    from: i64,
-    to: i64,
-) -> Result<Vec<i64>, ArchiveError> {
-    use sea_orm::sea_query::Expr;
-    let hour = || Expr::cust("msg_time / 3600");
-    let hours: Vec<i64> = match chat {
-        Chat::C2c => {
-            c2c_message::Entity::find()
-                .select_only()
-                .column_as(hour(), "hour")
-                .filter(c2c_message::Column::MsgTime.gte(from))
-                .filter(c2c_message::Column::MsgTime.lt(to))
-                .group_by(hour())
-                .into_tuple()
-                .all(db)
-                .await?
+    async fn write_archive(&self, chat: Chat, start: i64, hour: &str) -> Result<Summary, ArchiveError> {
+        let (text, messages) = archive_lines(&self.db, self.sdkappid, chat, start, hour).await?;
+        if messages == 0 {
+            return Ok(Summary {
+                messages,
+                file_size: 0,
+                file_md5: String::new(),
+                gzip_size: 0,
+                gzip_md5: String::new(),
+            });
         }
-        Chat::Group => {
-            group_message::Entity::find()
-                .select_only()
-                .column_as(hour(), "hour")
-                .filter(group_message::Column::MsgTime.gte(from))
-                .filter(group_message::Column::MsgTime.lt(to))
-                .group_by(hour())
-                .into_tuple()
-                .all(db)
-                .await?
-        }
-    };
-    Ok(hours.into_iter().map(|h| h * 3600).collect())
-}
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&text)?;
+        let gzip = encoder.finish()?;
+        write_atomically(&self.gzip_path(chat, hour), &gzip).await?;
+        Ok(Summary {
+            messages,
+            file_size: text.len() as u64,
+            file_md5: crate::hex(&Md5::digest(&text)),
+            gzip_size: gzip.len() as u64,
+            gzip_md5: crate::hex(&Md5::digest(&gzip)),
+        })
+    }
 
-/// Removes archives of hours more than 7 days old.
-pub async fn prune(app: &App) -> Result<u64, std::io::Error> {
-    let oldest = crate::now_secs() - KEPT_SECS - 3600;
-    let mut removed = 0;
-    for chat in [Chat::C2c, Chat::Group] {
-        let Ok(mut entries) = tokio::fs::read_dir(dir(app, chat)).await else { continue };
-        while let Some(entry) = entries.next_entry().await? {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let stale = name.get(..10).and_then(parse_hour).is_some_and(|start| start < oldest);
-            if stale {
-                tokio::fs::remove_file(entry.path()).await?;
-                removed += 1;
+    /// Archives the hours of the last 7 days that are final — over, and past the time their
+    /// messages can still be recalled by their senders — and any hour whose oldest messages expire
+    /// before the job's next runs (so retention never deletes what an archive should hold).
+    pub async fn archive_due(&self) -> Result<(), ArchiveError> {
+        let now = crate::now_secs();
+        let settled = now - self.recall_window_secs.max(0) - 60;
+        let retention = self.history_retention_secs;
+        let margin = 2 * self.retention_interval_secs as i64;
+        let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
+        let current = now.div_euclid(3600) * 3600;
+        for chat in [Chat::C2c, Chat::Group] {
+            // Only hours with messages: an empty hour is answered when asked.
+            let hours = match chat {
+                Chat::C2c => crate::message::heads::hours_with_messages(&self.db, first, current).await?,
+                Chat::Group => crate::group::store::hours_with_messages(&self.db, first, current).await?,
+            };
+            for start in hours {
+                let final_hour = start + 3600 <= settled;
+                let expiring = retention > 0 && start + retention <= now + margin;
+                if (final_hour || expiring) && !self.summary_path(chat, &hour_name(start)).exists() {
+                    self.archive(chat, start).await?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(removed)
+
+    /// Removes archives of hours more than 7 days old.
+    pub async fn prune(&self) -> Result<u64, std::io::Error> {
+        let oldest = crate::now_secs() - KEPT_SECS - 3600;
+        let mut removed = 0;
+        for chat in [Chat::C2c, Chat::Group] {
+            let Ok(mut entries) = tokio::fs::read_dir(self.dir(chat)).await else { continue };
+            while let Some(entry) = entries.next_entry().await? {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let stale = name.get(..10).and_then(parse_hour).is_some_and(|start| start < oldest);
+                if stale {
+                    tokio::fs::remove_file(entry.path()).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]

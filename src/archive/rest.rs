@@ -27,7 +27,7 @@ pub async fn get_history(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     if start + 3600 + super::KEPT_SECS <= now {
         return Err(ArchiveError::Expired.into());
     }
-    let summary = super::archive(&app, chat, start).await?;
+    let summary = app.archives.archive(chat, start).await?;
     if summary.messages == 0 {
         return Err(ArchiveError::NotReady.into());
     }
@@ -71,11 +71,11 @@ pub async fn download(
     if !super::link_valid(&app.link_key, chat, hour, query.expires, &query.sign) {
         return HttpResponse::Forbidden().body("invalid or expired link");
     }
-    let path = super::gzip_path(&app, chat, hour);
+    let path = app.archives.gzip_path(chat, hour);
     if tokio::fs::metadata(&path).await.is_err() {
         // Made by another node of a cluster (each keeps its own data dir): built here, from the
         // database, the same way.
-        if let Err(e) = super::archive(&app, chat, start).await {
+        if let Err(e) = app.archives.archive(chat, start).await {
             tracing::warn!(error = %e, "archive not built for a download");
         }
     }

@@ -11,17 +11,30 @@ pub mod rest;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use entities::{c2c_conversation, c2c_message, conversation_state, group_message};
+use entities::conversation_state;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
-use crate::app::App;
+use crate::account::Accounts;
+use crate::cluster::Bus;
+use crate::config::Config;
 use crate::failure::Failure;
-use crate::group::GroupType;
+use crate::group::{GroupType, Groups};
 use crate::message::edit::ReadUpTo;
+use crate::message::heads::{self, Head};
+use crate::message::Messages;
+
+/// The conversation room, and what it uses of the others: the C2C heads and messages (message
+/// room), the groups and their heads (group room), who exists (account room), the bus.
+pub struct Conversations {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub accounts: Arc<Accounts>,
+    pub messages: Messages,
+    pub groups: Arc<Groups>,
+    pub bus: Arc<dyn Bus>,
+}
 
 /// C2C unread counts cover this many conversations, the most recently active (REQUIREMENTS §6).
 pub const MAX_COUNTED_CONVERSATIONS: usize = 100;
@@ -72,14 +85,6 @@ impl From<crate::account::AccountError> for ConversationError {
     }
 }
 
-pub fn c2c_id(peer: &str) -> String {
-    format!("c2c_{peer}")
-}
-
-pub fn group_conversation_id(group: &str) -> String {
-    format!("group_{group}")
-}
-
 /// What a conversation is with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -106,8 +111,8 @@ impl Target {
 
     pub fn id(&self) -> String {
         match self {
-            Target::C2c(peer) => c2c_id(peer),
-            Target::Group(group) => group_conversation_id(group),
+            Target::C2c(peer) => crate::message::conversation_id(peer),
+            Target::Group(group) => crate::group::conversation_id(group),
         }
     }
 }
@@ -164,134 +169,118 @@ impl Entry {
 /// Everything in `owner`'s list, sorted: pinned first (latest pin first), then by activity.
 /// Hidden and empty entries are included (callers filter); the unpinned beyond the configured
 /// maximum are not.
-pub async fn entries(app: &App, owner: &str) -> Result<Vec<Entry>, ConversationError> {
-    let now = crate::now_secs();
-    let states: HashMap<String, conversation_state::Model> = conversation_state::Entity::find()
-        .filter(conversation_state::Column::Owner.eq(owner))
-        .all(&app.db)
-        .await?
-        .into_iter()
-        .map(|s| (s.conversation_id.clone(), s))
-        .collect();
-    let mut entries = Vec::new();
-    let c2c = listed_c2c(app, owner, &states).await?;
-    let counted = counted_peers(&app.db, owner, now).await?;
-    for row in c2c {
-        // An entry lives as long as the message it shows.
-        if row.list_seq == 0 || app.config.expiry_of(row.list_time) <= now {
-            continue;
+impl Conversations {
+    pub async fn entries(&self, owner: &str) -> Result<Vec<Entry>, ConversationError> {
+        let app = self;
+        let now = crate::now_secs();
+        let states: HashMap<String, conversation_state::Model> = conversation_state::Entity::find()
+            .filter(conversation_state::Column::Owner.eq(owner))
+            .all(&app.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.conversation_id.clone(), s))
+            .collect();
+        let mut entries = Vec::new();
+        let c2c = self.listed_c2c(owner, &states).await?;
+        let counted = counted_peers(&app.db, owner, now).await?;
+        for row in c2c {
+            // An entry lives as long as the message it shows.
+            if row.list_seq == 0 || app.config.expiry_of(row.list_time) <= now {
+                continue;
+            }
+            let unread = if counted.contains(&row.peer) { row.unread } else { 0 };
+            entries.push(Entry {
+                target: Target::C2c(row.peer),
+                last_seq: row.list_seq,
+                last_time: row.list_time,
+                activity: row.activity,
+                unread,
+                read_seq: row.read_seq,
+                pinned_at: 0,
+                hidden: false,
+                changed_at: row.changed_at,
+                group: None,
+                unseen_through: 0,
+            });
         }
-        let unread = if counted.contains(&row.peer) { row.unread } else { 0 };
-        entries.push(Entry {
-            target: Target::C2c(row.peer),
-            last_seq: row.list_seq,
-            last_time: row.list_time,
-            activity: row.activity,
-            unread,
-            read_seq: row.read_seq,
-            pinned_at: 0,
-            hidden: false,
-            changed_at: row.changed_at,
-            group: None,
-            unseen_through: 0,
+        for (group, member) in crate::group::store::joined(&app.db, owner).await? {
+            let Some(kind) = GroupType::parse(&group.group_type) else { continue };
+            // AVChatRoom keeps no history; a Work group shows once it has a message (its owner: at once).
+            if !kind.stores_history() || !(group.activated || member.role == "Owner") {
+                continue;
+            }
+            let last_seq = group.next_msg_seq - 1;
+            if last_seq > 0 && app.config.expiry_of(group.last_msg_time) <= now {
+                continue;
+            }
+            let unread = if kind.counts_unread() { (last_seq - member.read_seq).max(0) } else { 0 };
+            let before_join = kind.history_before_join(app.config.group_history_before_join);
+            entries.push(Entry {
+                target: Target::Group(group.group_id),
+                last_seq,
+                last_time: group.last_msg_time,
+                activity: group.activity,
+                unread,
+                read_seq: member.read_seq,
+                pinned_at: 0,
+                hidden: false,
+                changed_at: group.last_msg_time,
+                group: Some((kind, group.name)),
+                unseen_through: if before_join { 0 } else { member.join_seq },
+            });
+        }
+        for entry in &mut entries {
+            if let Some(state) = states.get(&entry.target.id()) {
+                entry.pinned_at = state.pinned_at;
+                entry.hidden = state.hidden_seq > 0 && entry.last_seq <= state.hidden_seq;
+                entry.changed_at = entry.changed_at.max(state.changed_at);
+                entry.unseen_through = entry.unseen_through.max(state.cleared_seq);
+            }
+        }
+        entries.sort_by(|a, b| {
+            b.pinned_at
+                .cmp(&a.pinned_at)
+                .then(b.activity.cmp(&a.activity))
+                .then_with(|| a.target.id().cmp(&b.target.id()))
         });
-    }
-    for (group, member) in crate::group::store::joined(&app.db, owner).await? {
-        let Some(kind) = GroupType::parse(&group.group_type) else { continue };
-        // AVChatRoom keeps no history; a Work group shows once it has a message (its owner: at once).
-        if !kind.stores_history() || !(group.activated || member.role == "Owner") {
-            continue;
-        }
-        let last_seq = group.next_msg_seq - 1;
-        if last_seq > 0 && app.config.expiry_of(group.last_msg_time) <= now {
-            continue;
-        }
-        let unread = if kind.counts_unread() { (last_seq - member.read_seq).max(0) } else { 0 };
-        let before_join = kind.history_before_join(app.config.group_history_before_join);
-        entries.push(Entry {
-            target: Target::Group(group.group_id),
-            last_seq,
-            last_time: group.last_msg_time,
-            activity: group.activity,
-            unread,
-            read_seq: member.read_seq,
-            pinned_at: 0,
-            hidden: false,
-            changed_at: group.last_msg_time,
-            group: Some((kind, group.name)),
-            unseen_through: if before_join { 0 } else { member.join_seq },
+        let mut unpinned = 0;
+        entries.retain(|e| {
+            if e.pinned_at > 0 || e.hidden {
+                return true;
+            }
+            unpinned += 1;
+            unpinned <= app.config.recent_contacts_max
         });
+        Ok(entries)
     }
-    for entry in &mut entries {
-        if let Some(state) = states.get(&entry.target.id()) {
-            entry.pinned_at = state.pinned_at;
-            entry.hidden = state.hidden_seq > 0 && entry.last_seq <= state.hidden_seq;
-            entry.changed_at = entry.changed_at.max(state.changed_at);
-            entry.unseen_through = entry.unseen_through.max(state.cleared_seq);
-        }
-    }
-    entries.sort_by(|a, b| {
-        b.pinned_at.cmp(&a.pinned_at).then(b.activity.cmp(&a.activity)).then_with(|| a.target.id().cmp(&b.target.id()))
-    });
-    let mut unpinned = 0;
-    entries.retain(|e| {
-        if e.pinned_at > 0 || e.hidden {
-            return true;
-        }
-        unpinned += 1;
-        unpinned <= app.config.recent_contacts_max
-    });
-    Ok(entries)
-}
 
-/// The C2C rows a list can show: the most recently active ones (enough for the list, its pins
-/// and recent deletions), plus every pinned one.
-async fn listed_c2c(
-    app: &App,
-    owner: &str,
-    states: &HashMap<String, conversation_state::Model>,
-) -> Result<Vec<c2c_conversation::Model>, DbErr> {
-    let window = (app.config.recent_contacts_max * 2 + MAX_PINNED) as u64;
-    let mut rows = c2c_conversation::Entity::find()
-        .filter(c2c_conversation::Column::Owner.eq(owner))
-        .order_by_desc(c2c_conversation::Column::Activity)
-        .limit(window)
-        .all(&app.db)
-        .await?;
-    let missing_pins: Vec<String> = states
-        .values()
-        .filter(|s| s.pinned_at > 0)
-        .filter_map(|s| s.conversation_id.strip_prefix("c2c_"))
-        .filter(|peer| !rows.iter().any(|r| r.peer == *peer))
-        .map(str::to_string)
-        .collect();
-    if !missing_pins.is_empty() {
-        rows.extend(
-            c2c_conversation::Entity::find()
-                .filter(c2c_conversation::Column::Owner.eq(owner))
-                .filter(c2c_conversation::Column::Peer.is_in(missing_pins))
-                .all(&app.db)
-                .await?,
-        );
+    /// The C2C rows a list can show: the most recently active ones (enough for the list, its pins
+    /// and recent deletions), plus every pinned one.
+    async fn listed_c2c(
+        &self,
+        owner: &str,
+        states: &HashMap<String, conversation_state::Model>,
+    ) -> Result<Vec<Head>, DbErr> {
+        let window = (self.config.recent_contacts_max * 2 + MAX_PINNED) as u64;
+        let mut rows = heads::most_active(&self.db, owner, window).await?;
+        let missing_pins: Vec<String> = states
+            .values()
+            .filter(|s| s.pinned_at > 0)
+            .filter_map(|s| s.conversation_id.strip_prefix("c2c_"))
+            .filter(|peer| !rows.iter().any(|r| r.peer == *peer))
+            .map(str::to_string)
+            .collect();
+        if !missing_pins.is_empty() {
+            rows.extend(heads::with_peers(&self.db, owner, missing_pins).await?);
+        }
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 /// The C2C conversations whose unread messages count, with their counts: the most recently
 /// active ones with unread messages younger than a week.
 async fn counted_unread(db: &DatabaseConnection, owner: &str, now: i64) -> Result<Vec<(String, i64)>, DbErr> {
-    c2c_conversation::Entity::find()
-        .select_only()
-        .columns([c2c_conversation::Column::Peer, c2c_conversation::Column::Unread])
-        .filter(c2c_conversation::Column::Owner.eq(owner))
-        .filter(c2c_conversation::Column::Unread.gt(0))
-        .filter(c2c_conversation::Column::LastTime.gt(now - UNREAD_KEPT_SECS))
-        .order_by_desc(c2c_conversation::Column::Activity)
-        .order_by_desc(c2c_conversation::Column::LastSeq)
-        .limit(MAX_COUNTED_CONVERSATIONS as u64)
-        .into_tuple()
-        .all(db)
-        .await
+    heads::unread(db, owner, now - UNREAD_KEPT_SECS, MAX_COUNTED_CONVERSATIONS as u64).await
 }
 
 async fn counted_peers(
@@ -300,11 +289,6 @@ async fn counted_peers(
     now: i64,
 ) -> Result<std::collections::HashSet<String>, DbErr> {
     Ok(counted_unread(db, owner, now).await?.into_iter().map(|(peer, _)| peer).collect())
-}
-
-/// (C2C unread, group unread) of `owner`.
-pub async fn unread_totals(app: &App, owner: &str) -> Result<(i64, i64), ConversationError> {
-    Ok(unread_totals_in(&app.db, owner).await?)
 }
 
 /// (C2C unread, group unread) of `owner`, from the database alone (the push badge).
@@ -320,10 +304,18 @@ pub async fn unread_totals_in(db: &DatabaseConnection, owner: &str) -> Result<(i
     Ok((c2c_total, group_total))
 }
 
-/// Unread counts of `owner`'s conversations with each of `peers` (0 for the uncounted).
-pub async fn c2c_unread(app: &App, owner: &str, peers: &[&str]) -> Result<Vec<i64>, ConversationError> {
-    let counted: HashMap<String, i64> = counted_unread(&app.db, owner, crate::now_secs()).await?.into_iter().collect();
-    Ok(peers.iter().map(|p| counted.get(*p).copied().unwrap_or(0)).collect())
+impl Conversations {
+    /// (C2C unread, group unread) of `owner`.
+    pub async fn unread_totals(&self, owner: &str) -> Result<(i64, i64), ConversationError> {
+        Ok(unread_totals_in(&self.db, owner).await?)
+    }
+
+    /// Unread counts of `owner`'s conversations with each of `peers` (0 for the uncounted).
+    pub async fn c2c_unread(&self, owner: &str, peers: &[&str]) -> Result<Vec<i64>, ConversationError> {
+        let counted: HashMap<String, i64> =
+            counted_unread(&self.db, owner, crate::now_secs()).await?.into_iter().collect();
+        Ok(peers.iter().map(|p| counted.get(*p).copied().unwrap_or(0)).collect())
+    }
 }
 
 /// The JSON a client gets for one conversation; `last` is the shown message's JSON.
@@ -355,39 +347,31 @@ pub fn entry_json(entry: &Entry, last: Option<Value>) -> Value {
 }
 
 /// The message a conversation shows, as clients see it in events and history.
-pub async fn last_message(app: &App, owner: &str, entry: &Entry) -> Result<Option<Value>, ConversationError> {
-    if entry.empty() || entry.last_seq <= entry.unseen_through {
-        return Ok(None);
-    }
-    match &entry.target {
-        Target::C2c(peer) => {
-            let (low, high) = crate::message::pair(owner, peer);
-            let row = c2c_message::Entity::find()
-                .filter(c2c_message::Column::UserLow.eq(low))
-                .filter(c2c_message::Column::UserHigh.eq(high))
-                .filter(c2c_message::Column::Seq.eq(entry.last_seq))
-                .one(&app.db)
-                .await?;
-            Ok(row.map(|row| {
-                let body = crate::message::event::raw_body(&row.body);
-                serde_json::to_value(crate::message::event::view(&row, &body)).unwrap_or(Value::Null)
-            }))
+impl Conversations {
+    pub async fn last_message(&self, owner: &str, entry: &Entry) -> Result<Option<Value>, ConversationError> {
+        if entry.empty() || entry.last_seq <= entry.unseen_through {
+            return Ok(None);
         }
-        Target::Group(group) => {
-            let row = group_message::Entity::find()
-                .filter(group_message::Column::GroupId.eq(group.as_str()))
-                .filter(group_message::Column::Seq.eq(entry.last_seq))
-                .one(&app.db)
-                .await?;
-            let kind = entry.group.as_ref().map_or(GroupType::Public, |(k, _)| *k);
-            Ok(row.map(|mut row| {
-                if row.flag_bits & crate::message::RECALLED_FLAG != 0 {
-                    // A recalled message shows as a placeholder, as in C2C.
-                    row.body = "[]".into();
-                    row.cloud_custom_data = None;
-                }
-                crate::group::actor::message_json(kind, &row)
-            }))
+        match &entry.target {
+            Target::C2c(peer) => {
+                let row = heads::message_at(&self.db, owner, peer, entry.last_seq).await?;
+                Ok(row.map(|row| {
+                    let body = crate::message::event::raw_body(&row.body);
+                    serde_json::to_value(crate::message::event::view(&row, &body)).unwrap_or(Value::Null)
+                }))
+            }
+            Target::Group(group) => {
+                let row = crate::group::store::message_at(&self.db, group, entry.last_seq).await?;
+                let kind = entry.group.as_ref().map_or(GroupType::Public, |(k, _)| *k);
+                Ok(row.map(|mut row| {
+                    if row.flag_bits & crate::message::RECALLED_FLAG != 0 {
+                        // A recalled message shows as a placeholder, as in C2C.
+                        row.body = "[]".into();
+                        row.cloud_custom_data = None;
+                    }
+                    crate::group::actor::message_json(kind, &row)
+                }))
+            }
         }
     }
 }
@@ -441,90 +425,93 @@ async fn save_mark(db: &DatabaseConnection, owner: &str, target: &Target, mark: 
     Ok(())
 }
 
-/// The seq of the newest message of the conversation (the point a deletion hides up to).
-async fn head_seq(app: &App, owner: &str, target: &Target) -> Result<i64, ConversationError> {
-    match target {
-        Target::C2c(peer) => {
-            if !app.accounts.exists(peer).await? {
-                return Err(ConversationError::UnknownUser(peer.clone()));
+impl Conversations {
+    /// The seq of the newest message of the conversation (the point a deletion hides up to).
+    async fn head_seq(&self, owner: &str, target: &Target) -> Result<i64, ConversationError> {
+        let app = self;
+        match target {
+            Target::C2c(peer) => {
+                if !app.accounts.exists(peer).await? {
+                    return Err(ConversationError::UnknownUser(peer.clone()));
+                }
+                Ok(heads::head(&self.db, owner, peer).await?.map_or(0, |c| c.last_seq))
             }
-            Ok(c2c_conversation::Entity::find_by_id((owner.to_string(), peer.clone()))
-                .one(&app.db)
-                .await?
-                .map_or(0, |c| c.last_seq))
-        }
-        Target::Group(group) => {
-            let joined = crate::group::store::joined(&app.db, owner).await?;
-            joined
-                .into_iter()
-                .find(|(g, _)| &g.group_id == group)
-                .map(|(g, _)| g.next_msg_seq - 1)
-                .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))
-        }
-    }
-}
-
-/// Deletes a conversation from `owner`'s list until a newer message, marks it read, and with
-/// `clear_history` hides every message so far from the owner's history.
-pub async fn delete(app: &Arc<App>, owner: &str, target: &Target, clear_history: bool) -> Result<(), Failure> {
-    let head = head_seq(app, owner, target).await?;
-    let mark = Mark::Delete { hidden_seq: head, cleared_seq: if clear_history { head } else { 0 } };
-    save_mark(&app.db, owner, target, mark).await.map_err(ConversationError::from)?;
-    // Read up to what was deleted, not a message that arrived meanwhile.
-    if head > 0 {
-        mark_read(app, owner, target, Some(head)).await?;
-    }
-    let frame = crate::message::event::frame("conversation_deleted", json!({"ConversationID": target.id()}));
-    app.bus.deliver(owner, frame, None);
-    Ok(())
-}
-
-/// Pins or unpins a conversation of `owner`'s list.
-pub async fn pin(app: &App, owner: &str, target: &Target, pinned: bool) -> Result<(), ConversationError> {
-    if pinned {
-        // Unpinning works even after the conversation is gone (a group left, a peer deleted).
-        head_seq(app, owner, target).await?;
-        let pins = conversation_state::Entity::find()
-            .filter(conversation_state::Column::Owner.eq(owner))
-            .filter(conversation_state::Column::PinnedAt.gt(0))
-            .all(&app.db)
-            .await?;
-        let already = pins.iter().any(|s| s.conversation_id == target.id());
-        if !already && pins.len() >= MAX_PINNED {
-            return Err(ConversationError::TooManyPinned);
-        }
-    }
-    save_mark(&app.db, owner, target, Mark::Pin(if pinned { crate::now_micros() } else { 0 })).await?;
-    let frame =
-        crate::message::event::frame("conversation_pinned", json!({"ConversationID": target.id(), "Pinned": pinned}));
-    app.bus.deliver(owner, frame, None);
-    Ok(())
-}
-
-/// Marks `owner`'s conversation read up to `seq` (everything when `None`); answers the read seq
-/// and the unread count left.
-pub async fn mark_read(app: &Arc<App>, owner: &str, target: &Target, seq: Option<i64>) -> Result<(i64, i64), Failure> {
-    match target {
-        Target::C2c(peer) => {
-            let upto = seq.map_or(ReadUpTo::Latest, ReadUpTo::Seq);
-            let outcome = app.messages.mark_read(owner, peer, upto).await?;
-            Ok((outcome.read_seq, outcome.unread))
-        }
-        Target::Group(group) => {
-            let head = head_seq(app, owner, target).await?;
-            let seq = seq.unwrap_or(head).min(head);
-            if seq > 0 {
-                crate::group::rest::mark_read(app, group, owner, seq).await?;
+            Target::Group(group) => {
+                let joined = crate::group::store::joined(&app.db, owner).await?;
+                joined
+                    .into_iter()
+                    .find(|(g, _)| &g.group_id == group)
+                    .map(|(g, _)| g.next_msg_seq - 1)
+                    .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))
             }
-            let (g, member) = crate::group::store::joined(&app.db, owner)
-                .await
-                .map_err(ConversationError::from)?
-                .into_iter()
-                .find(|(g, _)| &g.group_id == group)
-                .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))?;
-            let counts = GroupType::parse(&g.group_type).is_some_and(|k| k.counts_unread());
-            let unread = if counts { (g.next_msg_seq - 1 - member.read_seq).max(0) } else { 0 };
-            Ok((member.read_seq, unread))
+        }
+    }
+
+    /// Deletes a conversation from `owner`'s list until a newer message, marks it read, and with
+    /// `clear_history` hides every message so far from the owner's history.
+    pub async fn delete(&self, owner: &str, target: &Target, clear_history: bool) -> Result<(), Failure> {
+        let app = self;
+        let head = self.head_seq(owner, target).await?;
+        let mark = Mark::Delete { hidden_seq: head, cleared_seq: if clear_history { head } else { 0 } };
+        save_mark(&app.db, owner, target, mark).await.map_err(ConversationError::from)?;
+        // Read up to what was deleted, not a message that arrived meanwhile.
+        if head > 0 {
+            self.mark_read(owner, target, Some(head)).await?;
+        }
+        let frame = crate::presence::frame("conversation_deleted", json!({"ConversationID": target.id()}));
+        app.bus.deliver(owner, frame, None);
+        Ok(())
+    }
+
+    /// Pins or unpins a conversation of `owner`'s list.
+    pub async fn pin(&self, owner: &str, target: &Target, pinned: bool) -> Result<(), ConversationError> {
+        let app = self;
+        if pinned {
+            // Unpinning works even after the conversation is gone (a group left, a peer deleted).
+            self.head_seq(owner, target).await?;
+            let pins = conversation_state::Entity::find()
+                .filter(conversation_state::Column::Owner.eq(owner))
+                .filter(conversation_state::Column::PinnedAt.gt(0))
+                .all(&app.db)
+                .await?;
+            let already = pins.iter().any(|s| s.conversation_id == target.id());
+            if !already && pins.len() >= MAX_PINNED {
+                return Err(ConversationError::TooManyPinned);
+            }
+        }
+        save_mark(&app.db, owner, target, Mark::Pin(if pinned { crate::now_micros() } else { 0 })).await?;
+        let frame =
+            crate::presence::frame("conversation_pinned", json!({"ConversationID": target.id(), "Pinned": pinned}));
+        app.bus.deliver(owner, frame, None);
+        Ok(())
+    }
+
+    /// Marks `owner`'s conversation read up to `seq` (everything when `None`); answers the read seq
+    /// and the unread count left.
+    pub async fn mark_read(&self, owner: &str, target: &Target, seq: Option<i64>) -> Result<(i64, i64), Failure> {
+        let app = self;
+        match target {
+            Target::C2c(peer) => {
+                let upto = seq.map_or(ReadUpTo::Latest, ReadUpTo::Seq);
+                let outcome = app.messages.mark_read(owner, peer, upto).await?;
+                Ok((outcome.read_seq, outcome.unread))
+            }
+            Target::Group(group) => {
+                let head = self.head_seq(owner, target).await?;
+                let seq = seq.unwrap_or(head).min(head);
+                if seq > 0 {
+                    self.groups.mark_read(group, owner, seq).await?;
+                }
+                let (g, member) = crate::group::store::joined(&app.db, owner)
+                    .await
+                    .map_err(ConversationError::from)?
+                    .into_iter()
+                    .find(|(g, _)| &g.group_id == group)
+                    .ok_or_else(|| ConversationError::BadParam(format!("{owner} is not a member of {group}")))?;
+                let counts = GroupType::parse(&g.group_type).is_some_and(|k| k.counts_unread());
+                let unread = if counts { (g.next_msg_seq - 1 - member.read_seq).max(0) } else { 0 };
+                Ok((member.read_seq, unread))
+            }
         }
     }
 }

@@ -60,8 +60,13 @@ pub async fn get_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     );
     let (with_pins, with_empty, page_pins) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0);
     require_account(&app, owner).await?;
-    let mut entries: Vec<Entry> =
-        super::entries(&app, owner).await?.into_iter().filter(|e| !e.hidden && (with_empty || !e.empty())).collect();
+    let mut entries: Vec<Entry> = app
+        .conversations
+        .entries(owner)
+        .await?
+        .into_iter()
+        .filter(|e| !e.hidden && (with_empty || !e.empty()))
+        .collect();
     if !with_pins {
         // Without pin support the list is by time alone.
         entries.sort_by(|a, b| b.activity.cmp(&a.activity).then_with(|| a.target.id().cmp(&b.target.id())));
@@ -115,7 +120,7 @@ pub async fn delete(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let target = rest_target(&f)?;
     let clear = f.opt_i64("ClearRamble").map_err(param)? == Some(1);
     require_account(&app, owner).await?;
-    super::delete(&app, owner, &target, clear).await?;
+    app.conversations.delete(owner, &target, clear).await?;
     Ok(Reply::new())
 }
 
@@ -146,7 +151,7 @@ pub async fn get_c2c_unread_msg_num(app: Arc<App>, call: Call) -> Result<Reply, 
     }
     // Peer_Account [] names no peer: the total, as without it.
     if f.nonempty_raw("Peer_Account").is_none() {
-        let (c2c, _) = super::unread_totals(&app, owner).await?;
+        let (c2c, _) = app.conversations.unread_totals(owner).await?;
         return Ok(reply(json!({"AllC2CUnreadMsgNum": c2c})));
     }
     let peers = f.strings("Peer_Account").map_err(|e| Failure::new(90001, e.to_string()))?;
@@ -162,7 +167,7 @@ pub async fn get_c2c_unread_msg_num(app: Arc<App>, call: Call) -> Result<Reply, 
             errors.push(json!({"Peer_Account": peer, "ErrorCode": 70107}));
         }
     }
-    let counts = super::c2c_unread(&app, owner, &known).await?;
+    let counts = app.conversations.c2c_unread(owner, &known).await?;
     let list: Vec<Value> =
         known.iter().zip(counts).map(|(p, n)| json!({"Peer_Account": p, "C2CUnreadMsgNum": n})).collect();
     Ok(reply(json!({"C2CUnreadMsgNumList": list, "ErrorList": errors})))
@@ -185,7 +190,9 @@ pub async fn get_conversations(app: Arc<App>, user: String, data: Value) -> Resu
         Some(v) => v.as_bool().ok_or_else(|| param(Fields::wrong("IncludeEmpty")))?,
     };
     let cursor = super::cursor_now();
-    let entries: Vec<Entry> = super::entries(&app, &user)
+    let entries: Vec<Entry> = app
+        .conversations
+        .entries(&user)
         .await?
         .into_iter()
         .filter(|e| match since {
@@ -200,7 +207,7 @@ pub async fn get_conversations(app: Arc<App>, user: String, data: Value) -> Resu
             list.push(json!({"ConversationID": entry.target.id(), "Deleted": true}));
             continue;
         }
-        let last = super::last_message(&app, &user, entry).await?;
+        let last = app.conversations.last_message(&user, entry).await?;
         list.push(super::entry_json(entry, last));
     }
     let next = (start + list.len()).min(entries.len());
@@ -215,7 +222,7 @@ pub async fn delete_conversation(app: Arc<App>, user: String, data: Value) -> Re
         None => false,
         Some(v) => v.as_bool().ok_or_else(|| param(Fields::wrong("ClearHistory")))?,
     };
-    super::delete(&app, &user, &target, clear).await?;
+    app.conversations.delete(&user, &target, clear).await?;
     Ok(json!({}))
 }
 
@@ -229,7 +236,7 @@ pub async fn pin_conversation(app: Arc<App>, user: String, data: Value) -> Resul
             problem: if f.raw("Pinned").is_none() { Problem::Missing } else { Problem::WrongType },
         })
     })?;
-    super::pin(&app, &user, &target, pinned).await?;
+    app.conversations.pin(&user, &target, pinned).await?;
     Ok(json!({}))
 }
 
@@ -241,12 +248,12 @@ pub async fn mark_read(app: Arc<App>, user: String, data: Value) -> Result<Value
     if let Target::C2c(peer) = &target {
         require_account(&app, peer).await?;
     }
-    let (read_seq, unread) = super::mark_read(&app, &user, &target, seq).await?;
+    let (read_seq, unread) = app.conversations.mark_read(&user, &target, seq).await?;
     Ok(json!({"ReadSeq": read_seq, "UnreadCount": unread}))
 }
 
 /// `get_unread {}`.
 pub async fn get_unread(app: Arc<App>, user: String, _data: Value) -> Result<Value, Failure> {
-    let (c2c, group) = super::unread_totals(&app, &user).await?;
+    let (c2c, group) = app.conversations.unread_totals(&user).await?;
     Ok(json!({"C2CUnread": c2c, "GroupUnread": group, "Total": c2c + group}))
 }

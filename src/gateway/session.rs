@@ -273,7 +273,8 @@ impl Session {
             // The shard records the device's login (and what it displaced, on any node).
             app.bus.register(register).await?;
             let found = async {
-                let (missed, heads) = app.messages.missed(&user, &cursors).await?;
+                let cleared = crate::conversation::cleared_c2c(&app.db, &user).await.map_err(MessageError::from)?;
+                let (missed, heads) = app.messages.missed(&user, &cursors, &cleared).await?;
                 let groups = crate::group::heads(&app.db, &user)
                     .await
                     .map_err(|e| Failure::new(70500, format!("group lookup failed: {e}")))?;
@@ -391,7 +392,10 @@ impl Session {
             let peer = f.str("Peer_Account").map_err(bad)?;
             let before = f.opt_i64("BeforeSeq").map_err(bad)?;
             let count = f.opt_i64("Count").map_err(bad)?.unwrap_or(20).max(1) as u64;
-            let (rows, complete) = app.messages.history(&user, peer, before, count).await?;
+            let cleared = crate::conversation::cleared_seq(&app.db, &user, &crate::message::conversation_id(peer))
+                .await
+                .map_err(MessageError::from)?;
+            let (rows, complete) = app.messages.history(&user, peer, cleared, before, count).await?;
             let messages: Vec<Value> = rows
                 .iter()
                 .map(|row| {

@@ -18,11 +18,16 @@ use tokio::sync::oneshot;
 use super::rules::{self, Action, GroupType, Role};
 use super::store::{self, Draft, GroupState};
 use super::{Caller, GroupError};
-use crate::app::App;
 use crate::config::GroupFieldScope;
 use crate::message::Content;
 use crate::presence::SessionId;
 use crate::profile::Card;
+
+/// Whether group messages of this type are pushed (Meeting and AVChatRoom are online-only
+/// unless configured otherwise).
+fn pushes_offline(config: &crate::config::PushConfig, kind: GroupType) -> bool {
+    config.online_only_groups_push || !matches!(kind, GroupType::Meeting | GroupType::AVChatRoom)
+}
 
 /// Message priority (`MsgPriority`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -308,7 +313,7 @@ fn send_key(send: &GroupSend) -> SendKey {
 type Outbox = Vec<(Arc<[String]>, ByteString, Option<SessionId>)>;
 
 pub struct GroupActor {
-    app: Arc<App>,
+    room: Arc<super::Groups>,
     kind: GroupType,
     info: group_info::Model,
     members: HashMap<String, group_member::Model>,
@@ -340,10 +345,10 @@ pub struct GroupActor {
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
 impl GroupActor {
-    pub fn new(app: Arc<App>, state: GroupState, fence: Option<i64>) -> GroupActor {
+    pub fn new(room: Arc<super::Groups>, state: GroupState, fence: Option<i64>) -> GroupActor {
         let kind = GroupType::parse(&state.info.group_type).unwrap_or(GroupType::Public);
         GroupActor {
-            app,
+            room,
             kind,
             info: state.info,
             members: state.members,
@@ -373,7 +378,7 @@ impl GroupActor {
     fn standing(&self, caller: &Caller) -> rules::Actor {
         match caller {
             Caller::AppAdmin => rules::Actor::AppAdmin,
-            Caller::User(user) if self.app.accounts.is_admin(user) => rules::Actor::AppAdmin,
+            Caller::User(user) if self.room.accounts.is_admin(user) => rules::Actor::AppAdmin,
             Caller::User(user) => rules::Actor::User(self.role_of(user)),
         }
     }
@@ -470,7 +475,7 @@ impl GroupActor {
             flag_bits: 0,
             sender_nick: None,
             sender_face: None,
-            expires_at: self.app.config.expiry_of(now),
+            expires_at: self.room.config.expiry_of(now),
         };
         work.tips.push(row.clone());
         if seq > 0 {
@@ -527,7 +532,7 @@ impl GroupActor {
                 }
                 if let Some(v) = change.max_member_num {
                     if self.kind != GroupType::AVChatRoom {
-                        let (_, most) = self.kind.member_limits(self.app.config.group_max_members);
+                        let (_, most) = self.kind.member_limits(self.room.config.group_max_members);
                         if v < (self.members.len() as i64).max(1) || v > most {
                             return Err(GroupError::BadRequest(format!("MaxMemberNum is 1 to {most}")));
                         }
@@ -819,7 +824,7 @@ impl GroupActor {
                 }
                 // Checked by the caller against storage; here the recall is recorded and told.
                 work.draft.recalled = seqs.clone();
-                let frame = crate::message::event::frame(
+                let frame = crate::presence::frame(
                     "group_msg_recalled",
                     json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeqList": seqs, "Operator_Account": operator}),
                 );
@@ -901,7 +906,7 @@ impl GroupActor {
                         continue;
                     }
                     latest = message.time;
-                    activates |= self.app.accounts.is_admin(&message.from)
+                    activates |= self.room.accounts.is_admin(&message.from)
                         || (!self.info.owner.is_empty() && message.from == self.info.owner);
                     let seq = work.next_seq(&self.info);
                     work.draft.messages.push(group_message::Model {
@@ -919,7 +924,7 @@ impl GroupActor {
                         flag_bits: 0,
                         sender_nick: None,
                         sender_face: None,
-                        expires_at: self.app.config.expiry_of(message.time),
+                        expires_at: self.room.config.expiry_of(message.time),
                     });
                     results.push(json!({"MsgSeq": seq, "MsgTime": message.time, "Result": 0}));
                 }
@@ -983,7 +988,7 @@ impl GroupActor {
                 };
                 work.draft.modified.push((seq, body.clone(), cloud.clone()));
                 let raw = crate::message::event::raw_body(&body);
-                let frame = crate::message::event::frame(
+                let frame = crate::presence::frame(
                     "group_msg_modified",
                     json!({"GroupId": self.info.group_id, "TopicId": topic, "MsgSeq": seq, "MsgBody": raw, "CloudCustomData": cloud}),
                 );
@@ -999,7 +1004,7 @@ impl GroupActor {
                     return Err(GroupError::IdTaken(topic.topic_id.clone()));
                 }
                 reply = json!({"TopicId": topic.topic_id});
-                let frame = crate::message::event::frame(
+                let frame = crate::presence::frame(
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Created"}),
                 );
@@ -1029,7 +1034,7 @@ impl GroupActor {
                 if let Some(mute_all) = change.mute_all {
                     topic.mute_all = mute_all;
                 }
-                let frame = crate::message::event::frame(
+                let frame = crate::presence::frame(
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicId": topic.topic_id, "Change": "Modified"}),
                 );
@@ -1050,7 +1055,7 @@ impl GroupActor {
                     results.push(json!({"TopicId": id, "ErrorCode": code, "ErrorInfo": ""}));
                 }
                 let removed = work.draft.topics_removed.clone();
-                let frame = crate::message::event::frame(
+                let frame = crate::presence::frame(
                     "group_topic_changed",
                     json!({"GroupId": self.info.group_id, "TopicIdList": removed, "Change": "Destroyed"}),
                 );
@@ -1067,10 +1072,10 @@ impl GroupActor {
                     member.read_seq = seq;
                     work.draft.members_put.push(member);
                     let unread = if self.kind.counts_unread() { self.info.next_msg_seq - 1 - seq } else { 0 };
-                    let frame = crate::message::event::frame(
+                    let frame = crate::presence::frame(
                         "group_read",
                         json!({"GroupId": self.info.group_id, "MsgSeq": seq, "UnreadCount": unread,
-                               "ConversationID": crate::conversation::group_conversation_id(&self.info.group_id)}),
+                               "ConversationID": crate::group::conversation_id(&self.info.group_id)}),
                     );
                     work.outbox.push((Arc::from(vec![user]), frame, None));
                 }
@@ -1121,7 +1126,7 @@ impl GroupActor {
             Action::Quit => standing != rules::Actor::User(Role::None),
             action => rules::check(self.kind, standing, action).is_ok(),
         };
-        rules::check_custom_writes(&self.app.config.group_custom_fields, scope, rules::level(standing), keys, open)
+        rules::check_custom_writes(&self.room.config.group_custom_fields, scope, rules::level(standing), keys, open)
     }
 
     /// A command naming a topic needs a topic-enabled Community that has the topic.
@@ -1173,7 +1178,7 @@ impl GroupActor {
         work.draft.info = Some(info);
         work.attributes_written = true;
         let list: Vec<Value> = attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
-        let frame = crate::message::event::frame(
+        let frame = crate::presence::frame(
             "group_attr_changed",
             json!({"GroupId": self.info.group_id, "GroupAttrAry": list, "Operator_Account": operator}),
         );
@@ -1193,8 +1198,8 @@ impl GroupActor {
         if !self.kind.stores_members() {
             return;
         }
-        work.draft.limits = store::Limits::of(&self.app.config);
-        work.draft.joining.extend(users.iter().filter(|u| !self.app.accounts.is_admin(u)).cloned());
+        work.draft.limits = store::Limits::of(&self.room.config);
+        work.draft.joining.extend(users.iter().filter(|u| !self.room.accounts.is_admin(u)).cloned());
     }
 
     /// New members start with everything read, their own join tip included.
@@ -1317,13 +1322,13 @@ impl GroupActor {
                 sender_face: None,
                 expires_at: now,
             };
-            self.app.bus.deliver_many(self.receivers().into(), self.group_frame(&row), None);
+            self.room.bus.deliver_many(self.receivers().into(), self.group_frame(&row), None);
         }
     }
 
     fn deliver(&self, outbox: Outbox) {
         for (users, frame, except) in outbox {
-            self.app.bus.deliver_many(users, frame, except);
+            self.room.bus.deliver_many(users, frame, except);
         }
     }
 
@@ -1364,7 +1369,7 @@ impl GroupActor {
             return;
         }
         self.flush_scheduled = true;
-        let tick = Duration::from_millis(self.app.config.group_flush_ms.max(1));
+        let tick = Duration::from_millis(self.room.config.group_flush_ms.max(1));
         ctx.run_later(tick, |act, ctx| {
             act.flush_scheduled = false;
             act.flush(ctx);
@@ -1379,7 +1384,7 @@ impl GroupActor {
         }
         // Highest priority first; within one priority, arrival order.
         queued.sort_by_key(|q| q.send.priority);
-        let limit = self.app.config.group_msg_rate;
+        let limit = self.room.config.group_msg_rate;
         if self.window.0.elapsed() >= Duration::from_secs(1) {
             self.window = (Instant::now(), 0);
         }
@@ -1394,7 +1399,7 @@ impl GroupActor {
             }
             let limited = !q.send.from_admin && limit > 0;
             if limited && self.window.1 >= limit {
-                crate::stats::Metrics::add(&self.app.metrics.group_messages_dropped, 1);
+                crate::stats::Metrics::add(&self.room.metrics.group_messages_dropped, 1);
                 // Dropped by frequency control: not stored, not delivered, yet success.
                 q.answer(Ok(json!({"MsgSeq": 0, "MsgTime": now, "MsgDropReason": "MsgFreqCtrl"})));
                 continue;
@@ -1424,7 +1429,7 @@ impl GroupActor {
                 flag_bits: 0,
                 sender_nick: q.send.card.nick.clone(),
                 sender_face: q.send.card.face_url.clone(),
-                expires_at: self.app.config.expiry_of(now),
+                expires_at: self.room.config.expiry_of(now),
             };
             if stored {
                 work.draft.messages.push(row.clone());
@@ -1468,7 +1473,7 @@ impl GroupActor {
                 }
             }
         }
-        let db = self.app.db.clone();
+        let db = self.room.db.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
         work.draft.fence = self.fence;
@@ -1480,11 +1485,11 @@ impl GroupActor {
             Ok(()) => {
                 let receivers: Arc<[String]> = act.receivers().into();
                 let mut outbox: Outbox = Vec::new();
-                crate::stats::Metrics::add(&act.app.metrics.group_messages, admitted.len() as u64);
+                crate::stats::Metrics::add(&act.room.metrics.group_messages, admitted.len() as u64);
                 if act.kind == GroupType::AVChatRoom && admitted.len() > 1 {
                     // A live room coalesces a tick's messages into one frame per member.
                     let messages: Vec<Value> = admitted.iter().map(|(_, row)| message_json(act.kind, row)).collect();
-                    let frame = crate::message::event::frame(
+                    let frame = crate::presence::frame(
                         "group_msg_batch",
                         json!({"GroupId": act.info.group_id, "Messages": messages}),
                     );
@@ -1514,7 +1519,7 @@ impl GroupActor {
 
     /// Offline pushes of stored member messages (not tips) to members who take notifications.
     fn push(&mut self, admitted: &[(Queued, group_message::Model)]) {
-        if !self.app.pusher.enabled() || !crate::push::Pusher::pushes_group_type(&self.app.config.push, self.kind) {
+        if !self.room.pusher.enabled() || !pushes_offline(&self.room.config.push, self.kind) {
             return;
         }
         // Stored messages; AVChatRoom ones (never stored) only reach here when configured.
@@ -1533,7 +1538,7 @@ impl GroupActor {
                 )
             })
             .clone();
-        let pusher = &self.app.pusher;
+        let pusher = &self.room.pusher;
         for row in stored {
             pusher.submit(crate::push::PushJob {
                 audience: crate::push::Audience::Members {
@@ -1612,7 +1617,7 @@ impl Actor for GroupActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let idle = Duration::from_secs(self.app.config.group_idle_secs.max(1));
+        let idle = Duration::from_secs(self.room.config.group_idle_secs.max(1));
         ctx.run_interval(idle.min(Duration::from_secs(60)), move |act, ctx| {
             let now = Instant::now();
             act.recent.retain(|_, (t, _)| now.duration_since(*t) < DEDUP_WINDOW);
@@ -1625,8 +1630,8 @@ impl Actor for GroupActor {
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
-        self.app.groups.forget(&self.info.group_id, &ctx.address());
-        if let (Some(cluster), Some(fence)) = (&self.app.cluster, self.fence) {
+        self.room.forget(&self.info.group_id, &ctx.address());
+        if let (Some(cluster), Some(fence)) = (&self.room.cluster, self.fence) {
             // The lease goes with the actor, unless another node holds it by now.
             let (cluster, group_id) = (cluster.clone(), self.info.group_id.clone());
             actix::spawn(async move { cluster.release_group(&group_id, fence).await });
@@ -1644,7 +1649,7 @@ impl Handler<GroupCall> for GroupActor {
             Ok(p) => p,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
-        let db = self.app.db.clone();
+        let db = self.room.db.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
         work.draft.fence = self.fence;
@@ -1758,7 +1763,7 @@ pub const TOPIC_MARK: &str = "@TOPIC#_";
 /// The `group_msg` event of a message or tip.
 pub fn group_msg_frame(kind: GroupType, row: &group_message::Model) -> ByteString {
     let body = crate::message::event::raw_body(&row.body);
-    crate::message::event::frame("group_msg", view(kind, row, &body))
+    crate::presence::frame("group_msg", view(kind, row, &body))
 }
 
 /// A `group_system` event: something that concerns a member personally (kicked, dissolved,
@@ -1768,5 +1773,5 @@ pub fn system_frame(group_id: &str, kind: &str, operator: &str, extra: Value) ->
     if let (Some(out), Value::Object(more)) = (data.as_object_mut(), extra) {
         out.extend(more);
     }
-    crate::message::event::frame("group_system", data)
+    crate::presence::frame("group_system", data)
 }

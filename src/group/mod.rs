@@ -14,8 +14,15 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use sea_orm::DbErr;
 
-use crate::cluster::redis::GroupOwner;
+use sea_orm::DatabaseConnection;
+
+use crate::account::Accounts;
+use crate::cluster::redis::{GroupOwner, RedisBus};
+use crate::cluster::Bus;
+use crate::config::Config;
 use crate::failure::Failure;
+use crate::push::Pusher;
+use crate::stats::Metrics;
 pub use actor::{GetView, GroupActor, GroupCall, GroupSend, GroupView, Op, SendCall};
 pub use rules::{GroupType, Role};
 
@@ -140,10 +147,28 @@ impl From<crate::profile::ProfileError> for GroupError {
     }
 }
 
-/// The live group actors of this node, with the fencing token each holds in a cluster.
-#[derive(Default)]
+/// The group room: the live group actors of this node (with the fencing token each holds in a
+/// cluster), and what the room uses of the rest of the server.
 pub struct Groups {
     live: Mutex<HashMap<String, LiveGroup>>,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) config: Config,
+    pub(crate) accounts: Arc<Accounts>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) cluster: Option<Arc<RedisBus>>,
+    pub(crate) pusher: Pusher,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// What the group room uses of the others.
+pub struct GroupDeps {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub accounts: Arc<Accounts>,
+    pub bus: Arc<dyn Bus>,
+    pub cluster: Option<Arc<RedisBus>>,
+    pub pusher: Pusher,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A live actor, and the fencing token of its lease in a cluster.
@@ -197,6 +222,11 @@ impl GroupError {
 }
 
 impl Groups {
+    pub fn new(deps: GroupDeps) -> Arc<Groups> {
+        let GroupDeps { db, config, accounts, bus, cluster, pusher, metrics } = deps;
+        Arc::new(Groups { live: Mutex::default(), db, config, accounts, bus, cluster, pusher, metrics })
+    }
+
     fn live(&self, group_id: &str) -> Option<Addr<GroupActor>> {
         self.live.lock().ok().and_then(|m| m.get(group_id).filter(|(a, _)| a.connected()).map(|(a, _)| a.clone()))
     }
@@ -207,29 +237,24 @@ impl Groups {
 
     /// This node's actor of `group_id`, started from the database if needed (with the fencing
     /// token of its lease in a cluster).
-    async fn actor_here(
-        &self,
-        app: &Arc<crate::app::App>,
-        group_id: &str,
-        fence: Option<i64>,
-    ) -> Result<Addr<GroupActor>, GroupError> {
+    async fn actor_here(self: &Arc<Self>, group_id: &str, fence: Option<i64>) -> Result<Addr<GroupActor>, GroupError> {
         if let Some(addr) = self.live(group_id) {
             return Ok(addr);
         }
-        let state = store::load(&app.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
+        let state = store::load(&self.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
         let mut live = self.live.lock().map_err(|_| GroupError::Internal("group registry poisoned".into()))?;
         if let Some((addr, _)) = live.get(group_id).filter(|(a, _)| a.connected()) {
             return Ok(addr.clone());
         }
-        let addr = GroupActor::new(app.clone(), state, fence).start();
+        let addr = GroupActor::new(self.clone(), state, fence).start();
         live.insert(group_id.to_string(), (addr.clone(), fence));
         Ok(addr)
     }
 
     /// Starts the actor of a group just created (its rows are committed); in a cluster this
     /// node takes the group's lease.
-    pub async fn started(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<(), GroupError> {
-        self.route(app, Forwarded::View { group: group_id.to_string() }).await.map(|_| ())
+    pub async fn started(self: &Arc<Self>, group_id: &str) -> Result<(), GroupError> {
+        self.route(Forwarded::View { group: group_id.to_string() }).await.map(|_| ())
     }
 
     /// A stopping actor takes itself out (unless a newer one replaced it).
@@ -263,30 +288,30 @@ impl Groups {
 
     /// Runs `op` in the group's actor, wherever it is.
     pub async fn call(
-        &self,
-        app: &Arc<crate::app::App>,
+        self: &Arc<Self>,
         group_id: &str,
         actor: Caller,
         op: Op,
     ) -> Result<serde_json::Value, GroupError> {
         let request = Forwarded::Call { group: group_id.to_string(), caller: actor, op };
-        self.route(app, request).await?.value(group_id)
+        self.route(request).await?.value(group_id)
     }
 
     /// Hands a message to the group's actor, wherever it is.
-    pub async fn send(
-        &self,
-        app: &Arc<crate::app::App>,
-        group_id: &str,
-        send: GroupSend,
-    ) -> Result<serde_json::Value, GroupError> {
+    pub async fn send(self: &Arc<Self>, group_id: &str, send: GroupSend) -> Result<serde_json::Value, GroupError> {
         let request = Forwarded::Send { group: group_id.to_string(), send: Box::new(send) };
-        self.route(app, request).await?.value(group_id)
+        self.route(request).await?.value(group_id)
+    }
+
+    /// `user` has read `group` up to `seq` (the conversation room's mark_read).
+    pub async fn mark_read(self: &Arc<Self>, group_id: &str, user: &str, seq: i64) -> Result<(), GroupError> {
+        let op = Op::MarkRead { user: user.to_string(), seq };
+        self.call(group_id, Caller::User(user.to_string()), op).await.map(|_| ())
     }
 
     /// A copy of the group's state, from its actor wherever it is.
-    pub async fn view(&self, app: &Arc<crate::app::App>, group_id: &str) -> Result<GroupView, GroupError> {
-        match self.route(app, Forwarded::View { group: group_id.to_string() }).await? {
+    pub async fn view(self: &Arc<Self>, group_id: &str) -> Result<GroupView, GroupError> {
+        match self.route(Forwarded::View { group: group_id.to_string() }).await? {
             Answered::View(view) => Ok(*view),
             other => Err(other.value(group_id).err().unwrap_or_else(|| GroupError::Internal("no view".into()))),
         }
@@ -295,25 +320,25 @@ impl Groups {
     /// Runs a request on the group's owner: this node's actor on a single node; in a cluster
     /// the node holding the group's lease, taking the lease when no live node holds it. While
     /// a group moves (its owner died, its lease not yet ended) the request waits for the move.
-    async fn route(&self, app: &Arc<crate::app::App>, request: Forwarded) -> Result<Answered, GroupError> {
+    async fn route(self: &Arc<Self>, request: Forwarded) -> Result<Answered, GroupError> {
         // Every command on an existing group comes through here: a malformed ID is refused
         // before any lookup (10015), whatever the command.
         let group = request.group().to_string();
         if !valid_group_id(&group) {
             return Err(GroupError::BadGroupId(group));
         }
-        let Some(cluster) = app.cluster.clone() else {
-            return self.run_here(app, &group, None, request).await;
+        let Some(cluster) = self.cluster.clone() else {
+            return self.run_here(&group, None, request).await;
         };
         // Long enough for a dead owner's lease to end.
         let give_up = std::time::Instant::now() + cluster.lease() + std::time::Duration::from_secs(2);
         let mut pause = std::time::Duration::from_millis(20);
         loop {
             let outcome = match self.live(&group) {
-                Some(_) => self.run_here(app, &group, None, request.clone()).await,
+                Some(_) => self.run_here(&group, None, request.clone()).await,
                 None => match cluster.claim_group(&group).await.map_err(|e| GroupError::Remote(e.into()))? {
                     GroupOwner::Here(fence) => {
-                        let ran = self.run_here(app, &group, Some(fence), request.clone()).await;
+                        let ran = self.run_here(&group, Some(fence), request.clone()).await;
                         if matches!(ran, Err(GroupError::NoGroup(_))) {
                             cluster.release_group(&group, fence).await;
                         }
@@ -352,14 +377,13 @@ impl Groups {
 
     /// Runs a request in this node's actor (retried once if the actor stopped in between).
     async fn run_here(
-        &self,
-        app: &Arc<crate::app::App>,
+        self: &Arc<Self>,
         group: &str,
         fence: Option<i64>,
         request: Forwarded,
     ) -> Result<Answered, GroupError> {
         for attempt in 0..2 {
-            let addr = self.actor_here(app, group, fence).await?;
+            let addr = self.actor_here(group, fence).await?;
             let sent = match &request {
                 Forwarded::Call { caller, op, .. } => addr
                     .send(GroupCall { actor: caller.clone(), op: op.clone() })
@@ -380,12 +404,12 @@ impl Groups {
     }
 
     /// Serves a request another node forwarded here as this group's owner; never forwards it on.
-    pub async fn answer_forwarded(&self, app: &Arc<crate::app::App>, body: &str) -> String {
+    pub async fn answer_forwarded(self: &Arc<Self>, body: &str) -> String {
         let answered = match serde_json::from_str::<Forwarded>(body) {
             Err(e) => Answered::Value(Err(Failure::new(10002, format!("malformed forwarded group command: {e}")))),
             Ok(request) => {
                 let group = request.group().to_string();
-                let fence = match (self.live(&group), &app.cluster) {
+                let fence = match (self.live(&group), &self.cluster) {
                     (Some(_), _) => Ok(None),
                     (None, Some(cluster)) => match cluster.claim_group(&group).await {
                         Ok(GroupOwner::Here(fence)) => Ok(Some(fence)),
@@ -396,7 +420,7 @@ impl Groups {
                 };
                 match fence {
                     Err(answer) => answer,
-                    Ok(fence) => match self.run_here(app, &group, fence, request).await {
+                    Ok(fence) => match self.run_here(&group, fence, request).await {
                         Ok(answered) => answered,
                         Err(GroupError::NotOwner(_)) => {
                             self.lost(std::slice::from_ref(&group));
@@ -436,16 +460,22 @@ impl Caller {
 /// members), and the group, unless imported, against the app's daily net creations: both are
 /// checked in the creating transaction, against the database.
 pub async fn commit_new_group(
-    app: &crate::app::App,
+    groups: &Groups,
     group_id: &str,
     mut draft: store::Draft,
     kind: GroupType,
     import: bool,
 ) -> Result<(), GroupError> {
-    draft.limits = store::Limits::of(&app.config);
-    draft.joining = draft.members_put.iter().map(|m| m.user_id.clone()).filter(|u| !app.accounts.is_admin(u)).collect();
+    draft.limits = store::Limits::of(&groups.config);
+    draft.joining =
+        draft.members_put.iter().map(|m| m.user_id.clone()).filter(|u| !groups.accounts.is_admin(u)).collect();
     draft.counts_creation = !import;
-    store::commit(&app.db, group_id, &draft, kind.stores_members()).await
+    store::commit(&groups.db, group_id, &draft, kind.stores_members()).await
+}
+
+/// The conversation list's ID of a group's conversation.
+pub fn conversation_id(group: &str) -> String {
+    format!("group_{group}")
 }
 
 /// The stored groups `user` belongs to, for the login sync: (GroupId, last seq, read seq).

@@ -118,11 +118,11 @@ async fn require_user(app: &App, user: &str) -> Result<(), GroupError> {
 }
 
 async fn run(app: &Arc<App>, group: &str, call: &Call, op: Op) -> Result<Value, GroupError> {
-    app.groups.call(app, group, caller(call), op).await
+    app.groups.call(group, caller(call), op).await
 }
 
 async fn view(app: &Arc<App>, group: &str) -> Result<GroupView, GroupError> {
-    app.groups.view(app, group).await
+    app.groups.view(group).await
 }
 
 /// The acting user of a member-side command: over WebSocket the caller, over REST the named
@@ -262,7 +262,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
             });
         }
     }
-    super::commit_new_group(&app, &id, draft, kind, import).await?;
+    super::commit_new_group(&app.groups, &id, draft, kind, import).await?;
     let mut out = reply(json!({"GroupId": id}));
     if kind == GroupType::Community {
         out.insert("Type".into(), json!("Community"));
@@ -739,7 +739,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
 
 /// Hands a message to its group's actor, wherever it is.
 pub async fn send_to(app: &Arc<App>, group: &str, send: GroupSend) -> Result<Value, GroupError> {
-    app.groups.send(app, group, send).await
+    app.groups.send(group, send).await
 }
 
 pub async fn send_group_system_notification(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
@@ -829,7 +829,7 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
     }
     if topic.is_none() && call.access == Access::User {
         // The member may have cleared the conversation's history.
-        let conversation = crate::conversation::group_conversation_id(id);
+        let conversation = crate::group::conversation_id(id);
         let cleared = crate::conversation::cleared_seq(&app.db, &call.identifier, &conversation)
             .await
             .map_err(GroupError::from)?;
@@ -1379,13 +1379,6 @@ pub async fn get_group_pendency(app: Arc<App>, call: Call) -> Result<Reply, Fail
         .map(|r| json!({"Applicant_Account": r.user_id, "ApplyMsg": r.wording, "ApplyTime": r.created_at}))
         .collect();
     Ok(reply(json!({"GroupId": id, "PendencyList": list})))
-}
-
-/// `user` has read `group` up to `seq` (the conversation room's mark_read).
-pub async fn mark_read(app: &Arc<App>, group: &str, user: &str, seq: i64) -> Result<(), Failure> {
-    let op = Op::MarkRead { user: user.to_string(), seq };
-    app.groups.call(app, group, Caller::User(user.to_string()), op).await?;
-    Ok(())
 }
 
 pub async fn group_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Failure> {

@@ -570,3 +570,80 @@ pub async fn pending_count(db: &DatabaseConnection, user: &str) -> Result<u64, D
 pub async fn member_count(db: &DatabaseConnection, group_id: &str) -> Result<u64, DbErr> {
     group_member::Entity::find().filter(group_member::Column::GroupId.eq(group_id)).count(db).await
 }
+
+// --- reads and expiry for other rooms (the conversation list, the archive, retention) --------
+
+/// The stored message `seq` of `group`.
+pub async fn message_at(db: &DatabaseConnection, group: &str, seq: i64) -> Result<Option<group_message::Model>, DbErr> {
+    group_message::Entity::find()
+        .filter(group_message::Column::GroupId.eq(group))
+        .filter(group_message::Column::Seq.eq(seq))
+        .one(db)
+        .await
+}
+
+/// Unrecalled member messages (not tips) sent in `from..to`, in storage order after the row
+/// `after_id`, at most `limit` (the archive pages through an hour with it).
+pub async fn sent_between(
+    db: &DatabaseConnection,
+    from: i64,
+    to: i64,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<group_message::Model>, DbErr> {
+    group_message::Entity::find()
+        .filter(group_message::Column::MsgTime.gte(from))
+        .filter(group_message::Column::MsgTime.lt(to))
+        .filter(group_message::Column::FlagBits.ne(crate::message::RECALLED_FLAG))
+        .filter(group_message::Column::IsTip.eq(false))
+        .filter(group_message::Column::Id.gt(after_id))
+        .order_by_asc(group_message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Starts of the hours in `from..to` in which group messages were stored.
+pub async fn hours_with_messages(db: &DatabaseConnection, from: i64, to: i64) -> Result<Vec<i64>, DbErr> {
+    let hour = || Expr::cust("msg_time / 3600");
+    let hours: Vec<i64> = group_message::Entity::find()
+        .select_only()
+        .column_as(hour(), "hour")
+        .filter(group_message::Column::MsgTime.gte(from))
+        .filter(group_message::Column::MsgTime.lt(to))
+        .group_by(hour())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(hours.into_iter().map(|h| h * 3600).collect())
+}
+
+/// Deletes the group messages that expired by `now`, a bounded batch per statement; answers
+/// how many went.
+pub async fn expire_messages(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {
+    const BATCH: u64 = 500;
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = group_message::Entity::find()
+            .select_only()
+            .column(group_message::Column::Id)
+            .filter(group_message::Column::ExpiresAt.lte(now))
+            .limit(BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        let full = ids.len() as u64 == BATCH;
+        deleted += group_message::Entity::delete_many()
+            .filter(group_message::Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if !full {
+            return Ok(deleted);
+        }
+        tokio::task::yield_now().await;
+    }
+}

@@ -164,7 +164,7 @@ impl Committer {
 
     /// Both users exist and the sender may message the recipient; answers the sender's card.
     async fn check_parties(&self, request: &SendRequest) -> Result<Arc<Card>, MessageError> {
-        let Parties { mutes, accounts, profiles, relations } = &self.parties;
+        let Parties { mutes, accounts, profiles, relations, .. } = &self.parties;
         // Every check reads the store (through caches that may be cold): a failure is the
         // store's, and the send is refused as one the client retries.
         let internal = |e: &dyn std::fmt::Display| {
@@ -311,7 +311,7 @@ impl Committer {
         for (edit, outcome) in touches.edits.into_iter().zip(edits) {
             let answer = match outcome {
                 Ok(row) => {
-                    crate::archive::invalidate(&self.config.data_dir, crate::archive::Chat::C2c, row.msg_time);
+                    (self.parties.hour_changed)(row.msg_time);
                     let operator = match edit.change {
                         edit::Change::Recall { operator, .. } => Some(operator),
                         edit::Change::Modify { .. } => None,
@@ -499,7 +499,7 @@ impl Committer {
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
                     if request.import.is_some() {
                         // Imported into an hour that may be archived already.
-                        crate::archive::invalidate(&self.config.data_dir, crate::archive::Chat::C2c, p.row.msg_time);
+                        (self.parties.hour_changed)(p.row.msg_time);
                     }
                     if request.import != Some(Import::Historical) {
                         self.deliver(request, &event::c2c_frame(&p.row));

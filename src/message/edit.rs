@@ -68,7 +68,7 @@ impl Announcement {
             Announcement::Read { owner, peer, outcome, time } => {
                 let read = event::frame(
                     "c2c_read",
-                    json!({"ConversationID": crate::conversation::c2c_id(peer), "Peer_Account": peer,
+                    json!({"ConversationID": super::conversation_id(peer), "Peer_Account": peer,
                            "ReadSeq": outcome.read_seq, "UnreadCount": outcome.unread}),
                 );
                 bus.deliver(owner, read, None);

@@ -28,12 +28,6 @@ pub struct MessageView<'a> {
     pub FaceUrl: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-struct Event<'a, T: Serialize> {
-    event: &'a str,
-    data: T,
-}
-
 /// MsgBody is stored as validated JSON; a row whose text no longer parses shows an empty body.
 pub fn raw_body(body: &str) -> Box<RawValue> {
     RawValue::from_string(body.to_string())
@@ -58,10 +52,7 @@ pub fn view<'a>(row: &'a c2c_message::Model, body: &'a RawValue) -> MessageView<
     }
 }
 
-/// A server event frame `{"event": name, "data": data}`.
-pub fn frame<T: Serialize>(name: &str, data: T) -> ByteString {
-    serde_json::to_string(&Event { event: name, data }).unwrap_or_default().into()
-}
+pub use crate::presence::frame;
 
 /// The `c2c_msg` event of a message.
 pub fn c2c_frame(row: &c2c_message::Model) -> ByteString {

@@ -5,6 +5,7 @@ pub mod commit;
 mod dedup;
 pub mod edit;
 pub mod event;
+pub mod heads;
 pub mod rest;
 pub mod validate;
 pub mod ws;
@@ -125,14 +126,19 @@ fn refusal_text(refusal: &crate::relation::Refusal) -> &'static str {
     }
 }
 
-/// The rooms a send consults: who exists, who the sender is, who may message whom.
+/// The rooms a send consults: who exists, who the sender is, who may message whom; and who is
+/// told when a message of a past hour changes (an import, a recall or an edit: the archive).
 #[derive(Clone)]
 pub struct Parties {
     pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub accounts: Arc<crate::account::Accounts>,
     pub profiles: Arc<crate::profile::Profiles>,
     pub relations: Arc<crate::relation::Relations>,
+    pub hour_changed: HourChanged,
 }
+
+/// Told the time of a stored message that was imported, recalled or edited.
+pub type HourChanged = Arc<dyn Fn(i64) + Send + Sync>;
 
 impl From<FieldError> for MessageError {
     fn from(e: FieldError) -> MessageError {
@@ -255,6 +261,11 @@ pub struct Receipt {
     pub msg_seq: u32,
     /// The send repeated one already committed within the dedup window.
     pub duplicate: bool,
+}
+
+/// The conversation list's ID of the C2C conversation with `peer`.
+pub fn conversation_id(peer: &str) -> String {
+    format!("c2c_{peer}")
 }
 
 /// `MsgFlagBits` of a recalled message.
@@ -396,21 +407,18 @@ impl Messages {
             .add(c2c_message::Column::ExpiresAt.gt(crate::now_secs()))
     }
 
-    async fn cleared_seq(&self, user: &str, peer: &str) -> Result<i64, MessageError> {
-        Ok(crate::conversation::cleared_seq(&self.db, user, &crate::conversation::c2c_id(peer)).await?)
-    }
-
     /// What `user` missed: per conversation, the messages after the client's cursor (or, without
-    /// one, after the last acknowledged seq), oldest first, at most `sync_max` each. Also returns
-    /// each conversation's last seq.
+    /// one, after the last acknowledged seq), oldest first, at most `sync_max` each, none at or
+    /// below the seq up to which the user cleared the conversation's history (`cleared`, by
+    /// peer). Also returns each conversation's last seq.
     pub async fn missed(
         &self,
         user: &str,
         cursors: &HashMap<String, i64>,
+        cleared: &HashMap<String, i64>,
     ) -> Result<(Vec<c2c_message::Model>, Vec<(String, i64)>), MessageError> {
         let conversations =
             c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(user)).all(&self.db).await?;
-        let cleared = crate::conversation::cleared_c2c(&self.db, user).await?;
         let now = crate::now_secs();
         let mut missed = Vec::new();
         let mut heads = Vec::new();
@@ -437,18 +445,18 @@ impl Messages {
         Ok((missed, heads))
     }
 
-    /// History of the conversation `user`–`peer` before `before_seq` (or the newest), newest first.
-    /// The flag says whether older messages remain.
+    /// History of the conversation `user`–`peer` before `before_seq` (or the newest), newest first,
+    /// after the seq up to which `user` cleared it. The flag says whether older messages remain.
     pub async fn history(
         &self,
         user: &str,
         peer: &str,
+        cleared_seq: i64,
         before_seq: Option<i64>,
         count: u64,
     ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
         let (low, high) = pair(user, peer);
         let count = count.clamp(1, MAX_HISTORY_PAGE);
-        let cleared_seq = self.cleared_seq(user, peer).await?;
         let mut query = c2c_message::Entity::find()
             .filter(c2c_message::Column::UserLow.eq(low))
             .filter(c2c_message::Column::UserHigh.eq(high))
@@ -462,19 +470,21 @@ impl Messages {
         Ok((rows, complete))
     }
 
-    /// `admin_getroammsg`: the conversation seen by `operator`, between two times, newest first,
-    /// continuing below the message `last_key` when given.
+    /// `admin_getroammsg`: the conversation seen by `operator` (after the seq up to which they
+    /// cleared it), between two times, newest first, continuing below the message `last_key`
+    /// when given.
+    #[allow(clippy::too_many_arguments)]
     pub async fn roaming(
         &self,
         operator: &str,
         peer: &str,
+        cleared_seq: i64,
         min_time: i64,
         max_time: i64,
         max_count: u64,
         last_key: Option<&str>,
     ) -> Result<(Vec<c2c_message::Model>, bool), MessageError> {
         let (low, high) = pair(operator, peer);
-        let cleared_seq = self.cleared_seq(operator, peer).await?;
         let base = c2c_message::Entity::find()
             .filter(c2c_message::Column::UserLow.eq(low))
             .filter(c2c_message::Column::UserHigh.eq(high))

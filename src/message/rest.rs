@@ -166,8 +166,11 @@ pub async fn admin_getroammsg(app: Arc<App>, call: Call) -> Result<Reply, Failur
     if !app.accounts.exists(operator).await? {
         return Err(MessageError::UnknownSender(operator.to_string()).into());
     }
+    let cleared = crate::conversation::cleared_seq(&app.db, operator, &super::conversation_id(peer))
+        .await
+        .map_err(MessageError::from)?;
     let (rows, complete) =
-        app.messages.roaming(operator, peer, min_time, max_time, max_count.max(1) as u64, last_key).await?;
+        app.messages.roaming(operator, peer, cleared, min_time, max_time, max_count.max(1) as u64, last_key).await?;
     // The operator's messages up to the peer's read position have been read.
     let peer_read = app.messages.read_seq(peer, operator).await?;
     let list: Vec<Value> = rows

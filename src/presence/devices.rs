@@ -443,6 +443,24 @@ async fn recover(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// The PushOnline devices with a token of `users`, the sender's excepted (the push room's
+/// recipients).
+pub async fn pushable(db: &DatabaseConnection, users: &[String], sender: &str) -> Result<Vec<device::Model>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in users.chunks(500) {
+        found.extend(
+            device::Entity::find()
+                .filter(device::Column::State.eq(PUSH_ONLINE))
+                .filter(device::Column::PushToken.is_not_null())
+                .filter(device::Column::UserId.is_in(chunk.iter().cloned()))
+                .filter(device::Column::UserId.ne(sender))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
 /// The PushOnline devices of each of `users`: user → platforms.
 pub async fn push_online(db: &DatabaseConnection, users: &[String]) -> Result<HashMap<String, Vec<Platform>>, DbErr> {
     let mut found: HashMap<String, Vec<Platform>> = HashMap::new();

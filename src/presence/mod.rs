@@ -15,6 +15,17 @@ use bytestring::ByteString;
 
 pub use platform::{DeviceRules, Platform};
 
+#[derive(serde::Serialize)]
+struct Event<'a, T: serde::Serialize> {
+    event: &'a str,
+    data: T,
+}
+
+/// A server event frame `{"event": name, "data": data}`: what every room hands the bus to deliver.
+pub fn frame<T: serde::Serialize>(name: &str, data: T) -> ByteString {
+    serde_json::to_string(&Event { event: name, data }).unwrap_or_default().into()
+}
+
 /// Identifies one WebSocket session on this node.
 pub type SessionId = u64;
 

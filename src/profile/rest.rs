@@ -46,7 +46,7 @@ pub async fn set_and_announce(app: &App, user: &str, items: &[Item]) -> Result<(
     if changed.is_empty() {
         return Ok(());
     }
-    let frame = crate::message::event::frame(
+    let frame = crate::presence::frame(
         "profile_changed",
         json!({"From_Account": user, "ProfileItem": changed.iter().map(Item::json).collect::<Vec<_>>()}),
     );

@@ -114,7 +114,7 @@ pub fn collapse_id(id: &str) -> String {
         return id.to_string();
     }
     use sha2::Digest;
-    crate::archive::hex(&sha2::Sha256::digest(id.as_bytes()))
+    crate::hex(&sha2::Sha256::digest(id.as_bytes()))
 }
 
 /// The headers of a delivery.

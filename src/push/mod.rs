@@ -16,12 +16,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entities::device;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::PushConfig;
-use crate::presence::devices::PUSH_ONLINE;
 use crate::stats::Metrics;
 pub use text::Notification;
 
@@ -186,13 +184,6 @@ impl Pusher {
             tracing::warn!("push queue full; push dropped");
         }
     }
-
-    /// Whether group messages of this type are pushed (Meeting and AVChatRoom are online-only
-    /// unless configured otherwise).
-    pub fn pushes_group_type(config: &PushConfig, kind: crate::group::GroupType) -> bool {
-        use crate::group::GroupType;
-        config.online_only_groups_push || !matches!(kind, GroupType::Meeting | GroupType::AVChatRoom)
-    }
 }
 
 /// Answers a user's unread total (the APNs badge).
@@ -231,7 +222,7 @@ impl Context {
             offline_push_info: info.as_ref(),
         };
         let Some(notification) = text::render(&source) else { return };
-        let devices = match push_online_devices(&self.db, users, &job.sender).await {
+        let devices = match crate::presence::devices::pushable(&self.db, users, &job.sender).await {
             Ok(devices) => devices,
             Err(e) => {
                 tracing::error!(error = %e, "push: device lookup failed");
@@ -325,32 +316,14 @@ impl Context {
     }
 }
 
-/// The PushOnline devices with a token of `users`, the sender's excepted.
-async fn push_online_devices(
-    db: &DatabaseConnection,
-    users: &[String],
-    sender: &str,
-) -> Result<Vec<device::Model>, DbErr> {
-    let mut found = Vec::new();
-    for chunk in users.chunks(500) {
-        found.extend(
-            device::Entity::find()
-                .filter(device::Column::State.eq(PUSH_ONLINE))
-                .filter(device::Column::PushToken.is_not_null())
-                .filter(device::Column::UserId.is_in(chunk.iter().cloned()))
-                .filter(device::Column::UserId.ne(sender))
-                .all(db)
-                .await?,
-        );
-    }
-    Ok(found)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::presence::devices::PUSH_ONLINE;
+    // The test sets devices up directly; the room reads them through the presence room.
+    use entities::device;
     use migration::MigratorTrait;
-    use sea_orm::{ActiveValue::Set, Database};
+    use sea_orm::{ActiveValue::Set, Database, EntityTrait};
     use std::sync::Mutex;
 
     /// A provider that records what it is asked to deliver.

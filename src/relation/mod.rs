@@ -872,7 +872,7 @@ async fn both_ways<E: EntityTrait>(
 
 /// A relationship event frame.
 pub fn event(name: &str, data: Value) -> ByteString {
-    crate::message::event::frame(name, data)
+    crate::presence::frame(name, data)
 }
 
 /// Names of friend lists in the order given, without repeats.
