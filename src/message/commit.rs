@@ -585,8 +585,11 @@ async fn lock_sequences(
         .query_all(Statement::from_sql_and_values(
             backend,
             format!(
-                "SELECT user_low, user_high, last_seq FROM c2c_sequence WHERE (user_low, user_high) IN ({}) \
-                 ORDER BY user_low, user_high FOR UPDATE",
+                // A join with the list, not `(a, b) IN (list)`: PostgreSQL evaluates a long IN list
+                // of row values as an OR of every pair for each row it reads.
+                "SELECT s.user_low, s.user_high, s.last_seq FROM (VALUES {}) AS k (user_low, user_high) \
+                 JOIN c2c_sequence s ON s.user_low = k.user_low AND s.user_high = k.user_high \
+                 ORDER BY s.user_low, s.user_high FOR UPDATE OF s",
                 tuples.join(", ")
             ),
             values,
@@ -620,7 +623,7 @@ async fn find_stored_duplicates(
     for &i in &candidates {
         let row = &planned[i].row;
         let n = values.len();
-        tuples.push(format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+        tuples.push(format!("(${}, ${}, ${}::bigint)", n + 1, n + 2, n + 3));
         values.push(row.user_low.clone().into());
         values.push(row.user_high.clone().into());
         values.push(row.msg_random.into());
@@ -629,8 +632,14 @@ async fn find_stored_duplicates(
         .query_all(Statement::from_sql_and_values(
             txn.get_database_backend(),
             format!(
-                "SELECT from_account, to_account, msg_random, seq, msg_key, msg_time, msg_seq FROM c2c_message \
-                 WHERE (user_low, user_high, msg_random) IN ({}) AND msg_time >= $1",
+                // One index probe per send (c2c_message_conversation_random), forced by LATERAL:
+                // as `(a, b, c) IN (list) AND msg_time >= $1` the generic plan of the prepared
+                // statement scanned every message of the window by time and compared each with
+                // the whole list — it was most of the cluster's cost per message.
+                "SELECT m.from_account, m.to_account, m.msg_random, m.seq, m.msg_key, m.msg_time, m.msg_seq \
+                 FROM (VALUES {}) AS k (user_low, user_high, msg_random) CROSS JOIN LATERAL \
+                 (SELECT * FROM c2c_message c WHERE c.user_low = k.user_low AND c.user_high = k.user_high \
+                 AND c.msg_random = k.msg_random AND c.msg_time >= $1) m",
                 tuples.join(", ")
             ),
             values,
