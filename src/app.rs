@@ -126,7 +126,34 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         web_instances: config.web_instances,
     };
     let shards = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let devices = crate::presence::devices::Devices::start(db.clone()).await?;
+    let webhooks = crate::webhook::Webhooks::new(&config.webhook, credentials.sdkappid, db.clone(), metrics.clone());
+    {
+        // What an after-event says about the moment it is sent.
+        let db = db.clone();
+        webhooks.set_enrich(Arc::new(move |command: String, mut body: serde_json::Value| {
+            let db = db.clone();
+            Box::pin(async move {
+                let sent = body.get("SendMsgResult").and_then(serde_json::Value::as_i64) == Some(0);
+                if command == crate::webhook::command::C2C_AFTER_SEND && sent {
+                    let recipient = body.get("To_Account").and_then(serde_json::Value::as_str).unwrap_or_default();
+                    if let Ok((c2c, _)) = crate::conversation::unread_totals_in(&db, recipient).await {
+                        body["UnreadMsgNum"] = c2c.into();
+                    }
+                }
+                body
+            })
+        }));
+        let counted = Arc::downgrade(&webhooks);
+        let _ = metrics.webhook_counts.set(Box::new(move || {
+            counted
+                .upgrade()
+                .map(|hooks| {
+                    hooks.counts().into_iter().map(|(c, n)| (c, [n.sent, n.failed, n.retried, n.dropped])).collect()
+                })
+                .unwrap_or_default()
+        }));
+    }
+    let devices = crate::presence::devices::Devices::start(db.clone(), webhooks.clone()).await?;
     let presence = Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone());
     // Without Redis no cluster code is on any path: the bus is this node's presence.
     let cluster = match &config.redis_url {
@@ -173,6 +200,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         accounts: accounts.clone(),
         profiles: profiles.clone(),
         relations: relations.clone(),
+        webhooks: webhooks.clone(),
         hour_changed: {
             let data_dir = config.data_dir.clone();
             Arc::new(move |msg_time| crate::archive::invalidate(&data_dir, crate::archive::Chat::C2c, msg_time))
@@ -281,7 +309,19 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         (None, None) => format!("http://{}", config.listen),
     };
     let _ = app.public_url.set(public_url);
-    let retention = crate::retention::start(app.clone().into_inner(), shutdown);
+    let retention = crate::retention::start(app.clone().into_inner(), shutdown.clone());
+    // Without a callback URL nothing is recorded, and nothing needs dispatching.
+    let dispatcher = config.webhook.url.is_some().then(|| {
+        let turn = cluster.clone().map(|cluster| -> crate::webhook::outbox::Turn {
+            Arc::new(move || {
+                let cluster = cluster.clone();
+                // Without Redis no node knows it is the one: events wait.
+                Box::pin(async move { cluster.hold_turn("webhooks", cluster.lease()).await.unwrap_or(false) })
+            })
+        });
+        let budget = cluster.as_ref().map_or(Duration::from_secs(2), |c| c.lease() / 3);
+        webhooks.start_dispatcher(turn, budget, shutdown)
+    });
     crate::stats::memory::start_trimming();
     let server = server.run();
     for address in &addresses {
@@ -301,6 +341,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // The HTTP workers are gone; dropping the last handle closes the writer's queue, and the
     // writer commits what it holds before it ends.
     retention.abort();
+    // Undelivered after-events stay in the outbox for the next start.
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.abort();
+    }
     // Sessions have ended; their disconnects are written before the process exits.
     if tokio::time::timeout(Duration::from_secs(10), app.devices.flush()).await.is_err() {
         tracing::warn!("device states did not drain within 10 s");

@@ -200,6 +200,51 @@ pub struct Config {
     pub group_custom_fields: Vec<GroupCustomField>,
     /// Offline push (`[push]`): APNs and FCM credentials, queue and retries.
     pub push: PushConfig,
+    /// Callbacks to the app backend (`[webhook]`).
+    pub webhook: WebhookConfig,
+}
+
+/// The `[webhook]` table: the app backend's callback URL and what it hears.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where callbacks are POSTed (http:// or https://); unset = no webhooks (`PARLEY_WEBHOOK_URL`).
+    pub url: Option<String>,
+    /// Signs each callback (`Sign` = hex(sha256(token + RequestTime))) when set
+    /// (`PARLEY_WEBHOOK_TOKEN`).
+    pub token: Option<String>,
+    /// The CallbackCommands that fire; empty = every one.
+    pub commands: Vec<String>,
+    /// A before-event unanswered for this long has failed.
+    pub before_timeout_ms: u64,
+    /// A failed before-event refuses the action (80003) instead of letting it through.
+    pub fail_closed: bool,
+    /// Group events' `EventTime` as a JSON string, as in Tencent's examples (false: a number).
+    pub event_time_as_string: bool,
+    /// An after-event request taking longer has failed (and is retried).
+    pub after_timeout_ms: u64,
+    /// After-events undelivered for this long are dropped (and counted).
+    pub keep_secs: i64,
+    /// First retry delay of an after-event; doubles each time, at most `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: None,
+            token: None,
+            commands: Vec::new(),
+            before_timeout_ms: 2000,
+            fail_closed: false,
+            event_time_as_string: true,
+            after_timeout_ms: 2000,
+            keep_secs: 24 * 3600,
+            retry_base_ms: 500,
+            retry_max_ms: 60_000,
+        }
+    }
 }
 
 /// The `[push]` table.
@@ -306,6 +351,7 @@ impl Default for Config {
             recall_window_secs: 120,
             group_custom_fields: Vec::new(),
             push: PushConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -427,6 +473,12 @@ impl Config {
         }
         if let Some(v) = var("PARLEY_DATABASE_URL") {
             self.database_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = var("PARLEY_WEBHOOK_URL") {
+            self.webhook.url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = var("PARLEY_WEBHOOK_TOKEN") {
+            self.webhook.token = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = var("PARLEY_REDIS_URL") {
             self.redis_url = Some(v).filter(|s| !s.is_empty());

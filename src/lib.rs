@@ -14,6 +14,7 @@ pub mod failure;
 pub mod fields;
 pub mod gateway;
 pub mod group;
+pub mod http;
 pub mod message;
 pub mod presence;
 pub mod profile;
@@ -23,6 +24,7 @@ pub mod rest;
 pub mod retention;
 pub mod stats;
 pub mod store;
+pub mod webhook;
 
 /// Bytes in lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {

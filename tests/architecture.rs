@@ -33,6 +33,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("state_event", "presence"),
     ("user_attr", "push"),
     ("user_tag", "push"),
+    ("webhook_event", "webhook"),
 ];
 
 /// The composition layer: it wires the rooms together and faces the wire, so it may see `App`

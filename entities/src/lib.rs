@@ -25,3 +25,4 @@ pub mod relation_sequence;
 pub mod state_event;
 pub mod user_attr;
 pub mod user_tag;
+pub mod webhook_event;

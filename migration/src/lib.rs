@@ -10,6 +10,7 @@ mod m20261129_000005_create_push_targets;
 mod m20261130_000001_group_day_count;
 mod m20261204_000001_c2c_dedup_index;
 mod m20261204_000002_group_owner;
+mod m20261205_000001_webhook_outbox;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_group_day_count::Migration),
             Box::new(m20261204_000001_c2c_dedup_index::Migration),
             Box::new(m20261204_000002_group_owner::Migration),
+            Box::new(m20261205_000001_webhook_outbox::Migration),
         ]
     }
 }

@@ -162,6 +162,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
+/// Holds a job's turn: taken as in TAKE_TURN, and renewed when this node already holds it.
+const HOLD_TURN: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local deadline = redis.call('ZSCORE', KEYS[2], holder)
+  if deadline and tonumber(deadline) >= now then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// Counts one more event in a window shared by every node; answers the count so far.
 const COUNT: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -540,6 +553,20 @@ impl RedisBus {
             .await
             .map_err(|_| ClusterError::Timeout)??;
         Ok(taken == 1)
+    }
+
+    /// Whether this node holds the turn at a continuous `job` (one live node in the cluster): a
+    /// node that holds it keeps it while it asks again within `lease`; one that stops asking, or
+    /// dies, or leaves, frees it.
+    pub async fn hold_turn(&self, job: &str, lease: Duration) -> Result<bool, ClusterError> {
+        let mut conn = self.connection().await?;
+        let script = redis::Script::new(HOLD_TURN);
+        let mut call = script.key(format!("{}:turn:{job}", self.names.prefix));
+        call.key(self.names.nodes()).arg(&self.node).arg(lease.as_millis().max(1) as u64);
+        let held: i64 = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)??;
+        Ok(held == 1)
     }
 
     /// Leaves the cluster (a clean shutdown): other nodes see this one dead at once, so its

@@ -38,7 +38,8 @@ pub async fn websocket(
         None => None,
     };
     let verdict = guard::Verdict::default();
-    let session = session::Session::new(app.into_inner(), verdict.clone(), hold);
+    let client_ip = address.map(|ip| ip.to_string()).unwrap_or_default();
+    let session = session::Session::new(app.into_inner(), verdict.clone(), hold, client_ip);
     let stream = guard::FrameGuard::new(stream, MAX_FRAME_BYTES, verdict);
     ws::WsResponseBuilder::new(session, &request, stream).frame_size(MAX_FRAME_BYTES).start()
 }

@@ -85,6 +85,8 @@ pub struct Session {
     queued: QueuedBytes,
     /// Its place among its address's connections waiting to log in, until it logs in.
     waiting: Option<super::Hold>,
+    /// The client's address, as the connection came in.
+    client_ip: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,7 +96,7 @@ enum Fragmented {
 }
 
 impl Session {
-    pub fn new(app: Arc<App>, verdict: Verdict, waiting: Option<super::Hold>) -> Session {
+    pub fn new(app: Arc<App>, verdict: Verdict, waiting: Option<super::Hold>, client_ip: String) -> Session {
         let id = app.next_session_id();
         Session {
             app,
@@ -106,6 +108,7 @@ impl Session {
             verdict,
             queued: QueuedBytes::default(),
             waiting,
+            client_ip,
         }
     }
 
@@ -233,6 +236,7 @@ impl Session {
             body: Value::Object(body),
             access: Access::User,
             session: Some(self.id),
+            origin: self.origin(),
         };
         let work = (route.handler)(self.app.clone(), call);
         // `wait`: the session's relationship commands run one at a time, in frame order (an add
@@ -250,6 +254,7 @@ impl Session {
         let session_id = self.id;
         let addr = ctx.address().recipient();
         let queued = self.queued.clone();
+        let client_ip = self.client_ip.clone();
         let work = async move {
             let ticket = app.auth.verify(&usersig, &user).map_err(Failure::from)?;
             if !crate::valid_user_id(&user) {
@@ -269,6 +274,7 @@ impl Session {
                 addr,
                 queued,
                 cluster_view: None,
+                client_ip: client_ip.clone(),
             };
             // The shard records the device's login (and what it displaced, on any node).
             app.bus.register(register).await?;
@@ -284,7 +290,7 @@ impl Session {
                 Ok(found) => found,
                 Err(e) => {
                     app.bus.unregister(&user, session_id);
-                    app.devices.ended(&user, &instance, platform, session_id, EndReason::LinkClose);
+                    app.devices.ended(&user, &instance, platform, session_id, EndReason::LinkClose, &client_ip);
                     return Err(e);
                 }
             };
@@ -337,6 +343,14 @@ impl Session {
         }));
     }
 
+    /// The client as the app backend's webhooks name it.
+    fn origin(&self) -> crate::webhook::Origin {
+        crate::webhook::Origin {
+            client_ip: self.client_ip.clone(),
+            platform: self.login.as_ref().map_or("", |l| l.platform.callback_name()).to_string(),
+        }
+    }
+
     fn user(&self) -> &str {
         self.login.as_ref().map_or("", |l| l.user.as_str())
     }
@@ -350,7 +364,9 @@ impl Session {
             let outgoing = parse_outgoing(&f, self.app.messages.max_message_bytes, Some(rand::random()))?;
             let from = self.user().to_string();
             let from_admin = self.app.accounts.is_admin(&from);
-            Ok::<_, MessageError>(SendRequest::new(from, to, outgoing, SenderSync::OtherSessions(self.id), from_admin))
+            let mut request = SendRequest::new(from, to, outgoing, SenderSync::OtherSessions(self.id), from_admin);
+            request.origin = self.origin();
+            Ok::<_, MessageError>(request)
         })();
         // Queue it now, in frame order; only the wait for the commit runs concurrently.
         let submitted = parsed.and_then(|r| self.app.messages.submit(r));
@@ -418,7 +434,14 @@ impl Session {
         // The shard already dropped this session (unregistering again costs it nothing); in a
         // cluster the directory entry goes too. And the device's state is recorded.
         if let Some(login) = self.login.take() {
-            self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, EndReason::Kicked(reason));
+            self.app.devices.ended(
+                &login.user,
+                &login.instance,
+                login.platform,
+                self.id,
+                EndReason::Kicked(reason),
+                &self.client_ip,
+            );
             self.app.bus.unregister(&login.user, self.id);
         }
         ctx.stop();
@@ -530,7 +553,7 @@ impl Actor for Session {
         self.app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(login) = self.login.take() {
             let reason = self.ending.unwrap_or(EndReason::LinkClose);
-            self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, reason);
+            self.app.devices.ended(&login.user, &login.instance, login.platform, self.id, reason, &self.client_ip);
             self.app.bus.unregister(&login.user, self.id);
         }
     }

@@ -200,6 +200,10 @@ impl Committer {
         let mut acks: HashMap<Pair, i64> = HashMap::new();
         let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
         let mut touches = Touches::default();
+        // After-send events of sends refused by the checks and of online-only messages: no row
+        // is stored for them, so they are recorded on their own once the batch is answered.
+        let mut not_stored = Vec::new();
+        let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         for item in batch {
             let pending = match item {
                 Commit::Ack { owner, peer, seq } => {
@@ -225,6 +229,10 @@ impl Committer {
             let sender = match self.check_parties(request).await {
                 Ok(card) => card,
                 Err(e) => {
+                    if request.callbacks.after && after_on {
+                        let row = new_row(request, &Card::default(), now, &self.config);
+                        not_stored.push(super::gate::after_send(&row, &request.origin, Some(&e), false));
+                    }
                     let _ = pending.reply.send(Err(e));
                     continue;
                 }
@@ -289,7 +297,16 @@ impl Committer {
         for (pending, row) in online_only {
             self.deliver(&pending.request, &event::c2c_frame(&row));
             Metrics::add(&self.metrics.c2c_messages_online_only, 1);
+            if pending.request.callbacks.after && after_on {
+                not_stored.push(super::gate::after_send(&row, &pending.request.origin, None, true));
+            }
             let _ = pending.reply.send(Ok(receipt(&row, false)));
+        }
+        if !not_stored.is_empty() {
+            match self.parties.webhooks.record(&self.db, not_stored).await {
+                Ok(()) => self.parties.webhooks.committed(),
+                Err(e) => tracing::warn!(error = %e, "after-send events of unstored messages not recorded"),
+            }
         }
     }
 
@@ -368,6 +385,8 @@ impl Committer {
         // Imports of this batch, so two identical ones in one batch are one message.
         let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
         let mut rows = Vec::new();
+        let mut events = Vec::new();
+        let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         for p in planned.iter_mut() {
             if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
                 continue;
@@ -420,6 +439,9 @@ impl Committer {
             if request.import == Some(Import::Historical) {
                 imported_read.push((recipient, seq));
             }
+            if request.callbacks.after && after_on {
+                events.push(super::gate::after_send(&p.row, &request.origin, None, false));
+            }
             rows.push(to_active(&p.row));
         }
         if !rows.is_empty() {
@@ -464,7 +486,13 @@ impl Committer {
         for (owner, peer) in &touches.recounts {
             edit::recount(&txn, owner, peer, now).await?;
         }
+        // The after-send events commit with their messages, or not at all.
+        let recorded = !events.is_empty();
+        self.parties.webhooks.record(&txn, events).await?;
         txn.commit().await?;
+        if recorded {
+            self.parties.webhooks.committed();
+        }
         if !self.shared {
             self.seqs.extend(next);
         }

@@ -5,6 +5,7 @@ pub mod commit;
 mod dedup;
 pub mod edit;
 pub mod event;
+mod gate;
 pub mod heads;
 pub mod rest;
 pub mod validate;
@@ -59,6 +60,9 @@ pub enum MessageError {
     Refused(crate::relation::Refusal),
     #[error("server busy; retry")]
     Busy,
+    /// The app backend's before-send webhook refused it (or failed, fail-closed).
+    #[error("{}", .0.info)]
+    Backend(Failure),
     /// The store refused a write (disk full, read-only, database down): nothing was stored, and
     /// the same send may be retried.
     #[error("storage unavailable ({0}); nothing was stored, retry")]
@@ -69,8 +73,14 @@ pub enum MessageError {
 
 impl From<MessageError> for Failure {
     fn from(e: MessageError) -> Failure {
+        Failure::from(&e)
+    }
+}
+
+impl From<&MessageError> for Failure {
+    fn from(e: &MessageError) -> Failure {
         use crate::fields::Problem;
-        let code = match &e {
+        let code = match e {
             MessageError::Field(f) => match (f.field, f.problem) {
                 ("To_Account" | "Peer_Account" | "Operator_Account", _) => 90003,
                 ("MsgRandom", _) => 90005,
@@ -109,6 +119,7 @@ impl From<MessageError> for Failure {
                 }
             }
             MessageError::Busy => 20004,
+            MessageError::Backend(failure) => return failure.clone(),
             MessageError::Unavailable(_) => 20005,
             MessageError::Internal => 91000,
         };
@@ -135,6 +146,7 @@ pub struct Parties {
     pub profiles: Arc<crate::profile::Profiles>,
     pub relations: Arc<crate::relation::Relations>,
     pub hour_changed: HourChanged,
+    pub webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// Told the time of a stored message that was imported, recalled or edited.
@@ -208,6 +220,23 @@ pub struct SendRequest {
     pub control: SendControl,
     /// Offline-push the recipient (pushes to all users push in pages themselves).
     pub push: bool,
+    /// Who sent it, as the app backend's webhooks name them.
+    pub origin: crate::webhook::Origin,
+    /// Which of the C2C webhooks fire for it (none for batch sends and imports; REST
+    /// `ForbidCallbackControl` turns them off one by one).
+    pub callbacks: Callbacks,
+}
+
+/// Which of a send's webhooks fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Callbacks {
+    pub before: bool,
+    pub after: bool,
+}
+
+impl Callbacks {
+    pub const ALL: Callbacks = Callbacks { before: true, after: true };
+    pub const NONE: Callbacks = Callbacks { before: false, after: false };
 }
 
 /// REST `SendMsgControl`: how a message touches the conversations.
@@ -247,6 +276,8 @@ impl SendRequest {
             check_relations: true,
             control: outgoing.control,
             push: true,
+            origin: crate::webhook::Origin::default(),
+            callbacks: Callbacks::ALL,
         }
     }
 }
@@ -297,6 +328,7 @@ pub fn pair(a: &str, b: &str) -> (String, String) {
 #[derive(Clone)]
 pub struct Messages {
     tx: mpsc::Sender<commit::Commit>,
+    gate: Arc<gate::Gate>,
     db: DatabaseConnection,
     pub max_message_bytes: usize,
     sync_max: u64,
@@ -313,10 +345,12 @@ impl Messages {
         config: &crate::config::Config,
     ) -> Result<(Messages, tokio::task::JoinHandle<()>), DbErr> {
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        let gate = gate::Gate::new(parties.clone(), config.max_message_bytes);
         let committer = commit::Committer::new(db.clone(), parties, bus, metrics, pusher, config).await?;
         let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
         let messages = Messages {
             tx,
+            gate,
             db,
             max_message_bytes: config.max_message_bytes,
             sync_max: config.sync_max_per_conversation,
@@ -331,6 +365,11 @@ impl Messages {
         request: SendRequest,
     ) -> Result<oneshot::Receiver<Result<Receipt, MessageError>>, MessageError> {
         let (reply, receipt) = oneshot::channel();
+        if self.gate.applies(&request) {
+            // The app backend is asked first (outside the writer), in this send's turn.
+            self.gate.submit(request, self.tx.clone(), reply);
+            return Ok(receipt);
+        }
         self.tx.try_send(commit::Commit::Send(Box::new(commit::Pending { request, reply }))).map_err(queue_refusal)?;
         Ok(receipt)
     }

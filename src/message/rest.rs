@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::edit::Change;
 use super::{
-    event, validate, Import, MessageError, Outgoing, SendControl, SendRequest, SenderSync, MAX_BATCH_RECIPIENTS,
-    MAX_LIFETIME_SECS,
+    event, validate, Callbacks, Import, MessageError, Outgoing, SendControl, SendRequest, SenderSync,
+    MAX_BATCH_RECIPIENTS, MAX_LIFETIME_SECS,
 };
 use crate::app::App;
 use crate::failure::Failure;
@@ -68,6 +68,21 @@ fn sender_sync(f: &Fields) -> Result<SenderSync, MessageError> {
     })
 }
 
+/// `ForbidCallbackControl`: the webhooks this send does not fire.
+fn forbidden_callbacks(f: &Fields) -> Result<Callbacks, MessageError> {
+    let mut callbacks = Callbacks::ALL;
+    if f.raw("ForbidCallbackControl").is_some() {
+        for flag in f.strings("ForbidCallbackControl")? {
+            match flag {
+                "ForbidBeforeSendMsgCallback" => callbacks.before = false,
+                "ForbidAfterSendMsgCallback" => callbacks.after = false,
+                _ => {}
+            }
+        }
+    }
+    Ok(callbacks)
+}
+
 pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let to = f.str("To_Account").map_err(MessageError::from)?.to_string();
@@ -76,6 +91,8 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
     let mut request = SendRequest::new(from, to, outgoing, sync, from_admin);
     request.check_relations = app.config.rest_send_checks_relations;
+    request.origin = call.origin.clone();
+    request.callbacks = forbidden_callbacks(&f)?;
     let receipt = app.messages.send(request).await?;
     Ok(reply(json!({"MsgTime": receipt.msg_time, "MsgKey": receipt.msg_key})))
 }
@@ -99,6 +116,8 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
         let mut request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
         request.msg_time = Some(msg_time);
         request.check_relations = app.config.rest_send_checks_relations;
+        // Batch sends never fire webhooks (spec §4.1).
+        request.callbacks = Callbacks::NONE;
         waiting.push((to, app.messages.submit(request)));
     }
     let mut errors = Vec::new();
@@ -148,8 +167,10 @@ pub async fn importmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     request.msg_time = Some(msg_time);
     request.lifetime = MAX_LIFETIME_SECS;
     request.import = Some(import);
-    // Migrated history is imported as it was, whatever the relations are now.
+    // Migrated history is imported as it was, whatever the relations are now; imports never
+    // fire webhooks (spec §4.1).
     request.check_relations = false;
+    request.callbacks = Callbacks::NONE;
     app.messages.send(request).await?;
     Ok(Reply::new())
 }

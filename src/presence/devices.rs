@@ -1,12 +1,14 @@
 //! Devices (one per user and InstanceID) and their state: Online while a session lives,
 //! PushOnline when a mobile session ends without a logout and the device has a push token,
 //! Offline otherwise (REQUIREMENTS §2). Every login, logout and disconnect is also recorded in
-//! `state_event` for the state-change webhook.
+//! `state_event`, and its `State.StateChange` webhook goes into the outbox in the same
+//! transaction.
 //!
 //! One task applies the changes in the order they happen (a login before its session's end, a
 //! token after its login), so sessions never wait on these writes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use entities::{device, state_event};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -14,6 +16,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTr
 use tokio::sync::{mpsc, oneshot};
 
 use super::{KickReason, Platform, SessionId};
+use crate::webhook::outbox::Event;
+use crate::webhook::{command, Origin, Webhooks};
 
 pub const ONLINE: &str = "Online";
 pub const PUSH_ONLINE: &str = "PushOnline";
@@ -70,6 +74,7 @@ enum Change {
         platform: Platform,
         session: SessionId,
         kicked: Vec<Platform>,
+        client_ip: String,
     },
     End {
         user: String,
@@ -77,6 +82,7 @@ enum Change {
         platform: Platform,
         session: SessionId,
         reason: EndReason,
+        client_ip: String,
     },
     Token {
         user: String,
@@ -109,7 +115,7 @@ pub struct Devices {
 
 impl Devices {
     /// Fixes what a crash left (devices still Online) and starts the task.
-    pub async fn start(db: DatabaseConnection) -> Result<Devices, DbErr> {
+    pub async fn start(db: DatabaseConnection, hooks: Arc<Webhooks>) -> Result<Devices, DbErr> {
         recover(&db).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -122,7 +128,7 @@ impl Devices {
                         Err(_) => break,
                     }
                 }
-                apply_batch(&db, std::mem::take(&mut batch)).await;
+                apply_batch(&db, &hooks, std::mem::take(&mut batch)).await;
             }
         });
         Ok(Devices { tx })
@@ -136,13 +142,37 @@ impl Devices {
         }
     }
 
-    pub fn login(&self, user: &str, instance: &str, platform: Platform, session: SessionId, kicked: Vec<Platform>) {
-        let change = Change::Login { user: user.into(), instance: instance.into(), platform, session, kicked };
+    /// A device logged in (from `client_ip`), displacing the sessions of `kicked` platforms.
+    pub fn login(&self, login: &super::Register, kicked: Vec<Platform>) {
+        let change = Change::Login {
+            user: login.user.clone(),
+            instance: login.instance.clone(),
+            platform: login.platform,
+            session: login.id,
+            kicked,
+            client_ip: login.client_ip.clone(),
+        };
         let _ = self.tx.send(change);
     }
 
-    pub fn ended(&self, user: &str, instance: &str, platform: Platform, session: SessionId, reason: EndReason) {
-        let change = Change::End { user: user.into(), instance: instance.into(), platform, session, reason };
+    #[allow(clippy::too_many_arguments)]
+    pub fn ended(
+        &self,
+        user: &str,
+        instance: &str,
+        platform: Platform,
+        session: SessionId,
+        reason: EndReason,
+        client_ip: &str,
+    ) {
+        let change = Change::End {
+            user: user.into(),
+            instance: instance.into(),
+            platform,
+            session,
+            reason,
+            client_ip: client_ip.into(),
+        };
         let _ = self.tx.send(change);
     }
 
@@ -170,14 +200,36 @@ impl Devices {
     }
 }
 
-async fn record(
-    txn: &sea_orm::DatabaseTransaction,
-    user: &str,
-    instance: &str,
+/// One state change of a device: its record, and the `State.StateChange` webhook in the same
+/// transaction.
+struct StateChange<'a> {
+    user: &'a str,
+    instance: &'a str,
     platform: Platform,
-    (action, reason): (&str, &str),
-    kicked: Option<String>,
-) -> Result<(), DbErr> {
+    names: (&'a str, &'a str),
+    kicked: &'a [Platform],
+    client_ip: &'a str,
+}
+
+async fn record(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: StateChange<'_>) -> Result<(), DbErr> {
+    let StateChange { user, instance, platform, names: (action, reason), kicked, client_ip } = change;
+    let now_ms = crate::now_millis();
+    if hooks.fires(command::STATE_CHANGE) {
+        let mut body = serde_json::json!({
+            "CallbackCommand": command::STATE_CHANGE,
+            "EventTime": now_ms,
+            "Info": {"Action": action, "To_Account": user, "Reason": callback_reason(action, reason)},
+        });
+        if !kicked.is_empty() {
+            let devices: Vec<_> = kicked.iter().map(|p| serde_json::json!({"Platform": kicked_name(*p)})).collect();
+            body["KickedDevice"] = devices.into();
+        }
+        let origin = Origin { client_ip: client_ip.to_string(), platform: platform.callback_name().to_string() };
+        let event = Event { command: command::STATE_CHANGE, key: user.to_string(), body, origin };
+        hooks.record(txn, vec![event]).await?;
+    }
+    let kicked = (!kicked.is_empty())
+        .then(|| serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default());
     state_event::Entity::insert(state_event::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         user_id: Set(user.to_string()),
@@ -186,11 +238,30 @@ async fn record(
         action: Set(action.to_string()),
         reason: Set(reason.to_string()),
         kicked: Set(kicked),
-        time_ms: Set(crate::now_millis()),
+        time_ms: Set(now_ms),
     })
     .exec_without_returning(txn)
     .await?;
     Ok(())
+}
+
+/// `Info.Reason` in Tencent's words: a login registers, a logout (the user's, or a kick)
+/// unregisters, a disconnect is a closed link or a heartbeat timeout.
+fn callback_reason(action: &str, reason: &str) -> &'static str {
+    match (action, reason) {
+        ("Login", _) => "Register",
+        ("Logout", _) => "Unregister",
+        (_, "TimeOut") => "TimeOut",
+        _ => "LinkClose",
+    }
+}
+
+/// A displaced device's `Platform` in `KickedDevice`.
+fn kicked_name(platform: Platform) -> &'static str {
+    match platform {
+        Platform::iPhone => "iOS",
+        other => other.name(),
+    }
 }
 
 /// Changes written in one transaction at most (a burst of logins: one commit, not one each).
@@ -200,14 +271,14 @@ const MAX_BATCH: usize = 512;
 /// a change that answers its caller after its own commit (app state, token, flush) ends the run
 /// before it. If a shared transaction fails, its changes are retried one by one, so one bad
 /// change does not lose the others.
-async fn apply_batch(db: &DatabaseConnection, changes: Vec<Change>) {
+async fn apply_batch(db: &DatabaseConnection, hooks: &Webhooks, changes: Vec<Change>) {
     let mut run = Vec::new();
     for change in changes {
         if matches!(change, Change::Login { .. } | Change::End { .. } | Change::Revoke { .. }) {
             run.push(change);
             continue;
         }
-        write_run(db, std::mem::take(&mut run)).await;
+        write_run(db, hooks, std::mem::take(&mut run)).await;
         let result = match change {
             Change::Flush(done) => {
                 let _ = done.send(());
@@ -219,40 +290,42 @@ async fn apply_batch(db: &DatabaseConnection, changes: Vec<Change>) {
             tracing::error!(error = %e, "device state write failed");
         }
     }
-    write_run(db, run).await;
+    write_run(db, hooks, run).await;
 }
 
-async fn write_run(db: &DatabaseConnection, run: Vec<Change>) {
+async fn write_run(db: &DatabaseConnection, hooks: &Webhooks, run: Vec<Change>) {
     if run.is_empty() {
         return;
     }
     let together = async {
         let txn = crate::store::begin_write(db).await?;
         for change in &run {
-            apply_plain(&txn, change).await?;
+            apply_plain(&txn, hooks, change).await?;
         }
         txn.commit().await
     };
     if together.await.is_ok() {
+        hooks.committed();
         return;
     }
     for change in &run {
         let alone = async {
             let txn = crate::store::begin_write(db).await?;
-            apply_plain(&txn, change).await?;
+            apply_plain(&txn, hooks, change).await?;
             txn.commit().await
         };
-        if let Err(e) = alone.await {
-            tracing::error!(error = %e, "device state write failed");
+        match alone.await {
+            Ok(()) => hooks.committed(),
+            Err(e) => tracing::error!(error = %e, "device state write failed"),
         }
     }
 }
 
 /// A login, an end or a revocation, inside the caller's transaction.
-async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Result<(), DbErr> {
+async fn apply_plain(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: &Change) -> Result<(), DbErr> {
     let now = crate::now_secs();
     match change {
-        Change::Login { user, instance, platform, session, kicked } => {
+        Change::Login { user, instance, platform, session, kicked, client_ip } => {
             use device::Column as C;
             device::Entity::insert(device::ActiveModel {
                 user_id: Set(user.clone()),
@@ -272,12 +345,11 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Res
             )
             .exec_without_returning(txn)
             .await?;
-            let kicked = (!kicked.is_empty()).then(|| {
-                serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default()
-            });
-            record(txn, user, instance, *platform, ("Login", "Register"), kicked).await?;
+            let names = ("Login", "Register");
+            let change = StateChange { user, instance, platform: *platform, names, kicked, client_ip };
+            record(txn, hooks, change).await?;
         }
-        Change::End { user, instance, platform, session, reason } => {
+        Change::End { user, instance, platform, session, reason, client_ip } => {
             let (platform, session, reason) = (*platform, *session, *reason);
             let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(txn).await?;
             // A newer session of the same device may already hold it.
@@ -297,7 +369,8 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, change: &Change) -> Res
                     .exec(txn)
                     .await?;
             }
-            record(txn, user, instance, platform, reason.names(), None).await?;
+            let change = StateChange { user, instance, platform, names: reason.names(), kicked: &[], client_ip };
+            record(txn, hooks, change).await?;
         }
         Change::Revoke { user } => {
             device::Entity::update_many()

@@ -111,6 +111,8 @@ pub struct Register {
     /// oldest login first, as the cluster directory holds them. The policy is applied to these
     /// instead of this node's sessions alone.
     pub cluster_view: Option<Vec<Elsewhere>>,
+    /// The client's address (for the state-change webhook).
+    pub client_ip: String,
 }
 
 /// A live session as the cluster directory knows it.
@@ -263,10 +265,10 @@ impl PresenceShard {
 impl Handler<Register> for PresenceShard {
     type Result = MessageResult<Register>;
 
-    fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: Register, _: &mut Self::Context) -> Self::Result {
         let sessions = self.users.entry(msg.user.clone()).or_default();
         // Who the policy looks at: this node's sessions, or the cluster's (this node's included).
-        let view: Vec<Elsewhere> = match msg.cluster_view {
+        let view: Vec<Elsewhere> = match msg.cluster_view.take() {
             Some(view) => view,
             None => sessions
                 .iter()
@@ -303,7 +305,7 @@ impl Handler<Register> for PresenceShard {
         }
         // Recorded here, where one user's logins are handled in order: two logins of one device
         // reach the device task in the order the shard saw them.
-        self.devices.login(&msg.user, &msg.instance, msg.platform, msg.id, registered.displaced.clone());
+        self.devices.login(&msg, registered.displaced.clone());
         match self.early_kicks.remove(&msg.id) {
             Some((reason, _)) => msg.addr.do_send(ToSession::Kick(reason)),
             None => sessions.push(LiveSession {

@@ -48,6 +48,16 @@ impl Platform {
         }
     }
 
+    /// The platform as webhooks' `OptPlatform` names it (spec §4.1).
+    pub fn callback_name(self) -> &'static str {
+        match self {
+            Platform::iPhone => "iOS",
+            Platform::Mac => "macOS",
+            Platform::Linux => "Unknown",
+            other => other.name(),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Platform::iPhone => "iPhone",

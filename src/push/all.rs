@@ -563,6 +563,8 @@ async fn deliver_all(
         for user in &page {
             let mut request =
                 SendRequest::new(from.to_string(), user.clone(), outgoing.clone(), SenderSync::Hidden, from_admin);
+            // A push to all users is not one user's message: no webhooks.
+            request.callbacks = crate::message::Callbacks::NONE;
             request.check_relations = false;
             // Pushed below, a page at a time, not one job per recipient.
             request.push = false;

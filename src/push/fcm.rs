@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,8 +16,6 @@ use crate::config::PushConfig;
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 /// A cached access token is renewed this long before it expires.
 const RENEW_EARLY: Duration = Duration::from_secs(60);
-
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FcmError {
@@ -50,7 +45,7 @@ pub struct Fcm {
     account: ServiceAccount,
     key: ring::signature::RsaKeyPair,
     api_base: String,
-    http: Client<Https, Full<Bytes>>,
+    http: crate::http::HttpClient,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
@@ -64,16 +59,6 @@ fn pem_der(pem: &str) -> Result<Vec<u8>, FcmError> {
     base64::engine::general_purpose::STANDARD.decode(body).map_err(|e| FcmError::Key(e.to_string()))
 }
 
-pub fn http_client() -> Client<Https, Full<Bytes>> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .build();
-    Client::builder(TokioExecutor::new()).build(connector)
-}
-
 impl Fcm {
     pub fn from_config(config: &PushConfig) -> Result<Option<Fcm>, FcmError> {
         let Some(path) = &config.fcm_service_account else { return Ok(None) };
@@ -85,7 +70,7 @@ impl Fcm {
             account,
             key,
             api_base: config.fcm_api_base.trim_end_matches('/').to_string(),
-            http: http_client(),
+            http: crate::http::client(),
             token: tokio::sync::Mutex::new(None),
         }))
     }

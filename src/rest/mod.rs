@@ -25,6 +25,8 @@ pub struct Call {
     pub access: crate::config::Access,
     /// The WebSocket session that sent the command (it already knows what it sent).
     pub session: Option<crate::presence::SessionId>,
+    /// Who called, as the app backend's webhooks name them.
+    pub origin: crate::webhook::Origin,
 }
 
 /// Endpoint-specific fields of a successful answer (may override `ActionStatus`).
@@ -302,8 +304,10 @@ pub async fn dispatch(
         }
         let body = parse_body(&read_body(payload).await?, route.family)?;
         tracing::debug!(service = route.service, command = route.command, "rest call");
-        (route.handler)(app.clone(), Call { identifier, body, access: crate::config::Access::Admin, session: None })
-            .await
+        let client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let origin = crate::webhook::Origin::rest(&client_ip);
+        let call = Call { identifier, body, access: crate::config::Access::Admin, session: None, origin };
+        (route.handler)(app.clone(), call).await
     }
     .await;
     if let Err(f) = &result {

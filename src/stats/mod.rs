@@ -26,11 +26,34 @@ pub struct Metrics {
     pub pushes_sent: AtomicU64,
     pub pushes_failed: AtomicU64,
     pub pushes_dropped: AtomicU64,
+    /// After-events waiting in the outbox (as of the dispatcher's last round).
+    pub webhook_outbox_depth: AtomicI64,
+    pub webhook_dropped: AtomicU64,
+    /// Webhook calls by how long the backend took: counts per bucket of `WEBHOOK_BUCKETS`
+    /// (cumulative when rendered), the last slot for slower ones.
+    pub webhook_latency: [AtomicU64; WEBHOOK_BUCKETS.len() + 1],
+    pub webhook_latency_micros: AtomicU64,
+    /// Per-command webhook counts, rendered with the rest (set by the webhook room).
+    pub webhook_counts: std::sync::OnceLock<WebhookCounts>,
 }
+
+/// Upper bounds (seconds) of the webhook latency histogram's buckets.
+pub const WEBHOOK_BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 2.0];
+
+/// Reads (command, sent, failed, retried, dropped) for `/metrics`.
+pub type WebhookCounts = Box<dyn Fn() -> Vec<(String, [u64; 4])> + Send + Sync>;
 
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One webhook call took `took`.
+    pub fn observe_webhook(&self, took: std::time::Duration) {
+        let secs = took.as_secs_f64();
+        let slot = WEBHOOK_BUCKETS.iter().position(|bound| secs <= *bound).unwrap_or(WEBHOOK_BUCKETS.len());
+        self.webhook_latency[slot].fetch_add(1, Ordering::Relaxed);
+        self.webhook_latency_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -124,11 +147,46 @@ impl Metrics {
             load(&self.rest_rate_limited).to_string(),
         );
         line(
+            "webhook_outbox_depth",
+            "gauge",
+            "After-event webhooks waiting for the app backend.",
+            self.webhook_outbox_depth.load(Ordering::Relaxed).to_string(),
+        );
+        line(
+            "webhook_events_dropped_total",
+            "counter",
+            "After-event webhooks given up after keep_secs.",
+            load(&self.webhook_dropped).to_string(),
+        );
+        line(
             "log_lines_dropped_total",
             "counter",
             "Log lines that could not be written (stderr gone or full); the server goes on.",
             logging::DROPPED.load(Ordering::Relaxed).to_string(),
         );
+        self.render_webhooks(&mut out);
         out
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
+        out.push_str("# HELP parley_webhook_seconds Time the app backend took to answer a webhook.\n");
+        out.push_str("# TYPE parley_webhook_seconds histogram\n");
+        let mut cumulative = 0;
+        for (slot, count) in self.webhook_latency.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let bound = WEBHOOK_BUCKETS.get(slot).map_or("+Inf".to_string(), |b| b.to_string());
+            out.push_str(&format!("parley_webhook_seconds_bucket{{le=\"{bound}\"}} {cumulative}\n"));
+        }
+        let micros = self.webhook_latency_micros.load(Ordering::Relaxed);
+        out.push_str(&format!("parley_webhook_seconds_sum {:.6}\n", micros as f64 / 1e6));
+        out.push_str(&format!("parley_webhook_seconds_count {cumulative}\n"));
+        let Some(counts) = self.webhook_counts.get() else { return };
+        out.push_str("# HELP parley_webhooks_total Webhook calls by command and result.\n");
+        out.push_str("# TYPE parley_webhooks_total counter\n");
+        for (command, [sent, failed, retried, dropped]) in counts() {
+            for (result, n) in [("sent", sent), ("failed", failed), ("retried", retried), ("dropped", dropped)] {
+                out.push_str(&format!("parley_webhooks_total{{command=\"{command}\",result=\"{result}\"}} {n}\n"));
+            }
+        }
     }
 }

@@ -1,0 +1,290 @@
+//! The `webhook` room: callbacks to the app backend in Tencent's format (spec §4). Before-events
+//! are asked and waited for (at most `before_timeout_ms`), by the room whose action they may
+//! refuse or rewrite; after-events go into a durable outbox in the transaction of the change they
+//! report (`outbox.rs`) and a dispatcher delivers them, in order per user or group, retrying
+//! while the backend is down.
+
+pub mod outbox;
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use sea_orm::DatabaseConnection;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::WebhookConfig;
+use crate::failure::Failure;
+use crate::stats::Metrics;
+
+/// The CallbackCommands parley fires.
+pub mod command {
+    pub const STATE_CHANGE: &str = "State.StateChange";
+    pub const C2C_BEFORE_SEND: &str = "C2C.CallbackBeforeSendMsg";
+    pub const C2C_AFTER_SEND: &str = "C2C.CallbackAfterSendMsg";
+}
+
+/// Who triggered an event: the callback's `ClientIP` and `OptPlatform`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub client_ip: String,
+    pub platform: String,
+}
+
+impl Origin {
+    /// A REST call from `ip`.
+    pub fn rest(ip: &str) -> Origin {
+        Origin { client_ip: ip.to_string(), platform: "RESTAPI".into() }
+    }
+}
+
+/// What a before-event's answer decided.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Go on; with the backend's replacement fields (`MsgBody`, `CloudCustomData`) when it gave any.
+    Allow(Option<serde_json::Map<String, Value>>),
+    /// Refused: the sender gets this code.
+    Refuse(Failure),
+    /// Silently dropped: the sender is told it succeeded, nothing is stored or delivered.
+    Drop,
+}
+
+/// How one before-event's `ErrorCode` reads (spec §4.2).
+pub struct Decisions {
+    /// The code the actor gets for `ErrorCode: 1`.
+    pub refused: i64,
+    /// Backend codes passed to the actor as they are, with the backend's `ErrorInfo`.
+    pub custom: RangeInclusive<i64>,
+    /// `ErrorCode: 2` drops silently.
+    pub may_drop: bool,
+}
+
+pub const C2C_DECISIONS: Decisions = Decisions { refused: 20006, custom: 120_001..=130_000, may_drop: true };
+
+/// A callback that did not get a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Transport(String),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("the answer is not JSON")]
+    NotJson,
+}
+
+/// Fills in what an after-event says about the moment it is sent (a user's unread total).
+pub type Enrich =
+    Arc<dyn Fn(String, Value) -> std::pin::Pin<Box<dyn std::future::Future<Output = Value> + Send>> + Send + Sync>;
+
+/// Counts per CallbackCommand, for `/metrics`.
+#[derive(Clone, Copy, Default)]
+pub struct CommandCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dropped: u64,
+}
+
+pub struct Webhooks {
+    config: WebhookConfig,
+    sdkappid: u64,
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    http: crate::http::HttpClient,
+    /// Rung after an outbox write commits, so the dispatcher need not wait for its next look.
+    wake: tokio::sync::Notify,
+    enrich: OnceLock<Enrich>,
+    counts: Mutex<BTreeMap<String, CommandCounts>>,
+}
+
+impl Webhooks {
+    pub fn new(config: &WebhookConfig, sdkappid: u64, db: DatabaseConnection, metrics: Arc<Metrics>) -> Arc<Webhooks> {
+        Arc::new(Webhooks {
+            config: config.clone(),
+            sdkappid,
+            db,
+            metrics,
+            http: crate::http::client(),
+            wake: tokio::sync::Notify::new(),
+            enrich: OnceLock::new(),
+            counts: Mutex::default(),
+        })
+    }
+
+    /// Whether `command` fires: a URL is set and the command is on.
+    pub fn fires(&self, command: &str) -> bool {
+        self.config.url.is_some()
+            && (self.config.commands.is_empty() || self.config.commands.iter().any(|c| c == command))
+    }
+
+    pub fn set_enrich(&self, enrich: Enrich) {
+        let _ = self.enrich.set(enrich);
+    }
+
+    /// A group event's `EventTime`: a string of milliseconds as in Tencent's examples, or a number.
+    pub fn group_event_time(&self, ms: i64) -> Value {
+        if self.config.event_time_as_string {
+            json!(ms.to_string())
+        } else {
+            json!(ms)
+        }
+    }
+
+    /// The callback URL with the query string of spec §4.1.
+    fn url(&self, command: &str, origin: &Origin, now_secs: i64) -> String {
+        let base = self.config.url.as_deref().unwrap_or_default();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let mut url = format!(
+            "{base}{separator}SdkAppid={}&CallbackCommand={}&contenttype=json&ClientIP={}&OptPlatform={}",
+            self.sdkappid,
+            query_escape(command),
+            query_escape(&origin.client_ip),
+            query_escape(&platform_name(command, &origin.platform)),
+        );
+        if let Some(token) = &self.config.token {
+            url.push_str(&format!("&Sign={}&RequestTime={now_secs}", sign(token, now_secs)));
+        }
+        url
+    }
+
+    /// POSTs one callback and reads its JSON answer.
+    async fn call(
+        &self,
+        command: &str,
+        origin: &Origin,
+        body: &Value,
+        timeout: Duration,
+        event_id: Option<i64>,
+    ) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let uri = self.url(command, origin, crate::now_secs());
+        let mut request = hyper::Request::post(uri).header("content-type", "application/json");
+        if let Some(id) = event_id {
+            request = request.header("x-parley-event-id", id.to_string());
+        }
+        let request = request
+            .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default())))
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| CallError::Transport(e.to_string()))?;
+            let status = response.status().as_u16();
+            let bytes =
+                response.into_body().collect().await.map_err(|e| CallError::Transport(e.to_string()))?.to_bytes();
+            if status != 200 {
+                return Err(CallError::Status(status));
+            }
+            serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object).ok_or(CallError::NotJson)
+        };
+        let answer = tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(CallError::Timeout(timeout)));
+        self.metrics.observe_webhook(started.elapsed());
+        self.count(command, |c| if answer.is_ok() { c.sent += 1 } else { c.failed += 1 });
+        answer
+    }
+
+    fn count(&self, command: &str, change: impl FnOnce(&mut CommandCounts)) {
+        if let Ok(mut counts) = self.counts.lock() {
+            change(counts.entry(command.to_string()).or_default());
+        }
+    }
+
+    /// Counts per command so far.
+    pub fn counts(&self) -> Vec<(String, CommandCounts)> {
+        self.counts.lock().map(|c| c.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+    }
+
+    /// Asks the backend before an action; never retried. A failed call lets the action through,
+    /// or refuses it with 80003 when the app chose fail-closed.
+    pub async fn before(&self, command: &'static str, origin: &Origin, body: Value, decisions: &Decisions) -> Verdict {
+        let timeout = Duration::from_millis(self.config.before_timeout_ms.max(1));
+        let failed = |why: &CallError| {
+            tracing::warn!(command, error = %why, "before-event callback failed");
+            if self.config.fail_closed {
+                Verdict::Refuse(Failure::new(80003, format!("the app backend's {command} callback failed: {why}")))
+            } else {
+                Verdict::Allow(None)
+            }
+        };
+        let answer = match self.call(command, origin, &body, timeout, None).await {
+            Ok(answer) => answer,
+            Err(why) => return failed(&why),
+        };
+        let info = answer.get("ErrorInfo").and_then(Value::as_str).unwrap_or_default().to_string();
+        match answer.get("ErrorCode").and_then(Value::as_i64) {
+            Some(0) => {
+                let replaced: serde_json::Map<String, Value> = ["MsgBody", "CloudCustomData"]
+                    .into_iter()
+                    .filter_map(|field| answer.get(field).map(|v| (field.to_string(), v.clone())))
+                    .collect();
+                Verdict::Allow((!replaced.is_empty()).then_some(replaced))
+            }
+            Some(1) => Verdict::Refuse(Failure::new(decisions.refused, non_empty(info, "refused by the app backend"))),
+            Some(2) if decisions.may_drop => Verdict::Drop,
+            Some(code) if decisions.custom.contains(&code) => {
+                Verdict::Refuse(Failure::new(code, non_empty(info, "refused by the app backend")))
+            }
+            _ => failed(&CallError::NotJson),
+        }
+    }
+}
+
+fn non_empty(info: String, otherwise: &str) -> String {
+    if info.is_empty() {
+        otherwise.to_string()
+    } else {
+        info
+    }
+}
+
+/// `Sign` of spec §4.1: lower-case hex SHA-256 of the token followed by the request time.
+pub fn sign(token: &str, request_time: i64) -> String {
+    crate::hex(&Sha256::digest(format!("{token}{request_time}").as_bytes()))
+}
+
+/// `OptPlatform` as Tencent spells it (State.StateChange writes iOS as `IOS`).
+fn platform_name(command: &str, platform: &str) -> String {
+    match (command, platform) {
+        (command::STATE_CHANGE, "iOS") => "IOS".into(),
+        (_, "") => "Unknown".into(),
+        (_, name) => name.to_string(),
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_as_the_spec_says() {
+        // `printf xxxyyy1669872112 | sha256sum`
+        let expected = "e78a85473bed2cdc8d6fa8c4d5a4ba4735fd64156e15a99516b9890293e135de";
+        assert_eq!(sign("xxxyyy", 1_669_872_112), expected);
+    }
+
+    #[test]
+    fn spells_platforms_and_escapes() {
+        assert_eq!(platform_name(command::STATE_CHANGE, "iOS"), "IOS");
+        assert_eq!(platform_name(command::C2C_AFTER_SEND, "iOS"), "iOS");
+        assert_eq!(platform_name(command::C2C_AFTER_SEND, ""), "Unknown");
+        assert_eq!(query_escape("::1"), "%3A%3A1");
+        assert_eq!(query_escape("C2C.CallbackAfterSendMsg"), "C2C.CallbackAfterSendMsg");
+    }
+}

@@ -1,0 +1,205 @@
+//! After-events, beyond Tencent's at-most-once: each is written to `webhook_event` in the
+//! transaction of the change it reports (an event exists exactly when its change committed), and
+//! a dispatcher delivers them — in id order per user or group, other keys in parallel — deleting
+//! each once the backend answered 200 with JSON, retrying with doubling delays while it does not,
+//! and dropping (and counting) what waited longer than `keep_secs`. Delivery is at least once:
+//! each event carries its row id as `EventId` (body field and `X-Parley-Event-Id` header). In a
+//! cluster one node at a time dispatches (a Redis lease it renews every round).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use entities::webhook_event;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde_json::Value;
+
+use super::{Origin, Webhooks};
+use crate::stats::Metrics;
+
+/// Rows read per dispatcher round.
+const ROUND: u64 = 500;
+/// Keys delivered at once.
+const PARALLEL_KEYS: usize = 32;
+/// The dispatcher looks at the outbox at least this often (and at once when woken).
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// Whether this node dispatches now (a cluster's lease; false when it cannot be known).
+pub type Turn = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// One after-event to deliver.
+pub struct Event {
+    pub command: &'static str,
+    /// Events with the same key (a user, a group) are delivered in the order they were recorded.
+    pub key: String,
+    pub body: Value,
+    pub origin: Origin,
+}
+
+impl Webhooks {
+    /// Writes `events` into the outbox through `conn`, the transaction of the change they report.
+    /// Commands that are off are left out. Call `committed` once the transaction committed.
+    pub async fn record<C: ConnectionTrait>(&self, conn: &C, events: Vec<Event>) -> Result<(), DbErr> {
+        let now = crate::now_millis();
+        let rows: Vec<webhook_event::ActiveModel> = events
+            .into_iter()
+            .filter(|e| self.fires(e.command))
+            .map(|e| webhook_event::ActiveModel {
+                command: Set(e.command.to_string()),
+                ordering_key: Set(e.key),
+                body: Set(e.body.to_string()),
+                client_ip: Set(e.origin.client_ip),
+                platform: Set(e.origin.platform),
+                created_ms: Set(now),
+                attempts: Set(0),
+                next_try_ms: Set(0),
+                ..Default::default()
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            webhook_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Events were committed: the dispatcher looks now rather than at its next round.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the dispatcher; it runs until shutdown. In a cluster `turn` answers whether this
+    /// node is the one dispatching (a lease it renews each time it asks), and a round stops
+    /// starting deliveries after `budget`, well within that lease.
+    pub fn start_dispatcher(
+        self: &Arc<Self>,
+        turn: Option<Turn>,
+        budget: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let hooks = self.clone();
+        tokio::spawn(async move {
+            let mut more = false;
+            loop {
+                if !more {
+                    tokio::select! {
+                        _ = hooks.wake.notified() => {}
+                        _ = tokio::time::sleep(LOOK_EVERY) => {}
+                        _ = shutdown.wait_for(|down| *down) => break,
+                    }
+                }
+                more = false;
+                // One dispatcher in a cluster keeps each key's order.
+                if let Some(turn) = &turn {
+                    if !turn().await {
+                        continue;
+                    }
+                }
+                match hooks.round(Instant::now() + budget).await {
+                    Ok(full) => more = full,
+                    Err(e) => tracing::warn!(error = %e, "webhook outbox unreadable; retrying"),
+                }
+            }
+        })
+    }
+
+    /// One pass over the oldest events; answers whether a full round was delivered (look again).
+    async fn round(&self, deadline: Instant) -> Result<bool, DbErr> {
+        let now = crate::now_millis();
+        self.drop_expired(now).await?;
+        let rows =
+            webhook_event::Entity::find().order_by_asc(webhook_event::Column::Id).limit(ROUND).all(&self.db).await?;
+        let full = rows.len() as u64 == ROUND;
+        let mut by_key: HashMap<String, Vec<webhook_event::Model>> = HashMap::new();
+        for row in rows {
+            by_key.entry(row.ordering_key.clone()).or_default().push(row);
+        }
+        let keys: Vec<Vec<webhook_event::Model>> = by_key.into_values().collect();
+        let mut all_delivered = true;
+        for batch in keys.chunks(PARALLEL_KEYS) {
+            let outcomes =
+                futures_util::future::join_all(batch.iter().map(|rows| self.deliver_in_order(rows, now, deadline)))
+                    .await;
+            for outcome in outcomes {
+                all_delivered &= outcome?;
+            }
+        }
+        let depth = webhook_event::Entity::find().count(&self.db).await?;
+        self.metrics.webhook_outbox_depth.store(depth as i64, std::sync::atomic::Ordering::Relaxed);
+        Ok(full && all_delivered)
+    }
+
+    /// Delivers one key's events in order, stopping at the first that fails or must wait;
+    /// answers whether all were delivered.
+    async fn deliver_in_order(
+        &self,
+        rows: &[webhook_event::Model],
+        now: i64,
+        deadline: Instant,
+    ) -> Result<bool, DbErr> {
+        let timeout = Duration::from_millis(self.config.after_timeout_ms.max(1));
+        for row in rows {
+            if row.next_try_ms > now || Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let command = row.command.as_str();
+            let mut body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("EventId".into(), row.id.into());
+            }
+            if let Some(enrich) = self.enrich.get() {
+                body = enrich(command.to_string(), body).await;
+            }
+            let origin = Origin { client_ip: row.client_ip.clone(), platform: row.platform.clone() };
+            match self.call(command, &origin, &body, timeout, Some(row.id)).await {
+                Ok(_) => {
+                    webhook_event::Entity::delete_by_id(row.id).exec(&self.db).await?;
+                }
+                Err(why) => {
+                    let attempts = row.attempts + 1;
+                    let delay = self
+                        .config
+                        .retry_base_ms
+                        .saturating_mul(1 << attempts.clamp(0, 20))
+                        .min(self.config.retry_max_ms.max(1));
+                    tracing::debug!(command, id = row.id, attempts, error = %why, "after-event not delivered; retrying");
+                    self.count(command, |c| c.retried += 1);
+                    webhook_event::Entity::update_many()
+                        .col_expr(webhook_event::Column::Attempts, attempts.into())
+                        .col_expr(webhook_event::Column::NextTryMs, (now + delay as i64).into())
+                        .filter(webhook_event::Column::Id.eq(row.id))
+                        .exec(&self.db)
+                        .await?;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Events older than `keep_secs` are given up, counted and logged.
+    async fn drop_expired(&self, now: i64) -> Result<(), DbErr> {
+        let cutoff = now - self.config.keep_secs.max(1).saturating_mul(1000);
+        let expired: Vec<(String, i64)> = webhook_event::Entity::find()
+            .select_only()
+            .column(webhook_event::Column::Command)
+            .column_as(webhook_event::Column::Id.count(), "n")
+            .filter(webhook_event::Column::CreatedMs.lt(cutoff))
+            .group_by(webhook_event::Column::Command)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if expired.is_empty() {
+            return Ok(());
+        }
+        webhook_event::Entity::delete_many().filter(webhook_event::Column::CreatedMs.lt(cutoff)).exec(&self.db).await?;
+        for (command, n) in expired {
+            tracing::warn!(command, events = n, "after-events undelivered past keep_secs dropped");
+            self.count(&command, |c| c.dropped += n as u64);
+            Metrics::add(&self.metrics.webhook_dropped, n as u64);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Webhooks (spec §4) against a local server that plays the app backend: it checks every
+//! callback's query string and signature as a backend would, records what it heard, and answers
+//! C2C before-send callbacks by the message's text (allow, refuse, a custom code, drop, rewrite,
+//! slow, late, garbage, 500). After-events go through the outbox: a backend that is down gets
+//! them when it is back, in order, also across a server crash.
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use common::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const TOKEN: &str = "callback-token";
+
+/// One callback as the backend received it.
+#[derive(Clone, Debug)]
+struct Heard {
+    command: String,
+    query: std::collections::HashMap<String, String>,
+    body: Value,
+    event_id_header: Option<String>,
+    /// What a backend's checks found wrong with the request.
+    problem: Option<String>,
+    /// Answered 200 with JSON (false: the backend was down).
+    ok: bool,
+}
+
+#[derive(Default)]
+struct Record {
+    heard: Vec<Heard>,
+}
+
+struct Shared {
+    record: Mutex<Record>,
+    /// After-events are answered 503 while true.
+    down: AtomicBool,
+    /// The backend has answered a "slow" before-event.
+    slow_answered: AtomicBool,
+}
+
+struct Backend {
+    port: u16,
+    shared: web::Data<Shared>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+    }
+}
+
+impl Backend {
+    fn start() -> Backend {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = web::Data::new(Shared {
+            record: Mutex::default(),
+            down: AtomicBool::new(false),
+            slow_answered: AtomicBool::new(false),
+        });
+        let data = shared.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server =
+                    HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(backend)))
+                        .workers(2)
+                        .disable_signals()
+                        .shutdown_timeout(0)
+                        .listen(listener)
+                        .unwrap()
+                        .run();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv_timeout(Duration::from_secs(10)).expect("backend started");
+        Backend { port, shared, handle }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/im/callback", self.port)
+    }
+
+    fn heard(&self, command: &str) -> Vec<Heard> {
+        self.shared.record.lock().unwrap().heard.iter().filter(|h| h.command == command).cloned().collect()
+    }
+
+    fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Waits until `n` callbacks of `command` matching `which` arrived; them.
+    async fn wait_for(&self, command: &str, n: usize, which: impl Fn(&Heard) -> bool, wait: Duration) -> Vec<Heard> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let found: Vec<Heard> = self.heard(command).into_iter().filter(&which).collect();
+            if found.len() >= n {
+                for h in &found {
+                    assert_eq!(h.problem, None, "a backend would refuse this callback: {h:?}");
+                }
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{n} × {command} expected, {} heard: {:?}", found.len(), found);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// What a backend checks before trusting a callback (spec §4.1).
+fn check(query: &std::collections::HashMap<String, String>, body: &Value) -> Option<String> {
+    if query.get("SdkAppid").map(String::as_str) != Some(&SDKAPPID.to_string()) {
+        return Some(format!("SdkAppid {:?}", query.get("SdkAppid")));
+    }
+    if query.get("contenttype").map(String::as_str) != Some("json") {
+        return Some("contenttype".into());
+    }
+    if query.get("CallbackCommand") != body["CallbackCommand"].as_str().map(String::from).as_ref() {
+        return Some("CallbackCommand differs between query and body".into());
+    }
+    if query.get("ClientIP").is_none_or(|ip| ip.is_empty()) || query.get("OptPlatform").is_none_or(|p| p.is_empty()) {
+        return Some("ClientIP or OptPlatform missing".into());
+    }
+    let time: i64 = query.get("RequestTime").and_then(|t| t.parse().ok())?;
+    if (time - parley::now_secs()).abs() > 60 {
+        return Some(format!("RequestTime {time} too far from now"));
+    }
+    let expected = parley::hex(&Sha256::digest(format!("{TOKEN}{time}").as_bytes()));
+    (query.get("Sign") != Some(&expected)).then(|| format!("Sign {:?}, expected {expected}", query.get("Sign")))
+}
+
+async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let query: std::collections::HashMap<String, String> =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let command = query.get("CallbackCommand").cloned().unwrap_or_default();
+    let mut problem = check(&query, &body);
+    if !query.contains_key("RequestTime") {
+        problem = Some("no RequestTime / Sign".into());
+    }
+    let event_id_header = request.headers().get("x-parley-event-id").and_then(|v| v.to_str().ok()).map(String::from);
+    let before = command == "C2C.CallbackBeforeSendMsg";
+    let down = !before && shared.down.load(Ordering::SeqCst);
+    shared.record.lock().unwrap().heard.push(Heard {
+        command: command.clone(),
+        query,
+        body: body.clone(),
+        event_id_header,
+        problem,
+        ok: !down,
+    });
+    let ok = json!({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0});
+    if down {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    if !before {
+        return HttpResponse::Ok().json(ok);
+    }
+    let text = body["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default().to_string();
+    let word = text.split(' ').next().unwrap_or_default();
+    match word {
+        "refuse" => HttpResponse::Ok().json(json!({"ActionStatus": "OK", "ErrorCode": 1, "ErrorInfo": "not this"})),
+        "custom" => HttpResponse::Ok().json(json!({"ErrorCode": 120_005, "ErrorInfo": "the backend's own reason"})),
+        "drop" => HttpResponse::Ok().json(json!({"ErrorCode": 2})),
+        "rewrite" => HttpResponse::Ok().json(json!({
+            "ErrorCode": 0,
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "rewritten by the backend"}}],
+            "CloudCustomData": "from the backend"
+        })),
+        "slow" => {
+            actix_web::rt::time::sleep(Duration::from_millis(1900)).await;
+            shared.slow_answered.store(true, Ordering::SeqCst);
+            HttpResponse::Ok().json(ok)
+        }
+        "late" => {
+            actix_web::rt::time::sleep(Duration::from_millis(3000)).await;
+            HttpResponse::Ok().json(ok)
+        }
+        "garbage" => HttpResponse::Ok().content_type("text/plain").body("not json"),
+        "error" => HttpResponse::InternalServerError().json(ok),
+        _ => HttpResponse::Ok().json(ok),
+    }
+}
+
+/// A server whose webhooks go to `backend`, with these extra `[webhook]` settings.
+fn server_with(backend: &Backend, extra: &str) -> Server {
+    let store = Store::fresh();
+    let toml = format!(
+        "[webhook]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nretry_base_ms = 100\nretry_max_ms = 400\n{extra}\n",
+        backend.url()
+    );
+    std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
+    Server::start_on(Arc::new(store), &[])
+}
+
+fn with_text(text: &'static str) -> impl Fn(&Heard) -> bool {
+    move |h| h.body["MsgBody"][0]["MsgContent"]["Text"] == text
+}
+
+#[actix_rt::test]
+async fn before_send_decides_allow_refuse_custom_drop_and_rewrite() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["wa", "wb"]).await;
+    let mut a = online(&server, "wa", "Android").await;
+    let mut b = online(&server, "wb", "Web").await;
+
+    // Allowed: delivered, and the before-event carried the message as Tencent sends it.
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "wb", "MsgRandom": 7, "MsgBody": text_body("hello")})).await;
+    must_get(&mut b, "c2c_msg", |m| text_of(m) == "hello", "wb").await;
+    let asked = backend.wait_for("C2C.CallbackBeforeSendMsg", 1, with_text("hello"), WAIT).await;
+    let body = &asked[0].body;
+    assert_eq!(body["CallbackCommand"], "C2C.CallbackBeforeSendMsg");
+    assert_eq!((body["From_Account"].clone(), body["To_Account"].clone()), (json!("wa"), json!("wb")));
+    assert_eq!(body["MsgRandom"], 7);
+    assert_eq!(body["OnlineOnlyFlag"], 0);
+    assert!(body["MsgTime"].as_i64().is_some() && body["MsgKey"].as_str().is_some(), "{body}");
+    assert_eq!(asked[0].query["OptPlatform"], "Android");
+    assert_eq!(asked[0].query["ClientIP"], "127.0.0.1");
+
+    // Refused: 20006 to the sender, nothing stored or delivered, no after-event.
+    ws_refused(&mut a, "send_msg", json!({"To_Account": "wb", "MsgBody": text_body("refuse this")}), 20006).await;
+    // A code of the app's custom range reaches the sender with the backend's words.
+    let reply = a.request("send_msg", json!({"To_Account": "wb", "MsgBody": text_body("custom reason")})).await;
+    assert_eq!(reply["code"], 120_005, "{reply}");
+    assert_eq!(reply["info"], "the backend's own reason", "{reply}");
+    // Dropped: the sender is told it went; it did not.
+    let dropped = ws_ok(&mut a, "send_msg", json!({"To_Account": "wb", "MsgBody": text_body("drop this")})).await;
+    assert_eq!(dropped["Seq"], 0, "a dropped message has no seq: {dropped}");
+    // Rewritten: stored, delivered and reported as the backend wrote it.
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "wb", "MsgBody": text_body("rewrite me")})).await;
+    let got = must_get(&mut b, "c2c_msg", |m| text_of(m) != "hello", "wb").await;
+    assert_eq!(text_of(&got), "rewritten by the backend", "the first message after hello is the rewritten one");
+    assert_eq!(got["CloudCustomData"], "from the backend");
+    let stored = texts(&history(&mut a, "wb").await);
+    assert_eq!(stored, ["rewritten by the backend", "hello"], "only the allowed and the rewritten are stored");
+
+    let after = backend.wait_for("C2C.CallbackAfterSendMsg", 2, |_| true, WAIT).await;
+    let after_texts: Vec<&str> = after.iter().map(|h| text_of(&h.body)).collect();
+    assert_eq!(after_texts, ["hello", "rewritten by the backend"], "no after-event for the refused or dropped");
+    assert!(b.event_named("c2c_msg", Duration::from_millis(500)).await.is_none(), "nothing else reached wb");
+}
+
+#[actix_rt::test]
+async fn after_send_carries_the_result_the_unread_count_and_a_stable_event_id() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["xa", "xb", "xc"]).await;
+    let mut a = online(&server, "xa", "iPhone").await;
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "xb", "MsgBody": text_body("one")})).await;
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "xb", "MsgBody": text_body("two")})).await;
+    // REST, with CloudCustomData, online only.
+    send_c2c_with(&server, "xa", "xc", "three", json!({"MsgLifeTime": 0, "CloudCustomData": "cc"})).await;
+    let after = backend.wait_for("C2C.CallbackAfterSendMsg", 3, |_| true, WAIT).await;
+    let by_text = |t: &str| after.iter().find(|h| text_of(&h.body) == t).unwrap().clone();
+    let two = by_text("two");
+    assert_eq!(two.body["SendMsgResult"], 0);
+    assert_eq!(two.body["ErrorInfo"], "send msg succeed");
+    assert_eq!(two.body["UnreadMsgNum"], 2, "xb has two unread: {}", two.body);
+    assert_eq!(two.query["OptPlatform"], "iOS", "iOS as the spec spells it outside State.StateChange");
+    let id = two.body["EventId"].as_i64().expect("EventId");
+    assert_eq!(two.event_id_header.as_deref(), Some(id.to_string().as_str()));
+    let three = by_text("three");
+    assert_eq!(three.body["OnlineOnlyFlag"], 1);
+    assert_eq!(three.body["CloudCustomData"], "cc");
+    assert_eq!(three.query["OptPlatform"], "RESTAPI");
+    let ids: std::collections::BTreeSet<i64> = after.iter().map(|h| h.body["EventId"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "each event its own id");
+
+    // A send the server refuses (blacklist) is reported with its code and no unread count.
+    rest_ok(&server, "sns/black_list_add", json!({"From_Account": "xb", "To_Account": ["xa"]})).await;
+    ws_refused(&mut a, "send_msg", json!({"To_Account": "xb", "MsgBody": text_body("blocked")}), 20007).await;
+    let refused = backend.wait_for("C2C.CallbackAfterSendMsg", 1, with_text("blocked"), WAIT).await;
+    assert_eq!(refused[0].body["SendMsgResult"], 20007);
+    assert_eq!(refused[0].body["UnreadMsgNum"], -1);
+}
+
+#[actix_rt::test]
+async fn batch_sends_imports_and_forbid_callback_control_fire_nothing() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ya", "yb", "yc"]).await;
+    rest_ok(
+        &server,
+        "openim/batchsendmsg",
+        json!({"From_Account": "ya", "To_Account": ["yb", "yc"], "MsgRandom": 1, "MsgBody": text_body("batch")}),
+    )
+    .await;
+    rest_ok(
+        &server,
+        "openim/importmsg",
+        json!({"SyncFromOldSystem": 2, "From_Account": "ya", "To_Account": "yb", "MsgSeq": 1, "MsgRandom": 2,
+               "MsgTimeStamp": parley::now_secs() - 100, "MsgBody": text_body("imported")}),
+    )
+    .await;
+    let forbid_before = json!({"ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"]});
+    send_c2c_with(&server, "ya", "yb", "no before", forbid_before).await;
+    let forbid_after = json!({"ForbidCallbackControl": ["ForbidAfterSendMsgCallback"]});
+    send_c2c_with(&server, "ya", "yb", "no after", forbid_after).await;
+    // A positive control: a plain send is heard both ways, and after the others.
+    send_c2c_with(&server, "ya", "yb", "control", json!({})).await;
+    backend.wait_for("C2C.CallbackAfterSendMsg", 1, with_text("control"), WAIT).await;
+    let before: Vec<String> =
+        backend.heard("C2C.CallbackBeforeSendMsg").iter().map(|h| text_of(&h.body).to_string()).collect();
+    let after: Vec<String> =
+        backend.heard("C2C.CallbackAfterSendMsg").iter().map(|h| text_of(&h.body).to_string()).collect();
+    assert_eq!(before, ["no after", "control"]);
+    assert_eq!(after, ["no before", "control"]);
+}
+
+#[actix_rt::test]
+async fn a_failed_before_event_lets_the_message_through_or_refuses_it_with_80003() {
+    let backend = Backend::start();
+    let open = server_with(&backend, "before_timeout_ms = 2000");
+    open.import(&["za", "zb"]).await;
+    let mut a = online(&open, "za", "Web").await;
+    for text in ["late one", "garbage one", "error one"] {
+        ws_ok(&mut a, "send_msg", json!({"To_Account": "zb", "MsgBody": text_body(text)})).await;
+    }
+    let stored = texts(&history(&mut a, "zb").await);
+    assert_eq!(stored, ["error one", "garbage one", "late one"], "fail-open: each went through");
+
+    let closed = server_with(&backend, "fail_closed = true");
+    closed.import(&["za", "zb"]).await;
+    let mut a = online(&closed, "za", "Web").await;
+    for text in ["late two", "garbage two", "error two"] {
+        ws_refused(&mut a, "send_msg", json!({"To_Account": "zb", "MsgBody": text_body(text)}), 80003).await;
+    }
+    assert!(history(&mut a, "zb").await.is_empty(), "fail-closed: nothing stored");
+}
+
+#[actix_rt::test]
+async fn a_slow_backend_holds_only_its_own_conversation() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["sa", "sb", "sc", "sd"]).await;
+    let mut slow = online(&server, "sa", "Web").await;
+    let mut fast = online(&server, "sc", "Web").await;
+    // The backend takes 1.9 s on this one; meanwhile one more send of the same conversation and
+    // twenty of another conversation go.
+    let slow_id = slow.send_request("send_msg", json!({"To_Account": "sb", "MsgBody": text_body("slow one")})).await;
+    let after_id =
+        slow.send_request("send_msg", json!({"To_Account": "sb", "MsgBody": text_body("right after")})).await;
+    backend.wait_for("C2C.CallbackBeforeSendMsg", 1, with_text("slow one"), WAIT).await;
+    for i in 0..20 {
+        let reply =
+            fast.request("send_msg", json!({"To_Account": "sd", "MsgBody": text_body(&format!("fast {i}"))})).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+    }
+    // The other conversation was answered entirely while the backend still held the slow one.
+    assert!(!backend.shared.slow_answered.load(Ordering::SeqCst), "the other conversation waited for the slow one");
+    let mut answered = std::collections::HashMap::new();
+    while answered.len() < 2 {
+        let frame = slow.next_frame(WAIT).await.expect("answers of the slow conversation");
+        if let Some(id) = frame["id"].as_u64().filter(|id| [slow_id, after_id].contains(id)) {
+            answered.insert(id, frame);
+        }
+    }
+    assert_eq!(answered[&slow_id]["code"], 0);
+    assert_eq!(answered[&after_id]["code"], 0);
+    // Its order held: the message sent second has the higher seq.
+    assert!(answered[&after_id]["data"]["Seq"].as_i64() > answered[&slow_id]["data"]["Seq"].as_i64());
+    let stored = texts(&history(&mut slow, "sb").await);
+    assert_eq!(stored, ["right after", "slow one"]);
+}
+
+#[actix_rt::test]
+async fn after_events_wait_for_a_backend_that_is_down_and_survive_a_crash() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["oa", "ob"]).await;
+    backend.set_down(true);
+    let mut a = online(&server, "oa", "Web").await;
+    for i in 0..30 {
+        ws_ok(&mut a, "send_msg", json!({"To_Account": "ob", "MsgBody": text_body(&format!("m{i}"))})).await;
+    }
+    drop(a);
+    // Tried and refused (the backend is down; the user's login event comes first and holds the
+    // user's later events behind it), then the server dies.
+    backend.wait_for("State.StateChange", 2, |h| !h.ok, WAIT).await;
+    let server = server.crash_and_restart();
+    let mut a = online(&server, "oa", "Web").await;
+    for i in 30..40 {
+        ws_ok(&mut a, "send_msg", json!({"To_Account": "ob", "MsgBody": text_body(&format!("m{i}"))})).await;
+    }
+    backend.set_down(false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        // The first successful delivery of each event, in the order the backend took them.
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<String> = backend
+            .heard("C2C.CallbackAfterSendMsg")
+            .into_iter()
+            .filter(|h| h.ok && seen.insert(h.body["EventId"].as_i64().unwrap()))
+            .map(|h| text_of(&h.body).to_string())
+            .collect();
+        if firsts.len() >= 40 || Instant::now() > deadline {
+            break firsts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let expected: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    assert_eq!(delivered, expected, "every event delivered, in the sender's order, across the crash");
+    assert!(backend.heard("C2C.CallbackAfterSendMsg").iter().all(|h| h.problem.is_none()));
+}
+
+#[actix_rt::test]
+async fn state_changes_are_reported_with_tencents_reasons() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["st"]).await;
+    let phone = online(&server, "st", "iPhone").await;
+    let login = backend.wait_for("State.StateChange", 1, |_| true, WAIT).await;
+    assert_eq!(login[0].body["Info"], json!({"Action": "Login", "To_Account": "st", "Reason": "Register"}));
+    assert_eq!(login[0].query["OptPlatform"], "IOS", "State.StateChange spells iOS as IOS");
+    assert!(login[0].body["EventTime"].as_i64().is_some_and(|t| t > 1_600_000_000_000), "EventTime in ms");
+    drop(phone);
+    let gone = backend.wait_for("State.StateChange", 2, |_| true, WAIT).await;
+    assert_eq!(gone[1].body["Info"]["Action"], "Disconnect");
+    assert_eq!(gone[1].body["Info"]["Reason"], "LinkClose");
+
+    // A login that displaces another device (one instance per platform by default).
+    let _first = login_instance(&server, "st", "Android", "phone-1").await;
+    let mut second = login_instance(&server, "st", "Android", "phone-2").await;
+    let kicked = backend.wait_for("State.StateChange", 1, |h| h.body.get("KickedDevice").is_some(), WAIT).await;
+    assert_eq!(kicked[0].body["KickedDevice"], json!([{"Platform": "Android"}]));
+    ws_ok(&mut second, "logout", json!({})).await;
+    let out = backend.wait_for("State.StateChange", 1, |h| h.body["Info"]["Action"] == "Logout", WAIT).await;
+    assert_eq!(out.iter().filter(|h| h.body["Info"]["Reason"] == "Unregister").count(), out.len());
+}
