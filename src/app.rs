@@ -133,12 +133,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         webhooks.set_enrich(Arc::new(move |command: String, mut body: serde_json::Value| {
             let db = db.clone();
             Box::pin(async move {
+                use crate::webhook::command::{C2C_AFTER_READ, C2C_AFTER_RECALL, C2C_AFTER_SEND};
+                // Whose unread total `UnreadMsgNum` is (a failed send reports -1).
                 let sent = body.get("SendMsgResult").and_then(serde_json::Value::as_i64) == Some(0);
-                if command == crate::webhook::command::C2C_AFTER_SEND && sent {
-                    let recipient = body.get("To_Account").and_then(serde_json::Value::as_str).unwrap_or_default();
-                    if let Ok((c2c, _)) = crate::conversation::unread_totals_in(&db, recipient).await {
-                        body["UnreadMsgNum"] = c2c.into();
-                    }
+                let whose = match command.as_str() {
+                    C2C_AFTER_SEND if sent => "To_Account",
+                    C2C_AFTER_RECALL => "To_Account",
+                    C2C_AFTER_READ => "Report_Account",
+                    _ => return body,
+                };
+                let user = body.get(whose).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+                if let Ok((c2c, _)) = crate::conversation::unread_totals_in(&db, &user).await {
+                    body["UnreadMsgNum"] = c2c.into();
                 }
                 body
             })

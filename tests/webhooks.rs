@@ -437,3 +437,40 @@ async fn state_changes_are_reported_with_tencents_reasons() {
     let out = backend.wait_for("State.StateChange", 1, |h| h.body["Info"]["Action"] == "Logout", WAIT).await;
     assert_eq!(out.iter().filter(|h| h.body["Info"]["Reason"] == "Unregister").count(), out.len());
 }
+
+#[actix_rt::test]
+async fn reads_and_recalls_are_reported() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ra", "rb"]).await;
+    let mut a = online(&server, "ra", "Web").await;
+    let mut b = online(&server, "rb", "Android").await;
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "rb", "MsgBody": text_body("r1")})).await;
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "rb", "MsgBody": text_body("r2")})).await;
+    ws_ok(&mut b, "mark_read", json!({"ConversationID": "c2c_ra"})).await;
+    let read = backend.wait_for("C2C.CallbackAfterMsgReport", 1, |_| true, WAIT).await;
+    assert_eq!(read[0].body["Report_Account"], "rb");
+    assert_eq!(read[0].body["Peer_Account"], "ra");
+    assert!((read[0].body["LastReadTime"].as_i64().unwrap() - parley::now_secs()).abs() < 60);
+    assert_eq!(read[0].body["UnreadMsgNum"], 0, "nothing left unread: {}", read[0].body);
+    assert_eq!(read[0].query["OptPlatform"], "Android");
+    // A read that moves nothing is not reported again; one over REST is, from RESTAPI.
+    ws_ok(&mut b, "mark_read", json!({"ConversationID": "c2c_ra"})).await;
+    let sent = ws_ok(&mut a, "send_msg", json!({"To_Account": "rb", "MsgBody": text_body("r3")})).await;
+    rest_ok(&server, "openim/admin_set_msg_read", json!({"Report_Account": "rb", "Peer_Account": "ra"})).await;
+    let reads = backend.wait_for("C2C.CallbackAfterMsgReport", 2, |_| true, WAIT).await;
+    assert_eq!(reads.len(), 2, "the read that moved nothing fired nothing: {reads:?}");
+    assert_eq!(reads[1].query["OptPlatform"], "RESTAPI");
+
+    let key = sent["MsgKey"].as_str().unwrap();
+    ws_ok(&mut a, "send_msg", json!({"To_Account": "rb", "MsgBody": text_body("r4")})).await;
+    let r4 = history(&mut a, "rb").await[0].clone();
+    ws_ok(&mut a, "recall_msg", json!({"Peer_Account": "rb", "MsgKey": r4["MsgKey"]})).await;
+    let recalled = backend.wait_for("C2C.CallbackAfterMsgWithDraw", 1, |_| true, WAIT).await;
+    assert_eq!(recalled[0].body["From_Account"], "ra");
+    assert_eq!(recalled[0].body["To_Account"], "rb");
+    assert_eq!(recalled[0].body["MsgKey"], r4["MsgKey"]);
+    assert_eq!(recalled[0].body["UnreadMsgNum"], 0, "the recalled message no longer counts: {}", recalled[0].body);
+    assert_eq!(recalled[0].query["OptPlatform"], "Web");
+    assert_ne!(key, r4["MsgKey"].as_str().unwrap());
+}

@@ -449,14 +449,20 @@ impl Conversations {
 
     /// Deletes a conversation from `owner`'s list until a newer message, marks it read, and with
     /// `clear_history` hides every message so far from the owner's history.
-    pub async fn delete(&self, owner: &str, target: &Target, clear_history: bool) -> Result<(), Failure> {
+    pub async fn delete(
+        &self,
+        owner: &str,
+        target: &Target,
+        clear_history: bool,
+        origin: crate::webhook::Origin,
+    ) -> Result<(), Failure> {
         let app = self;
         let head = self.head_seq(owner, target).await?;
         let mark = Mark::Delete { hidden_seq: head, cleared_seq: if clear_history { head } else { 0 } };
         save_mark(&app.db, owner, target, mark).await.map_err(ConversationError::from)?;
         // Read up to what was deleted, not a message that arrived meanwhile.
         if head > 0 {
-            self.mark_read(owner, target, Some(head)).await?;
+            self.mark_read(owner, target, Some(head), origin).await?;
         }
         let frame = crate::presence::frame("conversation_deleted", json!({"ConversationID": target.id()}));
         app.bus.deliver(owner, frame, None);
@@ -488,12 +494,18 @@ impl Conversations {
 
     /// Marks `owner`'s conversation read up to `seq` (everything when `None`); answers the read seq
     /// and the unread count left.
-    pub async fn mark_read(&self, owner: &str, target: &Target, seq: Option<i64>) -> Result<(i64, i64), Failure> {
+    pub async fn mark_read(
+        &self,
+        owner: &str,
+        target: &Target,
+        seq: Option<i64>,
+        origin: crate::webhook::Origin,
+    ) -> Result<(i64, i64), Failure> {
         let app = self;
         match target {
             Target::C2c(peer) => {
                 let upto = seq.map_or(ReadUpTo::Latest, ReadUpTo::Seq);
-                let outcome = app.messages.mark_read(owner, peer, upto).await?;
+                let outcome = app.messages.mark_read(owner, peer, upto, origin).await?;
                 Ok((outcome.read_seq, outcome.unread))
             }
             Target::Group(group) => {

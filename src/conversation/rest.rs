@@ -13,6 +13,7 @@ use crate::fields::{FieldError, Fields, Problem};
 use crate::message::edit::ReadUpTo;
 use crate::message::MessageError;
 use crate::rest::{Call, Reply};
+use crate::webhook::Origin;
 
 /// Conversations per `recentcontact/get_list` page and per `get_conversations` answer.
 const PAGE: usize = 100;
@@ -120,7 +121,7 @@ pub async fn delete(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let target = rest_target(&f)?;
     let clear = f.opt_i64("ClearRamble").map_err(param)? == Some(1);
     require_account(&app, owner).await?;
-    app.conversations.delete(owner, &target, clear).await?;
+    app.conversations.delete(owner, &target, clear, call.origin.clone()).await?;
     Ok(Reply::new())
 }
 
@@ -139,7 +140,7 @@ pub async fn admin_set_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Fail
     if !app.accounts.exists(owner).await? {
         return Err(MessageError::UnknownSender(owner.to_string()).into());
     }
-    app.messages.mark_read(owner, peer, ReadUpTo::Time(time)).await?;
+    app.messages.mark_read(owner, peer, ReadUpTo::Time(time), call.origin.clone()).await?;
     Ok(Reply::new())
 }
 
@@ -180,7 +181,7 @@ fn target_of(f: &Fields) -> Result<Target, ConversationError> {
 }
 
 /// `get_conversations {StartIndex?, Count?, Cursor?, IncludeEmpty?}`.
-pub async fn get_conversations(app: Arc<App>, user: String, data: Value) -> Result<Value, Failure> {
+pub async fn get_conversations(app: Arc<App>, user: String, data: Value, _: Origin) -> Result<Value, Failure> {
     let f = Fields::of(&data);
     let start = f.opt_i64("StartIndex").map_err(param)?.unwrap_or(0).max(0) as usize;
     let count = f.opt_i64("Count").map_err(param)?.unwrap_or(PAGE as i64).clamp(1, PAGE as i64) as usize;
@@ -215,19 +216,19 @@ pub async fn get_conversations(app: Arc<App>, user: String, data: Value) -> Resu
 }
 
 /// `delete_conversation {ConversationID, ClearHistory?}`.
-pub async fn delete_conversation(app: Arc<App>, user: String, data: Value) -> Result<Value, Failure> {
+pub async fn delete_conversation(app: Arc<App>, user: String, data: Value, origin: Origin) -> Result<Value, Failure> {
     let f = Fields::of(&data);
     let target = target_of(&f)?;
     let clear = match f.raw("ClearHistory") {
         None => false,
         Some(v) => v.as_bool().ok_or_else(|| param(Fields::wrong("ClearHistory")))?,
     };
-    app.conversations.delete(&user, &target, clear).await?;
+    app.conversations.delete(&user, &target, clear, origin).await?;
     Ok(json!({}))
 }
 
 /// `pin_conversation {ConversationID, Pinned}`.
-pub async fn pin_conversation(app: Arc<App>, user: String, data: Value) -> Result<Value, Failure> {
+pub async fn pin_conversation(app: Arc<App>, user: String, data: Value, _: Origin) -> Result<Value, Failure> {
     let f = Fields::of(&data);
     let target = target_of(&f)?;
     let pinned = f.raw("Pinned").and_then(Value::as_bool).ok_or_else(|| {
@@ -241,19 +242,19 @@ pub async fn pin_conversation(app: Arc<App>, user: String, data: Value) -> Resul
 }
 
 /// `mark_read {ConversationID, Seq?}`.
-pub async fn mark_read(app: Arc<App>, user: String, data: Value) -> Result<Value, Failure> {
+pub async fn mark_read(app: Arc<App>, user: String, data: Value, origin: Origin) -> Result<Value, Failure> {
     let f = Fields::of(&data);
     let target = target_of(&f)?;
     let seq = f.opt_i64("Seq").map_err(param)?;
     if let Target::C2c(peer) = &target {
         require_account(&app, peer).await?;
     }
-    let (read_seq, unread) = app.conversations.mark_read(&user, &target, seq).await?;
+    let (read_seq, unread) = app.conversations.mark_read(&user, &target, seq, origin).await?;
     Ok(json!({"ReadSeq": read_seq, "UnreadCount": unread}))
 }
 
 /// `get_unread {}`.
-pub async fn get_unread(app: Arc<App>, user: String, _data: Value) -> Result<Value, Failure> {
+pub async fn get_unread(app: Arc<App>, user: String, _data: Value, _: Origin) -> Result<Value, Failure> {
     let (c2c, group) = app.conversations.unread_totals(&user).await?;
     Ok(json!({"C2CUnread": c2c, "GroupUnread": group, "Total": c2c + group}))
 }

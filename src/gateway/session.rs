@@ -23,8 +23,8 @@ use crate::presence::{KickReason, Platform, QueuedBytes, Register, SessionId, To
 use crate::rest::{Call, Route};
 
 type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Failure>>>>;
-/// A command of the logged-in user: (app, user, data) → answer.
-type Command = fn(Arc<App>, String, Value) -> CommandFuture;
+/// A command of the logged-in user: (app, user, data, who they are to webhooks) → answer.
+type Command = fn(Arc<App>, String, Value, crate::webhook::Origin) -> CommandFuture;
 
 /// The user's own commands beyond sending: conversations, reads, recall, edits, typing.
 fn commands() -> &'static HashMap<&'static str, Command> {
@@ -33,14 +33,14 @@ fn commands() -> &'static HashMap<&'static str, Command> {
         use crate::conversation::rest as conversation;
         use crate::message::ws as message;
         let table: [(&'static str, Command); 8] = [
-            ("get_conversations", |a, u, d| Box::pin(conversation::get_conversations(a, u, d))),
-            ("delete_conversation", |a, u, d| Box::pin(conversation::delete_conversation(a, u, d))),
-            ("pin_conversation", |a, u, d| Box::pin(conversation::pin_conversation(a, u, d))),
-            ("mark_read", |a, u, d| Box::pin(conversation::mark_read(a, u, d))),
-            ("get_unread", |a, u, d| Box::pin(conversation::get_unread(a, u, d))),
-            ("recall_msg", |a, u, d| Box::pin(message::recall_msg(a, u, d))),
-            ("modify_msg", |a, u, d| Box::pin(message::modify_msg(a, u, d))),
-            ("typing", |a, u, d| Box::pin(message::typing(a, u, d))),
+            ("get_conversations", |a, u, d, o| Box::pin(conversation::get_conversations(a, u, d, o))),
+            ("delete_conversation", |a, u, d, o| Box::pin(conversation::delete_conversation(a, u, d, o))),
+            ("pin_conversation", |a, u, d, o| Box::pin(conversation::pin_conversation(a, u, d, o))),
+            ("mark_read", |a, u, d, o| Box::pin(conversation::mark_read(a, u, d, o))),
+            ("get_unread", |a, u, d, o| Box::pin(conversation::get_unread(a, u, d, o))),
+            ("recall_msg", |a, u, d, o| Box::pin(message::recall_msg(a, u, d, o))),
+            ("modify_msg", |a, u, d, o| Box::pin(message::modify_msg(a, u, d, o))),
+            ("typing", |a, u, d, o| Box::pin(message::typing(a, u, d, o))),
         ];
         table.into_iter().collect()
     })
@@ -205,7 +205,7 @@ impl Session {
             },
             (cmd, Some(_)) => {
                 if let Some(command) = commands().get(cmd) {
-                    let work = command(self.app.clone(), self.user().to_string(), request.data);
+                    let work = command(self.app.clone(), self.user().to_string(), request.data, self.origin());
                     // In frame order, like the REST commands below.
                     ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
                     return;

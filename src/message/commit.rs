@@ -486,7 +486,19 @@ impl Committer {
         for (owner, peer) in &touches.recounts {
             edit::recount(&txn, owner, peer, now).await?;
         }
-        // The after-send events commit with their messages, or not at all.
+        let hooks = &self.parties.webhooks;
+        if hooks.fires(crate::webhook::command::C2C_AFTER_READ) {
+            let moved = touches.reads.iter().zip(&read_outcomes).filter(|(_, outcome)| outcome.moved);
+            events.extend(moved.map(|(read, _)| super::gate::after_read(read, now)));
+        }
+        if hooks.fires(crate::webhook::command::C2C_AFTER_RECALL) {
+            for (edit, outcome) in touches.edits.iter().zip(&edit_outcomes) {
+                if let (edit::Change::Recall { .. }, Ok(row)) = (&edit.change, outcome) {
+                    events.push(super::gate::after_recall(edit, row));
+                }
+            }
+        }
+        // The after-events commit with their changes, or not at all.
         let recorded = !events.is_empty();
         self.parties.webhooks.record(&txn, events).await?;
         txn.commit().await?;

@@ -29,6 +29,8 @@ pub struct ReadRequest {
     pub owner: String,
     pub peer: String,
     pub upto: ReadUpTo,
+    /// Who reported the read (the read-report webhook).
+    pub origin: crate::webhook::Origin,
     pub reply: oneshot::Sender<Result<ReadOutcome, MessageError>>,
 }
 
@@ -53,6 +55,8 @@ pub struct EditRequest {
     pub to: String,
     pub msg_key: String,
     pub change: Change,
+    /// Who asked (the recall webhook).
+    pub origin: crate::webhook::Origin,
     pub reply: oneshot::Sender<Result<(), MessageError>>,
 }
 

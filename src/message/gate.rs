@@ -189,3 +189,42 @@ pub fn after_send(
         origin: origin.clone(),
     }
 }
+
+/// `C2C.CallbackAfterMsgReport`: `UnreadMsgNum` (the reporter's unread total) is filled in when
+/// the event is sent.
+pub fn after_read(read: &super::edit::ReadRequest, now: i64) -> crate::webhook::outbox::Event {
+    let body = json!({
+        "CallbackCommand": command::C2C_AFTER_READ,
+        "Report_Account": read.owner,
+        "Peer_Account": read.peer,
+        "LastReadTime": now,
+        "UnreadMsgNum": -1,
+    });
+    crate::webhook::outbox::Event {
+        command: command::C2C_AFTER_READ,
+        key: read.owner.clone(),
+        body,
+        origin: read.origin.clone(),
+    }
+}
+
+/// `C2C.CallbackAfterMsgWithDraw`: `UnreadMsgNum` (the recipient's unread total) is filled in
+/// when the event is sent.
+pub fn after_recall(
+    edit: &super::edit::EditRequest,
+    row: &entities::c2c_message::Model,
+) -> crate::webhook::outbox::Event {
+    let body = json!({
+        "CallbackCommand": command::C2C_AFTER_RECALL,
+        "From_Account": row.from_account,
+        "To_Account": row.to_account,
+        "MsgKey": row.msg_key,
+        "UnreadMsgNum": -1,
+    });
+    crate::webhook::outbox::Event {
+        command: command::C2C_AFTER_RECALL,
+        key: row.from_account.clone(),
+        body,
+        origin: edit.origin.clone(),
+    }
+}

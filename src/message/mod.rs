@@ -385,15 +385,23 @@ impl Messages {
         owner: &str,
         peer: &str,
         upto: edit::ReadUpTo,
+        origin: crate::webhook::Origin,
     ) -> Result<edit::ReadOutcome, MessageError> {
         let (reply, outcome) = oneshot::channel();
-        let read = edit::ReadRequest { owner: owner.to_string(), peer: peer.to_string(), upto, reply };
+        let read = edit::ReadRequest { owner: owner.to_string(), peer: peer.to_string(), upto, origin, reply };
         self.tx.try_send(commit::Commit::Read(Box::new(read))).map_err(queue_refusal)?;
         outcome.await.map_err(|_| MessageError::Internal)?
     }
 
     /// Recalls or modifies the message `msg_key` that `from` sent to `to`; both users' devices are told.
-    pub async fn edit(&self, from: &str, to: &str, msg_key: &str, change: edit::Change) -> Result<(), MessageError> {
+    pub async fn edit(
+        &self,
+        from: &str,
+        to: &str,
+        msg_key: &str,
+        change: edit::Change,
+        origin: crate::webhook::Origin,
+    ) -> Result<(), MessageError> {
         if msg_key.is_empty() || msg_key.len() > 50 {
             return Err(MessageError::BadMsgKey);
         }
@@ -403,6 +411,7 @@ impl Messages {
             to: to.to_string(),
             msg_key: msg_key.to_string(),
             change,
+            origin,
             reply,
         };
         self.tx.try_send(commit::Commit::Edit(Box::new(request))).map_err(queue_refusal)?;

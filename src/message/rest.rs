@@ -226,7 +226,7 @@ pub async fn admin_msgwithdraw(app: Arc<App>, call: Call) -> Result<Reply, Failu
     }
     // The app admin recalls at any time.
     let change = Change::Recall { operator: call.identifier.clone(), window: None };
-    app.messages.edit(from, to, key, change).await?;
+    app.messages.edit(from, to, key, change, call.origin.clone()).await?;
     Ok(Reply::new())
 }
 
@@ -242,7 +242,7 @@ pub async fn modify_c2c_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     if !app.accounts.exists(to).await? {
         return Err(MessageError::UnknownRecipient(to.to_string()).into());
     }
-    app.messages.edit(from, to, key, change).await?;
+    app.messages.edit(from, to, key, change, call.origin.clone()).await?;
     Ok(reply(json!({"ErrorInfo": "succeed"})))
 }
 

@@ -26,6 +26,8 @@ pub mod command {
     pub const STATE_CHANGE: &str = "State.StateChange";
     pub const C2C_BEFORE_SEND: &str = "C2C.CallbackBeforeSendMsg";
     pub const C2C_AFTER_SEND: &str = "C2C.CallbackAfterSendMsg";
+    pub const C2C_AFTER_READ: &str = "C2C.CallbackAfterMsgReport";
+    pub const C2C_AFTER_RECALL: &str = "C2C.CallbackAfterMsgWithDraw";
 }
 
 /// Who triggered an event: the callback's `ClientIP` and `OptPlatform`.
