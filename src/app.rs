@@ -181,8 +181,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
     // every call).
     accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
-    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields, bus.clone()));
-    let relations = Arc::new(Relations::new(db.clone(), accounts.clone(), profiles.clone(), bus.clone(), &config));
+    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields, bus.clone(), webhooks.clone()));
+    let relations = Arc::new(Relations::new(
+        db.clone(),
+        accounts.clone(),
+        profiles.clone(),
+        bus.clone(),
+        webhooks.clone(),
+        &config,
+    ));
     let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone(), bus.clone()));
     if let Some(cluster) = &cluster {
         let (accounts, profiles, relations, mutes) =

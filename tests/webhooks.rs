@@ -148,7 +148,7 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
         problem = Some("no RequestTime / Sign".into());
     }
     let event_id_header = request.headers().get("x-parley-event-id").and_then(|v| v.to_str().ok()).map(String::from);
-    let before = command == "C2C.CallbackBeforeSendMsg";
+    let before = command == "C2C.CallbackBeforeSendMsg" || command.starts_with("Sns.CallbackPrev");
     let down = !before && shared.down.load(Ordering::SeqCst);
     shared.record.lock().unwrap().heard.push(Heard {
         command: command.clone(),
@@ -164,6 +164,20 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
     }
     if !before {
         return HttpResponse::Ok().json(ok);
+    }
+    if command.starts_with("Sns.CallbackPrev") {
+        // Targets whose ID starts with "fdeny" are denied with a code of the app's range.
+        let items =
+            body["FriendItem"].as_array().or(body["ResponseFriendItem"].as_array()).cloned().unwrap_or_default();
+        let results: Vec<Value> = items
+            .iter()
+            .map(|i| {
+                let to = i["To_Account"].as_str().unwrap_or_default();
+                let code = if to.starts_with("fdeny") { 38_005 } else { 0 };
+                json!({"To_Account": to, "ResultCode": code, "ResultInfo": ""})
+            })
+            .collect();
+        return HttpResponse::Ok().json(json!({"ActionStatus": "OK", "ErrorCode": 0, "ResultItem": results}));
     }
     let text = body["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or_default().to_string();
     let word = text.split(' ').next().unwrap_or_default();
@@ -473,4 +487,106 @@ async fn reads_and_recalls_are_reported() {
     assert_eq!(recalled[0].body["UnreadMsgNum"], 0, "the recalled message no longer counts: {}", recalled[0].body);
     assert_eq!(recalled[0].query["OptPlatform"], "Web");
     assert_ne!(key, r4["MsgKey"].as_str().unwrap());
+}
+
+/// The pairs of a `PairList`, as (From_Account, To_Account).
+fn pairs(heard: &Heard) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = heard.body["PairList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["From_Account"].as_str().unwrap().to_string(), p["To_Account"].as_str().unwrap().to_string()))
+        .collect();
+    list.sort();
+    list
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[actix_rt::test]
+async fn friends_blacklists_and_profiles_are_reported_and_friend_requests_asked() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["fa", "fb", "fc", "fd", "fdeny1"]).await;
+    let allow_any = json!([{"Tag": "Tag_Profile_IM_AllowType", "Value": "AllowType_Type_AllowAny"}]);
+    rest_ok(&server, "profile/portrait_set", json!({"From_Account": "fb", "ProfileItem": allow_any})).await;
+    let set = backend.wait_for("Profile.CallbackPortraitSet", 1, |_| true, WAIT).await;
+    assert_eq!(set[0].body["Operator_Account"], ADMIN);
+    assert_eq!(set[0].body["From_Account"], "fb");
+    assert_eq!(set[0].body["ProfileItem"], allow_any);
+    assert_eq!(set[0].query["OptPlatform"], "RESTAPI");
+
+    // A user's request is asked first; the denied target gets the backend's code.
+    let mut fa = online(&server, "fa", "Windows").await;
+    let items = json!([{"To_Account": "fb", "AddSource": "AddSource_Type_Test"},
+                       {"To_Account": "fdeny1", "AddSource": "AddSource_Type_Test"}]);
+    let added = ws_ok(&mut fa, "sns/friend_add", json!({"AddFriendItem": items, "AddType": "Add_Type_Both"})).await;
+    let codes: Vec<(String, i64)> = added["ResultItem"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["To_Account"].as_str().unwrap().to_string(), r["ResultCode"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(codes, [("fb".to_string(), 0), ("fdeny1".to_string(), 38_005)]);
+    let asked = backend.wait_for("Sns.CallbackPrevFriendAdd", 1, |_| true, WAIT).await;
+    assert_eq!(asked[0].body["Requester_Account"], "fa");
+    assert_eq!(asked[0].body["AddType"], "Add_Type_Both");
+    assert_eq!(asked[0].body["FriendItem"][1]["To_Account"], "fdeny1");
+    let friended = backend.wait_for("Sns.CallbackFriendAdd", 1, |_| true, WAIT).await;
+    assert_eq!(pairs(&friended[0]), [pair("fa", "fb"), pair("fb", "fa")]);
+    assert_eq!(friended[0].body["PairList"][0]["Initiator_Account"], "fa");
+    assert_eq!(friended[0].body["ClientCmd"], "friend_add");
+    assert_eq!(friended[0].body["Admin_Account"], "");
+    assert_eq!(friended[0].body["ForceFlag"], 0);
+
+    // The app admin's REST friend_add fires only the after-event.
+    rest_ok(
+        &server,
+        "sns/friend_add",
+        json!({"From_Account": "fc", "AddFriendItem": [{"To_Account": "fa", "AddSource": "AddSource_Type_Test"}],
+               "ForceAddFlags": 1}),
+    )
+    .await;
+    let forced = backend.wait_for("Sns.CallbackFriendAdd", 1, |h| h.body["Admin_Account"] == ADMIN, WAIT).await;
+    assert_eq!(forced[0].body["ForceFlag"], 1);
+    assert_eq!(forced[0].body["PairList"][0]["Initiator_Account"], "fc");
+    assert_eq!(backend.heard("Sns.CallbackPrevFriendAdd").len(), 1, "no before-event for REST friend_add");
+
+    // Answers to requests are asked too.
+    for requester in ["fd", "fdeny1"] {
+        let mut client = online(&server, requester, "Web").await;
+        let item = json!([{"To_Account": "fa", "AddSource": "AddSource_Type_Test"}]);
+        ws_ok(&mut client, "sns/friend_add", json!({"AddFriendItem": item})).await;
+    }
+    let answers = json!([{"To_Account": "fd", "ResponseAction": "Response_Action_AgreeAndAdd"},
+                         {"To_Account": "fdeny1", "ResponseAction": "Response_Action_AgreeAndAdd"}]);
+    let answered = ws_ok(&mut fa, "sns/friend_response", json!({"ResponseFriendItem": answers})).await;
+    assert_eq!(answered["ResultItem"][1]["ResultCode"], 38_005, "{answered}");
+    let asked = backend.wait_for("Sns.CallbackPrevFriendResponse", 1, |_| true, WAIT).await;
+    assert_eq!(asked[0].body["ResponseFriendItem"][0]["ResponseAction"], "Response_Action_AgreeAndAdd");
+    let responded =
+        backend.wait_for("Sns.CallbackFriendAdd", 1, |h| h.body["ClientCmd"] == "friend_response", WAIT).await;
+    assert_eq!(pairs(&responded[0]), [pair("fa", "fd"), pair("fd", "fa")]);
+
+    // Deleting, blocking (which also ends a friendship) and unblocking.
+    ws_ok(&mut fa, "sns/friend_delete", json!({"To_Account": ["fb"], "DeleteType": "Delete_Type_Both"})).await;
+    let deleted = backend.wait_for("Sns.CallbackFriendDelete", 1, |_| true, WAIT).await;
+    assert_eq!(pairs(&deleted[0]), [pair("fa", "fb"), pair("fb", "fa")]);
+    ws_ok(&mut fa, "sns/black_list_add", json!({"To_Account": ["fc"]})).await;
+    let blocked = backend.wait_for("Sns.CallbackBlackListAdd", 1, |_| true, WAIT).await;
+    assert_eq!(pairs(&blocked[0]), [pair("fa", "fc")]);
+    let ended = backend.wait_for("Sns.CallbackFriendDelete", 2, |_| true, WAIT).await;
+    assert_eq!(pairs(&ended[1]), [pair("fa", "fc"), pair("fc", "fa")]);
+    ws_ok(&mut fa, "sns/black_list_delete", json!({"To_Account": ["fc"]})).await;
+    let unblocked = backend.wait_for("Sns.CallbackBlackListDelete", 1, |_| true, WAIT).await;
+    assert_eq!(pairs(&unblocked[0]), [pair("fa", "fc")]);
+
+    // A user setting their own profile.
+    let nick = json!([{"Tag": "Tag_Profile_IM_Nick", "Value": "Eff Ay"}]);
+    ws_ok(&mut fa, "profile/portrait_set", json!({"ProfileItem": nick})).await;
+    let own = backend.wait_for("Profile.CallbackPortraitSet", 1, |h| h.body["From_Account"] == "fa", WAIT).await;
+    assert_eq!(own[0].body["Operator_Account"], "fa");
+    assert_eq!(own[0].query["OptPlatform"], "Windows");
 }

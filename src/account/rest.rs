@@ -40,7 +40,8 @@ pub async fn account_import(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         }
     }
     app.accounts.import(user).await?;
-    crate::profile::rest::set_and_announce(&app, user, &profile).await?;
+    // Imports fire no webhook (spec §4.1).
+    crate::profile::rest::set_and_announce(&app, user, &profile, None).await?;
     Ok(Reply::new())
 }
 

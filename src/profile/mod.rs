@@ -126,6 +126,7 @@ pub struct Profiles {
     fields: HashMap<String, FieldSpec>,
     cards: EpochCache<String, Card>,
     bus: Arc<dyn Bus>,
+    webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 fn standard_fields() -> Vec<(&'static str, Kind, Value, Access)> {
@@ -166,7 +167,12 @@ fn standard_fields() -> Vec<(&'static str, Kind, Value, Access)> {
 
 impl Profiles {
     /// `custom` was checked by `Config::validate`.
-    pub fn new(db: DatabaseConnection, custom: &[CustomProfileField], bus: Arc<dyn Bus>) -> Profiles {
+    pub fn new(
+        db: DatabaseConnection,
+        custom: &[CustomProfileField],
+        bus: Arc<dyn Bus>,
+        webhooks: Arc<crate::webhook::Webhooks>,
+    ) -> Profiles {
         let mut fields = HashMap::new();
         for (tag, kind, default, write) in standard_fields() {
             fields.insert(tag.to_string(), FieldSpec { kind, default, read: Access::User, write, standard: true });
@@ -181,7 +187,7 @@ impl Profiles {
             };
             fields.insert(field.tag.clone(), spec);
         }
-        Profiles { db, fields, cards: EpochCache::default(), bus }
+        Profiles { db, fields, cards: EpochCache::default(), bus, webhooks }
     }
 
     fn spec(&self, tag: &str) -> Result<&FieldSpec, ProfileError> {
@@ -226,8 +232,15 @@ impl Profiles {
         Ok(Item { tag: tag.to_string(), value: value.clone() })
     }
 
-    /// Stores validated items in one transaction; answers the standard ones (pushed to friends).
-    pub async fn set(&self, user: &str, items: &[Item]) -> Result<Vec<Item>, ProfileError> {
+    /// Stores validated items in one transaction — with `Profile.CallbackPortraitSet` when `by`
+    /// (the operator and where they called from) says who set them; answers the standard ones
+    /// (pushed to friends).
+    pub async fn set(
+        &self,
+        user: &str,
+        items: &[Item],
+        by: Option<(&str, &crate::webhook::Origin)>,
+    ) -> Result<Vec<Item>, ProfileError> {
         // One row per tag, the last value winning (PostgreSQL refuses to upsert a row twice).
         let mut latest: Vec<&Item> = Vec::with_capacity(items.len());
         for item in items {
@@ -253,7 +266,31 @@ impl Profiles {
             )
             .exec_without_returning(&txn)
             .await?;
+        use crate::webhook::command::PORTRAIT_SET;
+        let recorded = match by {
+            Some((operator, origin)) if self.webhooks.fires(PORTRAIT_SET) => {
+                let body = json!({
+                    "CallbackCommand": PORTRAIT_SET,
+                    "Operator_Account": operator,
+                    "From_Account": user,
+                    "EventTime": crate::now_millis(),
+                    "ProfileItem": latest.iter().map(|i| i.json()).collect::<Vec<_>>(),
+                });
+                let event = crate::webhook::outbox::Event {
+                    command: PORTRAIT_SET,
+                    key: user.to_string(),
+                    body,
+                    origin: origin.clone(),
+                };
+                self.webhooks.record(&txn, vec![event]).await?;
+                true
+            }
+            _ => false,
+        };
         txn.commit().await?;
+        if recorded {
+            self.webhooks.committed();
+        }
         self.cards.invalidate([&user.to_string()]);
         self.bus.invalidated(Cache::Cards, vec![user.to_string()]).await;
         Ok(latest.into_iter().filter(|i| self.fields.get(&i.tag).is_some_and(|s| s.standard)).cloned().collect())
@@ -353,7 +390,9 @@ mod tests {
             read: Access::Admin,
             write: Access::Admin,
         }];
-        Profiles::new(db, &custom, Arc::new(crate::cluster::tests::NoOtherNodes))
+        let metrics = Arc::new(crate::stats::Metrics::default());
+        let webhooks = crate::webhook::Webhooks::new(&Default::default(), 1, db.clone(), metrics);
+        Profiles::new(db, &custom, Arc::new(crate::cluster::tests::NoOtherNodes), webhooks)
     }
 
     #[actix_rt::test]

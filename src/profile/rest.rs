@@ -35,14 +35,19 @@ pub async fn portrait_set(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     if !app.accounts.exists(user).await? {
         return Err(ProfileError::UnknownAccount(user.to_string()).into());
     }
-    set_and_announce(&app, user, &items).await?;
+    set_and_announce(&app, user, &items, Some((&call.identifier, &call.origin))).await?;
     Ok(Reply::new())
 }
 
 /// Stores checked items; the standard fields that changed go, as `profile_changed`, to the
 /// user's sessions and to every user who has them as a friend.
-pub async fn set_and_announce(app: &App, user: &str, items: &[Item]) -> Result<(), ProfileError> {
-    let changed = app.profiles.set(user, items).await?;
+pub async fn set_and_announce(
+    app: &App,
+    user: &str,
+    items: &[Item],
+    by: Option<(&str, &crate::webhook::Origin)>,
+) -> Result<(), ProfileError> {
+    let changed = app.profiles.set(user, items, by).await?;
     if changed.is_empty() {
         return Ok(());
     }

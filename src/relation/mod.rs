@@ -196,6 +196,7 @@ pub struct Relations {
     accounts: Arc<Accounts>,
     profiles: Arc<Profiles>,
     bus: Arc<dyn Bus>,
+    webhooks: Arc<crate::webhook::Webhooks>,
     /// One relation write at a time: limits are checked and rows written with no one between.
     writes: tokio::sync::Mutex<()>,
     /// Owner → the users they blocked.
@@ -206,12 +207,26 @@ pub struct Relations {
     custom_tags: HashSet<String>,
 }
 
+/// What caused a relation change, as its webhooks report it.
+pub struct Cause {
+    /// `ClientCmd` of `Sns.CallbackFriendAdd`: `friend_add` or `friend_response`.
+    pub client_cmd: &'static str,
+    /// The app admin, when the change came through REST.
+    pub admin: Option<String>,
+    /// `ForceAddFlags: 1`.
+    pub force: bool,
+    /// The user whose command it is.
+    pub initiator: String,
+    pub origin: crate::webhook::Origin,
+}
+
 impl Relations {
     pub fn new(
         db: DatabaseConnection,
         accounts: Arc<Accounts>,
         profiles: Arc<Profiles>,
         bus: Arc<dyn Bus>,
+        webhooks: Arc<crate::webhook::Webhooks>,
         config: &crate::config::Config,
     ) -> Relations {
         Relations {
@@ -219,6 +234,7 @@ impl Relations {
             accounts,
             profiles,
             bus,
+            webhooks,
             writes: tokio::sync::Mutex::new(()),
             blocked: EpochCache::default(),
             friends: EpochCache::default(),
@@ -244,9 +260,11 @@ impl Relations {
         Ok((guard, Work::begin(&self.db).await?))
     }
 
-    /// Commits, then tells caches and sessions.
-    async fn finish(&self, work: Work) -> Result<(), RelationError> {
-        let done = work.commit().await?;
+    /// Commits (with the webhooks of the change, when it has a cause), then tells caches and
+    /// sessions.
+    async fn finish(&self, work: Work, cause: Option<&Cause>) -> Result<(), RelationError> {
+        let done = work.commit(&self.webhooks, cause).await?;
+        self.webhooks.committed();
         self.friends.invalidate(done.friends_changed.iter());
         self.blocked.invalidate(done.blacklists_changed.iter());
         // The other nodes drop them too before the command answers: a blacklist added here
@@ -284,8 +302,10 @@ impl Relations {
         items: Vec<NewFriend>,
         direction: Direction,
         force: bool,
+        cause: &Cause,
     ) -> Result<Vec<(String, Code)>, RelationError> {
         let forbidden = !force && self.profiles.may_not_request(from).await?;
+        let denied = self.ask_before_adding(from, &items, direction, force, cause).await;
         let existing = self.existing(items.iter().map(|i| i.to.as_str())).await?;
         let mut allow = HashMap::new();
         for to in &existing {
@@ -297,6 +317,7 @@ impl Relations {
         for item in items {
             let code = match self.refuse_pair(&mut work, from, &item.to, &existing).await? {
                 Some(code) => code,
+                None if denied.contains_key(&item.to) => Code(denied[&item.to], "refused by the app backend"),
                 None => {
                     let rule = allow.get(&item.to).copied().unwrap_or(AllowType::NeedConfirm);
                     add_one(&mut work, from, &item, direction, rule, forbidden).await?
@@ -304,8 +325,65 @@ impl Relations {
             };
             results.push((item.to, code));
         }
-        self.finish(work).await?;
+        self.finish(work, Some(cause)).await?;
         Ok(results)
+    }
+
+    /// `Sns.CallbackPrevFriendAdd`, for a user's own request (never for the app admin's REST
+    /// friend_add): the targets the app backend denied, with their codes.
+    async fn ask_before_adding(
+        &self,
+        from: &str,
+        items: &[NewFriend],
+        direction: Direction,
+        force: bool,
+        cause: &Cause,
+    ) -> HashMap<String, i64> {
+        use crate::webhook::command::PREV_FRIEND_ADD;
+        if cause.admin.is_some() || !self.webhooks.fires(PREV_FRIEND_ADD) {
+            return HashMap::new();
+        }
+        let wanted: Vec<Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({"To_Account": i.to, "Remark": i.remark, "GroupName": i.lists.first().cloned().unwrap_or_default(),
+                                   "AddSource": i.source, "AddWording": i.wording})
+            })
+            .collect();
+        let add_type = if direction == Direction::Both { "Add_Type_Both" } else { "Add_Type_Single" };
+        let body = serde_json::json!({
+            "CallbackCommand": PREV_FRIEND_ADD, "Requester_Account": from, "From_Account": from,
+            "FriendItem": wanted, "AddType": add_type, "ForceAddFlags": i32::from(force),
+            "EventTime": crate::now_millis(),
+        });
+        self.webhooks.denied_targets(PREV_FRIEND_ADD, &cause.origin, body).await.into_iter().collect()
+    }
+
+    /// `Sns.CallbackPrevFriendResponse`, for a user's own answers: the requesters whose answer the
+    /// app backend denied, with their codes.
+    async fn ask_before_responding(
+        &self,
+        responder: &str,
+        answers: &[(String, ResponseAction, NewFriend)],
+        cause: &Cause,
+    ) -> HashMap<String, i64> {
+        use crate::webhook::command::PREV_FRIEND_RESPONSE;
+        if cause.admin.is_some() || !self.webhooks.fires(PREV_FRIEND_RESPONSE) {
+            return HashMap::new();
+        }
+        let items: Vec<Value> = answers
+            .iter()
+            .map(|(requester, action, mine)| {
+                serde_json::json!({"To_Account": requester, "Remark": mine.remark,
+                                   "TagName": mine.lists.first().cloned().unwrap_or_default(),
+                                   "ResponseAction": action.name()})
+            })
+            .collect();
+        let body = serde_json::json!({
+            "CallbackCommand": PREV_FRIEND_RESPONSE, "Requester_Account": responder, "From_Account": responder,
+            "ResponseFriendItem": items, "EventTime": crate::now_millis(),
+        });
+        self.webhooks.denied_targets(PREV_FRIEND_RESPONSE, &cause.origin, body).await.into_iter().collect()
     }
 
     /// Checks shared by every way of adding a friend: self, existence, blacklists.
@@ -350,7 +428,7 @@ impl Relations {
             };
             results.push((item.to, code));
         }
-        self.finish(work).await?;
+        self.finish(work, None).await?;
         Ok(results)
     }
 
@@ -359,14 +437,19 @@ impl Relations {
         &self,
         responder: &str,
         answers: Vec<(String, ResponseAction, NewFriend)>,
+        cause: &Cause,
     ) -> Result<Vec<(String, Code)>, RelationError> {
+        let denied = self.ask_before_responding(responder, &answers, cause).await;
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(answers.len());
         for (requester, action, mine) in answers {
-            let code = respond_one(&mut work, responder, &requester, action, mine).await?;
+            let code = match denied.get(&requester) {
+                Some(code) => Code(*code, "refused by the app backend"),
+                None => respond_one(&mut work, responder, &requester, action, mine).await?,
+            };
             results.push((requester, code));
         }
-        self.finish(work).await?;
+        self.finish(work, Some(cause)).await?;
         Ok(results)
     }
 
@@ -384,7 +467,7 @@ impl Relations {
             let code = work.update_friend(from, &to, &changes).await?;
             results.push((to, code));
         }
-        self.finish(work).await?;
+        self.finish(work, None).await?;
         Ok(results)
     }
 
@@ -394,6 +477,7 @@ impl Relations {
         from: &str,
         targets: &[&str],
         direction: Direction,
+        cause: &Cause,
     ) -> Result<Vec<(String, Code)>, RelationError> {
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(targets.len());
@@ -402,12 +486,12 @@ impl Relations {
             let theirs = direction == Direction::Both && work.remove_friend(to, from).await?;
             results.push((to.to_string(), if mine || theirs { Code::OK } else { Code::NOT_FRIEND }));
         }
-        self.finish(work).await?;
+        self.finish(work, Some(cause)).await?;
         Ok(results)
     }
 
     /// friend_delete_all.
-    pub async fn delete_all(&self, from: &str, direction: Direction) -> Result<(), RelationError> {
+    pub async fn delete_all(&self, from: &str, direction: Direction, cause: &Cause) -> Result<(), RelationError> {
         let (_guard, mut work) = self.begin().await?;
         for to in work.friend_ids(from).await? {
             work.remove_friend(from, &to).await?;
@@ -415,12 +499,17 @@ impl Relations {
                 work.remove_friend(&to, from).await?;
             }
         }
-        self.finish(work).await
+        self.finish(work, Some(cause)).await
     }
 
     // ----- blacklist -----
 
-    pub async fn block(&self, from: &str, targets: &[&str]) -> Result<Vec<(String, Code)>, RelationError> {
+    pub async fn block(
+        &self,
+        from: &str,
+        targets: &[&str],
+        cause: &Cause,
+    ) -> Result<Vec<(String, Code)>, RelationError> {
         let existing = self.existing(targets.iter().copied()).await?;
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(targets.len());
@@ -446,18 +535,23 @@ impl Relations {
             };
             results.push((to.to_string(), code));
         }
-        self.finish(work).await?;
+        self.finish(work, Some(cause)).await?;
         Ok(results)
     }
 
-    pub async fn unblock(&self, from: &str, targets: &[&str]) -> Result<Vec<(String, Code)>, RelationError> {
+    pub async fn unblock(
+        &self,
+        from: &str,
+        targets: &[&str],
+        cause: &Cause,
+    ) -> Result<Vec<(String, Code)>, RelationError> {
         let (_guard, mut work) = self.begin().await?;
         let mut results = Vec::with_capacity(targets.len());
         for to in targets {
             let code = if work.unblock(from, to).await? { Code::OK } else { Code::NOT_BLOCKED };
             results.push((to.to_string(), code));
         }
-        self.finish(work).await?;
+        self.finish(work, Some(cause)).await?;
         Ok(results)
     }
 
@@ -489,7 +583,7 @@ impl Relations {
             results.push((to.to_string(), code));
         }
         let sequence = work.list_sequence_after(from).await?;
-        self.finish(work).await?;
+        self.finish(work, None).await?;
         Ok((sequence, results))
     }
 
@@ -502,7 +596,7 @@ impl Relations {
         }
         work.delete_lists(from, names).await?;
         let sequence = work.list_sequence_after(from).await?;
-        self.finish(work).await?;
+        self.finish(work, None).await?;
         Ok(sequence)
     }
 
@@ -695,7 +789,7 @@ impl Relations {
     pub async fn forget(&self, user: &str) -> Result<(), RelationError> {
         let (_guard, mut work) = self.begin().await?;
         work.forget(user).await?;
-        self.finish(work).await?;
+        self.finish(work, None).await?;
         let user = user.to_string();
         self.friends.invalidate([&user]);
         self.blocked.invalidate([&user]);

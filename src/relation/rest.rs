@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::store::{custom_of, list_names_of};
-use super::{Code, Direction, FriendChange, NewFriend, RelationError, ResponseAction};
+use super::{Cause, Code, Direction, FriendChange, NewFriend, RelationError, ResponseAction};
 use super::{MAX_CUSTOM_VALUE, MAX_LIST_NAME, MAX_REMARK, MAX_WORDING};
 use crate::app::App;
 use crate::config::Access;
@@ -136,6 +136,17 @@ fn direction(
     }
 }
 
+/// What the webhooks say caused a change made by `call` for `user`.
+fn cause(call: &Call, user: &str, client_cmd: &'static str, force: bool) -> Cause {
+    Cause {
+        client_cmd,
+        admin: (call.access == Access::Admin).then(|| call.identifier.clone()),
+        force,
+        initiator: user.to_string(),
+        origin: call.origin.clone(),
+    }
+}
+
 pub async fn friend_add(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
@@ -150,7 +161,7 @@ pub async fn friend_add(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
             item.opt_nonempty_str("GroupName").map_err(param)?.map(list_name).transpose()?.into_iter().collect();
         wanted.push(new_friend(&item, lists)?);
     }
-    let outcomes = app.relations.add(from, wanted, add_type, force).await?;
+    let outcomes = app.relations.add(from, wanted, add_type, force, &cause(&call, from, "friend_add", force)).await?;
     Ok(results("ResultItem", &outcomes))
 }
 
@@ -196,7 +207,8 @@ pub async fn friend_response(app: Arc<App>, call: Call) -> Result<Reply, Failure
         };
         answers.push((requester, action, mine));
     }
-    let outcomes = app.relations.respond(responder, answers).await?;
+    let outcomes =
+        app.relations.respond(responder, answers, &cause(&call, responder, "friend_response", false)).await?;
     Ok(results("ResultItem", &outcomes))
 }
 
@@ -271,7 +283,7 @@ pub async fn friend_delete(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
     let from = owner(&app, &f).await?;
     let to = targets(&f, "To_Account", MAX_BATCH)?;
     let how = direction(&f, "DeleteType", "Delete_Type_Single", "Delete_Type_Both", Direction::Single)?;
-    let outcomes = app.relations.delete(from, &to, how).await?;
+    let outcomes = app.relations.delete(from, &to, how, &cause(&call, from, "", false)).await?;
     Ok(results("ResultItem", &outcomes))
 }
 
@@ -279,7 +291,7 @@ pub async fn friend_delete_all(app: Arc<App>, call: Call) -> Result<Reply, Failu
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
     let how = direction(&f, "DeleteType", "Delete_Type_Single", "Delete_Type_Both", Direction::Single)?;
-    app.relations.delete_all(from, how).await?;
+    app.relations.delete_all(from, how, &cause(&call, from, "", false)).await?;
     Ok(Reply::new())
 }
 
@@ -459,7 +471,7 @@ pub async fn black_list_add(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
     let to = targets(&f, "To_Account", MAX_BATCH)?;
-    let outcomes = app.relations.block(from, &to).await?;
+    let outcomes = app.relations.block(from, &to, &cause(&call, from, "", false)).await?;
     Ok(results("ResultItem", &outcomes))
 }
 
@@ -467,7 +479,7 @@ pub async fn black_list_delete(app: Arc<App>, call: Call) -> Result<Reply, Failu
     let f = Fields::of(&call.body);
     let from = owner(&app, &f).await?;
     let to = targets(&f, "To_Account", MAX_BATCH)?;
-    let outcomes = app.relations.unblock(from, &to).await?;
+    let outcomes = app.relations.unblock(from, &to, &cause(&call, from, "", false)).await?;
     Ok(results("ResultItem", &outcomes))
 }
 

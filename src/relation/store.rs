@@ -102,8 +102,56 @@ impl Work {
         self.events.push((user.to_string(), frame));
     }
 
-    /// Bumps the sequences of what changed, commits, and hands back what to tell whom.
-    pub async fn commit(self) -> Result<Done, DbErr> {
+    /// The after-event webhooks of what this work changed (spec §4.4 `Sns.*`), caused by `cause`.
+    fn callbacks(&self, cause: &super::Cause) -> Vec<crate::webhook::outbox::Event> {
+        use crate::webhook::command::{BLACKLIST_ADD, BLACKLIST_DELETE, FRIEND_ADD, FRIEND_DELETE};
+        let pairs = |changed: &BTreeMap<String, Vec<String>>, initiator: bool| -> Vec<Value> {
+            let mut list = Vec::new();
+            for (owner, targets) in changed {
+                for target in targets {
+                    let mut pair = json!({"From_Account": owner, "To_Account": target});
+                    if initiator {
+                        pair["Initiator_Account"] = json!(cause.initiator);
+                    }
+                    list.push(pair);
+                }
+            }
+            list
+        };
+        let mut events = Vec::new();
+        let mut event = |command: &'static str, mut body: Value| {
+            body["CallbackCommand"] = json!(command);
+            body["EventTime"] = json!(crate::now_millis());
+            let key = cause.initiator.clone();
+            events.push(crate::webhook::outbox::Event { command, key, body, origin: cause.origin.clone() });
+        };
+        if !self.added.is_empty() {
+            event(
+                FRIEND_ADD,
+                json!({
+                    "PairList": pairs(&self.added, true),
+                    "ClientCmd": cause.client_cmd,
+                    "Admin_Account": cause.admin.clone().unwrap_or_default(),
+                    "ForceFlag": i32::from(cause.force),
+                }),
+            );
+        }
+        for (command, changed) in
+            [(FRIEND_DELETE, &self.deleted), (BLACKLIST_ADD, &self.blocked), (BLACKLIST_DELETE, &self.unblocked)]
+        {
+            if !changed.is_empty() {
+                event(command, json!({"PairList": pairs(changed, false)}));
+            }
+        }
+        events
+    }
+
+    /// Bumps the sequences of what changed, writes the webhooks of the change (when it has a
+    /// cause that fires them) in the same transaction, commits, and hands back what to tell whom.
+    pub async fn commit(self, hooks: &crate::webhook::Webhooks, cause: Option<&super::Cause>) -> Result<Done, DbErr> {
+        if let Some(cause) = cause {
+            hooks.record(&self.txn, self.callbacks(cause)).await?;
+        }
         let owners: BTreeSet<&String> =
             self.friends_changed.iter().chain(&self.lists_changed).chain(&self.blacklists_changed).collect();
         for owner in owners {

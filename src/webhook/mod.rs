@@ -28,6 +28,13 @@ pub mod command {
     pub const C2C_AFTER_SEND: &str = "C2C.CallbackAfterSendMsg";
     pub const C2C_AFTER_READ: &str = "C2C.CallbackAfterMsgReport";
     pub const C2C_AFTER_RECALL: &str = "C2C.CallbackAfterMsgWithDraw";
+    pub const PORTRAIT_SET: &str = "Profile.CallbackPortraitSet";
+    pub const PREV_FRIEND_ADD: &str = "Sns.CallbackPrevFriendAdd";
+    pub const PREV_FRIEND_RESPONSE: &str = "Sns.CallbackPrevFriendResponse";
+    pub const FRIEND_ADD: &str = "Sns.CallbackFriendAdd";
+    pub const FRIEND_DELETE: &str = "Sns.CallbackFriendDelete";
+    pub const BLACKLIST_ADD: &str = "Sns.CallbackBlackListAdd";
+    pub const BLACKLIST_DELETE: &str = "Sns.CallbackBlackListDelete";
 }
 
 /// Who triggered an event: the callback's `ClientIP` and `OptPlatform`.
@@ -64,6 +71,9 @@ pub struct Decisions {
     /// `ErrorCode: 2` drops silently.
     pub may_drop: bool,
 }
+
+/// Codes the app backend may give a denied friend request or response (spec §4.2).
+pub const SNS_CUSTOM: RangeInclusive<i64> = 38_000..=39_000;
 
 pub const C2C_DECISIONS: Decisions = Decisions { refused: 20006, custom: 120_001..=130_000, may_drop: true };
 
@@ -198,6 +208,31 @@ impl Webhooks {
     /// Counts per command so far.
     pub fn counts(&self) -> Vec<(String, CommandCounts)> {
         self.counts.lock().map(|c| c.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
+    }
+
+    /// Asks the backend before an action whose answer is read per item (the `Sns.CallbackPrev…`
+    /// events' `ResultItem`): the targets the backend denied, with the code each gets. A failed
+    /// call, or a top-level `ErrorCode` other than 0, denies nothing (spec §4.2: ignored).
+    pub async fn denied_targets(&self, command: &'static str, origin: &Origin, body: Value) -> Vec<(String, i64)> {
+        let timeout = Duration::from_millis(self.config.before_timeout_ms.max(1));
+        let answer = match self.call(command, origin, &body, timeout, None).await {
+            Ok(answer) if answer.get("ErrorCode").and_then(Value::as_i64) == Some(0) => answer,
+            Ok(_) => return Vec::new(),
+            Err(why) => {
+                tracing::warn!(command, error = %why, "before-event callback failed; nothing denied");
+                return Vec::new();
+            }
+        };
+        let items = answer.get("ResultItem").and_then(Value::as_array).cloned().unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|item| {
+                let target = item.get("To_Account")?.as_str()?.to_string();
+                let code = item.get("ResultCode")?.as_i64().filter(|c| *c != 0)?;
+                // A code of the app's range reaches the client; any other denial is the range's first.
+                Some((target, if SNS_CUSTOM.contains(&code) { code } else { *SNS_CUSTOM.start() }))
+            })
+            .collect()
     }
 
     /// Asks the backend before an action; never retried. A failed call lets the action through,
