@@ -246,6 +246,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         cluster: cluster.clone(),
         pusher: pusher.clone(),
         metrics: metrics.clone(),
+        webhooks: webhooks.clone(),
     });
     let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config);
     let conversations = crate::conversation::Conversations {

@@ -473,7 +473,10 @@ async fn a_dead_owners_groups_move_and_a_stale_owner_is_fenced() {
     let mut info = parley::group::store::load(&db, &group).await.unwrap().unwrap().info;
     info.name = "stale write".into();
     let draft = parley::group::store::Draft { info: Some(info), fence: Some(current - 1), ..Default::default() };
-    let refused = parley::group::store::commit(&db, &group, &draft, true).await;
+    // No webhooks configured: the group's writes record no events.
+    let metrics = std::sync::Arc::new(parley::stats::Metrics::default());
+    let hooks = parley::webhook::Webhooks::new(&Default::default(), SDKAPPID, db.clone(), metrics);
+    let refused = parley::group::store::commit(&db, &group, &draft, true, &hooks).await;
     assert!(matches!(refused, Err(parley::group::GroupError::NotOwner(_))), "{refused:?}");
     let name = parley::group::store::load(&db, &group).await.unwrap().unwrap().info.name;
     assert_eq!(name, "cluster", "a fenced write changed the group");
@@ -481,5 +484,5 @@ async fn a_dead_owners_groups_move_and_a_stale_owner_is_fenced() {
     let mut info = parley::group::store::load(&db, &group).await.unwrap().unwrap().info;
     info.name = "owner write".into();
     let draft = parley::group::store::Draft { info: Some(info), fence: Some(current), ..Default::default() };
-    parley::group::store::commit(&db, &group, &draft, true).await.unwrap();
+    parley::group::store::commit(&db, &group, &draft, true, &hooks).await.unwrap();
 }

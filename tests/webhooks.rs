@@ -590,3 +590,98 @@ async fn friends_blacklists_and_profiles_are_reported_and_friend_requests_asked(
     assert_eq!(own[0].body["Operator_Account"], "fa");
     assert_eq!(own[0].query["OptPlatform"], "Windows");
 }
+
+#[actix_rt::test]
+async fn group_changes_and_messages_are_reported_in_order() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "event_time_as_string = false");
+    server.import(&["ga", "gb", "gc", "gd"]).await;
+    let reply = rest_ok(
+        &server,
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "ga", "Type": "Public", "Name": "hooks", "MemberList": [{"Member_Account": "gb"}]}),
+    )
+    .await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let in_group = |h: &Heard| h.body["GroupId"] == group.as_str();
+    let members = json!([{"Member_Account": "gc"}, {"Member_Account": "gd"}]);
+    rest_ok(&server, "group_open_http_svc/add_group_member", json!({"GroupId": group, "MemberList": members})).await;
+    let mut gb = online(&server, "gb", "Web").await;
+    let sent = ws_ok(
+        &mut gb,
+        "group_open_http_svc/send_group_msg",
+        json!({"GroupId": group, "Random": 42, "MsgBody": text_body("hi all")}),
+    )
+    .await;
+    rest_ok(&server, "group_open_http_svc/modify_group_base_info", json!({"GroupId": group, "Name": "renamed"})).await;
+    let seq = sent["MsgSeq"].as_i64().unwrap();
+    rest_ok(
+        &server,
+        "group_open_http_svc/group_msg_recall",
+        json!({"GroupId": group, "MsgSeqList": [{"MsgSeq": seq}]}),
+    )
+    .await;
+    let mut gc = online(&server, "gc", "Android").await;
+    ws_ok(&mut gc, "group_open_http_svc/quit_group", json!({"GroupId": group})).await;
+    rest_ok(
+        &server,
+        "group_open_http_svc/delete_group_member",
+        json!({"GroupId": group, "MemberToDel_Account": ["gd"]}),
+    )
+    .await;
+    rest_ok(&server, "group_open_http_svc/destroy_group", json!({"GroupId": group})).await;
+
+    // One group's events arrive in the order they happened.
+    let deadline = Instant::now() + WAIT;
+    let heard = loop {
+        let record = backend.shared.record.lock().unwrap().heard.clone();
+        let heard: Vec<Heard> = record.into_iter().filter(|h| h.command.starts_with("Group.") && in_group(h)).collect();
+        if heard.len() >= 8 || Instant::now() > deadline {
+            break heard;
+        }
+        drop(heard);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let commands: Vec<&str> = heard.iter().map(|h| h.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        [
+            "Group.CallbackAfterCreateGroup",
+            "Group.CallbackAfterNewMemberJoin",
+            "Group.CallbackAfterSendMsg",
+            "Group.CallbackAfterGroupInfoChanged",
+            "Group.CallbackAfterRecallMsg",
+            "Group.CallbackAfterMemberExit",
+            "Group.CallbackAfterMemberExit",
+            "Group.CallbackAfterGroupDestroyed",
+        ]
+    );
+    assert!(heard.iter().all(|h| h.problem.is_none() && h.body["Type"] == "Public" && h.body["EventTime"].is_i64()));
+    let created = &heard[0].body;
+    assert_eq!((created["Owner_Account"].clone(), created["Name"].clone()), (json!("ga"), json!("hooks")));
+    let joined = &heard[1].body;
+    assert_eq!(joined["JoinType"], "Invited");
+    assert_eq!(joined["Operator_Account"], ADMIN);
+    assert_eq!(joined["NewMemberList"], members);
+    let message = &heard[2];
+    assert_eq!(message.body["From_Account"], "gb");
+    assert_eq!(message.body["Random"], 42);
+    assert_eq!(message.body["MsgSeq"], seq);
+    assert_eq!(text_of(&message.body), "hi all");
+    assert_eq!(message.query["OptPlatform"], "Web");
+    assert_eq!(heard[3].body["Name"], "renamed");
+    assert!(heard[3].body.get("Introduction").is_none(), "only what changed: {}", heard[3].body);
+    assert_eq!(heard[4].body["MsgSeqList"], json!([{"MsgSeq": seq}]));
+    assert_eq!(heard[5].body["ExitType"], "Quit");
+    assert_eq!(heard[5].body["ExitMemberList"], json!([{"Member_Account": "gc"}]));
+    assert_eq!(heard[6].body["ExitType"], "Kicked");
+    assert_eq!(heard[6].body["ExitMemberList"], json!([{"Member_Account": "gd"}]));
+    let mut left: Vec<String> = heard[7].body["MemberList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Member_Account"].as_str().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["ga", "gb"]);
+}

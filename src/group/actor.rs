@@ -29,6 +29,28 @@ fn pushes_offline(config: &crate::config::PushConfig, kind: GroupType) -> bool {
     config.online_only_groups_push || !matches!(kind, GroupType::Meeting | GroupType::AVChatRoom)
 }
 
+/// What kind of command a change came from, as far as its webhooks tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    Invite,
+    Quit,
+    Modify,
+    Recall,
+    Other,
+}
+
+impl Cause {
+    fn of(op: &Op) -> Cause {
+        match op {
+            Op::AddMembers { .. } => Cause::Invite,
+            Op::Quit { .. } => Cause::Quit,
+            Op::Modify(_) => Cause::Modify,
+            Op::Recall { .. } => Cause::Recall,
+            _ => Cause::Other,
+        }
+    }
+}
+
 /// Message priority (`MsgPriority`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Priority {
@@ -86,6 +108,9 @@ pub struct GroupSend {
     /// A user's own send (WebSocket): they must have joined, even an AVChatRoom. The app
     /// backend may send as anyone into an AVChatRoom.
     pub must_be_member: bool,
+    /// Who sent it, for the app backend's webhooks.
+    #[serde(default)]
+    pub caller: crate::webhook::Origin,
 }
 
 /// Field changes of modify_group_base_info.
@@ -239,6 +264,8 @@ const MAX_ATTR_WRITES_PER_SEC: usize = 5;
 pub struct GroupCall {
     pub actor: Caller,
     pub op: Op,
+    /// Who called, for the app backend's webhooks.
+    pub origin: crate::webhook::Origin,
 }
 
 #[derive(Message)]
@@ -481,6 +508,125 @@ impl GroupActor {
         if seq > 0 {
             work.draft.messages.push(row);
         }
+    }
+
+    /// An after-event of this group (spec §4.4 `Group.*`): the common fields, then `fields`.
+    fn group_event(
+        &self,
+        command: &'static str,
+        fields: Value,
+        origin: &crate::webhook::Origin,
+    ) -> Option<crate::webhook::outbox::Event> {
+        let hooks = &self.room.webhooks;
+        if !hooks.fires(command) {
+            return None;
+        }
+        let mut body = json!({
+            "CallbackCommand": command,
+            "GroupId": self.info.group_id,
+            "Type": self.kind.rest_name(),
+            "EventTime": hooks.group_event_time(crate::now_millis()),
+        });
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+            body.extend(fields);
+        }
+        let key = self.info.group_id.clone();
+        Some(crate::webhook::outbox::Event { command, key, body, origin: origin.clone() })
+    }
+
+    /// `Group.CallbackAfterSendMsg` of a message this tick admits.
+    fn after_send(
+        &self,
+        send: &GroupSend,
+        row: &group_message::Model,
+        stored: bool,
+    ) -> Option<crate::webhook::outbox::Event> {
+        let operator = if send.from_admin { self.admin_name() } else { send.from.clone() };
+        let mut fields = json!({
+            "From_Account": send.from,
+            "Operator_Account": operator,
+            "Random": send.random,
+            "MsgSeq": row.seq,
+            "MsgTime": row.msg_time,
+            "OnlineOnlyFlag": i32::from(!stored && self.kind != GroupType::AVChatRoom),
+            "MsgBody": serde_json::from_str::<Value>(&row.body).unwrap_or(Value::Null),
+        });
+        if let Some(data) = &row.cloud_custom_data {
+            fields["CloudCustomData"] = json!(data);
+        }
+        if let Some(topic) = &send.topic {
+            fields["TopicId"] = json!(topic);
+        }
+        self.group_event(crate::webhook::command::GROUP_AFTER_SEND, fields, &send.caller)
+    }
+
+    /// The app admin as webhooks name an operator (the first configured admin).
+    fn admin_name(&self) -> String {
+        self.room.config.admins.first().cloned().unwrap_or_default()
+    }
+
+    /// The after-events of a planned command (joins, exits, dissolution, profile changes,
+    /// recalls), from what its draft writes.
+    fn callbacks(
+        &self,
+        caller: &Caller,
+        cause: Cause,
+        work: &Work,
+        origin: &crate::webhook::Origin,
+    ) -> Vec<crate::webhook::outbox::Event> {
+        use crate::webhook::command::*;
+        let operator = caller.user().map_or_else(|| self.admin_name(), str::to_string);
+        let draft = &work.draft;
+        let accounts = |users: &mut dyn Iterator<Item = &String>| -> Vec<Value> {
+            users.map(|u| json!({"Member_Account": u})).collect()
+        };
+        let mut events = Vec::new();
+        let joined: Vec<Value> =
+            accounts(&mut draft.members_put.iter().map(|m| &m.user_id).filter(|u| !self.members.contains_key(*u)));
+        if !joined.is_empty() && !draft.new_group {
+            let join_type = if cause == Cause::Invite { "Invited" } else { "Apply" };
+            let fields = json!({"JoinType": join_type, "Operator_Account": operator, "NewMemberList": joined});
+            events.extend(self.group_event(GROUP_AFTER_NEW_MEMBER, fields, origin));
+        }
+        if draft.destroy {
+            let mut fields = json!({"Owner_Account": self.info.owner, "Name": self.info.name});
+            if self.kind != GroupType::Community {
+                fields["MemberList"] = accounts(&mut self.members.keys()).into();
+            }
+            events.extend(self.group_event(GROUP_AFTER_DESTROYED, fields, origin));
+        } else if !draft.members_removed.is_empty() {
+            let exit_type = if cause == Cause::Quit { "Quit" } else { "Kicked" };
+            let fields = json!({"ExitType": exit_type, "Operator_Account": operator,
+                                "ExitMemberList": accounts(&mut draft.members_removed.iter())});
+            events.extend(self.group_event(GROUP_AFTER_MEMBER_EXIT, fields, origin));
+        }
+        if let (Cause::Modify, Some(info)) = (cause, &draft.info) {
+            let mut fields = json!({"Operator_Account": operator});
+            let mut changed = false;
+            for (name, before, after) in [
+                ("Name", &self.info.name, &info.name),
+                ("Introduction", &self.info.introduction, &info.introduction),
+                ("Notification", &self.info.notification, &info.notification),
+                ("FaceUrl", &self.info.face_url, &info.face_url),
+            ] {
+                if before != after {
+                    fields[name] = json!(after);
+                    changed = true;
+                }
+            }
+            if changed {
+                events.extend(self.group_event(GROUP_AFTER_INFO_CHANGED, fields, origin));
+            }
+        }
+        if cause == Cause::Recall && !draft.recalled.is_empty() {
+            let seqs: Vec<Value> = draft.recalled.iter().map(|seq| json!({"MsgSeq": seq})).collect();
+            let mut fields = json!({"Operator_Account": operator, "MsgSeqList": seqs});
+            if let Some(topic) = &draft.topic {
+                fields["TopicId"] = json!(topic);
+            }
+            events.extend(self.group_event(GROUP_AFTER_RECALL, fields, origin));
+        }
+        events
     }
 
     fn group_frame(&self, row: &group_message::Model) -> ByteString {
@@ -1434,6 +1580,9 @@ impl GroupActor {
             if stored {
                 work.draft.messages.push(row.clone());
             }
+            if let Some(event) = self.after_send(&q.send, &row, stored) {
+                work.draft.callbacks.push(event);
+            }
             admitted.push((q, row));
         }
         if admitted.is_empty() {
@@ -1474,11 +1623,12 @@ impl GroupActor {
             }
         }
         let db = self.room.db.clone();
+        let hooks = self.room.webhooks.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
         work.draft.fence = self.fence;
         let commit = async move {
-            let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
+            let result = store::commit(&db, &group_id, &work.draft, stores_members, &hooks).await;
             (result, work)
         };
         ctx.wait(commit.into_actor(self).map(move |(result, work), act, ctx| match result {
@@ -1644,17 +1794,20 @@ impl Handler<GroupCall> for GroupActor {
 
     fn handle(&mut self, call: GroupCall, _: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
+        let cause = Cause::of(&call.op);
         let planned = self.plan(&call.actor, call.op);
         let (mut work, reply) = match planned {
             Ok(p) => p,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
+        work.draft.callbacks = self.callbacks(&call.actor, cause, &work, &call.origin);
         let db = self.room.db.clone();
+        let hooks = self.room.webhooks.clone();
         let group_id = self.info.group_id.clone();
         let stores_members = self.kind.stores_members();
         work.draft.fence = self.fence;
         let commit = async move {
-            let result = store::commit(&db, &group_id, &work.draft, stores_members).await;
+            let result = store::commit(&db, &group_id, &work.draft, stores_members, &hooks).await;
             (result, work)
         };
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(move |(result, work), act, ctx| match result {

@@ -158,6 +158,7 @@ pub struct Groups {
     pub(crate) cluster: Option<Arc<RedisBus>>,
     pub(crate) pusher: Pusher,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// What the group room uses of the others.
@@ -169,6 +170,7 @@ pub struct GroupDeps {
     pub cluster: Option<Arc<RedisBus>>,
     pub pusher: Pusher,
     pub metrics: Arc<Metrics>,
+    pub webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// A live actor, and the fencing token of its lease in a cluster.
@@ -177,9 +179,20 @@ type LiveGroup = (Addr<GroupActor>, Option<i64>);
 /// A group command as it travels to the group's owner node (cluster).
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub enum Forwarded {
-    Call { group: String, caller: Caller, op: Op },
-    Send { group: String, send: Box<GroupSend> },
-    View { group: String },
+    Call {
+        group: String,
+        caller: Caller,
+        op: Op,
+        #[serde(default)]
+        origin: Box<crate::webhook::Origin>,
+    },
+    Send {
+        group: String,
+        send: Box<GroupSend>,
+    },
+    View {
+        group: String,
+    },
 }
 
 impl Forwarded {
@@ -223,8 +236,8 @@ impl GroupError {
 
 impl Groups {
     pub fn new(deps: GroupDeps) -> Arc<Groups> {
-        let GroupDeps { db, config, accounts, bus, cluster, pusher, metrics } = deps;
-        Arc::new(Groups { live: Mutex::default(), db, config, accounts, bus, cluster, pusher, metrics })
+        let GroupDeps { db, config, accounts, bus, cluster, pusher, metrics, webhooks } = deps;
+        Arc::new(Groups { live: Mutex::default(), db, config, accounts, bus, cluster, pusher, metrics, webhooks })
     }
 
     fn live(&self, group_id: &str) -> Option<Addr<GroupActor>> {
@@ -292,8 +305,9 @@ impl Groups {
         group_id: &str,
         actor: Caller,
         op: Op,
+        origin: crate::webhook::Origin,
     ) -> Result<serde_json::Value, GroupError> {
-        let request = Forwarded::Call { group: group_id.to_string(), caller: actor, op };
+        let request = Forwarded::Call { group: group_id.to_string(), caller: actor, op, origin: Box::new(origin) };
         self.route(request).await?.value(group_id)
     }
 
@@ -306,7 +320,7 @@ impl Groups {
     /// `user` has read `group` up to `seq` (the conversation room's mark_read).
     pub async fn mark_read(self: &Arc<Self>, group_id: &str, user: &str, seq: i64) -> Result<(), GroupError> {
         let op = Op::MarkRead { user: user.to_string(), seq };
-        self.call(group_id, Caller::User(user.to_string()), op).await.map(|_| ())
+        self.call(group_id, Caller::User(user.to_string()), op, crate::webhook::Origin::default()).await.map(|_| ())
     }
 
     /// A copy of the group's state, from its actor wherever it is.
@@ -385,8 +399,8 @@ impl Groups {
         for attempt in 0..2 {
             let addr = self.actor_here(group, fence).await?;
             let sent = match &request {
-                Forwarded::Call { caller, op, .. } => addr
-                    .send(GroupCall { actor: caller.clone(), op: op.clone() })
+                Forwarded::Call { caller, op, origin, .. } => addr
+                    .send(GroupCall { actor: caller.clone(), op: op.clone(), origin: (**origin).clone() })
                     .await
                     .map(|r| r.map(|v| Answered::Value(Ok(v)))),
                 Forwarded::Send { send, .. } => {
@@ -465,12 +479,42 @@ pub async fn commit_new_group(
     mut draft: store::Draft,
     kind: GroupType,
     import: bool,
+    origin: &crate::webhook::Origin,
 ) -> Result<(), GroupError> {
+    use crate::webhook::command::GROUP_AFTER_CREATE;
+    if let (Some(info), false, true) = (&draft.info, import, groups.webhooks.fires(GROUP_AFTER_CREATE)) {
+        let members: Vec<serde_json::Value> =
+            draft.members_put.iter().map(|m| serde_json::json!({"Member_Account": m.user_id})).collect();
+        let fields: Vec<serde_json::Value> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&info.app_defined)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| serde_json::json!({"Key": key, "Value": value}))
+                .collect();
+        let body = serde_json::json!({
+            "CallbackCommand": GROUP_AFTER_CREATE,
+            "GroupId": group_id,
+            "Operator_Account": info.owner,
+            "Owner_Account": info.owner,
+            "Type": kind.rest_name(),
+            "Name": info.name,
+            "MemberList": members,
+            "UserDefinedDataList": fields,
+            "EventTime": groups.webhooks.group_event_time(crate::now_millis()),
+        });
+        let key = group_id.to_string();
+        draft.callbacks.push(crate::webhook::outbox::Event {
+            command: GROUP_AFTER_CREATE,
+            key,
+            body,
+            origin: origin.clone(),
+        });
+    }
     draft.limits = store::Limits::of(&groups.config);
     draft.joining =
         draft.members_put.iter().map(|m| m.user_id.clone()).filter(|u| !groups.accounts.is_admin(u)).collect();
     draft.counts_creation = !import;
-    store::commit(&groups.db, group_id, &draft, kind.stores_members()).await
+    store::commit(&groups.db, group_id, &draft, kind.stores_members(), &groups.webhooks).await
 }
 
 /// The conversation list's ID of a group's conversation.

@@ -118,7 +118,7 @@ async fn require_user(app: &App, user: &str) -> Result<(), GroupError> {
 }
 
 async fn run(app: &Arc<App>, group: &str, call: &Call, op: Op) -> Result<Value, GroupError> {
-    app.groups.call(group, caller(call), op).await
+    app.groups.call(group, caller(call), op, call.origin.clone()).await
 }
 
 async fn view(app: &Arc<App>, group: &str) -> Result<GroupView, GroupError> {
@@ -262,7 +262,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
             });
         }
     }
-    super::commit_new_group(&app.groups, &id, draft, kind, import).await?;
+    super::commit_new_group(&app.groups, &id, draft, kind, import, &call.origin).await?;
     let mut out = reply(json!({"GroupId": id}));
     if kind == GroupType::Community {
         out.insert("Type".into(), json!("Community"));
@@ -732,6 +732,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         origin: call.session,
         topic: f.opt_nonempty_str("TopicId").map_err(param)?.map(String::from),
         must_be_member: call.access == Access::User,
+        caller: call.origin.clone(),
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))

@@ -152,6 +152,8 @@ pub struct Draft {
     pub limits: Limits,
     /// In a cluster: the fencing token of the owner writing this change (`group_owner`).
     pub fence: Option<i64>,
+    /// The after-event webhooks of the change, written in its transaction.
+    pub callbacks: Vec<crate::webhook::outbox::Event>,
 }
 
 impl Draft {
@@ -182,11 +184,13 @@ pub async fn commit(
     group_id: &str,
     draft: &Draft,
     stores_members: bool,
+    hooks: &crate::webhook::Webhooks,
 ) -> Result<(), GroupError> {
     if draft.is_empty() {
         return Ok(());
     }
     let txn = crate::store::begin_write(db).await?;
+    hooks.record(&txn, draft.callbacks.clone()).await?;
     if let Some(fence) = draft.fence {
         check_fence(&txn, group_id, fence).await?;
     }
@@ -215,7 +219,9 @@ pub async fn commit(
         group_topic::Entity::delete_many().filter(group_topic::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_message::Entity::delete_many().filter(group_message::Column::GroupId.eq(group_id)).exec(&txn).await?;
         group_info::Entity::delete_by_id(group_id.to_string()).exec(&txn).await?;
-        return Ok(txn.commit().await?);
+        txn.commit().await?;
+        hooks.committed();
+        return Ok(());
     }
     if let Some(info) = &draft.info {
         if draft.new_group {
@@ -370,7 +376,9 @@ pub async fn commit(
             .exec_without_returning(&txn)
             .await?;
     }
-    Ok(txn.commit().await?)
+    txn.commit().await?;
+    hooks.committed();
+    Ok(())
 }
 
 /// Refuses the change when another node took the group over with a newer token; otherwise

@@ -32,13 +32,20 @@ pub mod command {
     pub const PREV_FRIEND_ADD: &str = "Sns.CallbackPrevFriendAdd";
     pub const PREV_FRIEND_RESPONSE: &str = "Sns.CallbackPrevFriendResponse";
     pub const FRIEND_ADD: &str = "Sns.CallbackFriendAdd";
+    pub const GROUP_AFTER_CREATE: &str = "Group.CallbackAfterCreateGroup";
+    pub const GROUP_AFTER_NEW_MEMBER: &str = "Group.CallbackAfterNewMemberJoin";
+    pub const GROUP_AFTER_MEMBER_EXIT: &str = "Group.CallbackAfterMemberExit";
+    pub const GROUP_AFTER_SEND: &str = "Group.CallbackAfterSendMsg";
+    pub const GROUP_AFTER_DESTROYED: &str = "Group.CallbackAfterGroupDestroyed";
+    pub const GROUP_AFTER_INFO_CHANGED: &str = "Group.CallbackAfterGroupInfoChanged";
+    pub const GROUP_AFTER_RECALL: &str = "Group.CallbackAfterRecallMsg";
     pub const FRIEND_DELETE: &str = "Sns.CallbackFriendDelete";
     pub const BLACKLIST_ADD: &str = "Sns.CallbackBlackListAdd";
     pub const BLACKLIST_DELETE: &str = "Sns.CallbackBlackListDelete";
 }
 
 /// Who triggered an event: the callback's `ClientIP` and `OptPlatform`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub client_ip: String,
     pub platform: String,

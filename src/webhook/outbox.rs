@@ -31,6 +31,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(250);
 pub type Turn = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// One after-event to deliver.
+#[derive(Clone, Debug)]
 pub struct Event {
     pub command: &'static str,
     /// Events with the same key (a user, a group) are delivered in the order they were recorded.
