@@ -148,7 +148,7 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
         problem = Some("no RequestTime / Sign".into());
     }
     let event_id_header = request.headers().get("x-parley-event-id").and_then(|v| v.to_str().ok()).map(String::from);
-    let before = command == "C2C.CallbackBeforeSendMsg" || command.starts_with("Sns.CallbackPrev");
+    let before = command.ends_with("BeforeSendMsg") || command.starts_with("Sns.CallbackPrev");
     let down = !before && shared.down.load(Ordering::SeqCst);
     shared.record.lock().unwrap().heard.push(Heard {
         command: command.clone(),
@@ -184,6 +184,7 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
     match word {
         "refuse" => HttpResponse::Ok().json(json!({"ActionStatus": "OK", "ErrorCode": 1, "ErrorInfo": "not this"})),
         "custom" => HttpResponse::Ok().json(json!({"ErrorCode": 120_005, "ErrorInfo": "the backend's own reason"})),
+        "gcustom" => HttpResponse::Ok().json(json!({"ErrorCode": 10_105, "ErrorInfo": "the group's own reason"})),
         "drop" => HttpResponse::Ok().json(json!({"ErrorCode": 2})),
         "rewrite" => HttpResponse::Ok().json(json!({
             "ErrorCode": 0,
@@ -635,7 +636,8 @@ async fn group_changes_and_messages_are_reported_in_order() {
     let deadline = Instant::now() + WAIT;
     let heard = loop {
         let record = backend.shared.record.lock().unwrap().heard.clone();
-        let heard: Vec<Heard> = record.into_iter().filter(|h| h.command.starts_with("Group.") && in_group(h)).collect();
+        let heard: Vec<Heard> =
+            record.into_iter().filter(|h| h.command.starts_with("Group.CallbackAfter") && in_group(h)).collect();
         if heard.len() >= 8 || Instant::now() > deadline {
             break heard;
         }
@@ -684,4 +686,48 @@ async fn group_changes_and_messages_are_reported_in_order() {
         .collect();
     left.sort();
     assert_eq!(left, ["ga", "gb"]);
+}
+
+#[actix_rt::test]
+async fn group_messages_are_asked_before_they_are_sent() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ha", "hb"]).await;
+    let reply = rest_ok(
+        &server,
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "ha", "Type": "Work", "Name": "asked", "MemberList": [{"Member_Account": "hb"}]}),
+    )
+    .await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let mut ha = online(&server, "ha", "Web").await;
+    let mut hb = online(&server, "hb", "iPad").await;
+    let send = |text: &str| json!({"GroupId": group, "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
+    ws_ok(&mut ha, "group_open_http_svc/send_group_msg", send("plain")).await;
+    let asked = backend.wait_for("Group.CallbackBeforeSendMsg", 1, with_text("plain"), WAIT).await;
+    assert_eq!(asked[0].body["Type"], "Private", "a Work group, as Tencent names it");
+    assert_eq!(asked[0].body["From_Account"], "ha");
+    assert_eq!(asked[0].body["Operator_Account"], "ha");
+    assert_eq!(asked[0].body["GroupId"], group.as_str());
+    assert!(asked[0].body["EventTime"].is_string(), "EventTime as in Tencent's examples");
+    let refused = hb.request("group_open_http_svc/send_group_msg", send("refuse it")).await;
+    assert_eq!(refused["code"], 10016, "{refused}");
+    let custom = hb.request("group_open_http_svc/send_group_msg", send("gcustom reason")).await;
+    assert_eq!((custom["code"].clone(), custom["info"].clone()), (json!(10_105), json!("the group's own reason")));
+    let dropped = ws_ok(&mut hb, "group_open_http_svc/send_group_msg", send("drop it")).await;
+    assert_eq!(dropped["MsgSeq"], 0);
+    ws_ok(&mut hb, "group_open_http_svc/send_group_msg", send("rewrite me")).await;
+    // Members got the plain and the rewritten messages, nothing else.
+    let mut got = Vec::new();
+    while let Some(event) = ha.event_named("group_msg", Duration::from_millis(700)).await {
+        got.push(text_of(&event["data"]).to_string());
+    }
+    assert_eq!(got, ["rewritten by the backend"], "ha sent plain itself; then only the rewritten one");
+    let after: Vec<String> = backend
+        .wait_for("Group.CallbackAfterSendMsg", 2, |_| true, WAIT)
+        .await
+        .iter()
+        .map(|h| text_of(&h.body).to_string())
+        .collect();
+    assert_eq!(after, ["plain", "rewritten by the backend"]);
 }

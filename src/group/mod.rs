@@ -30,6 +30,9 @@ pub use rules::{GroupType, Role};
 pub enum GroupError {
     #[error("{0}")]
     BadRequest(String),
+    /// The app backend's before-event refused it (or failed, fail-closed).
+    #[error("{}", .0.info)]
+    Backend(Failure),
     #[error("too many accounts: at most {0}")]
     TooMany(usize),
     #[error("{0}")]
@@ -112,7 +115,7 @@ impl From<GroupError> for Failure {
             GroupError::DailyGroupLimit(_) => 10006,
             // Oversize is 80002 in the group API.
             GroupError::Message(f) if f.code == 93000 => return Failure::new(80002, f.info.clone()),
-            GroupError::Message(f) | GroupError::Remote(f) => return f.clone(),
+            GroupError::Message(f) | GroupError::Remote(f) | GroupError::Backend(f) => return f.clone(),
             GroupError::NotOwner(_) => 10002,
             GroupError::Internal(why) => {
                 tracing::error!(error = %why, "group operation failed");
@@ -159,6 +162,8 @@ pub struct Groups {
     pub(crate) pusher: Pusher,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) webhooks: Arc<crate::webhook::Webhooks>,
+    /// Each sender's messages to a group reach its actor in arrival order around before-events.
+    handover: Arc<crate::webhook::handover::Handover>,
 }
 
 /// What the group room uses of the others.
@@ -237,7 +242,19 @@ impl GroupError {
 impl Groups {
     pub fn new(deps: GroupDeps) -> Arc<Groups> {
         let GroupDeps { db, config, accounts, bus, cluster, pusher, metrics, webhooks } = deps;
-        Arc::new(Groups { live: Mutex::default(), db, config, accounts, bus, cluster, pusher, metrics, webhooks })
+        let handover = Arc::default();
+        Arc::new(Groups {
+            live: Mutex::default(),
+            db,
+            config,
+            accounts,
+            bus,
+            cluster,
+            pusher,
+            metrics,
+            webhooks,
+            handover,
+        })
     }
 
     fn live(&self, group_id: &str) -> Option<Addr<GroupActor>> {
@@ -311,10 +328,74 @@ impl Groups {
         self.route(request).await?.value(group_id)
     }
 
-    /// Hands a message to the group's actor, wherever it is.
-    pub async fn send(self: &Arc<Self>, group_id: &str, send: GroupSend) -> Result<serde_json::Value, GroupError> {
+    /// Hands a message to the group's actor, wherever it is — after asking the app backend
+    /// (`Group.CallbackBeforeSendMsg`) when that is on. The backend is asked outside the actor,
+    /// so a slow answer holds only this message; one sender's messages to one group still reach
+    /// the actor in the order they arrived.
+    pub async fn send(self: &Arc<Self>, group_id: &str, mut send: GroupSend) -> Result<serde_json::Value, GroupError> {
+        use crate::webhook::command::GROUP_BEFORE_SEND;
+        let _turn = if self.webhooks.fires(GROUP_BEFORE_SEND) && valid_group_id(group_id) {
+            let mut turn = self.handover.turn(format!("{group_id}\u{0}{}", send.from));
+            let verdict = self.ask_before_send(group_id, &send).await?;
+            turn.wait().await;
+            match verdict {
+                crate::webhook::Verdict::Allow(None) => {}
+                crate::webhook::Verdict::Allow(Some(replaced)) => {
+                    let body =
+                        replaced.get("MsgBody").cloned().or_else(|| serde_json::from_str(&send.content.body).ok());
+                    let data = replaced
+                        .get("CloudCustomData")
+                        .cloned()
+                        .or_else(|| send.content.cloud_custom_data.clone().map(serde_json::Value::String));
+                    let push: Option<serde_json::Value> =
+                        send.content.offline_push_info.as_deref().and_then(|p| serde_json::from_str(p).ok());
+                    let max = self.config.max_message_bytes;
+                    match crate::message::validate::content(body.as_ref(), data.as_ref(), push.as_ref(), max) {
+                        Ok(content) => send.content = content,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the backend's rewritten group message is invalid; the original is sent")
+                        }
+                    }
+                }
+                crate::webhook::Verdict::Refuse(failure) => return Err(GroupError::Backend(failure)),
+                crate::webhook::Verdict::Drop => {
+                    return Ok(serde_json::json!({"MsgSeq": 0, "MsgTime": crate::now_secs(), "MsgDropReason": ""}));
+                }
+            }
+            Some(turn)
+        } else {
+            None
+        };
         let request = Forwarded::Send { group: group_id.to_string(), send: Box::new(send) };
         self.route(request).await?.value(group_id)
+    }
+
+    /// The app backend's verdict on a group message.
+    async fn ask_before_send(&self, group_id: &str, send: &GroupSend) -> Result<crate::webhook::Verdict, GroupError> {
+        use crate::webhook::command::GROUP_BEFORE_SEND;
+        let kind =
+            store::kind_of(&self.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
+        let operator =
+            if send.from_admin { self.config.admins.first().cloned().unwrap_or_default() } else { send.from.clone() };
+        let mut body = serde_json::json!({
+            "CallbackCommand": GROUP_BEFORE_SEND,
+            "GroupId": group_id,
+            "Type": kind.rest_name(),
+            "From_Account": send.from,
+            "Operator_Account": operator,
+            "Random": send.random,
+            "OnlineOnlyFlag": i32::from(send.online_only && kind != GroupType::AVChatRoom),
+            "MsgBody": serde_json::from_str::<serde_json::Value>(&send.content.body).unwrap_or_default(),
+            "EventTime": self.webhooks.group_event_time(crate::now_millis()),
+        });
+        if let Some(data) = &send.content.cloud_custom_data {
+            body["CloudCustomData"] = serde_json::json!(data);
+        }
+        if let Some(topic) = &send.topic {
+            body["TopicId"] = serde_json::json!(topic);
+        }
+        let decisions = &crate::webhook::GROUP_DECISIONS;
+        Ok(self.webhooks.before(GROUP_BEFORE_SEND, &send.caller, body, decisions).await)
     }
 
     /// `user` has read `group` up to `seq` (the conversation room's mark_read).

@@ -655,3 +655,14 @@ pub async fn expire_messages(db: &DatabaseConnection, now: i64) -> Result<u64, D
         tokio::task::yield_now().await;
     }
 }
+
+/// The type of `group`, if it exists (the before-send webhook names it).
+pub async fn kind_of(db: &DatabaseConnection, group: &str) -> Result<Option<super::GroupType>, DbErr> {
+    let kind: Option<String> = group_info::Entity::find_by_id(group.to_string())
+        .select_only()
+        .column(group_info::Column::GroupType)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(kind.as_deref().and_then(super::GroupType::parse))
+}

@@ -5,33 +5,28 @@
 //! until the one before it has been handed over (or refused), so the conversation's seqs follow
 //! the order the sends arrived in.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::commit::{Commit, Pending};
 use super::{msg_key, validate, MessageError, Parties, Receipt, SendRequest};
+use crate::webhook::handover::Handover;
 use crate::webhook::{command, Verdict, C2C_DECISIONS};
 
 type Answer = oneshot::Sender<Result<Receipt, MessageError>>;
-/// A conversation's last send still on its way: its number, and the signal of its hand-over.
-type Tail = (u64, oneshot::Receiver<()>);
 
 pub struct Gate {
     parties: Parties,
     max_message_bytes: usize,
-    /// Per conversation (sender, recipient): the hand-over signal of its last send still asking
-    /// the backend, and that send's number (so only it removes the entry).
-    tails: Mutex<HashMap<(String, String), Tail>>,
-    numbers: AtomicU64,
+    /// Each conversation's (sender → recipient) sends reach the writer in arrival order.
+    handover: Arc<Handover>,
 }
 
 impl Gate {
     pub fn new(parties: Parties, max_message_bytes: usize) -> Arc<Gate> {
-        Arc::new(Gate { parties, max_message_bytes, tails: Mutex::default(), numbers: AtomicU64::new(0) })
+        Arc::new(Gate { parties, max_message_bytes, handover: Arc::default() })
     }
 
     /// Whether `request` goes through the backend first.
@@ -42,27 +37,12 @@ impl Gate {
     /// Asks the backend about `request`, then hands it to the writer (or answers the sender),
     /// after the earlier sends of its conversation.
     pub fn submit(self: &Arc<Self>, request: SendRequest, writer: mpsc::Sender<Commit>, reply: Answer) {
-        let key = (request.from.clone(), request.to.clone());
-        let number = self.numbers.fetch_add(1, Ordering::Relaxed);
-        let (handed_over, signal) = oneshot::channel();
-        let before = match self.tails.lock() {
-            Ok(mut tails) => tails.insert(key.clone(), (number, signal)).map(|(_, earlier)| earlier),
-            Err(_) => None,
-        };
+        let mut turn = self.handover.turn(format!("{}\u{0}{}", request.from, request.to));
         let gate = self.clone();
         tokio::spawn(async move {
             let verdict = gate.ask(&request).await;
-            if let Some(earlier) = before {
-                // Sent or dropped, the earlier send no longer matters once it resolves.
-                let _ = earlier.await;
-            }
+            turn.wait().await;
             gate.decide(request, verdict, writer, reply);
-            let _ = handed_over.send(());
-            if let Ok(mut tails) = gate.tails.lock() {
-                if tails.get(&key).is_some_and(|(n, _)| *n == number) {
-                    tails.remove(&key);
-                }
-            }
         });
     }
 

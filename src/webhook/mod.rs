@@ -4,6 +4,7 @@
 //! report (`outbox.rs`) and a dispatcher delivers them, in order per user or group, retrying
 //! while the backend is down.
 
+pub mod handover;
 pub mod outbox;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ pub mod command {
     pub const PREV_FRIEND_ADD: &str = "Sns.CallbackPrevFriendAdd";
     pub const PREV_FRIEND_RESPONSE: &str = "Sns.CallbackPrevFriendResponse";
     pub const FRIEND_ADD: &str = "Sns.CallbackFriendAdd";
+    pub const GROUP_BEFORE_SEND: &str = "Group.CallbackBeforeSendMsg";
     pub const GROUP_AFTER_CREATE: &str = "Group.CallbackAfterCreateGroup";
     pub const GROUP_AFTER_NEW_MEMBER: &str = "Group.CallbackAfterNewMemberJoin";
     pub const GROUP_AFTER_MEMBER_EXIT: &str = "Group.CallbackAfterMemberExit";
@@ -81,6 +83,8 @@ pub struct Decisions {
 
 /// Codes the app backend may give a denied friend request or response (spec §4.2).
 pub const SNS_CUSTOM: RangeInclusive<i64> = 38_000..=39_000;
+
+pub const GROUP_DECISIONS: Decisions = Decisions { refused: 10016, custom: 10_100..=10_200, may_drop: true };
 
 pub const C2C_DECISIONS: Decisions = Decisions { refused: 20006, custom: 120_001..=130_000, may_drop: true };
 
