@@ -148,7 +148,7 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
         problem = Some("no RequestTime / Sign".into());
     }
     let event_id_header = request.headers().get("x-parley-event-id").and_then(|v| v.to_str().ok()).map(String::from);
-    let before = command.ends_with("BeforeSendMsg") || command.starts_with("Sns.CallbackPrev");
+    let before = command.contains("CallbackBefore") || command.starts_with("Sns.CallbackPrev");
     let down = !before && shared.down.load(Ordering::SeqCst);
     shared.record.lock().unwrap().heard.push(Heard {
         command: command.clone(),
@@ -164,6 +164,26 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
     }
     if !before {
         return HttpResponse::Ok().json(ok);
+    }
+    match command.as_str() {
+        "Group.CallbackBeforeCreateGroup" if body["Name"] == "refused name" => {
+            return HttpResponse::Ok().json(json!({"ErrorCode": 1, "ErrorInfo": "not that name"}));
+        }
+        "Group.CallbackBeforeApplyJoinGroup"
+            if body["Requestor_Account"].as_str().is_some_and(|u| u.starts_with("gx")) =>
+        {
+            return HttpResponse::Ok().json(json!({"ErrorCode": 10_150, "ErrorInfo": "not you"}));
+        }
+        "Group.CallbackBeforeInviteJoinGroup" => {
+            let refused: Vec<Value> = body["DestinationMembers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["Member_Account"].as_str().filter(|u| u.starts_with("gx")).map(|u| json!(u)))
+                .collect();
+            return HttpResponse::Ok().json(json!({"ErrorCode": 0, "RefusedMembers_Account": refused}));
+        }
+        _ => {}
     }
     if command.starts_with("Sns.CallbackPrev") {
         // Targets whose ID starts with "fdeny" are denied with a code of the app's range.
@@ -730,4 +750,55 @@ async fn group_messages_are_asked_before_they_are_sent() {
         .map(|h| text_of(&h.body).to_string())
         .collect();
     assert_eq!(after, ["plain", "rewritten by the backend"]);
+}
+
+#[actix_rt::test]
+async fn group_creation_applications_and_invitations_are_asked_first() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ia", "ib", "gx1", "gx2"]).await;
+    let create =
+        |name: &str| json!({"Owner_Account": "ia", "Type": "Public", "Name": name, "ApplyJoinOption": "FreeAccess"});
+    let refused = server.rest("group_open_http_svc/create_group", create("refused name")).await;
+    assert_fail(&refused, 10016, "a creation the backend refuses");
+    let reply = rest_ok(&server, "group_open_http_svc/create_group", create("fine name")).await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let asked = backend.wait_for("Group.CallbackBeforeCreateGroup", 2, |_| true, WAIT).await;
+    assert_eq!(asked[1].body["Owner_Account"], "ia");
+    assert_eq!(asked[1].body["Operator_Account"], ADMIN);
+    assert_eq!(asked[1].body["CreateGroupNum"], 0, "ia owned no Public group yet");
+
+    // An invitation: the backend refuses one of the invited.
+    let members = json!([{"Member_Account": "ib"}, {"Member_Account": "gx1"}]);
+    let added =
+        rest_ok(&server, "group_open_http_svc/add_group_member", json!({"GroupId": group, "MemberList": members}))
+            .await;
+    let mut results: Vec<(String, i64)> = added["MemberList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["Member_Account"].as_str().unwrap().to_string(), m["Result"].as_i64().unwrap()))
+        .collect();
+    results.sort();
+    assert_eq!(results, [("gx1".to_string(), 0), ("ib".to_string(), 1)]);
+    let invited = backend.wait_for("Group.CallbackBeforeInviteJoinGroup", 1, |_| true, WAIT).await;
+    assert_eq!(invited[0].body["DestinationMembers"], members);
+
+    // A user's own application: refused with the backend's code, or let through.
+    let mut gx2 = online(&server, "gx2", "Web").await;
+    let reply = gx2.request("group_open_http_svc/apply_join_group", json!({"GroupId": group})).await;
+    assert_eq!((reply["code"].clone(), reply["info"].clone()), (json!(10_150), json!("not you")));
+    let mut ib = online(&server, "ib", "Web").await;
+    ws_ok(&mut ib, "group_open_http_svc/quit_group", json!({"GroupId": group})).await;
+    let joined = ws_ok(&mut ib, "group_open_http_svc/apply_join_group", json!({"GroupId": group})).await;
+    assert_eq!(joined["JoinResult"], "Joined");
+    let applied = backend.wait_for("Group.CallbackBeforeApplyJoinGroup", 2, |_| true, WAIT).await;
+    assert_eq!(applied[1].body["Requestor_Account"], "ib");
+    assert_eq!(applied[1].body["Type"], "Public");
+    // And the member list says who got in.
+    let info = rest_ok(&server, "group_open_http_svc/get_group_member_info", json!({"GroupId": group})).await;
+    let mut in_group: Vec<&str> =
+        info["MemberList"].as_array().unwrap().iter().map(|m| m["Member_Account"].as_str().unwrap()).collect();
+    in_group.sort();
+    assert_eq!(in_group, ["ia", "ib"]);
 }

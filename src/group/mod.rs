@@ -370,11 +370,44 @@ impl Groups {
         self.route(request).await?.value(group_id)
     }
 
+    /// Asks the app backend before a group change (`command` with `body`, to which the common
+    /// fields are added), when that command is on: refused → the backend's code; allowed → the
+    /// answer's extra fields (an invitation's `RefusedMembers_Account`).
+    pub async fn ask_before_change(
+        &self,
+        command: &'static str,
+        kind: GroupType,
+        mut body: serde_json::Value,
+        origin: &crate::webhook::Origin,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, GroupError> {
+        if !self.webhooks.fires(command) {
+            return Ok(None);
+        }
+        body["CallbackCommand"] = serde_json::json!(command);
+        body["Type"] = serde_json::json!(kind.rest_name());
+        body["EventTime"] = self.webhooks.group_event_time(crate::now_millis());
+        match self.webhooks.before(command, origin, body, &crate::webhook::GROUP_CHANGE_DECISIONS).await {
+            crate::webhook::Verdict::Allow(fields) => Ok(fields),
+            crate::webhook::Verdict::Refuse(failure) => Err(GroupError::Backend(failure)),
+            // Not a decision group changes have.
+            crate::webhook::Verdict::Drop => Ok(None),
+        }
+    }
+
+    /// Whether the app backend is asked `command` (a before-event that is on).
+    pub fn asks(&self, command: &str) -> bool {
+        self.webhooks.fires(command)
+    }
+
+    /// The type of an existing group (read from the database: the before-events name it).
+    pub async fn kind_of(&self, group_id: &str) -> Result<GroupType, GroupError> {
+        store::kind_of(&self.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))
+    }
+
     /// The app backend's verdict on a group message.
     async fn ask_before_send(&self, group_id: &str, send: &GroupSend) -> Result<crate::webhook::Verdict, GroupError> {
         use crate::webhook::command::GROUP_BEFORE_SEND;
-        let kind =
-            store::kind_of(&self.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))?;
+        let kind = self.kind_of(group_id).await?;
         let operator =
             if send.from_admin { self.config.admins.first().cloned().unwrap_or_default() } else { send.from.clone() };
         let mut body = serde_json::json!({

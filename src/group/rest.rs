@@ -262,6 +262,15 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
             });
         }
     }
+    if !import && app.groups.asks(crate::webhook::command::GROUP_BEFORE_CREATE) {
+        use crate::webhook::command::GROUP_BEFORE_CREATE;
+        let created_before = store::owned_count(&app.db, &owner, kind).await.map_err(GroupError::from)?;
+        let listed: Vec<Value> = draft.members_put.iter().map(|m| json!({"Member_Account": m.user_id})).collect();
+        let operator = if call.access == Access::Admin { call.identifier.clone() } else { owner.clone() };
+        let body = json!({"Operator_Account": operator, "Owner_Account": owner, "Name": draft.info.as_ref().map(|i| i.name.clone()),
+                          "CreateGroupNum": created_before, "CreatedGroupNum": created_before, "MemberList": listed});
+        app.groups.ask_before_change(GROUP_BEFORE_CREATE, kind, body, &call.origin).await?;
+    }
     super::commit_new_group(&app.groups, &id, draft, kind, import, &call.origin).await?;
     let mut out = reply(json!({"GroupId": id}));
     if kind == GroupType::Community {
@@ -571,7 +580,22 @@ pub async fn add_group_member(app: Arc<App>, call: Call) -> Result<Reply, Failur
     let id = group_id(&f)?;
     let (known, unknown) = member_list(&app, &f, |_| Ok(())).await?;
     let silence = f.opt_i64("Silence").map_err(param)? == Some(1);
-    let users: Vec<String> = known.into_iter().map(|(u, ())| u).collect();
+    let mut users: Vec<String> = known.into_iter().map(|(u, ())| u).collect();
+    let mut unknown = unknown;
+    if !users.is_empty() && app.groups.asks(crate::webhook::command::GROUP_BEFORE_INVITE) {
+        // Asked first; the backend may refuse everyone, or some (`RefusedMembers_Account`).
+        use crate::webhook::command::GROUP_BEFORE_INVITE;
+        let kind = app.groups.kind_of(id).await?;
+        let invited: Vec<Value> = users.iter().map(|u| json!({"Member_Account": u})).collect();
+        let body = json!({"GroupId": id, "Operator_Account": call.identifier, "DestinationMembers": invited});
+        let answer = app.groups.ask_before_change(GROUP_BEFORE_INVITE, kind, body, &call.origin).await?;
+        let refused: Vec<String> = answer
+            .and_then(|a| a.get("RefusedMembers_Account").cloned())
+            .and_then(|r| serde_json::from_value(r).ok())
+            .unwrap_or_default();
+        users.retain(|u| !refused.contains(u));
+        unknown.extend(refused);
+    }
     let op = (!users.is_empty()).then_some(Op::AddMembers { users, silence });
     member_results(&app, id, &call, op, unknown).await
 }
@@ -1333,6 +1357,13 @@ pub async fn apply_join_group(app: Arc<App>, call: Call) -> Result<Reply, Failur
         if !waiting {
             return Err(GroupError::TooManyPending(MAX_PENDING_PER_USER).into());
         }
+    }
+    if call.access == Access::User && app.groups.asks(crate::webhook::command::GROUP_BEFORE_APPLY) {
+        // A user's own application is asked first (spec §4.3: client only).
+        use crate::webhook::command::GROUP_BEFORE_APPLY;
+        let kind = app.groups.kind_of(id).await?;
+        let body = json!({"GroupId": id, "Requestor_Account": user});
+        app.groups.ask_before_change(GROUP_BEFORE_APPLY, kind, body, &call.origin).await?;
     }
     let answer = run(&app, id, &call, Op::Apply { user, wording }).await?;
     Ok(reply(answer))

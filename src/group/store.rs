@@ -666,3 +666,12 @@ pub async fn kind_of(db: &DatabaseConnection, group: &str) -> Result<Option<supe
         .await?;
     Ok(kind.as_deref().and_then(super::GroupType::parse))
 }
+
+/// How many groups of `kind` `owner` owns (the before-create webhook's `CreateGroupNum`).
+pub async fn owned_count(db: &DatabaseConnection, owner: &str, kind: super::GroupType) -> Result<u64, DbErr> {
+    group_info::Entity::find()
+        .filter(group_info::Column::Owner.eq(owner))
+        .filter(group_info::Column::GroupType.eq(kind.name()))
+        .count(db)
+        .await
+}

@@ -34,6 +34,9 @@ pub mod command {
     pub const PREV_FRIEND_RESPONSE: &str = "Sns.CallbackPrevFriendResponse";
     pub const FRIEND_ADD: &str = "Sns.CallbackFriendAdd";
     pub const GROUP_BEFORE_SEND: &str = "Group.CallbackBeforeSendMsg";
+    pub const GROUP_BEFORE_CREATE: &str = "Group.CallbackBeforeCreateGroup";
+    pub const GROUP_BEFORE_APPLY: &str = "Group.CallbackBeforeApplyJoinGroup";
+    pub const GROUP_BEFORE_INVITE: &str = "Group.CallbackBeforeInviteJoinGroup";
     pub const GROUP_AFTER_CREATE: &str = "Group.CallbackAfterCreateGroup";
     pub const GROUP_AFTER_NEW_MEMBER: &str = "Group.CallbackAfterNewMemberJoin";
     pub const GROUP_AFTER_MEMBER_EXIT: &str = "Group.CallbackAfterMemberExit";
@@ -83,6 +86,9 @@ pub struct Decisions {
 
 /// Codes the app backend may give a denied friend request or response (spec §4.2).
 pub const SNS_CUSTOM: RangeInclusive<i64> = 38_000..=39_000;
+
+/// Group changes asked first (create, apply, invite): allowed or refused, never dropped.
+pub const GROUP_CHANGE_DECISIONS: Decisions = Decisions { refused: 10016, custom: 10_100..=10_200, may_drop: false };
 
 pub const GROUP_DECISIONS: Decisions = Decisions { refused: 10016, custom: 10_100..=10_200, may_drop: true };
 
@@ -265,7 +271,7 @@ impl Webhooks {
         let info = answer.get("ErrorInfo").and_then(Value::as_str).unwrap_or_default().to_string();
         match answer.get("ErrorCode").and_then(Value::as_i64) {
             Some(0) => {
-                let replaced: serde_json::Map<String, Value> = ["MsgBody", "CloudCustomData"]
+                let replaced: serde_json::Map<String, Value> = ["MsgBody", "CloudCustomData", "RefusedMembers_Account"]
                     .into_iter()
                     .filter_map(|field| answer.get(field).map(|v| (field.to_string(), v.clone())))
                     .collect();
