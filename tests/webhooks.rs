@@ -802,3 +802,43 @@ async fn group_creation_applications_and_invitations_are_asked_first() {
     in_group.sort();
     assert_eq!(in_group, ["ia", "ib"]);
 }
+
+#[actix_rt::test]
+async fn undelivered_events_are_listed_and_a_time_range_is_replayed() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["pa", "pb"]).await;
+    backend.set_down(true);
+    let started = parley::now_secs();
+    for text in ["p1", "p2", "p3"] {
+        send_c2c_with(&server, "pa", "pb", text, json!({})).await;
+    }
+    // Held while the backend is down, and listed, oldest first.
+    backend.wait_for("C2C.CallbackAfterSendMsg", 1, |h| !h.ok, WAIT).await;
+    let listed = rest_ok(&server, "parley_webhook/list_pending", json!({"Limit": 2})).await;
+    assert_eq!(listed["Total"], 3, "{listed}");
+    let events = listed["Events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e["CallbackCommand"] == "C2C.CallbackAfterSendMsg"));
+    assert!(events[0]["EventId"].as_i64() < events[1]["EventId"].as_i64());
+    assert!(events[0]["Attempts"].as_i64().unwrap() >= 1, "tried already: {listed}");
+    rest_fails(&server, "parley_webhook/list_pending", json!({"Limit": 0}), 130001).await;
+
+    backend.set_down(false);
+    let delivered = backend.wait_for("C2C.CallbackAfterSendMsg", 3, |h| h.ok, WAIT).await;
+    let first_ids: Vec<i64> = delivered.iter().map(|h| h.body["EventId"].as_i64().unwrap()).collect();
+    let listed = rest_ok(&server, "parley_webhook/list_pending", json!({})).await;
+    assert_eq!(listed["Total"], 0, "{listed}");
+
+    // Sent again, with the same EventIds; a range before them replays nothing.
+    let none = rest_ok(&server, "parley_webhook/replay", json!({"StartTime": 1, "EndTime": started - 100})).await;
+    assert_eq!(none["Replayed"], 0);
+    let replayed =
+        rest_ok(&server, "parley_webhook/replay", json!({"StartTime": started - 1, "EndTime": parley::now_secs() + 1}))
+            .await;
+    assert_eq!(replayed["Replayed"], 3, "{replayed}");
+    let again = backend.wait_for("C2C.CallbackAfterSendMsg", 6, |h| h.ok, WAIT).await;
+    let second_ids: Vec<i64> = again[3..].iter().map(|h| h.body["EventId"].as_i64().unwrap()).collect();
+    assert_eq!(second_ids, first_ids, "the same events, in the same order");
+    rest_fails(&server, "parley_webhook/replay", json!({"StartTime": 10, "EndTime": 5}), 130001).await;
+}

@@ -20,6 +20,8 @@ pub struct Model {
     /// Failed deliveries so far, and when the next one may be tried (Unix ms).
     pub attempts: i32,
     pub next_try_ms: i64,
+    /// When the backend took it (Unix ms); 0 while undelivered.
+    pub delivered_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

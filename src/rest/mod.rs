@@ -125,6 +125,9 @@ pub fn routes() -> Vec<Route> {
         route!("recentcontact", "get_list", RecentContact, Normal, conversation::get_list),
         route!("recentcontact", "delete", RecentContact, Normal, conversation::delete),
         route!("open_msg_svc", "get_history", Archive, Archive, archive::get_history),
+        // parley extensions: the webhook outbox.
+        route!("parley_webhook", "list_pending", Config, Normal, crate::webhook::rest::list_pending),
+        route!("parley_webhook", "replay", Config, Normal, crate::webhook::rest::replay),
         route!("all_member_push", "im_push", OpenIm, Normal, all_push::im_push),
         route!("all_member_push", "im_set_attr_name", OpenIm, Normal, all_push::im_set_attr_name),
         route!("all_member_push", "im_get_attr_name", OpenIm, Normal, all_push::im_get_attr_name),

@@ -6,6 +6,7 @@
 
 pub mod handover;
 pub mod outbox;
+pub mod rest;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -130,6 +131,8 @@ pub struct Webhooks {
     wake: tokio::sync::Notify,
     enrich: OnceLock<Enrich>,
     counts: Mutex<BTreeMap<String, CommandCounts>>,
+    /// When the dispatcher last removed expired events (Unix ms).
+    expired_at: std::sync::atomic::AtomicI64,
 }
 
 impl Webhooks {
@@ -143,6 +146,7 @@ impl Webhooks {
             wake: tokio::sync::Notify::new(),
             enrich: OnceLock::new(),
             counts: Mutex::default(),
+            expired_at: std::sync::atomic::AtomicI64::new(0),
         })
     }
 

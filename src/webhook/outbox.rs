@@ -57,6 +57,7 @@ impl Webhooks {
                 created_ms: Set(now),
                 attempts: Set(0),
                 next_try_ms: Set(0),
+                delivered_ms: Set(0),
                 ..Default::default()
             })
             .collect();
@@ -109,9 +110,18 @@ impl Webhooks {
     /// One pass over the oldest events; answers whether a full round was delivered (look again).
     async fn round(&self, deadline: Instant) -> Result<bool, DbErr> {
         let now = crate::now_millis();
-        self.drop_expired(now).await?;
-        let rows =
-            webhook_event::Entity::find().order_by_asc(webhook_event::Column::Id).limit(ROUND).all(&self.db).await?;
+        // Expiry runs at most once a minute.
+        let last = self.expired_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 60_000 {
+            self.expired_at.store(now, std::sync::atomic::Ordering::Relaxed);
+            self.drop_expired(now).await?;
+        }
+        let rows = webhook_event::Entity::find()
+            .filter(webhook_event::Column::DeliveredMs.eq(0))
+            .order_by_asc(webhook_event::Column::Id)
+            .limit(ROUND)
+            .all(&self.db)
+            .await?;
         let full = rows.len() as u64 == ROUND;
         let mut by_key: HashMap<String, Vec<webhook_event::Model>> = HashMap::new();
         for row in rows {
@@ -127,7 +137,8 @@ impl Webhooks {
                 all_delivered &= outcome?;
             }
         }
-        let depth = webhook_event::Entity::find().count(&self.db).await?;
+        let depth =
+            webhook_event::Entity::find().filter(webhook_event::Column::DeliveredMs.eq(0)).count(&self.db).await?;
         self.metrics.webhook_outbox_depth.store(depth as i64, std::sync::atomic::Ordering::Relaxed);
         Ok(full && all_delivered)
     }
@@ -156,7 +167,12 @@ impl Webhooks {
             let origin = Origin { client_ip: row.client_ip.clone(), platform: row.platform.clone() };
             match self.call(command, &origin, &body, timeout, Some(row.id)).await {
                 Ok(_) => {
-                    webhook_event::Entity::delete_by_id(row.id).exec(&self.db).await?;
+                    // Kept (for replays) until `keep_secs`.
+                    webhook_event::Entity::update_many()
+                        .col_expr(webhook_event::Column::DeliveredMs, crate::now_millis().max(1).into())
+                        .filter(webhook_event::Column::Id.eq(row.id))
+                        .exec(&self.db)
+                        .await?;
                 }
                 Err(why) => {
                     let attempts = row.attempts + 1;
@@ -180,7 +196,8 @@ impl Webhooks {
         Ok(true)
     }
 
-    /// Events older than `keep_secs` are given up, counted and logged.
+    /// Events older than `keep_secs` go: delivered ones silently, undelivered ones given up,
+    /// counted and logged.
     async fn drop_expired(&self, now: i64) -> Result<(), DbErr> {
         let cutoff = now - self.config.keep_secs.max(1).saturating_mul(1000);
         let expired: Vec<(String, i64)> = webhook_event::Entity::find()
@@ -188,13 +205,11 @@ impl Webhooks {
             .column(webhook_event::Column::Command)
             .column_as(webhook_event::Column::Id.count(), "n")
             .filter(webhook_event::Column::CreatedMs.lt(cutoff))
+            .filter(webhook_event::Column::DeliveredMs.eq(0))
             .group_by(webhook_event::Column::Command)
             .into_tuple()
             .all(&self.db)
             .await?;
-        if expired.is_empty() {
-            return Ok(());
-        }
         webhook_event::Entity::delete_many().filter(webhook_event::Column::CreatedMs.lt(cutoff)).exec(&self.db).await?;
         for (command, n) in expired {
             tracing::warn!(command, events = n, "after-events undelivered past keep_secs dropped");
@@ -202,5 +217,51 @@ impl Webhooks {
             Metrics::add(&self.metrics.webhook_dropped, n as u64);
         }
         Ok(())
+    }
+}
+
+/// An undelivered event, as the REST listing shows it.
+pub struct Pending {
+    pub id: i64,
+    pub command: String,
+    pub created_ms: i64,
+    pub attempts: i32,
+    pub next_try_ms: i64,
+}
+
+impl Webhooks {
+    /// The oldest undelivered events (at most `limit`) and how many there are.
+    pub async fn pending(&self, limit: u64) -> Result<(Vec<Pending>, u64), DbErr> {
+        let undelivered = || webhook_event::Entity::find().filter(webhook_event::Column::DeliveredMs.eq(0));
+        let total = undelivered().count(&self.db).await?;
+        let rows = undelivered().order_by_asc(webhook_event::Column::Id).limit(limit).all(&self.db).await?;
+        let listed = rows
+            .into_iter()
+            .map(|r| Pending {
+                id: r.id,
+                command: r.command,
+                created_ms: r.created_ms,
+                attempts: r.attempts,
+                next_try_ms: r.next_try_ms,
+            })
+            .collect();
+        Ok((listed, total))
+    }
+
+    /// Sends again the delivered events recorded in `from_ms..to_ms` (with their EventIds);
+    /// answers how many.
+    pub async fn replay(&self, from_ms: i64, to_ms: i64) -> Result<u64, DbErr> {
+        let replayed = webhook_event::Entity::update_many()
+            .col_expr(webhook_event::Column::DeliveredMs, 0i64.into())
+            .col_expr(webhook_event::Column::Attempts, 0i32.into())
+            .col_expr(webhook_event::Column::NextTryMs, 0i64.into())
+            .filter(webhook_event::Column::CreatedMs.gte(from_ms))
+            .filter(webhook_event::Column::CreatedMs.lt(to_ms))
+            .filter(webhook_event::Column::DeliveredMs.gt(0))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        self.committed();
+        Ok(replayed)
     }
 }
