@@ -1,8 +1,9 @@
 //! After-events, beyond Tencent's at-most-once: each is written to `webhook_event` in the
 //! transaction of the change it reports (an event exists exactly when its change committed), and
-//! a dispatcher delivers them — in id order per user or group, other keys in parallel — deleting
-//! each once the backend answered 200 with JSON, retrying with doubling delays while it does not,
-//! and dropping (and counting) what waited longer than `keep_secs`. Delivery is at least once:
+//! a dispatcher delivers them — in id order per user or group, other keys in parallel — marking
+//! each delivered once the backend answered 200 with JSON (kept for replays), retrying with
+//! doubling delays while it does not, and dropping (and counting) what waited longer than
+//! `keep_secs`. Delivery is at least once:
 //! each event carries its row id as `EventId` (body field and `X-Parley-Event-Id` header). In a
 //! cluster one node at a time dispatches (a Redis lease it renews every round).
 
