@@ -166,6 +166,9 @@ async fn backend(request: HttpRequest, body: web::Bytes, shared: web::Data<Share
         return HttpResponse::Ok().json(ok);
     }
     match command.as_str() {
+        "Group.CallbackBeforeCreateTopic" if body["Name"] == "refused topic" => {
+            return HttpResponse::Ok().json(json!({"ErrorCode": 1, "ErrorInfo": "not that topic"}));
+        }
         "Group.CallbackBeforeCreateGroup" if body["Name"] == "refused name" => {
             return HttpResponse::Ok().json(json!({"ErrorCode": 1, "ErrorInfo": "not that name"}));
         }
@@ -841,4 +844,42 @@ async fn undelivered_events_are_listed_and_a_time_range_is_replayed() {
     let second_ids: Vec<i64> = again[3..].iter().map(|h| h.body["EventId"].as_i64().unwrap()).collect();
     assert_eq!(second_ids, first_ids, "the same events, in the same order");
     rest_fails(&server, "parley_webhook/replay", json!({"StartTime": 10, "EndTime": 5}), 130001).await;
+}
+
+#[actix_rt::test]
+async fn topics_are_asked_and_reported() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ta"]).await;
+    let reply = rest_ok(
+        &server,
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "ta", "Type": "Community", "Name": "topics", "SupportTopic": 1}),
+    )
+    .await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let topic = |name: &str| json!({"GroupId": group, "TopicName": name});
+    let refused = server.rest("million_group_open_http_svc/create_topic", topic("refused topic")).await;
+    assert_fail(&refused, 10016, "a topic the backend refuses");
+    let created = rest_ok(&server, "million_group_open_http_svc/create_topic", topic("news")).await;
+    let id = created["TopicId"].as_str().unwrap().to_string();
+    rest_ok(
+        &server,
+        "million_group_open_http_svc/modify_topic",
+        json!({"GroupId": group, "TopicId": id, "TopicName": "daily news"}),
+    )
+    .await;
+    rest_ok(&server, "million_group_open_http_svc/destroy_topic", json!({"GroupId": group, "TopicIdList": [id]})).await;
+    let asked = backend.wait_for("Group.CallbackBeforeCreateTopic", 2, |_| true, WAIT).await;
+    assert_eq!(asked[1].body["Type"], "Community");
+    assert_eq!(asked[1].body["Name"], "news");
+    let made = backend.wait_for("Group.CallbackAfterCreateTopic", 1, |_| true, WAIT).await;
+    assert_eq!(made.len(), 1, "only the allowed topic was made");
+    assert_eq!((made[0].body["TopicId"].clone(), made[0].body["Name"].clone()), (json!(id), json!("news")));
+    assert_eq!(made[0].body["Owner_Account"], "ta");
+    let changed = backend.wait_for("Group.CallbackAfterTopicInfoChanged", 1, |_| true, WAIT).await;
+    assert_eq!(changed[0].body["Name"], "daily news");
+    let gone = backend.wait_for("Group.CallbackAfterTopicDestroyed", 1, |_| true, WAIT).await;
+    assert_eq!(gone[0].body["TopicIdList"], json!([id]));
+    assert_eq!(gone[0].body["GroupId"], group.as_str());
 }

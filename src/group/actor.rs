@@ -36,6 +36,9 @@ enum Cause {
     Quit,
     Modify,
     Recall,
+    CreateTopic,
+    ModifyTopic,
+    DestroyTopics,
     Other,
 }
 
@@ -46,6 +49,9 @@ impl Cause {
             Op::Quit { .. } => Cause::Quit,
             Op::Modify(_) => Cause::Modify,
             Op::Recall { .. } => Cause::Recall,
+            Op::CreateTopic { import: false, .. } => Cause::CreateTopic,
+            Op::ModifyTopic(_) => Cause::ModifyTopic,
+            Op::DestroyTopics { .. } => Cause::DestroyTopics,
             _ => Cause::Other,
         }
     }
@@ -221,7 +227,11 @@ pub enum Op {
         cloud_custom_data: Option<String>,
         topic: Option<String>,
     },
-    CreateTopic(Box<group_topic::Model>),
+    /// A new topic (`import`: import_topic, which fires no webhook).
+    CreateTopic {
+        topic: Box<group_topic::Model>,
+        import: bool,
+    },
     ModifyTopic(Box<TopicChange>),
     DestroyTopics {
         ids: Vec<String>,
@@ -625,6 +635,24 @@ impl GroupActor {
                 fields["TopicId"] = json!(topic);
             }
             events.extend(self.group_event(GROUP_AFTER_RECALL, fields, origin));
+        }
+        for topic in &draft.topics_put {
+            let fields = match cause {
+                Cause::CreateTopic => json!({"TopicId": topic.topic_id, "Operator_Account": operator,
+                                             "Owner_Account": self.info.owner, "Name": topic.name,
+                                             "UserDefinedDataList": []}),
+                Cause::ModifyTopic => json!({"TopicId": topic.topic_id, "Operator_Account": operator,
+                                             "Name": topic.name, "Introduction": topic.introduction,
+                                             "Notification": topic.notification, "FaceUrl": topic.face_url}),
+                _ => continue,
+            };
+            let command =
+                if cause == Cause::CreateTopic { GROUP_AFTER_CREATE_TOPIC } else { GROUP_AFTER_TOPIC_CHANGED };
+            events.extend(self.group_event(command, fields, origin));
+        }
+        if cause == Cause::DestroyTopics && !draft.topics_removed.is_empty() {
+            let fields = json!({"TopicIdList": draft.topics_removed});
+            events.extend(self.group_event(GROUP_AFTER_TOPIC_DESTROYED, fields, origin));
         }
         events
     }
@@ -1140,7 +1168,7 @@ impl GroupActor {
                 );
                 work.outbox.push((Arc::from(self.member_ids()), frame, None));
             }
-            Op::CreateTopic(topic) => {
+            Op::CreateTopic { topic, .. } => {
                 self.require_topics_enabled()?;
                 self.check(caller, Action::EditProfile)?;
                 if self.topics.len() >= MAX_TOPICS {

@@ -1260,7 +1260,14 @@ async fn topic(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failure
         next_msg_seq: 1,
         mute_all: false,
     };
-    let answer = run(&app, group, &call, Op::CreateTopic(Box::new(topic))).await?;
+    if !import && app.groups.asks(crate::webhook::command::GROUP_BEFORE_CREATE_TOPIC) {
+        let kind = app.groups.kind_of(group).await?;
+        let body = json!({"GroupId": group, "Operator_Account": call.identifier, "Name": topic.name});
+        app.groups
+            .ask_before_change(crate::webhook::command::GROUP_BEFORE_CREATE_TOPIC, kind, body, &call.origin)
+            .await?;
+    }
+    let answer = run(&app, group, &call, Op::CreateTopic { topic: Box::new(topic), import }).await?;
     Ok(reply(answer))
 }
 

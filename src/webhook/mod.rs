@@ -45,6 +45,10 @@ pub mod command {
     pub const GROUP_AFTER_DESTROYED: &str = "Group.CallbackAfterGroupDestroyed";
     pub const GROUP_AFTER_INFO_CHANGED: &str = "Group.CallbackAfterGroupInfoChanged";
     pub const GROUP_AFTER_RECALL: &str = "Group.CallbackAfterRecallMsg";
+    pub const GROUP_BEFORE_CREATE_TOPIC: &str = "Group.CallbackBeforeCreateTopic";
+    pub const GROUP_AFTER_CREATE_TOPIC: &str = "Group.CallbackAfterCreateTopic";
+    pub const GROUP_AFTER_TOPIC_DESTROYED: &str = "Group.CallbackAfterTopicDestroyed";
+    pub const GROUP_AFTER_TOPIC_CHANGED: &str = "Group.CallbackAfterTopicInfoChanged";
     pub const FRIEND_DELETE: &str = "Sns.CallbackFriendDelete";
     pub const BLACKLIST_ADD: &str = "Sns.CallbackBlackListAdd";
     pub const BLACKLIST_DELETE: &str = "Sns.CallbackBlackListDelete";
