@@ -883,3 +883,41 @@ async fn topics_are_asked_and_reported() {
     assert_eq!(gone[0].body["TopicIdList"], json!([id]));
     assert_eq!(gone[0].body["GroupId"], group.as_str());
 }
+
+#[actix_rt::test]
+async fn group_messages_dropped_by_frequency_control_are_reported_as_exceptions() {
+    let backend = Backend::start();
+    let store = Store::fresh();
+    let toml = format!("group_msg_rate = 1\n\n[webhook]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n", backend.url());
+    std::fs::write(store.data_dir.join("parley.toml"), toml).unwrap();
+    let server = Server::start_on(Arc::new(store), &[]);
+    server.import(&["ea", "eb"]).await;
+    let reply = rest_ok(
+        &server,
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "ea", "Type": "Public", "Name": "busy", "MemberList": [{"Member_Account": "eb"}]}),
+    )
+    .await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let mut eb = online(&server, "eb", "Web").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let data = json!({"GroupId": group, "Random": i, "MsgBody": text_body(&format!("burst {i}"))});
+        ids.push(eb.send_request("group_open_http_svc/send_group_msg", data).await);
+    }
+    let mut dropped = 0;
+    for id in ids {
+        let reply = eb.response(id).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+        if reply["data"]["MsgDropReason"] == "MsgFreqCtrl" {
+            dropped += 1;
+        }
+    }
+    assert!(dropped >= 1, "one message a second: the burst loses some");
+    let exceptions = backend.wait_for("Group.CallbackSendMsgException", dropped, |_| true, WAIT).await;
+    assert!(exceptions.iter().all(|h| h.body["ErrorCode"] == 10023 && h.body["From_Account"] == "eb"));
+    let sent = backend.wait_for("Group.CallbackAfterSendMsg", 3 - dropped, |_| true, WAIT).await;
+    assert_eq!(sent.len(), 3 - dropped, "no after-send for a dropped message");
+    let before = backend.heard("Group.CallbackBeforeSendMsg").len();
+    assert_eq!(before, 3, "every message was asked before, the dropped ones too");
+}

@@ -570,6 +570,37 @@ impl GroupActor {
         self.group_event(crate::webhook::command::GROUP_AFTER_SEND, fields, &send.caller)
     }
 
+    /// `Group.CallbackSendMsgException` of a message that was not sent, and why (`code`).
+    fn send_exception(&self, send: &GroupSend, code: i64) -> Option<crate::webhook::outbox::Event> {
+        let operator = if send.from_admin { self.admin_name() } else { send.from.clone() };
+        let mut fields = json!({
+            "From_Account": send.from,
+            "Operator_Account": operator,
+            "Random": send.random,
+            "OnlineOnlyFlag": i32::from(send.online_only && self.kind != GroupType::AVChatRoom),
+            "MsgBody": serde_json::from_str::<Value>(&send.content.body).unwrap_or(Value::Null),
+            "ErrorCode": code,
+        });
+        if let Some(data) = &send.content.cloud_custom_data {
+            fields["CloudCustomData"] = json!(data);
+        }
+        self.group_event(crate::webhook::command::GROUP_SEND_EXCEPTION, fields, &send.caller)
+    }
+
+    /// Records after-events that belong to no stored change (a tick that sent nothing).
+    fn record_alone(&self, events: Vec<crate::webhook::outbox::Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let (hooks, db) = (self.room.webhooks.clone(), self.room.db.clone());
+        tokio::spawn(async move {
+            match hooks.record(&db, events).await {
+                Ok(()) => hooks.committed(),
+                Err(e) => tracing::warn!(error = %e, "group send exceptions not recorded"),
+            }
+        });
+    }
+
     /// The app admin as webhooks name an operator (the first configured admin).
     fn admin_name(&self) -> String {
         self.room.config.admins.first().cloned().unwrap_or_default()
@@ -1565,15 +1596,19 @@ impl GroupActor {
         let now = crate::now_secs();
         let mut work = Work::default();
         let mut admitted: Vec<(Queued, group_message::Model)> = Vec::new();
+        // Messages that were not sent, for `Group.CallbackSendMsgException`.
+        let mut failed: Vec<crate::webhook::outbox::Event> = Vec::new();
         for q in queued {
             // Checked again: a kick, mute or topic removal may have committed since it queued.
             if let Err(e) = self.require_topic(q.send.topic.as_deref()).and_then(|()| self.admit(&q.send)) {
+                failed.extend(self.send_exception(&q.send, crate::failure::Failure::from(&e).code));
                 q.answer(Err(e));
                 continue;
             }
             let limited = !q.send.from_admin && limit > 0;
             if limited && self.window.1 >= limit {
                 crate::stats::Metrics::add(&self.room.metrics.group_messages_dropped, 1);
+                failed.extend(self.send_exception(&q.send, 10023));
                 // Dropped by frequency control: not stored, not delivered, yet success.
                 q.answer(Ok(json!({"MsgSeq": 0, "MsgTime": now, "MsgDropReason": "MsgFreqCtrl"})));
                 continue;
@@ -1614,8 +1649,10 @@ impl GroupActor {
             admitted.push((q, row));
         }
         if admitted.is_empty() {
+            self.record_alone(failed);
             return;
         }
+        work.draft.callbacks.extend(failed);
         let mut info = work.info_after(&self.info);
         info.last_msg_time = now;
         info.activity = crate::now_micros().max(info.activity + 1);

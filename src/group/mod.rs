@@ -92,7 +92,13 @@ pub enum GroupError {
 
 impl From<GroupError> for Failure {
     fn from(e: GroupError) -> Failure {
-        let code = match &e {
+        Failure::from(&e)
+    }
+}
+
+impl From<&GroupError> for Failure {
+    fn from(e: &GroupError) -> Failure {
+        let code = match e {
             GroupError::BadRequest(_) => 10004,
             GroupError::TooMany(_) => 10005,
             GroupError::NotAllowed(_) | GroupError::NotMember => 10007,
