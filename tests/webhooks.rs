@@ -929,3 +929,26 @@ async fn group_messages_dropped_by_frequency_control_are_reported_as_exceptions(
     let before = backend.heard("Group.CallbackBeforeSendMsg").len();
     assert_eq!(before, 3, "every message was asked before, the dropped ones too");
 }
+
+#[actix_rt::test]
+async fn a_group_that_fills_up_or_turns_a_join_away_is_reported_full() {
+    let backend = Backend::start();
+    let server = server_with(&backend, "");
+    server.import(&["ua", "ub", "uc", "ud"]).await;
+    let reply = rest_ok(
+        &server,
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "ua", "Type": "Public", "Name": "small", "MaxMemberCount": 3,
+               "MemberList": [{"Member_Account": "ub"}]}),
+    )
+    .await;
+    let group = reply["GroupId"].as_str().unwrap().to_string();
+    let add = |user: &str| json!({"GroupId": group, "MemberList": [{"Member_Account": user}]});
+    rest_ok(&server, "group_open_http_svc/add_group_member", add("uc")).await;
+    let full = backend.wait_for("Group.CallbackAfterGroupFull", 1, |_| true, WAIT).await;
+    assert_eq!(full[0].body["GroupId"], group.as_str());
+    assert!(backend.heard("Group.CallbackAfterNewMemberJoin").len() == 1, "the join that filled it is reported too");
+    let refused = server.rest("group_open_http_svc/add_group_member", add("ud")).await;
+    assert_fail(&refused, 10014, "a full group");
+    backend.wait_for("Group.CallbackAfterGroupFull", 2, |_| true, WAIT).await;
+}

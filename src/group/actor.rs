@@ -626,8 +626,12 @@ impl GroupActor {
             accounts(&mut draft.members_put.iter().map(|m| &m.user_id).filter(|u| !self.members.contains_key(*u)));
         if !joined.is_empty() && !draft.new_group {
             let join_type = if cause == Cause::Invite { "Invited" } else { "Apply" };
+            let now_full = (self.members.len() + joined.len()) as i64 >= self.info.max_member_num;
             let fields = json!({"JoinType": join_type, "Operator_Account": operator, "NewMemberList": joined});
             events.extend(self.group_event(GROUP_AFTER_NEW_MEMBER, fields, origin));
+            if now_full && self.kind.stores_members() {
+                events.extend(self.group_event(GROUP_AFTER_FULL, json!({}), origin));
+            }
         }
         if draft.destroy {
             let mut fields = json!({"Owner_Account": self.info.owner, "Name": self.info.name});
@@ -1863,7 +1867,14 @@ impl Handler<GroupCall> for GroupActor {
         let planned = self.plan(&call.actor, call.op);
         let (mut work, reply) = match planned {
             Ok(p) => p,
-            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+            Err(e) => {
+                if matches!(e, GroupError::Full) {
+                    // A join that failed because the group is full.
+                    let full = self.group_event(crate::webhook::command::GROUP_AFTER_FULL, json!({}), &call.origin);
+                    self.record_alone(full.into_iter().collect());
+                }
+                return AtomicResponse::new(Box::pin(fut::ready(Err(e))));
+            }
         };
         work.draft.callbacks = self.callbacks(&call.actor, cause, &work, &call.origin);
         let db = self.room.db.clone();

@@ -46,6 +46,7 @@ pub mod command {
     pub const GROUP_AFTER_INFO_CHANGED: &str = "Group.CallbackAfterGroupInfoChanged";
     pub const GROUP_AFTER_RECALL: &str = "Group.CallbackAfterRecallMsg";
     pub const GROUP_SEND_EXCEPTION: &str = "Group.CallbackSendMsgException";
+    pub const GROUP_AFTER_FULL: &str = "Group.CallbackAfterGroupFull";
     pub const GROUP_BEFORE_CREATE_TOPIC: &str = "Group.CallbackBeforeCreateTopic";
     pub const GROUP_AFTER_CREATE_TOPIC: &str = "Group.CallbackAfterCreateTopic";
     pub const GROUP_AFTER_TOPIC_DESTROYED: &str = "Group.CallbackAfterTopicDestroyed";
