@@ -77,6 +77,13 @@ pub trait Bus: Send + Sync + 'static {
     /// Whether this node serves from one database alone (nothing cached can go stale behind
     /// its back): true for a single node.
     fn alone(&self) -> bool;
+    /// Returns once every delivery made so far has been looked up and sent on to the nodes
+    /// holding its users' sessions (at once on a single node). A message that must reach only
+    /// the sessions live when it was sent (online-only) is answered after this, so a session
+    /// that logs in after the answer never gets it.
+    fn routed(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The single-node bus.

@@ -334,9 +334,21 @@ fn parse_entry(field: &str, value: &str) -> Option<Entry> {
 
 /// What the router sends on.
 enum Outbound {
-    Deliver { users: Arc<[String]>, frame: ByteString, except: Option<SessionId> },
-    Kick { user: String, reason: KickReason },
-    Release { user: String, fields: Vec<String> },
+    Deliver {
+        users: Arc<[String]>,
+        frame: ByteString,
+        except: Option<SessionId>,
+    },
+    Kick {
+        user: String,
+        reason: KickReason,
+    },
+    Release {
+        user: String,
+        fields: Vec<String>,
+    },
+    /// Answered once the deliveries queued before it are routed (or failed).
+    Routed(tokio::sync::oneshot::Sender<()>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -755,7 +767,11 @@ impl RedisBus {
                 self.trouble("routing (the users concerned will resync)", &e);
                 self.remember_missed(&batch);
             }
-            batch.clear();
+            for item in batch.drain(..) {
+                if let Outbound::Routed(done) = item {
+                    let _ = done.send(());
+                }
+            }
         }
     }
 
@@ -807,6 +823,7 @@ impl RedisBus {
                     }
                 }
                 Outbound::Release { user, fields } => releases.push((user, fields)),
+                Outbound::Routed(_) => {}
             }
         }
         self.publish(&notes).await?;
@@ -834,7 +851,7 @@ impl RedisBus {
             let users: &[String] = match item {
                 Outbound::Deliver { users, .. } => users,
                 Outbound::Kick { user, .. } => std::slice::from_ref(user),
-                Outbound::Release { .. } => &[],
+                Outbound::Release { .. } | Outbound::Routed(_) => &[],
             };
             for user in users {
                 if missed.users.len() >= MAX_MISSED {
@@ -1028,6 +1045,15 @@ impl Bus for ClusterBus {
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
         self.0.local.deliver_many(users.clone(), frame.clone(), except);
         self.0.queue(Outbound::Deliver { users, frame, except });
+    }
+
+    fn routed(&self) -> BoxFuture<'static, ()> {
+        let (done, routed) = tokio::sync::oneshot::channel();
+        self.0.queue(Outbound::Routed(done));
+        // Bounded: a router that cannot reach Redis fails its batch (and the users resync).
+        Box::pin(async move {
+            let _ = tokio::time::timeout(REDIS_TIMEOUT * 2, routed).await;
+        })
     }
 
     fn register(&self, mut register: Register) -> BoxFuture<'static, Result<Registered, Failure>> {

@@ -294,8 +294,15 @@ impl Committer {
                 }
             }
         }
+        if !online_only.is_empty() {
+            for (pending, row) in &online_only {
+                self.deliver(&pending.request, &event::c2c_frame(row));
+            }
+            // Only the sessions live when it was sent: the answer waits until the deliveries
+            // reached every node (a cluster), so a login after the answer cannot get it.
+            self.bus.routed().await;
+        }
         for (pending, row) in online_only {
-            self.deliver(&pending.request, &event::c2c_frame(&row));
             Metrics::add(&self.metrics.c2c_messages_online_only, 1);
             if pending.request.callbacks.after && after_on {
                 not_stored.push(super::gate::after_send(&row, &pending.request.origin, None, true));
