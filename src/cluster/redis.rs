@@ -557,28 +557,26 @@ impl RedisBus {
     /// whole cluster (the turn is a key naming its node, expiring after the period; a turn whose
     /// node has left or died is free at once).
     pub async fn take_turn(&self, job: &str, period: Duration) -> Result<bool, ClusterError> {
-        let mut conn = self.connection().await?;
-        let script = redis::Script::new(TAKE_TURN);
-        let mut call = script.key(format!("{}:turn:{job}", self.names.prefix));
-        call.key(self.names.nodes()).arg(&self.node).arg(period.as_millis().max(1) as u64);
-        let taken: i64 = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
-            .await
-            .map_err(|_| ClusterError::Timeout)??;
-        Ok(taken == 1)
+        self.turn(TAKE_TURN, job, period).await
     }
 
     /// Whether this node holds the turn at a continuous `job` (one live node in the cluster): a
     /// node that holds it keeps it while it asks again within `lease`; one that stops asking, or
     /// dies, or leaves, frees it.
     pub async fn hold_turn(&self, job: &str, lease: Duration) -> Result<bool, ClusterError> {
+        self.turn(HOLD_TURN, job, lease).await
+    }
+
+    /// Runs a turn script (TAKE_TURN or HOLD_TURN) for `job`; whether this node has the turn.
+    async fn turn(&self, script: &str, job: &str, period: Duration) -> Result<bool, ClusterError> {
         let mut conn = self.connection().await?;
-        let script = redis::Script::new(HOLD_TURN);
+        let script = redis::Script::new(script);
         let mut call = script.key(format!("{}:turn:{job}", self.names.prefix));
-        call.key(self.names.nodes()).arg(&self.node).arg(lease.as_millis().max(1) as u64);
-        let held: i64 = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+        call.key(self.names.nodes()).arg(&self.node).arg(period.as_millis().max(1) as u64);
+        let taken: i64 = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
             .await
             .map_err(|_| ClusterError::Timeout)??;
-        Ok(held == 1)
+        Ok(taken == 1)
     }
 
     /// Leaves the cluster (a clean shutdown): other nodes see this one dead at once, so its
