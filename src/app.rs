@@ -42,6 +42,8 @@ pub struct App {
     pub archives: crate::archive::Archives,
     pub conversations: crate::conversation::Conversations,
     pub webhooks: Arc<crate::webhook::Webhooks>,
+    /// The day's figures of every node (getappinfo, the console).
+    pub statistics: Arc<crate::stats::daily::Statistics>,
     pub presence: Presence,
     pub devices: crate::presence::devices::Devices,
     pub pusher: crate::push::Pusher,
@@ -161,7 +163,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         }));
     }
     let devices = crate::presence::devices::Devices::start(db.clone(), webhooks.clone()).await?;
-    let presence = Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone());
+    let presence = Presence::start(
+        shards,
+        rules,
+        config.session_queue_bytes.max(64 * 1024),
+        devices.clone(),
+        metrics.clone(),
+    );
     // Without Redis no cluster code is on any path: the bus is this node's presence.
     let cluster = match &config.redis_url {
         Some(url) => {
@@ -189,6 +197,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         profiles.clone(),
         bus.clone(),
         webhooks.clone(),
+        metrics.clone(),
         &config,
     ));
     let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone(), bus.clone()));
@@ -249,6 +258,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         metrics: metrics.clone(),
         webhooks: webhooks.clone(),
     });
+    let statistics = start_statistics(&config, &db, &metrics, &cluster, &accounts, &groups, &presence);
     let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config);
     let conversations = crate::conversation::Conversations {
         db: db.clone(),
@@ -278,6 +288,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         archives,
         conversations,
         webhooks: webhooks.clone(),
+        statistics: statistics.clone(),
         public_url: std::sync::OnceLock::new(),
         bus,
         metrics,
@@ -369,6 +380,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
         tracing::warn!("message writer did not drain within 10 s");
     }
+    // What the last commits counted.
+    match tokio::time::timeout(Duration::from_secs(5), statistics.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "last statistics not written"),
+        Err(_) => tracing::warn!("last statistics not written within 5 s"),
+    }
     if let Some(cluster) = &cluster {
         // Gone at once rather than when the lease ends: its groups and turns move now.
         cluster.leave().await;
@@ -376,6 +393,39 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The day's figures: exact ones read from the account and group rooms at each flush, users
+/// online at a day's start counted active.
+fn start_statistics(
+    config: &Config,
+    db: &DatabaseConnection,
+    metrics: &Arc<Metrics>,
+    cluster: &Option<Arc<crate::cluster::redis::RedisBus>>,
+    accounts: &Arc<Accounts>,
+    groups: &Arc<crate::group::Groups>,
+    presence: &Presence,
+) -> Arc<crate::stats::daily::Statistics> {
+    use crate::stats::daily::{Exact, Statistics, Totals};
+    let node = cluster.as_ref().map_or_else(|| "local".to_string(), |c| c.node().to_string());
+    let (accounts, groups, presence) = (accounts.clone(), groups.clone(), presence.clone());
+    let totals = Totals {
+        exact: Box::new(move |day| {
+            let (accounts, groups) = (accounts.clone(), groups.clone());
+            Box::pin(async move {
+                let (registered_today, accounts) = accounts.day_figures(day).await?;
+                let (groups_created_today, groups_dissolved_today, groups) = groups.day_figures(day).await?;
+                Ok(Exact { registered_today, accounts, groups_created_today, groups_dissolved_today, groups })
+            })
+        }),
+        online_users: Box::new(move || {
+            let presence = presence.clone();
+            Box::pin(async move { presence.everyone().await })
+        }),
+    };
+    let statistics = Statistics::new(db.clone(), metrics.clone(), node, totals);
+    statistics.start(Duration::from_secs(config.stats_flush_secs));
+    statistics
 }
 
 /// A client that stops reading keeps its TCP window shut, and what the server wrote waits in

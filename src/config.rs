@@ -202,6 +202,12 @@ pub struct Config {
     pub push: PushConfig,
     /// Callbacks to the app backend (`[webhook]`).
     pub webhook: WebhookConfig,
+    /// The day's figures are written to the database this often (1–30 s); a crash loses at most
+    /// one interval of this node's counts.
+    pub stats_flush_secs: u64,
+    /// The app's name and company as getappinfo answers them.
+    pub app_name: String,
+    pub company: String,
 }
 
 /// The `[webhook]` table: the app backend's callback URL and what it hears.
@@ -352,6 +358,9 @@ impl Default for Config {
             group_custom_fields: Vec::new(),
             push: PushConfig::default(),
             webhook: WebhookConfig::default(),
+            stats_flush_secs: 10,
+            app_name: "parley".into(),
+            company: String::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod m20261130_000001_group_day_count;
 mod m20261204_000001_c2c_dedup_index;
 mod m20261204_000002_group_owner;
 mod m20261205_000001_webhook_outbox;
+mod m20261206_000001_statistics;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_c2c_dedup_index::Migration),
             Box::new(m20261204_000002_group_owner::Migration),
             Box::new(m20261205_000001_webhook_outbox::Migration),
+            Box::new(m20261206_000001_statistics::Migration),
         ]
     }
 }

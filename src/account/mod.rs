@@ -11,7 +11,8 @@ use std::sync::RwLock;
 use entities::account;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::failure::Failure;
@@ -183,6 +184,16 @@ impl Accounts {
             return Err(AccountError::InvalidUserId(user.to_string()));
         }
         self.insert_many(&[user.to_string()]).await
+    }
+
+    /// Accounts created on `day` (days since the epoch, UTC), and accounts now.
+    pub async fn day_figures(&self, day: i64) -> Result<(i64, i64), DbErr> {
+        let created = account::Entity::find()
+            .filter(account::Column::CreatedAt.between(day * 86_400, day * 86_400 + 86_399))
+            .count(&self.db)
+            .await?;
+        let total = account::Entity::find().count(&self.db).await?;
+        Ok((created as i64, total as i64))
     }
 
     /// `multiaccount_import`: the accounts that could not be imported.

@@ -155,6 +155,12 @@ pub fn hour_name(unix: i64) -> String {
     format!("{y:04}{m:02}{d:02}{:02}", unix.rem_euclid(86_400) / 3600)
 }
 
+/// `YYYYMMDD` of a day (days since the epoch, UTC).
+pub fn day_name(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}{m:02}{d:02}")
+}
+
 /// `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn date_time(unix: i64) -> String {
     let (y, m, d) = civil_from_days(unix.div_euclid(86_400));

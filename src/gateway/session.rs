@@ -14,6 +14,7 @@ use super::guard::Verdict;
 use super::protocol::{parse_request, response, GatewayError, Request};
 use crate::app::App;
 use crate::config::Access;
+use crate::stats::daily::Seen;
 use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
@@ -301,6 +302,8 @@ impl Session {
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| match result {
             Ok((user, platform, instance, missed, heads, groups)) => {
                 crate::stats::Metrics::add(&act.app.metrics.logins, 1);
+                act.app.metrics.today.count(crate::stats::daily::Count::Logins, 1);
+                act.app.metrics.today.saw(&[Seen::Active, Seen::LoggedIn], &user);
                 tracing::info!(user, platform = platform.name(), session = act.id, "login");
                 let heartbeat = if platform == Platform::Web { WEB_HEARTBEAT_SECS } else { HEARTBEAT_SECS };
                 act.login = Some(LoggedIn { user: user.clone(), platform, instance: instance.clone() });

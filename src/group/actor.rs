@@ -1419,11 +1419,29 @@ impl GroupActor {
         }
     }
 
+    /// The day's figures of committed messages: each one up, and down to each receiver but
+    /// its sender.
+    fn count_sent(&self, admitted: &[(Queued, group_message::Model)], receivers: usize) {
+        use crate::stats::daily::{Count, Seen};
+        let today = &self.room.metrics.today;
+        let up = if self.kind == GroupType::AVChatRoom { Count::LiveUp } else { Count::GroupUp };
+        today.count(up, admitted.len() as u64);
+        today.count(Count::GroupDown, (admitted.len() * receivers.saturating_sub(1)) as u64);
+        let senders = admitted.iter().map(|(_, row)| row.from_account.as_str()).filter(|from| !from.is_empty());
+        today.saw_many(&[Seen::Sender, Seen::GroupSender], senders);
+        today.saw(&[Seen::GroupThatSent], &self.info.group_id);
+    }
+
     /// After the commit: memory follows the database, then members are told.
     fn apply(&mut self, work: Work, ctx: &mut Context<Self>) {
         // Members or their MsgFlag may change below.
         self.notified = None;
         let Work { draft, tips, mut outbox, joined, left, attributes_written, .. } = work;
+        let today = &self.room.metrics.today;
+        if !draft.new_group {
+            today.count(crate::stats::daily::Count::Joins, joined.len() as u64);
+        }
+        today.count(crate::stats::daily::Count::Quits, left.len() as u64);
         if attributes_written {
             self.attr_writes.retain(|t| t.elapsed() < Duration::from_secs(1));
             self.attr_writes.push(Instant::now());
@@ -1705,6 +1723,7 @@ impl GroupActor {
                 let receivers: Arc<[String]> = act.receivers().into();
                 let mut outbox: Outbox = Vec::new();
                 crate::stats::Metrics::add(&act.room.metrics.group_messages, admitted.len() as u64);
+                act.count_sent(&admitted, receivers.len());
                 if act.kind == GroupType::AVChatRoom && admitted.len() > 1 {
                     // A live room coalesces a tick's messages into one frame per member.
                     let messages: Vec<Value> = admitted.iter().map(|(_, row)| message_json(act.kind, row)).collect();

@@ -405,6 +405,11 @@ impl Groups {
         self.webhooks.fires(command)
     }
 
+    /// Groups created and dissolved on `day` (days since the epoch), and groups now.
+    pub async fn day_figures(&self, day: i64) -> Result<(i64, i64, i64), sea_orm::DbErr> {
+        store::day_figures(&self.db, day).await
+    }
+
     /// The type of an existing group (read from the database: the before-events name it).
     pub async fn kind_of(&self, group_id: &str) -> Result<GroupType, GroupError> {
         store::kind_of(&self.db, group_id).await?.ok_or_else(|| GroupError::NoGroup(group_id.to_string()))

@@ -675,3 +675,11 @@ pub async fn owned_count(db: &DatabaseConnection, owner: &str, kind: super::Grou
         .count(db)
         .await
 }
+
+/// The day's group figures: (created, dissolved) on `day` (days since the epoch) and the groups
+/// there are now.
+pub async fn day_figures(db: &DatabaseConnection, day: i64) -> Result<(i64, i64, i64), DbErr> {
+    let counted = group_day::Entity::find_by_id(day).one(db).await?;
+    let groups = group_info::Entity::find().count(db).await?;
+    Ok(counted.map_or((0, 0, groups as i64), |d| (d.created, d.dissolved, groups as i64)))
+}

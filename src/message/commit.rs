@@ -304,6 +304,7 @@ impl Committer {
         }
         for (pending, row) in online_only {
             Metrics::add(&self.metrics.c2c_messages_online_only, 1);
+            self.count_sent(&pending.request.from);
             if pending.request.callbacks.after && after_on {
                 not_stored.push(super::gate::after_send(&row, &pending.request.origin, None, true));
             }
@@ -544,6 +545,9 @@ impl Committer {
                         self.recent.remember(&request.from, &request.to, request.msg_random, now, &r);
                     }
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
+                    if request.import.is_none() {
+                        self.count_sent(&request.from);
+                    }
                     if request.import.is_some() {
                         // Imported into an hour that may be archived already.
                         (self.parties.hour_changed)(p.row.msg_time);
@@ -574,6 +578,15 @@ impl Committer {
             collapse_id: row.msg_key.clone(),
             expires_at: row.offline_until,
         });
+    }
+
+    /// The day's figures of a message sent (imports are not): one up, one down to its receiver.
+    fn count_sent(&self, from: &str) {
+        use crate::stats::daily::{Count, Seen};
+        let today = &self.metrics.today;
+        today.count(Count::C2cUp, 1);
+        today.count(Count::C2cDown, 1);
+        today.saw(&[Seen::Sender, Seen::C2cSender], from);
     }
 
     fn deliver(&self, request: &SendRequest, frame: &bytestring::ByteString) {

@@ -203,6 +203,8 @@ pub struct PresenceShard {
     /// Sessions a login on another node displaced before they registered here (the two logins
     /// raced): closed as soon as they register.
     early_kicks: HashMap<SessionId, (KickReason, std::time::Instant)>,
+    /// Counts users online for the day's figures.
+    metrics: std::sync::Arc<crate::stats::Metrics>,
 }
 
 impl Actor for PresenceShard {
@@ -215,6 +217,17 @@ impl Actor for PresenceShard {
 }
 
 impl PresenceShard {
+    /// Runs a change of `users`, telling the day's figures how many users came or went.
+    fn counted<R>(&mut self, change: impl FnOnce(&mut Self) -> R) -> R {
+        let before = self.users.len();
+        let result = change(self);
+        let delta = self.users.len() as i64 - before as i64;
+        if delta != 0 {
+            self.metrics.today.online_changed(delta);
+        }
+        result
+    }
+
     fn send_frame(&mut self, user: &str, frame: &ByteString, except: Option<SessionId>) {
         let Some(sessions) = self.users.get_mut(user) else {
             return;
@@ -265,7 +278,13 @@ impl PresenceShard {
 impl Handler<Register> for PresenceShard {
     type Result = MessageResult<Register>;
 
-    fn handle(&mut self, mut msg: Register, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
+        self.counted(|shard| shard.register(msg))
+    }
+}
+
+impl PresenceShard {
+    fn register(&mut self, mut msg: Register) -> MessageResult<Register> {
         let sessions = self.users.entry(msg.user.clone()).or_default();
         // Who the policy looks at: this node's sessions, or the cluster's (this node's included).
         let view: Vec<Elsewhere> = match msg.cluster_view.take() {
@@ -327,12 +346,14 @@ impl Handler<Unregister> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: Unregister, _: &mut Self::Context) {
-        if let Some(sessions) = self.users.get_mut(&msg.user) {
-            sessions.retain(|s| s.id != msg.id);
-            if sessions.is_empty() {
-                self.users.remove(&msg.user);
+        self.counted(|shard| {
+            if let Some(sessions) = shard.users.get_mut(&msg.user) {
+                sessions.retain(|s| s.id != msg.id);
+                if sessions.is_empty() {
+                    shard.users.remove(&msg.user);
+                }
             }
-        }
+        })
     }
 }
 
@@ -340,7 +361,7 @@ impl Handler<Deliver> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        self.send_frame(&msg.user, &msg.frame, msg.except);
+        self.counted(|shard| shard.send_frame(&msg.user, &msg.frame, msg.except))
     }
 }
 
@@ -348,11 +369,13 @@ impl Handler<DeliverMany> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverMany, _: &mut Self::Context) {
-        for &i in &msg.picks {
-            if let Some(user) = msg.users.get(i as usize) {
-                self.send_frame(user, &msg.frame, msg.except);
+        self.counted(|shard| {
+            for &i in &msg.picks {
+                if let Some(user) = msg.users.get(i as usize) {
+                    shard.send_frame(user, &msg.frame, msg.except);
+                }
             }
-        }
+        })
     }
 }
 
@@ -360,7 +383,7 @@ impl Handler<KickUser> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: KickUser, _: &mut Self::Context) {
-        for session in self.users.remove(&msg.user).unwrap_or_default() {
+        for session in self.counted(|shard| shard.users.remove(&msg.user)).unwrap_or_default() {
             session.addr.do_send(ToSession::Kick(msg.reason));
         }
     }
@@ -370,6 +393,12 @@ impl Handler<KickSession> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: KickSession, _: &mut Self::Context) {
+        self.counted(|shard| shard.kick_session(msg))
+    }
+}
+
+impl PresenceShard {
+    fn kick_session(&mut self, msg: KickSession) {
         let sessions = self.users.get_mut(&msg.user);
         match sessions.as_ref().and_then(|s| s.iter().position(|s| s.id == msg.id)) {
             Some(i) => {
@@ -394,11 +423,25 @@ impl Handler<KickEveryone> for PresenceShard {
     type Result = ();
 
     fn handle(&mut self, msg: KickEveryone, _: &mut Self::Context) {
-        for (_, sessions) in self.users.drain() {
+        let everyone: Vec<_> = self.counted(|shard| shard.users.drain().collect());
+        for (_, sessions) in everyone {
             for session in sessions {
                 session.addr.do_send(ToSession::Kick(msg.reason));
             }
         }
+    }
+}
+
+/// Every user with a session on the shard.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct ListOnline;
+
+impl Handler<ListOnline> for PresenceShard {
+    type Result = MessageResult<ListOnline>;
+
+    fn handle(&mut self, _: ListOnline, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.users.keys().cloned().collect())
     }
 }
 
@@ -427,12 +470,20 @@ pub struct Presence {
 
 impl Presence {
     /// Starts `shards` shard actors, each on its own arbiter.
-    pub fn start(shards: usize, rules: DeviceRules, max_queued_bytes: usize, devices: devices::Devices) -> Presence {
+    pub fn start(
+        shards: usize,
+        rules: DeviceRules,
+        max_queued_bytes: usize,
+        devices: devices::Devices,
+        metrics: std::sync::Arc<crate::stats::Metrics>,
+    ) -> Presence {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
                 let devices = devices.clone();
+                let metrics = metrics.clone();
                 PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard {
+                    metrics,
                     rules,
                     max_queued_bytes,
                     devices,
@@ -468,6 +519,15 @@ impl Presence {
         for shard in self.shards.iter() {
             shard.do_send(KickEveryone { reason });
         }
+    }
+
+    /// Every user with a session on this node.
+    pub async fn everyone(&self) -> Vec<String> {
+        let mut users = Vec::new();
+        for shard in self.shards.iter() {
+            users.extend(shard.send(ListOnline).await.unwrap_or_default());
+        }
+        users
     }
 
     /// Live platforms per user, in the order asked.

@@ -262,16 +262,22 @@ impl Context {
             };
             deliveries.push((provider.clone(), delivery));
         }
+        let counted = match job.audience {
+            Audience::Members { .. } => crate::stats::daily::Count::GroupPushes,
+            _ => crate::stats::daily::Count::C2cPushes,
+        };
         use futures_util::StreamExt;
         futures_util::stream::iter(deliveries)
             .for_each_concurrent(DEVICES_AT_ONCE, |(provider, delivery)| async move {
-                self.deliver(provider.as_ref(), &delivery).await;
+                if self.deliver(provider.as_ref(), &delivery).await {
+                    self.metrics.today.count(counted, 1);
+                }
             })
             .await;
     }
 
-    /// One delivery with its retries.
-    async fn deliver(&self, provider: &dyn Provider, delivery: &Delivery) {
+    /// One delivery with its retries; whether the provider took it.
+    async fn deliver(&self, provider: &dyn Provider, delivery: &Delivery) -> bool {
         let mut delay = self.retry_base;
         for attempt in 0..=self.retries {
             let outcome = match tokio::time::timeout(self.timeout, provider.send(delivery)).await {
@@ -281,7 +287,7 @@ impl Context {
             match outcome {
                 Outcome::Delivered => {
                     Metrics::add(&self.metrics.pushes_sent, 1);
-                    return;
+                    return true;
                 }
                 Outcome::DeadToken(why) => {
                     tracing::info!(user = delivery.user, provider = delivery.provider, why, "push token dead; removed");
@@ -295,12 +301,12 @@ impl Context {
                         tracing::error!(error = %e, "push: removing a dead token failed");
                     }
                     Metrics::add(&self.metrics.pushes_failed, 1);
-                    return;
+                    return false;
                 }
                 Outcome::Failed(why) => {
                     tracing::warn!(user = delivery.user, provider = delivery.provider, why, "push refused");
                     Metrics::add(&self.metrics.pushes_failed, 1);
-                    return;
+                    return false;
                 }
                 Outcome::Retry(why) if attempt < self.retries => {
                     tracing::debug!(user = delivery.user, provider = delivery.provider, why, attempt, "push retried");
@@ -313,6 +319,7 @@ impl Context {
                 }
             }
         }
+        false
     }
 }
 

@@ -197,6 +197,7 @@ pub struct Relations {
     profiles: Arc<Profiles>,
     bus: Arc<dyn Bus>,
     webhooks: Arc<crate::webhook::Webhooks>,
+    metrics: Arc<crate::stats::Metrics>,
     /// One relation write at a time: limits are checked and rows written with no one between.
     writes: tokio::sync::Mutex<()>,
     /// Owner → the users they blocked.
@@ -227,6 +228,7 @@ impl Relations {
         profiles: Arc<Profiles>,
         bus: Arc<dyn Bus>,
         webhooks: Arc<crate::webhook::Webhooks>,
+        metrics: Arc<crate::stats::Metrics>,
         config: &crate::config::Config,
     ) -> Relations {
         Relations {
@@ -235,6 +237,7 @@ impl Relations {
             profiles,
             bus,
             webhooks,
+            metrics,
             writes: tokio::sync::Mutex::new(()),
             blocked: EpochCache::default(),
             friends: EpochCache::default(),
@@ -265,6 +268,9 @@ impl Relations {
     async fn finish(&self, work: Work, cause: Option<&Cause>) -> Result<(), RelationError> {
         let done = work.commit(&self.webhooks, cause).await?;
         self.webhooks.committed();
+        use crate::stats::daily::Count;
+        self.metrics.today.count(Count::FriendsAdded, done.friends_added as u64);
+        self.metrics.today.count(Count::FriendsRemoved, done.friends_deleted as u64);
         self.friends.invalidate(done.friends_changed.iter());
         self.blocked.invalidate(done.blacklists_changed.iter());
         // The other nodes drop them too before the command answers: a blacklist added here

@@ -15,6 +15,9 @@ use super::{event, Code, Direction, FriendChange, Limit, NewFriend, MAX_FRIENDS,
 
 /// What a committed command changed.
 pub struct Done {
+    /// Friendships (one per direction) added and deleted.
+    pub friends_added: usize,
+    pub friends_deleted: usize,
     pub friends_changed: BTreeSet<String>,
     pub blacklists_changed: BTreeSet<String>,
     pub events: Vec<(String, ByteString)>,
@@ -172,6 +175,8 @@ impl Work {
             }
         }
         self.txn.commit().await?;
+        let count = |map: &BTreeMap<String, Vec<String>>| map.values().map(Vec::len).sum();
+        let (friends_added, friends_deleted) = (count(&self.added), count(&self.deleted));
         let mut events = self.events;
         let summaries = [
             ("friend_added", &self.added),
@@ -193,7 +198,12 @@ impl Work {
             });
             events.push((owner.clone(), event("friend_list_changed", data)));
         }
-        Ok(Done { friends_changed: self.friends_changed, blacklists_changed: self.blacklists_changed, events })
+        Ok(Done {
+            friends_added,
+            friends_deleted,
+            friends_changed: self.friends_changed, blacklists_changed: self.blacklists_changed,
+            events,
+        })
     }
 
     // ----- friends -----

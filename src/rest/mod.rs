@@ -159,6 +159,9 @@ pub fn routes() -> Vec<Route> {
         route!("sns", "group_get", Sns, Normal, sns::group_get),
         route!("openconfigsvr", "setnospeaking", Config, Normal, account::setnospeaking),
         route!("openconfigsvr", "getnospeaking", Config, Normal, account::getnospeaking),
+        route!("openconfigsvr", "getappinfo", Config, Normal, crate::stats::rest::getappinfo),
+        // parley extension: the console's figures.
+        route!("parley_stats", "overview", Config, Normal, crate::stats::rest::overview),
         route!("group_open_http_svc", "create_group", Group, Normal, group::create_group),
         route!("group_open_http_svc", "get_group_info", Group, Normal, group::get_group_info),
         route!("group_open_http_svc", "get_group_member_info", Group, Normal, group::get_group_member_info),

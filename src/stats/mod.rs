@@ -1,8 +1,10 @@
 //! The `stats` room: the metrics registry. Counters are plain atomics read by `/metrics` in the
 //! Prometheus text format; the console's statistics will read the same registry.
 
+pub mod daily;
 pub mod logging;
 pub mod memory;
+pub mod rest;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -35,6 +37,8 @@ pub struct Metrics {
     pub webhook_latency_micros: AtomicU64,
     /// Per-command webhook counts, rendered with the rest (set by the webhook room).
     pub webhook_counts: std::sync::OnceLock<WebhookCounts>,
+    /// The day's figures (getappinfo, the console), flushed by [`daily::Statistics`].
+    pub today: daily::Tally,
 }
 
 /// Upper bounds (seconds) of the webhook latency histogram's buckets.

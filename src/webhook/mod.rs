@@ -222,6 +222,10 @@ impl Webhooks {
         };
         let answer = tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(CallError::Timeout(timeout)));
         self.metrics.observe_webhook(started.elapsed());
+        self.metrics.today.count(crate::stats::daily::Count::CallbackRequests, 1);
+        if answer.is_ok() {
+            self.metrics.today.count(crate::stats::daily::Count::CallbackAnswers, 1);
+        }
         self.count(command, |c| if answer.is_ok() { c.sent += 1 } else { c.failed += 1 });
         answer
     }
