@@ -163,13 +163,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         }));
     }
     let devices = crate::presence::devices::Devices::start(db.clone(), webhooks.clone()).await?;
-    let presence = Presence::start(
-        shards,
-        rules,
-        config.session_queue_bytes.max(64 * 1024),
-        devices.clone(),
-        metrics.clone(),
-    );
+    let presence =
+        Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone(), metrics.clone());
     // Without Redis no cluster code is on any path: the bus is this node's presence.
     let cluster = match &config.redis_url {
         Some(url) => {

@@ -180,8 +180,12 @@ async fn a_scripted_day_is_counted_exactly_and_survives_restarts() {
     let add = json!({"From_Account": "u1", "AddFriendItem": [{"To_Account": "u2", "AddSource": "AddSource_Type_Test"}],
                      "ForceAddFlags": 1});
     rest_ok(&server, "sns/friend_add", add).await;
-    rest_ok(&server, "sns/friend_delete", json!({"From_Account": "u1", "To_Account": ["u2"], "DeleteType": "Delete_Type_Both"}))
-        .await;
+    rest_ok(
+        &server,
+        "sns/friend_delete",
+        json!({"From_Account": "u1", "To_Account": ["u2"], "DeleteType": "Delete_Type_Both"}),
+    )
+    .await;
 
     let mut expected = expected_after_script();
     settles_to(&server, &expected, "after the script").await;
@@ -203,6 +207,25 @@ async fn a_scripted_day_is_counted_exactly_and_survives_restarts() {
     let day = overview["Days"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(day["Date"], today_name().as_str());
     assert_eq!(day["C2CUpMsgNum"], 5, "numbers, not strings: {day}");
+
+    // The same traffic in /metrics (one node's: checked where there is one).
+    if cluster_size() == 1 {
+        let mut response = awc::Client::new().get(server.url("/metrics")).send().await.unwrap();
+        let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+        for line in [
+            "parley_messages_total{direction=\"in\",kind=\"c2c\"} 5",
+            "parley_messages_total{direction=\"in\",kind=\"group\"} 3",
+            "parley_messages_total{direction=\"in\",kind=\"avchatroom\"} 2",
+            "parley_messages_total{direction=\"out\",kind=\"group\"} 3",
+            "parley_online_users 3",
+            "parley_connections 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        // Every message is in some commit, imported or sent.
+        let batched = text.lines().find_map(|l| l.strip_prefix("parley_commit_batch_messages_sum "));
+        assert_eq!(batched.map(|n| n.parse::<f64>().unwrap()), Some(6.0), "{text}");
+    }
 
     // A crash after the figures were read: what was read was written.
     drop((u1, u2, _u3, _u1_phone));

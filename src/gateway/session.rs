@@ -14,7 +14,6 @@ use super::guard::Verdict;
 use super::protocol::{parse_request, response, GatewayError, Request};
 use crate::app::App;
 use crate::config::Access;
-use crate::stats::daily::Seen;
 use crate::failure::Failure;
 use crate::fields::Fields;
 use crate::message::rest::parse_outgoing;
@@ -22,6 +21,7 @@ use crate::message::{event, MessageError, SendRequest, SenderSync};
 use crate::presence::devices::{EndReason, PushToken, PROVIDERS};
 use crate::presence::{KickReason, Platform, QueuedBytes, Register, SessionId, ToSession};
 use crate::rest::{Call, Route};
+use crate::stats::daily::Seen;
 
 type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, Failure>>>>;
 /// A command of the logged-in user: (app, user, data, who they are to webhooks) → answer.

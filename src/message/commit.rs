@@ -269,6 +269,7 @@ impl Committer {
             let stored = self.store(&mut planned, &acks, &touches, now).await;
             Metrics::add(&self.metrics.commit_batches, 1);
             Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
+            self.metrics.observe_commit(planned.len(), started.elapsed());
             stored
         };
         match stored {

@@ -201,7 +201,8 @@ impl Work {
         Ok(Done {
             friends_added,
             friends_deleted,
-            friends_changed: self.friends_changed, blacklists_changed: self.blacklists_changed,
+            friends_changed: self.friends_changed,
+            blacklists_changed: self.blacklists_changed,
             events,
         })
     }

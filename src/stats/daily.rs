@@ -131,6 +131,8 @@ pub fn day_of(secs: i64) -> i64 {
 #[derive(Default)]
 pub struct Tally {
     counts: [[AtomicU64; COUNTS]; 2],
+    /// Everything counted since the start (`/metrics`).
+    totals: [AtomicU64; COUNTS],
     /// Users online on this node now, and the most during the minute of each parity.
     online: AtomicI64,
     peaks: [AtomicI64; 2],
@@ -150,7 +152,13 @@ impl Tally {
         if n > 0 {
             let minute = minute_of(crate::now_secs());
             self.counts[(minute & 1) as usize][what as usize].fetch_add(n, Ordering::Relaxed);
+            self.totals[what as usize].fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// How many of `what` this node counted since it started.
+    pub fn total(&self, what: Count) -> u64 {
+        self.totals[what as usize].load(Ordering::Relaxed)
     }
 
     /// `key` (a UserID or GroupId) did something that makes it count once today in each of `kinds`.
@@ -357,7 +365,9 @@ impl Statistics {
         if !day_rows.is_empty() {
             stat_day::Entity::insert_many(day_rows)
                 .on_conflict(
-                    on_day_conflict().value(stat_day::Column::Value, Expr::cust("stat_day.value + excluded.value")).to_owned(),
+                    on_day_conflict()
+                        .value(stat_day::Column::Value, Expr::cust("stat_day.value + excluded.value"))
+                        .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await?;
@@ -388,7 +398,9 @@ impl Statistics {
                 .flatten();
             stat_day::Entity::insert(day_row(day_of(minute * 60), MAX_ONLINE, all_nodes.unwrap_or(peak)))
                 .on_conflict(
-                    on_day_conflict().value(stat_day::Column::Value, Expr::cust(higher.replace("{t}", "stat_day"))).to_owned(),
+                    on_day_conflict()
+                        .value(stat_day::Column::Value, Expr::cust(higher.replace("{t}", "stat_day")))
+                        .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await?;
@@ -441,10 +453,7 @@ impl Statistics {
 
     /// Per-day figures of `first..=last` (days since the epoch) that have any.
     pub async fn days(&self, first: i64, last: i64) -> Result<BTreeMap<i64, BTreeMap<String, i64>>, DbErr> {
-        let rows = stat_day::Entity::find()
-            .filter(stat_day::Column::Day.between(first, last))
-            .all(&self.db)
-            .await?;
+        let rows = stat_day::Entity::find().filter(stat_day::Column::Day.between(first, last)).all(&self.db).await?;
         let mut days: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
         for row in rows {
             days.entry(row.day).or_default().insert(row.name, row.value);

@@ -31,18 +31,51 @@ pub struct Metrics {
     /// After-events waiting in the outbox (as of the dispatcher's last round).
     pub webhook_outbox_depth: AtomicI64,
     pub webhook_dropped: AtomicU64,
-    /// Webhook calls by how long the backend took: counts per bucket of `WEBHOOK_BUCKETS`
-    /// (cumulative when rendered), the last slot for slower ones.
-    pub webhook_latency: [AtomicU64; WEBHOOK_BUCKETS.len() + 1],
-    pub webhook_latency_micros: AtomicU64,
+    /// How long the app backend took to answer webhooks (seconds, `LATENCY_BUCKETS`).
+    pub webhook_seconds: Histogram,
+    /// C2C group commits: how long each transaction took (seconds, `LATENCY_BUCKETS`) and how
+    /// many messages it wrote (`BATCH_BUCKETS`).
+    pub commit_seconds: Histogram,
+    pub commit_messages: Histogram,
     /// Per-command webhook counts, rendered with the rest (set by the webhook room).
     pub webhook_counts: std::sync::OnceLock<WebhookCounts>,
     /// The day's figures (getappinfo, the console), flushed by [`daily::Statistics`].
     pub today: daily::Tally,
 }
 
-/// Upper bounds (seconds) of the webhook latency histogram's buckets.
-pub const WEBHOOK_BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 2.0];
+/// Upper bounds of the latency histograms' buckets (seconds).
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 2.0];
+/// Upper bounds of the commit batch size histogram's buckets (messages).
+pub const BATCH_BUCKETS: [f64; 9] = [1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
+
+/// A Prometheus histogram of at most 15 buckets whose upper bounds the caller names (the same
+/// ones each time); the last slot counts what is above them all.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; 16],
+    /// The sum of observed values, in millionths.
+    sum_millionths: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, bounds: &[f64], value: f64) {
+        let slot = bounds.iter().position(|bound| value <= *bound).unwrap_or(bounds.len()).min(15);
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_millionths.fetch_add((value * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, bounds: &[f64]) {
+        out.push_str(&format!("# HELP parley_{name} {help}\n# TYPE parley_{name} histogram\n"));
+        let mut cumulative = 0;
+        for (slot, count) in self.counts.iter().enumerate().take(bounds.len().min(15) + 1) {
+            cumulative += count.load(Ordering::Relaxed);
+            let bound = bounds.get(slot).map_or("+Inf".to_string(), |b| b.to_string());
+            out.push_str(&format!("parley_{name}_bucket{{le=\"{bound}\"}} {cumulative}\n"));
+        }
+        let sum = self.sum_millionths.load(Ordering::Relaxed) as f64 / 1e6;
+        out.push_str(&format!("parley_{name}_sum {sum:.6}\nparley_{name}_count {cumulative}\n"));
+    }
+}
 
 /// Reads (command, sent, failed, retried, dropped) for `/metrics`.
 pub type WebhookCounts = Box<dyn Fn() -> Vec<(String, [u64; 4])> + Send + Sync>;
@@ -54,10 +87,13 @@ impl Metrics {
 
     /// One webhook call took `took`.
     pub fn observe_webhook(&self, took: std::time::Duration) {
-        let secs = took.as_secs_f64();
-        let slot = WEBHOOK_BUCKETS.iter().position(|bound| secs <= *bound).unwrap_or(WEBHOOK_BUCKETS.len());
-        self.webhook_latency[slot].fetch_add(1, Ordering::Relaxed);
-        self.webhook_latency_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.webhook_seconds.observe(&LATENCY_BUCKETS, took.as_secs_f64());
+    }
+
+    /// One C2C commit of `messages` took `took`.
+    pub fn observe_commit(&self, messages: usize, took: std::time::Duration) {
+        self.commit_seconds.observe(&LATENCY_BUCKETS, took.as_secs_f64());
+        self.commit_messages.observe(&BATCH_BUCKETS, messages as f64);
     }
 
     /// The Prometheus text exposition.
@@ -168,22 +204,53 @@ impl Metrics {
             "Log lines that could not be written (stderr gone or full); the server goes on.",
             logging::DROPPED.load(Ordering::Relaxed).to_string(),
         );
+        line(
+            "online_users",
+            "gauge",
+            "Users with at least one logged-in session on this node.",
+            self.today.online_now().to_string(),
+        );
+        self.render_messages(&mut out);
+        self.commit_seconds.render(
+            &mut out,
+            "commit_batch_seconds",
+            "C2C commit transactions by duration.",
+            &LATENCY_BUCKETS,
+        );
+        self.commit_messages.render(
+            &mut out,
+            "commit_batch_messages",
+            "C2C commit transactions by messages written.",
+            &BATCH_BUCKETS,
+        );
+        self.webhook_seconds.render(
+            &mut out,
+            "webhook_seconds",
+            "Time the app backend took to answer a webhook.",
+            &LATENCY_BUCKETS,
+        );
         self.render_webhooks(&mut out);
         out
     }
 
-    fn render_webhooks(&self, out: &mut String) {
-        out.push_str("# HELP parley_webhook_seconds Time the app backend took to answer a webhook.\n");
-        out.push_str("# TYPE parley_webhook_seconds histogram\n");
-        let mut cumulative = 0;
-        for (slot, count) in self.webhook_latency.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
-            let bound = WEBHOOK_BUCKETS.get(slot).map_or("+Inf".to_string(), |b| b.to_string());
-            out.push_str(&format!("parley_webhook_seconds_bucket{{le=\"{bound}\"}} {cumulative}\n"));
+    /// Messages sent (in) and handed to receivers (out) since the start, by kind.
+    fn render_messages(&self, out: &mut String) {
+        use daily::Count;
+        out.push_str("# HELP parley_messages_total Messages sent (in) and addressed to receivers (out), by kind.\n");
+        out.push_str("# TYPE parley_messages_total counter\n");
+        for (direction, kind, count) in [
+            ("in", "c2c", Count::C2cUp),
+            ("in", "group", Count::GroupUp),
+            ("in", "avchatroom", Count::LiveUp),
+            ("out", "c2c", Count::C2cDown),
+            ("out", "group", Count::GroupDown),
+        ] {
+            let n = self.today.total(count);
+            out.push_str(&format!("parley_messages_total{{direction=\"{direction}\",kind=\"{kind}\"}} {n}\n"));
         }
-        let micros = self.webhook_latency_micros.load(Ordering::Relaxed);
-        out.push_str(&format!("parley_webhook_seconds_sum {:.6}\n", micros as f64 / 1e6));
-        out.push_str(&format!("parley_webhook_seconds_count {cumulative}\n"));
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
         let Some(counts) = self.webhook_counts.get() else { return };
         out.push_str("# HELP parley_webhooks_total Webhook calls by command and result.\n");
         out.push_str("# TYPE parley_webhooks_total counter\n");
