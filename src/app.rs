@@ -42,6 +42,8 @@ pub struct App {
     pub archives: crate::archive::Archives,
     pub conversations: crate::conversation::Conversations,
     pub webhooks: Arc<crate::webhook::Webhooks>,
+    /// Configuration changed at run time (the console's), seen by every node.
+    pub settings: crate::settings::Settings,
     /// The day's figures of every node (getappinfo, the console).
     pub statistics: Arc<crate::stats::daily::Statistics>,
     pub presence: Presence,
@@ -162,6 +164,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 .unwrap_or_default()
         }));
     }
+    let settings = crate::settings::Settings::new(db.clone());
+    // A configuration set at run time outlives restarts.
+    if let Some(runtime) = settings.get(crate::webhook::SETTING).await? {
+        webhooks.apply(Some(runtime), None);
+    }
     let devices = crate::presence::devices::Devices::start(db.clone(), webhooks.clone()).await?;
     let presence =
         Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone(), metrics.clone());
@@ -199,6 +206,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Some(cluster) = &cluster {
         let (accounts, profiles, relations, mutes) =
             (accounts.clone(), profiles.clone(), relations.clone(), mutes.clone());
+        let (settings, webhooks) = (settings.clone(), webhooks.clone());
         cluster.set_forget(Arc::new(move |what: Option<(crate::cluster::Cache, &[String])>| {
             use crate::cluster::Cache;
             let drop = |cache: Cache, keys: Option<&[String]>| match cache {
@@ -206,6 +214,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 Cache::Blocked | Cache::Friends => relations.drop_cached(cache, keys),
                 Cache::Cards => profiles.drop_cached(keys),
                 Cache::Mutes => mutes.drop_cached(keys),
+                Cache::Settings => settings_changed(&settings, &webhooks, keys),
             };
             match what {
                 Some((cache, keys)) => drop(cache, Some(keys)),
@@ -283,6 +292,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         archives,
         conversations,
         webhooks: webhooks.clone(),
+        settings,
         statistics: statistics.clone(),
         public_url: std::sync::OnceLock::new(),
         bus,
@@ -332,8 +342,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let _ = app.public_url.set(public_url);
     let retention = crate::retention::start(app.clone().into_inner(), shutdown.clone());
-    // Without a callback URL nothing is recorded, and nothing needs dispatching.
-    let dispatcher = config.webhook.url.is_some().then(|| {
+    // Always running: a callback URL may be configured at run time.
+    let dispatcher = {
         let turn = cluster.clone().map(|cluster| -> crate::webhook::outbox::Turn {
             Arc::new(move || {
                 let cluster = cluster.clone();
@@ -343,7 +353,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         });
         let budget = cluster.as_ref().map_or(Duration::from_secs(2), |c| c.lease() / 3);
         webhooks.start_dispatcher(turn, budget, shutdown)
-    });
+    };
     crate::stats::memory::start_trimming();
     let server = server.run();
     for address in &addresses {
@@ -364,9 +374,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // writer commits what it holds before it ends.
     retention.abort();
     // Undelivered after-events stay in the outbox for the next start.
-    if let Some(dispatcher) = dispatcher {
-        dispatcher.abort();
-    }
+    dispatcher.abort();
     // Sessions have ended; their disconnects are written before the process exits.
     if tokio::time::timeout(Duration::from_secs(10), app.devices.flush()).await.is_err() {
         tracing::warn!("device states did not drain within 10 s");
@@ -388,6 +396,32 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Another node changed a setting: in force here at once from the change it carries, or (a
+/// resync: changes may have been missed) reloaded from the database.
+fn settings_changed(
+    settings: &crate::settings::Settings,
+    webhooks: &Arc<crate::webhook::Webhooks>,
+    keys: Option<&[String]>,
+) {
+    if let Some([name, version, value]) = keys {
+        if name == crate::webhook::SETTING {
+            let carried = crate::settings::decode_change(value).and_then(|v| serde_json::from_value(v).ok());
+            match (carried, version.parse()) {
+                (Some(runtime), Ok(version)) => webhooks.apply(runtime, Some(version)),
+                _ => tracing::warn!("unreadable webhook setting change; ignored"),
+            }
+        }
+        return;
+    }
+    let (settings, webhooks) = (settings.clone(), webhooks.clone());
+    actix_web::rt::spawn(async move {
+        match settings.get(crate::webhook::SETTING).await {
+            Ok(runtime) => webhooks.apply(runtime, None),
+            Err(e) => tracing::warn!(error = %e, "run-time settings not reloaded"),
+        }
+    });
 }
 
 /// The day's figures: exact ones read from the account and group rooms at each flush, users

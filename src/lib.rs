@@ -22,6 +22,7 @@ pub mod push;
 pub mod relation;
 pub mod rest;
 pub mod retention;
+pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod webhook;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const OWNERS: &[(&str, &str)] = &[
     ("account", "account"),
     ("account_mute", "account"),
+    ("app_setting", "settings"),
     ("blacklist", "relation"),
     ("c2c_conversation", "message"),
     ("c2c_message", "message"),

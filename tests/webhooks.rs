@@ -952,3 +952,75 @@ async fn a_group_that_fills_up_or_turns_a_join_away_is_reported_full() {
     assert_fail(&refused, 10014, "a full group");
     backend.wait_for("Group.CallbackAfterGroupFull", 2, |_| true, WAIT).await;
 }
+
+#[actix_rt::test]
+async fn the_configuration_changes_at_run_time_on_every_node_and_outlives_restarts() {
+    let backend = Backend::start();
+    let mut server = Server::start();
+    server.import(&["ca", "cb", "cc", "cd"]).await;
+    let config = rest_ok(&server, "parley_webhook/get_config", json!({})).await;
+    assert_eq!((config["Source"].as_str(), config["CallbackUrl"].as_str()), (Some("File"), Some("")), "{config}");
+    for bad in [
+        json!({"CallbackUrl": "ftp://example.com/cb"}),
+        json!({"CallbackUrl": "http://"}),
+        json!({"CallbackUrl": 7}),
+        json!({"CallbackCommands": ["C2C.CallbackNothing"]}),
+        json!({"CallbackCommands": "C2C.CallbackBeforeSendMsg"}),
+        json!({"BeforeTimeoutMs": 5}),
+        json!({"FailClosed": 2}),
+        json!({"EventTimeType": "Date"}),
+        json!({"RetryBaseMs": 1000, "RetryMaxMs": 100}),
+    ] {
+        rest_fails(&server, "parley_webhook/set_config", bad, 130001).await;
+    }
+    let before_and_after = json!(["C2C.CallbackBeforeSendMsg", "C2C.CallbackAfterSendMsg"]);
+    let set = rest_ok(
+        &server,
+        "parley_webhook/set_config",
+        json!({"CallbackUrl": backend.url(), "Token": TOKEN, "CallbackCommands": before_and_after,
+               "RetryBaseMs": 100, "RetryMaxMs": 400}),
+    )
+    .await;
+    assert_eq!((set["Source"].as_str(), set["TokenSet"].as_i64()), (Some("Runtime"), Some(1)), "{set}");
+    assert_eq!(set["CallbackCommands"], before_and_after);
+    // Three senders (on three nodes in a cluster run): each node asks and reports.
+    for (user, text) in [("ca", "from a"), ("cb", "from b"), ("cc", "from c")] {
+        let mut client = online(&server, user, "Web").await;
+        assert_eq!(client.send_text_msg("cd", text).await["code"], 0);
+        backend
+            .wait_for("C2C.CallbackBeforeSendMsg", 1, move |h| h.body["MsgBody"][0]["MsgContent"]["Text"] == text, WAIT)
+            .await;
+    }
+    backend.wait_for("C2C.CallbackAfterSendMsg", 3, |_| true, WAIT).await;
+    assert!(backend.heard("State.StateChange").is_empty(), "only the commands switched on fire");
+
+    // Across a restart the stored configuration is in force.
+    server.terminate();
+    let server = Server::start_on(server.store.clone(), &[]);
+    let config = rest_ok(&server, "parley_webhook/get_config", json!({})).await;
+    assert_eq!(
+        (config["Source"].as_str(), config["CallbackUrl"].as_str()),
+        (Some("Runtime"), Some(backend.url().as_str()))
+    );
+    let mut a = online(&server, "ca", "Web").await;
+    assert_eq!(a.send_text_msg("cd", "after restart").await["code"], 0);
+    backend.wait_for("C2C.CallbackBeforeSendMsg", 1, with_text("after restart"), WAIT).await;
+
+    // Reset: the file's configuration (none) again, everywhere; a before-send is synchronous, so
+    // a message answered without one was never asked.
+    let reset = rest_ok(&server, "parley_webhook/set_config", json!({"Reset": 1})).await;
+    assert_eq!((reset["Source"].as_str(), reset["CallbackUrl"].as_str()), (Some("File"), Some("")), "{reset}");
+    assert_eq!(a.send_text_msg("cd", "quiet a").await["code"], 0);
+    for (user, text) in [("cb", "quiet b"), ("cc", "quiet c")] {
+        let mut client = online(&server, user, "Web").await;
+        assert_eq!(client.send_text_msg("cd", text).await["code"], 0);
+    }
+    rest_ok(&server, "parley_webhook/set_config", json!({"CallbackUrl": backend.url(), "Token": TOKEN})).await;
+    assert_eq!(a.send_text_msg("cd", "loud again").await["code"], 0);
+    backend.wait_for("C2C.CallbackBeforeSendMsg", 1, with_text("loud again"), WAIT).await;
+    let quiet = backend.heard("C2C.CallbackBeforeSendMsg");
+    assert!(
+        quiet.iter().all(|h| !h.body["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap_or("").starts_with("quiet")),
+        "callbacks while the configuration was reset: {quiet:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! uses its entity (see ARCHITECTURE.md).
 
 pub mod account;
+pub mod app_setting;
 pub mod account_mute;
 pub mod blacklist;
 pub mod c2c_conversation;

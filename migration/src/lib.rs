@@ -12,6 +12,7 @@ mod m20261204_000001_c2c_dedup_index;
 mod m20261204_000002_group_owner;
 mod m20261205_000001_webhook_outbox;
 mod m20261206_000001_statistics;
+mod m20261206_000002_app_setting;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_group_owner::Migration),
             Box::new(m20261205_000001_webhook_outbox::Migration),
             Box::new(m20261206_000001_statistics::Migration),
+            Box::new(m20261206_000002_app_setting::Migration),
         ]
     }
 }

@@ -28,10 +28,15 @@ pub enum Cache {
     Cards,
     /// `account::mute::GlobalMutes` (keys: UserIDs).
     Mutes,
+    /// `settings::Settings`, changed at run time (keys: the setting's name, then its new JSON
+    /// value and the change's version — a few hundred bytes — so every node puts it in force
+    /// before the change is answered).
+    Settings,
 }
 
 impl Cache {
-    pub const ALL: [Cache; 5] = [Cache::Accounts, Cache::Blocked, Cache::Friends, Cache::Cards, Cache::Mutes];
+    pub const ALL: [Cache; 6] =
+        [Cache::Accounts, Cache::Blocked, Cache::Friends, Cache::Cards, Cache::Mutes, Cache::Settings];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +45,7 @@ impl Cache {
             Cache::Friends => "friends",
             Cache::Cards => "cards",
             Cache::Mutes => "mutes",
+            Cache::Settings => "settings",
         }
     }
 

@@ -54,7 +54,43 @@ pub mod command {
     pub const FRIEND_DELETE: &str = "Sns.CallbackFriendDelete";
     pub const BLACKLIST_ADD: &str = "Sns.CallbackBlackListAdd";
     pub const BLACKLIST_DELETE: &str = "Sns.CallbackBlackListDelete";
+
+    /// Every one of them (a run-time configuration may name only these).
+    pub const ALL: [&str; 29] = [
+        STATE_CHANGE,
+        C2C_BEFORE_SEND,
+        C2C_AFTER_SEND,
+        C2C_AFTER_READ,
+        C2C_AFTER_RECALL,
+        PORTRAIT_SET,
+        PREV_FRIEND_ADD,
+        PREV_FRIEND_RESPONSE,
+        FRIEND_ADD,
+        GROUP_BEFORE_SEND,
+        GROUP_BEFORE_CREATE,
+        GROUP_BEFORE_APPLY,
+        GROUP_BEFORE_INVITE,
+        GROUP_AFTER_CREATE,
+        GROUP_AFTER_NEW_MEMBER,
+        GROUP_AFTER_MEMBER_EXIT,
+        GROUP_AFTER_SEND,
+        GROUP_AFTER_DESTROYED,
+        GROUP_AFTER_INFO_CHANGED,
+        GROUP_AFTER_RECALL,
+        GROUP_SEND_EXCEPTION,
+        GROUP_AFTER_FULL,
+        GROUP_BEFORE_CREATE_TOPIC,
+        GROUP_AFTER_CREATE_TOPIC,
+        GROUP_AFTER_TOPIC_DESTROYED,
+        GROUP_AFTER_TOPIC_CHANGED,
+        FRIEND_DELETE,
+        BLACKLIST_ADD,
+        BLACKLIST_DELETE,
+    ];
 }
+
+/// The name of the run-time webhook configuration in the settings room.
+pub const SETTING: &str = "webhook";
 
 /// Who triggered an event: the callback's `ClientIP` and `OptPlatform`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,7 +164,14 @@ pub struct CommandCounts {
 }
 
 pub struct Webhooks {
-    config: WebhookConfig,
+    /// What is in force: the file's `[webhook]` table, or the configuration set at run time.
+    config: std::sync::RwLock<Arc<WebhookConfig>>,
+    /// The file's (and environment's), in force again when the run-time one is cleared.
+    file: Arc<WebhookConfig>,
+    runtime: std::sync::atomic::AtomicBool,
+    /// When the configuration in force was set (Unix ms; 0: at start): a change heard late from
+    /// another node does not undo a newer one.
+    version: std::sync::atomic::AtomicI64,
     sdkappid: u64,
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
@@ -143,8 +186,12 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn new(config: &WebhookConfig, sdkappid: u64, db: DatabaseConnection, metrics: Arc<Metrics>) -> Arc<Webhooks> {
+        let file = Arc::new(config.clone());
         Arc::new(Webhooks {
-            config: config.clone(),
+            config: std::sync::RwLock::new(file.clone()),
+            file,
+            runtime: std::sync::atomic::AtomicBool::new(false),
+            version: std::sync::atomic::AtomicI64::new(0),
             sdkappid,
             db,
             metrics,
@@ -156,10 +203,42 @@ impl Webhooks {
         })
     }
 
+    /// The configuration in force (a snapshot: a change at run time applies to later calls).
+    pub fn config(&self) -> Arc<WebhookConfig> {
+        self.config.read().map(|c| c.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Puts a configuration set at run time in force, or (None) the file's again. `version`
+    /// (when it was set, Unix ms) older than the one in force is ignored; without one it applies.
+    pub fn apply(&self, runtime: Option<WebhookConfig>, version: Option<i64>) {
+        let next = match &runtime {
+            Some(config) => Arc::new(config.clone()),
+            None => self.file.clone(),
+        };
+        let mut config = self.config.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(version) = version {
+            if version < self.version.load(Relaxed) {
+                return;
+            }
+            self.version.store(version, Relaxed);
+        }
+        *config = next;
+        drop(config);
+        self.runtime.store(runtime.is_some(), Relaxed);
+        tracing::info!(runtime = runtime.is_some(), "webhook configuration changed");
+        self.wake.notify_one();
+    }
+
+    /// Whether the configuration in force was set at run time (not the file's).
+    pub fn is_runtime(&self) -> bool {
+        self.runtime.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether `command` fires: a URL is set and the command is on.
     pub fn fires(&self, command: &str) -> bool {
-        self.config.url.is_some()
-            && (self.config.commands.is_empty() || self.config.commands.iter().any(|c| c == command))
+        let config = self.config();
+        config.url.is_some() && (config.commands.is_empty() || config.commands.iter().any(|c| c == command))
     }
 
     pub fn set_enrich(&self, enrich: Enrich) {
@@ -168,7 +247,7 @@ impl Webhooks {
 
     /// A group event's `EventTime`: a string of milliseconds as in Tencent's examples, or a number.
     pub fn group_event_time(&self, ms: i64) -> Value {
-        if self.config.event_time_as_string {
+        if self.config().event_time_as_string {
             json!(ms.to_string())
         } else {
             json!(ms)
@@ -177,7 +256,8 @@ impl Webhooks {
 
     /// The callback URL with the query string of spec §4.1.
     fn url(&self, command: &str, origin: &Origin, now_secs: i64) -> String {
-        let base = self.config.url.as_deref().unwrap_or_default();
+        let config = self.config();
+        let base = config.url.as_deref().unwrap_or_default();
         let separator = if base.contains('?') { '&' } else { '?' };
         let mut url = format!(
             "{base}{separator}SdkAppid={}&CallbackCommand={}&contenttype=json&ClientIP={}&OptPlatform={}",
@@ -186,7 +266,7 @@ impl Webhooks {
             query_escape(&origin.client_ip),
             query_escape(&platform_name(command, &origin.platform)),
         );
-        if let Some(token) = &self.config.token {
+        if let Some(token) = &config.token {
             url.push_str(&format!("&Sign={}&RequestTime={now_secs}", sign(token, now_secs)));
         }
         url
@@ -245,7 +325,7 @@ impl Webhooks {
     /// events' `ResultItem`): the targets the backend denied, with the code each gets. A failed
     /// call, or a top-level `ErrorCode` other than 0, denies nothing (spec §4.2: ignored).
     pub async fn denied_targets(&self, command: &'static str, origin: &Origin, body: Value) -> Vec<(String, i64)> {
-        let timeout = Duration::from_millis(self.config.before_timeout_ms.max(1));
+        let timeout = Duration::from_millis(self.config().before_timeout_ms.max(1));
         let answer = match self.call(command, origin, &body, timeout, None).await {
             Ok(answer) if answer.get("ErrorCode").and_then(Value::as_i64) == Some(0) => answer,
             Ok(_) => return Vec::new(),
@@ -269,10 +349,10 @@ impl Webhooks {
     /// Asks the backend before an action; never retried. A failed call lets the action through,
     /// or refuses it with 80003 when the app chose fail-closed.
     pub async fn before(&self, command: &'static str, origin: &Origin, body: Value, decisions: &Decisions) -> Verdict {
-        let timeout = Duration::from_millis(self.config.before_timeout_ms.max(1));
+        let timeout = Duration::from_millis(self.config().before_timeout_ms.max(1));
         let failed = |why: &CallError| {
             tracing::warn!(command, error = %why, "before-event callback failed");
-            if self.config.fail_closed {
+            if self.config().fail_closed {
                 Verdict::Refuse(Failure::new(80003, format!("the app backend's {command} callback failed: {why}")))
             } else {
                 Verdict::Allow(None)

@@ -94,6 +94,11 @@ impl Webhooks {
                     }
                 }
                 more = false;
+                // Without a callback URL (none configured, or turned off at run time) events
+                // wait; the configuration may change at any time.
+                if hooks.config().url.is_none() {
+                    continue;
+                }
                 // One dispatcher in a cluster keeps each key's order.
                 if let Some(turn) = &turn {
                     if !turn().await {
@@ -152,7 +157,8 @@ impl Webhooks {
         now: i64,
         deadline: Instant,
     ) -> Result<bool, DbErr> {
-        let timeout = Duration::from_millis(self.config.after_timeout_ms.max(1));
+        let config = self.config();
+        let timeout = Duration::from_millis(config.after_timeout_ms.max(1));
         for row in rows {
             if row.next_try_ms > now || Instant::now() >= deadline {
                 return Ok(false);
@@ -177,11 +183,8 @@ impl Webhooks {
                 }
                 Err(why) => {
                     let attempts = row.attempts + 1;
-                    let delay = self
-                        .config
-                        .retry_base_ms
-                        .saturating_mul(1 << attempts.clamp(0, 20))
-                        .min(self.config.retry_max_ms.max(1));
+                    let delay =
+                        config.retry_base_ms.saturating_mul(1 << attempts.clamp(0, 20)).min(config.retry_max_ms.max(1));
                     tracing::debug!(command, id = row.id, attempts, error = %why, "after-event not delivered; retrying");
                     self.count(command, |c| c.retried += 1);
                     webhook_event::Entity::update_many()
@@ -200,7 +203,7 @@ impl Webhooks {
     /// Events older than `keep_secs` go: delivered ones silently, undelivered ones given up,
     /// counted and logged.
     async fn drop_expired(&self, now: i64) -> Result<(), DbErr> {
-        let cutoff = now - self.config.keep_secs.max(1).saturating_mul(1000);
+        let cutoff = now - self.config().keep_secs.max(1).saturating_mul(1000);
         let expired: Vec<(String, i64)> = webhook_event::Entity::find()
             .select_only()
             .column(webhook_event::Column::Command)
