@@ -125,11 +125,11 @@ pub async fn getappinfo(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
 
 /// `parley_stats/overview {Days?, Minutes?}`: what the console draws. `Now` has the real-time
 /// figures; `Days` the per-day figures of the last `Days` days (30; at most 400) that have any;
-/// `Minutes` the traffic of each minute of the last `Minutes` (60; at most 2,880) that had any.
+/// `Minutes` the traffic of each minute of the last `Minutes` (1,440; at most 2,880) that had any.
 pub async fn overview(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let days_asked = f.opt_i64("Days").map_err(|e| bad(e.to_string()))?.unwrap_or(30);
-    let minutes_asked = f.opt_i64("Minutes").map_err(|e| bad(e.to_string()))?.unwrap_or(60);
+    let minutes_asked = f.opt_i64("Minutes").map_err(|e| bad(e.to_string()))?.unwrap_or(1440);
     if !(1..=400).contains(&days_asked) {
         return Err(bad("Days is 1 to 400"));
     }
