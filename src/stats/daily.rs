@@ -133,9 +133,10 @@ pub struct Tally {
     counts: [[AtomicU64; COUNTS]; 2],
     /// Everything counted since the start (`/metrics`).
     totals: [AtomicU64; COUNTS],
-    /// Users online on this node now, and the most during the minute of each parity.
+    /// Users online on this node now, and the most at once in each minute not yet flushed
+    /// (changed at logins and logouts, not per message: a mutex is cheap here).
     online: AtomicI64,
-    peaks: [AtomicI64; 2],
+    peaks: Mutex<BTreeMap<i64, i64>>,
     seen: Mutex<SeenToday>,
 }
 
@@ -187,9 +188,12 @@ impl Tally {
 
     /// Users online on this node changed by `delta`.
     pub fn online_changed(&self, delta: i64) {
+        let Ok(mut peaks) = self.peaks.lock() else {
+            return;
+        };
         let now = self.online.fetch_add(delta, Ordering::Relaxed) + delta;
-        let minute = minute_of(crate::now_secs());
-        self.peaks[(minute & 1) as usize].fetch_max(now, Ordering::Relaxed);
+        let peak = peaks.entry(minute_of(crate::now_secs())).or_insert(now);
+        *peak = (*peak).max(now);
     }
 
     pub fn online_now(&self) -> i64 {
@@ -208,11 +212,14 @@ impl Tally {
                     *taken.counts.entry((minute, what.name())).or_default() += n as i64;
                 }
             }
-            // The next minute's peak starts from who is online at its start.
-            let peak = self.peaks[parity].swap(online, Ordering::Relaxed);
-            if minute == now_minute || peak > 0 {
-                taken.peaks.push((minute, peak.max(0)));
-            }
+        }
+        if let Ok(mut peaks) = self.peaks.lock() {
+            // Every minute is reported, at least with who is online now; the rest of this one
+            // starts from them.
+            let current = peaks.entry(now_minute).or_insert(online);
+            *current = (*current).max(online);
+            taken.peaks = std::mem::take(&mut *peaks).into_iter().map(|(m, p)| (m, p.max(0))).collect();
+            peaks.insert(now_minute, online);
         }
         if let Ok(mut seen) = self.seen.lock() {
             taken.seen = std::mem::take(&mut seen.fresh);
@@ -232,6 +239,12 @@ impl Tally {
             let mut fresh = taken.seen;
             fresh.append(&mut seen.fresh);
             seen.fresh = fresh;
+        }
+        if let Ok(mut peaks) = self.peaks.lock() {
+            for (minute, peak) in taken.peaks {
+                let kept = peaks.entry(minute).or_insert(peak);
+                *kept = (*kept).max(peak);
+            }
         }
     }
 }
@@ -575,7 +588,11 @@ mod tests {
         let peak = taken.peaks.iter().map(|(_, p)| *p).max();
         assert_eq!(peak, Some(3));
         assert_eq!(tally.online_now(), 1);
-        // The next minute starts from who is still online.
-        assert_eq!(tally.take(minute).peaks.iter().map(|(_, p)| *p).max(), Some(1));
+        // The rest of the minute starts from who is still online, and a later minute's users
+        // are never counted in an earlier one.
+        assert_eq!(tally.take(minute).peaks, [(minute, 1)]);
+        tally.online_changed(5);
+        let later = tally.take(minute + 1).peaks;
+        assert!(later.contains(&(minute + 1, 6)) && !later.contains(&(minute - 1, 6)), "{later:?}");
     }
 }
