@@ -15,6 +15,7 @@ mod parley_target;
 mod process;
 mod scenarios;
 mod soak;
+mod webhook;
 mod xmpp;
 mod xmpp_check;
 
@@ -29,18 +30,27 @@ use scenarios::{C2c, Fanout};
 
 const USAGE: &str = "\
 usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--redis-url URL] [--targets LIST] [--scenarios LIST]
-                    [--out FILE] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
+                    [--out FILE] [--merge] [--charts DIR] [--pairs N] [--windows LIST] [--seconds S]
                     [--connections N] [--sources N] [--rest-concurrency N] [--latency-rate MSG_PER_SEC]
+                    [--neighbour-rate MSG_PER_SEC]
        parley-bench soak [--quick] [options]   (see `parley-bench soak --help`)
        parley-bench soak-chart [SOAK_JSON] [PNG]   (redraws docs/bench/soak-rss.png)
        parley-bench limit-server [ADDR]
        parley-bench charts [RESULTS_JSON] [OUT_DIR]
        parley-bench table [RESULTS_JSON]     (the README's results table, in Markdown)
+       parley-bench webhook-table [RESULTS_JSON]   (the README's webhook tables)
+       parley-bench webhook-backend [ADDR]   (the fast app backend the webhook scenarios call)
        parley-bench xmpp-check     (checks the XMPP client against a running ejabberd)
 targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd,
          parley-cluster (two nodes on PostgreSQL and Redis, users alternating between them; C2C only;
          needs --database-url and --redis-url)
-scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg";
+scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg,
+           c2c-webhook (parley-sqlite: C2C throughput at c2c-throughput's best window — of this run, else the
+             one --windows value, else 16 (quick: 8) — with the before-send webhook off / on, fresh servers),
+           webhook-slow-neighbour (parley-sqlite: min(pairs, 200) pairs at --neighbour-rate, default a quarter
+             of c2c-webhook's rate with the webhook on, beside one conversation whose backend answers take 1.9 s)
+--merge: replace only this run's (target, scenario) entries of --out and keep the rest of the file;
+         no charts unless --charts is given";
 
 #[derive(Clone)]
 struct Options {
@@ -60,12 +70,18 @@ struct Options {
     rest_concurrency: usize,
     /// c2c-latency's rate; default half of the best c2c-throughput of the same target.
     latency_rate: Option<f64>,
+    /// webhook-slow-neighbour's rate; default a quarter of c2c-webhook's with the webhook on.
+    neighbour_rate: Option<f64>,
+    /// c2c-webhook's window when c2c-throughput does not run: the one `--windows` value given.
+    webhook_window: Option<u64>,
+    /// Replace this run's entries of `out` instead of writing it anew.
+    merge: bool,
     public: (usize, f64),
     av: (usize, f64),
 }
 
 /// Flags that take a value.
-const VALUED: [&str; 14] = [
+const VALUED: [&str; 15] = [
     "--server",
     "--database-url",
     "--redis-url",
@@ -80,13 +96,19 @@ const VALUED: [&str; 14] = [
     "--sources",
     "--rest-concurrency",
     "--latency-rate",
+    "--neighbour-rate",
 ];
+/// Flags that take none.
+const SWITCHES: [&str; 2] = ["--quick", "--merge"];
+/// The scenarios every target runs (`run_target`), and parley-sqlite's webhook ones (webhook.rs).
+const GENERIC: [&str; 5] = ["c2c-throughput", "c2c-latency", "group-fanout", "connections", "rest-sendmsg"];
+const WEBHOOK: [&str; 2] = ["c2c-webhook", "webhook-slow-neighbour"];
 
 fn options(args: &[String]) -> Options {
     // A mistyped flag must not start a full run that overwrites the published results.
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        let known = arg == "--quick" || (VALUED.contains(&arg.as_str()) && rest.next().is_some());
+        let known = SWITCHES.contains(&arg.as_str()) || (VALUED.contains(&arg.as_str()) && rest.next().is_some());
         if !known {
             eprintln!("{USAGE}");
             std::process::exit(if arg == "--help" || arg == "-h" { 0 } else { 2 });
@@ -94,6 +116,7 @@ fn options(args: &[String]) -> Options {
     }
     let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let quick = args.iter().any(|a| a == "--quick");
+    let merge = args.iter().any(|a| a == "--merge");
     let pick = |quick_value: &str, full_value: &str| if quick { quick_value } else { full_value }.to_string();
     let list = |name: &str, default: String| -> Vec<String> {
         get(name).unwrap_or(default).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -113,9 +136,9 @@ fn options(args: &[String]) -> Options {
         database_url,
         redis_url: get("--redis-url").or_else(|| std::env::var("PARLEY_BENCH_REDIS_URL").ok()),
         targets: list("--targets", default_targets.into()),
-        scenarios: list("--scenarios", "c2c-throughput,c2c-latency,group-fanout,connections,rest-sendmsg".into()),
+        scenarios: list("--scenarios", [GENERIC.as_slice(), WEBHOOK.as_slice()].concat().join(",")),
         out: PathBuf::from(get("--out").unwrap_or_else(|| pick("target/bench/quick.json", "docs/bench/results.json"))),
-        charts: get("--charts").map(PathBuf::from).or_else(|| (!quick).then(|| PathBuf::from("docs/bench"))),
+        charts: get("--charts").map(PathBuf::from).or_else(|| (!quick && !merge).then(|| PathBuf::from("docs/bench"))),
         pairs: num("--pairs", 20.0, 500.0) as usize,
         windows: list("--windows", pick("8", "1,4,16,64")).iter().filter_map(|w| w.parse().ok()).collect(),
         seconds: num("--seconds", 2.0, 10.0),
@@ -123,15 +146,23 @@ fn options(args: &[String]) -> Options {
         sources: num("--sources", 4.0, 4.0) as usize,
         rest_concurrency: num("--rest-concurrency", 16.0, 64.0) as usize,
         latency_rate: get("--latency-rate").and_then(|v| v.parse().ok()),
+        neighbour_rate: get("--neighbour-rate").and_then(|v| v.parse().ok()),
+        webhook_window: get("--windows")
+            .map(|w| w.split(',').filter_map(|w| w.trim().parse().ok()).collect::<Vec<u64>>())
+            .filter(|w| w.len() == 1)
+            .map(|w| w[0]),
+        merge,
         public: if quick { (50, 50.0) } else { (1_000, 1_000.0) },
         av: if quick { (200, 50.0) } else { (10_000, 100.0) },
     }
 }
 
-/// The runs of one plan, with what could not be run and why.
+/// The runs of one plan, with what could not be run and why, and what failed a run's checks
+/// (webhook.rs: lost messages, errors; the generator then exits with 1).
 struct Report {
     runs: Vec<Value>,
     pending: Vec<String>,
+    failures: Vec<String>,
 }
 
 impl Options {
@@ -205,11 +236,70 @@ async fn run_target<T: Target>(
     }
 }
 
+/// The webhook scenarios' sizes: c2c-webhook is c2c-throughput at its best window (this run's,
+/// else the one `--windows` value, else 16 — the published best — or 8 quick).
+fn webhook_plan(o: &Options, report: &Report) -> webhook::Plan {
+    let best_window = report
+        .runs
+        .iter()
+        .filter(|r| r["target"] == "parley-sqlite" && r["scenario"] == "c2c-throughput")
+        .max_by(|a, b| {
+            let rate = |r: &Value| r["metrics"]["acked_per_sec"].as_f64().unwrap_or(0.0);
+            rate(a).total_cmp(&rate(b))
+        })
+        .and_then(|r| r["params"]["window"].as_u64());
+    webhook::Plan {
+        server: o.server.clone(),
+        quick: o.quick,
+        throughput: o.wants("c2c-webhook"),
+        neighbours: o.wants("webhook-slow-neighbour"),
+        pairs: o.pairs,
+        window: best_window.or(o.webhook_window).unwrap_or(if o.quick { 8 } else { 16 }),
+        seconds: o.seconds,
+        neighbour_pairs: o.pairs.min(200),
+        // At least two of the slow conversation's messages (one every 2 s) in a quick run.
+        neighbour_seconds: o.seconds.max(4.0),
+        neighbour_rate: o.neighbour_rate,
+    }
+}
+
+/// `out` with `new`'s runs in place of its runs of the same (target, scenario), every other
+/// entry kept as it was; `new`'s machine, commands and pending listed under `merged`.
+fn merge(mut out: Value, new: &Value) -> Value {
+    let new_runs = new["runs"].as_array().cloned().unwrap_or_default();
+    let key = |r: &Value| (r["target"].clone(), r["scenario"].clone());
+    let replaced: Vec<(Value, Value)> = new_runs.iter().map(key).collect();
+    let mut scenarios: Vec<Value> = Vec::new();
+    for r in &new_runs {
+        if !scenarios.contains(&r["scenario"]) {
+            scenarios.push(r["scenario"].clone());
+        }
+    }
+    if let Some(runs) = out["runs"].as_array_mut() {
+        runs.retain(|r| !replaced.contains(&key(r)));
+        runs.extend(new_runs);
+    } else {
+        out["runs"] = json!(new_runs);
+    }
+    let mut entry = json!({"scenarios": scenarios, "machine": new["machine"], "commands": new["commands"],
+                           "pending": new["pending"]});
+    if let Some(failures) = new.get("failures") {
+        entry["failures"] = failures.clone();
+    }
+    let mut merged = out["merged"].as_array().cloned().unwrap_or_default();
+    merged.retain(|m| m["scenarios"] != entry["scenarios"]);
+    merged.push(entry);
+    out["merged"] = json!(merged);
+    let runs = out["runs"].as_array().cloned().unwrap_or_default();
+    out["ratios"] = ratios(&runs);
+    out
+}
+
 /// The most connections a process may hold here: the server and the generator each need one
 /// descriptor per connection, and neither may pass the machine's hard limit.
 fn connection_budget(o: &Options, fd_limit: u64, report: &mut Report) -> usize {
     let budget = (fd_limit as usize).saturating_sub(1_000);
-    if o.connections > budget {
+    if o.connections > budget && o.wants("connections") {
         report.pending.push(format!(
             "connections: {} asked, {budget} run — this machine's hard limit on open files is {fd_limit} \
 per process (no CAP_SYS_RESOURCE to raise it), and server and generator each need one per connection",
@@ -223,9 +313,14 @@ per process (no CAP_SYS_RESOURCE to raise it), and server and generator each nee
 
 async fn run(o: &Options) -> Report {
     let fd_limit = process::raise_fd_limit();
-    let mut report = Report { runs: Vec::new(), pending: Vec::new() };
+    let mut report = Report { runs: Vec::new(), pending: Vec::new(), failures: Vec::new() };
     let connections = connection_budget(o, fd_limit, &mut report);
+    let generic = o.scenarios.iter().any(|s| GENERIC.contains(&s.as_str()));
     for name in &o.targets {
+        let webhooks = name == "parley-sqlite" && o.scenarios.iter().any(|s| WEBHOOK.contains(&s.as_str()));
+        if !generic && !webhooks {
+            continue;
+        }
         println!("== {name}");
         match name.as_str() {
             "parley-sqlite" | "parley-postgres" => {
@@ -237,19 +332,25 @@ async fn run(o: &Options) -> Report {
                     }
                     _ => None,
                 };
-                let parley = match parley_target::Parley::start(&o.server, postgres) {
-                    Ok(p) => Arc::new(p),
-                    Err(e) => {
-                        report.pending.push(format!("{name}: could not start {}: {e}", o.server.display()));
-                        continue;
+                if generic {
+                    let parley = match parley_target::Parley::start(&o.server, postgres) {
+                        Ok(p) => Arc::new(p),
+                        Err(e) => {
+                            report.pending.push(format!("{name}: could not start {}: {e}", o.server.display()));
+                            continue;
+                        }
+                    };
+                    let mut plan = o.clone();
+                    // PostgreSQL: the C2C and REST paths, where the store is what differs.
+                    if name == "parley-postgres" {
+                        plan.scenarios.retain(|s| s == "c2c-throughput" || s == "c2c-latency" || s == "rest-sendmsg");
                     }
-                };
-                let mut plan = o.clone();
-                // PostgreSQL: the C2C and REST paths, where the store is what differs.
-                if name == "parley-postgres" {
-                    plan.scenarios.retain(|s| s == "c2c-throughput" || s == "c2c-latency" || s == "rest-sendmsg");
+                    run_target(parley.clone(), &plan, &mut report, connections, Some(&parley)).await;
                 }
-                run_target(parley.clone(), &plan, &mut report, connections, Some(&parley)).await;
+                // After the shared server stopped: the webhook runs start fresh servers of their own.
+                if webhooks {
+                    webhook::run(&webhook_plan(o, &report), &mut report).await;
+                }
             }
             "parley-cluster" => {
                 let (Some(database), Some(redis)) = (&o.database_url, &o.redis_url) else {
@@ -381,6 +482,19 @@ fn main() {
             }
         }
         Some("xmpp-check") => runtime.block_on(xmpp_check::run()).unwrap(),
+        Some("webhook-backend") => {
+            let listen = args.get(1).filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:0".into());
+            let lifeline = args.iter().any(|a| a == "--lifeline");
+            if let Err(e) = runtime.block_on(webhook::serve(&listen, lifeline)) {
+                eprintln!("webhook backend: {e}");
+                std::process::exit(1);
+            }
+        }
+        Some("webhook-table") => {
+            let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/results.json");
+            let results: Value = serde_json::from_str(&std::fs::read_to_string(input).unwrap()).unwrap();
+            print!("{}", webhook::table(&results));
+        }
         Some("table") => {
             let input = args.get(1).map(String::as_str).unwrap_or("docs/bench/results.json");
             let results: Value = serde_json::from_str(&std::fs::read_to_string(input).unwrap()).unwrap();
@@ -397,10 +511,20 @@ fn main() {
             let report = runtime.block_on(run(&o));
             let mut commands = vec![if o.quick { "bash bench/run --quick" } else { "bash bench/run" }.to_string()];
             commands.push(format!("parley-bench {}", args.join(" ")).trim().to_string());
-            let results = json!({
+            let mut results = json!({
                 "machine": machine(), "quick": o.quick, "commands": commands,
                 "runs": report.runs, "ratios": ratios(&report.runs), "pending": report.pending,
             });
+            if !report.failures.is_empty() {
+                results["failures"] = json!(report.failures);
+            }
+            if o.merge {
+                if let Ok(text) = std::fs::read_to_string(&o.out) {
+                    // A file that is not JSON is left alone rather than replaced.
+                    let old: Value = serde_json::from_str(&text).expect("--merge: --out is not JSON");
+                    results = merge(old, &results);
+                }
+            }
             if let Some(dir) = o.out.parent() {
                 std::fs::create_dir_all(dir).unwrap();
             }
@@ -414,6 +538,12 @@ fn main() {
                 draw_charts(&results, dir);
             }
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            if !report.failures.is_empty() {
+                for failure in &report.failures {
+                    eprintln!("FAILED: {failure}");
+                }
+                std::process::exit(1);
+            }
         }
     }
 }

@@ -78,6 +78,16 @@ impl Drop for ScratchDatabase {
     }
 }
 
+/// What a particular run adds to the benchmark's server: TOML appended to `BENCH_CONFIG`,
+/// environment variables, and a suffix of the data directory (so a server being stopped never
+/// shares one with the next).
+#[derive(Default)]
+pub struct Extra {
+    pub config: String,
+    pub env: Vec<(&'static str, String)>,
+    pub dir_suffix: String,
+}
+
 pub struct Parley {
     name: String,
     addr: String,
@@ -94,12 +104,17 @@ impl Parley {
     /// Starts `server` (a release parley binary) with a fresh store: SQLite in a temporary
     /// directory, or a new database next to `postgres_admin_url`'s.
     pub fn start(server: &Path, postgres_admin_url: Option<&str>) -> io::Result<Parley> {
-        Parley::start_nodes(server, postgres_admin_url, None, 1)
+        Parley::start_nodes(server, postgres_admin_url, None, 1, &Extra::default())
     }
 
     /// A cluster target: `nodes` nodes on one fresh PostgreSQL database and one Redis.
     pub fn start_cluster(server: &Path, postgres_admin_url: &str, redis_url: &str, nodes: usize) -> io::Result<Parley> {
-        Parley::start_nodes(server, Some(postgres_admin_url), Some(redis_url), nodes.max(2))
+        Parley::start_nodes(server, Some(postgres_admin_url), Some(redis_url), nodes.max(2), &Extra::default())
+    }
+
+    /// One node on a fresh SQLite file, with `extra` configuration (webhook.rs).
+    pub fn start_sqlite_with(server: &Path, extra: &Extra) -> io::Result<Parley> {
+        Parley::start_nodes(server, None, None, 1, extra)
     }
 
     fn start_nodes(
@@ -107,13 +122,14 @@ impl Parley {
         postgres_admin_url: Option<&str>,
         redis_url: Option<&str>,
         nodes: usize,
+        extra: &Extra,
     ) -> io::Result<Parley> {
-        let data_dir = std::env::temp_dir().join(format!("parley-bench-{}", std::process::id()));
+        let data_dir = std::env::temp_dir().join(format!("parley-bench-{}{}", std::process::id(), extra.dir_suffix));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir)?;
         let config = data_dir.join("bench.toml");
-        std::fs::write(&config, BENCH_CONFIG)?;
-        let mut env: Vec<(&str, String)> = Vec::new();
+        std::fs::write(&config, format!("{BENCH_CONFIG}{}", extra.config))?;
+        let mut env: Vec<(&str, String)> = extra.env.clone();
         let (database, name) = match postgres_admin_url {
             Some(url) => {
                 let (db, db_url) = ScratchDatabase::create(url)?;
@@ -394,8 +410,22 @@ fn number_field(text: &str, key: &str) -> Option<i64> {
     rest[..len].parse().ok()
 }
 
+impl ParleyConn {
+    /// `send_c2c` with the message text `text` (JSON-escaped here).
+    pub async fn send_c2c_text(&mut self, to: &str, seq: u64, stamp: Stamp, text: &str) -> io::Result<()> {
+        let random = rand_u32();
+        let text = Value::from(text);
+        let frame = format!(
+            "{{\"id\":{seq},\"cmd\":\"send_msg\",\"data\":{{\"To_Account\":\"{to}\",\"MsgRandom\":{random},\
+\"CloudCustomData\":\"{stamp}\",\"MsgBody\":[{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":{text}}}}}]}}}}"
+        );
+        self.send_json(frame).await
+    }
+}
+
 impl Conn for ParleyConn {
     async fn send_c2c(&mut self, to: &str, seq: u64, stamp: Stamp) -> io::Result<()> {
+        // The hot path: the fixed text written in place (`send_c2c_text` escapes its text).
         let random = rand_u32();
         let frame = format!(
             "{{\"id\":{seq},\"cmd\":\"send_msg\",\"data\":{{\"To_Account\":\"{to}\",\"MsgRandom\":{random},\

@@ -73,6 +73,24 @@ fn read(pid: u32) -> (f64, u64) {
     (cpu, rss_kb * 1024)
 }
 
+/// The whole machine's CPU seconds so far, from /proc/stat: (busy — every state but idle and
+/// iowait —, of which niced: processes at a positive nice value, such as a build that was
+/// started with `nice` beside the benchmark).
+pub fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is within user and nice).
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    // SAFETY: sysconf only reads a constant of the system.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let busy: f64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    (busy / ticks_per_second, fields.get(1).copied().unwrap_or(0.0) / ticks_per_second)
+}
+
 /// Raises this process's soft fd limit to its hard limit (children inherit it); returns the
 /// limit now in force.
 pub fn raise_fd_limit() -> u64 {

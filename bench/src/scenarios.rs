@@ -2,6 +2,7 @@
 //! Each returns one result object of the results JSON (see main.rs) and prints one line.
 //! Every loop is bounded by a deadline; a connection that fails is counted, never waited for.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,10 +132,24 @@ enum Destination {
     Group(String),
 }
 
-/// Sends until the window closes, then waits (bounded) for its acknowledgements. Deliveries
-/// to the sender itself (a group echo) are not counted.
-async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Window, counters: Arc<Counters>) -> C {
-    let mut sent = Sent { seq: 0, answered: 0, back_off: false, counters: counters.clone() };
+/// Sends until the window closes, then waits (bounded) for its acknowledgements; returns the
+/// connection and its send→ack latencies. Deliveries to the sender itself (a group echo) are not
+/// counted.
+async fn send_loop<C: Conn>(
+    mut conn: C,
+    to: Destination,
+    pace: Pace,
+    window: Window,
+    counters: Arc<Counters>,
+) -> (C, Latencies) {
+    let mut sent = Sent {
+        seq: 0,
+        answered: 0,
+        back_off: false,
+        counters: counters.clone(),
+        stamps: HashMap::new(),
+        acks: Latencies::default(),
+    };
     let result: io::Result<()> = async {
         match pace {
             Pace::Window(size) => {
@@ -189,7 +204,7 @@ async fn send_loop<C: Conn>(mut conn: C, to: Destination, pace: Pace, window: Wi
             eprintln!("  sender failed: {e}");
         }
     }
-    conn
+    (conn, sent.acks)
 }
 
 /// One sender's sequence numbers and answers (`answered`: acknowledged or refused).
@@ -199,6 +214,10 @@ struct Sent {
     /// Set by a refusal ("server busy; retry"): the sender pauses as a client would.
     back_off: bool,
     counters: Arc<Counters>,
+    /// The stamp of each message not yet answered, by sequence number.
+    stamps: HashMap<u64, Stamp>,
+    /// Send→ack latencies (µs) of the acknowledged ones.
+    acks: Latencies,
 }
 
 impl Sent {
@@ -207,6 +226,7 @@ impl Sent {
             Destination::User(peer) => conn.send_c2c(peer, self.seq, stamp).await?,
             Destination::Group(group) => conn.send_group(group, self.seq, stamp).await?,
         }
+        self.stamps.insert(self.seq, stamp);
         self.seq += 1;
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -214,14 +234,18 @@ impl Sent {
 
     fn on_event(&mut self, event: Event, window: Window) {
         match event {
-            Event::Acked(_) => {
+            Event::Acked(seq) => {
+                if let Some(stamp) = self.stamps.remove(&seq) {
+                    self.acks.0.push(now_us().saturating_sub(stamp));
+                }
                 self.answered += 1;
                 self.counters.acked.fetch_add(1, Ordering::Relaxed);
                 if window.open() {
                     self.counters.acked_in_window.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Event::Refused(_) => {
+            Event::Refused(seq) => {
+                self.stamps.remove(&seq);
                 self.answered += 1;
                 self.back_off = true;
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -370,7 +394,17 @@ pub struct C2c {
     pub rate: Option<f64>,
 }
 
+/// A task started with a run's clock, given the instant its sending stops; what it returns is
+/// the run's `beside` (webhook.rs: the slow conversation, the backend's figures).
+pub type Beside = Box<dyn FnOnce(tokio::time::Instant) -> tokio::task::JoinHandle<Value> + Send>;
+
 pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
+    let scenario = if c.rate.is_some() { "c2c-latency" } else { "c2c-throughput" };
+    c2c_with(target, c, scenario, None).await
+}
+
+/// `c2c`, recorded as `scenario`, with `beside` running from the start of the clock.
+pub async fn c2c_with<T: Target>(target: &Arc<T>, c: &C2c, scenario: &str, beside: Option<Beside>) -> Value {
     let C2c { first_user, pairs, window, seconds, rate } = *c;
     let users: Vec<String> = (first_user..first_user + pairs * 2).map(user).collect();
     let (conns, _, failures) = login_all(target, &users, 4).await;
@@ -395,6 +429,7 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
     let generator = Usage::start(Some(std::process::id()));
     let counters_before = target.counters().await;
     let window_clock = Window { end: tokio::time::Instant::now() + Duration::from_secs_f64(seconds) };
+    let beside = beside.map(|start| start(window_clock.end));
     let period = Duration::from_secs_f64(live_pairs.max(1) as f64 / rate.unwrap_or(1.0).max(1.0));
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
     for (n, (i, sender, receiver)) in pairs_live.into_iter().enumerate() {
@@ -406,8 +441,11 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
         senders.push(tokio::spawn(send_loop(sender, to, pace, window_clock, counters.clone())));
         receivers.push(tokio::spawn(receive_loop(receiver, window_clock, done.clone(), counters.clone())));
     }
+    let mut acks = Latencies::default();
     for sender in senders {
-        let _ = sender.await;
+        if let Ok((_, l)) = sender.await {
+            acks.0.extend(l.0);
+        }
     }
     let measured = usage.finish();
     let generator = generator.finish();
@@ -421,8 +459,11 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
     }
     let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let (acked, delivered) = (count(&counters.acked), count(&counters.delivered));
-    let scenario = if rate.is_some() { "c2c-latency" } else { "c2c-throughput" };
-    let result = json!({
+    let beside = match beside {
+        Some(task) => task.await.unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    let mut result = json!({
         "scenario": scenario, "target": target.name(),
         "params": match rate {
             Some(r) => json!({"pairs": pairs, "live_pairs": live_pairs, "rate_per_sec": r, "seconds": seconds}),
@@ -436,12 +477,16 @@ pub async fn c2c<T: Target>(target: &Arc<T>, c: &C2c) -> Value {
             "warm_up_seconds": warm_up_seconds,
             "skipped_ticks": count(&counters.skipped), "refused": count(&counters.refused),
             "latency_ms": latencies.percentiles_ms(),
+            "ack_latency_ms": acks.percentiles_ms(),
             "server_cpu_cores": measured.cpu_cores, "server_rss_mb": measured.rss_mb,
             "generator_cpu_cores": generator.cpu_cores,
             "errors": count(&counters.errors) + failures as u64,
             "writer": writer,
         },
     });
+    if !beside.is_null() {
+        result["beside"] = beside;
+    }
     let m = &result["metrics"];
     println!(
         "{scenario:<15} {:<16} pairs={pairs:<5} {}  acked {:>8.0}/s  delivered {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  p999 {:>6.1} ms  cpu {:.2} (generator {:.2})  rss {:.0} MB  lost {}  refused {}  errors {}",
