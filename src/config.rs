@@ -234,6 +234,9 @@ pub struct WebhookConfig {
     /// First retry delay of an after-event; doubles each time, at most `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// Most callbacks in flight at once, and so connections to the backend (set at start).
+    /// More wait their turn, within their timeout.
+    pub max_in_flight: usize,
 }
 
 impl Default for WebhookConfig {
@@ -249,6 +252,7 @@ impl Default for WebhookConfig {
             keep_secs: 24 * 3600,
             retry_base_ms: 500,
             retry_max_ms: 60_000,
+            max_in_flight: 256,
         }
     }
 }

@@ -176,6 +176,8 @@ pub struct Webhooks {
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
     http: crate::http::HttpClient,
+    /// Callbacks in flight (`max_in_flight`): a burst does not open a connection per message.
+    in_flight: tokio::sync::Semaphore,
     /// Rung after an outbox write commits, so the dispatcher need not wait for its next look.
     wake: tokio::sync::Notify,
     enrich: OnceLock<Enrich>,
@@ -196,6 +198,7 @@ impl Webhooks {
             db,
             metrics,
             http: crate::http::client(),
+            in_flight: tokio::sync::Semaphore::new(config.max_in_flight.max(1)),
             wake: tokio::sync::Notify::new(),
             enrich: OnceLock::new(),
             counts: Mutex::default(),
@@ -291,6 +294,8 @@ impl Webhooks {
             .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default())))
             .map_err(|e| CallError::Transport(e.to_string()))?;
         let exchange = async {
+            // Waiting for a turn counts against the timeout.
+            let _turn = self.in_flight.acquire().await.map_err(|e| CallError::Transport(e.to_string()))?;
             let response = self.http.request(request).await.map_err(|e| CallError::Transport(e.to_string()))?;
             let status = response.status().as_u16();
             let bytes =

@@ -135,13 +135,26 @@ impl Webhooks {
         }
         let keys: Vec<Vec<webhook_event::Model>> = by_key.into_values().collect();
         let mut all_delivered = true;
+        let mut delivered: Vec<i64> = Vec::new();
         for batch in keys.chunks(PARALLEL_KEYS) {
             let outcomes =
                 futures_util::future::join_all(batch.iter().map(|rows| self.deliver_in_order(rows, now, deadline)))
                     .await;
             for outcome in outcomes {
-                all_delivered &= outcome?;
+                let (ids, all) = outcome?;
+                delivered.extend(ids);
+                all_delivered &= all;
             }
+        }
+        // The round's deliveries are marked together: one statement, not a commit per event
+        // competing with the message writer. A crash before it sends them again (at least once).
+        let marked_at = crate::now_millis().max(1);
+        for ids in delivered.chunks(500) {
+            webhook_event::Entity::update_many()
+                .col_expr(webhook_event::Column::DeliveredMs, marked_at.into())
+                .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
+                .exec(&self.db)
+                .await?;
         }
         let depth =
             webhook_event::Entity::find().filter(webhook_event::Column::DeliveredMs.eq(0)).count(&self.db).await?;
@@ -150,18 +163,19 @@ impl Webhooks {
     }
 
     /// Delivers one key's events in order, stopping at the first that fails or must wait;
-    /// answers whether all were delivered.
+    /// answers the ids delivered and whether all were.
     async fn deliver_in_order(
         &self,
         rows: &[webhook_event::Model],
         now: i64,
         deadline: Instant,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<(Vec<i64>, bool), DbErr> {
+        let mut delivered = Vec::new();
         let config = self.config();
         let timeout = Duration::from_millis(config.after_timeout_ms.max(1));
         for row in rows {
             if row.next_try_ms > now || Instant::now() >= deadline {
-                return Ok(false);
+                return Ok((delivered, false));
             }
             let command = row.command.as_str();
             let mut body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
@@ -173,14 +187,8 @@ impl Webhooks {
             }
             let origin = Origin { client_ip: row.client_ip.clone(), platform: row.platform.clone() };
             match self.call(command, &origin, &body, timeout, Some(row.id)).await {
-                Ok(_) => {
-                    // Kept (for replays) until `keep_secs`.
-                    webhook_event::Entity::update_many()
-                        .col_expr(webhook_event::Column::DeliveredMs, crate::now_millis().max(1).into())
-                        .filter(webhook_event::Column::Id.eq(row.id))
-                        .exec(&self.db)
-                        .await?;
-                }
+                // Marked with the round's others, then kept (for replays) until `keep_secs`.
+                Ok(_) => delivered.push(row.id),
                 Err(why) => {
                     let attempts = row.attempts + 1;
                     let delay =
@@ -193,11 +201,11 @@ impl Webhooks {
                         .filter(webhook_event::Column::Id.eq(row.id))
                         .exec(&self.db)
                         .await?;
-                    return Ok(false);
+                    return Ok((delivered, false));
                 }
             }
         }
-        Ok(true)
+        Ok((delivered, true))
     }
 
     /// Events older than `keep_secs` go: delivered ones silently, undelivered ones given up,
