@@ -10,8 +10,10 @@ use std::process::Command;
 
 use common::*;
 
-const USERS: [&str; 11] =
-    ["js_alice", "js_bob", "js_carol", "js_dave", "js_erin", "js_frank", "js_gina", "js_hank", "js_ivan", "js_judy", "js_karl"];
+const USERS: [&str; 11] = [
+    "js_alice", "js_bob", "js_carol", "js_dave", "js_erin", "js_frank", "js_gina", "js_hank", "js_ivan", "js_judy",
+    "js_karl",
+];
 
 /// The node command line: node 22+ has WebSocket built in, node 20 and 21 behind a flag.
 fn node() -> Option<Vec<String>> {
