@@ -2,8 +2,8 @@
 //! uses its entity (see ARCHITECTURE.md).
 
 pub mod account;
-pub mod app_setting;
 pub mod account_mute;
+pub mod app_setting;
 pub mod blacklist;
 pub mod c2c_conversation;
 pub mod c2c_message;
