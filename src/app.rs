@@ -43,7 +43,7 @@ pub struct App {
     pub conversations: crate::conversation::Conversations,
     pub webhooks: Arc<crate::webhook::Webhooks>,
     /// Configuration changed at run time (the console's), seen by every node.
-    pub settings: crate::settings::Settings,
+    pub tunables: crate::settings::live::Tunables,
     /// The day's figures of every node (getappinfo, the console).
     pub statistics: Arc<crate::stats::daily::Statistics>,
     pub presence: Presence,
@@ -164,14 +164,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 .unwrap_or_default()
         }));
     }
-    let settings = crate::settings::Settings::new(db.clone());
-    // A configuration set at run time outlives restarts.
-    if let Some(runtime) = settings.get(crate::webhook::SETTING).await? {
-        webhooks.apply(Some(runtime), None);
-    }
     let devices = crate::presence::devices::Devices::start(db.clone(), webhooks.clone()).await?;
     let presence =
         Presence::start(shards, rules, config.session_queue_bytes.max(64 * 1024), devices.clone(), metrics.clone());
+    // Settings changed at run time outlive restarts.
+    let tunables = crate::settings::live::Tunables::new(
+        crate::settings::Settings::new(db.clone()),
+        webhooks.clone(),
+        presence.clone(),
+        rules,
+    );
+    tunables.load().await?;
     // Without Redis no cluster code is on any path: the bus is this node's presence.
     let cluster = match &config.redis_url {
         Some(url) => {
@@ -206,7 +209,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Some(cluster) = &cluster {
         let (accounts, profiles, relations, mutes) =
             (accounts.clone(), profiles.clone(), relations.clone(), mutes.clone());
-        let (settings, webhooks) = (settings.clone(), webhooks.clone());
+        let tunables = tunables.clone();
         cluster.set_forget(Arc::new(move |what: Option<(crate::cluster::Cache, &[String])>| {
             use crate::cluster::Cache;
             let drop = |cache: Cache, keys: Option<&[String]>| match cache {
@@ -214,7 +217,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 Cache::Blocked | Cache::Friends => relations.drop_cached(cache, keys),
                 Cache::Cards => profiles.drop_cached(keys),
                 Cache::Mutes => mutes.drop_cached(keys),
-                Cache::Settings => settings_changed(&settings, &webhooks, keys),
+                Cache::Settings => tunables.heard(keys),
             };
             match what {
                 Some((cache, keys)) => drop(cache, Some(keys)),
@@ -292,7 +295,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         archives,
         conversations,
         webhooks: webhooks.clone(),
-        settings,
+        tunables,
         statistics: statistics.clone(),
         public_url: std::sync::OnceLock::new(),
         bus,
@@ -323,7 +326,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             .route("/ws", web::get().to(crate::gateway::websocket))
             .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
             .route("/archive/{chat}/{file}", web::get().to(crate::archive::rest::download))
-            .route("/", web::get().to(console))
+            .route(
+                "/",
+                web::get().to(|| async { HttpResponse::Found().insert_header(("location", "/console")).finish() }),
+            )
+            .route("/{page}", web::get().to(static_page))
     })
     .disable_signals()
     .shutdown_timeout(10)
@@ -356,6 +363,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     crate::stats::memory::start_trimming();
     let server = server.run();
+    announce_console(&config, &credentials, &app.auth, &addresses);
     for address in &addresses {
         // Tests and scripts read this line to find an ephemeral port.
         say(format_args!("parley listening on http://{address}"));
@@ -396,32 +404,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Another node changed a setting: in force here at once from the change it carries, or (a
-/// resync: changes may have been missed) reloaded from the database.
-fn settings_changed(
-    settings: &crate::settings::Settings,
-    webhooks: &Arc<crate::webhook::Webhooks>,
-    keys: Option<&[String]>,
-) {
-    if let Some([name, version, value]) = keys {
-        if name == crate::webhook::SETTING {
-            let carried = crate::settings::decode_change(value).and_then(|v| serde_json::from_value(v).ok());
-            match (carried, version.parse()) {
-                (Some(runtime), Ok(version)) => webhooks.apply(runtime, Some(version)),
-                _ => tracing::warn!("unreadable webhook setting change; ignored"),
-            }
-        }
-        return;
-    }
-    let (settings, webhooks) = (settings.clone(), webhooks.clone());
-    actix_web::rt::spawn(async move {
-        match settings.get(crate::webhook::SETTING).await {
-            Ok(runtime) => webhooks.apply(runtime, None),
-            Err(e) => tracing::warn!(error = %e, "run-time settings not reloaded"),
-        }
-    });
 }
 
 /// The day's figures: exact ones read from the account and group rooms at each flush, users
@@ -492,6 +474,22 @@ fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {
     }
 }
 
+/// Where the console is. Listening on loopback only (a developer's machine), the link carries a
+/// fresh admin UserSig (a day) so that opening it signs in; otherwise the admin pastes one.
+fn announce_console(config: &Config, credentials: &AppCredentials, auth: &AppAuth, addresses: &[SocketAddr]) {
+    let Some(address) = addresses.first() else { return };
+    let admin = config.admins.first().map(String::as_str).unwrap_or("administrator");
+    if addresses.iter().all(|a| a.ip().is_loopback()) {
+        let sig = auth.generate(admin, 86_400);
+        say(format_args!(
+            "Console: http://{address}/console#sdkappid={}&identifier={admin}&usersig={sig}",
+            credentials.sdkappid
+        ));
+    } else {
+        say(format_args!("Console: http://{address}/console (sign in with an admin UserSig: parley usersig {admin})"));
+    }
+}
+
 /// Hides a password in a database URL before it is logged.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -526,8 +524,20 @@ async fn metrics_page(app: web::Data<App>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(app.metrics.render())
 }
 
-async fn console() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../static/index.html"))
+/// The console, the demo chat and the client library: built into the binary, so that the
+/// server serves them offline from anywhere.
+async fn static_page(page: web::Path<String>) -> HttpResponse {
+    const HTML: &str = "text/html; charset=utf-8";
+    const JS: &str = "text/javascript; charset=utf-8";
+    let (kind, body) = match page.as_str() {
+        "console" => (HTML, include_str!("../static/console.html")),
+        "console.js" => (JS, include_str!("../static/console.js")),
+        "chat" => (HTML, include_str!("../static/chat.html")),
+        "chat.js" => (JS, include_str!("../static/chat.js")),
+        "parley.js" => (JS, include_str!("../static/parley.js")),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok().content_type(kind).insert_header(("cache-control", "no-cache")).body(body)
 }
 
 #[cfg(test)]

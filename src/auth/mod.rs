@@ -1,5 +1,6 @@
 //! The `auth` room: UserSig (TLS sig v2) and who is an app admin.
 
+pub mod rest;
 pub mod usersig;
 
 use std::collections::HashSet;

@@ -195,7 +195,8 @@ pub struct QueryOnline {
 }
 
 pub struct PresenceShard {
-    rules: DeviceRules,
+    /// Shared by every shard; changed at run time by `Presence::set_rules`.
+    rules: std::sync::Arc<std::sync::RwLock<DeviceRules>>,
     /// Most bytes of frames a session may have queued.
     max_queued_bytes: usize,
     devices: devices::Devices,
@@ -300,7 +301,8 @@ impl PresenceShard {
                 .collect(),
         };
         let platforms: Vec<Platform> = view.iter().map(|s| s.platform).collect();
-        let mut kicked = platform::displaced(self.rules, &platforms, msg.platform);
+        let rules = *self.rules.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kicked = platform::displaced(rules, &platforms, msg.platform);
         // A reconnect of the same instance always replaces the old connection.
         for (i, s) in view.iter().enumerate() {
             if s.instance == msg.instance && s.platform == msg.platform && !kicked.contains(&i) {
@@ -466,6 +468,7 @@ impl Handler<QueryOnline> for PresenceShard {
 #[derive(Clone)]
 pub struct Presence {
     shards: std::sync::Arc<Vec<Addr<PresenceShard>>>,
+    rules: std::sync::Arc<std::sync::RwLock<DeviceRules>>,
 }
 
 impl Presence {
@@ -477,11 +480,13 @@ impl Presence {
         devices: devices::Devices,
         metrics: std::sync::Arc<crate::stats::Metrics>,
     ) -> Presence {
+        let rules = std::sync::Arc::new(std::sync::RwLock::new(rules));
         let shards = (0..shards.max(1))
             .map(|_| {
                 let arbiter = Arbiter::new();
                 let devices = devices.clone();
                 let metrics = metrics.clone();
+                let rules = rules.clone();
                 PresenceShard::start_in_arbiter(&arbiter.handle(), move |_| PresenceShard {
                     metrics,
                     rules,
@@ -492,7 +497,18 @@ impl Presence {
                 })
             })
             .collect();
-        Presence { shards: std::sync::Arc::new(shards) }
+        Presence { shards: std::sync::Arc::new(shards), rules }
+    }
+
+    /// The device rules in force.
+    pub fn rules(&self) -> DeviceRules {
+        *self.rules.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// New device rules: the next login follows them (sessions already live stay).
+    pub fn set_rules(&self, rules: DeviceRules) {
+        *self.rules.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = rules;
+        tracing::info!(?rules, "device rules changed");
     }
 
     pub fn shard(&self, user: &str) -> &Addr<PresenceShard> {

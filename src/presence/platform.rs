@@ -71,8 +71,8 @@ impl Platform {
     }
 }
 
-/// The device rules in force.
-#[derive(Clone, Copy, Debug)]
+/// The device rules in force (the file's, or set at run time: stored as the `devices` setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceRules {
     pub policy: MultiDevicePolicy,
     pub instances_per_platform: usize,

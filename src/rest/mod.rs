@@ -162,8 +162,11 @@ pub fn routes() -> Vec<Route> {
         route!("openconfigsvr", "setnospeaking", Config, Normal, account::setnospeaking),
         route!("openconfigsvr", "getnospeaking", Config, Normal, account::getnospeaking),
         route!("openconfigsvr", "getappinfo", Config, Normal, crate::stats::rest::getappinfo),
-        // parley extension: the console's figures.
+        // parley extensions: the console's figures and UserSig generator.
         route!("parley_stats", "overview", Config, Normal, crate::stats::rest::overview),
+        route!("parley_usersig", "generate", Config, Normal, crate::auth::rest::generate),
+        route!("parley_settings", "get", Config, Normal, crate::settings::rest::get),
+        route!("parley_settings", "set_multi_device", Config, Normal, crate::settings::rest::set_multi_device),
         route!("group_open_http_svc", "create_group", Group, Normal, group::create_group),
         route!("group_open_http_svc", "get_group_info", Group, Normal, group::get_group_info),
         route!("group_open_http_svc", "get_group_member_info", Group, Normal, group::get_group_member_info),

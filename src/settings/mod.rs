@@ -3,6 +3,9 @@
 //! JSON value named after the configuration table it replaces; the room that uses it decides
 //! what a value means and puts it in force.
 
+pub mod live;
+pub mod rest;
+
 use entities::app_setting;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};

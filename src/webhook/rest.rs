@@ -90,14 +90,11 @@ pub async fn set_config(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let reset = f.opt_i64("Reset").map_err(|e| bad(e.to_string()))?.unwrap_or(0) == 1;
     let next = if reset { None } else { Some(changed(&app.webhooks.config(), &f)?) };
-    let version = app.settings.put(super::SETTING, next.as_ref()).await.map_err(|e| {
+    let value = next.map(|config| serde_json::to_value(config).unwrap_or(Value::Null));
+    app.tunables.change(app.bus.as_ref(), super::SETTING, value).await.map_err(|e| {
         tracing::error!(error = %e, "webhook configuration not stored");
         Failure::new(130002, "the configuration could not be stored; retry")
     })?;
-    app.webhooks.apply(next.clone(), Some(version));
-    let value = serde_json::to_value(&next).unwrap_or(Value::Null);
-    let keys = crate::settings::change_keys(super::SETTING, version, &value);
-    app.bus.invalidated(crate::cluster::Cache::Settings, keys).await;
     Ok(config_reply(&app))
 }
 
