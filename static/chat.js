@@ -141,7 +141,9 @@ async function openConversation(c) {
 async function loadOlder() {
   const c = open;
   const shown = messages.get(c.id);
-  const oldest = shown.size ? Math.min(...shown.keys()) : undefined;
+  // Online-only messages (no Seq) are kept under negative keys: not a position in history.
+  const stored = [...shown.keys()].filter((seq) => seq > 0);
+  const oldest = stored.length ? Math.min(...stored) : undefined;
   if (c.type === "C2C") {
     const page = await guarded(() => client.history(c.target, oldest, 20));
     for (const m of page?.Messages || []) shown.set(m.Seq, m);

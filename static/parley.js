@@ -11,8 +11,11 @@
 /** Codes worth retrying unchanged (docs/protocol.md, "Which errors to retry"). */
 const RETRYABLE = new Set([20004, 20005, 91000, 70500, 10002, 90994, 90995]);
 
-/** Why the server closed a session for good: no reconnect after these. */
-const FINAL_KICKS = new Set(["multi_device", "admin_kick"]);
+/**
+ * Why the server closed a session for good: no reconnect after these. (`reconnected` on the
+ * current connection: another connection of this very device took over; two would take turns.)
+ */
+const FINAL_KICKS = new Set(["multi_device", "admin_kick", "reconnected"]);
 
 /** A refused or failed request: `code` is the server's (or -1 timed out, -2 disconnected). */
 export class ParleyError extends Error {
@@ -45,6 +48,18 @@ export function defaultStorage() {
 export function memoryStorage() {
   const map = new Map();
   return { get: (key) => (map.has(key) ? map.get(key) : null), set: (key, value) => map.set(key, value) };
+}
+
+function deviceID(storage, user, platform) {
+  const key = `parley:${user}:${platform}:instance`;
+  let id = null;
+  try {
+    id = storage.get(key);
+    if (!id) storage.set(key, (id = `${platform}-${randomU32().toString(36)}`));
+  } catch (_) {
+    id = id || `${platform}-${randomU32().toString(36)}`;
+  }
+  return id;
 }
 
 function randomU32() {
@@ -150,12 +165,14 @@ export class ParleyClient {
     this.userID = o.userID;
     this.userSig = o.userSig;
     this.platform = o.platform || "Web";
-    this.instanceID = o.instanceID || `${this.userID}-${this.platform}`;
+    const storage = o.storage || defaultStorage();
+    // One installation, one InstanceID: kept in the storage, so a reload is the same device and
+    // two profiles (or processes with their own storage) are two.
+    this.instanceID = o.instanceID || deviceID(storage, this.userID, this.platform);
     this.requestTimeoutMs = o.requestTimeoutMs || 10000;
     this.backoff = { firstMs: o.reconnectFirstMs || 500, maxMs: o.reconnectMaxMs || 15000 };
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) throw new Error("no WebSocket: pass one as options.WebSocket");
-    const storage = o.storage || defaultStorage();
     this.cursors = new Cursors(storage, `parley:${this.userID}:${this.instanceID}:cursors`);
     this.listeners = new Map();
     this.pending = new Map(); // id → {cmd, data, resolve, reject, timer, send}
@@ -236,6 +253,8 @@ export class ParleyClient {
     }
     this.failPending(new ParleyError(DISCONNECTED, reason, "connection"), true);
     this.setState("stopped", { reason });
+    // Sends waiting for a connection fail now: there will be none.
+    for (const go of this.unsentSends.splice(0)) go();
   }
 
   open() {
@@ -268,7 +287,12 @@ export class ParleyClient {
       const every = Math.max(5, (answer.HeartbeatInterval || 20) * 0.8) * 1000;
       clearInterval(this.heartbeat);
       this.heartbeat = setInterval(() => {
-        if (this.socket === socket) this.requestOn(socket, "heartbeat", {}).catch(() => {});
+        if (this.socket !== socket) return;
+        // A heartbeat unanswered means a dead connection (a half-open one after a network
+        // change or sleep): close it, and the reconnect runs.
+        this.requestOn(socket, "heartbeat", {}).catch((e) => {
+          if (e.code === TIMED_OUT && this.socket === socket) socket.close();
+        });
       }, every);
     } catch (e) {
       if (e instanceof ParleyError && e.code >= 70001 && e.code <= 70020) {
@@ -493,6 +517,8 @@ export class ParleyClient {
         this.synced(socket, data);
         return;
       case "kicked":
+        // An old connection's kick (this client reconnected meanwhile) is not about it.
+        if (socket !== this.socket) return;
         this.emit("kicked", data);
         if (FINAL_KICKS.has(data.Reason)) this.stop(`kicked: ${data.Reason}`);
         return;
@@ -540,6 +566,11 @@ export class ParleyClient {
     const waiting = this.unsentSends.splice(0);
     for (const go of waiting) go();
     this.emit("synced", data);
+    // Everything the server will ever send of a conversation up to its LastSeq has come before
+    // sync_done: what is missing (expired, hidden, cleared) is no gap to wait for.
+    for (const c of data.Conversations || []) {
+      if (this.cursors.follows(c.ConversationID) && c.LastSeq > 0) this.cursors.fill(c.ConversationID, c.LastSeq);
+    }
     for (const group of data.Groups || []) {
       const conversationID = `group_${group.GroupId}`;
       const have = this.cursors.of(conversationID);
@@ -575,6 +606,10 @@ export class ParleyClient {
         from = lowest - 1;
       }
       got.sort((a, b) => a.MsgSeq - b.MsgSeq);
+      if (from > have && got.length >= 2000) {
+        // Too long a gap to replay: the app pages the rest with groupHistory.
+        this.emit("gap", { conversationID, groupId, from: have + 1, to: got[0].MsgSeq - 1 });
+      }
       for (const m of got) {
         const data = { GroupId: groupId, ...m };
         if (this.cursors.take(conversationID, m.MsgSeq)) {

@@ -10,9 +10,9 @@ use std::process::Command;
 
 use common::*;
 
-const USERS: [&str; 11] = [
+const USERS: [&str; 13] = [
     "js_alice", "js_bob", "js_carol", "js_dave", "js_erin", "js_frank", "js_gina", "js_hank", "js_ivan", "js_judy",
-    "js_karl",
+    "js_karl", "js_lena", "js_mona",
 ];
 
 /// The node command line: node 22+ has WebSocket built in, node 20 and 21 behind a flag.

@@ -818,7 +818,15 @@ async fn undelivered_events_are_listed_and_a_time_range_is_replayed() {
     }
     // Held while the backend is down, and listed, oldest first.
     backend.wait_for("C2C.CallbackAfterSendMsg", 1, |h| !h.ok, WAIT).await;
-    let listed = rest_ok(&server, "parley_webhook/list_pending", json!({"Limit": 2})).await;
+    // The dispatcher counts the attempt just after the backend answered it.
+    let deadline = Instant::now() + WAIT;
+    let listed = loop {
+        let listed = rest_ok(&server, "parley_webhook/list_pending", json!({"Limit": 2})).await;
+        if listed["Events"][0]["Attempts"].as_i64().unwrap_or(0) >= 1 || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(listed["Total"], 3, "{listed}");
     let events = listed["Events"].as_array().unwrap();
     assert_eq!(events.len(), 2);

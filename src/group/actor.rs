@@ -1426,7 +1426,11 @@ impl GroupActor {
         let today = &self.room.metrics.today;
         let up = if self.kind == GroupType::AVChatRoom { Count::LiveUp } else { Count::GroupUp };
         today.count(up, admitted.len() as u64);
-        today.count(Count::GroupDown, (admitted.len() * receivers.saturating_sub(1)) as u64);
+        // Down: every receiver of each message but its sender (when the sender receives at all).
+        let receives = |from: &str| self.members.get(from).is_some_and(|m| m.msg_flag != "Discard");
+        let down: usize =
+            admitted.iter().map(|(_, row)| receivers.saturating_sub(usize::from(receives(&row.from_account)))).sum();
+        today.count(Count::GroupDown, down as u64);
         let senders = admitted.iter().map(|(_, row)| row.from_account.as_str()).filter(|from| !from.is_empty());
         today.saw_many(&[Seen::Sender, Seen::GroupSender], senders);
         today.saw(&[Seen::GroupThatSent], &self.info.group_id);

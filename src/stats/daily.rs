@@ -8,7 +8,7 @@
 //! when flushed (registrations, accounts, groups created, dissolved and existing): see
 //! [`Totals`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -192,7 +192,8 @@ impl Tally {
             return;
         };
         let now = self.online.fetch_add(delta, Ordering::Relaxed) + delta;
-        let peak = peaks.entry(minute_of(crate::now_secs())).or_insert(now);
+        // A minute's first change starts from the count before it (a logout's user was online).
+        let peak = peaks.entry(minute_of(crate::now_secs())).or_insert(now.max(now - delta));
         *peak = (*peak).max(now);
     }
 
@@ -336,11 +337,22 @@ impl Statistics {
             self.metrics.today.saw_many(&[Seen::Active], online.iter().map(String::as_str));
         }
         let taken = self.metrics.today.take(minute_of(now));
-        let exact = (self.totals.exact)(today).await;
-        let written = match exact {
-            Ok(exact) => self.write(&taken, today, exact).await,
-            Err(e) => Err(e),
-        };
+        // Today's exact figures, and at a new day yesterday's final ones.
+        let mut days = vec![today];
+        if *last_day != today && *last_day != i64::MIN {
+            days.push(*last_day);
+        }
+        let mut exact = Vec::new();
+        let mut written = Ok(());
+        for day in days {
+            match (self.totals.exact)(day).await {
+                Ok(figures) => exact.push((day, figures)),
+                Err(e) => written = Err(e),
+            }
+        }
+        if written.is_ok() {
+            written = self.write(&taken, minute_of(now), &exact).await;
+        }
         if let Err(e) = written {
             self.metrics.today.give_back(taken);
             return Err(e);
@@ -352,11 +364,15 @@ impl Statistics {
         Ok(())
     }
 
-    async fn write(&self, taken: &Taken, today: i64, exact: Exact) -> Result<(), DbErr> {
+    /// One transaction. Rows go in key order, so that two nodes' upserts of the same rows
+    /// cannot deadlock on PostgreSQL.
+    async fn write(&self, taken: &Taken, now_minute: i64, exact: &[(i64, Exact)]) -> Result<(), DbErr> {
+        let today = day_of(now_minute * 60);
         let txn = self.db.begin().await?;
-        let mut by_day: HashMap<(i64, &str), i64> = HashMap::new();
+        let mut by_day: BTreeMap<(i64, &str), i64> = BTreeMap::new();
         let mut minute_rows = Vec::new();
-        for (&(minute, name), &n) in &taken.counts {
+        let counts: BTreeMap<&(i64, &str), &i64> = taken.counts.iter().collect();
+        for (&(minute, name), &n) in counts {
             *by_day.entry((day_of(minute * 60), name)).or_default() += n;
             minute_rows.push(minute_row(minute, &self.node, name, n));
         }
@@ -385,7 +401,8 @@ impl Statistics {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        // Online peaks: this node's per minute, then the day's peak of all nodes' sums.
+        // Online peaks: this node's per minute, then the day's peak of all nodes' sums — summed
+        // again for the minute before too, which other nodes may have written since.
         let higher = "CASE WHEN excluded.value > {t}.value THEN excluded.value ELSE {t}.value END";
         for &(minute, peak) in &taken.peaks {
             stat_minute::Entity::insert(minute_row(minute, &self.node, ONLINE, peak))
@@ -400,6 +417,10 @@ impl Statistics {
                 )
                 .exec_without_returning(&txn)
                 .await?;
+        }
+        let mut summed_minutes: BTreeSet<i64> = taken.peaks.iter().map(|(minute, _)| *minute).collect();
+        summed_minutes.insert(now_minute - 1);
+        for minute in summed_minutes {
             let all_nodes: Option<i64> = stat_minute::Entity::find()
                 .select_only()
                 .column_as(summed(), "value")
@@ -409,7 +430,8 @@ impl Statistics {
                 .one(&txn)
                 .await?
                 .flatten();
-            stat_day::Entity::insert(day_row(day_of(minute * 60), MAX_ONLINE, all_nodes.unwrap_or(peak)))
+            let Some(all_nodes) = all_nodes else { continue };
+            stat_day::Entity::insert(day_row(day_of(minute * 60), MAX_ONLINE, all_nodes))
                 .on_conflict(
                     on_day_conflict()
                         .value(stat_day::Column::Value, Expr::cust(higher.replace("{t}", "stat_day")))
@@ -418,15 +440,16 @@ impl Statistics {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        // Distinct counts: the day's rows of every node, counted again where some were added.
-        let mut touched: HashSet<(i64, Seen)> = HashSet::new();
+        // Distinct counts: the day's rows of every node, counted again for every kind of today
+        // (another node's rows committed meanwhile count too) and where some were added.
+        let mut touched: BTreeSet<(i64, usize)> = Seen::ALL.iter().map(|kind| (today, *kind as usize)).collect();
         for chunk in taken.seen.chunks(500) {
             let rows = chunk.iter().map(|(day, kind, key)| stat_seen::ActiveModel {
                 day: Set(*day),
                 kind: Set(kind.name().to_string()),
                 key: Set(key.to_string()),
             });
-            touched.extend(chunk.iter().map(|(day, kind, _)| (*day, *kind)));
+            touched.extend(chunk.iter().map(|(day, kind, _)| (*day, *kind as usize)));
             stat_seen::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::columns([stat_seen::Column::Day, stat_seen::Column::Kind, stat_seen::Column::Key])
@@ -439,6 +462,7 @@ impl Statistics {
         }
         let mut set_rows = Vec::new();
         for (day, kind) in touched {
+            let kind = Seen::ALL[kind];
             let n = stat_seen::Entity::find()
                 .filter(stat_seen::Column::Day.eq(day))
                 .filter(stat_seen::Column::Kind.eq(kind.name()))
@@ -446,7 +470,10 @@ impl Statistics {
                 .await?;
             set_rows.push(day_row(day, kind.name(), n as i64));
         }
-        set_rows.extend(exact.named().into_iter().map(|(name, n)| day_row(today, name, n)));
+        for (day, figures) in exact {
+            set_rows.extend(figures.named().into_iter().map(|(name, n)| day_row(*day, name, n)));
+        }
+        set_rows.sort_by(|a, b| (a.day.as_ref(), a.name.as_ref()).cmp(&(b.day.as_ref(), b.name.as_ref())));
         stat_day::Entity::insert_many(set_rows)
             .on_conflict(on_day_conflict().update_column(stat_day::Column::Value).to_owned())
             .exec_without_returning(&txn)

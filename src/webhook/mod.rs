@@ -296,6 +296,7 @@ impl Webhooks {
         let exchange = async {
             // Waiting for a turn counts against the timeout.
             let _turn = self.in_flight.acquire().await.map_err(|e| CallError::Transport(e.to_string()))?;
+            self.metrics.today.count(crate::stats::daily::Count::CallbackRequests, 1);
             let response = self.http.request(request).await.map_err(|e| CallError::Transport(e.to_string()))?;
             let status = response.status().as_u16();
             let bytes =
@@ -307,7 +308,6 @@ impl Webhooks {
         };
         let answer = tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(CallError::Timeout(timeout)));
         self.metrics.observe_webhook(started.elapsed());
-        self.metrics.today.count(crate::stats::daily::Count::CallbackRequests, 1);
         if answer.is_ok() {
             self.metrics.today.count(crate::stats::daily::Count::CallbackAnswers, 1);
         }

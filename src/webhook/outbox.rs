@@ -135,26 +135,34 @@ impl Webhooks {
         }
         let keys: Vec<Vec<webhook_event::Model>> = by_key.into_values().collect();
         let mut all_delivered = true;
-        let mut delivered: Vec<i64> = Vec::new();
         for batch in keys.chunks(PARALLEL_KEYS) {
             let outcomes =
                 futures_util::future::join_all(batch.iter().map(|rows| self.deliver_in_order(rows, now, deadline)))
                     .await;
+            // A batch's deliveries are marked together: one statement, not a commit per event
+            // competing with the message writer (a crash before it sends them again: at least
+            // once), and before anything of the batch that failed is reported.
+            let mut delivered: Vec<i64> = Vec::new();
+            let mut failed = None;
             for outcome in outcomes {
-                let (ids, all) = outcome?;
-                delivered.extend(ids);
-                all_delivered &= all;
+                match outcome {
+                    Ok((ids, all)) => {
+                        delivered.extend(ids);
+                        all_delivered &= all;
+                    }
+                    Err(e) => failed = Some(e),
+                }
             }
-        }
-        // The round's deliveries are marked together: one statement, not a commit per event
-        // competing with the message writer. A crash before it sends them again (at least once).
-        let marked_at = crate::now_millis().max(1);
-        for ids in delivered.chunks(500) {
-            webhook_event::Entity::update_many()
-                .col_expr(webhook_event::Column::DeliveredMs, marked_at.into())
-                .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
-                .exec(&self.db)
-                .await?;
+            if !delivered.is_empty() {
+                webhook_event::Entity::update_many()
+                    .col_expr(webhook_event::Column::DeliveredMs, crate::now_millis().max(1).into())
+                    .filter(webhook_event::Column::Id.is_in(delivered))
+                    .exec(&self.db)
+                    .await?;
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
         }
         let depth =
             webhook_event::Entity::find().filter(webhook_event::Column::DeliveredMs.eq(0)).count(&self.db).await?;

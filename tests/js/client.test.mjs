@@ -193,3 +193,27 @@ test("group messages missed while away are pulled in order, once", async () => {
   judy.close();
   back.close();
 });
+
+test("closing the client fails the sends still waiting for a connection", async () => {
+  const lena = client("js_lena");
+  await lena.connect();
+  lena.socket.close();
+  const waiting = lena.sendText("js_alice", "never sent");
+  lena.close();
+  await assert.rejects(waiting, (e) => e.code === DISCONNECTED);
+});
+
+test("two connections of one device do not take turns: the displaced one stops", async () => {
+  const first = client("js_mona", { instanceID: "same-device" });
+  const second = client("js_mona", { instanceID: "same-device" });
+  await first.connect();
+  await second.connect();
+  const deadline = Date.now() + 5000;
+  while (first.state !== "stopped") {
+    assert.ok(Date.now() < deadline, `state ${first.state}`);
+    await sleep(50);
+  }
+  await sleep(500);
+  assert.equal(second.state, "online", "the newer connection stays");
+  second.close();
+});
