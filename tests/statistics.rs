@@ -32,18 +32,7 @@ async fn today(server: &Server) -> BTreeMap<String, i64> {
 }
 
 fn today_name() -> String {
-    // Days since the epoch to a civil date (UTC).
-    let days = parley::now_secs().div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 };
-    format!("{y:04}{m:02}{d:02}")
+    parley::archive::day_name(parley::now_secs().div_euclid(86_400))
 }
 
 /// Reads today's figures until they are `expected` (the node asked writes its own counts first;

@@ -58,6 +58,15 @@ function inbox(c) {
 const text = (m) => m.data.MsgBody[0].MsgContent.Text;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits (at most 5 s) until the client has stopped. */
+async function stopped(c) {
+  const deadline = Date.now() + 5000;
+  while (c.state !== "stopped") {
+    assert.ok(Date.now() < deadline, `state ${c.state}`);
+    await sleep(50);
+  }
+}
+
 test("a message goes from one client to another once, even if the server repeats it", async () => {
   const alice = client("js_alice");
   const bob = client("js_bob");
@@ -141,11 +150,7 @@ test("kicked by another login of the same platform, the client stops and says wh
   first.on("kicked", (k) => kicks.push(k.Reason));
   await first.connect();
   await second.connect();
-  const deadline = Date.now() + 5000;
-  while (first.state !== "stopped") {
-    assert.ok(Date.now() < deadline, `state ${first.state}`);
-    await sleep(50);
-  }
+  await stopped(first);
   assert.deepEqual(kicks, ["multi_device"]);
   await sleep(300);
   assert.equal(first.state, "stopped", "no reconnect after multi_device");
@@ -208,11 +213,7 @@ test("two connections of one device do not take turns: the displaced one stops",
   const second = client("js_mona", { instanceID: "same-device" });
   await first.connect();
   await second.connect();
-  const deadline = Date.now() + 5000;
-  while (first.state !== "stopped") {
-    assert.ok(Date.now() < deadline, `state ${first.state}`);
-    await sleep(50);
-  }
+  await stopped(first);
   await sleep(500);
   assert.equal(second.state, "online", "the newer connection stays");
   second.close();
