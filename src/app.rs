@@ -30,7 +30,11 @@ const CLOSE_LINGER: Duration = Duration::ZERO;
 
 /// Everything a request handler or a session needs; shared behind one `Arc`.
 pub struct App {
+    /// The configuration file's (at start).
     pub config: Config,
+    /// The configuration in force: the file's with the keys the console changed at run time
+    /// (`settings::live::CHANGEABLE`); read those keys here, never from `config`.
+    pub in_force: crate::settings::Live<Config>,
     pub auth: AppAuth,
     pub db: DatabaseConnection,
     pub accounts: Arc<Accounts>,
@@ -125,6 +129,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let credentials = config.credentials()?;
     let db = crate::store::open(&config).await?;
     let metrics = Arc::new(Metrics::default());
+    let in_force = crate::settings::Live::new(config.clone());
     let rules = DeviceRules {
         policy: config.multi_device_policy,
         instances_per_platform: config.instances_per_platform,
@@ -173,6 +178,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         webhooks.clone(),
         presence.clone(),
         rules,
+        in_force.clone(),
     );
     tunables.load().await?;
     // Without Redis no cluster code is on any path: the bus is this node's presence.
@@ -195,7 +201,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Admins get account rows so their kick time is cached like everyone's (REST checks it on
     // every call).
     accounts.import_many(&config.admins).await.map_err(|e| StartError::Accounts(e.to_string()))?;
-    let profiles = Arc::new(Profiles::new(db.clone(), &config.profile_custom_fields, bus.clone(), webhooks.clone()));
+    let profiles = Arc::new(Profiles::new(db.clone(), in_force.clone(), bus.clone(), webhooks.clone()));
     let relations = Arc::new(Relations::new(
         db.clone(),
         accounts.clone(),
@@ -203,7 +209,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         bus.clone(),
         webhooks.clone(),
         metrics.clone(),
-        &config,
+        in_force.clone(),
     ));
     let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone(), bus.clone()));
     if let Some(cluster) = &cluster {
@@ -252,12 +258,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         metrics.clone(),
     );
     let (messages, writer) =
-        Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), pusher.clone(), &config).await?;
+        Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), pusher.clone(), &config, in_force.clone())
+            .await?;
     let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
     announce(&config, &credentials, &auth);
     let groups = crate::group::Groups::new(crate::group::GroupDeps {
         db: db.clone(),
         config: config.clone(),
+        in_force: in_force.clone(),
         accounts: accounts.clone(),
         bus: bus.clone(),
         cluster: cluster.clone(),
@@ -266,10 +274,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         webhooks: webhooks.clone(),
     });
     let statistics = start_statistics(&config, &db, &metrics, &cluster, &accounts, &groups, &presence);
-    let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config);
+    let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config, in_force.clone());
     let conversations = crate::conversation::Conversations {
         db: db.clone(),
         config: config.clone(),
+        in_force: in_force.clone(),
         accounts: accounts.clone(),
         messages: messages.clone(),
         groups: groups.clone(),
@@ -279,6 +288,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let app = web::Data::new(App {
         rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
         config: config.clone(),
+        in_force,
         auth,
         db,
         accounts,

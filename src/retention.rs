@@ -57,7 +57,7 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
         // Retention goes on: a failed archive must not keep history forever.
         tracing::error!(error = %e, "archiving expiring hours failed");
     }
-    let mut deleted = app.messages.expire(now, app.config.history_retention_secs).await?;
+    let mut deleted = app.messages.expire(now, app.in_force.get().history_retention_secs).await?;
     deleted += crate::group::store::expire_messages(&app.db, now).await?;
     Metrics::add(&app.metrics.retention_deleted, deleted);
     crate::presence::devices::expire_push_online(&app.db, now - app.config.push_online_secs).await?;

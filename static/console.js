@@ -102,7 +102,7 @@ function show(view) {
   for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("on", b.dataset.view === view);
   // Errors are shown by rest(); nothing more to do with them here.
   if (view === "dashboard") refreshDashboard().catch(() => {});
-  if (view === "config") loadWebhook().then(loadDevices, () => {});
+  if (view === "config") loadWebhook().then(loadDevices).then(loadRules, () => {});
   if (view === "groups") loadGroups().catch(() => {});
 }
 
@@ -229,16 +229,25 @@ action("import-go", async () => {
 
 action("find-go", async () => {
   const user = $("find-id").value.trim();
-  const [check, online, profile] = await Promise.all([
+  const [check, online, profile, devices] = await Promise.all([
     rest("im_open_login_svc/account_check", { CheckItem: [{ UserID: user }] }),
     rest("openim/query_online_status", { To_Account: [user], IsNeedDetail: 1 }),
     rest("profile/portrait_get", { To_Account: [user], TagList: ["Tag_Profile_IM_Nick", "Tag_Profile_IM_Image", "Tag_Profile_IM_AllowType"] }),
+    rest("parley_devices/list", { UserID: user }),
   ]);
   const status = check.ResultItem?.[0]?.AccountStatus || "?";
   const state = online.QueryResult?.[0];
-  const devices = (state?.Detail || []).map((d) => `${d.Platform}: ${d.Status}`).join(", ") || "none";
   const fields = (profile.UserProfileItem?.[0]?.ProfileItem || []).map((p) => `${p.Tag} = ${p.Value}`).join("\n");
-  $("find-out").innerHTML = `<p><b>${escape(user)}</b>: ${escape(status)}, ${escape(state?.State || "Offline")} (devices: ${escape(devices)})</p><pre>${escape(fields || "no profile fields set")}</pre>`;
+  $("find-out").innerHTML =
+    `<p><b>${escape(user)}</b>: ${escape(status)}, ${escape(state?.State || "Offline")}</p>` +
+    table(devices.Devices || [], [
+      { title: "Device", value: (d) => d.InstanceID },
+      { title: "Platform", value: (d) => d.Platform },
+      { title: "State", value: (d) => d.State },
+      { title: "Since", value: (d) => new Date(d.ChangedAt * 1000).toLocaleString() },
+      { title: "Push", value: (d) => (d.PushProvider ? `${d.PushProvider} ${d.PushToken || ""}` : "no token") },
+    ]) +
+    `<pre>${escape(fields || "no profile fields set")}</pre>`;
 });
 
 action("kick-go", async () => {
@@ -380,6 +389,80 @@ action("md-save", async () => {
 action("md-reset", async () => {
   await rest("parley_settings/set_multi_device", { Reset: 1 });
   await loadDevices();
+});
+
+// The configuration keys changeable at run time (parley_settings/set), as the file names them.
+const RULES = [
+  ["history_retention_secs", "Roaming history kept, seconds (0: forever)", "number"],
+  ["recall_window_secs", "Senders may recall for, seconds", "number"],
+  ["c2c_friends_only", "C2C between friends only", "bool"],
+  ["rest_send_checks_relations", "REST sends obey blacklists and friends-only", "bool"],
+  ["group_max_members", "Member limit of new groups", "number"],
+  ["group_history_before_join", "New members see earlier messages", "bool"],
+  ["group_msg_rate", "Messages per second per group (0: no limit)", "number"],
+  ["group_max_per_user", "Groups per user (0: no limit)", "number"],
+  ["group_max_created_per_day", "Groups created per day (0: no limit)", "number"],
+  ["profile_custom_fields", "Custom profile fields (JSON)", "json"],
+  ["friend_custom_fields", "Custom friend fields (JSON)", "json"],
+  ["group_custom_fields", "Custom group fields (JSON)", "json"],
+];
+let rulesLoaded = {};
+
+async function loadRules() {
+  const { Config: config, ConfigRuntime: runtime } = await rest("parley_settings/get", {});
+  rulesLoaded = config;
+  $("rules").innerHTML = RULES.map(([key, label, kind]) => {
+    const id = `rule-${key}`;
+    const mark = runtime.includes(key) ? " <small>(set here)</small>" : "";
+    const value = config[key];
+    const input =
+      kind === "bool"
+        ? `<input type="checkbox" id="${id}"${value ? " checked" : ""}>`
+        : kind === "json"
+          ? `<textarea id="${id}" rows="2" cols="50">${escape(JSON.stringify(value))}</textarea>`
+          : `<input id="${id}" size="9" value="${escape(value)}">`;
+    return `<div class="row"><label>${escape(label)}${mark} ${input}</label></div>`;
+  }).join("");
+}
+
+/** The rules whose inputs differ from what was loaded; a JSON typo is the admin's error to see. */
+function changedRules() {
+  const changed = {};
+  for (const [key, label, kind] of RULES) {
+    const input = $(`rule-${key}`);
+    let value;
+    if (kind === "bool") value = input.checked;
+    else if (kind === "number") value = Number(input.value);
+    else {
+      try {
+        value = JSON.parse(input.value);
+      } catch (e) {
+        throw new Error(`${label}: ${e.message}`);
+      }
+    }
+    if (JSON.stringify(value) !== JSON.stringify(rulesLoaded[key])) changed[key] = value;
+  }
+  return changed;
+}
+
+action("rules-save", async () => {
+  const changed = changedRules();
+  if (Object.keys(changed).length) await rest("parley_settings/set", { Config: changed });
+  await loadRules();
+});
+action("rules-reset", async () => {
+  const { ConfigRuntime: runtime } = await rest("parley_settings/get", {});
+  if (runtime.length) await rest("parley_settings/set", { Config: Object.fromEntries(runtime.map((k) => [k, null])) });
+  await loadRules();
+});
+action("push-check", async () => {
+  const answer = await rest("parley_push/check_credentials", {});
+  $("push-check-out").innerHTML = table(answer.Providers || [], [
+    { title: "Provider", value: (p) => p.Provider },
+    { title: "Configured", value: (p) => (p.Configured ? "yes" : "no") },
+    { title: "Accepted", value: (p) => (p.Configured ? (p.Ok ? "yes" : "NO") : "") },
+    { title: "Detail", value: (p) => p.Detail },
+  ]);
 });
 
 async function loadWebhook() {

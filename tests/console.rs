@@ -90,3 +90,44 @@ async fn a_multi_device_policy_changed_at_run_time_rules_the_next_login_everywhe
     let _phone = online(&server, "md_user", "Android").await;
     assert!(web.event_named("kicked", std::time::Duration::from_millis(500)).await.is_none(), "Dual again");
 }
+
+#[actix_rt::test]
+async fn the_users_view_lists_each_device_with_its_state_and_push_registration() {
+    let server = Server::start();
+    server.import(&["dev_user", "dev_nobody"]).await;
+    let mut phone = login_instance(&server, "dev_user", "Android", "phone-1").await;
+    set_token(&mut phone, "fcm", "fcm-token-0123456789abcdef").await;
+    let _web = login_instance(&server, "dev_user", "Web", "browser-1").await;
+    let listed = rest_ok(&server, "parley_devices/list", json!({"UserID": "dev_user"})).await;
+    let devices = listed["Devices"].as_array().expect("Devices");
+    assert_eq!(devices.len(), 2, "{listed}");
+    let phone_row = find_by(devices, "InstanceID", "phone-1");
+    assert_eq!(
+        (&phone_row["Platform"], &phone_row["State"], &phone_row["PushProvider"], &phone_row["PushToken"]),
+        (&json!("Android"), &json!("Online"), &json!("fcm"), &json!("…89abcdef")),
+        "{listed}"
+    );
+    let web_row = find_by(devices, "InstanceID", "browser-1");
+    assert_eq!((&web_row["State"], &web_row["PushToken"]), (&json!("Online"), &json!(null)), "{listed}");
+    // A phone that goes away keeps its token: it can still be pushed to.
+    drop(phone);
+    let mut state = json!(null);
+    for _ in 0..40 {
+        let listed = rest_ok(&server, "parley_devices/list", json!({"UserID": "dev_user"})).await;
+        state = find_by(listed["Devices"].as_array().expect("Devices"), "InstanceID", "phone-1")["State"].clone();
+        if state != "Online" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "PushOnline");
+    let none = rest_ok(&server, "parley_devices/list", json!({"UserID": "dev_nobody"})).await;
+    assert_eq!(none["Devices"], json!([]));
+    rest_fails(&server, "parley_devices/list", json!({"UserID": "dev_ghost"}), 70107).await;
+    rest_fails(&server, "parley_devices/list", json!({}), 90001).await;
+    rest_fails(&server, "parley_devices/list", json!({"UserID": 7}), 90003).await;
+}
+
+fn find_by<'a>(rows: &'a [serde_json::Value], field: &str, value: &str) -> &'a serde_json::Value {
+    rows.iter().find(|r| r[field] == value).unwrap_or_else(|| panic!("no {field} {value} in {rows:?}"))
+}

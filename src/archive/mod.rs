@@ -195,19 +195,23 @@ pub struct Archives {
     db: DatabaseConnection,
     sdkappid: u64,
     data_dir: PathBuf,
-    recall_window_secs: i64,
-    history_retention_secs: i64,
+    /// The configuration in force (recall window and retention change at run time).
+    in_force: crate::settings::Live<crate::config::Config>,
     retention_interval_secs: u64,
 }
 
 impl Archives {
-    pub fn new(db: DatabaseConnection, sdkappid: u64, config: &crate::config::Config) -> Archives {
+    pub fn new(
+        db: DatabaseConnection,
+        sdkappid: u64,
+        config: &crate::config::Config,
+        in_force: crate::settings::Live<crate::config::Config>,
+    ) -> Archives {
         Archives {
             db,
             sdkappid,
             data_dir: config.data_dir.clone(),
-            recall_window_secs: config.recall_window_secs,
-            history_retention_secs: config.history_retention_secs,
+            in_force,
             retention_interval_secs: config.retention_interval_secs,
         }
     }
@@ -393,8 +397,9 @@ impl Archives {
     /// before the job's next runs (so retention never deletes what an archive should hold).
     pub async fn archive_due(&self) -> Result<(), ArchiveError> {
         let now = crate::now_secs();
-        let settled = now - self.recall_window_secs.max(0) - 60;
-        let retention = self.history_retention_secs;
+        let in_force = self.in_force.get();
+        let settled = now - in_force.recall_window_secs.max(0) - 60;
+        let retention = in_force.history_retention_secs;
         let margin = 2 * self.retention_interval_secs as i64;
         let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
         let current = now.div_euclid(3600) * 3600;

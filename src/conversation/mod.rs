@@ -30,6 +30,8 @@ use crate::message::Messages;
 pub struct Conversations {
     pub db: DatabaseConnection,
     pub config: Config,
+    /// The configuration in force (retention and group history rules change at run time).
+    pub in_force: crate::settings::Live<Config>,
     pub accounts: Arc<Accounts>,
     pub messages: Messages,
     pub groups: Arc<Groups>,
@@ -181,11 +183,12 @@ impl Conversations {
             .map(|s| (s.conversation_id.clone(), s))
             .collect();
         let mut entries = Vec::new();
+        let in_force = app.in_force.get();
         let c2c = self.listed_c2c(owner, &states).await?;
         let counted = counted_peers(&app.db, owner, now).await?;
         for row in c2c {
             // An entry lives as long as the message it shows.
-            if row.list_seq == 0 || app.config.expiry_of(row.list_time) <= now {
+            if row.list_seq == 0 || in_force.expiry_of(row.list_time) <= now {
                 continue;
             }
             let unread = if counted.contains(&row.peer) { row.unread } else { 0 };
@@ -210,11 +213,11 @@ impl Conversations {
                 continue;
             }
             let last_seq = group.next_msg_seq - 1;
-            if last_seq > 0 && app.config.expiry_of(group.last_msg_time) <= now {
+            if last_seq > 0 && in_force.expiry_of(group.last_msg_time) <= now {
                 continue;
             }
             let unread = if kind.counts_unread() { (last_seq - member.read_seq).max(0) } else { 0 };
-            let before_join = kind.history_before_join(app.config.group_history_before_join);
+            let before_join = kind.history_before_join(in_force.group_history_before_join);
             entries.push(Entry {
                 target: Target::Group(group.group_id),
                 last_seq,

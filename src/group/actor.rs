@@ -512,7 +512,7 @@ impl GroupActor {
             flag_bits: 0,
             sender_nick: None,
             sender_face: None,
-            expires_at: self.room.config.expiry_of(now),
+            expires_at: self.room.in_force.get().expiry_of(now),
         };
         work.tips.push(row.clone());
         if seq > 0 {
@@ -741,7 +741,7 @@ impl GroupActor {
                 }
                 if let Some(v) = change.max_member_num {
                     if self.kind != GroupType::AVChatRoom {
-                        let (_, most) = self.kind.member_limits(self.room.config.group_max_members);
+                        let (_, most) = self.kind.member_limits(self.room.in_force.get().group_max_members);
                         if v < (self.members.len() as i64).max(1) || v > most {
                             return Err(GroupError::BadRequest(format!("MaxMemberNum is 1 to {most}")));
                         }
@@ -1133,7 +1133,7 @@ impl GroupActor {
                         flag_bits: 0,
                         sender_nick: None,
                         sender_face: None,
-                        expires_at: self.room.config.expiry_of(message.time),
+                        expires_at: self.room.in_force.get().expiry_of(message.time),
                     });
                     results.push(json!({"MsgSeq": seq, "MsgTime": message.time, "Result": 0}));
                 }
@@ -1335,7 +1335,13 @@ impl GroupActor {
             Action::Quit => standing != rules::Actor::User(Role::None),
             action => rules::check(self.kind, standing, action).is_ok(),
         };
-        rules::check_custom_writes(&self.room.config.group_custom_fields, scope, rules::level(standing), keys, open)
+        rules::check_custom_writes(
+            &self.room.in_force.get().group_custom_fields,
+            scope,
+            rules::level(standing),
+            keys,
+            open,
+        )
     }
 
     /// A command naming a topic needs a topic-enabled Community that has the topic.
@@ -1407,7 +1413,7 @@ impl GroupActor {
         if !self.kind.stores_members() {
             return;
         }
-        work.draft.limits = store::Limits::of(&self.room.config);
+        work.draft.limits = store::Limits::of(&self.room.in_force.get());
         work.draft.joining.extend(users.iter().filter(|u| !self.room.accounts.is_admin(u)).cloned());
     }
 
@@ -1615,7 +1621,7 @@ impl GroupActor {
         }
         // Highest priority first; within one priority, arrival order.
         queued.sort_by_key(|q| q.send.priority);
-        let limit = self.room.config.group_msg_rate;
+        let limit = self.room.in_force.get().group_msg_rate;
         if self.window.0.elapsed() >= Duration::from_secs(1) {
             self.window = (Instant::now(), 0);
         }
@@ -1664,7 +1670,7 @@ impl GroupActor {
                 flag_bits: 0,
                 sender_nick: q.send.card.nick.clone(),
                 sender_face: q.send.card.face_url.clone(),
-                expires_at: self.room.config.expiry_of(now),
+                expires_at: self.room.in_force.get().expiry_of(now),
             };
             if stored {
                 work.draft.messages.push(row.clone());

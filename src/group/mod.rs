@@ -162,6 +162,8 @@ pub struct Groups {
     live: Mutex<HashMap<String, LiveGroup>>,
     pub(crate) db: DatabaseConnection,
     pub(crate) config: Config,
+    /// The configuration in force: group defaults, limits and custom fields change at run time.
+    pub(crate) in_force: crate::settings::Live<Config>,
     pub(crate) accounts: Arc<Accounts>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) cluster: Option<Arc<RedisBus>>,
@@ -176,6 +178,7 @@ pub struct Groups {
 pub struct GroupDeps {
     pub db: DatabaseConnection,
     pub config: Config,
+    pub in_force: crate::settings::Live<Config>,
     pub accounts: Arc<Accounts>,
     pub bus: Arc<dyn Bus>,
     pub cluster: Option<Arc<RedisBus>>,
@@ -247,12 +250,13 @@ impl GroupError {
 
 impl Groups {
     pub fn new(deps: GroupDeps) -> Arc<Groups> {
-        let GroupDeps { db, config, accounts, bus, cluster, pusher, metrics, webhooks } = deps;
+        let GroupDeps { db, config, in_force, accounts, bus, cluster, pusher, metrics, webhooks } = deps;
         let handover = Arc::default();
         Arc::new(Groups {
             live: Mutex::default(),
             db,
             config,
+            in_force,
             accounts,
             bus,
             cluster,
@@ -635,7 +639,7 @@ pub async fn commit_new_group(
             origin: origin.clone(),
         });
     }
-    draft.limits = store::Limits::of(&groups.config);
+    draft.limits = store::Limits::of(&groups.in_force.get());
     draft.joining =
         draft.members_put.iter().map(|m| m.user_id.clone()).filter(|u| !groups.accounts.is_admin(u)).collect();
     draft.counts_creation = !import;

@@ -172,7 +172,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
     if store::exists(&app.db, &id).await.map_err(GroupError::from)? {
         return Err(GroupError::IdTaken(id).into());
     }
-    let (default_max, most) = kind.member_limits(app.config.group_max_members);
+    let (default_max, most) = kind.member_limits(app.in_force.get().group_max_members);
     let max_members = match f.opt_i64("MaxMemberCount").map_err(param)? {
         Some(n) if n >= 1 && n <= most => n,
         Some(_) => return Err(bad(format!("MaxMemberCount is 1 to {most}")).into()),
@@ -187,7 +187,7 @@ async fn create(app: Arc<App>, call: Call, import: bool) -> Result<Reply, Failur
     let app_defined = key_values(&f, "AppDefinedData", 512)?;
     let creator = if call.access == Access::Admin { GroupLevel::AppAdmin } else { GroupLevel::Owner };
     let keys: Vec<String> = app_defined.iter().map(|(k, _)| k.clone()).collect();
-    rules::check_custom_writes(&app.config.group_custom_fields, GroupFieldScope::Group, creator, &keys, true)?;
+    rules::check_custom_writes(&app.in_force.get().group_custom_fields, GroupFieldScope::Group, creator, &keys, true)?;
     let mut members: Vec<(String, Role)> = Vec::new();
     let listed = f.opt_array("MemberList").map_err(param)?.cloned().unwrap_or_default();
     if import && !listed.is_empty() {
@@ -324,7 +324,7 @@ fn base_info(
 /// The custom fields of a JSON object column that a caller at `level` may read.
 fn readable_custom(app: &App, stored: &str, scope: GroupFieldScope, level: GroupLevel) -> Map<String, Value> {
     let mut custom: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
-    custom.retain(|key, _| rules::custom_readable(&app.config.group_custom_fields, scope, level, key));
+    custom.retain(|key, _| rules::custom_readable(&app.in_force.get().group_custom_fields, scope, level, key));
     custom
 }
 
@@ -803,7 +803,7 @@ pub async fn group_msg_recall(app: Arc<App>, call: Call) -> Result<Reply, Failur
             Some(m) if call.access == Access::User && !app.accounts.is_admin(&call.identifier) => {
                 if m.from_account != call.identifier {
                     10007
-                } else if now - m.msg_time > app.config.recall_window_secs {
+                } else if now - m.msg_time > app.in_force.get().recall_window_secs {
                     10031
                 } else {
                     0
@@ -837,7 +837,7 @@ pub async fn group_msg_get_simple(app: Arc<App>, call: Call) -> Result<Reply, Fa
     let mut oldest = 1;
     if call.access == Access::User && !app.accounts.is_admin(&call.identifier) {
         let me = view.members.iter().find(|m| m.user_id == call.identifier).ok_or(GroupError::NotMember)?;
-        if !kind.history_before_join(app.config.group_history_before_join) {
+        if !kind.history_before_join(app.in_force.get().group_history_before_join) {
             oldest = me.join_seq + 1;
         }
     }

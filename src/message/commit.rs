@@ -69,7 +69,8 @@ pub struct Committer {
     /// Recent sends by dedup key, with what the sender was told.
     recent: DedupWindow,
     dedup_window: i64,
-    config: Arc<crate::config::Config>,
+    /// The configuration in force (its retention period changes at run time).
+    config: crate::settings::Live<crate::config::Config>,
     /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
     /// lists even within one second.
     clock: i64,
@@ -98,6 +99,7 @@ impl Committer {
         metrics: Arc<Metrics>,
         pusher: crate::push::Pusher,
         config: &crate::config::Config,
+        in_force: crate::settings::Live<crate::config::Config>,
     ) -> Result<Committer, DbErr> {
         let shared = !bus.alone();
         let mut committer = Committer {
@@ -110,7 +112,7 @@ impl Committer {
             seqs: HashMap::new(),
             recent: DedupWindow::new(config.dedup_window_secs),
             dedup_window: config.dedup_window_secs,
-            config: Arc::new(config.clone()),
+            config: in_force,
             clock: 0,
         };
         committer.warm_dedup().await?;
@@ -204,6 +206,7 @@ impl Committer {
         // is stored for them, so they are recorded on their own once the batch is answered.
         let mut not_stored = Vec::new();
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
+        let config = self.config.get();
         for item in batch {
             let pending = match item {
                 Commit::Ack { owner, peer, seq } => {
@@ -230,7 +233,7 @@ impl Committer {
                 Ok(card) => card,
                 Err(e) => {
                     if request.callbacks.after && after_on {
-                        let row = new_row(request, &Card::default(), now, &self.config);
+                        let row = new_row(request, &Card::default(), now, &config);
                         not_stored.push(super::gate::after_send(&row, &request.origin, Some(&e), false));
                     }
                     let _ = pending.reply.send(Err(e));
@@ -248,7 +251,7 @@ impl Committer {
             if request.lifetime == 0 && request.import.is_none() {
                 // Online only: no seq, nothing stored; remembered at once so a retry in this
                 // very batch is recognised too.
-                let row = new_row(request, &sender, now, &self.config);
+                let row = new_row(request, &sender, now, &config);
                 self.recent.remember(&request.from, &request.to, request.msg_random, now, &receipt(&row, true));
                 online_only.push((pending, row));
                 continue;
@@ -257,7 +260,7 @@ impl Committer {
             if duplicate_of.is_none() && request.import.is_none() {
                 batch_keys.insert(key, planned.len());
             }
-            let row = new_row(request, &sender, now, &self.config);
+            let row = new_row(request, &sender, now, &config);
             planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
         }
 

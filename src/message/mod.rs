@@ -343,10 +343,11 @@ impl Messages {
         metrics: Arc<crate::stats::Metrics>,
         pusher: crate::push::Pusher,
         config: &crate::config::Config,
+        in_force: crate::settings::Live<crate::config::Config>,
     ) -> Result<(Messages, tokio::task::JoinHandle<()>), DbErr> {
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
         let gate = gate::Gate::new(parties.clone(), config.max_message_bytes);
-        let committer = commit::Committer::new(db.clone(), parties, bus, metrics, pusher, config).await?;
+        let committer = commit::Committer::new(db.clone(), parties, bus, metrics, pusher, config, in_force).await?;
         let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
         let messages = Messages {
             tx,

@@ -90,7 +90,7 @@ pub async fn sendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let sync = sender_sync(&f)?;
     let outgoing = parse_outgoing(&f, app.messages.max_message_bytes, None)?;
     let mut request = SendRequest::new(from, to, outgoing, sync, from_admin);
-    request.check_relations = app.config.rest_send_checks_relations;
+    request.check_relations = app.in_force.get().rest_send_checks_relations;
     request.origin = call.origin.clone();
     request.callbacks = forbidden_callbacks(&f)?;
     let receipt = app.messages.send(request).await?;
@@ -115,7 +115,7 @@ pub async fn batchsendmsg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     for to in &targets {
         let mut request = SendRequest::new(from.clone(), to.to_string(), outgoing.clone(), sync, from_admin);
         request.msg_time = Some(msg_time);
-        request.check_relations = app.config.rest_send_checks_relations;
+        request.check_relations = app.in_force.get().rest_send_checks_relations;
         // Batch sends never fire webhooks (spec §4.1).
         request.callbacks = Callbacks::NONE;
         waiting.push((to, app.messages.submit(request)));

@@ -17,7 +17,7 @@ pub async fn recall_msg(app: Arc<App>, user: String, data: Value, origin: Origin
     let peer = f.str("Peer_Account").map_err(MessageError::from)?;
     let key = f.str("MsgKey").map_err(|_| MessageError::BadMsgKey)?;
     // The app admin recalls without a time limit, as over REST.
-    let window = (!app.accounts.is_admin(&user)).then_some(app.config.recall_window_secs);
+    let window = (!app.accounts.is_admin(&user)).then_some(app.in_force.get().recall_window_secs);
     app.messages.edit(&user, peer, key, Change::Recall { operator: user.clone(), window }, origin).await?;
     Ok(json!({}))
 }

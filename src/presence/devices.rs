@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use entities::{device, state_event};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{KickReason, Platform, SessionId};
@@ -535,6 +537,15 @@ pub async fn pushable(db: &DatabaseConnection, users: &[String], sender: &str) -
 }
 
 /// The PushOnline devices of each of `users`: user → platforms.
+/// Every installation of `user`, the most recently changed first.
+pub async fn of_user(db: &DatabaseConnection, user: &str) -> Result<Vec<device::Model>, DbErr> {
+    device::Entity::find()
+        .filter(device::Column::UserId.eq(user))
+        .order_by_desc(device::Column::ChangedAt)
+        .all(db)
+        .await
+}
+
 pub async fn push_online(db: &DatabaseConnection, users: &[String]) -> Result<HashMap<String, Vec<Platform>>, DbErr> {
     let mut found: HashMap<String, Vec<Platform>> = HashMap::new();
     for chunk in users.chunks(500) {

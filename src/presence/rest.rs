@@ -64,3 +64,36 @@ pub async fn query_online_status(app: Arc<App>, call: Call) -> Result<Reply, Fai
     reply.insert("ErrorList".into(), Value::Array(errors));
     Ok(reply)
 }
+
+/// `parley_devices/list {UserID}` (parley extension; the console's users view): each installation
+/// of the user, newest change first, with its state and push registration. Tokens are shown by
+/// their last characters only: enough to tell two apart, not to push with.
+pub async fn list_devices(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let user = f.str("UserID").map_err(|e| match e.problem {
+        Problem::Missing => Failure::new(90001, "UserID is missing"),
+        Problem::WrongType => Failure::new(90003, "UserID must be a string"),
+    })?;
+    if !app.accounts.exists(user).await? {
+        return Err(Failure::new(70107, format!("{user} is not an account")));
+    }
+    // Logins and logouts are written in batches: the list shows them all.
+    app.devices.flush().await;
+    let rows = crate::presence::devices::of_user(&app.db, user)
+        .await
+        .map_err(|e| Failure::new(91000, format!("device lookup failed: {e}")))?;
+    let devices: Vec<Value> = rows
+        .into_iter()
+        .map(|d| {
+            let token = d.push_token.as_deref().map(|t| {
+                let tail: String = t.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+                format!("…{tail}")
+            });
+            json!({"InstanceID": d.instance, "Platform": d.platform, "State": d.state, "ChangedAt": d.changed_at,
+                   "PushProvider": d.push_provider, "PushToken": token, "PushBundle": d.push_bundle})
+        })
+        .collect();
+    let mut reply = Reply::new();
+    reply.insert("Devices".into(), devices.into());
+    Ok(reply)
+}

@@ -13,8 +13,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTr
 use serde_json::{json, Value};
 
 use crate::cluster::{Bus, Cache};
-use crate::config::{Access, CustomProfileField};
+use crate::config::{Access, Config};
 use crate::failure::Failure;
+use crate::settings::Live;
 use crate::store::cache::EpochCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +98,6 @@ struct FieldSpec {
     default: Value,
     read: Access,
     write: Access,
-    /// Standard fields are pushed to friends when they change.
-    standard: bool,
 }
 
 /// The sender identity carried with every message.
@@ -123,7 +122,10 @@ impl Item {
 
 pub struct Profiles {
     db: DatabaseConnection,
+    /// The standard fields; the custom ones are the configuration's in force (they change at
+    /// run time).
     fields: HashMap<String, FieldSpec>,
+    in_force: Live<Config>,
     cards: EpochCache<String, Card>,
     bus: Arc<dyn Bus>,
     webhooks: Arc<crate::webhook::Webhooks>,
@@ -166,32 +168,37 @@ fn standard_fields() -> Vec<(&'static str, Kind, Value, Access)> {
 }
 
 impl Profiles {
-    /// `custom` was checked by `Config::validate`.
     pub fn new(
         db: DatabaseConnection,
-        custom: &[CustomProfileField],
+        in_force: Live<Config>,
         bus: Arc<dyn Bus>,
         webhooks: Arc<crate::webhook::Webhooks>,
     ) -> Profiles {
         let mut fields = HashMap::new();
         for (tag, kind, default, write) in standard_fields() {
-            fields.insert(tag.to_string(), FieldSpec { kind, default, read: Access::User, write, standard: true });
+            fields.insert(tag.to_string(), FieldSpec { kind, default, read: Access::User, write });
         }
-        for field in custom {
-            let spec = FieldSpec {
-                kind: Kind::Text { max: MAX_VALUE_BYTES },
-                default: json!(""),
-                read: field.read,
-                write: field.write,
-                standard: false,
-            };
-            fields.insert(field.tag.clone(), spec);
-        }
-        Profiles { db, fields, cards: EpochCache::default(), bus, webhooks }
+        Profiles { db, fields, in_force, cards: EpochCache::default(), bus, webhooks }
     }
 
-    fn spec(&self, tag: &str) -> Result<&FieldSpec, ProfileError> {
-        self.fields.get(tag).ok_or_else(|| ProfileError::UnknownTag(tag.to_string()))
+    /// A standard field, or a custom one declared in the configuration in force (checked by
+    /// `Config::validate`).
+    fn field(&self, tag: &str) -> Option<FieldSpec> {
+        if let Some(spec) = self.fields.get(tag) {
+            return Some(spec.clone());
+        }
+        let config = self.in_force.get();
+        let custom = config.profile_custom_fields.iter().find(|f| f.tag == tag)?;
+        Some(FieldSpec {
+            kind: Kind::Text { max: MAX_VALUE_BYTES },
+            default: json!(""),
+            read: custom.read,
+            write: custom.write,
+        })
+    }
+
+    fn spec(&self, tag: &str) -> Result<FieldSpec, ProfileError> {
+        self.field(tag).ok_or_else(|| ProfileError::UnknownTag(tag.to_string()))
     }
 
     /// Checks that every tag exists and that `by` may read it.
@@ -293,7 +300,7 @@ impl Profiles {
         }
         self.cards.invalidate([&user.to_string()]);
         self.bus.invalidated(Cache::Cards, vec![user.to_string()]).await;
-        Ok(latest.into_iter().filter(|i| self.fields.get(&i.tag).is_some_and(|s| s.standard)).cloned().collect())
+        Ok(latest.into_iter().filter(|i| self.fields.contains_key(&i.tag)).cloned().collect())
     }
 
     /// The values of `tags` for each of `users` (defaults for unset fields), in tag order.
@@ -317,7 +324,7 @@ impl Profiles {
                     let value = stored
                         .get(&(user.to_string(), tag.to_string()))
                         .cloned()
-                        .or_else(|| self.fields.get(*tag).map(|s| s.default.clone()));
+                        .or_else(|| self.field(tag).map(|s| s.default));
                     Item { tag: tag.to_string(), value: value.unwrap_or(Value::Null) }
                 })
                 .collect();
@@ -385,14 +392,15 @@ mod tests {
 
     async fn profiles() -> Profiles {
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let custom = vec![CustomProfileField {
+        let custom = vec![crate::config::CustomProfileField {
             tag: "Tag_Profile_Custom_Secret".into(),
             read: Access::Admin,
             write: Access::Admin,
         }];
         let metrics = Arc::new(crate::stats::Metrics::default());
         let webhooks = crate::webhook::Webhooks::new(&Default::default(), 1, db.clone(), metrics);
-        Profiles::new(db, &custom, Arc::new(crate::cluster::tests::NoOtherNodes), webhooks)
+        let config = Config { profile_custom_fields: custom, ..Config::default() };
+        Profiles::new(db, Live::new(config), Arc::new(crate::cluster::tests::NoOtherNodes), webhooks)
     }
 
     #[actix_rt::test]

@@ -204,8 +204,8 @@ pub struct Relations {
     blocked: EpochCache<String, HashSet<String>>,
     /// Owner → the users in their friend list.
     friends: EpochCache<String, HashSet<String>>,
-    friends_only: bool,
-    custom_tags: HashSet<String>,
+    /// Friends-only C2C and the custom friend fields are the configuration's in force.
+    in_force: crate::settings::Live<crate::config::Config>,
 }
 
 /// What caused a relation change, as its webhooks report it.
@@ -229,7 +229,7 @@ impl Relations {
         bus: Arc<dyn Bus>,
         webhooks: Arc<crate::webhook::Webhooks>,
         metrics: Arc<crate::stats::Metrics>,
-        config: &crate::config::Config,
+        in_force: crate::settings::Live<crate::config::Config>,
     ) -> Relations {
         Relations {
             db,
@@ -241,13 +241,12 @@ impl Relations {
             writes: tokio::sync::Mutex::new(()),
             blocked: EpochCache::default(),
             friends: EpochCache::default(),
-            friends_only: config.c2c_friends_only,
-            custom_tags: config.friend_custom_fields.iter().cloned().collect(),
+            in_force,
         }
     }
 
     pub fn is_custom_tag(&self, tag: &str) -> bool {
-        self.custom_tags.contains(tag)
+        self.in_force.get().friend_custom_fields.iter().any(|t| t == tag)
     }
 
     pub async fn require_account(&self, user: &str) -> Result<(), RelationError> {
@@ -778,7 +777,7 @@ impl Relations {
         if self.blocked_set(to).await?.contains(from) {
             return Ok(Some(Refusal::Blacklisted));
         }
-        if !self.friends_only || from == to {
+        if !self.in_force.get().c2c_friends_only || from == to {
             return Ok(None);
         }
         let sender_has = self.friend_set(from).await?.contains(to);

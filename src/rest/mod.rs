@@ -167,6 +167,8 @@ pub fn routes() -> Vec<Route> {
         route!("parley_usersig", "generate", Config, Normal, crate::auth::rest::generate),
         route!("parley_settings", "get", Config, Normal, crate::settings::rest::get),
         route!("parley_settings", "set_multi_device", Config, Normal, crate::settings::rest::set_multi_device),
+        route!("parley_settings", "set", Config, Normal, crate::settings::rest::set),
+        route!("parley_devices", "list", Config, Normal, crate::presence::rest::list_devices),
         route!("group_open_http_svc", "create_group", Group, Normal, group::create_group),
         route!("group_open_http_svc", "get_group_info", Group, Normal, group::get_group_info),
         route!("group_open_http_svc", "get_group_member_info", Group, Normal, group::get_group_member_info),

@@ -72,3 +72,30 @@ pub fn decode_change(encoded: &str) -> Option<serde_json::Value> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+/// A value the console may replace at run time: read often and cheaply (a read lock and a
+/// reference count), replaced whole. Clones share it.
+pub struct Live<T>(std::sync::Arc<std::sync::RwLock<std::sync::Arc<T>>>);
+
+impl<T> Clone for Live<T> {
+    fn clone(&self) -> Self {
+        Live(self.0.clone())
+    }
+}
+
+impl<T> Live<T> {
+    pub fn new(value: T) -> Live<T> {
+        Live(std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(value))))
+    }
+
+    /// The value in force.
+    pub fn get(&self) -> std::sync::Arc<T> {
+        // A writer never panics while holding the lock (it only swaps an Arc), so a poisoned
+        // lock still holds a whole value.
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn set(&self, value: T) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = std::sync::Arc::new(value);
+    }
+}

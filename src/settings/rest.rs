@@ -1,11 +1,12 @@
 //! parley's REST extensions for settings changed at run time (the console's), besides the
-//! webhook's own (`parley_webhook/set_config`): the multi-device rules.
+//! webhook's own (`parley_webhook/set_config`): the multi-device rules and the configuration keys
+//! of `live::CHANGEABLE` (retention, friends-only C2C, group defaults and limits, custom fields).
 
 use std::sync::Arc;
 
 use serde_json::json;
 
-use super::live::DEVICES;
+use super::live::{ConfigChangeError, DEVICES};
 use crate::app::App;
 use crate::config::MultiDevicePolicy;
 use crate::failure::Failure;
@@ -29,7 +30,8 @@ const POLICIES: [(&str, MultiDevicePolicy); 4] = [
 ];
 
 /// `parley_settings/get {}`: the settings in force and where each comes from (`File`, or
-/// `Runtime` once changed here).
+/// `Runtime` once changed here): `MultiDevice`, `Config` (each changeable key's value, named
+/// as in the configuration file) and `ConfigRuntime` (the keys changed at run time).
 pub async fn get(app: Arc<App>, _call: Call) -> Result<Reply, Failure> {
     let rules = app.tunables.device_rules();
     let runtime = app.tunables.is_stored(DEVICES).await.map_err(stored)?;
@@ -40,7 +42,29 @@ pub async fn get(app: Arc<App>, _call: Call) -> Result<Reply, Failure> {
         json!({"Policy": policy, "InstancesPerPlatform": rules.instances_per_platform,
                "WebInstances": rules.web_instances, "Source": if runtime { "Runtime" } else { "File" }}),
     );
+    let (values, changed) = app.tunables.config_in_force().await.map_err(stored)?;
+    reply.insert("Config".into(), values.into());
+    reply.insert("ConfigRuntime".into(), json!(changed));
     Ok(reply)
+}
+
+/// `parley_settings/set {Config: {<key>: value, …}}`: changes configuration keys on every node
+/// before answering (a null value: back to the file's), all or none — values are checked as the
+/// configuration file's are (130001 names the key or the rule). Answers as get.
+pub async fn set(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let Some(asked) = call.body.get("Config").and_then(serde_json::Value::as_object) else {
+        return Err(bad("Config is an object of configuration keys and their new values"));
+    };
+    if asked.is_empty() {
+        return Err(bad("Config names no key"));
+    }
+    let changes: Vec<(String, Option<serde_json::Value>)> =
+        asked.iter().map(|(key, value)| (key.clone(), Some(value.clone()).filter(|v| !v.is_null()))).collect();
+    app.tunables.change_config(app.bus.as_ref(), &changes).await.map_err(|e| match e {
+        ConfigChangeError::Store(e) => stored(e),
+        refused => bad(refused.to_string()),
+    })?;
+    get(app, call).await
 }
 
 /// `parley_settings/set_multi_device {Policy?, InstancesPerPlatform?, WebInstances?, Reset?}`:
