@@ -10,6 +10,7 @@
 pub mod all;
 pub mod apns;
 pub mod fcm;
+pub mod rest;
 pub mod text;
 pub mod vendors;
 
