@@ -198,7 +198,7 @@ pub struct Config {
     /// Declared group custom fields (≤ 10 group-level, ≤ 5 member-level). With none declared,
     /// any key may be used, readable by members and written by those who edit the group.
     pub group_custom_fields: Vec<GroupCustomField>,
-    /// Offline push (`[push]`): APNs and FCM credentials, queue and retries.
+    /// Offline push (`[push]`): APNs, FCM and Android vendor credentials, queue and retries.
     pub push: PushConfig,
     /// Callbacks to the app backend (`[webhook]`).
     pub webhook: WebhookConfig,
@@ -274,6 +274,35 @@ pub struct PushConfig {
     pub apns_cert_key_file: Option<PathBuf>,
     /// The app's bundle ID (apns-topic) when a device registered none.
     pub apns_topic: Option<String>,
+    /// Huawei Push Kit: the app's App ID and App Secret (OAuth client credentials).
+    pub huawei_app_id: Option<String>,
+    pub huawei_app_secret: Option<String>,
+    /// Where Huawei's OAuth token endpoint and push API live (tests point them at a local server).
+    pub huawei_token_url: String,
+    pub huawei_api_base: String,
+    /// Honor Push: the app ID, and the client ID and secret its access tokens are granted to.
+    pub honor_app_id: Option<String>,
+    pub honor_client_id: Option<String>,
+    pub honor_client_secret: Option<String>,
+    pub honor_token_url: String,
+    pub honor_api_base: String,
+    /// Xiaomi MiPush: the AppSecret and the app's package name (`restricted_package_name`).
+    pub xiaomi_app_secret: Option<String>,
+    pub xiaomi_package: Option<String>,
+    pub xiaomi_api_base: String,
+    /// OPPO Push: AppKey and MasterSecret.
+    pub oppo_app_key: Option<String>,
+    pub oppo_master_secret: Option<String>,
+    pub oppo_api_base: String,
+    /// vivo Push: AppID, AppKey and AppSecret.
+    pub vivo_app_id: Option<String>,
+    pub vivo_app_key: Option<String>,
+    pub vivo_app_secret: Option<String>,
+    pub vivo_api_base: String,
+    /// Meizu Flyme Push: AppID and AppSecret.
+    pub meizu_app_id: Option<String>,
+    pub meizu_app_secret: Option<String>,
+    pub meizu_api_base: String,
     /// Meeting and AVChatRoom messages are online-only by default; `true` pushes them too.
     pub online_only_groups_push: bool,
     /// Pushes waiting for a worker; beyond it new ones are dropped (and counted).
@@ -301,6 +330,29 @@ impl Default for PushConfig {
             apns_cert_file: None,
             apns_cert_key_file: None,
             apns_topic: None,
+            huawei_app_id: None,
+            huawei_app_secret: None,
+            huawei_token_url: "https://oauth-login.cloud.huawei.com/oauth2/v3/token".into(),
+            huawei_api_base: "https://push-api.cloud.huawei.com".into(),
+            honor_app_id: None,
+            honor_client_id: None,
+            honor_client_secret: None,
+            honor_token_url: "https://iam.developer.honor.com/auth/realms/developer/protocol/openid-connect/token"
+                .into(),
+            honor_api_base: "https://push-api.cloud.honor.com".into(),
+            xiaomi_app_secret: None,
+            xiaomi_package: None,
+            xiaomi_api_base: "https://api.xmpush.xiaomi.com".into(),
+            oppo_app_key: None,
+            oppo_master_secret: None,
+            oppo_api_base: "https://api.push.oppomobile.com".into(),
+            vivo_app_id: None,
+            vivo_app_key: None,
+            vivo_app_secret: None,
+            vivo_api_base: "https://api-push.vivo.com.cn".into(),
+            meizu_app_id: None,
+            meizu_app_secret: None,
+            meizu_api_base: "https://server-api-push.meizu.com".into(),
             online_only_groups_push: false,
             queue: 10_000,
             workers: 64,

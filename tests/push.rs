@@ -17,7 +17,6 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "parley-test";
@@ -204,26 +203,6 @@ fn token_endpoint(req: &HttpRequest, body: &[u8], shared: &Shared) -> HttpRespon
     }
 }
 
-/// `application/x-www-form-urlencoded` decoding of one name or value.
-fn form_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("bad escape in {s:?}"))?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {s:?}"))?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| format!("not UTF-8: {s:?}"))
-}
-
 fn examine_assertion(
     content_type: &str,
     body: &[u8],
@@ -234,11 +213,7 @@ fn examine_assertion(
         return Err(format!("Content-Type {content_type:?}"));
     }
     let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
-    let mut form = Vec::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        form.push((form_decode(name)?, form_decode(value)?));
-    }
+    let form = common::stub::parse_form(text)?;
     let get = |key: &str| form.iter().find(|(n, _)| n == key).map(|(_, v)| v.clone());
     if get("grant_type").as_deref() != Some(GRANT_TYPE) {
         return Err(format!("grant_type {:?}", get("grant_type")));
@@ -448,10 +423,7 @@ async fn receives(client: &mut Client, text: &str, who: &str) {
 
 /// `user`'s Android phone registers an FCM token, then its socket closes: PushOnline.
 async fn push_device(server: &Server, user: &str, token: &str) {
-    let mut phone = login_instance(server, user, "Android", &format!("{user}-phone")).await;
-    set_token(&mut phone, "fcm", token).await;
-    drop(phone);
-    wait_state(server, user, "PushOnline", &[("Android", "PushOnline")], &format!("{user}'s phone closed")).await;
+    push_device_with(server, user, "fcm", token).await;
 }
 
 fn alert(sent: &Sent) -> &str {
@@ -462,14 +434,6 @@ fn alerts(sends: &[Sent]) -> Vec<String> {
     let mut list: Vec<String> = sends.iter().map(|s| alert(s).to_string()).collect();
     list.sort();
     list
-}
-
-/// The push tokens stored for `user`'s devices (None: a device row without a token).
-async fn stored_tokens(server: &Server, user: &str) -> Vec<Option<String>> {
-    let db = connect_db(server).await;
-    let sql = format!("SELECT push_token FROM device WHERE user_id = '{user}'");
-    let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql)).await.expect("read device");
-    rows.iter().map(|row| row.try_get::<Option<String>>("", "push_token").expect("device.push_token")).collect()
 }
 
 async fn send_group(server: &Server, group: &str, from: &str, text: &str) {

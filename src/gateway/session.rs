@@ -459,7 +459,8 @@ impl Session {
             let bad = |e: crate::fields::FieldError| GatewayError::BadRequest(e.to_string());
             let provider = f.str("Provider").map_err(bad)?;
             if !PROVIDERS.contains(&provider) {
-                return Err(GatewayError::BadRequest(format!("Provider {provider:?}: apns, apns-sandbox or fcm")));
+                let known = PROVIDERS.join(", ");
+                return Err(GatewayError::BadRequest(format!("Provider {provider:?}: one of {known}")));
             }
             let token = f.str("Token").map_err(bad)?;
             if token.is_empty() || token.len() > MAX_PUSH_TOKEN {

@@ -61,7 +61,7 @@ impl EndReason {
 }
 
 /// Push providers a device may register with.
-pub const PROVIDERS: [&str; 3] = ["apns", "apns-sandbox", "fcm"];
+pub const PROVIDERS: [&str; 9] = ["apns", "apns-sandbox", "fcm", "huawei", "honor", "xiaomi", "oppo", "vivo", "meizu"];
 
 pub struct PushToken {
     pub provider: String,

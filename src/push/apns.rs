@@ -11,7 +11,7 @@ use a2::request::notification::{DefaultNotificationBuilder, NotificationBuilder,
 use a2::request::payload::PayloadLike;
 use a2::{ClientConfig, CollapseId, Endpoint, ErrorReason, Priority, PushType};
 
-use super::{Delivery, Outcome, OutcomeFuture, Provider};
+use super::{Check, CheckFuture, Delivery, Outcome, OutcomeFuture, Provider};
 use crate::config::PushConfig;
 
 /// Apple's payload limit.
@@ -104,6 +104,39 @@ impl Apns {
 impl Provider for Apns {
     fn send<'a>(&'a self, delivery: &'a Delivery) -> OutcomeFuture<'a> {
         Box::pin(self.deliver(delivery))
+    }
+
+    /// A push to a device token no device has: Apple refusing the token (not the key or
+    /// certificate) means the credentials are good.
+    fn check<'a>(&'a self) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let topic = self.default_topic.as_deref().unwrap_or(CHECK_TOPIC);
+            let token = "0".repeat(64);
+            let payload = DefaultNotificationBuilder::new()
+                .set_body("credentials check")
+                .build(&token, NotificationOptions { apns_topic: Some(topic), ..NotificationOptions::default() });
+            match self.client.send(payload).await {
+                Ok(_) => Check::Ok("APNs accepted a test push".into()),
+                Err(a2::Error::ResponseError(response)) => {
+                    check_answer(response.code, response.error.as_ref().map(|e| &e.reason))
+                }
+                Err(e) => Check::Refused(e.to_string()),
+            }
+        })
+    }
+}
+
+/// The apns-topic of a credentials check when apns_topic is unset.
+const CHECK_TOPIC: &str = "parley.credentials.check";
+
+/// What APNs' answer to a push to a made-up token says of the credentials.
+pub fn check_answer(status: u16, reason: Option<&ErrorReason>) -> Check {
+    let why = format!("{status} {}", reason.map(|r| r.to_string()).unwrap_or_default());
+    match reason {
+        Some(ErrorReason::BadDeviceToken | ErrorReason::DeviceTokenNotForTopic | ErrorReason::Unregistered) => {
+            Check::Ok(format!("credentials accepted (the test token was refused: {why})"))
+        }
+        _ => Check::Refused(why),
     }
 }
 
@@ -344,6 +377,14 @@ mod tests {
         assert!(matches!(Apns::from_config(&missing), Err(ApnsError::File(..))));
         let bad_key = PushConfig { apns_key_file: Some(fixture("usersig_vectors.json")), ..token };
         assert!(Apns::from_config(&bad_key).is_err(), "a file that is no key");
+    }
+
+    #[test]
+    fn a_refused_test_token_means_good_credentials() {
+        assert!(matches!(check_answer(400, Some(&ErrorReason::BadDeviceToken)), Check::Ok(_)));
+        assert!(matches!(check_answer(403, Some(&ErrorReason::InvalidProviderToken)), Check::Refused(_)));
+        assert!(matches!(check_answer(403, Some(&ErrorReason::BadCertificate)), Check::Refused(_)));
+        assert!(matches!(check_answer(500, None), Check::Refused(_)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Delivery, Outcome, OutcomeFuture, Provider};
+use super::{Check, CheckFuture, Delivery, Outcome, OutcomeFuture, Provider};
 use crate::config::PushConfig;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -170,6 +170,18 @@ impl Fcm {
 impl Provider for Fcm {
     fn send<'a>(&'a self, delivery: &'a Delivery) -> OutcomeFuture<'a> {
         Box::pin(self.deliver(delivery))
+    }
+
+    /// An access token granted for the service account proves its key.
+    fn check<'a>(&'a self) -> CheckFuture<'a> {
+        Box::pin(async move {
+            *self.token.lock().await = None;
+            match self.access_token().await {
+                Ok(_) => Check::Ok(format!("access token granted for {}", self.account.client_email)),
+                Err(Outcome::Retry(why) | Outcome::Failed(why) | Outcome::DeadToken(why)) => Check::Refused(why),
+                Err(Outcome::Delivered) => Check::Refused("no access token".into()),
+            }
+        })
     }
 }
 

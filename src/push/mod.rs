@@ -2,13 +2,17 @@
 //! rooms hand a committed message to `Pusher::submit`, which never waits: the job goes into a
 //! bounded queue (full → dropped and counted). Push workers render the text (`text.rs`), find the
 //! recipients' PushOnline devices, add the badge (the recipient's unread total) and deliver
-//! through the provider of each device — FCM HTTP v1 (`fcm.rs`) or APNs through a2 (`apns.rs`) —
-//! retrying 5xx/429/timeouts with backoff and deleting tokens the provider reports dead.
+//! through the provider of each device — FCM HTTP v1 (`fcm.rs`), APNs through a2 (`apns.rs`), or
+//! an Android vendor's own service (`vendors/`) — retrying 5xx/429/timeouts with backoff and
+//! deleting tokens the provider reports dead. Each provider can also check its credentials
+//! (`rest.rs`: `parley_push/check_credentials`).
 
 pub mod all;
 pub mod apns;
 pub mod fcm;
+pub mod rest;
 pub mod text;
+pub mod vendors;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -86,32 +90,85 @@ pub enum Outcome {
 
 pub type OutcomeFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
-/// A push service (APNs, FCM, or a test double).
+/// What a provider made of its credentials when asked now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Accepted; what proved it.
+    Ok(String),
+    /// Refused, or the provider could not be reached: its own words.
+    Refused(String),
+    /// This provider has no way to check.
+    NotCheckable,
+}
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Check> + Send + 'a>>;
+
+/// A push service (APNs, FCM, an Android vendor, or a test double).
 pub trait Provider: Send + Sync {
     fn send<'a>(&'a self, delivery: &'a Delivery) -> OutcomeFuture<'a>;
+
+    /// Checks the credentials against the provider now.
+    fn check<'a>(&'a self) -> CheckFuture<'a> {
+        Box::pin(async { Check::NotCheckable })
+    }
 }
 
 /// The providers by device `push_provider` name.
 pub type Providers = HashMap<String, Arc<dyn Provider>>;
 
+/// A configured provider: built, or why its credentials did not load.
+pub struct Loaded {
+    pub name: &'static str,
+    pub provider: Result<Arc<dyn Provider>, String>,
+}
+
+/// Builds every configured provider (those without credentials in `[push]` are left out).
+pub fn load(config: &PushConfig) -> Vec<Loaded> {
+    fn add<P: Provider + 'static, E: std::fmt::Display>(
+        loaded: &mut Vec<Loaded>,
+        name: &'static str,
+        built: Result<Option<P>, E>,
+    ) {
+        match built {
+            Ok(Some(provider)) => loaded.push(Loaded { name, provider: Ok(Arc::new(provider)) }),
+            Ok(None) => {}
+            Err(e) => loaded.push(Loaded { name, provider: Err(e.to_string()) }),
+        }
+    }
+    let mut loaded = Vec::new();
+    match apns::Apns::from_config(config) {
+        Ok(Some((production, sandbox))) => {
+            loaded.push(Loaded { name: "apns", provider: Ok(Arc::new(production)) });
+            loaded.push(Loaded { name: "apns-sandbox", provider: Ok(Arc::new(sandbox)) });
+        }
+        Ok(None) => {}
+        Err(e) => {
+            for name in ["apns", "apns-sandbox"] {
+                loaded.push(Loaded { name, provider: Err(e.to_string()) });
+            }
+        }
+    }
+    add(&mut loaded, "fcm", fcm::Fcm::from_config(config));
+    add(&mut loaded, "huawei", vendors::huawei::Huawei::from_config(config));
+    add(&mut loaded, "honor", vendors::honor::Honor::from_config(config));
+    add(&mut loaded, "xiaomi", vendors::xiaomi::Xiaomi::from_config(config));
+    add(&mut loaded, "oppo", vendors::oppo::Oppo::from_config(config));
+    add(&mut loaded, "vivo", vendors::vivo::Vivo::from_config(config));
+    add(&mut loaded, "meizu", vendors::meizu::Meizu::from_config(config));
+    loaded
+}
+
 /// Builds the configured providers. A provider whose credentials fail to load is reported at
 /// start and left out (its devices get no pushes) rather than stopping the chat server.
 pub fn providers(config: &PushConfig) -> Providers {
     let mut providers: Providers = HashMap::new();
-    match fcm::Fcm::from_config(config) {
-        Ok(Some(fcm)) => {
-            providers.insert("fcm".into(), Arc::new(fcm));
+    for Loaded { name, provider } in load(config) {
+        match provider {
+            Ok(provider) => {
+                providers.insert(name.into(), provider);
+            }
+            Err(e) => tracing::error!(provider = name, error = %e, "push provider disabled"),
         }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "FCM push disabled"),
-    }
-    match apns::Apns::from_config(config) {
-        Ok(Some((production, sandbox))) => {
-            providers.insert("apns".into(), Arc::new(production));
-            providers.insert("apns-sandbox".into(), Arc::new(sandbox));
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "APNs push disabled"),
     }
     providers
 }

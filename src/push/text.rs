@@ -57,6 +57,27 @@ pub struct Notification {
     pub mutable_content: bool,
     /// `ApnsInfo.BadgeMode != 1`: whether this message counts in the APNs badge.
     pub count_badge: bool,
+    /// The Android vendors' own `AndroidInfo` settings.
+    pub vendor: VendorSettings,
+}
+
+/// `AndroidInfo` fields only one Android vendor reads (spec §3.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VendorSettings {
+    /// `AndroidInfo.HuaWeiChannelID`.
+    pub huawei_channel: Option<String>,
+    /// `AndroidInfo.HuaWeiImportance`: `LOW` or `NORMAL`.
+    pub huawei_importance: Option<String>,
+    /// `AndroidInfo.HuaWeiCategory`.
+    pub huawei_category: Option<String>,
+    /// `AndroidInfo.ExtAsHuaweiIntentParam == 1`: the ext opens an intent instead of riding as data.
+    pub ext_as_huawei_intent: bool,
+    /// `AndroidInfo.XiaoMiChannelID`.
+    pub xiaomi_channel: Option<String>,
+    /// `AndroidInfo.OPPOChannelID`.
+    pub oppo_channel: Option<String>,
+    /// `AndroidInfo.VIVOClassification`: 0 operational, 1 system.
+    pub vivo_classification: Option<i64>,
 }
 
 /// The notification for a message, or `None` when it is not pushed: `OfflinePushInfo.PushFlag` is 1, or
@@ -106,7 +127,21 @@ pub fn render(source: &PushSource) -> Option<Notification> {
         android_channel: android.and_then(|android| string(android, "GoogleChannelID")).map(str::to_owned),
         mutable_content: apns.and_then(|apns| apns.get("MutableContent")).and_then(Value::as_i64) == Some(1),
         count_badge: apns.and_then(|apns| apns.get("BadgeMode")).and_then(Value::as_i64) != Some(1),
+        vendor: android.map(vendor_settings).unwrap_or_default(),
     })
+}
+
+fn vendor_settings(android: &Map<String, Value>) -> VendorSettings {
+    let text = |key: &str| string(android, key).map(str::to_owned);
+    VendorSettings {
+        huawei_channel: text("HuaWeiChannelID"),
+        huawei_importance: text("HuaWeiImportance"),
+        huawei_category: text("HuaWeiCategory"),
+        ext_as_huawei_intent: android.get("ExtAsHuaweiIntentParam").and_then(Value::as_i64) == Some(1),
+        xiaomi_channel: text("XiaoMiChannelID"),
+        oppo_channel: text("OPPOChannelID"),
+        vivo_classification: android.get("VIVOClassification").and_then(Value::as_i64).filter(|c| matches!(c, 0 | 1)),
+    }
 }
 
 /// "Nick:text" or "text" in C2C; "Nick(Group):text" or "(Group):text" in a group.
@@ -379,9 +414,29 @@ mod tests {
                 with("hello", |n| {
                     n.android_sound = Some("/raw/ding".into());
                     n.android_channel = Some("chan".into());
+                    n.vendor.huawei_channel = Some("hw".into());
                 }),
             )
             .info(json!({"AndroidInfo": {"Sound": "/raw/ding", "GoogleChannelID": "chan", "HuaWeiChannelID": "hw"}})),
+            case(
+                "vendor AndroidInfo",
+                json!([text("hello")]),
+                with("hello", |n| {
+                    n.vendor = VendorSettings {
+                        huawei_channel: Some("hw".into()),
+                        huawei_importance: Some("LOW".into()),
+                        huawei_category: Some("IM".into()),
+                        ext_as_huawei_intent: true,
+                        xiaomi_channel: Some("mi".into()),
+                        oppo_channel: Some("op".into()),
+                        vivo_classification: Some(0),
+                    };
+                }),
+            )
+            .info(json!({"AndroidInfo": {"HuaWeiChannelID": "hw", "HuaWeiImportance": "LOW", "HuaWeiCategory": "IM",
+                "ExtAsHuaweiIntentParam": 1, "XiaoMiChannelID": "mi", "OPPOChannelID": "op", "VIVOClassification": 0}})),
+            case("VIVOClassification out of range", json!([text("hello")]), pushed("hello"))
+                .info(json!({"AndroidInfo": {"VIVOClassification": 7, "ExtAsHuaweiIntentParam": "1"}})),
             case("MutableContent 1", json!([text("hello")]), with("hello", |n| n.mutable_content = true))
                 .info(json!({"ApnsInfo": {"MutableContent": 1}})),
             case("MutableContent 0", json!([text("hello")]), pushed("hello"))
@@ -404,6 +459,7 @@ mod tests {
                     android_channel: Some("ch".into()),
                     mutable_content: true,
                     count_badge: false,
+                    vendor: VendorSettings::default(),
                 }),
             )
             .nick(Some("Nick"))
@@ -487,6 +543,6 @@ mod tests {
         let json = serde_json::to_value(pushed("hi").unwrap()).unwrap();
         assert_eq!(json["body"], "hi");
         assert_eq!(json["count_badge"], true);
-        assert_eq!(json.as_object().unwrap().len(), 11);
+        assert_eq!(json.as_object().unwrap().len(), 12);
     }
 }

@@ -14,6 +14,7 @@ pub mod browser;
 pub mod cluster;
 pub mod proxy;
 pub mod raw;
+pub mod stub;
 
 use awc::ws;
 use futures_util::{SinkExt, StreamExt};
@@ -593,6 +594,23 @@ pub async fn login_instance(server: &Server, user: &str, platform: &str, instanc
 pub async fn set_token(client: &mut Client, provider: &str, token: &str) {
     let reply = client.request("set_push_token", json!({"Provider": provider, "Token": token})).await;
     assert_eq!(reply["code"], 0, "set_push_token {provider}: {reply}");
+}
+
+/// `user`'s Android phone registers a push token with `provider`, then its socket closes:
+/// PushOnline.
+pub async fn push_device_with(server: &Server, user: &str, provider: &str, token: &str) {
+    let mut phone = login_instance(server, user, "Android", &format!("{user}-phone")).await;
+    set_token(&mut phone, provider, token).await;
+    drop(phone);
+    wait_state(server, user, "PushOnline", &[("Android", "PushOnline")], &format!("{user}'s phone closed")).await;
+}
+
+/// The push tokens stored for `user`'s devices (None: a device row without a token).
+pub async fn stored_tokens(server: &Server, user: &str) -> Vec<Option<String>> {
+    let db = connect_db(server).await;
+    let sql = format!("SELECT push_token FROM device WHERE user_id = '{user}'");
+    let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql)).await.expect("read device");
+    rows.iter().map(|row| row.try_get::<Option<String>>("", "push_token").expect("device.push_token")).collect()
 }
 
 /// A `MemberList` of these accounts.
