@@ -260,7 +260,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let (messages, writer) =
         Messages::start(db.clone(), parties, bus.clone(), metrics.clone(), pusher.clone(), &config, in_force.clone())
             .await?;
-    let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins);
+    let auth = AppAuth::new(credentials.sdkappid, &credentials.secret_key, &config.admins)
+        .with_legacy_key(config.legacy_public_key()?)
+        .with_lockout(config.login_lockout());
     announce(&config, &credentials, &auth);
     let groups = crate::group::Groups::new(crate::group::GroupDeps {
         db: db.clone(),

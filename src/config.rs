@@ -101,6 +101,15 @@ pub struct Config {
     pub sdkappid: Option<u64>,
     /// The app's secret key (HMAC key of UserSigs); generated with the SDKAppID when unset.
     pub secret_key: Option<String>,
+    /// PEM public key (P-256 or secp256k1) for legacy v1 (ECDSA) UserSigs of apps made before
+    /// 2019-07-19 (`PARLEY_LEGACY_PUBLIC_KEY_FILE`). Unset: v1 UserSigs are refused (70016).
+    pub legacy_public_key_file: Option<PathBuf>,
+    /// Failed UserSig checks one identifier, or one source address, may make within
+    /// `login_failure_window_secs` before it is refused with 70050 until the window ends
+    /// (`PARLEY_LOGIN_FAILURE_LIMIT`; 0 = no lockout). Counted per node.
+    pub login_failure_limit: u32,
+    /// The lockout's window (`PARLEY_LOGIN_FAILURE_WINDOW_SECS`).
+    pub login_failure_window_secs: u64,
     /// App admin identifiers (at most 10, as Tencent allows).
     pub admins: Vec<String>,
     /// Where the SQLite file and the generated credentials live.
@@ -370,6 +379,9 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             sdkappid: None,
             secret_key: None,
+            legacy_public_key_file: None,
+            login_failure_limit: crate::auth::DEFAULT_FAILURE_LIMIT,
+            login_failure_window_secs: crate::auth::DEFAULT_FAILURE_WINDOW_SECS,
             admins: vec!["administrator".into()],
             data_dir: PathBuf::from("./data"),
             database_url: None,
@@ -470,6 +482,9 @@ impl Config {
                 "recent_contacts_max must be 1 to 5000 and retention_interval_secs at least 1".into(),
             ));
         }
+        if self.login_failure_limit > 0 && self.login_failure_window_secs == 0 {
+            return Err(ConfigError::Invalid("login_failure_window_secs must be at least 1".into()));
+        }
         if self.profile_custom_fields.len() > MAX_CUSTOM_PROFILE_FIELDS {
             return Err(ConfigError::Invalid(format!("at most {MAX_CUSTOM_PROFILE_FIELDS} profile_custom_fields")));
         }
@@ -530,6 +545,21 @@ impl Config {
         if let Some(v) = var("PARLEY_SECRET_KEY") {
             self.secret_key = Some(v);
         }
+        if let Some(v) = var("PARLEY_LEGACY_PUBLIC_KEY_FILE") {
+            self.legacy_public_key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = var("PARLEY_LOGIN_FAILURE_LIMIT") {
+            self.login_failure_limit = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "PARLEY_LOGIN_FAILURE_LIMIT",
+                message: format!("{v:?} is not an unsigned integer"),
+            })?;
+        }
+        if let Some(v) = var("PARLEY_LOGIN_FAILURE_WINDOW_SECS") {
+            self.login_failure_window_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "PARLEY_LOGIN_FAILURE_WINDOW_SECS",
+                message: format!("{v:?} is not an unsigned integer"),
+            })?;
+        }
         if let Some(v) = var("PARLEY_ADMIN") {
             self.admins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
@@ -589,6 +619,24 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("parley.db").display()),
         }
+    }
+
+    /// The legacy v1 UserSig key, when one is configured; a file that is not a usable key stops
+    /// the start rather than refusing every v1 UserSig later.
+    pub fn legacy_public_key(&self) -> Result<Option<crate::auth::LegacyKey>, ConfigError> {
+        let Some(path) = &self.legacy_public_key_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        crate::auth::LegacyKey::from_pem(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid(format!("legacy_public_key_file {}: {e}", path.display())))
+    }
+
+    /// The lockout these settings ask for.
+    pub fn login_lockout(&self) -> crate::auth::Lockout {
+        crate::auth::Lockout::new(
+            self.login_failure_limit,
+            std::time::Duration::from_secs(self.login_failure_window_secs),
+        )
     }
 
     /// The configured credentials, else those kept in the data directory, else new ones (kept).
@@ -675,6 +723,33 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_legacy_key_and_lockout_come_from_file_or_environment() {
+        let mut config: Config =
+            toml::from_str("login_failure_limit = 3\nlogin_failure_window_secs = 5").unwrap_or_default();
+        assert_eq!((config.login_failure_limit, config.login_failure_window_secs), (3, 5));
+        assert!(config.legacy_public_key().unwrap().is_none());
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let key = fixtures.join("legacy_secp256k1_public.pem");
+        config
+            .apply_env(|name| match name {
+                "PARLEY_LEGACY_PUBLIC_KEY_FILE" => Some(key.display().to_string()),
+                "PARLEY_LOGIN_FAILURE_WINDOW_SECS" => Some("7".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.login_failure_window_secs, 7);
+        assert_eq!(config.legacy_public_key().unwrap().map(|k| k.curve()), Some("secp256k1"));
+        config.legacy_public_key_file = Some(fixtures.join("legacy_p384_public.pem"));
+        assert!(matches!(config.legacy_public_key(), Err(ConfigError::Invalid(_))));
+        config.legacy_public_key_file = Some(fixtures.join("no-such-file.pem"));
+        assert!(matches!(config.legacy_public_key(), Err(ConfigError::Read { .. })));
+        let no_window = Config { login_failure_window_secs: 0, ..Config::default() };
+        assert!(no_window.validate().is_err());
+        let result = config.apply_env(|name| (name == "PARLEY_LOGIN_FAILURE_LIMIT").then(|| "-1".to_string()));
+        assert!(matches!(result, Err(ConfigError::Env { name: "PARLEY_LOGIN_FAILURE_LIMIT", .. })));
     }
 
     #[test]

@@ -1,18 +1,32 @@
-//! The `auth` room: UserSig (TLS sig v2) and who is an app admin.
+//! The `auth` room: UserSigs (TLS sig v2, and legacy v1 when the app has a public key), the
+//! brute-force lockout in front of them, and who is an app admin.
 
+pub mod legacy;
+pub mod lockout;
 pub mod rest;
 pub mod usersig;
 
 use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
 
+pub use legacy::{LegacyKey, LegacyKeyError};
+pub use lockout::Lockout;
 pub use usersig::{Ticket, UserSigError};
 
-/// The app's identity and admins; cheap to clone.
+/// Failed UserSig checks one identifier or address may make per window (Tencent: 70050 "retry
+/// after a minute").
+pub const DEFAULT_FAILURE_LIMIT: u32 = 10;
+pub const DEFAULT_FAILURE_WINDOW_SECS: u64 = 60;
+
+/// The app's identity, keys and admins; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppAuth {
     pub sdkappid: u64,
-    secret_key: std::sync::Arc<str>,
-    admins: std::sync::Arc<HashSet<String>>,
+    secret_key: Arc<str>,
+    legacy_key: Option<Arc<LegacyKey>>,
+    admins: Arc<HashSet<String>>,
+    lockout: Arc<Lockout>,
 }
 
 impl AppAuth {
@@ -20,17 +34,50 @@ impl AppAuth {
         AppAuth {
             sdkappid,
             secret_key: secret_key.into(),
-            admins: std::sync::Arc::new(admins.iter().cloned().collect()),
+            legacy_key: None,
+            admins: Arc::new(admins.iter().cloned().collect()),
+            lockout: Arc::new(Lockout::new(
+                DEFAULT_FAILURE_LIMIT,
+                std::time::Duration::from_secs(DEFAULT_FAILURE_WINDOW_SECS),
+            )),
         }
+    }
+
+    /// Accept legacy v1 UserSigs signed by this key's private half.
+    pub fn with_legacy_key(mut self, key: Option<LegacyKey>) -> AppAuth {
+        if let Some(key) = &key {
+            tracing::info!(curve = key.curve(), "legacy (v1) UserSigs accepted");
+        }
+        self.legacy_key = key.map(Arc::new);
+        self
+    }
+
+    pub fn with_lockout(mut self, lockout: Lockout) -> AppAuth {
+        self.lockout = Arc::new(lockout);
+        self
     }
 
     pub fn is_admin(&self, identifier: &str) -> bool {
         self.admins.contains(identifier)
     }
 
-    /// Verifies a UserSig for `identifier` against the clock.
-    pub fn verify(&self, usersig: &str, identifier: &str) -> Result<Ticket, UserSigError> {
-        usersig::verify(usersig, self.sdkappid, &self.secret_key, identifier, crate::now_secs())
+    /// Verifies a UserSig for `identifier`, sent from `source`, against the clock — unless the
+    /// identifier or the address is locked out by earlier failures (then 70050 without looking).
+    pub fn verify_from(&self, usersig: &str, identifier: &str, source: Option<IpAddr>) -> Result<Ticket, UserSigError> {
+        let now = std::time::Instant::now();
+        if self.lockout.is_locked(identifier, source, now) {
+            tracing::info!(identifier, ?source, "UserSig check refused: too many failures");
+            return Err(UserSigError::TooManyFailures);
+        }
+        let legacy = self.legacy_key.as_deref();
+        let result =
+            usersig::verify_with(usersig, self.sdkappid, &self.secret_key, legacy, identifier, crate::now_secs());
+        if let Err(e) = &result {
+            if e.is_guess() {
+                self.lockout.failed(identifier, source, now);
+            }
+        }
+        result
     }
 
     pub fn generate(&self, identifier: &str, expire: i64) -> String {

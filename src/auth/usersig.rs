@@ -1,6 +1,7 @@
 //! Tencent "TLS sig v2" UserSigs: HMAC-SHA256 over a fixed text, in a zlib-compressed JSON
 //! ticket, base64 with `+/=` mapped to `*-_` (spec §1.4). Tickets from Tencent's own generators
-//! in any language verify here, and ours verify there.
+//! in any language verify here, and ours verify there. Legacy v1 tickets (ECDSA) come in the same
+//! wrapping and are handed to `legacy` (spec §1.5).
 
 use std::io::{Read, Write};
 
@@ -32,6 +33,10 @@ pub enum UserSigError {
     Revoked,
     #[error("UserSig is stamped more than {MAX_FUTURE_SECS} seconds in the future (check the clock that made it)")]
     FromTheFuture,
+    #[error("legacy (v1, ECDSA) UserSig, but no legacy public key is configured")]
+    NoPublicKey,
+    #[error("too many failed UserSig checks; retry in a minute")]
+    TooManyFailures,
 }
 
 /// How far ahead of the server's clock a UserSig's time may be. A sig stamped far ahead would
@@ -49,7 +54,18 @@ impl UserSigError {
             UserSigError::BadSignature => 70009,
             UserSigError::IdentifierMismatch => 70013,
             UserSigError::SdkAppIdMismatch => 70014,
+            UserSigError::NoPublicKey => 70016,
+            UserSigError::TooManyFailures => 70050,
         }
+    }
+
+    /// Whether the failure may be a guess, and so counts towards the lockout. Expired, revoked
+    /// and future sigs carried a good signature: a real client with a stale sig, not a guesser.
+    pub fn is_guess(&self) -> bool {
+        !matches!(
+            self,
+            UserSigError::Expired | UserSigError::Revoked | UserSigError::FromTheFuture | UserSigError::TooManyFailures
+        )
     }
 }
 
@@ -101,6 +117,17 @@ pub fn generate(sdkappid: u64, key: &str, identifier: &str, now: i64, expire: i6
     STANDARD.encode(compressed).chars().map(to_url_char).collect()
 }
 
+/// A signed ticket made at `time` for `expire` seconds, checked at `now` (both versions).
+pub(super) fn check_time(time: i64, expire: i64, now: i64) -> Result<(), UserSigError> {
+    if time > now.saturating_add(MAX_FUTURE_SECS) {
+        return Err(UserSigError::FromTheFuture);
+    }
+    if time < 0 || now > time.saturating_add(expire) {
+        return Err(UserSigError::Expired);
+    }
+    Ok(())
+}
+
 fn to_url_char(c: char) -> char {
     match c {
         '+' => '*',
@@ -119,8 +146,21 @@ fn from_url_char(c: char) -> char {
     }
 }
 
-/// Checks a UserSig for `identifier` of app `sdkappid` at time `now`.
+/// Checks a v2 UserSig for `identifier` of app `sdkappid` at time `now` (a v1 one: 70016).
 pub fn verify(usersig: &str, sdkappid: u64, key: &str, identifier: &str, now: i64) -> Result<Ticket, UserSigError> {
+    verify_with(usersig, sdkappid, key, None, identifier, now)
+}
+
+/// Checks a UserSig of either version: v2 with the secret `key`, v1 with `legacy` when the app
+/// has one.
+pub fn verify_with(
+    usersig: &str,
+    sdkappid: u64,
+    key: &str,
+    legacy: Option<&super::LegacyKey>,
+    identifier: &str,
+    now: i64,
+) -> Result<Ticket, UserSigError> {
     if usersig.is_empty() {
         return Err(UserSigError::Empty);
     }
@@ -132,6 +172,9 @@ pub fn verify(usersig: &str, sdkappid: u64, key: &str, identifier: &str, now: i6
         .read_to_end(&mut json)
         .map_err(|_| UserSigError::Malformed)?;
     let value: serde_json::Value = serde_json::from_slice(&json).map_err(|_| UserSigError::Malformed)?;
+    if super::legacy::is_legacy(&value) {
+        return super::legacy::verify(&value, sdkappid, legacy, identifier, now);
+    }
     let field = |name: &str| value.get(name).ok_or(UserSigError::Malformed);
     let ticket_identifier = field("TLS.identifier")?.as_str().ok_or(UserSigError::Malformed)?;
     let ticket_appid = field("TLS.sdkappid")?.as_u64().ok_or(UserSigError::Malformed)?;
@@ -153,12 +196,7 @@ pub fn verify(usersig: &str, sdkappid: u64, key: &str, identifier: &str, now: i6
     mac(key, &content(ticket_identifier, ticket_appid, time, expire, userbuf))
         .verify_slice(&sig)
         .map_err(|_| UserSigError::BadSignature)?;
-    if time > now.saturating_add(MAX_FUTURE_SECS) {
-        return Err(UserSigError::FromTheFuture);
-    }
-    if time < 0 || now > time.saturating_add(expire) {
-        return Err(UserSigError::Expired);
-    }
+    check_time(time, expire, now)?;
     Ok(Ticket { identifier: ticket_identifier.to_string(), sdkappid: ticket_appid, time, expire })
 }
 

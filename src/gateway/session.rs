@@ -257,7 +257,7 @@ impl Session {
         let queued = self.queued.clone();
         let client_ip = self.client_ip.clone();
         let work = async move {
-            let ticket = app.auth.verify(&usersig, &user).map_err(Failure::from)?;
+            let ticket = app.auth.verify_from(&usersig, &user, client_ip.parse().ok()).map_err(Failure::from)?;
             if !crate::valid_user_id(&user) {
                 return Err(GatewayError::BadLogin("invalid UserID".into()).into());
             }

@@ -368,7 +368,7 @@ async fn authenticate(app: &App, request: &HttpRequest, family: Family) -> Resul
     }
     let identifier = query.get("identifier").ok_or_else(|| Failure::new(60004, "identifier is missing"))?;
     let usersig = query.get("usersig").map(String::as_str).unwrap_or("");
-    let ticket = app.auth.verify(usersig, identifier)?;
+    let ticket = app.auth.verify_from(usersig, identifier, request.peer_addr().map(|a| a.ip()))?;
     if !app.auth.is_admin(identifier) {
         return Err(Failure::new(family.not_admin_code(), "identifier must be an app admin"));
     }

@@ -331,6 +331,26 @@ impl Server {
         Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
     }
 
+    /// Connects from the local address `source` (any 127.x.y.z reaches a loopback server), so
+    /// that the server sees another client address. Always to the first node: what is counted
+    /// per address (the login lockout) is counted per node.
+    pub async fn connect_from(&self, source: std::net::IpAddr) -> Client {
+        let url = format!("ws://{}/ws", self.addr);
+        let client = awc::Client::builder().connector(awc::Connector::new().local_address(source)).finish();
+        let (_, framed) = client.ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
+        Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
+    }
+
+    /// `rest_raw` from the local address `source`, to the first node like `connect_from`.
+    pub async fn rest_raw_from(&self, source: std::net::IpAddr, path: &str, query: &str, body: String) -> Value {
+        let url = format!("http://{}/v4/{}?{}", self.addr, path, query);
+        let client = awc::Client::builder().connector(awc::Connector::new().local_address(source)).finish();
+        let mut response = client.post(url).send_body(body).await.expect("REST request");
+        assert_eq!(response.status().as_u16(), 200, "REST answers HTTP 200");
+        let bytes = response.body().limit(16 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    }
+
     /// Connects and logs in, asserting success; the `sync_done` event is left in the queue.
     pub async fn login(&self, user: &str, platform: &str) -> Client {
         self.login_with(user, platform, json!({})).await
