@@ -331,16 +331,22 @@ $("friend-go").addEventListener("click", () =>
     const answer = await client.request("sns/friend_add", { AddFriendItem: [{ To_Account: to, AddSource: "AddSource_Type_Web" }] });
     const code = answer.ResultItem?.[0]?.ResultCode;
     $("friend-id").value = "";
-    $("requests").textContent = code === 0 ? `${to} is now a friend` : code === 30539 ? `request sent to ${to}` : `friend_add: ${code}`;
+    if (code === 30539) await loadRequests();
+    else $("requests").textContent = code === 0 ? `${to} is now a friend` : `friend_add: ${code}`;
   }),
 );
 
 async function loadRequests() {
-  const answer = await guarded(() => client.request("sns/friend_get_pendency", { PendencyType: "Pendency_Type_ComeIn" }));
-  const pending = answer?.PendencyItem || [];
-  $("requests").innerHTML = pending
-    .map((p) => `<div>${escape(p.To_Account)} wants to be friends <button data-accept="${escape(p.To_Account)}">accept</button></div>`)
-    .join("");
+  const [incoming, outgoing] = await Promise.all(
+    ["Pendency_Type_ComeIn", "Pendency_Type_SendOut"].map((type) =>
+      guarded(() => client.request("sns/friend_get_pendency", { PendencyType: type })),
+    ),
+  );
+  $("requests").innerHTML =
+    (incoming?.PendencyItem || [])
+      .map((p) => `<div>${escape(p.To_Account)} wants to be friends <button data-accept="${escape(p.To_Account)}">accept</button></div>`)
+      .join("") +
+    (outgoing?.PendencyItem || []).map((p) => `<div class="waiting">request sent to ${escape(p.To_Account)}</div>`).join("");
   for (const b of $("requests").querySelectorAll("button[data-accept]")) {
     b.addEventListener("click", () =>
       guarded(async () => {

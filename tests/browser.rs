@@ -3,7 +3,8 @@
 //! protocol): the console signs in from the link the server prints, its figures move when
 //! clients connect and chat, a group made in it shows in a user's demo chat, a changed device
 //! policy rules the next login; two demo-chat pages talk, recall, and one rides out a server
-//! restart without losing or doubling a message. Screenshots go to target/screenshots/.
+//! restart without losing or doubling a message; they see each other typing, edit a message,
+//! send an image and become friends through a request and its acceptance. Screenshots go to target/screenshots/.
 //! Skipped, with the reason printed, where Chromium is missing.
 
 mod common;
@@ -111,6 +112,19 @@ async fn the_console_shows_the_app_live_and_manages_it() {
     console.eval("document.getElementById('md-web').value = '0', true").await;
     console.click("md-save").await;
     console.wait_for("document.getElementById('error').textContent.includes('130001')", LONG).await;
+
+    // A rule changed in the console is in force at once: friends-only C2C refuses the next send.
+    console.wait_for("document.getElementById('rule-c2c_friends_only')", LONG).await;
+    console.eval("document.getElementById('rule-c2c_friends_only').checked = true, true").await;
+    console.click("rules-save").await;
+    console.wait_for("document.getElementById('rules').textContent.includes('(set here)')", LONG).await;
+    let mut sender = online(&server, "bu2", "Android").await;
+    let refused = sender.send_text_msg("bu3", "strangers").await;
+    assert_eq!(refused["code"], 20009, "{refused}");
+    console.screenshot(&shot("console-settings")).await;
+    console.click("rules-reset").await;
+    console.wait_for("!document.getElementById('rules').textContent.includes('(set here)')", LONG).await;
+    assert_eq!(sender.send_text_msg("bu3", "strangers again").await["code"], 0);
 }
 
 /// The texts of the messages the open conversation shows.
@@ -180,4 +194,60 @@ async fn two_chat_pages_talk_recall_and_ride_out_a_server_restart() {
     send(&mut bob, "after the restart").await;
     alice.wait_for("document.getElementById('state').textContent === 'online'", LONG).await;
     alice.wait_for(&format!("{SHOWN}.includes('after the restart')"), LONG).await;
+}
+
+#[actix_rt::test]
+async fn two_chat_pages_type_edit_send_an_image_and_become_friends() {
+    let Some(browser) = browser() else { return };
+    let server = Server::start();
+    server.import(&["ta", "tb"]).await;
+    let mut alice = browser.open(&chat_url(&server, "ta")).await;
+    let mut bob = browser.open(&chat_url(&server, "tb")).await;
+    for page in [&mut alice, &mut bob] {
+        page.wait_for("document.getElementById('state').textContent === 'online'", LONG).await;
+    }
+    alice.fill("new-peer", "tb").await;
+    alice.click("new-chat").await;
+    send(&mut alice, "first draft").await;
+    open_conversation(&mut bob, "c2c_ta").await;
+    bob.wait_for(&format!("{SHOWN}.includes('first draft')"), LONG).await;
+
+    // Typing: the page tells the server at most every two seconds; the one sending above counted.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    alice.fill("text", "still typ").await;
+    bob.wait_for("document.getElementById('typing').textContent === 'ta is typing…'", LONG).await;
+    alice.fill("text", "").await;
+
+    // Edit: the page asks for the new text (a prompt, answered here).
+    alice.eval("window.prompt = () => 'final text', true").await;
+    alice.eval("document.querySelector('#messages .msg.mine button[data-edit]').click(), true").await;
+    bob.wait_for(&format!("{SHOWN}.includes('final text') && !{SHOWN}.includes('first draft')"), LONG).await;
+    alice.wait_for(&format!("{SHOWN}.includes('final text')"), LONG).await;
+
+    // An image URL goes as an image element and shows as a picture on both pages.
+    let image = format!("http://{}/no-such-picture.png", server.addr);
+    alice.fill("text", &image).await;
+    alice.eval("document.getElementById('composer').requestSubmit(), true").await;
+    let selector = format!("#messages img[src={}]", json!(image));
+    let shown_image = format!("document.querySelector({})", json!(selector));
+    for page in [&mut alice, &mut bob] {
+        page.wait_for(&shown_image, LONG).await;
+    }
+    let history = server.roam("ta", "tb").await;
+    let images = history["MsgList"].as_array().into_iter().flatten();
+    assert_eq!(images.filter(|m| m["MsgBody"][0]["MsgType"] == "TIMImageElem").count(), 1, "{history}");
+    bob.screenshot(&shot("chat-image-and-edit")).await;
+
+    // A friend request (tb confirms requests, the default) reaches Bob's page, which accepts it.
+    alice.fill("friend-id", "tb").await;
+    alice.click("friend-go").await;
+    alice.wait_for("document.querySelector('#requests .waiting')?.textContent === 'request sent to tb'", LONG).await;
+    bob.wait_for("document.querySelector('#requests button[data-accept=ta]')", LONG).await;
+    bob.eval("document.querySelector('#requests button[data-accept=ta]').click(), true").await;
+    bob.wait_for("!document.querySelector('#requests button[data-accept]')", LONG).await;
+    alice.wait_for("!document.querySelector('#requests .waiting')", LONG).await;
+    let friends = rest_ok(&server, "sns/friend_get", json!({"From_Account": "ta", "StartIndex": 0})).await;
+    let names: Vec<&str> =
+        friends["UserDataItem"].as_array().into_iter().flatten().filter_map(|f| f["To_Account"].as_str()).collect();
+    assert_eq!(names, ["tb"], "{friends}");
 }
