@@ -292,10 +292,45 @@ async function openGroupDetail(groupId) {
   $("g-members-out").innerHTML = table(members.MemberList || [], [
     { title: "Member", value: (m) => m.Member_Account },
     { title: "Role", value: (m) => m.Role },
-    { title: "Muted until", value: (m) => (m.ShutUpUntil > now ? new Date(m.ShutUpUntil * 1000).toLocaleString() : "") },
+    { title: "Muted until", value: (m) => ((m.MuteUntil ?? 0) > now ? new Date(m.MuteUntil * 1000).toLocaleString() : "") },
     { title: "MsgFlag", value: (m) => m.MsgFlag },
+    {
+      title: "",
+      html: (m) => {
+        const who = escape(m.Member_Account);
+        const role = m.Role === "Owner" ? "" : m.Role === "Admin"
+          ? `<button class="act quiet" data-member="${who}" data-do="member">make member</button>`
+          : `<button class="act quiet" data-member="${who}" data-do="admin">make admin</button>`;
+        const mute = (m.MuteUntil ?? 0) > now
+          ? `<button class="act quiet" data-member="${who}" data-do="unmute">unmute</button>`
+          : `<button class="act quiet" data-member="${who}" data-do="mute">mute 10 min</button>`;
+        const remove = m.Role === "Owner" ? "" : `<button class="act quiet" data-member="${who}" data-do="remove">remove</button>`;
+        return role + mute + remove;
+      },
+    },
   ]);
 }
+
+// What each member button does, through the same REST commands an app backend uses.
+const MEMBER_ACTIONS = {
+  admin: (g, u) => rest("group_open_http_svc/modify_group_member_info", { GroupId: g, Member_Account: u, Role: "Admin" }),
+  member: (g, u) => rest("group_open_http_svc/modify_group_member_info", { GroupId: g, Member_Account: u, Role: "Member" }),
+  mute: (g, u) => rest("group_open_http_svc/forbid_send_msg", { GroupId: g, Members_Account: [u], ShutUpTime: 600 }),
+  unmute: (g, u) => rest("group_open_http_svc/forbid_send_msg", { GroupId: g, Members_Account: [u], ShutUpTime: 0 }),
+  remove: (g, u) => rest("group_open_http_svc/delete_group_member", { GroupId: g, MemberToDel_Account: [u] }),
+};
+
+$("g-members-out").addEventListener("click", async (e) => {
+  const button = e.target.closest("button[data-do]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    await MEMBER_ACTIONS[button.dataset.do](openGroup, button.dataset.member);
+    await openGroupDetail(openGroup);
+  } catch (_) {
+    button.disabled = false; // the error is shown by rest()
+  }
+});
 
 action("g-refresh", loadGroups);
 action("g-create", async () => {

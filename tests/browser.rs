@@ -95,6 +95,17 @@ async fn the_console_shows_the_app_live_and_manages_it() {
     console.click("g-create").await;
     console.wait_for("document.getElementById('g-title').textContent.startsWith('@TGS#')", LONG).await;
     console.wait_for("document.getElementById('g-members-out').textContent.includes('bu3')", LONG).await;
+    // Roles and mutes managed from the members table.
+    for step in ["admin", "mute"] {
+        console.eval(&format!("document.querySelector('#g-members-out button[data-member=bu3][data-do={step}]').click(), true")).await;
+        let next = if step == "admin" { "member" } else { "unmute" };
+        console.wait_for(&format!("document.querySelector('#g-members-out button[data-member=bu3][data-do={next}]')"), LONG).await;
+    }
+    let group = console.eval("document.getElementById('g-title').textContent").await;
+    let members = rest_ok(&server, "group_open_http_svc/get_group_member_info", json!({"GroupId": group})).await;
+    let bu3 = members["MemberList"].as_array().unwrap().iter().find(|m| m["Member_Account"] == "bu3").unwrap().clone();
+    assert_eq!(bu3["Role"], "Admin", "{members}");
+    assert!(bu3["MuteUntil"].as_i64().unwrap() > parley::now_secs(), "{members}");
     console.screenshot(&shot("console-group")).await;
     let mut chat = browser.open(&chat_url(&server, "bu3")).await;
     chat.wait_for("document.getElementById('conversations').textContent.includes('Made in the console')", LONG).await;
