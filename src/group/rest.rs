@@ -741,6 +741,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         app.messages.max_message_bytes,
     )
     .map_err(GroupError::from)?;
+    let mentions = super::mention::Mentions::parse(f.raw("GroupAtInfo"))?;
     if !from_admin && app.mutes.group_muted(&from).await.map_err(GroupError::from)? {
         return Err(GroupError::Muted.into());
     }
@@ -757,6 +758,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         topic: f.opt_nonempty_str("TopicId").map_err(param)?.map(String::from),
         must_be_member: call.access == Access::User,
         caller: call.origin.clone(),
+        mentions,
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))

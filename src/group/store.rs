@@ -581,6 +581,33 @@ pub async fn member_count(db: &DatabaseConnection, group_id: &str) -> Result<u64
 
 // --- reads and expiry for other rooms (the conversation list, the archive, retention) --------
 
+/// Unrecalled messages with @-mentions after each group's read position: (group, seq, mentions
+/// column). One query for a user's whole list; rows without mentions are not read.
+pub async fn unread_mentions(
+    db: &DatabaseConnection,
+    read_positions: &[(String, i64)],
+) -> Result<Vec<(String, i64, Option<String>)>, DbErr> {
+    if read_positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut after_read = sea_orm::Condition::any();
+    for (group, read_seq) in read_positions {
+        after_read = after_read
+            .add(group_message::Column::GroupId.eq(group.as_str()).and(group_message::Column::Seq.gt(*read_seq)));
+    }
+    group_message::Entity::find()
+        .select_only()
+        .columns([group_message::Column::GroupId, group_message::Column::Seq, group_message::Column::AtInfo])
+        .filter(after_read)
+        .filter(group_message::Column::AtInfo.is_not_null())
+        .filter(group_message::Column::FlagBits.ne(crate::message::RECALLED_FLAG))
+        .filter(group_message::Column::ExpiresAt.gt(crate::now_secs()))
+        .order_by_asc(group_message::Column::Seq)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// The stored message `seq` of `group`.
 pub async fn message_at(db: &DatabaseConnection, group: &str, seq: i64) -> Result<Option<group_message::Model>, DbErr> {
     group_message::Entity::find()
