@@ -212,3 +212,75 @@ async fn too_many_mentions_and_at_all_in_a_live_room_are_refused_and_nothing_is_
     assert_eq!(seen.len(), 1, "only the @user message reached the room: {seen:?}");
     assert_eq!(seen[0]["GroupAtInfo"], json!([at_user("watcher")]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+fn found(reply: &Value) -> Vec<String> {
+    let list = reply["GroupList"].as_array().unwrap_or_else(|| panic!("no GroupList: {reply}"));
+    list.iter().map(|g| g["Name"].as_str().unwrap().to_string()).collect()
+}
+
+#[actix_rt::test]
+async fn groups_are_found_by_id_and_by_name_but_never_work_groups() {
+    let server = Server::start();
+    server.import(&["owner", "stranger"]).await;
+    for (kind, name) in [
+        ("Public", "Rust Lovers"),
+        ("Community", "rusty bolts"),
+        ("Meeting", "RUST meet"),
+        ("AVChatRoom", "rust live"),
+        ("Private", "rust work"),
+        ("Public", "100% cotton"),
+    ] {
+        create(&server, kind, name, "owner", &[]).await;
+    }
+    let other = create(&server, "Public", "other", "owner", &[]).await;
+    let work = create(&server, "Private", "hidden", "owner", &[]).await;
+    let mut stranger = online(&server, "stranger", "Web").await;
+
+    // Case-insensitive, every findable type, never Work; paged.
+    let all = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": "rUsT"})).await;
+    assert_eq!(all["TotalCount"], 4, "{all}");
+    assert_eq!(found(&all), ["RUST meet", "Rust Lovers", "rust live", "rusty bolts"]);
+    let types: Vec<&str> = all["GroupList"].as_array().unwrap().iter().map(|g| g["Type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ChatRoom", "Public", "AVChatRoom", "Community"]);
+    let first = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": "rust", "Limit": 3})).await;
+    assert_eq!(
+        (found(&first), first["TotalCount"].clone(), first["NextOffset"].clone()),
+        (vec!["RUST meet".to_string(), "Rust Lovers".into(), "rust live".into()], json!(4), json!(3))
+    );
+    let rest = rest_ok(&server, "parley_group/search", json!({"Keyword": "rust", "Offset": 3, "Limit": 3})).await;
+    assert_eq!((found(&rest), rest["TotalCount"].clone()), (vec!["rusty bolts".to_string()], json!(4)));
+
+    // Exact ID: a Public group yes, a Work group no.
+    let by_id = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": other})).await;
+    assert_eq!(found(&by_id), ["other"]);
+    let hidden = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": work})).await;
+    assert_eq!(hidden["TotalCount"], 0, "{hidden}");
+    // The keyword is literal: % matches a percent sign, not everything.
+    let percent = rest_ok(&server, "parley_group/search", json!({"Keyword": "%"})).await;
+    assert_eq!(found(&percent), ["100% cotton"]);
+    ws_refused(&mut stranger, "parley_group/search", json!({"Keyword": "  "}), 10004).await;
+    rest_fails(&server, "parley_group/search", json!({"Keyword": "rust", "Limit": 0}), 10004).await;
+}
+
+/// On PostgreSQL the search reads the trigram index (with sequential scans priced out, the
+/// planner picks the index if and only if it can serve the query's `lower(name) LIKE`).
+#[actix_rt::test]
+async fn the_name_search_uses_the_trigram_index_on_postgres() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let server = Server::start();
+    let db = connect_db(&server).await;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        eprintln!("SQLite: no index to check");
+        return;
+    }
+    let tx = db.begin().await.unwrap();
+    tx.execute_unprepared("SET LOCAL enable_seqscan = off").await.unwrap();
+    // The statement the server runs (sea-query's rendering of store::search).
+    let sql = r#"EXPLAIN SELECT "group_id" FROM "group_info" WHERE "group_type" IN ('Public') AND (LOWER("name") LIKE '%rust%' ESCAPE '\' OR "group_id" = 'rust')"#;
+    let rows = tx.query_all(Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql.to_string())).await.unwrap();
+    let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap()).collect();
+    assert!(plan.iter().any(|l| l.contains("group_info_name_trgm")), "{plan:#?}");
+}

@@ -608,6 +608,40 @@ pub async fn unread_mentions(
         .await
 }
 
+/// Groups of `kinds` whose ID is `keyword` or whose name contains it, case-insensitively:
+/// the exact ID first, then by name; a page of them and how many there are. On PostgreSQL
+/// `lower(name) LIKE` reads the trigram index `group_info_name_trgm`.
+pub async fn search(
+    db: &DatabaseConnection,
+    keyword: &str,
+    kinds: &[&str],
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<group_info::Model>, u64), DbErr> {
+    use sea_orm::sea_query::{Func, LikeExpr};
+    // The keyword is literal: its own % and _ do not match anything.
+    let escaped: String = keyword
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    let name_matches = Expr::expr(Func::lower(Expr::col(group_info::Column::Name)))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'));
+    let query = group_info::Entity::find()
+        .filter(group_info::Column::GroupType.is_in(kinds.iter().copied()))
+        .filter(sea_orm::Condition::any().add(name_matches).add(group_info::Column::GroupId.eq(keyword)));
+    let total = query.clone().count(db).await?;
+    let page = query
+        .order_by_desc(Expr::col(group_info::Column::GroupId).eq(keyword))
+        .order_by_asc(group_info::Column::Name)
+        .order_by_asc(group_info::Column::GroupId)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((page, total))
+}
+
 /// The stored message `seq` of `group`.
 pub async fn message_at(db: &DatabaseConnection, group: &str, seq: i64) -> Result<Option<group_message::Model>, DbErr> {
     group_message::Entity::find()
