@@ -764,3 +764,40 @@ async fn a_backgrounded_phone_takes_pushes_and_a_foreground_one_does_not() {
     assert_eq!(reply["code"], 20001, "{reply}");
     fake.assert_clean();
 }
+
+/// @-mentions (GroupAtInfo): a mentioned member's alert says so; the others' does not; and, as
+/// Tencent's AcceptNotNotify ("receive, no offline push"), a mention does not wake a member who
+/// chose AcceptNotNotify.
+#[actix_rt::test]
+async fn a_mentioned_member_is_told_and_accept_not_notify_stays_quiet() {
+    let fake = FakeGoogle::start();
+    let server = start_server(&fake, "timeout_ms = 2000\n");
+    server.import(&["alice"]).await;
+    set_nick(&server, "alice", "Alice").await;
+    for user in ["frank", "gina", "ivan"] {
+        push_device(&server, user, &format!("good-{user}")).await;
+    }
+    let team = create_group(&server, "Public", "Team", "alice", &["frank", "gina", "ivan"]).await;
+    set_msg_flag(&server, &team, "gina", "AcceptNotNotify").await;
+    let at =
+        json!([{"GroupAtAllFlag": 0, "GroupAt_Account": "frank"}, {"GroupAtAllFlag": 0, "GroupAt_Account": "gina"}]);
+    let body =
+        json!({"GroupId": team, "From_Account": "alice", "Random": 1, "MsgBody": text_body("hi"), "GroupAtInfo": at});
+    rest_ok(&server, "group_open_http_svc/send_group_msg", body).await;
+    let body = json!({"GroupId": team, "From_Account": "alice", "Random": 2, "MsgBody": text_body("all"),
+        "GroupAtInfo": [{"GroupAtAllFlag": 1}]});
+    rest_ok(&server, "group_open_http_svc/send_group_msg", body).await;
+    fake.wait_sends("good-frank", 2, "frank's pushes").await;
+    fake.wait_sends("good-ivan", 2, "ivan's pushes").await;
+    actix_rt::time::sleep(QUIET).await;
+    let frank = alerts(&fake.sends("good-frank"));
+    assert_eq!(frank, ["[Someone @you]Alice(Team):all", "[Someone @you]Alice(Team):hi"], "{}", fake.dump());
+    assert_eq!(
+        alerts(&fake.sends("good-ivan")),
+        ["Alice(Team):hi", "[Someone @you]Alice(Team):all"],
+        "{}",
+        fake.dump()
+    );
+    assert!(fake.sends("good-gina").is_empty(), "AcceptNotNotify: no push, mentioned or not\n{}", fake.dump());
+    fake.assert_clean();
+}

@@ -24,6 +24,8 @@ pub struct Model {
     pub sender_nick: Option<String>,
     pub sender_face: Option<String>,
     pub expires_at: i64,
+    /// `GroupAtInfo` as sent (a JSON array); None without @-mentions.
+    pub at_info: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,8 @@ mod m20261204_000002_group_owner;
 mod m20261205_000001_webhook_outbox;
 mod m20261206_000001_statistics;
 mod m20261206_000002_app_setting;
+mod m20261207_000001_group_mentions;
+mod m20261207_000002_group_name_search;
 
 pub struct Migrator;
 
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_webhook_outbox::Migration),
             Box::new(m20261206_000001_statistics::Migration),
             Box::new(m20261206_000002_app_setting::Migration),
+            Box::new(m20261207_000001_group_mentions::Migration),
+            Box::new(m20261207_000002_group_name_search::Migration),
         ]
     }
 }

@@ -160,6 +160,9 @@ pub struct Entry {
     pub group: Option<(GroupType, String)>,
     /// The owner sees no message up to this seq (history cleared, or sent before they joined).
     pub unseen_through: i64,
+    /// Group conversations: unread messages that @-mention the owner or @all, oldest first:
+    /// (`AtMe` | `AtAll` | `AtAllAtMe`, seq).
+    pub mentions: Vec<(&'static str, i64)>,
 }
 
 impl Entry {
@@ -204,6 +207,7 @@ impl Conversations {
                 changed_at: row.changed_at,
                 group: None,
                 unseen_through: 0,
+                mentions: Vec::new(),
             });
         }
         for (group, member) in crate::group::store::joined(&app.db, owner).await? {
@@ -230,6 +234,7 @@ impl Conversations {
                 changed_at: group.last_msg_time,
                 group: Some((kind, group.name)),
                 unseen_through: if before_join { 0 } else { member.join_seq },
+                mentions: Vec::new(),
             });
         }
         for entry in &mut entries {
@@ -240,6 +245,7 @@ impl Conversations {
                 entry.unseen_through = entry.unseen_through.max(state.cleared_seq);
             }
         }
+        self.add_mentions(owner, &mut entries).await?;
         entries.sort_by(|a, b| {
             b.pinned_at
                 .cmp(&a.pinned_at)
@@ -255,6 +261,27 @@ impl Conversations {
             unpinned <= app.config.recent_contacts_max
         });
         Ok(entries)
+    }
+
+    /// Marks each group conversation with the unread messages that @-mention `owner` (or @all),
+    /// until the owner reads past them.
+    async fn add_mentions(&self, owner: &str, entries: &mut [Entry]) -> Result<(), DbErr> {
+        let positions: Vec<(String, i64)> = entries
+            .iter()
+            .filter_map(|e| match &e.target {
+                Target::Group(group) => Some((group.clone(), e.read_seq.max(e.unseen_through))),
+                Target::C2c(_) => None,
+            })
+            .collect();
+        for (group, seq, column) in crate::group::store::unread_mentions(&self.db, &positions).await? {
+            let Some(at_type) = crate::group::mention::Mentions::stored(column.as_deref()).at_type(owner) else {
+                continue;
+            };
+            if let Some(entry) = entries.iter_mut().find(|e| matches!(&e.target, Target::Group(g) if *g == group)) {
+                entry.mentions.push((at_type, seq));
+            }
+        }
+        Ok(())
     }
 
     /// The C2C rows a list can show: the most recently active ones (enough for the list, its pins
@@ -344,9 +371,15 @@ pub fn entry_json(entry: &Entry, last: Option<Value>) -> Value {
                 item["GroupType"] = json!(kind.rest_name());
                 item["GroupName"] = json!(name);
             }
+            item["GroupAtInfoList"] = mentions_json(entry);
         }
     }
     item
+}
+
+/// `GroupAtInfoList` of a group conversation (named after the SDK's `groupAtInfoList`).
+pub fn mentions_json(entry: &Entry) -> Value {
+    entry.mentions.iter().map(|(at_type, seq)| json!({"AtType": at_type, "Seq": seq})).collect()
 }
 
 /// The message a conversation shows, as clients see it in events and history.

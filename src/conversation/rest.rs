@@ -44,7 +44,14 @@ fn session_item(entry: &Entry, top: bool) -> Value {
     let top_flag = i32::from(top && entry.pinned_at > 0);
     match &entry.target {
         Target::C2c(peer) => json!({"Type": 1, "To_Account": peer, "MsgTime": entry.last_time, "TopFlag": top_flag}),
-        Target::Group(group) => json!({"Type": 2, "GroupId": group, "MsgTime": entry.last_time, "TopFlag": top_flag}),
+        Target::Group(group) => {
+            let mut item = json!({"Type": 2, "GroupId": group, "MsgTime": entry.last_time, "TopFlag": top_flag});
+            // Beyond Tencent's item, so only when there is something to tell.
+            if !entry.mentions.is_empty() {
+                item["GroupAtInfoList"] = super::mentions_json(entry);
+            }
+            item
+        }
     }
 }
 

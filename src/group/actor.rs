@@ -117,6 +117,9 @@ pub struct GroupSend {
     /// Who sent it, for the app backend's webhooks.
     #[serde(default)]
     pub caller: crate::webhook::Origin,
+    /// `GroupAtInfo`.
+    #[serde(default)]
+    pub mentions: super::mention::Mentions,
 }
 
 /// Field changes of modify_group_base_info.
@@ -513,6 +516,7 @@ impl GroupActor {
             sender_nick: None,
             sender_face: None,
             expires_at: self.room.in_force.get().expiry_of(now),
+            at_info: None,
         };
         work.tips.push(row.clone());
         if seq > 0 {
@@ -1134,6 +1138,7 @@ impl GroupActor {
                         sender_nick: None,
                         sender_face: None,
                         expires_at: self.room.in_force.get().expiry_of(message.time),
+                        at_info: None,
                     });
                     results.push(json!({"MsgSeq": seq, "MsgTime": message.time, "Result": 0}));
                 }
@@ -1558,6 +1563,7 @@ impl GroupActor {
                 sender_nick: None,
                 sender_face: None,
                 expires_at: now,
+                at_info: None,
             };
             self.room.bus.deliver_many(self.receivers().into(), self.group_frame(&row), None);
         }
@@ -1572,6 +1578,9 @@ impl GroupActor {
     // ----- messages -----
 
     fn admit(&mut self, send: &GroupSend) -> Result<(), GroupError> {
+        if self.kind == GroupType::AVChatRoom && send.mentions.mentions_all() {
+            return Err(GroupError::NotAllowed("@all is not supported in an AVChatRoom".into()));
+        }
         if send.from_admin {
             return Ok(());
         }
@@ -1671,6 +1680,7 @@ impl GroupActor {
                 sender_nick: q.send.card.nick.clone(),
                 sender_face: q.send.card.face_url.clone(),
                 expires_at: self.room.in_force.get().expiry_of(now),
+                at_info: q.send.mentions.to_column(),
             };
             if stored {
                 work.draft.messages.push(row.clone());
@@ -1788,19 +1798,33 @@ impl GroupActor {
             .clone();
         let pusher = &self.room.pusher;
         for row in stored {
-            pusher.submit(crate::push::PushJob {
-                audience: crate::push::Audience::Members {
-                    group_id: self.info.group_id.clone(),
-                    group_name: self.info.name.clone(),
-                    users: notified.clone(),
-                },
-                sender: row.from_account.clone(),
-                sender_nick: row.sender_nick.clone(),
-                body: row.body.clone(),
-                offline_push_info: row.offline_push_info.clone(),
-                collapse_id: format!("{}:{}", row.group_id, row.seq),
-                expires_at: row.msg_time + crate::push::GROUP_PUSH_LIFETIME_SECS,
-            });
+            // Mentioned members' alerts say so. Like Tencent, a mention does not override the
+            // member's choice: AcceptNotNotify means no offline push, mentioned or not (Tencent
+            // has a separate option, "offline pushes of @ messages only", that parley lacks).
+            let mentions = super::mention::Mentions::stored(row.at_info.as_deref());
+            let audiences: Vec<(Arc<Vec<String>>, bool)> = if mentions.is_empty() {
+                vec![(notified.clone(), false)]
+            } else {
+                let (mentioned, others): (Vec<String>, Vec<String>) =
+                    notified.iter().cloned().partition(|u| mentions.mentions_all() || mentions.mentions(u));
+                vec![(Arc::new(mentioned), true), (Arc::new(others), false)]
+            };
+            for (users, mentioned) in audiences.into_iter().filter(|(users, _)| !users.is_empty()) {
+                pusher.submit(crate::push::PushJob {
+                    audience: crate::push::Audience::Members {
+                        group_id: self.info.group_id.clone(),
+                        group_name: self.info.name.clone(),
+                        users,
+                        mentioned,
+                    },
+                    sender: row.from_account.clone(),
+                    sender_nick: row.sender_nick.clone(),
+                    body: row.body.clone(),
+                    offline_push_info: row.offline_push_info.clone(),
+                    collapse_id: format!("{}:{}", row.group_id, row.seq),
+                    expires_at: row.msg_time + crate::push::GROUP_PUSH_LIFETIME_SECS,
+                });
+            }
         }
     }
 
@@ -1979,6 +2003,8 @@ struct GroupMessageView<'a> {
     Nick: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     FaceUrl: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    GroupAtInfo: Option<&'a serde_json::value::RawValue>,
 }
 
 /// The JSON of a group message or tip, the same in events and history.
@@ -2012,6 +2038,8 @@ fn view<'a>(
         CloudCustomData: row.cloud_custom_data.as_deref(),
         Nick: row.sender_nick.as_deref(),
         FaceUrl: row.sender_face.as_deref(),
+        // The stored column is JSON this server wrote; a row that is not shows none.
+        GroupAtInfo: row.at_info.as_deref().and_then(|text| serde_json::from_str(text).ok()),
     }
 }
 

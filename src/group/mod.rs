@@ -4,6 +4,7 @@
 //! them when they stop for idleness.
 
 pub mod actor;
+pub mod mention;
 pub mod rest;
 pub mod rules;
 pub mod store;
@@ -86,6 +87,9 @@ pub enum GroupError {
     /// A failure answered by the node that owns the group (cluster).
     #[error("{0}")]
     Remote(Failure),
+    /// More @ targets than a message may have.
+    #[error("at most {0} @-mention targets")]
+    TooManyMentions(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -112,6 +116,7 @@ impl From<&GroupError> for Failure {
             GroupError::IdTaken(_) => 10021,
             GroupError::NoMessage(_) => 10030,
             GroupError::NoRequest(_) => 10024,
+            GroupError::TooManyMentions(_) => 10053,
             GroupError::Attribute(code, _) => *code,
             GroupError::NoTopics => 11000,
             GroupError::TooManyPending(_) => 10037,

@@ -741,6 +741,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         app.messages.max_message_bytes,
     )
     .map_err(GroupError::from)?;
+    let mentions = super::mention::Mentions::parse(f.raw("GroupAtInfo"))?;
     if !from_admin && app.mutes.group_muted(&from).await.map_err(GroupError::from)? {
         return Err(GroupError::Muted.into());
     }
@@ -757,6 +758,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         topic: f.opt_nonempty_str("TopicId").map_err(param)?.map(String::from),
         must_be_member: call.access == Access::User,
         caller: call.origin.clone(),
+        mentions,
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))
@@ -1427,4 +1429,40 @@ pub async fn group_msg_read(app: Arc<App>, call: Call) -> Result<Reply, Failure>
     let seq = f.i64("MsgSeq").map_err(param)?;
     run(&app, id, &call, Op::MarkRead { user, seq }).await?;
     Ok(Reply::new())
+}
+
+/// Longest search keyword (a group name has at most 30 bytes; an ID under 48).
+const MAX_KEYWORD_BYTES: usize = 64;
+const DEFAULT_SEARCH_PAGE: i64 = 20;
+const MAX_SEARCH_PAGE: i64 = 100;
+
+/// `parley_group/search` (REST, and the same command over WebSocket): the groups anyone may
+/// find — every type but Work (REQUIREMENTS §8 "find by exact GroupId") — by exact ID or by a
+/// case-insensitive part of the name; paged by `Offset` / `Limit`.
+pub async fn search_groups(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    let f = Fields::of(&call.body);
+    let keyword = f.str("Keyword").map_err(param)?.trim();
+    if keyword.is_empty() || keyword.len() > MAX_KEYWORD_BYTES {
+        return Err(bad(format!("Keyword must have 1 to {MAX_KEYWORD_BYTES} bytes")).into());
+    }
+    let offset = f.opt_i64("Offset").map_err(param)?.unwrap_or(0);
+    let limit = f.opt_i64("Limit").map_err(param)?.unwrap_or(DEFAULT_SEARCH_PAGE);
+    if offset < 0 || !(1..=MAX_SEARCH_PAGE).contains(&limit) {
+        return Err(bad(format!("Offset must be ≥ 0 and Limit 1 to {MAX_SEARCH_PAGE}")).into());
+    }
+    let kinds: Vec<&str> = rules::ALL_TYPES.iter().filter(|k| k.findable()).map(|k| k.name()).collect();
+    let (groups, total) = store::search(&app.db, keyword, &kinds, offset.unsigned_abs(), limit.unsigned_abs())
+        .await
+        .map_err(GroupError::from)?;
+    let list: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let kind = GroupType::parse(&g.group_type).map_or("", |k| k.rest_name());
+            json!({"GroupId": g.group_id, "Type": kind, "Name": g.name, "Introduction": g.introduction,
+                "FaceUrl": g.face_url, "Owner_Account": g.owner, "ApplyJoinOption": g.apply_join_option,
+                "CreateTime": g.create_time})
+        })
+        .collect();
+    let next = offset + list.len() as i64;
+    Ok(reply(json!({"TotalCount": total, "GroupList": list, "NextOffset": next})))
 }

@@ -581,6 +581,67 @@ pub async fn member_count(db: &DatabaseConnection, group_id: &str) -> Result<u64
 
 // --- reads and expiry for other rooms (the conversation list, the archive, retention) --------
 
+/// Unrecalled messages with @-mentions after each group's read position: (group, seq, mentions
+/// column). One query for a user's whole list; rows without mentions are not read.
+pub async fn unread_mentions(
+    db: &DatabaseConnection,
+    read_positions: &[(String, i64)],
+) -> Result<Vec<(String, i64, Option<String>)>, DbErr> {
+    if read_positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut after_read = sea_orm::Condition::any();
+    for (group, read_seq) in read_positions {
+        after_read = after_read
+            .add(group_message::Column::GroupId.eq(group.as_str()).and(group_message::Column::Seq.gt(*read_seq)));
+    }
+    group_message::Entity::find()
+        .select_only()
+        .columns([group_message::Column::GroupId, group_message::Column::Seq, group_message::Column::AtInfo])
+        .filter(after_read)
+        .filter(group_message::Column::AtInfo.is_not_null())
+        .filter(group_message::Column::FlagBits.ne(crate::message::RECALLED_FLAG))
+        .filter(group_message::Column::ExpiresAt.gt(crate::now_secs()))
+        .order_by_asc(group_message::Column::Seq)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Groups of `kinds` whose ID is `keyword` or whose name contains it, case-insensitively:
+/// the exact ID first, then by name; a page of them and how many there are. On PostgreSQL
+/// `lower(name) LIKE` reads the trigram index `group_info_name_trgm`.
+pub async fn search(
+    db: &DatabaseConnection,
+    keyword: &str,
+    kinds: &[&str],
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<group_info::Model>, u64), DbErr> {
+    use sea_orm::sea_query::{Func, LikeExpr};
+    // The keyword is literal: its own % and _ do not match anything.
+    let escaped: String = keyword
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    let name_matches = Expr::expr(Func::lower(Expr::col(group_info::Column::Name)))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'));
+    let query = group_info::Entity::find()
+        .filter(group_info::Column::GroupType.is_in(kinds.iter().copied()))
+        .filter(sea_orm::Condition::any().add(name_matches).add(group_info::Column::GroupId.eq(keyword)));
+    let total = query.clone().count(db).await?;
+    let page = query
+        .order_by_desc(Expr::col(group_info::Column::GroupId).eq(keyword))
+        .order_by_asc(group_info::Column::Name)
+        .order_by_asc(group_info::Column::GroupId)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((page, total))
+}
+
 /// The stored message `seq` of `group`.
 pub async fn message_at(db: &DatabaseConnection, group: &str, seq: i64) -> Result<Option<group_message::Model>, DbErr> {
     group_message::Entity::find()

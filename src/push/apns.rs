@@ -294,12 +294,18 @@ mod tests {
             ),
             (
                 "group with nick",
-                delivery(json!([text("hi")]), None, Chat::Group { name: "Team" }, Some("Ann"), Some(2)),
+                delivery(
+                    json!([text("hi")]),
+                    None,
+                    Chat::Group { name: "Team", mentioned: false },
+                    Some("Ann"),
+                    Some(2),
+                ),
                 json!({"aps": {"alert": "Ann(Team):hi", "badge": 2, "mutable-content": 0}}),
             ),
             (
                 "group without nick, a location",
-                delivery(json!([location]), None, Chat::Group { name: "Team" }, None, None),
+                delivery(json!([location]), None, Chat::Group { name: "Team", mentioned: false }, None, None),
                 json!({"aps": {"alert": "(Team):[Location]", "mutable-content": 0}}),
             ),
             (

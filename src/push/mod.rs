@@ -43,7 +43,8 @@ pub enum Audience {
     /// Users of a push to all (`im_push`), shown like C2C.
     Users(Arc<Vec<String>>),
     /// A group's members who take notifications (the sender excepted by the worker).
-    Members { group_id: String, group_name: String, users: Arc<Vec<String>> },
+    /// `mentioned`: the message @-mentions these users (or @all), and the alert says so.
+    Members { group_id: String, group_name: String, users: Arc<Vec<String>>, mentioned: bool },
 }
 
 /// A committed message that may be pushed.
@@ -268,8 +269,8 @@ impl Context {
                 (text::Chat::C2c, &single)
             }
             Audience::Users(users) => (text::Chat::C2c, users.as_slice()),
-            Audience::Members { group_name, users, .. } => {
-                (text::Chat::Group { name: group_name.as_str() }, users.as_slice())
+            Audience::Members { group_name, users, mentioned, .. } => {
+                (text::Chat::Group { name: group_name.as_str(), mentioned: *mentioned }, users.as_slice())
             }
         };
         let source = text::PushSource {
@@ -458,7 +459,12 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let everyone = Arc::new(vec!["alice".to_string(), "bob".into(), "carol".into(), "dave".into()]);
-        let group = || Audience::Members { group_id: "g".into(), group_name: "Team".into(), users: everyone.clone() };
+        let group = || Audience::Members {
+            group_id: "g".into(),
+            group_name: "Team".into(),
+            users: everyone.clone(),
+            mentioned: false,
+        };
         context.run(job(group(), None)).await;
         let mut seen: Vec<(String, Option<u32>, String)> =
             recorder.0.lock().unwrap().drain(..).map(|d| (d.user, d.badge, d.notification.body)).collect();

@@ -17,8 +17,15 @@ const FACE_TEXT: &str = "[Face]";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chat<'a> {
     C2c,
-    Group { name: &'a str },
+    /// `mentioned`: the recipient is @-mentioned (or @all) in it.
+    Group {
+        name: &'a str,
+        mentioned: bool,
+    },
 }
+
+/// What a mentioned member's alert starts with.
+pub const MENTION_PREFIX: &str = "[Someone @you]";
 
 /// Everything the push text depends on.
 #[derive(Clone, Copy, Debug)]
@@ -150,7 +157,8 @@ fn alert(chat: Chat, nick: Option<&str>, text: &str) -> String {
     match chat {
         Chat::C2c if nick.is_empty() => text.to_owned(),
         Chat::C2c => format!("{nick}:{text}"),
-        Chat::Group { name } => format!("{nick}({name}):{text}"),
+        Chat::Group { name, mentioned: false } => format!("{nick}({name}):{text}"),
+        Chat::Group { name, mentioned: true } => format!("{MENTION_PREFIX}{nick}({name}):{text}"),
     }
 }
 
@@ -190,7 +198,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const GROUP: Chat<'static> = Chat::Group { name: "Group" };
+    const GROUP: Chat<'static> = Chat::Group { name: "Group", mentioned: false };
 
     fn element(msg_type: &str, content: Value) -> Value {
         json!({"MsgType": msg_type, "MsgContent": content})

@@ -221,6 +221,7 @@ pub fn routes() -> Vec<Route> {
         route!("group_open_http_svc", "handle_join_request", Group, Normal, group::handle_join_request),
         route!("group_open_http_svc", "get_group_pendency", Group, Normal, group::get_group_pendency),
         route!("group_open_http_svc", "group_msg_read", Group, Normal, group::group_msg_read),
+        route!("parley_group", "search", Group, Normal, group::search_groups),
     ]
 }
 
