@@ -97,9 +97,18 @@ async fn the_console_shows_the_app_live_and_manages_it() {
     console.wait_for("document.getElementById('g-members-out').textContent.includes('bu3')", LONG).await;
     // Roles and mutes managed from the members table.
     for step in ["admin", "mute"] {
-        console.eval(&format!("document.querySelector('#g-members-out button[data-member=bu3][data-do={step}]').click(), true")).await;
+        console
+            .eval(&format!(
+                "document.querySelector('#g-members-out button[data-member=bu3][data-do={step}]').click(), true"
+            ))
+            .await;
         let next = if step == "admin" { "member" } else { "unmute" };
-        console.wait_for(&format!("document.querySelector('#g-members-out button[data-member=bu3][data-do={next}]')"), LONG).await;
+        console
+            .wait_for(
+                &format!("document.querySelector('#g-members-out button[data-member=bu3][data-do={next}]')"),
+                LONG,
+            )
+            .await;
     }
     let group = console.eval("document.getElementById('g-title').textContent").await;
     let members = rest_ok(&server, "group_open_http_svc/get_group_member_info", json!({"GroupId": group})).await;

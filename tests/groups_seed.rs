@@ -222,45 +222,59 @@ fn found(reply: &Value) -> Vec<String> {
 }
 
 #[actix_rt::test]
-async fn groups_are_found_by_id_and_by_name_but_never_work_groups() {
+async fn the_admin_finds_any_group_a_user_finds_by_id_or_among_their_own() {
     let server = Server::start();
-    server.import(&["owner", "stranger"]).await;
-    for (kind, name) in [
-        ("Public", "Rust Lovers"),
-        ("Community", "rusty bolts"),
-        ("Meeting", "RUST meet"),
-        ("AVChatRoom", "rust live"),
-        ("Private", "rust work"),
-        ("Public", "100% cotton"),
+    server.import(&["owner", "stranger", "member"]).await;
+    for (kind, name, members) in [
+        ("Public", "Rust Lovers", &["member"][..]),
+        ("Community", "rusty bolts", &[][..]),
+        ("Meeting", "RUST meet", &[][..]),
+        ("AVChatRoom", "rust live", &[][..]),
+        ("Private", "rust work", &["member"][..]),
+        ("Public", "100% cotton", &[][..]),
     ] {
-        create(&server, kind, name, "owner", &[]).await;
+        create(&server, kind, name, "owner", members).await;
     }
     let other = create(&server, "Public", "other", "owner", &[]).await;
     let work = create(&server, "Private", "hidden", "owner", &[]).await;
-    let mut stranger = online(&server, "stranger", "Web").await;
+    let live = create(&server, "AVChatRoom", "live by id", "owner", &[]).await;
 
-    // Case-insensitive, every findable type, never Work; paged.
-    let all = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": "rUsT"})).await;
-    assert_eq!(all["TotalCount"], 4, "{all}");
-    assert_eq!(found(&all), ["RUST meet", "Rust Lovers", "rust live", "rusty bolts"]);
+    // The app admin (REST): every group, case-insensitive, paged.
+    let all = rest_ok(&server, "parley_group/search", json!({"Keyword": "rUsT"})).await;
+    assert_eq!(all["TotalCount"], 5, "{all}");
+    assert_eq!(found(&all), ["RUST meet", "Rust Lovers", "rust live", "rust work", "rusty bolts"]);
     let types: Vec<&str> = all["GroupList"].as_array().unwrap().iter().map(|g| g["Type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["ChatRoom", "Public", "AVChatRoom", "Community"]);
-    let first = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": "rust", "Limit": 3})).await;
+    assert_eq!(types, ["ChatRoom", "Public", "AVChatRoom", "Private", "Community"]);
+    let first = rest_ok(&server, "parley_group/search", json!({"Keyword": "rust", "Limit": 3})).await;
     assert_eq!(
         (found(&first), first["TotalCount"].clone(), first["NextOffset"].clone()),
-        (vec!["RUST meet".to_string(), "Rust Lovers".into(), "rust live".into()], json!(4), json!(3))
+        (vec!["RUST meet".to_string(), "Rust Lovers".into(), "rust live".into()], json!(5), json!(3))
     );
     let rest = rest_ok(&server, "parley_group/search", json!({"Keyword": "rust", "Offset": 3, "Limit": 3})).await;
-    assert_eq!((found(&rest), rest["TotalCount"].clone()), (vec!["rusty bolts".to_string()], json!(4)));
-
-    // Exact ID: a Public group yes, a Work group no.
-    let by_id = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": other})).await;
-    assert_eq!(found(&by_id), ["other"]);
-    let hidden = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": work})).await;
-    assert_eq!(hidden["TotalCount"], 0, "{hidden}");
+    assert_eq!(
+        (found(&rest), rest["TotalCount"].clone()),
+        (vec!["rust work".to_string(), "rusty bolts".into()], json!(5))
+    );
     // The keyword is literal: % matches a percent sign, not everything.
     let percent = rest_ok(&server, "parley_group/search", json!({"Keyword": "%"})).await;
     assert_eq!(found(&percent), ["100% cotton"]);
+
+    // A user who is in no group finds none by name (the seed: no fuzzy search by non-members)...
+    let mut stranger = online(&server, "stranger", "Web").await;
+    let by_name = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": "rust"})).await;
+    assert_eq!(by_name["TotalCount"], 0, "{by_name}");
+    // ...but any group but a Work group by its exact ID.
+    let by_id = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": other})).await;
+    assert_eq!(found(&by_id), ["other"]);
+    let by_id = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": live})).await;
+    assert_eq!(found(&by_id), ["live by id"]);
+    let hidden = ws_ok(&mut stranger, "parley_group/search", json!({"Keyword": work})).await;
+    assert_eq!(hidden["TotalCount"], 0, "{hidden}");
+    // A member finds their own groups by name, their Work group too.
+    let mut member = online(&server, "member", "Web").await;
+    let own = ws_ok(&mut member, "parley_group/search", json!({"Keyword": "RUST"})).await;
+    assert_eq!(found(&own), ["Rust Lovers", "rust work"]);
+
     ws_refused(&mut stranger, "parley_group/search", json!({"Keyword": "  "}), 10004).await;
     rest_fails(&server, "parley_group/search", json!({"Keyword": "rust", "Limit": 0}), 10004).await;
 }
@@ -278,8 +292,9 @@ async fn the_name_search_uses_the_trigram_index_on_postgres() {
     }
     let tx = db.begin().await.unwrap();
     tx.execute_unprepared("SET LOCAL enable_seqscan = off").await.unwrap();
-    // The statement the server runs (sea-query's rendering of store::search).
-    let sql = r#"EXPLAIN SELECT "group_id" FROM "group_info" WHERE "group_type" IN ('Public') AND (LOWER("name") LIKE '%rust%' ESCAPE '\' OR "group_id" = 'rust')"#;
+    // The app admin's search as the server runs it (sea-query's rendering of store::search with
+    // SearchScope::Everything; a user's name search is bounded by their memberships instead).
+    let sql = r#"EXPLAIN SELECT "group_id" FROM "group_info" WHERE (LOWER("name") LIKE '%rust%' ESCAPE '\' OR "group_id" = 'rust')"#;
     let rows = tx.query_all(Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql.to_string())).await.unwrap();
     let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap()).collect();
     assert!(plan.iter().any(|l| l.contains("group_info_name_trgm")), "{plan:#?}");

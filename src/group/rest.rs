@@ -1436,9 +1436,10 @@ const MAX_KEYWORD_BYTES: usize = 64;
 const DEFAULT_SEARCH_PAGE: i64 = 20;
 const MAX_SEARCH_PAGE: i64 = 100;
 
-/// `parley_group/search` (REST, and the same command over WebSocket): the groups anyone may
-/// find — every type but Work (REQUIREMENTS §8 "find by exact GroupId") — by exact ID or by a
-/// case-insensitive part of the name; paged by `Offset` / `Limit`.
+/// `parley_group/search` (REST, and the same command over WebSocket): groups by exact ID or by a
+/// case-insensitive part of the name; paged by `Offset` / `Limit`. The app admin finds every
+/// group; a user finds any group but Work by its exact ID (REQUIREMENTS §8 "find by exact
+/// GroupId") and by name only the groups they are in (the seed: no fuzzy search by non-members).
 pub async fn search_groups(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let keyword = f.str("Keyword").map_err(param)?.trim();
@@ -1450,8 +1451,12 @@ pub async fn search_groups(app: Arc<App>, call: Call) -> Result<Reply, Failure> 
     if offset < 0 || !(1..=MAX_SEARCH_PAGE).contains(&limit) {
         return Err(bad(format!("Offset must be ≥ 0 and Limit 1 to {MAX_SEARCH_PAGE}")).into());
     }
-    let kinds: Vec<&str> = rules::ALL_TYPES.iter().filter(|k| k.findable()).map(|k| k.name()).collect();
-    let (groups, total) = store::search(&app.db, keyword, &kinds, offset.unsigned_abs(), limit.unsigned_abs())
+    let findable: Vec<&str> = rules::ALL_TYPES.iter().filter(|k| k.findable()).map(|k| k.name()).collect();
+    let scope = match call.access {
+        Access::Admin => store::SearchScope::Everything,
+        Access::User => store::SearchScope::Member { user: &call.identifier, findable: &findable },
+    };
+    let (groups, total) = store::search(&app.db, keyword, scope, offset.unsigned_abs(), limit.unsigned_abs())
         .await
         .map_err(GroupError::from)?;
     let list: Vec<Value> = groups

@@ -608,17 +608,27 @@ pub async fn unread_mentions(
         .await
 }
 
-/// Groups of `kinds` whose ID is `keyword` or whose name contains it, case-insensitively:
+/// Who searches, and so what they may find.
+pub enum SearchScope<'a> {
+    /// The app admin: every group, by ID or by name.
+    Everything,
+    /// A user (REQUIREMENTS §8, the seed's table): any group of `findable` types by its exact
+    /// ID; by name only the groups they are a member of — the seed has no fuzzy search by
+    /// non-members for any type.
+    Member { user: &'a str, findable: &'a [&'a str] },
+}
+
+/// Groups whose ID is `keyword` or whose name contains it, case-insensitively, within `scope`:
 /// the exact ID first, then by name; a page of them and how many there are. On PostgreSQL
 /// `lower(name) LIKE` reads the trigram index `group_info_name_trgm`.
 pub async fn search(
     db: &DatabaseConnection,
     keyword: &str,
-    kinds: &[&str],
+    scope: SearchScope<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<group_info::Model>, u64), DbErr> {
-    use sea_orm::sea_query::{Func, LikeExpr};
+    use sea_orm::sea_query::{Func, LikeExpr, Query};
     // The keyword is literal: its own % and _ do not match anything.
     let escaped: String = keyword
         .to_lowercase()
@@ -627,9 +637,25 @@ pub async fn search(
         .collect();
     let name_matches = Expr::expr(Func::lower(Expr::col(group_info::Column::Name)))
         .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'));
-    let query = group_info::Entity::find()
-        .filter(group_info::Column::GroupType.is_in(kinds.iter().copied()))
-        .filter(sea_orm::Condition::any().add(name_matches).add(group_info::Column::GroupId.eq(keyword)));
+    let id_matches = group_info::Column::GroupId.eq(keyword);
+    let found = match scope {
+        SearchScope::Everything => sea_orm::Condition::any().add(name_matches).add(id_matches),
+        SearchScope::Member { user, findable } => {
+            let joined = Query::select()
+                .column(group_member::Column::GroupId)
+                .from(group_member::Entity)
+                .and_where(group_member::Column::UserId.eq(user))
+                .to_owned();
+            sea_orm::Condition::any()
+                .add(
+                    sea_orm::Condition::all()
+                        .add(id_matches)
+                        .add(group_info::Column::GroupType.is_in(findable.iter().copied())),
+                )
+                .add(sea_orm::Condition::all().add(name_matches).add(group_info::Column::GroupId.in_subquery(joined)))
+        }
+    };
+    let query = group_info::Entity::find().filter(found);
     let total = query.clone().count(db).await?;
     let page = query
         .order_by_desc(Expr::col(group_info::Column::GroupId).eq(keyword))
