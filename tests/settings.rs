@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Configuration changed at run time (`parley_settings/set`, the console's settings page):
 //! friends-only C2C, the recall window, custom profile fields, group defaults and limits, and the
 //! retention period, each obeyed from the next command on every node (a cluster run sets through
