@@ -13,6 +13,7 @@ mod m20261204_000002_group_owner;
 mod m20261205_000001_webhook_outbox;
 mod m20261206_000001_statistics;
 mod m20261206_000002_app_setting;
+mod m20261210_000001_calls;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_webhook_outbox::Migration),
             Box::new(m20261206_000001_statistics::Migration),
             Box::new(m20261206_000002_app_setting::Migration),
+            Box::new(m20261210_000001_calls::Migration),
         ]
     }
 }
