@@ -15,6 +15,16 @@ use serde_json::{json, Value};
 /// Long enough for an event that must come; the timeouts used below are 1–2 s.
 const RING: Duration = Duration::from_secs(8);
 
+/// Calls are driven on the node that started them (ARCHITECTURE.md, "Calls"): with each test
+/// server a cluster, clients land on different nodes, so the suite says it is skipped.
+fn skipped_in_a_cluster() -> bool {
+    let skipped = cluster_size() > 1;
+    if skipped {
+        eprintln!("calls: skipped with PARLEY_TEST_CLUSTER (calls are single-node for now)");
+    }
+    skipped
+}
+
 fn of_call(id: &str) -> impl Fn(&Value) -> bool + '_ {
     move |data: &Value| data["CallID"] == id
 }
@@ -55,6 +65,9 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[actix_rt::test]
 async fn two_devices_ring_one_answers_the_other_stops_and_hangup_ends_it() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
@@ -103,6 +116,9 @@ async fn two_devices_ring_one_answers_the_other_stops_and_hangup_ends_it() {
 
 #[actix_rt::test]
 async fn an_unanswered_invitation_times_out_for_everyone_and_a_cancel_ends_it() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
@@ -145,6 +161,9 @@ async fn an_unanswered_invitation_times_out_for_everyone_and_a_cancel_ends_it() 
 
 #[actix_rt::test]
 async fn an_invitee_already_in_a_call_is_busy() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let server = Server::start();
     let mut erin = online(&server, "erin", "Web").await;
     let mut carol = online(&server, "carol", "Android").await;
@@ -176,6 +195,9 @@ async fn an_invitee_already_in_a_call_is_busy() {
 
 #[actix_rt::test]
 async fn a_group_call_with_accept_reject_timeout_join_and_hangups() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let server = Server::start();
     server.import(&["gina", "m1", "m2", "m3", "outsider"]).await;
     let group = create_group(&server, "Work", "team", "gina", &["m1", "m2", "m3"]).await;
@@ -231,6 +253,9 @@ async fn a_group_call_with_accept_reject_timeout_join_and_hangups() {
 
 #[actix_rt::test]
 async fn bad_input_is_refused_with_clear_codes() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut bob = online(&server, "bob", "Web").await;
@@ -291,6 +316,9 @@ async fn fake_fcm(req: HttpRequest, body: web::Bytes, sends: web::Data<Sends>) -
 
 #[actix_rt::test]
 async fn an_offline_invitee_gets_a_call_push() {
+    if skipped_in_a_cluster() {
+        return;
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let sends: Sends = Arc::default();
