@@ -41,6 +41,8 @@ pub struct App {
     pub profiles: Arc<Profiles>,
     pub relations: Arc<Relations>,
     pub groups: Arc<crate::group::Groups>,
+    /// Live audio/video calls of this node.
+    pub calls: crate::call::Calls,
     pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub messages: Messages,
     pub archives: crate::archive::Archives,
@@ -286,6 +288,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         groups: groups.clone(),
         bus: bus.clone(),
     };
+    let calls = crate::call::Calls::start(crate::call::CallDeps {
+        db: db.clone(),
+        bus: bus.clone(),
+        pusher: pusher.clone(),
+        webhooks: webhooks.clone(),
+    });
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let app = web::Data::new(App {
         rest_limits: RateLimits::new(config.rest_rate_per_sec, config.rest_bulk_rate_per_sec),
@@ -297,6 +305,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         profiles,
         relations,
         groups,
+        calls,
         mutes,
         messages,
         presence,

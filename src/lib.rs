@@ -7,6 +7,7 @@ pub mod account;
 pub mod app;
 pub mod archive;
 pub mod auth;
+pub mod call;
 pub mod cluster;
 pub mod config;
 pub mod conversation;

@@ -13,6 +13,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("account_mute", "account"),
     ("app_setting", "settings"),
     ("blacklist", "relation"),
+    ("call_party", "call"),
+    ("call_record", "call"),
     ("c2c_conversation", "message"),
     ("c2c_message", "message"),
     ("c2c_sequence", "message"),
@@ -43,7 +45,8 @@ const OWNERS: &[(&str, &str)] = &[
 /// The composition layer: it wires the rooms together and faces the wire, so it may see `App`
 /// and call any room. Everything else is a room's core.
 fn is_composition(relative: &str) -> bool {
-    const FILES: &[&str] = &["app.rs", "lib.rs", "main.rs", "retention.rs", "message/ws.rs", "push/all.rs"];
+    const FILES: &[&str] =
+        &["app.rs", "lib.rs", "main.rs", "retention.rs", "message/ws.rs", "push/all.rs", "call/ws.rs"];
     FILES.contains(&relative)
         || relative.starts_with("rest/")
         || relative.starts_with("gateway/")

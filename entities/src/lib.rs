@@ -8,6 +8,8 @@ pub mod blacklist;
 pub mod c2c_conversation;
 pub mod c2c_message;
 pub mod c2c_sequence;
+pub mod call_party;
+pub mod call_record;
 pub mod conversation_state;
 pub mod device;
 pub mod friend;

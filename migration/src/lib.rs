@@ -15,6 +15,7 @@ mod m20261206_000001_statistics;
 mod m20261206_000002_app_setting;
 mod m20261207_000001_group_mentions;
 mod m20261207_000002_group_name_search;
+mod m20261210_000001_calls;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_app_setting::Migration),
             Box::new(m20261207_000001_group_mentions::Migration),
             Box::new(m20261207_000002_group_name_search::Migration),
+            Box::new(m20261210_000001_calls::Migration),
         ]
     }
 }

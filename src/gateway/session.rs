@@ -211,6 +211,11 @@ impl Session {
                     ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
                     return;
                 }
+                if let Some(command) = crate::call::ws::command(cmd) {
+                    let work = command(self.app.clone(), self.user().to_string(), self.id, request.data);
+                    ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
+                    return;
+                }
                 match user_routes().get(cmd) {
                     Some(route) => self.user_command(route, request, ctx),
                     None => self.reply(ctx, id, Err(GatewayError::UnknownCommand(cmd.to_string()).into())),

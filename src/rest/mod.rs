@@ -131,6 +131,7 @@ pub fn routes() -> Vec<Route> {
         route!("parley_webhook", "get_config", Config, Normal, crate::webhook::rest::get_config),
         route!("parley_webhook", "set_config", Config, Normal, crate::webhook::rest::set_config),
         route!("parley_push", "check_credentials", Config, Normal, crate::push::rest::check_credentials),
+        route!("parley_call", "list", OpenIm, Normal, crate::call::rest::list),
         route!("all_member_push", "im_push", OpenIm, Normal, all_push::im_push),
         route!("all_member_push", "im_set_attr_name", OpenIm, Normal, all_push::im_set_attr_name),
         route!("all_member_push", "im_get_attr_name", OpenIm, Normal, all_push::im_get_attr_name),
