@@ -9,6 +9,8 @@
 // timeouts, and hands the app typed events. Documented in docs/client.md.
 
 /** Codes worth retrying unchanged (docs/protocol.md, "Which errors to retry"). */
+/** Too many refused logins from this user or address: the server refuses every login for a while. */
+export const LOCKED_OUT = 70050;
 const RETRYABLE = new Set([20004, 20005, 91000, 70500, 10002, 90994, 90995]);
 
 /**
@@ -171,6 +173,9 @@ export class ParleyClient {
     this.instanceID = o.instanceID || deviceID(storage, this.userID, this.platform);
     this.requestTimeoutMs = o.requestTimeoutMs || 10000;
     this.backoff = { firstMs: o.reconnectFirstMs || 500, maxMs: o.reconnectMaxMs || 15000 };
+    // How long the server's login lockout lasts (its login_failure_window_secs, 60 s by default).
+    this.lockoutWaitMs = o.lockoutWaitMs || 60000;
+    this.lockedUntil = 0;
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) throw new Error("no WebSocket: pass one as options.WebSocket");
     this.cursors = new Cursors(storage, `parley:${this.userID}:${this.instanceID}:cursors`);
@@ -300,8 +305,11 @@ export class ParleyClient {
         e.final = true;
         this.stop(`login refused: ${e.code} ${e.info}`);
         this.emit("login_failed", e);
-      } else if (this.socket === socket) {
-        socket.close();
+      } else {
+        // Locked out (70050): trying again before the lock ends only fails again.
+        if (e instanceof ParleyError && e.code === LOCKED_OUT) this.lockedUntil = Date.now() + this.lockoutWaitMs;
+        this.lastLoginError = e;
+        if (this.socket === socket) socket.close();
       }
     }
   }
@@ -313,7 +321,9 @@ export class ParleyClient {
     this.failPending(new ParleyError(DISCONNECTED, `closed (${event && event.code})`, "connection"), false);
     if (!this.wantOnline || this.state === "stopped") return;
     this.emit("disconnected", { code: event && event.code });
-    this.scheduleReconnect();
+    const error = this.lastLoginError;
+    this.lastLoginError = undefined;
+    this.scheduleReconnect(error);
   }
 
   scheduleReconnect(error) {
@@ -321,7 +331,8 @@ export class ParleyClient {
     this.attempt += 1;
     // Exponential backoff with full jitter: a restarted server is not stampeded.
     const ceiling = Math.min(this.backoff.maxMs, this.backoff.firstMs * 2 ** Math.min(this.attempt - 1, 10));
-    const wait = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const jittered = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const wait = Math.max(jittered, this.lockedUntil - Date.now() + jittered);
     this.setState("reconnecting", { error, retryInMs: wait });
     this.reconnectTimer = setTimeout(() => this.open(), wait);
   }
