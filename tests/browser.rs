@@ -17,6 +17,8 @@ use common::*;
 use serde_json::json;
 
 const LONG: Duration = Duration::from_secs(20);
+/// A phone's screen width in CSS pixels, as the readability checks emulate it.
+const PHONE_WIDTH: i64 = 390;
 
 fn browser() -> Option<Browser> {
     let browser = Browser::start();
@@ -145,6 +147,31 @@ async fn the_console_shows_the_app_live_and_manages_it() {
     console.click("rules-reset").await;
     console.wait_for("!document.getElementById('rules').textContent.includes('(set here)')", LONG).await;
     assert_eq!(sender.send_text_msg("bu3", "strangers again").await["code"], 0);
+
+    // Readable on a phone: no view is wider than the screen, and only a table may need sideways
+    // scrolling (within its panel).
+    console
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": PHONE_WIDTH, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await;
+    for name in ["dashboard", "users", "groups", "messages", "config", "usersig"] {
+        view(&mut console, name).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let width = console.eval("document.documentElement.scrollWidth").await;
+        assert!(width.as_i64() <= Some(PHONE_WIDTH), "{name} is wider than a phone: {width}");
+        let scrolled = console
+            .eval(
+                "[...document.querySelectorAll('section.on .panel')].filter(p => !p.querySelector('table') \
+                 && p.scrollWidth > p.clientWidth + 1).map(p => p.querySelector('h2')?.textContent)",
+            )
+            .await;
+        assert_eq!(scrolled, json!([]), "{name}: panels wider than a phone");
+        if name == "dashboard" {
+            console.screenshot(&shot("console-phone")).await;
+        }
+    }
 }
 
 /// The texts of the messages the open conversation shows.
@@ -270,4 +297,24 @@ async fn two_chat_pages_type_edit_send_an_image_and_become_friends() {
     let names: Vec<&str> =
         friends["UserDataItem"].as_array().into_iter().flatten().filter_map(|f| f["To_Account"].as_str()).collect();
     assert_eq!(names, ["tb"], "{friends}");
+
+    // Readable on a phone: the page is no wider than the screen.
+    bob.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": PHONE_WIDTH, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A page wider than the screen widens the layout viewport (innerWidth) with it: compare with
+    // the screen's own width.
+    let width = bob.eval("document.documentElement.scrollWidth").await;
+    assert!(width.as_i64() <= Some(PHONE_WIDTH), "the chat is wider than a phone: {width}");
+    let cut = bob
+        .eval(
+            "[...document.querySelectorAll('#app input, #app button')].filter(e => e.offsetParent \
+             && e.getBoundingClientRect().right > 391).map(e => e.id || e.textContent)",
+        )
+        .await;
+    assert_eq!(cut, json!([]), "controls cut off on a phone");
+    bob.screenshot(&shot("chat-phone")).await;
 }

@@ -71,7 +71,6 @@ async fn the_javascript_client_passes_its_tests_against_the_server() {
 /// A server of its own: its lockout would refuse the other tests' logins from this address.
 #[actix_rt::test]
 async fn the_javascript_client_waits_out_a_login_lockout() {
-    let server =
-        Server::start_with(&[("PARLEY_LOGIN_FAILURE_LIMIT", "3"), ("PARLEY_LOGIN_FAILURE_WINDOW_SECS", "2")]);
+    let server = Server::start_with(&[("PARLEY_LOGIN_FAILURE_LIMIT", "3"), ("PARLEY_LOGIN_FAILURE_WINDOW_SECS", "2")]);
     run_node_tests("lockout.test.mjs", &server, &[("PARLEY_LOCKOUT_WINDOW_MS", "2000")]).await;
 }
