@@ -135,6 +135,14 @@ async fn the_console_shows_the_app_live_and_manages_it() {
     console.click("md-save").await;
     console.wait_for("document.getElementById('error').textContent.includes('130001')", LONG).await;
 
+    // The push credentials check answers for every provider (none configured here).
+    console.click("push-check").await;
+    console.wait_for("document.getElementById('push-check-out').textContent.includes('huawei')", LONG).await;
+    let unconfigured = console
+        .eval("[...document.querySelectorAll('#push-check-out tbody tr')].filter(r => r.cells[1].textContent === 'no').length")
+        .await;
+    assert!(unconfigured.as_i64().unwrap() >= 8, "{unconfigured}");
+
     // A rule changed in the console is in force at once: friends-only C2C refuses the next send.
     console.wait_for("document.getElementById('rule-c2c_friends_only')", LONG).await;
     console.eval("document.getElementById('rule-c2c_friends_only').checked = true, true").await;
