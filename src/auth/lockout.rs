@@ -1,6 +1,9 @@
 //! Brute-force lockout (70050): after `limit` failed UserSig checks from one identifier, or from
-//! one source address, within a window, that identifier or address is refused — even with a good
-//! UserSig — until the window ends. Windows are fixed: the first failure opens one.
+//! one source address, within a window, that identifier or address is locked until the window
+//! ends. A locked address is refused everything, a good UserSig too. A locked identifier is
+//! refused every wrong UserSig (70050, not the reason), but a good one still passes: otherwise
+//! anyone could lock a user, or the app admin's REST calls, out by sending junk in their name.
+//! Windows are fixed: the first failure opens one.
 //!
 //! In memory, per node: the nodes of a cluster each count their own failures. A success resets
 //! nothing (an attacker's own good logins must not wipe the address's count); counts simply age
@@ -11,8 +14,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Sources tracked at once. Beyond it, expired windows are dropped; if all are live, a new
-/// source goes uncounted until some expire (UserSigs cannot be guessed anyway; this caps memory).
+/// Sources tracked at once. Beyond it, expired windows are dropped; if all are live, an arbitrary
+/// one makes room (UserSigs cannot be guessed anyway; this caps memory).
 const MAX_TRACKED: usize = 100_000;
 /// How often a full map may be swept for expired windows (a sweep reads every entry).
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -23,6 +26,15 @@ const MAX_KEY_BYTES: usize = 64;
 enum Source {
     Identifier(String),
     Address(IpAddr),
+}
+
+/// What a lock holds back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Locked {
+    /// Every check from the address.
+    Address,
+    /// The identifier's wrong UserSigs.
+    Identifier,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,15 +62,24 @@ impl Lockout {
         Lockout { limit, window, counts: Mutex::new(Counts { windows: HashMap::new(), last_sweep: None }) }
     }
 
-    /// Whether `identifier` or `address` has used up its failures for the current window.
-    pub fn is_locked(&self, identifier: &str, address: Option<IpAddr>, now: Instant) -> bool {
+    /// Which of `address` and `identifier` has used up its failures for the current window (the
+    /// address first: its lock is the stronger).
+    pub fn locked(&self, identifier: &str, address: Option<IpAddr>, now: Instant) -> Option<Locked> {
         if self.limit == 0 {
-            return false;
+            return None;
         }
         let counts = self.lock();
-        sources(identifier, address)
-            .iter()
-            .any(|source| counts.windows.get(source).is_some_and(|w| self.is_open(w, now) && w.failures >= self.limit))
+        let used_up = |source: &Source| {
+            counts.windows.get(source).is_some_and(|w| self.is_open(w, now) && w.failures >= self.limit)
+        };
+        let [identifier, address @ ..] = &sources(identifier, address)[..] else { return None };
+        if address.iter().any(used_up) {
+            Some(Locked::Address)
+        } else if used_up(identifier) {
+            Some(Locked::Identifier)
+        } else {
+            None
+        }
     }
 
     /// Counts a failed check against both `identifier` and `address`.
@@ -77,7 +98,9 @@ impl Lockout {
                 continue;
             }
             if counts.windows.len() >= MAX_TRACKED && !self.sweep(&mut counts, now) {
-                continue;
+                if let Some(any) = counts.windows.keys().next().cloned() {
+                    counts.windows.remove(&any);
+                }
             }
             counts.windows.insert(source, Window { opened: now, failures: 1 });
         }
@@ -92,7 +115,7 @@ impl Lockout {
         counts.windows.retain(|_, w| now.saturating_duration_since(w.opened) < self.window);
         let room = counts.windows.len() < MAX_TRACKED;
         if !room {
-            tracing::warn!(tracked = counts.windows.len(), "login lockout table full; new sources go uncounted");
+            tracing::warn!(tracked = counts.windows.len(), "login lockout table full; live windows make room");
         }
         room
     }
@@ -137,14 +160,16 @@ mod tests {
         let lockout = Lockout::new(3, MINUTE);
         let t0 = Instant::now();
         for i in 0..3 {
-            assert!(!lockout.is_locked("alice", ip(1), t0), "after {i} failures");
+            assert_eq!(lockout.locked("alice", ip(1), t0), None, "after {i} failures");
             lockout.failed("alice", ip(1), t0 + Duration::from_secs(i));
         }
-        assert!(lockout.is_locked("alice", ip(9), t0 + Duration::from_secs(5)), "the identifier, from anywhere");
-        assert!(lockout.is_locked("bob", ip(1), t0 + Duration::from_secs(5)), "the address, for anyone");
-        assert!(!lockout.is_locked("bob", ip(2), t0 + Duration::from_secs(5)), "others are not touched");
-        assert!(lockout.is_locked("alice", ip(1), t0 + Duration::from_secs(59)));
-        assert!(!lockout.is_locked("alice", ip(1), t0 + MINUTE), "the window ended");
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(lockout.locked("alice", ip(9), later), Some(Locked::Identifier), "the identifier, from anywhere");
+        assert_eq!(lockout.locked("bob", ip(1), later), Some(Locked::Address), "the address, for anyone");
+        assert_eq!(lockout.locked("alice", ip(1), later), Some(Locked::Address), "the address's lock first");
+        assert_eq!(lockout.locked("bob", ip(2), later), None, "others are not touched");
+        assert!(lockout.locked("alice", ip(1), t0 + Duration::from_secs(59)).is_some());
+        assert_eq!(lockout.locked("alice", ip(1), t0 + MINUTE), None, "the window ended");
     }
 
     #[test]
@@ -154,10 +179,10 @@ mod tests {
         lockout.failed("alice", None, t0);
         lockout.failed("alice", None, t0 + Duration::from_secs(1));
         lockout.failed("alice", None, t0 + MINUTE);
-        assert!(!lockout.is_locked("alice", None, t0 + MINUTE));
+        assert_eq!(lockout.locked("alice", None, t0 + MINUTE), None);
         lockout.failed("alice", None, t0 + MINUTE);
         lockout.failed("alice", None, t0 + MINUTE);
-        assert!(lockout.is_locked("alice", None, t0 + MINUTE));
+        assert_eq!(lockout.locked("alice", None, t0 + MINUTE), Some(Locked::Identifier));
     }
 
     #[test]
@@ -167,7 +192,7 @@ mod tests {
         for _ in 0..100 {
             lockout.failed("alice", ip(1), t0);
         }
-        assert!(!lockout.is_locked("alice", ip(1), t0));
+        assert_eq!(lockout.locked("alice", ip(1), t0), None);
         assert_eq!(lockout.tracked(), 0);
     }
 
@@ -179,15 +204,16 @@ mod tests {
             lockout.failed(&format!("u{i}"), None, t0);
         }
         assert_eq!(lockout.tracked(), MAX_TRACKED);
-        // Full of live windows: a newcomer goes uncounted instead of growing the map.
+        // Full of live windows: a newcomer takes another's place instead of growing the map, and
+        // is counted.
         lockout.failed("late", None, t0 + Duration::from_secs(1));
         lockout.failed("late", None, t0 + Duration::from_secs(1));
         lockout.failed("late", None, t0 + Duration::from_secs(1));
         assert_eq!(lockout.tracked(), MAX_TRACKED);
-        assert!(!lockout.is_locked("late", None, t0 + Duration::from_secs(1)));
-        // Once those windows expire, a sweep frees the room.
+        assert_eq!(lockout.locked("late", None, t0 + Duration::from_secs(1)), Some(Locked::Identifier));
+        // Once those windows expire, a sweep frees the room (late's, a second younger, stays).
         lockout.failed("later", None, t0 + MINUTE);
-        assert_eq!(lockout.tracked(), 1);
+        assert_eq!(lockout.tracked(), 2);
         // Long identifiers are counted by their first bytes only.
         let long = "é".repeat(100);
         lockout.failed(&long, None, t0 + MINUTE);

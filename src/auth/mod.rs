@@ -61,12 +61,14 @@ impl AppAuth {
         self.admins.contains(identifier)
     }
 
-    /// Verifies a UserSig for `identifier`, sent from `source`, against the clock — unless the
-    /// identifier or the address is locked out by earlier failures (then 70050 without looking).
+    /// Verifies a UserSig for `identifier`, sent from `source`, against the clock. An address
+    /// locked out by earlier failures gets 70050 without looking; a locked identifier gets 70050
+    /// for a wrong UserSig, and passes with a good one (see `lockout`).
     pub fn verify_from(&self, usersig: &str, identifier: &str, source: Option<IpAddr>) -> Result<Ticket, UserSigError> {
         let now = std::time::Instant::now();
-        if self.lockout.is_locked(identifier, source, now) {
-            tracing::info!(identifier, ?source, "UserSig check refused: too many failures");
+        let locked = self.lockout.locked(identifier, source, now);
+        if locked == Some(lockout::Locked::Address) {
+            tracing::info!(identifier, ?source, "UserSig check refused: too many failures from the address");
             return Err(UserSigError::TooManyFailures);
         }
         let legacy = self.legacy_key.as_deref();
@@ -75,6 +77,10 @@ impl AppAuth {
         if let Err(e) = &result {
             if e.is_guess() {
                 self.lockout.failed(identifier, source, now);
+            }
+            if locked.is_some() {
+                tracing::info!(identifier, ?source, "UserSig refused: too many failures for the identifier");
+                return Err(UserSigError::TooManyFailures);
             }
         }
         result
