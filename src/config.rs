@@ -477,6 +477,11 @@ impl Config {
                 "history_retention_secs must be 0 (unlimited) or more; push_online_secs at least 1".into(),
             ));
         }
+        if !(1..=6000).contains(&self.group_max_members) || self.recall_window_secs < 0 {
+            return Err(ConfigError::Invalid(
+                "group_max_members must be 1 to 6000 and recall_window_secs 0 or more".into(),
+            ));
+        }
         if !(1..=5000).contains(&self.recent_contacts_max) || self.retention_interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "recent_contacts_max must be 1 to 5000 and retention_interval_secs at least 1".into(),

@@ -51,6 +51,8 @@ async fn configuration_changed_at_run_time_rules_every_node_and_outlives_a_resta
         (json!({"Config": {"listen": "0.0.0.0:1"}}), "listen"),
         (json!({"Config": {"c2c_friends_only": "yes"}}), "c2c_friends_only"),
         (json!({"Config": {"history_retention_secs": -1}}), "history_retention_secs"),
+        (json!({"Config": {"group_max_members": 0}}), "group_max_members"),
+        (json!({"Config": {"recall_window_secs": -5}}), "recall_window_secs"),
         (
             json!({"Config": {"profile_custom_fields": [{"tag": "Tag_Profile_Custom_1", "read": "user", "write": "user"}]}}),
             "Tag_Profile_Custom_1",

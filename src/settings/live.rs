@@ -80,6 +80,9 @@ pub struct Tunables {
     /// The configuration file's, and the one in force (the file's with the changed keys).
     file: Arc<Config>,
     in_force: Live<Config>,
+    /// Each configuration key's version in force: a change heard late is not undone by an
+    /// older one heard after it.
+    versions: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl Tunables {
@@ -91,7 +94,7 @@ impl Tunables {
         in_force: Live<Config>,
     ) -> Tunables {
         let file = in_force.get();
-        Tunables { settings, webhooks, presence, file_rules, file, in_force }
+        Tunables { settings, webhooks, presence, file_rules, file, in_force, versions: Arc::default() }
     }
 
     /// Puts `value` of setting `name` (None: the file's) in force on this node; a `version`
@@ -107,10 +110,22 @@ impl Tunables {
                 Err(e) => tracing::warn!(error = %e, "unreadable device setting; ignored"),
             },
             other => match other.strip_prefix(CONFIG_PREFIX).filter(|key| CHANGEABLE.contains(key)) {
-                Some(key) => match patched(&self.in_force.get(), &self.file, &[(key, value.as_ref())]) {
-                    Ok(config) => self.in_force.set(config),
-                    Err(e) => tracing::warn!(setting = other, error = %e, "unusable configuration setting; ignored"),
-                },
+                Some(key) => {
+                    if let Some(version) = version {
+                        let mut versions = self.versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        if versions.get(key).is_some_and(|newer| *newer > version) {
+                            return;
+                        }
+                        versions.insert(key.to_string(), version);
+                    }
+                    self.in_force.update(|current| match patched(current, &self.file, &[(key, value.as_ref())]) {
+                        Ok(config) => Some(config),
+                        Err(e) => {
+                            tracing::warn!(setting = other, error = %e, "unusable configuration setting; ignored");
+                            None
+                        }
+                    });
+                }
                 None => tracing::warn!(setting = other, "unknown setting; ignored"),
             },
         }
@@ -142,8 +157,16 @@ impl Tunables {
         }
         let asked: Vec<(&str, Option<&Value>)> = changes.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
         patched(&self.in_force.get(), &self.file, &asked).map_err(ConfigChangeError::Invalid)?;
-        for (key, value) in changes {
-            self.change(bus, &format!("{CONFIG_PREFIX}{key}"), value.clone()).await?;
+        let names: Vec<String> = changes.iter().map(|(key, _)| format!("{CONFIG_PREFIX}{key}")).collect();
+        let stored: Vec<(&str, Option<&Value>)> =
+            names.iter().zip(changes).map(|(name, (_, value))| (name.as_str(), value.as_ref())).collect();
+        let version = self.settings.put_all(&stored).await?;
+        for (name, (_, value)) in names.iter().zip(changes) {
+            self.apply(name, value.clone(), Some(version));
+        }
+        for (name, (_, value)) in names.iter().zip(changes) {
+            let keys = super::change_keys(name, version, value.as_ref().unwrap_or(&Value::Null));
+            bus.invalidated(Cache::Settings, keys).await;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ pub mod rest;
 
 use entities::app_setting;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -39,21 +39,30 @@ impl Settings {
 
     /// Stores `value` as `name` (None clears it); answers when (Unix ms), the change's version.
     pub async fn put<T: Serialize>(&self, name: &str, value: Option<&T>) -> Result<i64, DbErr> {
+        self.put_all(&[(name, value)]).await
+    }
+
+    /// Stores several settings in one transaction, all or none; answers the changes' version.
+    pub async fn put_all<T: Serialize>(&self, changes: &[(&str, Option<&T>)]) -> Result<i64, DbErr> {
         let now = crate::now_millis();
-        let Some(value) = value else {
-            app_setting::Entity::delete_by_id(name.to_string()).exec(&self.db).await?;
-            return Ok(now);
-        };
-        let text = serde_json::to_string(value).map_err(|e| DbErr::Custom(e.to_string()))?;
-        let row = app_setting::ActiveModel { name: Set(name.to_string()), value: Set(text), changed_ms: Set(now) };
-        app_setting::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(app_setting::Column::Name)
-                    .update_columns([app_setting::Column::Value, app_setting::Column::ChangedMs])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
+        let txn = self.db.begin().await?;
+        for (name, value) in changes {
+            let Some(value) = value else {
+                app_setting::Entity::delete_by_id(name.to_string()).exec(&txn).await?;
+                continue;
+            };
+            let text = serde_json::to_string(value).map_err(|e| DbErr::Custom(e.to_string()))?;
+            let row = app_setting::ActiveModel { name: Set(name.to_string()), value: Set(text), changed_ms: Set(now) };
+            app_setting::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(app_setting::Column::Name)
+                        .update_columns([app_setting::Column::Value, app_setting::Column::ChangedMs])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
         Ok(now)
     }
 }
@@ -97,5 +106,14 @@ impl<T> Live<T> {
 
     pub fn set(&self, value: T) {
         *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = std::sync::Arc::new(value);
+    }
+
+    /// Replaces the value with what `change` makes of it (None: left as it is), under the write
+    /// lock, so that two changes made at once both count.
+    pub fn update(&self, change: impl FnOnce(&T) -> Option<T>) {
+        let mut current = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(next) = change(&current) {
+            *current = std::sync::Arc::new(next);
+        }
     }
 }
