@@ -50,8 +50,54 @@ pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) ->
     })
 }
 
+/// Where re-stamping stored messages to the retention period in force stands (the setting
+/// `retention.stamped`): the period every stored message carries once done, and the next id of
+/// each table still to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Stamped {
+    secs: i64,
+    c2c_from: Option<i64>,
+    group_from: Option<i64>,
+}
+
+const STAMPED: &str = "retention.stamped";
+/// Message ids re-stamped per statement.
+const RESTAMP_SPAN: i64 = 5_000;
+
+/// A retention period changed at run time rules every stored message, not only those sent
+/// after: each message's roaming expiry (stamped when stored) is set anew, a bounded id range
+/// per statement, the progress stored so that a crash resumes it. The first run only records
+/// the period stored messages carry.
+async fn restamp(app: &App) -> Result<(), DbErr> {
+    use entities::{c2c_message, group_message};
+    let settings = &app.tunables.settings;
+    let secs = app.in_force.get().history_retention_secs;
+    let mut stamped = match settings.get::<Stamped>(STAMPED).await? {
+        None => Stamped { secs, c2c_from: None, group_from: None },
+        Some(done) if done.secs != secs => Stamped { secs, c2c_from: Some(0), group_from: Some(0) },
+        Some(done) if done.c2c_from.is_none() && done.group_from.is_none() => return Ok(()),
+        Some(partly) => partly,
+    };
+    settings.put(STAMPED, Some(&stamped)).await?;
+    let c2c = (c2c_message::Column::Id, c2c_message::Column::MsgTime, c2c_message::Column::ExpiresAt);
+    while let Some(from) = stamped.c2c_from {
+        stamped.c2c_from =
+            crate::store::restamp_expiry::<c2c_message::Entity>(&app.db, c2c, secs, from, RESTAMP_SPAN).await?;
+        settings.put(STAMPED, Some(&stamped)).await?;
+    }
+    let group = (group_message::Column::Id, group_message::Column::MsgTime, group_message::Column::ExpiresAt);
+    while let Some(from) = stamped.group_from {
+        stamped.group_from =
+            crate::store::restamp_expiry::<group_message::Entity>(&app.db, group, secs, from, RESTAMP_SPAN).await?;
+        settings.put(STAMPED, Some(&stamped)).await?;
+    }
+    tracing::info!(retention_secs = secs, "stored messages carry the retention period in force");
+    Ok(())
+}
+
 /// One run of the job: each room removes its own rows that aged out.
 pub async fn sweep(app: &App) -> Result<(), DbErr> {
+    restamp(app).await?;
     let now = crate::now_secs();
     if let Err(e) = app.archives.archive_due().await {
         // Retention goes on: a failed archive must not keep history forever.

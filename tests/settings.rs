@@ -116,20 +116,23 @@ async fn configuration_changed_at_run_time_rules_every_node_and_outlives_a_resta
     set(&server, json!({"group_max_per_user": 0})).await;
     assert_ok(&create_public(&server, "cfg_alice").await, "no limit");
 
-    // A shorter retention period rules the messages sent from then on: the job removes this one
-    // within seconds; the one sent under the file's week stays.
+    // A shorter retention period rules every stored message: the retention job re-stamps them,
+    // and within seconds removes this one and the one sent earlier under the file's week.
     set(&server, json!({"history_retention_secs": 1})).await;
     ws_code(&alice.send_text_msg("cfg_carol", "fleeting").await, 0, "a send under a one-second retention");
     let mut gone = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if history(&mut alice, "cfg_carol").await.is_empty() {
+        if history(&mut alice, "cfg_carol").await.is_empty() && history(&mut alice, "cfg_bob").await.is_empty() {
             gone = true;
             break;
         }
     }
-    assert!(gone, "the message sent under a one-second retention outlived it");
-    assert!(texts(&history(&mut alice, "cfg_bob").await).contains(&"strangers again".to_string()));
+    assert!(gone, "messages outlived a one-second retention");
+    set(&server, json!({"history_retention_secs": null})).await;
+    ws_code(&alice.send_text_msg("cfg_carol", "kept").await, 0, "a send under the file's week");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(texts(&history(&mut alice, "cfg_carol").await), ["kept"], "the week is back");
 
     // Kept across a restart, until reset.
     set(&server, json!({"c2c_friends_only": true})).await;
