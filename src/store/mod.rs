@@ -154,6 +154,29 @@ pub fn failure_cause(e: &DbErr) -> String {
     cause.to_string()
 }
 
+/// Sets the roaming expiry (`expires`) of the rows of `E` whose `id` is in `from..from + span`
+/// to `retention_secs` after their `time` (0: never); answers the first id after the range,
+/// None when there is none. The message and group rooms re-stamp their own tables with it when
+/// the retention period changes at run time, a bounded range per statement.
+pub async fn restamp_expiry<E: sea_orm::EntityTrait>(
+    db: &DatabaseConnection,
+    columns: (E::Column, E::Column, E::Column),
+    retention_secs: i64,
+    from: i64,
+    span: i64,
+) -> Result<Option<i64>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let (id, time, expires) = columns;
+    let to = from.saturating_add(span);
+    let expiry = match retention_secs {
+        0 => Expr::value(i64::MAX),
+        keep => Expr::col(time).add(keep),
+    };
+    E::update_many().col_expr(expires, expiry).filter(id.gte(from)).filter(id.lt(to)).exec(db).await?;
+    E::find().select_only().column(id).filter(id.gte(to)).order_by_asc(id).limit(1).into_tuple::<i64>().one(db).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,27 +235,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Sets the roaming expiry (`expires`) of the rows of `E` whose `id` is in `from..from + span`
-/// to `retention_secs` after their `time` (0: never); answers the first id after the range,
-/// None when there is none. The message and group rooms re-stamp their own tables with it when
-/// the retention period changes at run time, a bounded range per statement.
-pub async fn restamp_expiry<E: sea_orm::EntityTrait>(
-    db: &DatabaseConnection,
-    columns: (E::Column, E::Column, E::Column),
-    retention_secs: i64,
-    from: i64,
-    span: i64,
-) -> Result<Option<i64>, DbErr> {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let (id, time, expires) = columns;
-    let to = from.saturating_add(span);
-    let expiry = match retention_secs {
-        0 => Expr::value(i64::MAX),
-        keep => Expr::col(time).add(keep),
-    };
-    E::update_many().col_expr(expires, expiry).filter(id.gte(from)).filter(id.lt(to)).exec(db).await?;
-    E::find().select_only().column(id).filter(id.gte(to)).order_by_asc(id).limit(1).into_tuple::<i64>().one(db).await
 }
