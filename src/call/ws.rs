@@ -88,15 +88,30 @@ async fn act(
     let f = Fields::of(&data);
     let call_id = f.str("CallID").map_err(CallError::from)?;
     let action = action(custom_data(&f)?);
+    if let Some((cluster, node)) = app.calls.owner_elsewhere(call_id) {
+        let forwarded = super::cluster::Forwarded { user, session, call_id: call_id.to_string(), action };
+        return Ok(super::cluster::forward(&cluster, &node, forwarded).await?);
+    }
+    Ok(act_here(&app, &user, session, call_id, action).await?)
+}
+
+/// A command on a call of this node (from one of its sessions, or forwarded by another node).
+pub async fn act_here(
+    app: &App,
+    user: &str,
+    session: SessionId,
+    call_id: &str,
+    action: Action,
+) -> Result<Value, CallError> {
     if let Action::Join { .. } = action {
         // Only members join a group call.
         if let Some(group) = app.calls.group_of(call_id).await? {
-            if !members(&app, &group).await?.contains(&user) {
-                return Err(CallError::NotAllowed(format!("{user} is not a member of group {group}")).into());
+            if !members(app, &group).await?.contains(user) {
+                return Err(CallError::NotAllowed(format!("{user} is not a member of group {group}")));
             }
         }
     }
-    Ok(app.calls.act(&user, session, call_id, action).await?)
+    app.calls.act(user, session, call_id, action).await
 }
 
 /// The app's opaque `Data` (its media room, for one), relayed as is.
