@@ -165,11 +165,15 @@ async fn a_call_from_one_node_is_answered_on_another_and_hung_up_from_a_third() 
     ws_ok(&mut desk, "call_switch_to_audio", json!({"CallID": id})).await;
     hears(&mut alice, "call_switched_to_audio", &id, "alice").await;
 
-    // Busy holds across nodes: carol (on whichever node) cannot ring bob.
+    // Busy holds across nodes: carol cannot ring bob from her two sessions (on two nodes, one
+    // of them not the call's).
     let mut carol = online(&server, "carol", "Web").await;
-    let refused = carol.request("call_invite", json!({"Invitees": ["bob"], "Type": "audio"})).await;
-    assert_eq!(refused["code"], 85011, "bob is busy on another node's call: {refused}");
-    ws_refused(&mut carol, "call_invite", json!({"Invitees": ["alice", "bob"], "Type": "audio"}), 85011).await;
+    let mut carol_phone = online(&server, "carol", "Android").await;
+    for carol in [&mut carol, &mut carol_phone] {
+        let refused = carol.request("call_invite", json!({"Invitees": ["bob"], "Type": "audio"})).await;
+        assert_eq!(refused["code"], 85011, "bob is busy on another node's call: {refused}");
+        ws_refused(carol, "call_invite", json!({"Invitees": ["alice", "bob"], "Type": "audio"}), 85011).await;
+    }
 
     ws_ok(&mut desk, "call_hangup", json!({"CallID": id})).await;
     for (client, who) in [(&mut alice, "alice"), (&mut phone, "phone"), (&mut desk, "desk")] {
