@@ -337,7 +337,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     });
     if let Some(cluster) = &cluster {
         serve_groups_for_the_cluster(cluster, &app.clone().into_inner());
-        crate::call::cluster::serve(cluster, &app.clone().into_inner());
+        crate::call::ws::serve_cluster(cluster, &app.clone().into_inner());
     }
     let router = web::Data::new(crate::rest::Router::new());
     let server_app = app.clone();

@@ -4,16 +4,14 @@
 //! events reach the parties' sessions on any node through the bus. Who is busy is a Redis claim
 //! per user naming the call, set when they are invited or join, freed when they leave, renewed
 //! by the owner while the call lives and expiring a lease after the owner dies
-//! (ARCHITECTURE.md, "Calls").
-
-use std::sync::Arc;
+//! (ARCHITECTURE.md, "Calls"). Forwarded commands are served by `ws::serve_cluster`, where the
+//! whole app is at hand (a join checks group membership).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::desk::Action;
 use super::CallError;
-use crate::app::App;
 use crate::cluster::redis::{Owned, RedisBus};
 use crate::failure::Failure;
 use crate::presence::SessionId;
@@ -43,47 +41,4 @@ pub async fn forward(cluster: &RedisBus, node: &str, forwarded: Forwarded) -> Re
             Err(CallError::UnknownCall(call_id))
         }
     }
-}
-
-/// Serves a command another node forwarded to this node, the call's owner.
-async fn answer(app: Arc<App>, body: String) -> String {
-    let answered: Result<Value, Failure> = match serde_json::from_str::<Forwarded>(&body) {
-        Ok(Forwarded { user, session, call_id, action }) => {
-            super::ws::act_here(&app, &user, session, &call_id, action).await.map_err(Failure::from)
-        }
-        Err(e) => Err(CallError::Internal(format!("malformed forwarded call command: {e}")).into()),
-    };
-    serde_json::to_string(&answered).unwrap_or_default()
-}
-
-/// In a cluster: answers the call commands other nodes forward here, and renews the busy
-/// claims of this node's calls a third of a lease apart.
-pub fn serve(cluster: &Arc<RedisBus>, app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    cluster.set_answerer(
-        Owned::Call,
-        Arc::new(move |body: String| {
-            let app = weak.upgrade();
-            Box::pin(async move {
-                match app {
-                    Some(app) => answer(app, body).await,
-                    None => String::new(),
-                }
-            })
-        }),
-    );
-    let weak = Arc::downgrade(app);
-    let cluster = cluster.clone();
-    actix_web::rt::spawn(async move {
-        let mut every = tokio::time::interval(cluster.lease() / 3);
-        loop {
-            every.tick().await;
-            let Some(app) = weak.upgrade() else {
-                return;
-            };
-            if let Err(e) = cluster.renew_busy(&app.calls.held().await).await {
-                tracing::warn!(error = %e, "busy claims of calls not renewed");
-            }
-        }
-    });
 }
