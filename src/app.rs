@@ -293,6 +293,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         bus: bus.clone(),
         pusher: pusher.clone(),
         webhooks: webhooks.clone(),
+        cluster: cluster.clone(),
+        max_length: Duration::from_secs(config.call_max_secs.max(1)),
+        offline_grace: Duration::from_secs(config.call_offline_grace_secs.max(1)),
     });
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let app = web::Data::new(App {
@@ -334,6 +337,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     });
     if let Some(cluster) = &cluster {
         serve_groups_for_the_cluster(cluster, &app.clone().into_inner());
+        crate::call::ws::serve_cluster(cluster, &app.clone().into_inner());
     }
     let router = web::Data::new(crate::rest::Router::new());
     let server_app = app.clone();

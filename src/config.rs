@@ -211,6 +211,12 @@ pub struct Config {
     pub push: PushConfig,
     /// Callbacks to the app backend (`[webhook]`).
     pub webhook: WebhookConfig,
+    /// A call ends (reason `too_long`) this long after its invitation (default 4 h).
+    pub call_max_secs: u64,
+    /// A party talking in a call with no live session on any node is looked for this often; found
+    /// absent twice in a row (so 1–2 times this after their last session ended) they leave the
+    /// call as if they had hung up (default 15 s).
+    pub call_offline_grace_secs: u64,
     /// The day's figures are written to the database this often (1–30 s); a crash loses at most
     /// one interval of this node's counts.
     pub stats_flush_secs: u64,
@@ -427,6 +433,8 @@ impl Default for Config {
             push: PushConfig::default(),
             webhook: WebhookConfig::default(),
             stats_flush_secs: 10,
+            call_max_secs: 4 * 3600,
+            call_offline_grace_secs: 15,
             app_name: "parley".into(),
             company: String::new(),
         }

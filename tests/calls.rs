@@ -2,7 +2,8 @@
 //! Audio/video call signalling (issue 18) against the running server: invitations ringing every
 //! device, answers stopping the other devices, hang-up, timeout, cancel, busy, group calls with
 //! joins, the offline push of an invitation, bad input, and the stored records
-//! (`parley_call/list`).
+//! (`parley_call/list`), the after-event, the longest call and a party that vanished. With
+//! `PARLEY_TEST_CLUSTER` each server is a cluster and the parties land on different nodes.
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -14,16 +15,6 @@ use serde_json::{json, Value};
 
 /// Long enough for an event that must come; the timeouts used below are 1–2 s.
 const RING: Duration = Duration::from_secs(8);
-
-/// Calls are driven on the node that started them (ARCHITECTURE.md, "Calls"): with each test
-/// server a cluster, clients land on different nodes, so the suite says it is skipped.
-fn skipped_in_a_cluster() -> bool {
-    let skipped = cluster_size() > 1;
-    if skipped {
-        eprintln!("calls: skipped with PARLEY_TEST_CLUSTER (calls are single-node for now)");
-    }
-    skipped
-}
 
 fn of_call(id: &str) -> impl Fn(&Value) -> bool + '_ {
     move |data: &Value| data["CallID"] == id
@@ -65,9 +56,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[actix_rt::test]
 async fn two_devices_ring_one_answers_the_other_stops_and_hangup_ends_it() {
-    if skipped_in_a_cluster() {
-        return;
-    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
@@ -116,9 +104,6 @@ async fn two_devices_ring_one_answers_the_other_stops_and_hangup_ends_it() {
 
 #[actix_rt::test]
 async fn an_unanswered_invitation_times_out_for_everyone_and_a_cancel_ends_it() {
-    if skipped_in_a_cluster() {
-        return;
-    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
@@ -160,10 +145,140 @@ async fn an_unanswered_invitation_times_out_for_everyone_and_a_cancel_ends_it() 
 }
 
 #[actix_rt::test]
-async fn an_invitee_already_in_a_call_is_busy() {
-    if skipped_in_a_cluster() {
-        return;
+async fn a_call_from_one_node_is_answered_on_another_and_hung_up_from_a_third() {
+    let server = Server::start();
+    // Consecutive logins go to the nodes in turn: in a three-node cluster, one each.
+    let mut alice = online(&server, "alice", "Web").await;
+    let mut phone = login_instance(&server, "bob", "Android", "bob-phone").await;
+    let mut desk = login_instance(&server, "bob", "Web", "bob-web").await;
+    phone.event_named("sync_done", WAIT).await.unwrap();
+    desk.event_named("sync_done", WAIT).await.unwrap();
+
+    let id = invite(&mut alice, json!({"Invitees": ["bob"], "Type": "audio"})).await;
+    hears(&mut phone, "call_invited", &id, "phone").await;
+    hears(&mut desk, "call_invited", &id, "desk").await;
+    ws_ok(&mut phone, "call_accept", json!({"CallID": id, "Data": "from the phone"})).await;
+    assert_eq!(hears(&mut alice, "call_answered", &id, "alice").await["Data"], "from the phone");
+    hears(&mut desk, "call_handled_elsewhere", &id, "desk").await;
+    // A second answer, from the third node, is refused by the call's node with its own code.
+    ws_refused(&mut desk, "call_accept", json!({"CallID": id}), 85008).await;
+    ws_ok(&mut desk, "call_switch_to_audio", json!({"CallID": id})).await;
+    hears(&mut alice, "call_switched_to_audio", &id, "alice").await;
+
+    // Busy holds across nodes: carol cannot ring bob from her two sessions (on two nodes, one
+    // of them not the call's).
+    let mut carol = online(&server, "carol", "Web").await;
+    let mut carol_phone = online(&server, "carol", "Android").await;
+    for carol in [&mut carol, &mut carol_phone] {
+        let refused = carol.request("call_invite", json!({"Invitees": ["bob"], "Type": "audio"})).await;
+        assert_eq!(refused["code"], 85011, "bob is busy on another node's call: {refused}");
+        ws_refused(carol, "call_invite", json!({"Invitees": ["alice", "bob"], "Type": "audio"}), 85011).await;
     }
+
+    ws_ok(&mut desk, "call_hangup", json!({"CallID": id})).await;
+    for (client, who) in [(&mut alice, "alice"), (&mut phone, "phone"), (&mut desk, "desk")] {
+        assert_eq!(hears(client, "call_ended", &id, who).await["Reason"], "hangup");
+    }
+    let call = calls_of(&server, "alice").await.remove(0);
+    assert_eq!((call["CallID"].as_str(), call["EndReason"].as_str()), (Some(id.as_str()), Some("hangup")));
+    assert_eq!(outcomes(&call), pairs(&[("alice", "caller"), ("bob", "accepted")]));
+    ws_refused(&mut phone, "call_hangup", json!({"CallID": id}), 85006).await;
+
+    // Freed at once, on every node: carol rings bob now.
+    let again = invite(&mut carol, json!({"Invitees": ["bob"], "Type": "audio"})).await;
+    hears(&mut phone, "call_invited", &again, "phone").await;
+    ws_ok(&mut carol, "call_cancel", json!({"CallID": again})).await;
+}
+
+/// What a local app backend heard: (CallbackCommand, body) of each callback.
+type Heard = Arc<Mutex<Vec<(String, Value)>>>;
+
+async fn app_backend(req: HttpRequest, body: web::Bytes, heard: web::Data<Heard>) -> HttpResponse {
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string()).unwrap();
+    let command = query.get("CallbackCommand").cloned().unwrap_or_default();
+    heard.lock().unwrap().push((command, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    HttpResponse::Ok().json(json!({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}))
+}
+
+#[actix_rt::test]
+async fn an_ended_call_is_posted_to_the_app_backend_after_the_call() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/im/callback", listener.local_addr().unwrap().port());
+    let heard: Heard = Arc::default();
+    let data = web::Data::new(heard.clone());
+    let backend =
+        HttpServer::new(move || actix_web::App::new().app_data(data.clone()).default_service(web::to(app_backend)))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+    actix_rt::spawn(backend);
+    let server = Server::start_with(&[("PARLEY_WEBHOOK_URL", url.as_str())]);
+    let mut alice = online(&server, "alice", "Web").await;
+    let mut bob = online(&server, "bob", "Web").await;
+    let id = invite(&mut alice, json!({"Invitees": ["bob"], "Type": "video"})).await;
+    hears(&mut bob, "call_invited", &id, "bob").await;
+    ws_ok(&mut bob, "call_accept", json!({"CallID": id})).await;
+    ws_ok(&mut bob, "call_hangup", json!({"CallID": id})).await;
+    hears(&mut alice, "call_ended", &id, "alice").await;
+
+    let deadline = std::time::Instant::now() + RING;
+    let body = loop {
+        let found = heard.lock().unwrap().iter().find(|(c, _)| c == "Call.CallbackAfterCallEnd").cloned();
+        if let Some((_, body)) = found {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no Call.CallbackAfterCallEnd posted");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["CallID"], id.as_str(), "{body}");
+    assert_eq!(body["Caller"], "alice");
+    assert_eq!(body["GroupID"], Value::Null);
+    assert_eq!(body["Type"], "video");
+    assert_eq!(body["EndReason"], "hangup");
+    let (created, answered, ended) =
+        (body["CreateTime"].as_i64().unwrap(), body["AnswerTime"].as_i64().unwrap(), body["EndTime"].as_i64().unwrap());
+    assert!(0 < created && created <= answered && answered <= ended, "{body}");
+    assert_eq!(outcomes(&body), pairs(&[("alice", "caller"), ("bob", "accepted")]));
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    let posted = heard.lock().unwrap().iter().filter(|(c, _)| c == "Call.CallbackAfterCallEnd").count();
+    assert_eq!(posted, 1, "one after-event per ended call");
+}
+
+#[actix_rt::test]
+async fn a_call_ends_when_it_is_too_long_and_when_a_party_vanishes() {
+    let server = Server::start_with_toml("call_max_secs = 2\ncall_offline_grace_secs = 1\n");
+    let mut alice = online(&server, "alice", "Web").await;
+    let mut bob = online(&server, "bob", "Web").await;
+    let id = invite(&mut alice, json!({"Invitees": ["bob"], "Type": "audio", "Timeout": 60})).await;
+    hears(&mut bob, "call_invited", &id, "bob").await;
+    ws_ok(&mut bob, "call_accept", json!({"CallID": id})).await;
+    for (client, who) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+        assert_eq!(hears(client, "call_ended", &id, who).await["Reason"], "too_long");
+    }
+    let call = calls_of(&server, "bob").await.remove(0);
+    assert_eq!((call["CallID"].as_str(), call["EndReason"].as_str()), (Some(id.as_str()), Some("too_long")));
+
+    // Bob's only session goes without hanging up: after the grace his part ends, and the call.
+    let id = invite(&mut alice, json!({"Invitees": ["bob"], "Type": "audio"})).await;
+    hears(&mut bob, "call_invited", &id, "bob").await;
+    ws_ok(&mut bob, "call_accept", json!({"CallID": id})).await;
+    hears(&mut alice, "call_answered", &id, "alice").await;
+    drop(bob);
+    let left = hears(&mut alice, "call_hung_up", &id, "alice").await;
+    assert_eq!((left["UserID"].as_str(), left["Reason"].as_str()), (Some("bob"), Some("offline")));
+    assert_eq!(hears(&mut alice, "call_ended", &id, "alice").await["Reason"], "offline");
+    let call = calls_of(&server, "alice").await.remove(0);
+    assert_eq!((call["CallID"].as_str(), call["EndReason"].as_str()), (Some(id.as_str()), Some("offline")));
+    // Bob is free again.
+    let mut bob = online(&server, "bob", "Web").await;
+    let again = invite(&mut alice, json!({"Invitees": ["bob"], "Type": "audio"})).await;
+    hears(&mut bob, "call_invited", &again, "bob").await;
+}
+
+#[actix_rt::test]
+async fn an_invitee_already_in_a_call_is_busy() {
     let server = Server::start();
     let mut erin = online(&server, "erin", "Web").await;
     let mut carol = online(&server, "carol", "Android").await;
@@ -195,9 +310,6 @@ async fn an_invitee_already_in_a_call_is_busy() {
 
 #[actix_rt::test]
 async fn a_group_call_with_accept_reject_timeout_join_and_hangups() {
-    if skipped_in_a_cluster() {
-        return;
-    }
     let server = Server::start();
     server.import(&["gina", "m1", "m2", "m3", "outsider"]).await;
     let group = create_group(&server, "Work", "team", "gina", &["m1", "m2", "m3"]).await;
@@ -253,9 +365,6 @@ async fn a_group_call_with_accept_reject_timeout_join_and_hangups() {
 
 #[actix_rt::test]
 async fn bad_input_is_refused_with_clear_codes() {
-    if skipped_in_a_cluster() {
-        return;
-    }
     let server = Server::start();
     let mut alice = online(&server, "alice", "Web").await;
     let mut bob = online(&server, "bob", "Web").await;
@@ -316,9 +425,6 @@ async fn fake_fcm(req: HttpRequest, body: web::Bytes, sends: web::Data<Sends>) -
 
 #[actix_rt::test]
 async fn an_offline_invitee_gets_a_call_push() {
-    if skipped_in_a_cluster() {
-        return;
-    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let sends: Sends = Arc::default();

@@ -1,4 +1,6 @@
-//! The `CallDesk`: one actor holding every live call of this node and who is busy.
+//! The `CallDesk`: one actor holding every live call of this node and who is busy in them (in a
+//! cluster the Redis claims of `Calls` make "busy" hold across nodes; this map is the node's own
+//! view, used to free and renew those claims).
 //!
 //! One registry actor rather than one actor per call: "busy" is an invariant across calls (a
 //! user rings or talks in at most one call), and one mailbox makes the check and the claim one
@@ -78,6 +80,10 @@ pub enum EndReason {
     Rejected,
     Timeout,
     Busy,
+    /// Longer than `call_max_secs`.
+    TooLong,
+    /// The last party left talking with someone lost every session (`call_offline_grace_secs`).
+    Offline,
 }
 
 impl EndReason {
@@ -88,6 +94,8 @@ impl EndReason {
             EndReason::Rejected => "rejected",
             EndReason::Timeout => "timeout",
             EndReason::Busy => "busy",
+            EndReason::TooLong => "too_long",
+            EndReason::Offline => "offline",
         }
     }
 }
@@ -108,6 +116,8 @@ struct Call {
     /// The caller first.
     parties: Vec<Party>,
     timer: Option<SpawnHandle>,
+    /// Ends the call at `call_max_secs`.
+    limit: Option<SpawnHandle>,
 }
 
 impl Call {
@@ -139,21 +149,21 @@ pub struct Ended {
     pub outcomes: Vec<(String, &'static str)>,
 }
 
-/// What a command did: its answer, and the call it ended, if it did.
+/// What a command did: its answer, the call it ended, if it did, and the users it freed
+/// (`(user, CallID)`: their cluster claims go before the answer).
 pub struct Done {
     pub reply: Result<Value, CallError>,
     pub ended: Option<Ended>,
+    pub freed: Vec<(String, String)>,
 }
 
 impl Done {
     fn answer(reply: Result<Value, CallError>) -> Done {
-        Done { reply, ended: None }
+        Done { reply, ended: None, freed: Vec::new() }
     }
 }
 
 /// `call_invite`: checked by the caller's session (users exist, group membership, limits).
-#[derive(Message)]
-#[rtype(result = "Done")]
 pub struct Invite {
     pub caller: String,
     pub session: SessionId,
@@ -164,7 +174,16 @@ pub struct Invite {
     pub group: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+/// An invitation opening call `call_id`; `busy_elsewhere`: invitees in calls of other nodes.
+#[derive(Message)]
+#[rtype(result = "Done")]
+pub struct Open {
+    pub invite: Invite,
+    pub call_id: String,
+    pub busy_elsewhere: Vec<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     Accept { data: String },
     Reject { data: String },
@@ -188,16 +207,47 @@ pub struct Act {
 #[rtype(result = "Option<Option<String>>")]
 pub struct GroupOf(pub String);
 
+/// Who is busy in this node's calls: `(user, CallID)` (their cluster claims are renewed).
+#[derive(Message)]
+#[rtype(result = "Vec<(String, String)>")]
+pub struct Held;
+
 pub struct CallDesk {
     deps: Arc<CallDeps>,
     calls: HashMap<String, Call>,
     /// Users ringing or talking, and in which call.
     busy: HashMap<String, String>,
+    /// Users the current message freed, `(user, CallID)`: taken into its `Done`.
+    freed: Vec<(String, String)>,
+    /// Parties talking in a call who had no live session at the last sweep.
+    absent: std::collections::HashSet<String>,
 }
 
 impl CallDesk {
     pub fn new(deps: Arc<CallDeps>) -> CallDesk {
-        CallDesk { deps, calls: HashMap::new(), busy: HashMap::new() }
+        CallDesk { deps, calls: HashMap::new(), busy: HashMap::new(), freed: Vec::new(), absent: Default::default() }
+    }
+
+    /// `user` is no longer busy in this node's calls.
+    fn free(&mut self, user: &str) {
+        if let Some(call_id) = self.busy.remove(user) {
+            self.freed.push((user.to_string(), call_id));
+        }
+    }
+
+    /// The message's outcome, with the users it freed.
+    fn done(&mut self, reply: Result<Value, CallError>, ended: Option<Ended>) -> Done {
+        Done { reply, ended, freed: std::mem::take(&mut self.freed) }
+    }
+
+    /// Settles what a timer or a sweep did (no one waits for an answer).
+    fn settle_later(&mut self, ended: Option<Ended>) {
+        let done = self.done(Ok(Value::Null), ended);
+        if done.ended.is_none() && done.freed.is_empty() {
+            return;
+        }
+        let deps = self.deps.clone();
+        actix::spawn(async move { super::settle(&deps, done).await });
     }
 
     fn tell<'a>(&self, users: impl IntoIterator<Item = &'a str>, frame: &ByteString, except: Option<SessionId>) {
@@ -220,10 +270,14 @@ impl CallDesk {
     /// Ends the call: every party's sessions hear `call_ended` once the record is stored.
     fn end(&mut self, call_id: &str, reason: EndReason, ctx: &mut Context<Self>) -> Option<Ended> {
         let call = self.calls.remove(call_id)?;
-        if let Some(timer) = call.timer {
+        for timer in [call.timer, call.limit].into_iter().flatten() {
             ctx.cancel_future(timer);
         }
-        self.busy.retain(|_, id| id != call_id);
+        for user in call.users() {
+            if self.busy.get(user).is_some_and(|id| id == call_id) {
+                self.free(user);
+            }
+        }
         let unanswered = if reason == EndReason::Timeout { Stand::Timeout } else { Stand::Cancelled };
         let outcomes = call
             .parties
@@ -260,16 +314,78 @@ impl CallDesk {
             timed_out.push(party.user.clone());
         }
         for user in &timed_out {
-            self.busy.remove(user);
+            self.free(user);
             if let Some(call) = self.calls.get(call_id) {
                 let data = json!({"CallID": call_id, "UserID": user, "Answer": "timeout"});
                 self.tell(call.users(), &frame("call_answered", data), None);
             }
         }
-        if let Some(ended) = self.end_if_over(call_id, EndReason::Timeout, ctx) {
-            let deps = self.deps.clone();
-            actix::spawn(async move { super::store::finish(&deps, ended).await });
+        let ended = self.end_if_over(call_id, EndReason::Timeout, ctx);
+        self.settle_later(ended);
+    }
+
+    /// The call lasted `call_max_secs`: it ends for everyone.
+    fn too_long(&mut self, call_id: &str, ctx: &mut Context<Self>) {
+        tracing::info!(call = call_id, "call ended: longer than call_max_secs");
+        let ended = self.end(call_id, EndReason::TooLong, ctx);
+        self.settle_later(ended);
+    }
+
+    /// Looks for parties talking with no live session on any node: one found absent at two
+    /// sweeps in a row (a grace apart) leaves the call as if they had hung up, so a client that
+    /// vanished without hanging up does not keep a call live.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        let talking: Vec<String> = self
+            .calls
+            .values()
+            .flat_map(|call| call.parties.iter().filter(|p| p.in_call).map(|p| p.user.clone()))
+            .collect();
+        if talking.is_empty() {
+            self.absent.clear();
+            return;
         }
+        let online = self.deps.bus.online(talking);
+        ctx.spawn(online.into_actor(self).map(|online, desk, ctx| {
+            let mut absent = std::collections::HashSet::new();
+            for (user, platforms) in online {
+                if !platforms.is_empty() {
+                    continue;
+                }
+                if desk.absent.contains(&user) {
+                    desk.leave_offline(&user, ctx);
+                } else {
+                    absent.insert(user);
+                }
+            }
+            desk.absent = absent;
+        }));
+    }
+
+    /// `user` lost every session during their call: their part ends.
+    fn leave_offline(&mut self, user: &str, ctx: &mut Context<Self>) {
+        let Some(call_id) = self
+            .calls
+            .iter()
+            .find(|(_, call)| call.parties.iter().any(|p| p.user == user && p.in_call))
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        tracing::info!(call = %call_id, user, "party left the call: no live session");
+        let Some(call) = self.calls.get_mut(&call_id) else { return };
+        // An unanswered caller gone: nobody is left to answer to.
+        let caller_unanswered = call.caller == user && call.answered_ms.is_none();
+        if let Some(party) = call.party(user) {
+            party.in_call = false;
+        }
+        self.free(user);
+        self.announce(&call_id, user, 0, "call_hung_up", json!({"Data": "", "Reason": "offline"}));
+        let ended = if caller_unanswered {
+            self.end(&call_id, EndReason::Offline, ctx)
+        } else {
+            self.end_if_over(&call_id, EndReason::Offline, ctx)
+        };
+        self.settle_later(ended);
     }
 
     /// The offline push of an invitation: the seed's call notification. The worker sends it to
@@ -313,7 +429,7 @@ impl CallDesk {
             }
             Action::Reject { data } => {
                 ringing(call, &user)?.stand = Stand::Rejected;
-                self.busy.remove(&user);
+                self.free(&user);
                 self.announce(&call_id, &user, session, "call_answered", json!({"Answer": "rejected", "Data": data}));
                 Ok((json!({}), self.end_if_over(&call_id, EndReason::Rejected, ctx)))
             }
@@ -336,7 +452,7 @@ impl CallDesk {
                 };
                 let party = call.party(&user).filter(|p| p.in_call).ok_or_else(|| not_in_call(&user))?;
                 party.in_call = false;
-                self.busy.remove(&user);
+                self.free(&user);
                 if reason == EndReason::Cancelled {
                     self.announce(&call_id, &user, session, "call_cancelled", json!({"Data": data}));
                     return Ok((json!({}), self.end(&call_id, reason, ctx)));
@@ -404,18 +520,25 @@ fn not_in_call(user: &str) -> CallError {
 
 impl Actor for CallDesk {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.deps.offline_grace, |desk, ctx| desk.sweep(ctx));
+    }
 }
 
-impl Handler<Invite> for CallDesk {
-    type Result = MessageResult<Invite>;
+impl Handler<Open> for CallDesk {
+    type Result = MessageResult<Open>;
 
-    fn handle(&mut self, invite: Invite, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, open: Open, ctx: &mut Self::Context) -> Self::Result {
+        let Open { invite, call_id, busy_elsewhere } = open;
         if self.busy.contains_key(&invite.caller) {
             return MessageResult(Done::answer(Err(CallError::CallerBusy)));
         }
-        let call_id = format!("call_{:016x}", rand::random::<u64>());
-        let (busy, free): (Vec<String>, Vec<String>) =
-            invite.invitees.iter().cloned().partition(|user| self.busy.contains_key(user));
+        let (busy, free): (Vec<String>, Vec<String>) = invite
+            .invitees
+            .iter()
+            .cloned()
+            .partition(|user| self.busy.contains_key(user) || busy_elsewhere.contains(user));
         let mut parties = vec![Party { user: invite.caller.clone(), stand: Stand::Caller, in_call: true }];
         parties.extend(free.iter().map(|user| Party { user: user.clone(), stand: Stand::Ringing, in_call: false }));
         parties.extend(busy.iter().map(|user| Party { user: user.clone(), stand: Stand::Busy, in_call: false }));
@@ -427,12 +550,13 @@ impl Handler<Invite> for CallDesk {
             answered_ms: None,
             parties,
             timer: None,
+            limit: None,
         };
         self.calls.insert(call_id.clone(), call);
         if free.is_empty() {
             // Nobody to ring: the call is over at once, and stored as a busy call.
             let ended = self.end(&call_id, EndReason::Busy, ctx);
-            return MessageResult(Done { reply: Err(CallError::Busy(busy)), ended });
+            return MessageResult(self.done(Err(CallError::Busy(busy)), ended));
         }
         for user in free.iter().chain([&invite.caller]) {
             self.busy.insert(user.clone(), call_id.clone());
@@ -450,8 +574,11 @@ impl Handler<Invite> for CallDesk {
         }
         let id = call_id.clone();
         let timer = ctx.run_later(invite.timeout, move |desk, ctx| desk.time_out(&id, ctx));
+        let id = call_id.clone();
+        let limit = ctx.run_later(self.deps.max_length, move |desk, ctx| desk.too_long(&id, ctx));
         if let Some(call) = self.calls.get_mut(&call_id) {
             call.timer = Some(timer);
+            call.limit = Some(limit);
         }
         MessageResult(Done::answer(Ok(json!({"CallID": call_id, "Busy": busy}))))
     }
@@ -462,9 +589,17 @@ impl Handler<Act> for CallDesk {
 
     fn handle(&mut self, act: Act, ctx: &mut Self::Context) -> Self::Result {
         MessageResult(match self.act(act, ctx) {
-            Ok((reply, ended)) => Done { reply: Ok(reply), ended },
-            Err(e) => Done::answer(Err(e)),
+            Ok((reply, ended)) => self.done(Ok(reply), ended),
+            Err(e) => self.done(Err(e), None),
         })
+    }
+}
+
+impl Handler<Held> for CallDesk {
+    type Result = Vec<(String, String)>;
+
+    fn handle(&mut self, _: Held, _: &mut Self::Context) -> Self::Result {
+        self.busy.iter().map(|(user, call)| (user.clone(), call.clone())).collect()
     }
 }
 

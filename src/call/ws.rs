@@ -88,15 +88,30 @@ async fn act(
     let f = Fields::of(&data);
     let call_id = f.str("CallID").map_err(CallError::from)?;
     let action = action(custom_data(&f)?);
+    if let Some((cluster, node)) = app.calls.owner_elsewhere(call_id) {
+        let forwarded = super::cluster::Forwarded { user, session, call_id: call_id.to_string(), action };
+        return Ok(super::cluster::forward(&cluster, &node, forwarded).await?);
+    }
+    Ok(act_here(&app, &user, session, call_id, action).await?)
+}
+
+/// A command on a call of this node (from one of its sessions, or forwarded by another node).
+pub async fn act_here(
+    app: &App,
+    user: &str,
+    session: SessionId,
+    call_id: &str,
+    action: Action,
+) -> Result<Value, CallError> {
     if let Action::Join { .. } = action {
         // Only members join a group call.
         if let Some(group) = app.calls.group_of(call_id).await? {
-            if !members(&app, &group).await?.contains(&user) {
-                return Err(CallError::NotAllowed(format!("{user} is not a member of group {group}")).into());
+            if !members(app, &group).await?.contains(user) {
+                return Err(CallError::NotAllowed(format!("{user} is not a member of group {group}")));
             }
         }
     }
-    Ok(app.calls.act(&user, session, call_id, action).await?)
+    app.calls.act(user, session, call_id, action).await
 }
 
 /// The app's opaque `Data` (its media room, for one), relayed as is.
@@ -119,4 +134,47 @@ async fn members(app: &App, group: &str) -> Result<HashSet<String>, CallError> {
             Err(CallError::Internal("group unavailable".into()))
         }
     }
+}
+
+/// Serves a command another node forwarded to this node, the call's owner.
+async fn answer(app: Arc<App>, body: String) -> String {
+    let answered: Result<Value, Failure> = match serde_json::from_str::<super::cluster::Forwarded>(&body) {
+        Ok(super::cluster::Forwarded { user, session, call_id, action }) => {
+            act_here(&app, &user, session, &call_id, action).await.map_err(Failure::from)
+        }
+        Err(e) => Err(CallError::Internal(format!("malformed forwarded call command: {e}")).into()),
+    };
+    serde_json::to_string(&answered).unwrap_or_default()
+}
+
+/// In a cluster: answers the call commands other nodes forward here, and renews the busy
+/// claims of this node's calls a third of a lease apart.
+pub fn serve_cluster(cluster: &Arc<crate::cluster::redis::RedisBus>, app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    cluster.set_answerer(
+        crate::cluster::redis::Owned::Call,
+        Arc::new(move |body: String| {
+            let app = weak.upgrade();
+            Box::pin(async move {
+                match app {
+                    Some(app) => answer(app, body).await,
+                    None => String::new(),
+                }
+            })
+        }),
+    );
+    let weak = Arc::downgrade(app);
+    let cluster = cluster.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(cluster.lease() / 3);
+        loop {
+            every.tick().await;
+            let Some(app) = weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = cluster.renew_busy(&app.calls.held().await).await {
+                tracing::warn!(error = %e, "busy claims of calls not renewed");
+            }
+        }
+    });
 }

@@ -99,6 +99,10 @@ impl Names {
     fn group_fence(&self, group: &str) -> String {
         format!("{}:fence:{group}", self.prefix)
     }
+
+    fn busy(&self, user: &str) -> String {
+        format!("{}:busy:{user}", self.prefix)
+    }
 }
 
 /// Takes a group's lease unless a live node holds it: answers `<node>|<token>` of the owner
@@ -182,6 +186,42 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 ";
 
+/// Claims users for a call: each key (`<cluster>:busy:<user>`) is set to the CallID (ARGV[1]),
+/// expiring after ARGV[2] ms unless the call's owner renews it. The first user (the caller, or
+/// the one joining) must be free or already this call's, else nothing is claimed and the
+/// answer is `{2}`; otherwise one answer per user: 0 claimed now, 1 already this call's, 2 in
+/// another call (left as it is).
+const CLAIM_BUSY: &str = r"
+local function state(key)
+  local call = redis.call('GET', key)
+  if not call then return 0 elseif call == ARGV[1] then return 1 else return 2 end
+end
+if state(KEYS[1]) == 2 then return {2} end
+local answer = {}
+for i, key in ipairs(KEYS) do
+  local s = state(key)
+  if s ~= 2 then redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+  answer[i] = s
+end
+return answer
+";
+
+/// Frees users of call ARGV[1]: only the keys still naming that call.
+const RELEASE_BUSY: &str = r"
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
+";
+
+/// Renews users' claims (KEYS[i] for call ARGV[i + 1]) by ARGV[1] ms, where they still hold.
+const RENEW_BUSY: &str = r"
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 0
+";
+
 /// Who owns a group.
 #[derive(Debug, PartialEq)]
 pub enum GroupOwner {
@@ -194,8 +234,31 @@ pub enum GroupOwner {
 /// Longest wait for the owner of a group to answer a forwarded command.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves a group command forwarded by another node: the request's JSON in, the answer's out.
+/// Serves a command forwarded by another node to the owner of a group or a call: the
+/// request's JSON in, the answer's out.
 pub type AnswerGroup = Arc<dyn Fn(String) -> futures_util::future::LocalBoxFuture<'static, String> + Send + Sync>;
+
+/// The rooms whose commands are forwarded to the node owning their object (a group, a call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owned {
+    Group,
+    Call,
+}
+
+impl Owned {
+    const ALL: [Owned; 2] = [Owned::Group, Owned::Call];
+
+    fn name(self) -> &'static str {
+        match self {
+            Owned::Group => "group",
+            Owned::Call => "call",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Owned> {
+        Owned::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
 
 /// What one node tells another. UserIDs never hold spaces or newlines (`valid_user_id`), so the
 /// encoding is lines, lists separated by spaces, and a frame last, as is.
@@ -229,10 +292,12 @@ enum Note {
     Ack {
         id: u64,
     },
-    /// A group command for the group's owner; `body` is JSON (`group::Forwarded`).
+    /// A command for the owner of a group (`body`: JSON, `group::Forwarded`) or of a call
+    /// (`call::cluster::Forwarded`).
     Ask {
         origin: String,
         id: u64,
+        room: Owned,
         body: String,
     },
     /// The owner's answer to an `Ask` (`group::Answered`).
@@ -257,7 +322,7 @@ impl Note {
                 format!("I\n{origin}\n{id}\n{}\n{}", cache.name(), keys.join(" "))
             }
             Note::Ack { id } => format!("A\n{id}"),
-            Note::Ask { origin, id, body } => format!("Q\n{origin}\n{id}\n{body}"),
+            Note::Ask { origin, id, room, body } => format!("Q\n{origin}\n{id}\n{}\n{body}", room.name()),
             Note::Answer { id, body } => format!("P\n{id}\n{body}"),
         }
     }
@@ -297,10 +362,11 @@ impl Note {
             }
             "A" => Note::Ack { id: rest.parse().ok()? },
             "Q" => {
-                let mut parts = rest.splitn(3, '\n');
+                let mut parts = rest.splitn(4, '\n');
                 let origin = parts.next()?.to_string();
                 let id = parts.next()?.parse().ok()?;
-                Note::Ask { origin, id, body: parts.next()?.to_string() }
+                let room = Owned::parse(parts.next()?)?;
+                Note::Ask { origin, id, room, body: parts.next()?.to_string() }
             }
             "P" => {
                 let (id, body) = rest.split_once('\n')?;
@@ -407,9 +473,10 @@ pub struct RedisBus {
     /// Redis failed and has not answered since: failures are logged once, not once each.
     in_trouble: AtomicBool,
     lease: Duration,
-    /// Group commands forwarded from here, waiting for the owner's answer.
+    /// Commands forwarded from here, waiting for the owner's answer.
     asking: Mutex<HashMap<u64, oneshot::Sender<String>>>,
-    answer_group: OnceLock<AnswerGroup>,
+    /// How each room of `Owned` serves the commands forwarded to this node (by `Owned` order).
+    answerers: [OnceLock<AnswerGroup>; 2],
 }
 
 impl RedisBus {
@@ -450,7 +517,7 @@ impl RedisBus {
             in_trouble: AtomicBool::new(false),
             lease,
             asking: Mutex::new(HashMap::new()),
-            answer_group: OnceLock::new(),
+            answerers: Default::default(),
         });
         bus.heartbeat(lease).await?;
         let (subscribed_tx, subscribed_rx) = oneshot::channel();
@@ -497,7 +564,12 @@ impl RedisBus {
 
     /// How this node serves group commands forwarded to it.
     pub fn set_answer_group(&self, answer: AnswerGroup) {
-        let _ = self.answer_group.set(answer);
+        self.set_answerer(Owned::Group, answer);
+    }
+
+    /// How this node serves the commands of `room` forwarded to it.
+    pub fn set_answerer(&self, room: Owned, answer: AnswerGroup) {
+        let _ = self.answerers[room as usize].set(answer);
     }
 
     /// How long leases last (a node's and its groups').
@@ -616,12 +688,17 @@ impl RedisBus {
 
     /// Sends a group command to the node that owns the group and waits for its answer.
     pub async fn ask(&self, node: &str, body: String) -> Result<String, ClusterError> {
+        self.ask_owner(node, Owned::Group, body).await
+    }
+
+    /// Sends a command of `room` to the node that owns its object and waits for its answer.
+    pub async fn ask_owner(&self, node: &str, room: Owned, body: String) -> Result<String, ClusterError> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         if let Ok(mut asking) = self.asking.lock() {
             asking.insert(id, tx);
         }
-        let note = Note::Ask { origin: self.node.clone(), id, body };
+        let note = Note::Ask { origin: self.node.clone(), id, room, body };
         let published = self.publish(&[(self.names.node(node), note.encode())]).await;
         let answer = match published {
             Ok(heard) if heard.first().copied().unwrap_or(0) > 0 => tokio::time::timeout(ASK_TIMEOUT, rx)
@@ -638,6 +715,51 @@ impl RedisBus {
             }
         }
         answer
+    }
+
+    /// Claims `users` for call `call_id` (CLAIM_BUSY): the first must be free (else `[2]`); then
+    /// per user 0 claimed now, 1 already this call's, 2 in another call.
+    pub async fn claim_busy(&self, call_id: &str, users: &[String]) -> Result<Vec<i64>, ClusterError> {
+        let script = redis::Script::new(CLAIM_BUSY);
+        let mut call = script.prepare_invoke();
+        for user in users {
+            call.key(self.names.busy(user));
+        }
+        call.arg(call_id).arg(self.lease.as_millis() as u64);
+        self.run(&call).await
+    }
+
+    /// Frees `users` of call `call_id` (a claim another call made since is left alone).
+    pub async fn release_busy(&self, call_id: &str, users: &[String]) -> Result<(), ClusterError> {
+        let script = redis::Script::new(RELEASE_BUSY);
+        let mut call = script.prepare_invoke();
+        for user in users {
+            call.key(self.names.busy(user));
+        }
+        call.arg(call_id);
+        self.run::<i64>(&call).await.map(drop)
+    }
+
+    /// Renews the claims of the users in this node's live calls, `(user, CallID)`, for a lease.
+    pub async fn renew_busy(&self, held: &[(String, String)]) -> Result<(), ClusterError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let script = redis::Script::new(RENEW_BUSY);
+        let mut call = script.prepare_invoke();
+        call.arg(self.lease.as_millis() as u64);
+        for (user, call_id) in held {
+            call.key(self.names.busy(user)).arg(call_id);
+        }
+        self.run::<i64>(&call).await.map(drop)
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, call: &redis::ScriptInvocation<'_>) -> Result<T, ClusterError> {
+        let mut conn = self.connection().await?;
+        tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
+            .map_err(ClusterError::from)
     }
 
     /// Live nodes as of the last heartbeat (this one included).
@@ -981,8 +1103,8 @@ impl RedisBus {
                     }
                 });
             }
-            Note::Ask { origin, id, body } => {
-                let Some(answer) = self.answer_group.get().cloned() else {
+            Note::Ask { origin, id, room, body } => {
+                let Some(answer) = self.answerers[room as usize].get().cloned() else {
                     return;
                 };
                 let bus = self.clone();
@@ -990,7 +1112,7 @@ impl RedisBus {
                     let body = answer(body).await;
                     let note = [(bus.names.node(&origin), Note::Answer { id, body }.encode())];
                     if let Err(e) = bus.publish(&note).await {
-                        bus.trouble("group answer", &e);
+                        bus.trouble("answer to a forwarded command", &e);
                     }
                 });
             }
@@ -1191,7 +1313,8 @@ mod tests {
             Note::Invalidate { origin: "00ff".into(), id: 7, cache: Cache::Blocked, keys: vec!["a".into()] },
             Note::Invalidate { origin: "00ff".into(), id: 8, cache: Cache::Cards, keys: vec![] },
             Note::Ack { id: 9 },
-            Note::Ask { origin: "00ff".into(), id: 10, body: "{\"a\":\"x\\ny\"}\n".into() },
+            Note::Ask { origin: "00ff".into(), id: 10, room: Owned::Group, body: "{\"a\":\"x\\ny\"}\n".into() },
+            Note::Ask { origin: "00ff".into(), id: 12, room: Owned::Call, body: "{}".into() },
             Note::Answer { id: 11, body: "[1,\n2]".into() },
         ];
         for note in notes {
