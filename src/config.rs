@@ -196,6 +196,12 @@ pub struct Config {
     pub group_flush_ms: u64,
     /// A group actor with nothing to do for this long stops (it restarts from the database).
     pub group_idle_secs: u64,
+    /// An AVChatRoom member with no live session anywhere for this long leaves the room (as if
+    /// they had quit; `Group.CallbackOnMemberStateChange` "Offline"). Checked every half of it.
+    pub live_room_member_grace_secs: u64,
+    /// Groups (never AVChatRoom) with no message and no member or profile change for this long
+    /// are dissolved by the retention job, as by destroy_group. 0 = never.
+    pub group_recycle_idle_secs: u64,
     /// Groups one user may be a member of, owned ones included (Tencent: 500); AVChatRoom members
     /// are not stored and do not count. Over it 10037. 0 = unlimited.
     pub group_max_per_user: u64,
@@ -426,6 +432,8 @@ impl Default for Config {
             group_msg_rate: 40,
             group_flush_ms: 10,
             group_idle_secs: 300,
+            live_room_member_grace_secs: 60,
+            group_recycle_idle_secs: 0,
             group_max_per_user: 500,
             group_max_created_per_day: 10_000,
             recall_window_secs: 120,

@@ -19,7 +19,8 @@ const EVENTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Starts the job; it runs at once, then every interval, until shutdown.
 pub fn start(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let interval = Duration::from_secs(app.config.retention_interval_secs.max(1));
-    tokio::spawn(async move {
+    // On the actix system (not a plain tokio task): recycling starts group actors.
+    actix_web::rt::spawn(async move {
         // In a cluster the turn is tried more often than it is taken, so that a node that died
         // holding it is replaced within a lease, not an interval.
         let check = match &app.cluster {
@@ -95,6 +96,29 @@ async fn restamp(app: &App) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Groups recycled in one run at most (the rest wait for the next).
+const RECYCLED_PER_RUN: u64 = 1000;
+
+/// Dissolves the groups idle for `group_recycle_idle_secs` (when set), each through its actor as
+/// destroy_group does (its members get `Dissolved`, the backend `AfterGroupDestroyed`); the actor
+/// checks again that nothing happened since, so a group that just woke up stays.
+async fn recycle_idle_groups(app: &App, now: i64) -> Result<(), DbErr> {
+    let idle = app.config.group_recycle_idle_secs;
+    if idle == 0 {
+        return Ok(());
+    }
+    let idle_since = now - idle as i64;
+    for group in crate::group::store::idle_groups(&app.db, idle_since, RECYCLED_PER_RUN).await? {
+        let op = crate::group::Op::Recycle { idle_since };
+        let caller = crate::group::Caller::AppAdmin;
+        match app.groups.call(&group, caller, op, crate::webhook::Origin::server()).await {
+            Ok(_) => tracing::info!(group, "idle group recycled"),
+            Err(e) => tracing::debug!(group, error = %e, "idle group not recycled"),
+        }
+    }
+    Ok(())
+}
+
 /// One run of the job: each room removes its own rows that aged out.
 pub async fn sweep(app: &App) -> Result<(), DbErr> {
     restamp(app).await?;
@@ -111,6 +135,7 @@ pub async fn sweep(app: &App) -> Result<(), DbErr> {
     if let Err(e) = app.archives.prune().await {
         tracing::error!(error = %e, "removing old archives failed");
     }
+    recycle_idle_groups(app, now).await?;
     if deleted > 0 {
         tracing::info!(deleted, "retention removed expired messages");
     }

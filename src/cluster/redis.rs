@@ -103,6 +103,10 @@ impl Names {
     fn busy(&self, user: &str) -> String {
         format!("{}:busy:{user}", self.prefix)
     }
+
+    fn set(&self, name: &str) -> String {
+        format!("{}:set:{name}", self.prefix)
+    }
 }
 
 /// Takes a group's lease unless a live node holds it: answers `<node>|<token>` of the owner
@@ -610,6 +614,34 @@ impl RedisBus {
             .await
             .map_err(|_| ClusterError::Timeout)??;
         Ok(held.iter().zip(renewed).filter(|(_, r)| *r == 0).map(|((g, _), _)| g.clone()).collect())
+    }
+
+    /// Adds (`true`) or removes (`false`) members of shared sets (`(set, member, add)`), in
+    /// order, in one round trip: a small key-value API for rooms that keep a cluster-wide index.
+    pub async fn change_sets(&self, changes: &[(String, String, bool)]) -> Result<(), ClusterError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for (set, member, add) in changes {
+            pipe.cmd(if *add { "SADD" } else { "SREM" }).arg(self.names.set(set)).arg(member).ignore();
+        }
+        tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
+            .map_err(ClusterError::from)
+    }
+
+    /// The members of a shared set (see `change_sets`).
+    pub async fn set_members(&self, set: &str) -> Result<Vec<String>, ClusterError> {
+        let mut conn = self.connection().await?;
+        let mut members = redis::cmd("SMEMBERS");
+        members.arg(self.names.set(set));
+        tokio::time::timeout(REDIS_TIMEOUT, members.query_async(&mut conn))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
+            .map_err(ClusterError::from)
     }
 
     /// Counts one more `name` event (shared by every node) in a window that starts with its

@@ -39,6 +39,8 @@ enum Cause {
     CreateTopic,
     ModifyTopic,
     DestroyTopics,
+    /// Live-room members whose sessions all ended more than the grace ago.
+    Offline,
     Other,
 }
 
@@ -52,6 +54,7 @@ impl Cause {
             Op::CreateTopic { import: false, .. } => Cause::CreateTopic,
             Op::ModifyTopic(_) => Cause::ModifyTopic,
             Op::DestroyTopics { .. } => Cause::DestroyTopics,
+            Op::GoneOffline { .. } => Cause::Offline,
             _ => Cause::Other,
         }
     }
@@ -184,6 +187,15 @@ pub enum Op {
         new_owner: String,
     },
     Destroy,
+    /// The retention job dissolves the group as by `Destroy` when nothing happened in it since
+    /// `idle_since` (seconds): no message, no member or profile change. Never an AVChatRoom.
+    Recycle {
+        idle_since: i64,
+    },
+    /// AVChatRoom members offline for longer than the grace leave (the room's own sweep).
+    GoneOffline {
+        users: Vec<String>,
+    },
     Notify {
         content: String,
         to: Vec<String>,
@@ -380,6 +392,10 @@ pub struct GroupActor {
     notified: Option<Arc<Vec<String>>>,
     /// In a cluster: this node's fencing token for the group (every commit carries it).
     fence: Option<i64>,
+    /// AVChatRoom members seen with no live session, since when (see `sweep_offline`).
+    offline_since: HashMap<String, Instant>,
+    /// A sweep's online query is on its way.
+    sweeping: bool,
 }
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -408,6 +424,8 @@ impl GroupActor {
             last_activity: Instant::now(),
             notified: None,
             fence,
+            offline_since: HashMap::new(),
+            sweeping: false,
         }
     }
 
@@ -643,6 +661,9 @@ impl GroupActor {
                 fields["MemberList"] = accounts(&mut self.members.keys()).into();
             }
             events.extend(self.group_event(GROUP_AFTER_DESTROYED, fields, origin));
+        } else if cause == Cause::Offline {
+            let fields = json!({"EventType": "Offline", "MemberList": accounts(&mut draft.members_removed.iter())});
+            events.extend(self.group_event(GROUP_MEMBER_STATE_CHANGE, fields, origin));
         } else if !draft.members_removed.is_empty() {
             let exit_type = if cause == Cause::Quit { "Quit" } else { "Kicked" };
             let fields = json!({"ExitType": exit_type, "Operator_Account": operator,
@@ -1009,6 +1030,24 @@ impl GroupActor {
                 work.draft.info = Some(info);
                 let tip = json!({"OpType": "GroupInfoChange", "Operator_Account": operator, "GroupInfo": {"Owner_Account": new_owner}});
                 self.tip(&mut work, management_tips.max(membership_tips), tip, &operator);
+            }
+            Op::Recycle { idle_since } => {
+                let last_change = self.info.create_time.max(self.info.last_msg_time).max(self.info.last_info_time);
+                if self.kind == GroupType::AVChatRoom || last_change >= idle_since {
+                    return Err(GroupError::NotAllowed("the group is not idle".into()));
+                }
+                return self.plan(caller, Op::Destroy);
+            }
+            Op::GoneOffline { users } => {
+                let gone: Vec<String> = users.into_iter().filter(|u| self.members.contains_key(u)).collect();
+                if self.kind != GroupType::AVChatRoom || gone.is_empty() {
+                    return Ok((work, reply));
+                }
+                // Told as a quit: the room's once-a-second Quit tip (see `tip`).
+                let tip = json!({"OpType": "Quit", "Operator_Account": "", "UserList": gone});
+                self.tip(&mut work, membership_tips, tip, "");
+                work.draft.members_removed = gone.clone();
+                work.left = gone;
             }
             Op::Destroy => {
                 self.check(caller, Action::Dissolve)?;
@@ -1471,6 +1510,9 @@ impl GroupActor {
             self.bans.insert(user.clone(), (*until, description.clone()));
         }
         if draft.destroy {
+            if self.kind == GroupType::AVChatRoom {
+                self.room.live_rooms.changed(&self.info.group_id, &self.member_ids(), false);
+            }
             self.deliver(outbox);
             ctx.stop();
             return;
@@ -1515,6 +1557,11 @@ impl GroupActor {
             outbox.push((Arc::from(to), self.group_frame(row), None));
         }
         if self.kind == GroupType::AVChatRoom && (!joined.is_empty() || !left.is_empty()) {
+            self.room.live_rooms.changed(&self.info.group_id, &left, false);
+            self.room.live_rooms.changed(&self.info.group_id, &joined, true);
+            for user in &left {
+                self.offline_since.remove(user);
+            }
             self.arrivals.extend(joined.iter().cloned());
             self.departures.extend(left.iter().cloned());
             self.schedule_announcement(ctx);
@@ -1828,6 +1875,36 @@ impl GroupActor {
         }
     }
 
+    /// A live room's members with no session anywhere (asked of the bus, so sessions on every
+    /// node count) for longer than `grace` leave the room, as by `Op::GoneOffline`. A member seen
+    /// online again in between starts over.
+    fn sweep_offline(&mut self, grace: Duration, ctx: &mut Context<Self>) {
+        if self.sweeping || self.members.is_empty() {
+            return;
+        }
+        self.sweeping = true;
+        let asked = self.room.bus.online(self.member_ids());
+        ctx.spawn(asked.into_actor(self).map(move |answer, act, ctx| {
+            act.sweeping = false;
+            let now = Instant::now();
+            let mut gone = Vec::new();
+            for (user, platforms) in answer {
+                if !platforms.is_empty() || !act.members.contains_key(&user) {
+                    act.offline_since.remove(&user);
+                    continue;
+                }
+                let since = *act.offline_since.entry(user.clone()).or_insert(now);
+                if now.duration_since(since) >= grace {
+                    gone.push(user);
+                }
+            }
+            if !gone.is_empty() {
+                let op = Op::GoneOffline { users: gone };
+                ctx.notify(GroupCall { actor: Caller::AppAdmin, op, origin: crate::webhook::Origin::server() });
+            }
+        }));
+    }
+
     /// Members who get messages: every member but those who chose Discard.
     fn receivers(&self) -> Vec<String> {
         self.members.values().filter(|m| m.msg_flag != "Discard").map(|m| m.user_id.clone()).collect()
@@ -1899,6 +1976,10 @@ impl Actor for GroupActor {
                 ctx.stop();
             }
         });
+        if self.kind == GroupType::AVChatRoom {
+            let grace = Duration::from_secs(self.room.config.live_room_member_grace_secs.max(1));
+            ctx.run_interval(grace / 2, move |act, ctx| act.sweep_offline(grace, ctx));
+        }
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
@@ -1930,6 +2011,12 @@ impl Handler<GroupCall> for GroupActor {
             }
         };
         work.draft.callbacks = self.callbacks(&call.actor, cause, &work, &call.origin);
+        if (!work.joined.is_empty() || !work.left.is_empty()) && self.kind.stores_members() && !work.draft.destroy {
+            // A member change is written as the group's LastInfoTime: recycling reads it.
+            let mut info = work.info_after(&self.info);
+            info.last_info_time = crate::now_secs();
+            work.draft.info = Some(info);
+        }
         let db = self.room.db.clone();
         let hooks = self.room.webhooks.clone();
         let group_id = self.info.group_id.clone();

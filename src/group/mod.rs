@@ -4,6 +4,7 @@
 //! them when they stop for idleness.
 
 pub mod actor;
+pub mod live;
 pub mod mention;
 pub mod rest;
 pub mod rules;
@@ -177,6 +178,8 @@ pub struct Groups {
     pub(crate) webhooks: Arc<crate::webhook::Webhooks>,
     /// Each sender's messages to a group reach its actor in arrival order around before-events.
     handover: Arc<crate::webhook::handover::Handover>,
+    /// The AVChatRooms each user is in (their members are in actor memory only).
+    pub(crate) live_rooms: live::LiveRooms,
 }
 
 /// What the group room uses of the others.
@@ -257,6 +260,7 @@ impl Groups {
     pub fn new(deps: GroupDeps) -> Arc<Groups> {
         let GroupDeps { db, config, in_force, accounts, bus, cluster, pusher, metrics, webhooks } = deps;
         let handover = Arc::default();
+        let live_rooms = live::LiveRooms::new(cluster.clone());
         Arc::new(Groups {
             live: Mutex::default(),
             db,
@@ -269,6 +273,7 @@ impl Groups {
             metrics,
             webhooks,
             handover,
+            live_rooms,
         })
     }
 

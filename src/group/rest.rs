@@ -895,7 +895,12 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     let filter = Fields::of(&filter);
     let base_filter = filter.opt_nonempty_strings("GroupBaseInfoFilter").map_err(param)?;
     let self_filter = filter.opt_nonempty_strings("SelfInfoFilter").map_err(param)?;
-    let joined = store::joined(&app.db, &user).await.map_err(GroupError::from)?;
+    let with_live_rooms = f.opt_i64("WithHugeGroups").map_err(param)? == Some(1);
+    let mut joined = store::joined(&app.db, &user).await.map_err(GroupError::from)?;
+    if with_live_rooms && type_filter.is_none_or(|t| t == GroupType::AVChatRoom) {
+        joined.extend(live_rooms_of(&app, &user).await);
+        joined.sort_by(|a, b| a.1.join_time.cmp(&b.1.join_time).then_with(|| a.0.group_id.cmp(&b.0.group_id)));
+    }
     let groups: Vec<(group_info::Model, group_member::Model)> = joined
         .into_iter()
         .filter(|(g, _)| type_filter.is_none_or(|t| GroupType::parse(&g.group_type) == Some(t)))
@@ -908,7 +913,7 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     let limit = f.opt_nonzero_i64("Limit").map_err(param)?.map_or(usize::MAX, |l| l.clamp(1, 5000) as usize);
     let mut list = Vec::new();
     for (group, member) in groups.iter().skip(offset).take(limit) {
-        let count = member_count(&app, &group.group_id).await?;
+        let count = member_count(&app, group).await?;
         let wanted = base_filter.as_deref().or(Some(&["Type", "Name"][..]));
         let level = rules::level(rules::Actor::User(Role::parse(&member.role).unwrap_or(Role::Member)));
         let level = if call.access == Access::Admin { GroupLevel::AppAdmin } else { level };
@@ -934,13 +939,32 @@ pub async fn get_joined_group_list(app: Arc<App>, call: Call) -> Result<Reply, F
     Ok(reply(json!({"TotalCount": total, "GroupIdList": list})))
 }
 
-/// A group's member count: from its actor when it is live (an AVChatRoom's members exist only
-/// there), else from the database without starting one.
-async fn member_count(app: &Arc<App>, group: &str) -> Result<usize, GroupError> {
-    if app.groups.is_live(group) {
-        return Ok(view(app, group).await?.members.len());
+/// The AVChatRooms `user` is in, with their member rows: the rooms the index lists, each asked of
+/// its actor (wherever it is), which also drops an entry that outlived the membership.
+async fn live_rooms_of(app: &Arc<App>, user: &str) -> Vec<(group_info::Model, group_member::Model)> {
+    let mut found = Vec::new();
+    for room in app.groups.live_rooms.rooms_of(user).await {
+        match app.groups.view(&room).await {
+            Ok(view) => {
+                if let Some(member) = view.members.iter().find(|m| m.user_id == user) {
+                    found.push((view.info.clone(), member.clone()));
+                }
+            }
+            Err(e) => tracing::debug!(room, error = %e, "a listed live room is gone"),
+        }
     }
-    Ok(store::member_count(&app.db, group).await? as usize)
+    found
+}
+
+/// A group's member count: from its actor when it is live here or is an AVChatRoom (whose
+/// members exist only there, perhaps on another node), else from the database without
+/// starting one.
+async fn member_count(app: &Arc<App>, group: &group_info::Model) -> Result<usize, GroupError> {
+    let live_room = GroupType::parse(&group.group_type) == Some(GroupType::AVChatRoom);
+    if live_room || app.groups.is_live(&group.group_id) {
+        return Ok(view(app, &group.group_id).await?.members.len());
+    }
+    Ok(store::member_count(&app.db, &group.group_id).await? as usize)
 }
 
 pub async fn get_appid_group_list(app: Arc<App>, call: Call) -> Result<Reply, Failure> {

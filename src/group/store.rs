@@ -581,6 +581,23 @@ pub async fn member_count(db: &DatabaseConnection, group_id: &str) -> Result<u64
 
 // --- reads and expiry for other rooms (the conversation list, the archive, retention) --------
 
+/// Groups (AVChatRoom apart) created, last sent to and last changed before `before` (seconds):
+/// the recycling candidates, at most `limit` of them, oldest first.
+pub async fn idle_groups(db: &DatabaseConnection, before: i64, limit: u64) -> Result<Vec<String>, DbErr> {
+    group_info::Entity::find()
+        .select_only()
+        .column(group_info::Column::GroupId)
+        .filter(group_info::Column::GroupType.ne(super::GroupType::AVChatRoom.name()))
+        .filter(group_info::Column::CreateTime.lt(before))
+        .filter(group_info::Column::LastMsgTime.lt(before))
+        .filter(group_info::Column::LastInfoTime.lt(before))
+        .order_by_asc(group_info::Column::CreateTime)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// Unrecalled messages with @-mentions after each group's read position: (group, seq, mentions
 /// column). One query for a user's whole list; rows without mentions are not read.
 pub async fn unread_mentions(

@@ -51,12 +51,13 @@ pub mod command {
     pub const GROUP_AFTER_CREATE_TOPIC: &str = "Group.CallbackAfterCreateTopic";
     pub const GROUP_AFTER_TOPIC_DESTROYED: &str = "Group.CallbackAfterTopicDestroyed";
     pub const GROUP_AFTER_TOPIC_CHANGED: &str = "Group.CallbackAfterTopicInfoChanged";
+    pub const GROUP_MEMBER_STATE_CHANGE: &str = "Group.CallbackOnMemberStateChange";
     pub const FRIEND_DELETE: &str = "Sns.CallbackFriendDelete";
     pub const BLACKLIST_ADD: &str = "Sns.CallbackBlackListAdd";
     pub const BLACKLIST_DELETE: &str = "Sns.CallbackBlackListDelete";
 
     /// Every one of them (a run-time configuration may name only these).
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 30] = [
         STATE_CHANGE,
         C2C_BEFORE_SEND,
         C2C_AFTER_SEND,
@@ -83,6 +84,7 @@ pub mod command {
         GROUP_AFTER_CREATE_TOPIC,
         GROUP_AFTER_TOPIC_DESTROYED,
         GROUP_AFTER_TOPIC_CHANGED,
+        GROUP_MEMBER_STATE_CHANGE,
         FRIEND_DELETE,
         BLACKLIST_ADD,
         BLACKLIST_DELETE,
@@ -103,6 +105,12 @@ impl Origin {
     /// A REST call from `ip`.
     pub fn rest(ip: &str) -> Origin {
         Origin { client_ip: ip.to_string(), platform: "RESTAPI".into() }
+    }
+
+    /// What parley does by itself (a live room's departures, recycling idle groups): the server
+    /// on loopback, through its own API.
+    pub fn server() -> Origin {
+        Origin::rest("127.0.0.1")
     }
 }
 
