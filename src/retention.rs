@@ -70,7 +70,6 @@ const RESTAMP_SPAN: i64 = 5_000;
 /// per statement, the progress stored so that a crash resumes it. The first run only records
 /// the period stored messages carry.
 async fn restamp(app: &App) -> Result<(), DbErr> {
-    use entities::{c2c_message, group_message};
     let settings = &app.tunables.settings;
     let secs = app.in_force.get().history_retention_secs;
     let mut stamped = match settings.get::<Stamped>(STAMPED).await? {
@@ -80,16 +79,12 @@ async fn restamp(app: &App) -> Result<(), DbErr> {
         Some(partly) => partly,
     };
     settings.put(STAMPED, Some(&stamped)).await?;
-    let c2c = (c2c_message::Column::Id, c2c_message::Column::MsgTime, c2c_message::Column::ExpiresAt);
     while let Some(from) = stamped.c2c_from {
-        stamped.c2c_from =
-            crate::store::restamp_expiry::<c2c_message::Entity>(&app.db, c2c, secs, from, RESTAMP_SPAN).await?;
+        stamped.c2c_from = app.messages.restamp_expiry(secs, from, RESTAMP_SPAN).await?;
         settings.put(STAMPED, Some(&stamped)).await?;
     }
-    let group = (group_message::Column::Id, group_message::Column::MsgTime, group_message::Column::ExpiresAt);
     while let Some(from) = stamped.group_from {
-        stamped.group_from =
-            crate::store::restamp_expiry::<group_message::Entity>(&app.db, group, secs, from, RESTAMP_SPAN).await?;
+        stamped.group_from = crate::group::store::restamp_expiry(&app.db, secs, from, RESTAMP_SPAN).await?;
         settings.put(STAMPED, Some(&stamped)).await?;
     }
     tracing::info!(retention_secs = secs, "stored messages carry the retention period in force");

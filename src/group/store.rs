@@ -730,6 +730,13 @@ pub async fn hours_with_messages(db: &DatabaseConnection, from: i64, to: i64) ->
     Ok(hours.into_iter().map(|h| h * 3600).collect())
 }
 
+/// Sets the roaming expiry of the group messages with ids in `from..from + span` to the
+/// retention period `secs` (`store::restamp_expiry`); answers the next id to do.
+pub async fn restamp_expiry(db: &DatabaseConnection, secs: i64, from: i64, span: i64) -> Result<Option<i64>, DbErr> {
+    let columns = (group_message::Column::Id, group_message::Column::MsgTime, group_message::Column::ExpiresAt);
+    crate::store::restamp_expiry::<group_message::Entity>(db, columns, secs, from, span).await
+}
+
 /// Deletes the group messages that expired by `now`, a bounded batch per statement; answers
 /// how many went.
 pub async fn expire_messages(db: &DatabaseConnection, now: i64) -> Result<u64, DbErr> {

@@ -106,6 +106,13 @@ pub async fn hours_with_messages(db: &DatabaseConnection, from: i64, to: i64) ->
 }
 
 impl super::Messages {
+    /// Sets the roaming expiry of the messages with ids in `from..from + span` to the retention
+    /// period `secs` (`store::restamp_expiry`); answers the next id to do.
+    pub async fn restamp_expiry(&self, secs: i64, from: i64, span: i64) -> Result<Option<i64>, DbErr> {
+        let columns = (c2c_message::Column::Id, c2c_message::Column::MsgTime, c2c_message::Column::ExpiresAt);
+        crate::store::restamp_expiry::<c2c_message::Entity>(&self.db, columns, secs, from, span).await
+    }
+
     /// Deletes the messages that expired by `now` (their unread counts are recounted by the
     /// writer) and, with a retention period, the conversations whose last message is older than
     /// it; answers how many messages went.
