@@ -407,6 +407,42 @@ async fn bad_input_is_refused_with_clear_codes() {
     rest_fails(&server, "parley_call/list", json!({"UserID": "bob", "Limit": 0}), 85001).await;
 }
 
+#[actix_rt::test]
+async fn an_answered_call_whose_last_invitation_rings_out_ended_by_hang_up() {
+    let server = Server::start();
+    server.import(&["hana", "h1", "h2"]).await;
+    let group = create_group(&server, "Work", "pair", "hana", &["h1", "h2"]).await;
+    let mut hana = online(&server, "hana", "Web").await;
+    let mut h1 = online(&server, "h1", "Web").await;
+    let _h2 = online(&server, "h2", "Web").await;
+    let body = json!({"Invitees": ["h1", "h2"], "Type": "audio", "Timeout": 2, "GroupID": group});
+    let id = invite(&mut hana, body).await;
+    hears(&mut h1, "call_invited", &id, "h1").await;
+    ws_ok(&mut h1, "call_accept", json!({"CallID": id})).await;
+    ws_ok(&mut hana, "call_hangup", json!({"CallID": id})).await;
+    // h1 is alone in the call while h2 still rings; h2's invitation runs out and closes it.
+    assert_eq!(hears(&mut h1, "call_ended", &id, "h1").await["Reason"], "hangup");
+    let call = calls_of(&server, "h1").await.remove(0);
+    assert_eq!(call["EndReason"], "hangup", "{call}");
+    assert_eq!(outcomes(&call), pairs(&[("hana", "caller"), ("h1", "accepted"), ("h2", "timeout")]));
+}
+
+#[actix_rt::test]
+async fn a_call_rings_only_where_a_message_would_reach() {
+    let server = Server::start();
+    let mut alice = online(&server, "alice", "Web").await;
+    let mut bob = online(&server, "bob", "Web").await;
+    let mut carol = online(&server, "carol", "Web").await;
+    rest_ok(&server, "sns/black_list_add", json!({"From_Account": "bob", "To_Account": ["alice"]})).await;
+    ws_refused(&mut alice, "call_invite", json!({"Invitees": ["bob"], "Type": "audio"}), 85007).await;
+    assert!(bob.event_named("call_invited", Duration::from_millis(300)).await.is_none(), "bob's blacklist rang");
+    rest_ok(&server, "parley_settings/set", json!({"Config": {"c2c_friends_only": true}})).await;
+    ws_refused(&mut alice, "call_invite", json!({"Invitees": ["carol"], "Type": "video"}), 85007).await;
+    rest_ok(&server, "parley_settings/set", json!({"Config": {"c2c_friends_only": null}})).await;
+    let id = invite(&mut alice, json!({"Invitees": ["carol"], "Type": "video"})).await;
+    hears(&mut carol, "call_invited", &id, "carol").await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The offline push of an invitation, through a local server that plays FCM.
 

@@ -320,7 +320,11 @@ impl CallDesk {
                 self.tell(call.users(), &frame("call_answered", data), None);
             }
         }
-        let ended = self.end_if_over(call_id, EndReason::Timeout, ctx);
+        // A call someone answered ended by its hang-ups; the last invitation's time running out
+        // only closes it.
+        let answered = self.calls.get(call_id).is_some_and(|call| call.answered_ms.is_some());
+        let reason = if answered { EndReason::Hangup } else { EndReason::Timeout };
+        let ended = self.end_if_over(call_id, reason, ctx);
         self.settle_later(ended);
     }
 

@@ -66,6 +66,23 @@ async fn invite(app: &App, caller: String, session: SessionId, data: &Value) -> 
             return Err(CallError::UnknownUser(user.clone()));
         }
     }
+    if group.is_none() && !app.accounts.is_admin(&caller) {
+        // A one-to-one call rings like a C2C message reaches: not past a blacklist, friends-only
+        // or a global C2C mute (the app admin is exempt, as for messages).
+        let internal = |e: &dyn std::fmt::Display| CallError::Internal(e.to_string());
+        if app.mutes.c2c_muted(&caller).await.map_err(|e| internal(&e))? {
+            return Err(CallError::NotAllowed(format!("{caller} may not send C2C messages (global mute)")));
+        }
+        for user in &invitees {
+            if let Some(refusal) = app.relations.may_message(&caller, user).await.map_err(|e| internal(&e))? {
+                let why = match refusal {
+                    crate::relation::Refusal::Blacklisted => "blacklisted the caller",
+                    _ => "is not the caller's friend (friends-only)",
+                };
+                return Err(CallError::NotAllowed(format!("{user} {why}")));
+            }
+        }
+    }
     if let Some(group) = &group {
         let members = members(app, group).await?;
         if let Some(outsider) = std::iter::once(&caller).chain(&invitees).find(|u| !members.contains(*u)) {
