@@ -84,6 +84,22 @@ async fn history(server: &Server, group: &str) -> Vec<Value> {
 // @-mentions
 
 #[actix_rt::test]
+async fn a_flood_of_mentions_shows_the_newest_ten() {
+    let server = Server::start();
+    server.import(&["fl_owner", "fl_member"]).await;
+    let group = create(&server, "Public", "flood", "fl_owner", &["fl_member"]).await;
+    let mut member = online(&server, "fl_member", "Web").await;
+    let mut seqs = Vec::new();
+    for i in 0..12 {
+        let reply = rest_send(&server, &group, "fl_owner", &format!("@all {i}"), json!([at_all()])).await;
+        seqs.push(reply["MsgSeq"].as_i64().unwrap());
+    }
+    let shown = at_list(&group_conversation(&mut member, &group).await);
+    let newest: Vec<(String, i64)> = seqs[2..].iter().map(|s| at("AtAll", *s)).collect();
+    assert_eq!(shown, newest);
+}
+
+#[actix_rt::test]
 async fn mentions_are_stored_delivered_and_marked_until_read() {
     let server = Server::start();
     server.import(&["alice", "bob", "carol", "dave"]).await;
@@ -258,6 +274,10 @@ async fn the_admin_finds_any_group_a_user_finds_by_id_or_among_their_own() {
     // The keyword is literal: % matches a percent sign, not everything.
     let percent = rest_ok(&server, "parley_group/search", json!({"Keyword": "%"})).await;
     assert_eq!(found(&percent), ["100% cotton"]);
+    // Non-ASCII letters match in their own case everywhere (SQLite folds ASCII only).
+    create(&server, "Public", "École du soir", "owner", &[]).await;
+    let accented = rest_ok(&server, "parley_group/search", json!({"Keyword": "ÉCOLE"})).await;
+    assert_eq!(found(&accented), ["École du soir"]);
 
     // A user who is in no group finds none by name (the seed: no fuzzy search by non-members)...
     let mut stranger = online(&server, "stranger", "Web").await;

@@ -38,6 +38,13 @@ pub struct Conversations {
     pub bus: Arc<dyn Bus>,
 }
 
+/// Unread @-mentions are looked for among a group's latest this many messages...
+const MENTION_WINDOW: i64 = 200;
+/// ...for this many groups per query...
+const MENTION_GROUPS_PER_QUERY: usize = 100;
+/// ...and a conversation shows at most this many of them, the newest.
+const MAX_MENTIONS_SHOWN: usize = 10;
+
 /// C2C unread counts cover this many conversations, the most recently active (REQUIREMENTS §6).
 pub const MAX_COUNTED_CONVERSATIONS: usize = 100;
 /// C2C unread counts are kept this long.
@@ -266,20 +273,32 @@ impl Conversations {
     /// Marks each group conversation with the unread messages that @-mention `owner` (or @all),
     /// until the owner reads past them.
     async fn add_mentions(&self, owner: &str, entries: &mut [Entry]) -> Result<(), DbErr> {
+        // Only the latest messages of each group are looked at, and the query names a bounded
+        // number of groups: a flood of @all, or a user in a thousand groups, stays cheap.
         let positions: Vec<(String, i64)> = entries
             .iter()
             .filter_map(|e| match &e.target {
-                Target::Group(group) => Some((group.clone(), e.read_seq.max(e.unseen_through))),
-                Target::C2c(_) => None,
+                Target::Group(group) if e.last_seq > e.read_seq.max(e.unseen_through) => {
+                    let after = e.read_seq.max(e.unseen_through).max(e.last_seq - MENTION_WINDOW);
+                    Some((group.clone(), after))
+                }
+                _ => None,
             })
             .collect();
-        for (group, seq, column) in crate::group::store::unread_mentions(&self.db, &positions).await? {
-            let Some(at_type) = crate::group::mention::Mentions::stored(column.as_deref()).at_type(owner) else {
-                continue;
-            };
-            if let Some(entry) = entries.iter_mut().find(|e| matches!(&e.target, Target::Group(g) if *g == group)) {
-                entry.mentions.push((at_type, seq));
+        for chunk in positions.chunks(MENTION_GROUPS_PER_QUERY) {
+            for (group, seq, column) in crate::group::store::unread_mentions(&self.db, chunk).await? {
+                let Some(at_type) = crate::group::mention::Mentions::stored(column.as_deref()).at_type(owner) else {
+                    continue;
+                };
+                if let Some(entry) = entries.iter_mut().find(|e| matches!(&e.target, Target::Group(g) if *g == group)) {
+                    entry.mentions.push((at_type, seq));
+                }
             }
+        }
+        for entry in entries.iter_mut() {
+            // Oldest first (the query's order); the newest few are what the list shows.
+            let extra = entry.mentions.len().saturating_sub(MAX_MENTIONS_SHOWN);
+            entry.mentions.drain(..extra);
         }
         Ok(())
     }

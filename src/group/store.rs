@@ -646,12 +646,15 @@ pub async fn search(
     limit: u64,
 ) -> Result<(Vec<group_info::Model>, u64), DbErr> {
     use sea_orm::sea_query::{Func, LikeExpr, Query};
-    // The keyword is literal: its own % and _ do not match anything.
-    let escaped: String = keyword
-        .to_lowercase()
-        .chars()
-        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
-        .collect();
+    // Lowercased as the database's lower() does it (SQLite's folds ASCII only), so that a
+    // keyword matches the names its own case does. The keyword is literal: its own % and _ do
+    // not match anything.
+    let lowered = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => keyword.to_ascii_lowercase(),
+        _ => keyword.to_lowercase(),
+    };
+    let escaped: String =
+        lowered.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
     let name_matches = Expr::expr(Func::lower(Expr::col(group_info::Column::Name)))
         .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'));
     let id_matches = group_info::Column::GroupId.eq(keyword);
