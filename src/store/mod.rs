@@ -155,8 +155,9 @@ pub fn failure_cause(e: &DbErr) -> String {
 }
 
 /// Sets the roaming expiry (`expires`) of the rows of `E` whose `id` is in `from..from + span`
-/// to `retention_secs` after their `time` (0: never); answers the first id after the range,
-/// None when there is none. The message and group rooms re-stamp their own tables with it when
+/// to `retention_secs` after their `time` (0: never) — those not yet expired: a message that
+/// has left roaming history does not come back; answers the first id after the range, None
+/// when there is none. The message and group rooms re-stamp their own tables with it when
 /// the retention period changes at run time, a bounded range per statement.
 pub async fn restamp_expiry<E: sea_orm::EntityTrait>(
     db: &DatabaseConnection,
@@ -173,7 +174,13 @@ pub async fn restamp_expiry<E: sea_orm::EntityTrait>(
         0 => Expr::value(i64::MAX),
         keep => Expr::col(time).add(keep),
     };
-    E::update_many().col_expr(expires, expiry).filter(id.gte(from)).filter(id.lt(to)).exec(db).await?;
+    E::update_many()
+        .col_expr(expires, expiry)
+        .filter(id.gte(from))
+        .filter(id.lt(to))
+        .filter(expires.gt(crate::now_secs()))
+        .exec(db)
+        .await?;
     E::find().select_only().column(id).filter(id.gte(to)).order_by_asc(id).limit(1).into_tuple::<i64>().one(db).await
 }
 
