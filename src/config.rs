@@ -163,6 +163,9 @@ pub struct Config {
     /// Bytes of frames a session may have queued (whatever their number) before it is treated
     /// as a slow consumer and closed.
     pub session_queue_bytes: usize,
+    /// Sends of one WebSocket session the writer may hold unanswered; past that the session
+    /// stops reading its socket until one is answered (TCP pushes back on the client).
+    pub session_send_window: usize,
     /// A connection whose client stops reading (its TCP window stays shut) is dropped by the
     /// kernel after this many seconds of unacknowledged data (TCP_USER_TIMEOUT); 0 leaves the
     /// system default (many minutes).
@@ -418,6 +421,7 @@ impl Default for Config {
             web_instances: 1,
             session_queue: 1024,
             session_queue_bytes: 1 << 20,
+            session_send_window: 32,
             stalled_socket_timeout_secs: 30,
             unauthenticated_per_address: 1024,
             writer_batch: 512,

@@ -1,8 +1,10 @@
 //! PNG charts drawn from a results JSON (see the "Results JSON" section of the bench contract).
 //!
-//! `draw` writes up to four charts into a directory:
+//! `draw` writes up to five charts into a directory:
 //! - `c2c-throughput.png`: acked messages/s against the send window, one line per target;
-//! - `c2c-latency.png`: p50 / p99 / p99.9 latency bars grouped by target;
+//! - `c2c-latency.png`: p50 / p99 / p99.9 latency bars grouped by target (at half the best rate);
+//! - `c2c-latency-vs-rate.png`: p50 and p99 latency against the offered rate, one curve per target
+//!   (drawn when a target has latency runs at two rates or more);
 //! - `group-fanout.png`: deliveries/s per group kind, one bar per target, p99 written above each bar;
 //! - `connections.png`: server RSS per idle connection, one bar per target, with logins/s.
 //!
@@ -57,9 +59,10 @@ pub fn draw(results: &Value, dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let runs = Runs::new(results);
     let mut written = Vec::new();
-    let charts: [(&str, ChartFn); 4] = [
+    let charts: [(&str, ChartFn); 5] = [
         ("c2c-throughput.png", throughput_chart),
         ("c2c-latency.png", latency_chart),
+        ("c2c-latency-vs-rate.png", latency_curve_chart),
         ("group-fanout.png", fanout_chart),
         ("connections.png", connections_chart),
     ];
@@ -561,10 +564,13 @@ fn latency_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
     // Prefer the fixed-rate latency runs; fall back to the largest-window throughput run per target.
     let mut per_target: BTreeMap<String, [Option<f64>; 3]> = BTreeMap::new();
     let latency_runs = runs.scenario("c2c-latency");
+    // Several rates per target: the run at half the best rate stands for it.
+    let half = |run: &Value| num(run, &["params", "of_best"]) == Some(0.5);
     for run in &latency_runs {
         let Some(target) = text(run, &["target"]) else { continue };
         let p = percentiles(run);
-        if p.iter().any(Option::is_some) {
+        let has_half = latency_runs.iter().any(|r| text(r, &["target"]) == Some(target) && half(r));
+        if p.iter().any(Option::is_some) && (half(run) || !has_half) {
             per_target.insert(target.to_string(), p);
         }
     }
@@ -592,6 +598,8 @@ fn latency_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
         }
         if let Some(rate) = common_param(&latency_runs, "rate_per_sec") {
             parts.push(format!("{} msg/s offered", fmt_param(rate)));
+        } else if latency_runs.iter().any(half) {
+            parts.push("at half of each target's best rate".to_string());
         }
         subtitle = parts.join(", ");
     }
@@ -645,6 +653,73 @@ fn latency_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
         legend,
     };
     draw_bar_chart(path, &chart)?;
+    Ok(true)
+}
+
+/// p50 and p99 against the offered rate: where latency starts to climb, next to the limit's.
+fn latency_curve_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
+    let latency_runs = runs.scenario("c2c-latency");
+    // target → rate → (p50, p99)
+    let mut per_target: BTreeMap<String, BTreeMap<u64, (f64, f64)>> = BTreeMap::new();
+    for run in &latency_runs {
+        let (Some(target), Some(rate), [Some(p50), Some(p99), _]) =
+            (text(run, &["target"]), num(run, &["params", "rate_per_sec"]), percentiles(run))
+        else {
+            continue;
+        };
+        if rate > 0.0 {
+            per_target.entry(target.to_string()).or_default().insert(rate.round() as u64, (p50, p99));
+        }
+    }
+    per_target.retain(|_, points| points.len() >= 2);
+    let targets = runs.present(&per_target);
+    if targets.is_empty() {
+        return Ok(false);
+    }
+    let all = || per_target.values().flat_map(|m| m.iter());
+    let x_max = all().map(|(rate, _)| *rate as f64).fold(0f64, f64::max);
+    let lo = all().map(|(_, (p50, _))| *p50).filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+    let hi = all().map(|(_, (_, p99))| *p99).fold(0f64, f64::max);
+    let lo = if lo.is_finite() { lo } else { 0.1 };
+    let (x_range, x_ticks) = value_axis(Scale::Linear, 0.0, x_max, 0.05);
+    let (y_range, y_ticks) = value_axis(Scale::Log, lo, hi.max(lo * 10.0), 0.1);
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    let subtitle = "send → delivery at a steady offered rate; solid: p99, thin: p50";
+    let (plot, legend) = layout(&root, "1:1 messages: latency vs offered rate", subtitle)?;
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin(10)
+        .margin_right(20)
+        .x_label_area_size(50)
+        .y_label_area_size(75)
+        .build_cartesian_2d(Axis::new(x_range, x_ticks), Axis::new(y_range, y_ticks))
+        .map_err(draw_err)?;
+    let rate_label = |x: &f64| fmt_tick(*x);
+    let ms_label = |y: &f64| format!("{} ", fmt_tick(Scale::Log.value_at(*y)));
+    ctx.configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_desc("offered messages/s")
+        .y_desc("latency, ms (log scale)")
+        .x_label_formatter(&rate_label)
+        .y_label_formatter(&ms_label)
+        .label_style(font(14.0))
+        .axis_desc_style(font(15.0))
+        .draw()
+        .map_err(draw_err)?;
+    let y = |v: f64| Scale::Log.to_axis(v.max(lo));
+    for (target, color) in &targets {
+        let Some(points) = per_target.get(target) else { continue };
+        let p99: Vec<(f64, f64)> = points.iter().map(|(rate, (_, p99))| (*rate as f64, y(*p99))).collect();
+        let p50: Vec<(f64, f64)> = points.iter().map(|(rate, (p50, _))| (*rate as f64, y(*p50))).collect();
+        let light = lighten(*color, 0.5);
+        ctx.draw_series(LineSeries::new(p50.iter().copied(), light.stroke_width(1))).map_err(draw_err)?;
+        ctx.draw_series(p50.iter().map(|p| Circle::new(*p, 3, light.filled()))).map_err(draw_err)?;
+        ctx.draw_series(LineSeries::new(p99.iter().copied(), color.stroke_width(3))).map_err(draw_err)?;
+        ctx.draw_series(p99.iter().map(|p| Circle::new(*p, 5, color.filled()))).map_err(draw_err)?;
+    }
+    let entries: Vec<Entry> = targets.iter().map(|(name, color)| entry(name, *color)).collect();
+    draw_legend(&legend, &entries)?;
+    root.present().map_err(draw_err)?;
     Ok(true)
 }
 
@@ -950,13 +1025,16 @@ mod tests {
                         "server_cpu_cores": 1.7, "server_rss_mb": 80.0}
                 }));
             }
-            runs.push(json!({
-                "scenario": "c2c-latency", "target": target,
-                "params": {"pairs": 100, "rate_per_sec": 1000},
-                "metrics": {"delivered_per_sec": 1000.0,
-                    "latency_ms": {"p50": 0.4 / speed, "p99": 3.0 / speed, "p999": 25.0 / speed},
-                    "server_cpu_cores": 0.4}
-            }));
+            for (rate, of_best) in [(1000.0, 0.25), (2000.0, 0.5), (3200.0, 0.8)] {
+                let load = rate / 1000.0;
+                runs.push(json!({
+                    "scenario": "c2c-latency", "target": target,
+                    "params": {"pairs": 100, "rate_per_sec": rate, "of_best": of_best},
+                    "metrics": {"delivered_per_sec": rate,
+                        "latency_ms": {"p50": 0.4 * load / speed, "p99": 3.0 * load * load / speed, "p999": 25.0 / speed},
+                        "server_cpu_cores": 0.4}
+                }));
+            }
             for (group, members) in [("public-1000", 1000.0), ("av-10000", 10000.0)] {
                 let expected = members * 500.0;
                 let lost = if target == "ejabberd" && members > 5000.0 { 0.93 } else { 1.0 };
@@ -993,7 +1071,7 @@ mod tests {
     }
 
     #[test]
-    fn charts_draws_all_four() {
+    fn charts_draws_all_five() {
         if let Err(err) = load_font() {
             println!("skipping: {err}");
             return;
@@ -1001,7 +1079,8 @@ mod tests {
         let dir = temp_dir("all");
         let results = synthetic();
         let written = draw(&results, &dir).unwrap();
-        let names = ["c2c-throughput.png", "c2c-latency.png", "group-fanout.png", "connections.png"];
+        let names =
+            ["c2c-throughput.png", "c2c-latency.png", "c2c-latency-vs-rate.png", "group-fanout.png", "connections.png"];
         assert_eq!(written.len(), names.len(), "{written:?}");
         for name in names {
             let path = dir.join(name);

@@ -67,9 +67,11 @@ struct Options {
     seconds: f64,
     connections: usize,
     sources: usize,
-    rest_concurrency: usize,
-    /// c2c-latency's rate; default half of the best c2c-throughput of the same target.
-    latency_rate: Option<f64>,
+    /// REST callers of each rest-sendmsg run.
+    rest_concurrency: Vec<usize>,
+    /// c2c-latency's rates; default 25, 50 and 80 % of the best c2c-throughput of the same
+    /// target (quick: 50 %) and, for parley, the rate the performance target names.
+    latency_rates: Vec<f64>,
     /// webhook-slow-neighbour's rate; default a quarter of c2c-webhook's with the webhook on.
     neighbour_rate: Option<f64>,
     /// c2c-webhook's window when c2c-throughput does not run: the one `--windows` value given.
@@ -140,12 +142,12 @@ fn options(args: &[String]) -> Options {
         out: PathBuf::from(get("--out").unwrap_or_else(|| pick("target/bench/quick.json", "docs/bench/results.json"))),
         charts: get("--charts").map(PathBuf::from).or_else(|| (!quick && !merge).then(|| PathBuf::from("docs/bench"))),
         pairs: num("--pairs", 20.0, 500.0) as usize,
-        windows: list("--windows", pick("8", "1,4,16,64")).iter().filter_map(|w| w.parse().ok()).collect(),
+        windows: list("--windows", pick("8", "1,4,16,64,256")).iter().filter_map(|w| w.parse().ok()).collect(),
         seconds: num("--seconds", 2.0, 10.0),
         connections: num("--connections", 500.0, 100_000.0) as usize,
         sources: num("--sources", 4.0, 4.0) as usize,
-        rest_concurrency: num("--rest-concurrency", 16.0, 64.0) as usize,
-        latency_rate: get("--latency-rate").and_then(|v| v.parse().ok()),
+        rest_concurrency: list("--rest-concurrency", pick("16", "64,256")).iter().filter_map(|c| c.parse().ok()).collect(),
+        latency_rates: list("--latency-rate", String::new()).iter().filter_map(|r| r.parse().ok()).collect(),
         neighbour_rate: get("--neighbour-rate").and_then(|v| v.parse().ok()),
         webhook_window: get("--windows")
             .map(|w| w.split(',').filter_map(|w| w.trim().parse().ok()).collect::<Vec<u64>>())
@@ -183,10 +185,10 @@ async fn run_target<T: Target>(
     rest: Option<&parley_target::Parley>,
 ) {
     let c2c_users = match (o.wants("c2c-throughput"), o.wants("c2c-latency")) {
-        (true, latency) => (o.windows.len() + usize::from(latency)) * 2 * o.pairs,
+        (true, latency) => (o.windows.len() + if latency { LATENCY_RUNS } else { 0 }) * 2 * o.pairs,
         (false, _) => 0,
     };
-    let fanout_users = if o.wants("group-fanout") { o.public.0 + o.av.0 } else { 0 };
+    let fanout_users = if o.wants("group-fanout") { fanout_plan(o).iter().map(|(_, _, (members, _))| members).sum() } else { 0 };
     let connection_users = if o.wants("connections") { connections } else { 0 };
     let rest_users = if rest.is_some() && o.wants("rest-sendmsg") { 100 } else { 0 };
     let users = connection_users.max(rest_users) + c2c_users + fanout_users;
@@ -205,7 +207,10 @@ async fn run_target<T: Target>(
         process::wait_idle(target.pid()).await;
     }
     if let (Some(parley), true) = (rest, o.wants("rest-sendmsg")) {
-        report.runs.push(scenarios::rest_sendmsg(parley, o.rest_concurrency, o.seconds).await);
+        for &callers in &o.rest_concurrency {
+            process::wait_idle(target.pid()).await;
+            report.runs.push(scenarios::rest_sendmsg(parley, callers, o.seconds).await);
+        }
     }
     let mut best = 0.0f64;
     if o.wants("c2c-throughput") {
@@ -217,23 +222,56 @@ async fn run_target<T: Target>(
             report.runs.push(run);
         }
     }
-    // Half of the measured maximum, as the issue's target is stated, unless a rate is given.
-    let latency_rate = o.latency_rate.or((best > 0.0).then(|| (best / 2.0).round()));
-    if let (true, Some(rate)) = (o.wants("c2c-latency"), latency_rate) {
-        let rate = Some(rate);
-        process::wait_idle(target.pid()).await;
-        let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window: 0, seconds: o.seconds, rate };
-        report.runs.push(scenarios::c2c(&target, &c).await);
+    // Fractions of the measured maximum and the target's rate, unless rates are given: the
+    // latency a user feels at a steady load below the peak.
+    let mut latency_rates: Vec<(f64, Value)> = o.latency_rates.iter().map(|&r| (r, Value::Null)).collect();
+    if latency_rates.is_empty() && best > 0.0 {
+        let fractions: &[f64] = if o.quick { &[0.5] } else { &[0.25, 0.5, 0.8] };
+        latency_rates.extend(fractions.iter().map(|&f| ((best * f).round(), json!(f))));
+        if let (false, Some(rate)) = (o.quick, target_rate(target.name())) {
+            latency_rates.push((rate, json!("target")));
+        }
+    }
+    if o.wants("c2c-latency") {
+        for (rate, of_best) in latency_rates.into_iter().take(LATENCY_RUNS) {
+            process::wait_idle(target.pid()).await;
+            let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window: 0, seconds: o.seconds, rate: Some(rate) };
+            let mut run = scenarios::c2c(&target, &c).await;
+            run["params"]["of_best"] = of_best;
+            report.runs.push(run);
+        }
     }
     if o.wants("group-fanout") {
-        let groups = [("public-1000", GroupKind::Public, o.public), ("av-10000", GroupKind::AvChatRoom, o.av)];
-        for (label, kind, (members, rate)) in groups {
+        for (label, kind, (members, rate)) in fanout_plan(o) {
             process::wait_idle(target.pid()).await;
             let first_user = take_users(members);
             let f = Fanout { label, kind, first_user, members, senders: 10.min(members), rate, seconds: o.seconds };
             report.runs.push(scenarios::fanout(&target, &f).await);
         }
     }
+}
+
+/// Most c2c-latency runs per target (three fractions of the best rate and the target's rate).
+const LATENCY_RUNS: usize = 4;
+
+/// The C2C rate the performance target holds each parley store to (p99 < 50 ms there).
+fn target_rate(target: &str) -> Option<f64> {
+    match target {
+        "parley-sqlite" => Some(25_000.0),
+        "parley-postgres" => Some(20_000.0),
+        _ => None,
+    }
+}
+
+/// The group fan-out runs: each group at its peak offered rate and (full runs) at a steady rate
+/// a good deal below it, where latency is what counts.
+fn fanout_plan(o: &Options) -> Vec<(&'static str, GroupKind, (usize, f64))> {
+    let mut plan = vec![("public-1000", GroupKind::Public, o.public), ("av-10000", GroupKind::AvChatRoom, o.av)];
+    if !o.quick {
+        plan.push(("public-1000-steady", GroupKind::Public, (o.public.0, 300.0)));
+        plan.push(("av-10000-steady", GroupKind::AvChatRoom, (o.av.0, 50.0)));
+    }
+    plan
 }
 
 /// The webhook scenarios' sizes: c2c-webhook is c2c-throughput at its best window (this run's,
@@ -551,97 +589,23 @@ fn main() {
 /// The README's results table: one row per figure, one column per server, and the ratios.
 fn table(results: &Value) -> String {
     let runs = results["runs"].as_array().cloned().unwrap_or_default();
-    let find = |target: &str, scenario: &str, group: Option<&str>, key: &str| -> Option<Value> {
-        runs.iter()
-            .filter(|r| r["target"] == target && r["scenario"] == scenario)
-            .filter(|r| group.is_none_or(|g| r["params"]["group"] == g))
-            .max_by(|a, b| {
-                a["metrics"][key].as_f64().unwrap_or(0.0).total_cmp(&b["metrics"][key].as_f64().unwrap_or(0.0))
-            })
-            .cloned()
-    };
-    let number = |v: f64| {
-        let rounded = v.round() as i64;
-        let digits = rounded.abs().to_string();
-        let mut grouped = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
-        if rounded < 0 {
-            format!("-{grouped}")
-        } else {
-            grouped
-        }
-    };
-    let ms =
-        |r: &Value, p: &str| r["metrics"]["latency_ms"][p].as_f64().map(|v| format!("{v:.1}")).unwrap_or("–".into());
-    type Cell = fn(&Value, &dyn Fn(f64) -> String, &dyn Fn(&Value, &str) -> String) -> String;
-    let rows: [(&str, &str, Option<&str>, &str, Cell); 7] = [
-        ("C2C throughput, best window: acked msg/s (p99 ms)", "c2c-throughput", None, "acked_per_sec", |r, n, ms| {
-            format!(
-                "{} (w{}, {})",
-                n(r["metrics"]["acked_per_sec"].as_f64().unwrap_or(0.0)),
-                r["params"]["window"],
-                ms(r, "p99")
-            )
-        }),
-        ("C2C at half the best rate: p50 / p99 / p999 ms", "c2c-latency", None, "delivered_per_sec", |r, n, ms| {
-            format!(
-                "{} / {} / {} @ {}/s",
-                ms(r, "p50"),
-                ms(r, "p99"),
-                ms(r, "p999"),
-                n(r["params"]["rate_per_sec"].as_f64().unwrap_or(0.0))
-            )
-        }),
-        (
-            "Public group, 1,000 online members: deliveries/s (p99 ms)",
-            "group-fanout",
-            Some("public-1000"),
-            "deliveries_per_sec",
-            |r, n, ms| format!("{} ({})", n(r["metrics"]["deliveries_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99")),
-        ),
-        (
-            "AVChatRoom, 10,000 online members: deliveries/s (p99 ms)",
-            "group-fanout",
-            Some("av-10000"),
-            "deliveries_per_sec",
-            |r, n, ms| format!("{} ({})", n(r["metrics"]["deliveries_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99")),
-        ),
-        ("Idle connections: server RSS per connection", "connections", None, "open", |r, _, _| {
-            format!("{:.1} KB", r["metrics"]["rss_per_conn_kb"].as_f64().unwrap_or(0.0))
-        }),
-        ("Logins per second", "connections", None, "open", |r, n, _| {
-            n(r["metrics"]["logins_per_sec"].as_f64().unwrap_or(0.0))
-        }),
-        ("REST openim/sendmsg, 64 callers: req/s (p99 ms)", "rest-sendmsg", None, "req_per_sec", |r, n, ms| {
-            format!("{} ({})", n(r["metrics"]["req_per_sec"].as_f64().unwrap_or(0.0)), ms(r, "p99"))
-        }),
-    ];
     let targets = ["parley-sqlite", "parley-postgres", "limit", "ejabberd"];
-    let mut out = String::from("| figure | parley (SQLite) | parley (PostgreSQL) | limit | ejabberd | parley ÷ limit | parley ÷ ejabberd |\n|---|---|---|---|---|---|---|\n");
-    for (label, scenario, group, key, cell) in rows {
-        let mut line = format!("| {label} |");
-        for target in targets {
-            let text = find(target, scenario, group, key).map(|r| cell(&r, &number, &ms)).unwrap_or("–".into());
-            line.push_str(&format!(" {text} |"));
-        }
-        // Ratios of the headline metric (the first number of the cell).
-        let headline = |target: &str| -> Option<f64> {
-            let r = find(target, scenario, group, key)?;
-            let m = &r["metrics"];
-            match scenario {
-                "c2c-latency" => m["latency_ms"]["p99"].as_f64(),
-                "connections" if label.starts_with("Idle") => m["rss_per_conn_kb"].as_f64(),
-                "connections" => m["logins_per_sec"].as_f64(),
-                _ => m[key].as_f64(),
-            }
+    let mut out = String::from(
+        "| figure | parley (SQLite) | parley (PostgreSQL) | limit | ejabberd | parley ÷ limit | parley ÷ ejabberd |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for row in table_rows() {
+        let cell = |target: &str| {
+            let mine: Vec<&Value> = runs.iter().filter(|r| r["target"] == target && r["scenario"] == row.scenario).collect();
+            (row.cell)(&mine)
         };
+        let mut line = format!("| {} |", row.label);
+        for target in targets {
+            line.push_str(&format!(" {} |", cell(target).map(|(text, _)| text).unwrap_or("–".into())));
+        }
+        // Ratios of the headline figure (the cell's first number; p99 for latencies).
         for peer in ["limit", "ejabberd"] {
-            let ratio = match (headline("parley-sqlite"), headline(peer)) {
+            let ratio = match (cell("parley-sqlite").and_then(|c| c.1), cell(peer).and_then(|c| c.1)) {
                 (Some(p), Some(q)) if q > 0.0 => format!("{:.2}", p / q),
                 _ => "–".into(),
             };
@@ -651,6 +615,128 @@ fn table(results: &Value) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One row of the README's table: its runs' scenario, and its cell (text, headline figure) from
+/// one target's runs of that scenario.
+struct Row {
+    label: String,
+    scenario: &'static str,
+    cell: Box<dyn Fn(&[&Value]) -> Option<(String, Option<f64>)>>,
+}
+
+fn table_rows() -> Vec<Row> {
+    let metric = |r: &Value, key: &str| r["metrics"][key].as_f64().unwrap_or(0.0);
+    let ms = |r: &Value, p: &str| r["metrics"]["latency_ms"][p].as_f64().map(|v| format!("{v:.1}")).unwrap_or("–".into());
+    let best = move |runs: &[&Value], key: &str| -> Option<Value> {
+        runs.iter().max_by(|a, b| metric(a, key).total_cmp(&metric(b, key))).map(|r| (*r).clone())
+    };
+    let latencies = move |r: &Value| {
+        let rate = grouped(r["params"]["rate_per_sec"].as_f64().unwrap_or(0.0));
+        let text = format!("{} / {} / {} @ {rate}/s", ms(r, "p50"), ms(r, "p99"), ms(r, "p999"));
+        (text, r["metrics"]["latency_ms"]["p99"].as_f64())
+    };
+    let mut rows = vec![Row {
+        label: "C2C throughput, best window: acked msg/s (window, p99 ms)".into(),
+        scenario: "c2c-throughput",
+        cell: Box::new(move |runs| {
+            let r = best(runs, "acked_per_sec")?;
+            let rate = metric(&r, "acked_per_sec");
+            Some((format!("{} (w{}, {})", grouped(rate), r["params"]["window"], ms(&r, "p99")), Some(rate)))
+        }),
+    }];
+    rows.push(Row {
+        label: "C2C past the best window: acked msg/s at window 64 / 256 (share of the best)".into(),
+        scenario: "c2c-throughput",
+        cell: Box::new(move |runs| {
+            let top = metric(&best(runs, "acked_per_sec")?, "acked_per_sec");
+            let at = |w: u64| runs.iter().find(|r| r["params"]["window"] == w).map(|r| metric(r, "acked_per_sec"));
+            let (w64, w256) = (at(64)?, at(256)?);
+            let share = |v: f64| if top > 0.0 { 100.0 * v / top } else { 0.0 };
+            let text = format!("{} / {} ({:.0} % / {:.0} %)", grouped(w64), grouped(w256), share(w64), share(w256));
+            Some((text, None))
+        }),
+    });
+    for fraction in [0.25, 0.5, 0.8] {
+        rows.push(Row {
+            label: format!("C2C at {:.0} % of the best rate: p50 / p99 / p999 ms", fraction * 100.0),
+            scenario: "c2c-latency",
+            cell: Box::new(move |runs| {
+                let of = |r: &&&Value| r["params"]["of_best"].as_f64() == Some(fraction);
+                // Runs from before the fractions existed were at half the best rate.
+                let old = |r: &&&Value| fraction == 0.5 && r["params"].get("of_best").is_none();
+                runs.iter().find(of).or_else(|| runs.iter().find(old)).map(|r| latencies(r))
+            }),
+        });
+    }
+    rows.push(Row {
+        label: "C2C at the target's rate (SQLite 25,000/s, PostgreSQL 20,000/s): p50 / p99 / p999 ms".into(),
+        scenario: "c2c-latency",
+        cell: Box::new(move |runs| runs.iter().find(|r| r["params"]["of_best"] == "target").map(|r| latencies(r))),
+    });
+    let groups = [
+        ("Public group, 1,000 online members, 1,000 msg/s offered", "public-1000"),
+        ("AVChatRoom, 10,000 online members, 100 msg/s offered", "av-10000"),
+        ("Public group, 1,000 online members, steady 300 msg/s", "public-1000-steady"),
+        ("AVChatRoom, 10,000 online members, steady 50 msg/s", "av-10000-steady"),
+    ];
+    for (label, group) in groups {
+        rows.push(Row {
+            label: format!("{label}: deliveries/s (p50 / p99 ms)"),
+            scenario: "group-fanout",
+            cell: Box::new(move |runs| {
+                let r = runs.iter().find(|r| r["params"]["group"] == group)?;
+                let rate = metric(r, "deliveries_per_sec");
+                Some((format!("{} ({} / {})", grouped(rate), ms(r, "p50"), ms(r, "p99")), Some(rate)))
+            }),
+        });
+    }
+    rows.push(Row {
+        label: "Idle connections: server RSS per connection".into(),
+        scenario: "connections",
+        cell: Box::new(move |runs| {
+            let kb = metric(runs.first()?, "rss_per_conn_kb");
+            Some((format!("{kb:.1} KB"), Some(kb)))
+        }),
+    });
+    rows.push(Row {
+        label: "Logins per second (256 at a time)".into(),
+        scenario: "connections",
+        cell: Box::new(move |runs| {
+            let rate = metric(runs.first()?, "logins_per_sec");
+            Some((grouped(rate), Some(rate)))
+        }),
+    });
+    for callers in [64, 256] {
+        rows.push(Row {
+            label: format!("REST openim/sendmsg, {callers} callers: req/s (p99 ms)"),
+            scenario: "rest-sendmsg",
+            cell: Box::new(move |runs| {
+                let r = runs.iter().find(|r| r["params"]["concurrency"] == callers)?;
+                let rate = metric(r, "req_per_sec");
+                Some((format!("{} ({})", grouped(rate), ms(r, "p99")), Some(rate)))
+            }),
+        });
+    }
+    rows
+}
+
+/// 12345.6 → "12,346".
+fn grouped(v: f64) -> String {
+    let rounded = v.round() as i64;
+    let digits = rounded.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if rounded < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
 }
 
 fn draw_charts(results: &Value, dir: &std::path::Path) {

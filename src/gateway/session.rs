@@ -88,6 +88,10 @@ pub struct Session {
     waiting: Option<super::Hold>,
     /// The client's address, as the connection came in.
     client_ip: String,
+    /// Sends of this session the writer has not answered yet may be at most `session_send_window`:
+    /// past that the session reads no more frames until one is answered, so a client that
+    /// offers more than the server can commit is slowed by TCP, not refused (made on first send).
+    send_window: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,6 +114,7 @@ impl Session {
             queued: QueuedBytes::default(),
             waiting,
             client_ip,
+            send_window: None,
         }
     }
 
@@ -376,9 +381,38 @@ impl Session {
             request.origin = self.origin();
             Ok::<_, MessageError>(request)
         })();
-        // Queue it now, in frame order; only the wait for the commit runs concurrently.
-        let submitted = parsed.and_then(|r| self.app.messages.submit(r));
-        let receipt = match submitted {
+        let request = match parsed {
+            Ok(request) => request,
+            Err(e) => return self.reply(ctx, id, Err(e.into())),
+        };
+        let window = self
+            .send_window
+            .get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.app.config.session_send_window.max(1))))
+            .clone();
+        match window.clone().try_acquire_owned() {
+            Ok(permit) => self.submit_send(id, request, permit, ctx),
+            // `wait`: no frame is read until the window opens, so sends keep their order and
+            // the client's socket fills instead of the writer's queue.
+            Err(_) => ctx.wait(async move { window.acquire_owned().await }.into_actor(self).map(
+                move |permit, act, ctx| match permit {
+                    Ok(permit) => act.submit_send(id, request, permit, ctx),
+                    Err(_) => act.reply(ctx, id, Err(MessageError::Internal.into())),
+                },
+            )),
+        }
+    }
+
+    /// Queues a send now, in frame order; only the wait for its commit runs concurrently. The
+    /// permit goes with it and is given back when the writer is done with it.
+    fn submit_send(
+        &mut self,
+        id: Option<u64>,
+        mut request: SendRequest,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        request.window_permit = Some(Arc::new(permit));
+        let receipt = match self.app.messages.submit(request) {
             Ok(rx) => rx,
             Err(e) => return self.reply(ctx, id, Err(e.into())),
         };

@@ -1,7 +1,12 @@
-//! The C2C writer: one task that takes sends in batches, gives each its conversation seq,
-//! commits the batch in one transaction, then delivers and answers every sender. Being the only
-//! writer of C2C rows, it keeps the last seq of each conversation in memory, and it remembers
-//! recent (sender, recipient, MsgRandom) so a retried send gets the first answer back.
+//! The C2C writer: takes sends in batches, gives each its conversation seq, commits the batch in
+//! one transaction, then delivers and answers every sender. Being the only writer of C2C rows, it
+//! keeps the last seq of each conversation in memory, and it remembers recent (sender, recipient,
+//! MsgRandom) so a retried send gets the first answer back.
+//!
+//! Two halves, pipelined: the `Committer` plans a batch (checks the parties, de-duplicates) and
+//! answers it; the `Writer` runs its transaction in a task of its own. While batch N commits
+//! (and waits for its fsync), batch N+1 is planned; N is answered before N+2 is planned, and
+//! batches are written and answered in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,19 +69,77 @@ pub struct Committer {
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     pusher: crate::push::Pusher,
-    /// Last seq handed out per conversation (only conversations touched since start).
-    seqs: HashMap<Pair, i64>,
     /// Recent sends by dedup key, with what the sender was told.
     recent: DedupWindow,
     dedup_window: i64,
     /// The configuration in force (its retention period changes at run time).
     config: crate::settings::Live<crate::config::Config>,
-    /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
-    /// lists even within one second.
-    clock: i64,
+    /// Sends planned and not yet answered, by dedup key, each with the retries of it that came
+    /// meanwhile: those get the same answer, so a retry never stores a second copy.
+    in_flight: HashMap<DedupKey, Vec<Pending>>,
+    /// The transaction half, while no batch is being written (`None` after a panic: a fresh
+    /// one reloads what it needs from the database).
+    writer: Option<Writer>,
     /// Other nodes write C2C rows too (a cluster): seqs and de-duplication come from the
     /// database, under row locks, instead of this writer's memory.
     shared: bool,
+}
+
+/// The transaction half: the only owner of the seqs handed out and of the activity clock.
+struct Writer {
+    db: DatabaseConnection,
+    webhooks: Arc<crate::webhook::Webhooks>,
+    metrics: Arc<Metrics>,
+    /// Last seq handed out per conversation (only conversations touched since start).
+    seqs: HashMap<Pair, i64>,
+    /// Last activity stamp handed out (microseconds, strictly increasing): orders conversation
+    /// lists even within one second.
+    clock: i64,
+    shared: bool,
+    dedup_window: i64,
+}
+
+/// One planned batch: what its transaction writes and whom it answers afterwards.
+struct Batch {
+    now: i64,
+    planned: Vec<Planned>,
+    acks: HashMap<Pair, i64>,
+    touches: Touches,
+    /// Online-only messages: never stored, delivered and answered after the batch.
+    online_only: Vec<(Pending, c2c_message::Model)>,
+    /// After-send events of sends refused by the checks and of online-only messages: no row
+    /// is stored for them, so they are recorded on their own once the batch is answered.
+    not_stored: Vec<crate::webhook::outbox::Event>,
+}
+
+impl Batch {
+    fn writes_nothing(&self) -> bool {
+        let t = &self.touches;
+        self.planned.is_empty()
+            && self.acks.is_empty()
+            && t.reads.is_empty()
+            && t.edits.is_empty()
+            && t.recounts.is_empty()
+    }
+
+    /// Dedup keys of the sends this batch stores first (not retries of another in it).
+    fn keys(&self) -> Vec<DedupKey> {
+        self.planned.iter().filter(|p| p.duplicate_of.is_none()).filter_map(|p| dedup_key(&p.pending.request)).collect()
+    }
+}
+
+/// What a batch's transaction did to its reads and edits, or why it failed.
+type Written = Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr>;
+
+/// What the writer waits for next.
+enum Step {
+    Written(Result<(Writer, Batch, Written), tokio::task::JoinError>),
+    Received(Option<Vec<Commit>>),
+}
+
+/// The key a send is de-duplicated by (imports de-duplicate on their own terms).
+fn dedup_key(request: &SendRequest) -> Option<DedupKey> {
+    request.import.is_none().then(|| (request.from.clone(), request.to.clone(), request.msg_random))
 }
 
 /// A send accepted into the current batch.
@@ -109,12 +172,13 @@ impl Committer {
             bus,
             metrics,
             pusher,
-            seqs: HashMap::new(),
             recent: DedupWindow::new(config.dedup_window_secs),
             dedup_window: config.dedup_window_secs,
             config: in_force,
-            clock: 0,
+            in_flight: HashMap::new(),
+            writer: None,
         };
+        committer.writer = Some(committer.new_writer());
         committer.warm_dedup().await?;
         Ok(committer)
     }
@@ -149,16 +213,92 @@ impl Committer {
         Ok(())
     }
 
+    fn new_writer(&self) -> Writer {
+        Writer {
+            db: self.db.clone(),
+            webhooks: self.parties.webhooks.clone(),
+            metrics: self.metrics.clone(),
+            seqs: HashMap::new(),
+            clock: 0,
+            shared: self.shared,
+            dedup_window: self.dedup_window,
+        }
+    }
+
     pub async fn run(mut self, mut rx: mpsc::Receiver<Commit>, max_batch: usize) {
         use futures_util::FutureExt;
-        while let Some(batch) = crate::store::batch::next_batch(&mut rx, max_batch).await {
-            // A bug that panics in one batch must not stop every later send: its senders are
-            // refused (their answers are dropped), the seqs in memory are forgotten and reload
-            // from the database, and the writer goes on.
-            if std::panic::AssertUnwindSafe(self.commit_batch(batch)).catch_unwind().await.is_err() {
-                tracing::error!("a commit batch panicked; its senders were refused and the writer goes on");
-                Metrics::add(&self.metrics.commit_failures, 1);
-                self.seqs.clear();
+        // At most two batches: one in its transaction, the next planned and waiting for it.
+        let mut writing: Option<(tokio::task::JoinHandle<(Writer, Batch, Written)>, Vec<DedupKey>)> = None;
+        let mut ready: Option<Batch> = None;
+        let mut open = true;
+        loop {
+            if writing.is_none() {
+                if let Some(batch) = ready.take() {
+                    let writer = self.writer.take().unwrap_or_else(|| self.new_writer());
+                    let keys = batch.keys();
+                    writing = Some((tokio::spawn(writer.write(batch)), keys));
+                }
+            }
+            if writing.is_none() && ready.is_none() && !open {
+                break;
+            }
+            let step = {
+                let written = async {
+                    match writing.as_mut() {
+                        Some((task, _)) => task.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let may_plan = open && ready.is_none();
+                let received = async {
+                    match may_plan {
+                        true => crate::store::batch::next_batch(&mut rx, max_batch).await,
+                        false => std::future::pending().await,
+                    }
+                };
+                // A written batch is answered before more is planned: its sends' retries must
+                // find them in the dedup window.
+                tokio::select! {
+                    biased;
+                    written = written => Step::Written(written),
+                    received = received => Step::Received(received),
+                }
+            };
+            match step {
+                Step::Written(joined) => {
+                    let keys = writing.take().map(|(_, keys)| keys).unwrap_or_default();
+                    match joined {
+                        Ok((writer, batch, written)) => {
+                            self.writer = Some(writer);
+                            // A bug that panics here must not stop every later send: the rest
+                            // of the batch's senders are refused (their answers are dropped).
+                            if std::panic::AssertUnwindSafe(self.answer(batch, written)).catch_unwind().await.is_err() {
+                                tracing::error!("answering a batch panicked; the writer goes on");
+                                Metrics::add(&self.metrics.commit_failures, 1);
+                            }
+                        }
+                        // The transaction's task panicked: its senders are refused (their answers
+                        // were dropped with it) and a fresh writer reloads the seqs it needs.
+                        Err(e) => {
+                            tracing::error!(error = %e, "a commit batch panicked; its senders were refused and the writer goes on");
+                            Metrics::add(&self.metrics.commit_failures, 1);
+                        }
+                    }
+                    // Retries waiting on a send that got no answer are refused with it.
+                    for key in keys {
+                        self.in_flight.remove(&key);
+                    }
+                }
+                Step::Received(None) => open = false,
+                Step::Received(Some(commits)) => {
+                    match std::panic::AssertUnwindSafe(self.plan(commits)).catch_unwind().await {
+                        Ok(batch) => ready = Some(batch),
+                        Err(_) => {
+                            tracing::error!("planning a batch panicked; its senders were refused and the writer goes on");
+                            Metrics::add(&self.metrics.commit_failures, 1);
+                        }
+                    }
+                }
             }
         }
         tracing::info!("message writer drained and stopped");
@@ -194,36 +334,39 @@ impl Committer {
         profiles.card(&request.from).await.map_err(|e| internal(&e))
     }
 
-    async fn commit_batch(&mut self, batch: Vec<Commit>) {
+    /// Checks and de-duplicates a batch's sends; answers at once the ones refused or already
+    /// stored. Nothing here writes.
+    async fn plan(&mut self, commits: Vec<Commit>) -> Batch {
         let now = crate::now_secs();
         self.recent.expire(now);
-        let mut planned: Vec<Planned> = Vec::new();
-        let mut online_only: Vec<(Pending, c2c_message::Model)> = Vec::new();
-        let mut acks: HashMap<Pair, i64> = HashMap::new();
+        let mut batch = Batch {
+            now,
+            planned: Vec::new(),
+            acks: HashMap::new(),
+            touches: Touches::default(),
+            online_only: Vec::new(),
+            not_stored: Vec::new(),
+        };
         let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
-        let mut touches = Touches::default();
-        // After-send events of sends refused by the checks and of online-only messages: no row
-        // is stored for them, so they are recorded on their own once the batch is answered.
-        let mut not_stored = Vec::new();
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         let config = self.config.get();
-        for item in batch {
+        for item in commits {
             let pending = match item {
                 Commit::Ack { owner, peer, seq } => {
-                    let entry = acks.entry((owner, peer)).or_insert(seq);
+                    let entry = batch.acks.entry((owner, peer)).or_insert(seq);
                     *entry = (*entry).max(seq);
                     continue;
                 }
                 Commit::Read(read) => {
-                    touches.reads.push(*read);
+                    batch.touches.reads.push(*read);
                     continue;
                 }
                 Commit::Edit(edit) => {
-                    touches.edits.push(*edit);
+                    batch.touches.edits.push(*edit);
                     continue;
                 }
                 Commit::Recount(pairs) => {
-                    touches.recounts.extend(pairs);
+                    batch.touches.recounts.extend(pairs);
                     continue;
                 }
                 Commit::Send(pending) => *pending,
@@ -234,17 +377,22 @@ impl Committer {
                 Err(e) => {
                     if request.callbacks.after && after_on {
                         let row = new_row(request, &Card::default(), now, &config);
-                        not_stored.push(super::gate::after_send(&row, &request.origin, Some(&e), false));
+                        batch.not_stored.push(super::gate::after_send(&row, &request.origin, Some(&e), false));
                     }
                     let _ = pending.reply.send(Err(e));
                     continue;
                 }
             };
-            let key = (request.from.clone(), request.to.clone(), request.msg_random);
-            if request.import.is_none() {
+            let key = dedup_key(request);
+            if let Some(key) = &key {
                 if let Some(receipt) = self.recent.get(&request.from, &request.to, request.msg_random) {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
                     let _ = pending.reply.send(Ok(receipt));
+                    continue;
+                }
+                // A retry of a send an earlier batch is still writing: answered with it.
+                if let Some(retries) = self.in_flight.get_mut(key) {
+                    retries.push(pending);
                     continue;
                 }
             }
@@ -253,29 +401,27 @@ impl Committer {
                 // very batch is recognised too.
                 let row = new_row(request, &sender, now, &config);
                 self.recent.remember(&request.from, &request.to, request.msg_random, now, &receipt(&row, true));
-                online_only.push((pending, row));
+                batch.online_only.push((pending, row));
                 continue;
             }
-            let duplicate_of = if request.import.is_none() { batch_keys.get(&key).copied() } else { None };
-            if duplicate_of.is_none() && request.import.is_none() {
-                batch_keys.insert(key, planned.len());
+            let duplicate_of = key.as_ref().and_then(|key| batch_keys.get(key).copied());
+            if let (None, Some(key)) = (duplicate_of, key) {
+                batch_keys.insert(key, batch.planned.len());
             }
             let row = new_row(request, &sender, now, &config);
-            planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
+            batch.planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
         }
+        // In flight from here until answered (or lost with a panicked transaction).
+        for key in batch.keys() {
+            self.in_flight.insert(key, Vec::new());
+        }
+        batch
+    }
 
-        let untouched = touches.reads.is_empty() && touches.edits.is_empty() && touches.recounts.is_empty();
-        let stored = if planned.is_empty() && acks.is_empty() && untouched {
-            Ok((Vec::new(), Vec::new()))
-        } else {
-            let started = Instant::now();
-            let stored = self.store(&mut planned, &acks, &touches, now).await;
-            Metrics::add(&self.metrics.commit_batches, 1);
-            Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
-            self.metrics.observe_commit(planned.len(), started.elapsed());
-            stored
-        };
-        match stored {
+    /// After the batch's transaction: remembers, delivers and answers.
+    async fn answer(&mut self, batch: Batch, written: Written) {
+        let Batch { now, planned, touches, online_only, mut not_stored, .. } = batch;
+        match written {
             Ok((read_outcomes, edit_outcomes)) => {
                 self.finish(planned, now);
                 self.answer_touches(touches, read_outcomes, edit_outcomes, now);
@@ -283,11 +429,13 @@ impl Committer {
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch refused");
                 Metrics::add(&self.metrics.commit_failures, 1);
-                for p in &planned {
-                    self.seqs.remove(&pair(&p.row.from_account, &p.row.to_account));
-                }
                 let refused = || MessageError::Unavailable(crate::store::failure_cause(&e));
                 for p in planned {
+                    if let Some(retries) = dedup_key(&p.pending.request).and_then(|key| self.in_flight.remove(&key)) {
+                        for retry in retries {
+                            let _ = retry.reply.send(Err(refused()));
+                        }
+                    }
                     let _ = p.pending.reply.send(Err(refused()));
                 }
                 for read in touches.reads {
@@ -298,6 +446,7 @@ impl Committer {
                 }
             }
         }
+        let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         if !online_only.is_empty() {
             for (pending, row) in &online_only {
                 self.deliver(&pending.request, &event::c2c_frame(row));
@@ -354,6 +503,28 @@ impl Committer {
         }
     }
 
+}
+
+impl Writer {
+    /// Runs the batch's transaction (none when it writes nothing); a failed one forgets the
+    /// seqs it handed out, so the next batch reloads them from the database.
+    async fn write(mut self, mut batch: Batch) -> (Writer, Batch, Written) {
+        if batch.writes_nothing() {
+            return (self, batch, Ok((Vec::new(), Vec::new())));
+        }
+        let started = Instant::now();
+        let written = self.store(&mut batch.planned, &batch.acks, &batch.touches, batch.now).await;
+        Metrics::add(&self.metrics.commit_batches, 1);
+        Metrics::add(&self.metrics.commit_micros_total, started.elapsed().as_micros() as u64);
+        self.metrics.observe_commit(batch.planned.len(), started.elapsed());
+        if written.is_err() {
+            for p in &batch.planned {
+                self.seqs.remove(&pair(&p.row.from_account, &p.row.to_account));
+            }
+        }
+        (self, batch, written)
+    }
+
     fn tick(&mut self) -> i64 {
         let micros = crate::now_micros();
         self.clock = micros.max(self.clock + 1);
@@ -398,7 +569,7 @@ impl Committer {
         let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
         let mut rows = Vec::new();
         let mut events = Vec::new();
-        let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
+        let after_on = self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         for p in planned.iter_mut() {
             if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
                 continue;
@@ -498,7 +669,7 @@ impl Committer {
         for (owner, peer) in &touches.recounts {
             edit::recount(&txn, owner, peer, now).await?;
         }
-        let hooks = &self.parties.webhooks;
+        let hooks = &self.webhooks;
         if hooks.fires(crate::webhook::command::C2C_AFTER_READ) {
             let moved = touches.reads.iter().zip(&read_outcomes).filter(|(_, outcome)| outcome.moved);
             events.extend(moved.map(|(read, _)| super::gate::after_read(read, now)));
@@ -512,10 +683,10 @@ impl Committer {
         }
         // The after-events commit with their changes, or not at all.
         let recorded = !events.is_empty();
-        self.parties.webhooks.record(&txn, events).await?;
+        self.webhooks.record(&txn, events).await?;
         txn.commit().await?;
         if recorded {
-            self.parties.webhooks.committed();
+            self.webhooks.committed();
         }
         if !self.shared {
             self.seqs.extend(next);
@@ -523,6 +694,9 @@ impl Committer {
         Ok((read_outcomes, edit_outcomes))
     }
 
+}
+
+impl Committer {
     /// After the commit: remember for dedup, deliver, answer.
     fn finish(&mut self, planned: Vec<Planned>, now: i64) {
         let mut receipts: Vec<Option<Receipt>> = Vec::with_capacity(planned.len());
@@ -563,6 +737,14 @@ impl Committer {
                     Some(r)
                 }
             };
+            if p.duplicate_of.is_none() {
+                let retries = dedup_key(&p.pending.request).and_then(|key| self.in_flight.remove(&key));
+                for retry in retries.unwrap_or_default() {
+                    Metrics::add(&self.metrics.c2c_duplicates, 1);
+                    let answer = result.clone().map(|r| Receipt { duplicate: true, ..r });
+                    let _ = retry.reply.send(answer.ok_or(MessageError::Internal));
+                }
+            }
             receipts.push(result.clone());
             let _ = p.pending.reply.send(result.ok_or(MessageError::Internal));
         }

@@ -225,6 +225,8 @@ pub struct SendRequest {
     /// Which of the C2C webhooks fire for it (none for batch sends and imports; REST
     /// `ForbidCallbackControl` turns them off one by one).
     pub callbacks: Callbacks,
+    /// A place in the sending session's window, given back when the writer drops the request.
+    pub window_permit: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// Which of a send's webhooks fire.
@@ -278,6 +280,7 @@ impl SendRequest {
             push: true,
             origin: crate::webhook::Origin::default(),
             callbacks: Callbacks::ALL,
+            window_permit: None,
         }
     }
 }
@@ -309,7 +312,7 @@ pub const MAX_HISTORY_PAGE: u64 = 100;
 /// Batch sends reach at most this many recipients.
 pub const MAX_BATCH_RECIPIENTS: usize = 500;
 /// Pending commits before senders are told to retry.
-const COMMIT_QUEUE: usize = 16_384;
+const COMMIT_QUEUE: usize = 32_768;
 
 pub fn msg_key(msg_seq: u32, msg_random: u32, msg_time: i64) -> String {
     format!("{msg_seq}_{msg_random}_{msg_time}")

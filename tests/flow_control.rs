@@ -1,0 +1,132 @@
+//! Flow control of C2C sends: a session that offers more than the writer has answered is read no
+//! further (TCP pushes back) instead of being refused, and a retry of a send whose batch is still
+//! being written is answered with that send, never stored twice. The writer is stalled by holding
+//! the database's write lock from outside (SQLite) or a lock on the message table (PostgreSQL).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use serde_json::{json, Value};
+
+/// Holds what keeps the server's C2C writer from committing, until dropped or released.
+enum Stall {
+    Sqlite(DatabaseConnection),
+    Postgres(DatabaseTransaction),
+}
+
+impl Stall {
+    async fn start(server: &Server) -> Stall {
+        match &server.store.database_url {
+            Some(url) => {
+                let db = Database::connect(url.as_str()).await.unwrap();
+                let txn = db.begin().await.unwrap();
+                txn.execute_unprepared("LOCK TABLE c2c_message IN EXCLUSIVE MODE").await.unwrap();
+                Stall::Postgres(txn)
+            }
+            None => {
+                let path = server.store.data_dir.join("parley.db");
+                let mut options = sea_orm::ConnectOptions::new(format!("sqlite://{}", path.display()));
+                options.max_connections(1).min_connections(1);
+                let db = Database::connect(options).await.unwrap();
+                db.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+                Stall::Sqlite(db)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Stall::Sqlite(db) => {
+                db.execute_unprepared("ROLLBACK").await.unwrap();
+                db.close().await.unwrap();
+            }
+            Stall::Postgres(txn) => txn.rollback().await.unwrap(),
+        }
+    }
+}
+
+fn send_frame(id: u64, to: &str, random: u32, text: &str) -> String {
+    json!({"id": id, "cmd": "send_msg", "data": {"To_Account": to, "MsgRandom": random, "MsgBody": text_body(text)}})
+        .to_string()
+}
+
+/// Every frame that arrives within `wait` of the last one, until `done` says enough.
+async fn frames_until(client: &mut Client, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while !done(&frames) {
+        match client.next_frame(Duration::from_secs(20)).await {
+            Some(frame) => frames.push(frame),
+            None => panic!("stopped after {} frames: {frames:?}", frames.len()),
+        }
+    }
+    frames
+}
+
+fn answer(frames: &[Value], id: u64) -> Option<&Value> {
+    frames.iter().find(|f| f.get("event").is_none() && f["id"] == id)
+}
+
+#[actix_rt::test]
+async fn a_session_past_its_send_window_is_read_no_further_and_loses_nothing() {
+    let server = Server::start_with_toml("session_send_window = 2\n");
+    server.import(&["flow_ann", "flow_bob"]).await;
+    let mut ann = server.login("flow_ann", "iPhone").await;
+    // Warm: the sender's checks are cached and the conversation has its first seq.
+    assert_eq!(ann.send_text_msg("flow_bob", "first").await["code"], 0);
+
+    let stall = Stall::start(&server).await;
+    for i in 0..5u64 {
+        ann.send_text(&send_frame(100 + i, "flow_bob", 5000 + i as u32, &format!("m{i}"))).await;
+    }
+    ann.send_text(&json!({"id": 200, "cmd": "heartbeat", "data": {}}).to_string()).await;
+    // Two sends wait for the stalled writer; the third and everything after it stay unread, the
+    // heartbeat included (without the window it would be answered at once).
+    let early = ann.next_frame(Duration::from_millis(800)).await;
+    assert!(early.is_none(), "nothing is answered while the window is full: {early:?}");
+    stall.release().await;
+
+    let frames = frames_until(&mut ann, |f| (100..105).chain([200]).all(|id| answer(f, id).is_some())).await;
+    let seqs: Vec<i64> = (100..105)
+        .map(|id| {
+            let reply = answer(&frames, id).unwrap();
+            assert_eq!(reply["code"], 0, "no send is refused: {reply}");
+            reply["data"]["Seq"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4, 5, 6], "stored in the order sent");
+    let mut bob = server.login("flow_bob", "Android").await;
+    let mut texts = texts(&history(&mut bob, "flow_ann").await);
+    texts.reverse();
+    assert_eq!(texts, ["first", "m0", "m1", "m2", "m3", "m4"], "each stored once");
+}
+
+#[actix_rt::test]
+async fn a_retry_of_a_send_still_being_written_is_answered_with_it() {
+    let server = Server::start();
+    server.import(&["flow_cat", "flow_dan"]).await;
+    let mut cat = server.login("flow_cat", "iPhone").await;
+    assert_eq!(cat.send_text_msg("flow_dan", "first").await["code"], 0);
+
+    let stall = Stall::start(&server).await;
+    cat.send_text(&send_frame(100, "flow_dan", 777, "once")).await;
+    // The first send's batch is in its transaction (held by the stall) when the retry comes:
+    // the retry is planned into the next batch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cat.send_text(&send_frame(101, "flow_dan", 777, "once")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stall.release().await;
+
+    let frames = frames_until(&mut cat, |f| answer(f, 100).is_some() && answer(f, 101).is_some()).await;
+    let (first, retry) = (answer(&frames, 100).unwrap(), answer(&frames, 101).unwrap());
+    assert_eq!(first["code"], 0, "{first}");
+    assert_eq!(retry["code"], 0, "{retry}");
+    assert_eq!(first["data"]["Seq"], 2, "{first}");
+    assert_eq!(retry["data"]["Seq"], first["data"]["Seq"], "the retry gets the first send's answer: {retry}");
+    assert_eq!(retry["data"]["MsgKey"], first["data"]["MsgKey"], "{retry}");
+    assert_eq!(retry["data"]["Duplicate"], true, "{retry}");
+    let mut dan = server.login("flow_dan", "Android").await;
+    assert_eq!(texts(&history(&mut dan, "flow_cat").await), ["once", "first"], "stored once");
+}
