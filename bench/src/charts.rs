@@ -29,11 +29,12 @@ const PLOT_WIDTH: u32 = 715;
 const HEADER_HEIGHT: u32 = 62;
 
 /// Targets in the order they are drawn, with their fixed colors.
-const KNOWN_TARGETS: [(&str, RGBColor); 4] = [
+const KNOWN_TARGETS: [(&str, RGBColor); 5] = [
     ("parley-sqlite", RGBColor(31, 119, 180)),
     ("parley-postgres", RGBColor(255, 127, 14)),
     ("limit", RGBColor(120, 120, 120)),
     ("ejabberd", RGBColor(44, 160, 44)),
+    ("ejabberd-mnesia", RGBColor(214, 39, 40)),
 ];
 /// Colors for targets outside `KNOWN_TARGETS`, in order of first appearance.
 const EXTRA_COLORS: [RGBColor; 5] = [

@@ -61,7 +61,7 @@ pub trait Conn: Send + 'static {
 /// One server under test.
 pub trait Target: Send + Sync + 'static {
     type Conn: Conn;
-    /// "parley-sqlite", "parley-postgres", "limit" or "ejabberd".
+    /// "parley-sqlite", "parley-postgres", "parley-cluster", "limit", "ejabberd" or "ejabberd-mnesia".
     fn name(&self) -> &str;
     /// The server's process, for its CPU time and RSS (None when it cannot be found).
     fn pid(&self) -> Option<u32>;

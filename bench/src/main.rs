@@ -1,5 +1,6 @@
 //! parley-bench: measures a release `parley` next to the bare network limit (a minimal
-//! WebSocket relay, `limit.rs`) and ejabberd, driving all of them with the same loops
+//! WebSocket relay, `limit.rs`) and ejabberd in two configurations (MAM on SQLite; its default
+//! Mnesia storage without MAM), driving all of them with the same loops
 //! (`scenarios.rs`) through the same two traits (`client.rs`).
 //!
 //! `parley-bench [--quick] [options]` runs the scenarios and writes the results JSON;
@@ -40,9 +41,10 @@ usage: parley-bench [--quick] [--server PATH] [--database-url URL] [--redis-url 
        parley-bench table [RESULTS_JSON]     (the README's results table, in Markdown)
        parley-bench webhook-table [RESULTS_JSON]   (the README's webhook tables)
        parley-bench webhook-backend [ADDR]   (the fast app backend the webhook scenarios call)
-       parley-bench xmpp-check     (checks the XMPP client against a running ejabberd)
-targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit, ejabberd,
-         parley-cluster (two nodes on PostgreSQL and Redis, users alternating between them; C2C only;
+       parley-bench xmpp-check [ejabberd|ejabberd-mnesia]   (checks the XMPP client against a running ejabberd)
+targets: parley-sqlite, parley-postgres (needs --database-url of a PostgreSQL admin database), limit,
+         ejabberd (MAM and offline storage on SQLite), ejabberd-mnesia (ejabberd's default Mnesia storage, no MAM;
+         both from bench/ejabberd/setup), parley-cluster (two nodes on PostgreSQL and Redis, users alternating between them; C2C only;
          needs --database-url and --redis-url)
 scenarios: c2c-throughput, c2c-latency, group-fanout, connections, rest-sendmsg,
            c2c-webhook (parley-sqlite: C2C throughput at c2c-throughput's best window — of this run, else the
@@ -81,6 +83,9 @@ struct Options {
     public: (usize, f64),
     av: (usize, f64),
 }
+
+/// What parley (SQLite) is compared with: the ratios of the results JSON and of the table.
+const PEERS: [&str; 3] = ["limit", "ejabberd", "ejabberd-mnesia"];
 
 /// Flags that take a value.
 const VALUED: [&str; 15] = [
@@ -129,8 +134,8 @@ fn options(args: &[String]) -> Options {
     let database_url = get("--database-url").or_else(|| std::env::var("PARLEY_BENCH_DATABASE_URL").ok());
     let default_targets = match (quick, database_url.is_some()) {
         (true, _) => "parley-sqlite,limit",
-        (false, true) => "parley-sqlite,parley-postgres,limit,ejabberd",
-        (false, false) => "parley-sqlite,limit,ejabberd",
+        (false, true) => "parley-sqlite,parley-postgres,limit,ejabberd,ejabberd-mnesia",
+        (false, false) => "parley-sqlite,limit,ejabberd,ejabberd-mnesia",
     };
     Options {
         quick,
@@ -414,13 +419,15 @@ async fn run(o: &Options) -> Report {
                 }
                 Err(e) => report.pending.push(format!("limit: could not start: {e}")),
             },
-            "ejabberd" => {
-                if tokio::net::TcpStream::connect("127.0.0.1:5222").await.is_ok() {
-                    run_target(Arc::new(xmpp::Ejabberd::new()), o, &mut report, connections, None).await;
+            "ejabberd" | "ejabberd-mnesia" => {
+                let target = xmpp::Ejabberd::named(name).expect("an ejabberd target");
+                let c2s = target.c2s();
+                if tokio::net::TcpStream::connect(c2s).await.is_err() {
+                    report.pending.push(format!("{name}: nothing answers on {c2s} (run bench/ejabberd/setup)"));
+                } else if let Err(e) = target.check().await {
+                    report.pending.push(format!("{name}: {e} (run bench/ejabberd/setup)"));
                 } else {
-                    report
-                        .pending
-                        .push("ejabberd: nothing answers on 127.0.0.1:5222 (run bench/ejabberd/setup)".into());
+                    run_target(Arc::new(target), o, &mut report, connections, None).await;
                 }
             }
             other => report.pending.push(format!("unknown target {other}")),
@@ -459,7 +466,8 @@ fn machine() -> Value {
     })
 }
 
-/// The figures the README quotes, as ratios of parley (SQLite) to the limit and to ejabberd.
+/// The figures the README quotes, as ratios of parley (SQLite) to the limit and to ejabberd (both
+/// configurations).
 fn ratios(runs: &[Value]) -> Value {
     let best = |target: &str, scenario: &str, metric: &str, group: Option<&str>| -> Option<f64> {
         runs.iter()
@@ -479,7 +487,7 @@ fn ratios(runs: &[Value]) -> Value {
     for (name, scenario, metric, group) in figures {
         let parley = best("parley-sqlite", scenario, metric, group);
         let mut entry = serde_json::Map::new();
-        for peer in ["limit", "ejabberd"] {
+        for peer in PEERS {
             if let (Some(p), Some(q)) = (parley, best(peer, scenario, metric, group)) {
                 if q > 0.0 {
                     entry.insert(format!("parley_to_{peer}"), json!((p / q * 1000.0).round() / 1000.0));
@@ -519,7 +527,14 @@ fn main() {
                 Err(e) => eprintln!("chart not drawn: {e}"),
             }
         }
-        Some("xmpp-check") => runtime.block_on(xmpp_check::run()).unwrap(),
+        Some("xmpp-check") => {
+            let name = args.get(1).map(String::as_str).unwrap_or("ejabberd");
+            let Some(target) = xmpp::Ejabberd::named(name) else {
+                eprintln!("xmpp-check: unknown target {name} (one of {})", xmpp::TARGETS.join(", "));
+                std::process::exit(2);
+            };
+            runtime.block_on(xmpp_check::run(target)).unwrap()
+        }
         Some("webhook-backend") => {
             let listen = args.get(1).filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:0".into());
             let lifeline = args.iter().any(|a| a == "--lifeline");
@@ -589,10 +604,10 @@ fn main() {
 /// The README's results table: one row per figure, one column per server, and the ratios.
 fn table(results: &Value) -> String {
     let runs = results["runs"].as_array().cloned().unwrap_or_default();
-    let targets = ["parley-sqlite", "parley-postgres", "limit", "ejabberd"];
+    let targets = ["parley-sqlite", "parley-postgres", "limit", "ejabberd", "ejabberd-mnesia"];
     let mut out = String::from(
-        "| figure | parley (SQLite) | parley (PostgreSQL) | limit | ejabberd | parley ÷ limit | parley ÷ ejabberd |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| figure | parley (SQLite) | parley (PostgreSQL) | limit | ejabberd (SQLite MAM) | ejabberd (Mnesia) \
+         | parley ÷ limit | parley ÷ ejabberd | parley ÷ ejabberd (Mnesia) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in table_rows() {
         let cell = |target: &str| {
@@ -604,7 +619,7 @@ fn table(results: &Value) -> String {
             line.push_str(&format!(" {} |", cell(target).map(|(text, _)| text).unwrap_or("–".into())));
         }
         // Ratios of the headline figure (the cell's first number; p99 for latencies).
-        for peer in ["limit", "ejabberd"] {
+        for peer in ["limit", "ejabberd", "ejabberd-mnesia"] {
             let ratio = match (cell("parley-sqlite").and_then(|c| c.1), cell(peer).and_then(|c| c.1)) {
                 (Some(p), Some(q)) if q > 0.0 => format!("{:.2}", p / q),
                 _ => "–".into(),

@@ -1,6 +1,9 @@
 //! ejabberd as the benchmark's peer: a small hand-written XMPP client (c2s over plain TCP, SASL
 //! PLAIN, resource binding, XEP-0198 stream management for acks, XEP-0045 MUC for groups) and
-//! the `Target` that drives the server through its HTTP API (mod_http_api on 127.0.0.1:5280).
+//! the `Target` that drives the server through its HTTP API (mod_http_api). Two nodes, set up
+//! side by side by `bench/ejabberd/setup`: `ejabberd` (MAM and offline storage on SQLite; c2s
+//! 127.0.0.1:5222, API 5280) and `ejabberd-mnesia` (ejabberd's defaults: Mnesia, no MAM; c2s
+//! 127.0.0.1:5322, API 5380).
 //!
 //! No XML library: the server's output is split into top-level elements of the stream by a small
 //! incremental scanner (tags, quotes, self-closing elements, nesting, `<?xml?>`), and the few
@@ -672,10 +675,17 @@ fn base64(input: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // The server.
 
-/// ejabberd on 127.0.0.1 as set up by `bench/ejabberd/setup`: c2s on 5222, HTTP API on 5280.
+/// One ejabberd node on 127.0.0.1 as set up by `bench/ejabberd/setup`.
+#[derive(Clone, Copy)]
 pub struct Ejabberd {
+    /// The benchmark target's name: "ejabberd" or "ejabberd-mnesia".
+    name: &'static str,
+    /// The Erlang node (how its beam.smp is found).
+    node: &'static str,
     c2s: SocketAddr,
     api: SocketAddr,
+    /// mod_mam is loaded (rooms of public groups get an archive).
+    mam: bool,
 }
 
 impl Default for Ejabberd {
@@ -684,9 +694,59 @@ impl Default for Ejabberd {
     }
 }
 
+/// The benchmark's ejabberd targets, as `Ejabberd::named` knows them.
+pub const TARGETS: [&str; 2] = ["ejabberd", "ejabberd-mnesia"];
+
 impl Ejabberd {
+    /// `ejabberd`: node ejabberd@localhost (bench/ejabberd/ejabberd.yml): MAM and offline
+    /// storage on SQLite, accounts and rooms in Mnesia; c2s on 5222, HTTP API on 5280.
     pub fn new() -> Self {
-        Self { c2s: SocketAddr::from(([127, 0, 0, 1], 5222)), api: SocketAddr::from(([127, 0, 0, 1], 5280)) }
+        Self {
+            name: "ejabberd",
+            node: "ejabberd@localhost",
+            c2s: SocketAddr::from(([127, 0, 0, 1], 5222)),
+            api: SocketAddr::from(([127, 0, 0, 1], 5280)),
+            mam: true,
+        }
+    }
+
+    /// `ejabberd-mnesia`: node ejabberd-mnesia@localhost (bench/ejabberd/ejabberd-mnesia.yml):
+    /// ejabberd's default storage, Mnesia for everything (offline messages too), no MAM; c2s on
+    /// 5322, HTTP API on 5380.
+    pub fn mnesia() -> Self {
+        Self {
+            name: "ejabberd-mnesia",
+            node: "ejabberd-mnesia@localhost",
+            c2s: SocketAddr::from(([127, 0, 0, 1], 5322)),
+            api: SocketAddr::from(([127, 0, 0, 1], 5380)),
+            mam: false,
+        }
+    }
+
+    /// The target called `name` (one of `TARGETS`).
+    pub fn named(name: &str) -> Option<Self> {
+        [Self::new(), Self::mnesia()].into_iter().find(|e| e.name == name)
+    }
+
+    /// Where its c2s listener is.
+    pub fn c2s(&self) -> SocketAddr {
+        self.c2s
+    }
+
+    /// Makes sure the node behind the ports is this target's: the API's `status` names the
+    /// node (a node of the other configuration, or an old one, must not be measured under
+    /// this name).
+    pub async fn check(&self) -> io::Result<()> {
+        let (status, body) = self.api("status", &serde_json::json!({})).await?;
+        // "The node ejabberd@localhost is started. ..." (the name quoted when it has a '-').
+        if status == 200 && body.replace('\'', "").contains(&format!("node {} is started", self.node)) {
+            Ok(())
+        } else {
+            Err(protocol_error(format!(
+                "{}: the API answers HTTP {status} {body}, expected node {}",
+                self.name, self.node
+            )))
+        }
     }
 
     /// Calls command `command` of mod_http_api with a JSON body; returns (HTTP status, body).
@@ -722,11 +782,11 @@ impl Target for Ejabberd {
     type Conn = XmppConn;
 
     fn name(&self) -> &str {
-        "ejabberd"
+        self.name
     }
 
     fn pid(&self) -> Option<u32> {
-        beam_pid()
+        beam_pid(self.node)
     }
 
     async fn prepare_users(&self, count: usize) -> io::Result<()> {
@@ -739,7 +799,7 @@ impl Target for Ejabberd {
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..32 {
             let queue = Arc::clone(&queue);
-            let server = Self { c2s: self.c2s, api: self.api };
+            let server = *self;
             workers.spawn(async move {
                 loop {
                     let next = queue.lock().map_err(|_| io::Error::other("poisoned queue"))?.pop();
@@ -763,7 +823,9 @@ impl Target for Ejabberd {
     }
 
     async fn create_group(&self, id: &str, kind: GroupKind, _owner: &str, _members: &[String]) -> io::Result<()> {
-        let mam = if kind == GroupKind::Public { "true" } else { "false" };
+        // Public groups keep an archive where MAM is on (the SQLite node); no room has one on the
+        // Mnesia node, which runs without mod_mam.
+        let mam = if self.mam && kind == GroupKind::Public { "true" } else { "false" };
         let max_users = ROOM_MAX_USERS.to_string();
         let options = [
             ("mam", mam),
@@ -797,8 +859,8 @@ impl Target for Ejabberd {
     }
 }
 
-/// The beam.smp process running the node `ejabberd@localhost`.
-pub fn beam_pid() -> Option<u32> {
+/// The beam.smp process running the Erlang node `node` (e.g. "ejabberd@localhost").
+pub fn beam_pid(node: &str) -> Option<u32> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -808,7 +870,7 @@ pub fn beam_pid() -> Option<u32> {
         };
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
         let is_beam = args.first().is_some_and(|a| a.ends_with(b"beam.smp"));
-        let is_node = args.windows(2).any(|w| (w[0] == b"-sname" || w[0] == b"-name") && w[1] == b"ejabberd@localhost");
+        let is_node = args.windows(2).any(|w| (w[0] == b"-sname" || w[0] == b"-name") && w[1] == node.as_bytes());
         if is_beam && is_node {
             return Some(pid);
         }

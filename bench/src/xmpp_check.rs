@@ -14,10 +14,10 @@ use crate::xmpp::{Ejabberd, XmppConn};
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn run() -> io::Result<()> {
-    let target = Ejabberd::new();
+pub async fn run(target: Ejabberd) -> io::Result<()> {
+    target.check().await?;
     let pid = target.pid();
-    println!("ejabberd beam pid: {pid:?}");
+    println!("{} beam pid: {pid:?}", target.name());
     let started = Instant::now();
     target.prepare_users(8).await?;
     println!("prepare_users(8): {:?}", started.elapsed());
@@ -93,7 +93,6 @@ pub async fn run() -> io::Result<()> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..8usize {
-        let target = Ejabberd::new();
         tasks.spawn(async move {
             let mut conns = Vec::new();
             for i in (worker..logins).step_by(8) {
@@ -134,8 +133,8 @@ async fn big_room(target: &Ejabberd, n: usize) -> io::Result<()> {
     for worker in 0..8usize {
         let members = members.clone();
         let room = room.clone();
+        let target = *target;
         tasks.spawn(async move {
-            let target = Ejabberd::new();
             let mut conns = Vec::new();
             for i in (worker..members.len()).step_by(8) {
                 let source = Ipv4Addr::new(127, 0, 2 + (i / 250) as u8, (i % 250) as u8 + 1);
