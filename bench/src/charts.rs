@@ -599,7 +599,7 @@ fn latency_chart(runs: &Runs, path: &Path) -> io::Result<bool> {
         }
         if let Some(rate) = common_param(&latency_runs, "rate_per_sec") {
             parts.push(format!("{} msg/s offered", fmt_param(rate)));
-        } else if latency_runs.iter().any(half) {
+        } else if latency_runs.iter().any(|r| half(r)) {
             parts.push("at half of each target's best rate".to_string());
         }
         subtitle = parts.join(", ");
