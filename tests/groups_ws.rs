@@ -612,6 +612,76 @@ async fn a_message_reaches_every_other_session_once_in_seq_order() {
     assert_eq!(got, want, "group_msg seqs per session (the sending session excepted)");
 }
 
+/// Messages admitted in one tick go to each session in one batch: every session still gets each
+/// of them once, in seq order, except those it sent itself (a REST send has no session).
+#[actix_rt::test]
+async fn messages_of_one_tick_reach_every_other_session_once_in_seq_order() {
+    // A long tick, so that every send below is fanned out in the same one.
+    let server = Server::start_with_toml("group_flush_ms = 700\n");
+    server.import(&["ann", "bob", "cat"]).await;
+    let group = group_with(&server, "Public", "ann", &["bob", "cat"]).await;
+    let mut sessions: Vec<(&str, Client)> = Vec::new();
+    for (name, user, platform) in
+        [("ann", "ann", "Android"), ("ann web", "ann", "Web"), ("bob", "bob", "Android"), ("cat", "cat", "Android")]
+    {
+        sessions.push((name, server.login(user, platform).await));
+    }
+
+    // ann's and bob's first sessions send two each without waiting; cat sends two over REST.
+    let mut requests = Vec::new();
+    for (sender, text) in [(0, "a1"), (2, "b1"), (0, "a2"), (2, "b2")] {
+        let data = json!({"GroupId": group, "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
+        let id = sessions[sender].1.send_request("group_open_http_svc/send_group_msg", data).await;
+        requests.push((sender, id, text));
+    }
+    let rest = join_all(["c1", "c2"].map(|text| {
+        let body =
+            json!({"GroupId": group, "From_Account": "cat", "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
+        server.rest("group_open_http_svc/send_group_msg", body)
+    }))
+    .await;
+    // (sending session, if any; sender; seq; text)
+    let mut sent: Vec<(Option<usize>, &str, i64, &str)> = Vec::new();
+    for (answer, text) in rest.iter().zip(["c1", "c2"]) {
+        assert_eq!(answer["ErrorCode"], 0, "REST {text}: {answer}");
+        sent.push((None, "cat", answer["MsgSeq"].as_i64().unwrap_or_else(|| panic!("{text}: {answer}")), text));
+    }
+    for (sender, id, text) in requests {
+        let reply = sessions[sender].1.response(id).await;
+        assert_eq!(reply["code"], 0, "{text}: {reply}");
+        let from = if sender == 0 { "ann" } else { "bob" };
+        sent.push((
+            Some(sender),
+            from,
+            reply["data"]["MsgSeq"].as_i64().unwrap_or_else(|| panic!("{text}: {reply}")),
+            text,
+        ));
+    }
+    let mut seqs: Vec<i64> = sent.iter().map(|(_, _, seq, _)| *seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (seqs[0]..seqs[0] + 6).collect::<Vec<_>>(), "one seq each: {sent:?}");
+
+    actix_rt::time::sleep(QUIET).await;
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for (i, (name, client)) in sessions.iter_mut().enumerate() {
+        let events = drain_group_msgs(client).await;
+        for event in &events {
+            let (_, from, seq, text) = sent
+                .iter()
+                .find(|(_, _, s, _)| Some(*s) == event["MsgSeq"].as_i64())
+                .unwrap_or_else(|| panic!("{name}: a group_msg that nobody sent: {event}"));
+            assert_message(event, &group, "Public", from, *seq, text, name);
+        }
+        got.push((name.to_string(), message_seqs(&events)));
+        let mut expected: Vec<i64> =
+            sent.iter().filter(|(s, _, _, _)| *s != Some(i)).map(|(_, _, seq, _)| *seq).collect();
+        expected.sort_unstable();
+        want.push((name.to_string(), expected));
+    }
+    assert_eq!(got, want, "group_msg seqs per session (the sending session excepted)");
+}
+
 #[actix_rt::test]
 async fn a_member_who_chose_discard_gets_no_group_msg() {
     let server = Server::start();

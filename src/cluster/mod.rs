@@ -12,7 +12,8 @@ use futures_util::future::BoxFuture;
 
 use crate::failure::Failure;
 use crate::presence::{
-    Deliver, DeliverMany, KickReason, KickUser, Platform, Presence, Register, Registered, SessionId, Unregister,
+    Deliver, DeliverBatch, DeliverMany, Frames, KickReason, KickUser, Platform, Presence, Register, Registered,
+    SessionId, Unregister,
 };
 
 /// The caches whose entries a write on one node makes stale on the others.
@@ -67,6 +68,14 @@ pub trait Bus: Send + Sync + 'static {
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
         for user in users.iter() {
             self.deliver(user, frame.clone(), except);
+        }
+    }
+    /// Write several frames, in order, to every live session of each of `users`, each frame but
+    /// to its own `except` session: the same as one `deliver_many` per frame, which a bus may
+    /// do better (a session's share in one message, so one socket write).
+    fn deliver_batch(&self, users: Arc<[String]>, frames: Frames) {
+        for (frame, except) in frames.iter() {
+            self.deliver_many(users.clone(), frame.clone(), *except);
         }
     }
     /// A session has logged in: the multi-device policy is applied to the user's sessions on
@@ -141,19 +150,37 @@ impl Bus for LocalBus {
     /// One message per shard naming its members by position in the shared list — not one
     /// message and one copied UserID per member.
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
-        let mut picks: Vec<Vec<u32>> = vec![Vec::new(); self.presence.shard_count()];
-        for (i, user) in users.iter().enumerate() {
-            picks[self.presence.shard_index(user)].push(i as u32);
-        }
-        for (shard, picks) in picks.into_iter().enumerate() {
-            if picks.is_empty() {
-                continue;
-            }
+        for (shard, picks) in self.picks(&users) {
             let message = DeliverMany { users: users.clone(), picks, frame: frame.clone(), except };
             if self.presence.shard_at(shard).try_send(message).is_err() {
                 tracing::warn!(shard, "presence shard overloaded; group frame left for resync");
             }
         }
+    }
+
+    /// One message per shard for all the frames, which the shard hands each session as one.
+    fn deliver_batch(&self, users: Arc<[String]>, frames: Frames) {
+        if let [(frame, except)] = &frames[..] {
+            self.deliver_many(users, frame.clone(), *except);
+            return;
+        }
+        for (shard, picks) in self.picks(&users) {
+            let message = DeliverBatch { users: users.clone(), picks, frames: frames.clone() };
+            if self.presence.shard_at(shard).try_send(message).is_err() {
+                tracing::warn!(shard, "presence shard overloaded; group frames left for resync");
+            }
+        }
+    }
+}
+
+impl LocalBus {
+    /// The positions in `users` of each shard's users (shards with none left out).
+    fn picks(&self, users: &[String]) -> impl Iterator<Item = (usize, Vec<u32>)> {
+        let mut picks: Vec<Vec<u32>> = vec![Vec::new(); self.presence.shard_count()];
+        for (i, user) in users.iter().enumerate() {
+            picks[self.presence.shard_index(user)].push(i as u32);
+        }
+        picks.into_iter().enumerate().filter(|(_, picks)| !picks.is_empty())
     }
 }
 

@@ -30,7 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Bus, Cache, Forget, LocalBus};
 use crate::failure::Failure;
-use crate::presence::{Elsewhere, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId};
+use crate::presence::{
+    Elsewhere, Frames, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId,
+};
 
 /// Longest wait for Redis on a request's path: past it the request is refused (retry).
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -1197,6 +1199,15 @@ impl Bus for ClusterBus {
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
         self.0.local.deliver_many(users.clone(), frame.clone(), except);
         self.0.queue(Outbound::Deliver { users, frame, except });
+    }
+
+    /// Batched on this node; other nodes get one note per frame as before (the node-to-node
+    /// format stays the same), in order.
+    fn deliver_batch(&self, users: Arc<[String]>, frames: Frames) {
+        self.0.local.deliver_batch(users.clone(), frames.clone());
+        for (frame, except) in frames.iter() {
+            self.0.queue(Outbound::Deliver { users: users.clone(), frame: frame.clone(), except: *except });
+        }
     }
 
     fn routed(&self) -> BoxFuture<'static, ()> {

@@ -644,6 +644,14 @@ impl Handler<ToSession> for Session {
                 self.queued.fetch_sub(frame.len(), std::sync::atomic::Ordering::Relaxed);
                 ctx.text(frame)
             }
+            // Written in this one call, so the frames leave in one buffer chunk (one write).
+            ToSession::Frames(frames) => {
+                let bytes: usize = frames.iter().map(|frame| frame.len()).sum();
+                self.queued.fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+                for frame in frames.iter() {
+                    ctx.text(frame.clone());
+                }
+            }
             ToSession::Kick(reason) => self.kick(reason, ctx),
         }
     }

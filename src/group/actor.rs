@@ -1616,9 +1616,16 @@ impl GroupActor {
         }
     }
 
+    /// Entries in a row for the same members go to the bus as one batch, so each member's
+    /// session gets them in one mailbox message and one socket write, order kept.
     fn deliver(&self, outbox: Outbox) {
-        for (users, frame, except) in outbox {
-            self.room.bus.deliver_many(users, frame, except);
+        let mut entries = outbox.into_iter().peekable();
+        while let Some((users, frame, except)) = entries.next() {
+            let mut frames = vec![(frame, except)];
+            while let Some((_, frame, except)) = entries.next_if(|(next, _, _)| *next == users) {
+                frames.push((frame, except));
+            }
+            self.room.bus.deliver_batch(users, frames.into());
         }
     }
 
@@ -1800,6 +1807,7 @@ impl GroupActor {
                     );
                     outbox.push((receivers, frame, None));
                 } else {
+                    // Entries share `receivers`, so `deliver` hands the tick to the bus as one batch.
                     for (q, row) in &admitted {
                         outbox.push((receivers.clone(), act.group_frame(row), q.send.origin));
                     }

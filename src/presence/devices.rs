@@ -136,6 +136,12 @@ impl Devices {
         Ok(Devices { tx })
     }
 
+    /// A handle whose changes go nowhere (unit tests of presence alone).
+    #[cfg(test)]
+    pub fn detached() -> Devices {
+        Devices { tx: mpsc::unbounded_channel().0 }
+    }
+
     /// Waits until every change queued so far is written.
     pub async fn flush(&self) {
         let (done, written) = oneshot::channel();

@@ -79,6 +79,9 @@ impl KickReason {
 pub enum ToSession {
     /// A serialized frame to write as is (shared by every recipient).
     Frame(ByteString),
+    /// Frames to write in order in one go (one socket write); shared by every recipient that
+    /// none of them skips.
+    Frames(std::sync::Arc<[ByteString]>),
     /// Tell the client why, then close.
     Kick(KickReason),
 }
@@ -160,6 +163,19 @@ pub struct DeliverMany {
     pub except: Option<SessionId>,
 }
 
+/// A tick's frames for the same receivers, in order, each with a session it skips (its sender's).
+pub type Frames = std::sync::Arc<[(ByteString, Option<SessionId>)]>;
+
+/// Write `frames` to every live session of the users at `picks` in `users` (those of this shard),
+/// each session getting the frames meant for it in one `ToSession::Frames`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverBatch {
+    pub users: std::sync::Arc<[String]>,
+    pub picks: Vec<u32>,
+    pub frames: Frames,
+}
+
 /// Close every session of a user, telling them why.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -230,21 +246,27 @@ impl PresenceShard {
     }
 
     fn send_frame(&mut self, user: &str, frame: &ByteString, except: Option<SessionId>) {
+        self.send_to(user, |id| (Some(id) != except).then(|| (ToSession::Frame(frame.clone()), frame.len())));
+    }
+
+    /// Hands each live session of `user` what `message_for` gives it (the message and its bytes
+    /// of frames; None: nothing for that session).
+    fn send_to(&mut self, user: &str, mut message_for: impl FnMut(SessionId) -> Option<(ToSession, usize)>) {
         let Some(sessions) = self.users.get_mut(user) else {
             return;
         };
         let mut slow = Vec::new();
         for session in sessions.iter() {
-            if Some(session.id) == except {
+            let Some((message, bytes)) = message_for(session.id) else {
                 continue;
-            }
+            };
             // A full mailbox (by frames or by bytes) is a decision, not a silent drop: the session
             // is closed and its client resyncs by seq when it reconnects.
-            let queued = session.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+            let queued = session.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
             let sent = if queued > self.max_queued_bytes {
                 Err(SendError::Full(()))
             } else {
-                session.addr.try_send(ToSession::Frame(frame.clone())).map_err(|e| match e {
+                session.addr.try_send(message).map_err(|e| match e {
                     SendError::Full(_) => SendError::Full(()),
                     SendError::Closed(_) => SendError::Closed(()),
                 })
@@ -252,7 +274,7 @@ impl PresenceShard {
             match sent {
                 Ok(()) => {}
                 Err(SendError::Full(())) => {
-                    session.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                    session.queued.fetch_sub(bytes, Ordering::Relaxed);
                     slow.push((session.id, true));
                 }
                 // The session has ended and its Unregister is on the way: no one to kick.
@@ -375,6 +397,35 @@ impl Handler<DeliverMany> for PresenceShard {
             for &i in &msg.picks {
                 if let Some(user) = msg.users.get(i as usize) {
                     shard.send_frame(user, &msg.frame, msg.except);
+                }
+            }
+        })
+    }
+}
+
+impl Handler<DeliverBatch> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverBatch, _: &mut Self::Context) {
+        // One list for every session no frame skips: no allocation per member in the common case.
+        let all: std::sync::Arc<[ByteString]> = msg.frames.iter().map(|(frame, _)| frame.clone()).collect();
+        let all_bytes: usize = all.iter().map(|frame| frame.len()).sum();
+        let mut skipping: Vec<SessionId> = msg.frames.iter().filter_map(|(_, except)| *except).collect();
+        skipping.sort_unstable();
+        skipping.dedup();
+        let message_for = |id: SessionId| {
+            if skipping.binary_search(&id).is_err() {
+                return Some((ToSession::Frames(all.clone()), all_bytes));
+            }
+            let own: Vec<ByteString> =
+                msg.frames.iter().filter(|(_, except)| *except != Some(id)).map(|(frame, _)| frame.clone()).collect();
+            let bytes = own.iter().map(|frame| frame.len()).sum();
+            (!own.is_empty()).then(|| (ToSession::Frames(own.into()), bytes))
+        };
+        self.counted(|shard| {
+            for &i in &msg.picks {
+                if let Some(user) = msg.users.get(i as usize) {
+                    shard.send_to(user, &message_for);
                 }
             }
         })
@@ -560,5 +611,102 @@ impl Presence {
             }
         }
         users.iter().map(|u| (u.clone(), found.get(u).cloned().unwrap_or_default())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::config::MultiDevicePolicy;
+
+    /// A session stand-in that keeps what presence hands it.
+    struct Recorder(Arc<Mutex<Vec<ToSession>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ToSession> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, msg: ToSession, _: &mut Self::Context) {
+            self.0.lock().unwrap().push(msg);
+        }
+    }
+
+    struct Live {
+        got: Arc<Mutex<Vec<ToSession>>>,
+        queued: QueuedBytes,
+    }
+
+    async fn register(shard: &Addr<PresenceShard>, user: &str, id: SessionId, platform: Platform) -> Live {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let queued = QueuedBytes::default();
+        let addr = Recorder(got.clone()).start().recipient();
+        let register = Register {
+            user: user.into(),
+            id,
+            platform,
+            instance: format!("i{id}"),
+            addr,
+            queued: queued.clone(),
+            cluster_view: None,
+            client_ip: String::new(),
+        };
+        shard.send(register).await.unwrap();
+        Live { got, queued }
+    }
+
+    fn frames_of(live: &Live) -> Vec<Arc<[ByteString]>> {
+        let got = live.got.lock().unwrap();
+        got.iter()
+            .map(|m| match m {
+                ToSession::Frames(f) => f.clone(),
+                _ => panic!("not one Frames message"),
+            })
+            .collect()
+    }
+
+    /// Each session gets a tick's frames in one message, without those it sent; sessions no
+    /// frame skips share one list; queued bytes count every frame and bound the session.
+    #[actix_rt::test]
+    async fn a_batch_is_one_message_per_session_without_its_own_frames() {
+        let rules = DeviceRules { policy: MultiDevicePolicy::Multi, instances_per_platform: 1, web_instances: 1 };
+        let shard = PresenceShard {
+            rules: Arc::new(std::sync::RwLock::new(rules)),
+            max_queued_bytes: 10,
+            devices: devices::Devices::detached(),
+            users: HashMap::new(),
+            early_kicks: HashMap::new(),
+            metrics: Default::default(),
+        }
+        .start();
+        let sender = register(&shard, "ann", 1, Platform::Android).await;
+        let other = register(&shard, "ann", 2, Platform::Web).await;
+        let member = register(&shard, "bob", 3, Platform::Android).await;
+        let users: Arc<[String]> = vec!["ann".to_string(), "bob".to_string()].into();
+        let frames: Frames = vec![("f1".into(), Some(1)), ("f2".into(), None), ("f3".into(), Some(1))].into();
+        shard.send(DeliverBatch { users: users.clone(), picks: vec![0, 1], frames: frames.clone() }).await.unwrap();
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let text = |f: &Arc<[ByteString]>| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (mine, theirs, bobs) = (frames_of(&sender), frames_of(&other), frames_of(&member));
+        assert_eq!((mine.len(), theirs.len(), bobs.len()), (1, 1, 1), "one message each");
+        assert_eq!(text(&mine[0]), ["f2"]);
+        assert_eq!(text(&theirs[0]), ["f1", "f2", "f3"]);
+        assert!(Arc::ptr_eq(&theirs[0], &bobs[0]), "one shared list");
+        assert_eq!(sender.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(other.queued.load(Ordering::Relaxed), 6);
+
+        // Another 6 bytes would be 12 queued (over 10): the session is closed, not half-fed.
+        shard.send(DeliverBatch { users, picks: vec![0, 1], frames }).await.unwrap();
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(frames_of(&sender).len(), 2, "4 bytes queued: within the bound");
+        let got = other.got.lock().unwrap();
+        assert!(matches!(got.last(), Some(ToSession::Kick(KickReason::SlowConsumer))), "slow consumer closed");
+        assert_eq!(got.len(), 2);
+        assert_eq!(other.queued.load(Ordering::Relaxed), 6, "the refused batch is not counted");
     }
 }
