@@ -10,10 +10,12 @@ use std::sync::RwLock;
 
 use entities::account;
 use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use crate::failure::Failure;
 
@@ -55,11 +57,25 @@ pub struct Accounts {
     /// Bumped by every invalidation: a lookup that raced one does not cache what it read.
     epoch: std::sync::atomic::AtomicU64,
     bus: std::sync::Arc<dyn crate::cluster::Bus>,
+    /// Accounts a login creates, inserted by one task: a burst of new users shares one commit.
+    creations: mpsc::Sender<Creation>,
 }
 
+/// An account to create, and the login waiting for its commit (told whether this insert made it).
+struct Creation {
+    user: String,
+    done: oneshot::Sender<Result<bool, DbErr>>,
+}
+
+/// Accounts created per statement (5 values each, far below SQLite's variable limit).
+const MAX_CREATIONS: usize = 512;
+
 impl Accounts {
+    /// Starts the creation task: call within the runtime.
     pub fn new(db: DatabaseConnection, admins: Vec<String>, bus: std::sync::Arc<dyn crate::cluster::Bus>) -> Accounts {
-        Accounts { db, admins, known: RwLock::new(HashMap::new()), epoch: Default::default(), bus }
+        let (creations, rx) = mpsc::channel(4 * MAX_CREATIONS);
+        tokio::spawn(create_batches(db.clone(), rx));
+        Accounts { db, admins, known: RwLock::new(HashMap::new()), epoch: Default::default(), bus, creations }
     }
 
     fn cached(&self, user: &str) -> Option<i64> {
@@ -67,6 +83,16 @@ impl Accounts {
             return None;
         }
         self.known.read().ok().and_then(|m| m.get(user).copied())
+    }
+
+    /// Caches what was read (or created), unless a kick cached a newer time meanwhile.
+    fn remember_read(&self, user: &str, sig_valid_after: i64) {
+        if !crate::store::cache::in_sync() {
+            return;
+        }
+        if let Ok(mut m) = self.known.write() {
+            m.entry(user.to_string()).or_insert(sig_valid_after);
+        }
     }
 
     fn remember(&self, user: &str, sig_valid_after: i64) {
@@ -111,7 +137,7 @@ impl Accounts {
         let row = account::Entity::find_by_id(user.to_string()).one(&self.db).await?;
         Ok(row.map(|r| {
             if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
-                self.remember(user, r.sig_valid_after);
+                self.remember_read(user, r.sig_valid_after);
             }
             r.sig_valid_after
         }))
@@ -152,7 +178,16 @@ impl Accounts {
         if self.lookup(user).await?.is_some() {
             return Ok(());
         }
-        self.insert_many(&[user.to_string()]).await
+        // Created here, its kick time is 0: cached without reading it back (unless deleted or
+        // dropped by another node meanwhile).
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let (done, created) = oneshot::channel();
+        let stopped = || AccountError::Db(DbErr::Custom("account task stopped".into()));
+        self.creations.send(Creation { user: user.to_string(), done }).await.map_err(|_| stopped())?;
+        if created.await.map_err(|_| stopped())?? && self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+            self.remember_read(user, 0);
+        }
+        Ok(())
     }
 
     async fn insert_many(&self, users: &[String]) -> Result<(), AccountError> {
@@ -235,4 +270,50 @@ impl Accounts {
         self.bus.invalidated(crate::cluster::Cache::Accounts, vec![user.to_string()]).await;
         Ok(())
     }
+}
+
+/// The creation task: each batch is one `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed
+/// before anyone in it is answered.
+async fn create_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Creation>) {
+    while let Some(batch) = crate::store::batch::next_batch(&mut rx, MAX_CREATIONS).await {
+        let mut users: Vec<&str> = batch.iter().map(|c| c.user.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let answer = create(&db, &users).await;
+        for creation in batch {
+            let result = match &answer {
+                Ok(created) => Ok(created.binary_search(&creation.user).is_ok()),
+                Err(e) => Err(DbErr::Custom(e.to_string())),
+            };
+            let _ = creation.done.send(result);
+        }
+    }
+}
+
+/// Inserts the accounts that do not exist; answers those it created, sorted.
+async fn create(db: &DatabaseConnection, users: &[&str]) -> Result<Vec<String>, DbErr> {
+    let now = crate::now_secs();
+    let mut insert = Query::insert();
+    insert.into_table(account::Entity).columns([
+        account::Column::UserId,
+        account::Column::Nick,
+        account::Column::FaceUrl,
+        account::Column::CreatedAt,
+        account::Column::SigValidAfter,
+    ]);
+    for user in users {
+        let row =
+            [(*user).into(), Option::<String>::None.into(), Option::<String>::None.into(), now.into(), 0i64.into()];
+        insert.values(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    insert
+        .on_conflict(OnConflict::column(account::Column::UserId).do_nothing().to_owned())
+        .returning_col(account::Column::UserId);
+    let statement = db.get_database_backend().build(&insert);
+    let mut created = Vec::with_capacity(users.len());
+    for row in db.query_all(statement).await? {
+        created.push(row.try_get::<String>("", "user_id")?);
+    }
+    created.sort_unstable();
+    Ok(created)
 }
