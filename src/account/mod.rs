@@ -57,17 +57,19 @@ pub struct Accounts {
     /// Bumped by every invalidation: a lookup that raced one does not cache what it read.
     epoch: std::sync::atomic::AtomicU64,
     bus: std::sync::Arc<dyn crate::cluster::Bus>,
-    /// Accounts a login creates, inserted by one task: a burst of new users shares one commit.
+    /// Accounts logins need, looked up and created by one task: a burst of logins shares a
+    /// statement, and new users one commit.
     creations: mpsc::Sender<Creation>,
 }
 
-/// An account to create, and the login waiting for its commit (told whether this insert made it).
+/// An account a login needs, and the login waiting for it: answered with its kick time once it
+/// exists (created and committed if it did not), `None` if deleted meanwhile.
 struct Creation {
     user: String,
-    done: oneshot::Sender<Result<bool, DbErr>>,
+    done: oneshot::Sender<Result<Option<i64>, DbErr>>,
 }
 
-/// Accounts created per statement (5 values each, far below SQLite's variable limit).
+/// Accounts looked up or created per statement (5 values each, far below SQLite's variable limit).
 const MAX_CREATIONS: usize = 512;
 
 impl Accounts {
@@ -175,17 +177,20 @@ impl Accounts {
         if !crate::valid_user_id(user) {
             return Err(AccountError::InvalidUserId(user.to_string()));
         }
-        if self.lookup(user).await?.is_some() {
+        if self.cached(user).is_some() {
             return Ok(());
         }
-        // Created here, its kick time is 0: cached without reading it back (unless deleted or
-        // dropped by another node meanwhile).
+        // The account task looks up (and creates) every account that logins are waiting for in
+        // one or two statements: no round trip of its own per login.
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
-        let (done, created) = oneshot::channel();
+        let (done, settled) = oneshot::channel();
         let stopped = || AccountError::Db(DbErr::Custom("account task stopped".into()));
         self.creations.send(Creation { user: user.to_string(), done }).await.map_err(|_| stopped())?;
-        if created.await.map_err(|_| stopped())?? && self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
-            self.remember_read(user, 0);
+        if let Some(sig_valid_after) = settled.await.map_err(|_| stopped())?? {
+            // Not if deleted or dropped by another node meanwhile.
+            if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                self.remember_read(user, sig_valid_after);
+            }
         }
         Ok(())
     }
@@ -272,22 +277,52 @@ impl Accounts {
     }
 }
 
-/// The creation task: each batch is one `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed
-/// before anyone in it is answered.
+/// The account task: each batch is one `SELECT … IN`, and for the accounts missing one
+/// `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed before anyone in it is answered.
 async fn create_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Creation>) {
     while let Some(batch) = crate::store::batch::next_batch(&mut rx, MAX_CREATIONS).await {
         let mut users: Vec<&str> = batch.iter().map(|c| c.user.as_str()).collect();
         users.sort_unstable();
         users.dedup();
-        let answer = create(&db, &users).await;
+        let answer = settle(&db, &users).await;
         for creation in batch {
             let result = match &answer {
-                Ok(created) => Ok(created.binary_search(&creation.user).is_ok()),
+                Ok(known) => Ok(known.get(&creation.user).copied()),
                 Err(e) => Err(DbErr::Custom(e.to_string())),
             };
             let _ = creation.done.send(result);
         }
     }
+}
+
+/// The kick times of `users`, creating those that do not exist.
+async fn settle(db: &DatabaseConnection, users: &[&str]) -> Result<HashMap<String, i64>, DbErr> {
+    let mut known = kick_times(db, users).await?;
+    let missing: Vec<&str> = users.iter().copied().filter(|u| !known.contains_key(*u)).collect();
+    if missing.is_empty() {
+        return Ok(known);
+    }
+    let created = create(db, &missing).await?;
+    // Created here: kick time 0. Any other was created meanwhile by someone else: read it.
+    let raced: Vec<&str> =
+        missing.iter().copied().filter(|u| created.binary_search_by(|c| c.as_str().cmp(u)).is_err()).collect();
+    known.extend(created.into_iter().map(|u| (u, 0)));
+    if !raced.is_empty() {
+        known.extend(kick_times(db, &raced).await?);
+    }
+    Ok(known)
+}
+
+async fn kick_times(db: &DatabaseConnection, users: &[&str]) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(account::Entity::find()
+        .select_only()
+        .columns([account::Column::UserId, account::Column::SigValidAfter])
+        .filter(account::Column::UserId.is_in(users.iter().copied()))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Inserts the accounts that do not exist; answers those it created, sorted.
