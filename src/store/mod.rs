@@ -41,6 +41,9 @@ pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
             .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A file connection does not drop like a network one: no ping (a round trip to the
+            // connection's thread) before every statement.
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Sqlite>(conn)))
             .connect_with(options)
