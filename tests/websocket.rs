@@ -803,6 +803,72 @@ async fn rest_kick_closes_sessions_and_revokes_older_usersigs() {
     assert_eq!(reply["code"], 0, "a UserSig made after the kick: {reply}");
 }
 
+#[actix_rt::test]
+async fn an_account_a_login_created_and_a_kick_elsewhere_revokes_refuses_the_old_usersig_everywhere() {
+    let server = Server::start();
+    let nodes = server.addrs().len();
+    let old_sig = parley::auth::usersig::generate(SDKAPPID, KEY, "dora", parley::now_secs() - 10, 86_400);
+    let login = || json!({"UserID": "dora", "UserSig": old_sig, "Platform": "Web"});
+    // Her first login creates the account (its kick time then comes from memory); the others,
+    // one per node in a cluster run, look it up.
+    for _ in 0..nodes {
+        let mut client = server.connect().await;
+        let reply = client.request("login", login()).await;
+        assert_eq!(reply["code"], 0, "{reply}");
+    }
+    let kick = server.rest("im_open_login_svc/kick", json!({"UserID": "dora"})).await;
+    assert_eq!(kick["ErrorCode"], 0, "{kick}");
+    for node in 0..nodes {
+        let mut client = server.connect().await;
+        let reply = client.request("login", login()).await;
+        assert_eq!(reply["code"], 70001, "a UserSig from before the kick, node {node}: {reply}");
+    }
+}
+
+/// The C2C texts a login syncs, and its `sync_done`.
+async fn synced(client: &mut Client) -> (Vec<String>, Value) {
+    let mut texts = Vec::new();
+    loop {
+        let e = client.event(WAIT).await.expect("sync events then sync_done");
+        match e["event"].as_str() {
+            Some("c2c_msg") => texts.push(text_of(&e["data"]).to_string()),
+            Some("sync_done") => return (texts, e["data"].clone()),
+            _ => {}
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_user_with_nothing_sees_at_the_next_login_what_came_since() {
+    let server = Server::start();
+    server.import(&["hal", "gina"]).await;
+    // Ivy's first login creates her account: nothing to sync.
+    let mut ivy = server.login("ivy", "Android").await;
+    let (texts, done) = synced(&mut ivy).await;
+    assert!(texts.is_empty(), "{texts:?}");
+    assert_eq!(done, json!({"Conversations": [], "Groups": [], "MissedCount": 0}));
+    ivy.request("logout", json!({})).await;
+
+    send_c2c(&server, "hal", "ivy", "one").await;
+    send_c2c(&server, "hal", "ivy", "two").await;
+    let group = create_group(&server, "Public", "pub", "gina", &["ivy"]).await;
+    // The next login (on another node in a cluster run) sees the conversation and the group.
+    let mut ivy = server.login("ivy", "Android").await;
+    let (texts, done) = synced(&mut ivy).await;
+    assert_eq!(texts, ["one", "two"]);
+    assert_eq!(done["Conversations"], json!([{"ConversationID": "c2c_hal", "LastSeq": 2}]), "{done}");
+    assert_eq!(done["Groups"].as_array().map(Vec::len), Some(1), "{done}");
+    assert_eq!(done["Groups"][0]["GroupId"], group.as_str(), "{done}");
+
+    // Her cleared history stays cleared for a login that asks from the start.
+    ws_ok(&mut ivy, "delete_conversation", json!({"ConversationID": "c2c_hal", "ClearHistory": true})).await;
+    send_c2c(&server, "hal", "ivy", "three").await;
+    let mut pad = server.login_with("ivy", "iPad", json!({"Cursors": {"c2c_hal": 0}})).await;
+    let (texts, done) = synced(&mut pad).await;
+    assert_eq!(texts, ["three"], "{done}");
+    assert_eq!(done["Conversations"], json!([{"ConversationID": "c2c_hal", "LastSeq": 3}]), "{done}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Online-only messages
 

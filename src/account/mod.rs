@@ -10,10 +10,12 @@ use std::sync::RwLock;
 
 use entities::account;
 use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use crate::failure::Failure;
 
@@ -55,11 +57,27 @@ pub struct Accounts {
     /// Bumped by every invalidation: a lookup that raced one does not cache what it read.
     epoch: std::sync::atomic::AtomicU64,
     bus: std::sync::Arc<dyn crate::cluster::Bus>,
+    /// Accounts logins need, looked up and created by one task: a burst of logins shares a
+    /// statement, and new users one commit.
+    creations: mpsc::Sender<Creation>,
 }
 
+/// An account a login needs, and the login waiting for it: answered with its kick time once it
+/// exists (created and committed if it did not), `None` if deleted meanwhile.
+struct Creation {
+    user: String,
+    done: oneshot::Sender<Result<Option<i64>, DbErr>>,
+}
+
+/// Accounts looked up or created per statement (5 values each, far below SQLite's variable limit).
+const MAX_CREATIONS: usize = 512;
+
 impl Accounts {
+    /// Starts the creation task: call within the runtime.
     pub fn new(db: DatabaseConnection, admins: Vec<String>, bus: std::sync::Arc<dyn crate::cluster::Bus>) -> Accounts {
-        Accounts { db, admins, known: RwLock::new(HashMap::new()), epoch: Default::default(), bus }
+        let (creations, rx) = mpsc::channel(4 * MAX_CREATIONS);
+        tokio::spawn(create_batches(db.clone(), rx));
+        Accounts { db, admins, known: RwLock::new(HashMap::new()), epoch: Default::default(), bus, creations }
     }
 
     fn cached(&self, user: &str) -> Option<i64> {
@@ -67,6 +85,16 @@ impl Accounts {
             return None;
         }
         self.known.read().ok().and_then(|m| m.get(user).copied())
+    }
+
+    /// Caches what was read (or created), unless a kick cached a newer time meanwhile.
+    fn remember_read(&self, user: &str, sig_valid_after: i64) {
+        if !crate::store::cache::in_sync() {
+            return;
+        }
+        if let Ok(mut m) = self.known.write() {
+            m.entry(user.to_string()).or_insert(sig_valid_after);
+        }
     }
 
     fn remember(&self, user: &str, sig_valid_after: i64) {
@@ -111,7 +139,7 @@ impl Accounts {
         let row = account::Entity::find_by_id(user.to_string()).one(&self.db).await?;
         Ok(row.map(|r| {
             if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
-                self.remember(user, r.sig_valid_after);
+                self.remember_read(user, r.sig_valid_after);
             }
             r.sig_valid_after
         }))
@@ -149,10 +177,22 @@ impl Accounts {
         if !crate::valid_user_id(user) {
             return Err(AccountError::InvalidUserId(user.to_string()));
         }
-        if self.lookup(user).await?.is_some() {
+        if self.cached(user).is_some() {
             return Ok(());
         }
-        self.insert_many(&[user.to_string()]).await
+        // The account task looks up (and creates) every account that logins are waiting for in
+        // one or two statements: no round trip of its own per login.
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let (done, settled) = oneshot::channel();
+        let stopped = || AccountError::Db(DbErr::Custom("account task stopped".into()));
+        self.creations.send(Creation { user: user.to_string(), done }).await.map_err(|_| stopped())?;
+        if let Some(sig_valid_after) = settled.await.map_err(|_| stopped())?? {
+            // Not if deleted or dropped by another node meanwhile.
+            if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                self.remember_read(user, sig_valid_after);
+            }
+        }
+        Ok(())
     }
 
     async fn insert_many(&self, users: &[String]) -> Result<(), AccountError> {
@@ -235,4 +275,80 @@ impl Accounts {
         self.bus.invalidated(crate::cluster::Cache::Accounts, vec![user.to_string()]).await;
         Ok(())
     }
+}
+
+/// The account task: each batch is one `SELECT … IN`, and for the accounts missing one
+/// `INSERT … ON CONFLICT DO NOTHING RETURNING`, committed before anyone in it is answered.
+async fn create_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Creation>) {
+    while let Some(batch) = crate::store::batch::next_batch(&mut rx, MAX_CREATIONS).await {
+        let mut users: Vec<&str> = batch.iter().map(|c| c.user.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let answer = settle(&db, &users).await;
+        for creation in batch {
+            let result = match &answer {
+                Ok(known) => Ok(known.get(&creation.user).copied()),
+                Err(e) => Err(DbErr::Custom(e.to_string())),
+            };
+            let _ = creation.done.send(result);
+        }
+    }
+}
+
+/// The kick times of `users`, creating those that do not exist.
+async fn settle(db: &DatabaseConnection, users: &[&str]) -> Result<HashMap<String, i64>, DbErr> {
+    let mut known = kick_times(db, users).await?;
+    let missing: Vec<&str> = users.iter().copied().filter(|u| !known.contains_key(*u)).collect();
+    if missing.is_empty() {
+        return Ok(known);
+    }
+    let created = create(db, &missing).await?;
+    // Created here: kick time 0. Any other was created meanwhile by someone else: read it.
+    let raced: Vec<&str> =
+        missing.iter().copied().filter(|u| created.binary_search_by(|c| c.as_str().cmp(u)).is_err()).collect();
+    known.extend(created.into_iter().map(|u| (u, 0)));
+    if !raced.is_empty() {
+        known.extend(kick_times(db, &raced).await?);
+    }
+    Ok(known)
+}
+
+async fn kick_times(db: &DatabaseConnection, users: &[&str]) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(account::Entity::find()
+        .select_only()
+        .columns([account::Column::UserId, account::Column::SigValidAfter])
+        .filter(account::Column::UserId.is_in(users.iter().copied()))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Inserts the accounts that do not exist; answers those it created, sorted.
+async fn create(db: &DatabaseConnection, users: &[&str]) -> Result<Vec<String>, DbErr> {
+    let now = crate::now_secs();
+    let mut insert = Query::insert();
+    insert.into_table(account::Entity).columns([
+        account::Column::UserId,
+        account::Column::Nick,
+        account::Column::FaceUrl,
+        account::Column::CreatedAt,
+        account::Column::SigValidAfter,
+    ]);
+    for user in users {
+        let row =
+            [(*user).into(), Option::<String>::None.into(), Option::<String>::None.into(), now.into(), 0i64.into()];
+        insert.values(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    insert
+        .on_conflict(OnConflict::column(account::Column::UserId).do_nothing().to_owned())
+        .returning_col(account::Column::UserId);
+    let statement = db.get_database_backend().build(&insert);
+    let mut created = Vec::with_capacity(users.len());
+    for row in db.query_all(statement).await? {
+        created.push(row.try_get::<String>("", "user_id")?);
+    }
+    created.sort_unstable();
+    Ok(created)
 }

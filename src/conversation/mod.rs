@@ -134,17 +134,30 @@ pub async fn cleared_seq(db: &DatabaseConnection, owner: &str, conversation: &st
         .map_or(0, |s| s.cleared_seq))
 }
 
-/// Cleared points of all of `owner`'s C2C conversations, by peer.
-pub async fn cleared_c2c(db: &DatabaseConnection, owner: &str) -> Result<HashMap<String, i64>, DbErr> {
-    Ok(conversation_state::Entity::find()
-        .filter(conversation_state::Column::Owner.eq(owner))
-        .filter(conversation_state::Column::ClearedSeq.gt(0))
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|s| s.conversation_id.strip_prefix("c2c_").map(|peer| (peer.to_string(), s.cleared_seq)))
-        .collect())
+/// `owner`'s part of the login read (`store::login_read`): the cleared points of their C2C
+/// conversations.
+pub fn cleared_c2c_part(owner: &str) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Alias, Expr};
+    let mut part = crate::store::login_part(CLEARED_KIND);
+    part.expr_as(Expr::col(conversation_state::Column::ConversationId), Alias::new("k"))
+        .expr_as(Expr::col(conversation_state::Column::ClearedSeq), Alias::new("a"))
+        .expr_as(Expr::val(0i64), Alias::new("b"))
+        .expr_as(Expr::val(0i64), Alias::new("c"))
+        .from(conversation_state::Entity)
+        .and_where(conversation_state::Column::Owner.eq(owner))
+        .and_where(conversation_state::Column::ClearedSeq.gt(0));
+    part
 }
+
+/// The cleared points of [`cleared_c2c_part`], by peer.
+pub fn cleared_c2c(rows: &[crate::store::LoginRow]) -> HashMap<String, i64> {
+    rows.iter()
+        .filter(|r| r.kind == CLEARED_KIND)
+        .filter_map(|r| r.k.strip_prefix("c2c_").map(|peer| (peer.to_string(), r.a)))
+        .collect()
+}
+
+const CLEARED_KIND: &str = "cleared";
 
 /// One conversation of a user's list.
 #[derive(Clone, Debug)]

@@ -290,12 +290,17 @@ impl Session {
             // The shard records the device's login (and what it displaced, on any node).
             app.bus.register(register).await?;
             let found = async {
-                let cleared = crate::conversation::cleared_c2c(&app.db, &user).await.map_err(MessageError::from)?;
-                let (missed, heads) = app.messages.missed(&user, &cursors, &cleared).await?;
-                let groups = crate::group::heads(&app.db, &user)
-                    .await
-                    .map_err(|e| Failure::new(70500, format!("group lookup failed: {e}")))?;
-                Ok::<_, Failure>((missed, heads, groups))
+                // One round trip for the three rooms' heads; the messages missed only for the
+                // conversations that have any.
+                let parts = vec![
+                    crate::conversation::cleared_c2c_part(&user),
+                    crate::message::Messages::heads_part(&user),
+                    crate::group::heads_part(&user),
+                ];
+                let rows = crate::store::login_read(&app.db, parts).await.map_err(MessageError::from)?;
+                let cleared = crate::conversation::cleared_c2c(&rows);
+                let (missed, heads) = app.messages.missed(&user, &rows, &cursors, &cleared).await?;
+                Ok::<_, Failure>((missed, heads, crate::group::heads(&rows)))
             };
             let (missed, heads, groups) = match found.await {
                 Ok(found) => found,

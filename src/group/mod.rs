@@ -661,16 +661,38 @@ pub fn conversation_id(group: &str) -> String {
     format!("group_{group}")
 }
 
-/// The stored groups `user` belongs to, for the login sync: (GroupId, last seq, read seq).
-/// A Work group shows once its owner (or the app admin) sent a message; to its owner at once.
-pub async fn heads(db: &sea_orm::DatabaseConnection, user: &str) -> Result<Vec<(String, i64, i64)>, DbErr> {
-    Ok(store::joined(db, user)
-        .await?
-        .into_iter()
-        .filter(|(g, m)| g.activated || m.role == "Owner")
-        .map(|(g, m)| (g.group_id, g.next_msg_seq - 1, m.read_seq))
-        .collect())
+/// `user`'s part of the login read (`store::login_read`): the stored groups they belong to. A
+/// Work group shows once its owner (or the app admin) sent a message; to its owner at once.
+pub fn heads_part(user: &str) -> sea_orm::sea_query::SelectStatement {
+    use entities::{group_info, group_member};
+    use sea_orm::sea_query::{Alias, Condition, Expr};
+    use sea_orm::ColumnTrait;
+    let mut part = crate::store::login_part(HEADS_KIND);
+    part.expr_as(Expr::col((group_member::Entity, group_member::Column::GroupId)), Alias::new("k"))
+        .expr_as(Expr::col((group_info::Entity, group_info::Column::NextMsgSeq)).sub(1i64), Alias::new("a"))
+        .expr_as(Expr::col((group_member::Entity, group_member::Column::ReadSeq)), Alias::new("b"))
+        .expr_as(Expr::col((group_member::Entity, group_member::Column::JoinTime)), Alias::new("c"))
+        .from(group_member::Entity)
+        .inner_join(
+            group_info::Entity,
+            Expr::col((group_info::Entity, group_info::Column::GroupId))
+                .equals((group_member::Entity, group_member::Column::GroupId)),
+        )
+        .and_where(group_member::Column::UserId.eq(user))
+        .cond_where(
+            Condition::any().add(group_info::Column::Activated.eq(true)).add(group_member::Column::Role.eq("Owner")),
+        );
+    part
 }
+
+/// The groups of [`heads_part`], in the order joined: (GroupId, last seq, read seq).
+pub fn heads(rows: &[crate::store::LoginRow]) -> Vec<(String, i64, i64)> {
+    let mut groups: Vec<&crate::store::LoginRow> = rows.iter().filter(|r| r.kind == HEADS_KIND).collect();
+    groups.sort_by(|x, y| x.c.cmp(&y.c).then_with(|| x.k.cmp(&y.k)));
+    groups.into_iter().map(|r| (r.k.clone(), r.a, r.b)).collect()
+}
+
+const HEADS_KIND: &str = "group";
 
 /// A default group ID: `@TGS#` + a type letter + random uppercase letters and digits
 /// (Community: `@TGS#_@TGS#c…`).

@@ -24,6 +24,8 @@ use crate::presence::SessionId;
 
 pub use validate::Content;
 
+const HEADS_KIND: &str = "c2c";
+
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
     #[error("{0}")]
@@ -459,29 +461,47 @@ impl Messages {
             .add(c2c_message::Column::ExpiresAt.gt(crate::now_secs()))
     }
 
+    /// `user`'s part of the login read (`store::login_read`): their C2C heads, as the writer
+    /// committed them.
+    pub fn heads_part(user: &str) -> sea_orm::sea_query::SelectStatement {
+        use sea_orm::sea_query::{Alias, Expr};
+        let mut part = crate::store::login_part(HEADS_KIND);
+        part.expr_as(Expr::col(c2c_conversation::Column::Peer), Alias::new("k"))
+            .expr_as(Expr::col(c2c_conversation::Column::LastSeq), Alias::new("a"))
+            .expr_as(Expr::col(c2c_conversation::Column::DeliveredSeq), Alias::new("b"))
+            .expr_as(Expr::val(0i64), Alias::new("c"))
+            .from(c2c_conversation::Entity)
+            .and_where(c2c_conversation::Column::Owner.eq(user));
+        part
+    }
+
     /// What `user` missed: per conversation, the messages after the client's cursor (or, without
     /// one, after the last acknowledged seq), oldest first, at most `sync_max` each, none at or
     /// below the seq up to which the user cleared the conversation's history (`cleared`, by
-    /// peer). Also returns each conversation's last seq.
+    /// peer). The conversations are those of `heads`, the login read's rows of
+    /// [`Self::heads_part`]. Also returns each conversation's last seq.
     pub async fn missed(
         &self,
         user: &str,
+        heads: &[crate::store::LoginRow],
         cursors: &HashMap<String, i64>,
         cleared: &HashMap<String, i64>,
     ) -> Result<(Vec<c2c_message::Model>, Vec<(String, i64)>), MessageError> {
-        let conversations =
-            c2c_conversation::Entity::find().filter(c2c_conversation::Column::Owner.eq(user)).all(&self.db).await?;
+        // (peer, last seq, delivered seq), in the order of the table's key.
+        let mut conversations: Vec<(&str, i64, i64)> =
+            heads.iter().filter(|r| r.kind == HEADS_KIND).map(|r| (r.k.as_str(), r.a, r.b)).collect();
+        conversations.sort_unstable();
         let now = crate::now_secs();
         let mut missed = Vec::new();
         let mut heads = Vec::new();
-        for conversation in conversations {
-            heads.push((conversation.peer.clone(), conversation.last_seq));
-            let from = cursors.get(&conversation.peer).copied().unwrap_or(conversation.delivered_seq);
-            if conversation.last_seq <= from {
+        for (peer, last_seq, delivered_seq) in conversations {
+            heads.push((peer.to_string(), last_seq));
+            let from = cursors.get(peer).copied().unwrap_or(delivered_seq);
+            if last_seq <= from {
                 continue;
             }
-            let (low, high) = pair(user, &conversation.peer);
-            let cleared_seq = cleared.get(&conversation.peer).copied().unwrap_or(0);
+            let (low, high) = pair(user, peer);
+            let cleared_seq = cleared.get(peer).copied().unwrap_or(0);
             let rows = c2c_message::Entity::find()
                 .filter(c2c_message::Column::UserLow.eq(low))
                 .filter(c2c_message::Column::UserHigh.eq(high))

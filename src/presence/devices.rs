@@ -219,10 +219,11 @@ struct StateChange<'a> {
     client_ip: &'a str,
 }
 
-async fn record(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: StateChange<'_>) -> Result<(), DbErr> {
+/// The webhook event (when it fires) and the `state_event` row of one state change.
+fn state_change(hooks: &Webhooks, change: StateChange<'_>) -> (Option<Event>, state_event::ActiveModel) {
     let StateChange { user, instance, platform, names: (action, reason), kicked, client_ip } = change;
     let now_ms = crate::now_millis();
-    if hooks.fires(command::STATE_CHANGE) {
+    let event = hooks.fires(command::STATE_CHANGE).then(|| {
         let mut body = serde_json::json!({
             "CallbackCommand": command::STATE_CHANGE,
             "EventTime": now_ms,
@@ -233,12 +234,11 @@ async fn record(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: St
             body["KickedDevice"] = devices.into();
         }
         let origin = Origin { client_ip: client_ip.to_string(), platform: platform.callback_name().to_string() };
-        let event = Event { command: command::STATE_CHANGE, key: user.to_string(), body, origin };
-        hooks.record(txn, vec![event]).await?;
-    }
+        Event { command: command::STATE_CHANGE, key: user.to_string(), body, origin }
+    });
     let kicked = (!kicked.is_empty())
         .then(|| serde_json::to_string(&kicked.iter().map(|p| p.name()).collect::<Vec<_>>()).unwrap_or_default());
-    state_event::Entity::insert(state_event::ActiveModel {
+    let row = state_event::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         user_id: Set(user.to_string()),
         instance: Set(instance.to_string()),
@@ -247,9 +247,28 @@ async fn record(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: St
         reason: Set(reason.to_string()),
         kicked: Set(kicked),
         time_ms: Set(now_ms),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    };
+    (event, row)
+}
+
+async fn record(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: StateChange<'_>) -> Result<(), DbErr> {
+    let (event, row) = state_change(hooks, change);
+    record_all(txn, hooks, event.into_iter().collect(), vec![row]).await
+}
+
+/// Webhook events and `state_event` rows, one statement each.
+async fn record_all(
+    txn: &sea_orm::DatabaseTransaction,
+    hooks: &Webhooks,
+    events: Vec<Event>,
+    rows: Vec<state_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    if !events.is_empty() {
+        hooks.record(txn, events).await?;
+    }
+    if !rows.is_empty() {
+        state_event::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
     Ok(())
 }
 
@@ -307,8 +326,16 @@ async fn write_run(db: &DatabaseConnection, hooks: &Webhooks, run: Vec<Change>) 
     }
     let together = async {
         let txn = crate::store::begin_write(db).await?;
-        for change in &run {
-            apply_plain(&txn, hooks, change).await?;
+        let mut rest = &run[..];
+        while let Some(first) = rest.first() {
+            let logins = rest.iter().take_while(|c| matches!(c, Change::Login { .. })).count();
+            if logins == 0 {
+                apply_plain(&txn, hooks, first).await?;
+                rest = &rest[1..];
+            } else {
+                apply_logins(&txn, hooks, &rest[..logins]).await?;
+                rest = &rest[logins..];
+            }
         }
         txn.commit().await
     };
@@ -329,23 +356,45 @@ async fn write_run(db: &DatabaseConnection, hooks: &Webhooks, run: Vec<Change>) 
     }
 }
 
-/// A login, an end or a revocation, inside the caller's transaction.
-async fn apply_plain(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: &Change) -> Result<(), DbErr> {
+/// Consecutive logins inside the caller's transaction: one upsert of their devices (a device's
+/// last login of the run wins, as it would one by one) and one insert of their records, so a
+/// burst of logins costs a few statements, not two each.
+async fn apply_logins(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, logins: &[Change]) -> Result<(), DbErr> {
+    use device::Column as C;
     let now = crate::now_secs();
-    match change {
-        Change::Login { user, instance, platform, session, kicked, client_ip } => {
-            use device::Column as C;
-            device::Entity::insert(device::ActiveModel {
-                user_id: Set(user.clone()),
-                instance: Set(instance.clone()),
-                platform: Set(platform.name().to_string()),
-                state: Set(ONLINE.to_string()),
-                session: Set(*session as i64),
-                push_provider: Set(None),
-                push_token: Set(None),
-                push_bundle: Set(None),
-                changed_at: Set(now),
-            })
+    let mut devices: Vec<device::ActiveModel> = Vec::with_capacity(logins.len());
+    let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(logins.len());
+    let (mut events, mut rows) = (Vec::new(), Vec::with_capacity(logins.len()));
+    for change in logins {
+        let Change::Login { user, instance, platform, session, kicked, client_ip } = change else {
+            continue;
+        };
+        let row = device::ActiveModel {
+            user_id: Set(user.clone()),
+            instance: Set(instance.clone()),
+            platform: Set(platform.name().to_string()),
+            state: Set(ONLINE.to_string()),
+            session: Set(*session as i64),
+            push_provider: Set(None),
+            push_token: Set(None),
+            push_bundle: Set(None),
+            changed_at: Set(now),
+        };
+        match at.get(&(user.as_str(), instance.as_str())) {
+            Some(&i) => devices[i] = row,
+            None => {
+                at.insert((user.as_str(), instance.as_str()), devices.len());
+                devices.push(row);
+            }
+        }
+        let names = ("Login", "Register");
+        let change = StateChange { user, instance, platform: *platform, names, kicked, client_ip };
+        let (event, row) = state_change(hooks, change);
+        events.extend(event);
+        rows.push(row);
+    }
+    if !devices.is_empty() {
+        device::Entity::insert_many(devices)
             .on_conflict(
                 OnConflict::columns([C::UserId, C::Instance])
                     .update_columns([C::Platform, C::State, C::Session, C::ChangedAt])
@@ -353,10 +402,15 @@ async fn apply_plain(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, chang
             )
             .exec_without_returning(txn)
             .await?;
-            let names = ("Login", "Register");
-            let change = StateChange { user, instance, platform: *platform, names, kicked, client_ip };
-            record(txn, hooks, change).await?;
-        }
+    }
+    record_all(txn, hooks, events, rows).await
+}
+
+/// A login, an end or a revocation, inside the caller's transaction.
+async fn apply_plain(txn: &sea_orm::DatabaseTransaction, hooks: &Webhooks, change: &Change) -> Result<(), DbErr> {
+    let now = crate::now_secs();
+    match change {
+        Change::Login { .. } => apply_logins(txn, hooks, std::slice::from_ref(change)).await?,
         Change::End { user, instance, platform, session, reason, client_ip } => {
             let (platform, session, reason) = (*platform, *session, *reason);
             let current = device::Entity::find_by_id((user.clone(), instance.clone())).one(txn).await?;
