@@ -151,7 +151,10 @@ fn options(args: &[String]) -> Options {
         seconds: num("--seconds", 2.0, 10.0),
         connections: num("--connections", 500.0, 100_000.0) as usize,
         sources: num("--sources", 4.0, 4.0) as usize,
-        rest_concurrency: list("--rest-concurrency", pick("16", "64,256")).iter().filter_map(|c| c.parse().ok()).collect(),
+        rest_concurrency: list("--rest-concurrency", pick("16", "64,256"))
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
         latency_rates: list("--latency-rate", String::new()).iter().filter_map(|r| r.parse().ok()).collect(),
         neighbour_rate: get("--neighbour-rate").and_then(|v| v.parse().ok()),
         webhook_window: get("--windows")
@@ -193,7 +196,8 @@ async fn run_target<T: Target>(
         (true, latency) => (o.windows.len() + if latency { LATENCY_RUNS } else { 0 }) * 2 * o.pairs,
         (false, _) => 0,
     };
-    let fanout_users = if o.wants("group-fanout") { fanout_plan(o).iter().map(|(_, _, (members, _))| members).sum() } else { 0 };
+    let fanout_users =
+        if o.wants("group-fanout") { fanout_plan(o).iter().map(|(_, _, (members, _))| members).sum() } else { 0 };
     let connection_users = if o.wants("connections") { connections } else { 0 };
     let rest_users = if rest.is_some() && o.wants("rest-sendmsg") { 100 } else { 0 };
     let users = connection_users.max(rest_users) + c2c_users + fanout_users;
@@ -240,7 +244,13 @@ async fn run_target<T: Target>(
     if o.wants("c2c-latency") {
         for (rate, of_best) in latency_rates.into_iter().take(LATENCY_RUNS) {
             process::wait_idle(target.pid()).await;
-            let c = C2c { first_user: take_users(2 * o.pairs), pairs: o.pairs, window: 0, seconds: o.seconds, rate: Some(rate) };
+            let c = C2c {
+                first_user: take_users(2 * o.pairs),
+                pairs: o.pairs,
+                window: 0,
+                seconds: o.seconds,
+                rate: Some(rate),
+            };
             let mut run = scenarios::c2c(&target, &c).await;
             run["params"]["of_best"] = of_best;
             report.runs.push(run);
@@ -611,7 +621,8 @@ fn table(results: &Value) -> String {
     );
     for row in table_rows() {
         let cell = |target: &str| {
-            let mine: Vec<&Value> = runs.iter().filter(|r| r["target"] == target && r["scenario"] == row.scenario).collect();
+            let mine: Vec<&Value> =
+                runs.iter().filter(|r| r["target"] == target && r["scenario"] == row.scenario).collect();
             (row.cell)(&mine)
         };
         let mut line = format!("| {} |", row.label);
@@ -642,7 +653,8 @@ struct Row {
 
 fn table_rows() -> Vec<Row> {
     let metric = |r: &Value, key: &str| r["metrics"][key].as_f64().unwrap_or(0.0);
-    let ms = |r: &Value, p: &str| r["metrics"]["latency_ms"][p].as_f64().map(|v| format!("{v:.1}")).unwrap_or("–".into());
+    let ms =
+        |r: &Value, p: &str| r["metrics"]["latency_ms"][p].as_f64().map(|v| format!("{v:.1}")).unwrap_or("–".into());
     let best = move |runs: &[&Value], key: &str| -> Option<Value> {
         runs.iter().max_by(|a, b| metric(a, key).total_cmp(&metric(b, key))).map(|r| (*r).clone())
     };

@@ -398,12 +398,14 @@ impl Session {
             Ok(permit) => self.submit_send(id, request, permit, ctx),
             // `wait`: no frame is read until the window opens, so sends keep their order and
             // the client's socket fills instead of the writer's queue.
-            Err(_) => ctx.wait(async move { window.acquire_owned().await }.into_actor(self).map(
-                move |permit, act, ctx| match permit {
-                    Ok(permit) => act.submit_send(id, request, permit, ctx),
-                    Err(_) => act.reply(ctx, id, Err(MessageError::Internal.into())),
-                },
-            )),
+            Err(_) => {
+                ctx.wait(async move { window.acquire_owned().await }.into_actor(self).map(move |permit, act, ctx| {
+                    match permit {
+                        Ok(permit) => act.submit_send(id, request, permit, ctx),
+                        Err(_) => act.reply(ctx, id, Err(MessageError::Internal.into())),
+                    }
+                }))
+            }
         }
     }
 

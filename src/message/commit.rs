@@ -80,6 +80,8 @@ pub struct Committer {
     /// The transaction half, while no batch is being written (`None` after a panic: a fresh
     /// one reloads what it needs from the database).
     writer: Option<Writer>,
+    /// Where the transactions run (a thread of their own once `write_on` is called).
+    writes: Option<tokio::runtime::Handle>,
     /// Other nodes write C2C rows too (a cluster): seqs and de-duplication come from the
     /// database, under row locks, instead of this writer's memory.
     shared: bool,
@@ -110,9 +112,26 @@ struct Batch {
     /// After-send events of sends refused by the checks and of online-only messages: no row
     /// is stored for them, so they are recorded on their own once the batch is answered.
     not_stored: Vec<crate::webhook::outbox::Event>,
+    /// Where each send of this batch stored first is, by dedup key.
+    firsts: HashMap<DedupKey, usize>,
+    /// Commits taken into it (its size against `writer_batch`).
+    taken: usize,
 }
 
 impl Batch {
+    fn new(now: i64) -> Batch {
+        Batch {
+            now,
+            planned: Vec::new(),
+            acks: HashMap::new(),
+            touches: Touches::default(),
+            online_only: Vec::new(),
+            not_stored: Vec::new(),
+            firsts: HashMap::new(),
+            taken: 0,
+        }
+    }
+
     fn writes_nothing(&self) -> bool {
         let t = &self.touches;
         self.planned.is_empty()
@@ -131,9 +150,12 @@ impl Batch {
 /// What a batch's transaction did to its reads and edits, or why it failed.
 type Written = Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr>;
 
+/// A batch in its transaction: the task writing it and the dedup keys it holds in flight.
+type Writing = (tokio::task::JoinHandle<(Writer, Box<Batch>, Written)>, Vec<DedupKey>);
+
 /// What the writer waits for next.
 enum Step {
-    Written(Result<(Writer, Batch, Written), tokio::task::JoinError>),
+    Written(Result<(Writer, Box<Batch>, Written), tokio::task::JoinError>),
     Received(Option<Vec<Commit>>),
 }
 
@@ -177,6 +199,7 @@ impl Committer {
             config: in_force,
             in_flight: HashMap::new(),
             writer: None,
+            writes: None,
         };
         committer.writer = Some(committer.new_writer());
         committer.warm_dedup().await?;
@@ -225,34 +248,49 @@ impl Committer {
         }
     }
 
+    /// Runs the batches' transactions on `runtime` instead of the planning task's own.
+    pub fn write_on(&mut self, runtime: tokio::runtime::Handle) {
+        self.writes = Some(runtime);
+    }
+
+    /// Hands `batch` to the writer; answers its task and the dedup keys it holds in flight.
+    fn launch(&mut self, batch: Batch) -> Writing {
+        let writer = self.writer.take().unwrap_or_else(|| self.new_writer());
+        let keys = batch.keys();
+        let task = match &self.writes {
+            Some(runtime) => runtime.spawn(writer.write(Box::new(batch))),
+            None => tokio::spawn(writer.write(Box::new(batch))),
+        };
+        (task, keys)
+    }
+
     pub async fn run(mut self, mut rx: mpsc::Receiver<Commit>, max_batch: usize) {
         use futures_util::FutureExt;
         // At most two batches: one in its transaction, the next planned and waiting for it.
-        let mut writing: Option<(tokio::task::JoinHandle<(Writer, Batch, Written)>, Vec<DedupKey>)> = None;
+        let mut writing: Option<Writing> = None;
         let mut ready: Option<Batch> = None;
         let mut open = true;
         loop {
             if writing.is_none() {
-                if let Some(batch) = ready.take() {
-                    let writer = self.writer.take().unwrap_or_else(|| self.new_writer());
-                    let keys = batch.keys();
-                    writing = Some((tokio::spawn(writer.write(batch)), keys));
-                }
+                writing = ready.take().map(|batch| self.launch(batch));
             }
             if writing.is_none() && ready.is_none() && !open {
                 break;
             }
             let step = {
+                let room = ready.as_ref().map_or(max_batch, |b| max_batch.saturating_sub(b.taken));
                 let written = async {
                     match writing.as_mut() {
                         Some((task, _)) => task.await,
                         None => std::future::pending().await,
                     }
                 };
-                let may_plan = open && ready.is_none();
+                // The next batch grows while the writer is busy, up to `writer_batch`: it goes
+                // as large as it would have been had it been taken when the writer came free.
+                let may_plan = open && room > 0;
                 let received = async {
                     match may_plan {
-                        true => crate::store::batch::next_batch(&mut rx, max_batch).await,
+                        true => crate::store::batch::next_batch(&mut rx, room).await,
                         false => std::future::pending().await,
                     }
                 };
@@ -270,9 +308,13 @@ impl Committer {
                     match joined {
                         Ok((writer, batch, written)) => {
                             self.writer = Some(writer);
+                            // The next batch commits while this one is delivered and answered
+                            // (it commits after this one: the writer takes one at a time).
+                            writing = ready.take().map(|batch| self.launch(batch));
                             // A bug that panics here must not stop every later send: the rest
                             // of the batch's senders are refused (their answers are dropped).
-                            if std::panic::AssertUnwindSafe(self.answer(batch, written)).catch_unwind().await.is_err() {
+                            if std::panic::AssertUnwindSafe(self.answer(*batch, written)).catch_unwind().await.is_err()
+                            {
                                 tracing::error!("answering a batch panicked; the writer goes on");
                                 Metrics::add(&self.metrics.commit_failures, 1);
                             }
@@ -291,11 +333,12 @@ impl Committer {
                 }
                 Step::Received(None) => open = false,
                 Step::Received(Some(commits)) => {
-                    match std::panic::AssertUnwindSafe(self.plan(commits)).catch_unwind().await {
-                        Ok(batch) => ready = Some(batch),
-                        Err(_) => {
-                            tracing::error!("planning a batch panicked; its senders were refused and the writer goes on");
-                            Metrics::add(&self.metrics.commit_failures, 1);
+                    let batch = ready.get_or_insert_with(|| Batch::new(crate::now_secs()));
+                    if std::panic::AssertUnwindSafe(self.plan(batch, commits)).catch_unwind().await.is_err() {
+                        tracing::error!("planning a batch panicked; its senders were refused and the writer goes on");
+                        Metrics::add(&self.metrics.commit_failures, 1);
+                        for key in ready.take().map(|b| b.keys()).unwrap_or_default() {
+                            self.in_flight.remove(&key);
                         }
                     }
                 }
@@ -334,20 +377,13 @@ impl Committer {
         profiles.card(&request.from).await.map_err(|e| internal(&e))
     }
 
-    /// Checks and de-duplicates a batch's sends; answers at once the ones refused or already
-    /// stored. Nothing here writes.
-    async fn plan(&mut self, commits: Vec<Commit>) -> Batch {
-        let now = crate::now_secs();
-        self.recent.expire(now);
-        let mut batch = Batch {
-            now,
-            planned: Vec::new(),
-            acks: HashMap::new(),
-            touches: Touches::default(),
-            online_only: Vec::new(),
-            not_stored: Vec::new(),
-        };
-        let mut batch_keys: HashMap<DedupKey, usize> = HashMap::new();
+    /// Checks and de-duplicates `commits` into the batch being gathered; answers at once the
+    /// sends refused or already stored. Nothing here writes.
+    async fn plan(&mut self, batch: &mut Batch, commits: Vec<Commit>) {
+        let now = batch.now;
+        self.recent.expire(crate::now_secs());
+        let first_new = batch.planned.len();
+        batch.taken += commits.len();
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         let config = self.config.get();
         for item in commits {
@@ -404,18 +440,18 @@ impl Committer {
                 batch.online_only.push((pending, row));
                 continue;
             }
-            let duplicate_of = key.as_ref().and_then(|key| batch_keys.get(key).copied());
+            let duplicate_of = key.as_ref().and_then(|key| batch.firsts.get(key).copied());
             if let (None, Some(key)) = (duplicate_of, key) {
-                batch_keys.insert(key, batch.planned.len());
+                batch.firsts.insert(key, batch.planned.len());
             }
             let row = new_row(request, &sender, now, &config);
             batch.planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
         }
         // In flight from here until answered (or lost with a panicked transaction).
-        for key in batch.keys() {
+        let firsts = batch.planned[first_new..].iter().filter(|p| p.duplicate_of.is_none());
+        for key in firsts.filter_map(|p| dedup_key(&p.pending.request)) {
             self.in_flight.insert(key, Vec::new());
         }
-        batch
     }
 
     /// After the batch's transaction: remembers, delivers and answers.
@@ -502,13 +538,12 @@ impl Committer {
             let _ = edit.reply.send(answer);
         }
     }
-
 }
 
 impl Writer {
     /// Runs the batch's transaction (none when it writes nothing); a failed one forgets the
     /// seqs it handed out, so the next batch reloads them from the database.
-    async fn write(mut self, mut batch: Batch) -> (Writer, Batch, Written) {
+    async fn write(mut self, mut batch: Box<Batch>) -> (Writer, Box<Batch>, Written) {
         if batch.writes_nothing() {
             return (self, batch, Ok((Vec::new(), Vec::new())));
         }
@@ -693,7 +728,6 @@ impl Writer {
         }
         Ok((read_outcomes, edit_outcomes))
     }
-
 }
 
 impl Committer {

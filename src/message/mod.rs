@@ -329,6 +329,41 @@ pub fn pair(a: &str, b: &str) -> (String, String) {
     }
 }
 
+/// Runs the writer on two threads of its own, one planning and answering batches, one running
+/// their transactions: on the server's main thread, beside the actors there, it was the one
+/// thread at 100 % in the benchmark while the machine had a core to spare. Each thread drives a
+/// runtime that is never dropped: connections opened on it stay served until the process exits.
+fn run_apart(
+    mut committer: commit::Committer,
+    rx: mpsc::Receiver<commit::Commit>,
+    max_batch: usize,
+) -> Result<tokio::task::JoinHandle<()>, DbErr> {
+    let writes = dedicated_runtime("c2c-write", std::future::pending::<()>())?;
+    committer.write_on(writes);
+    let (drained, done) = oneshot::channel();
+    dedicated_runtime("c2c-plan", async move {
+        committer.run(rx, max_batch).await;
+        let _ = drained.send(());
+        std::future::pending::<()>().await
+    })?;
+    Ok(tokio::spawn(async move {
+        let _ = done.await;
+    }))
+}
+
+/// A thread running a single-threaded runtime on `work` for the life of the process; answers
+/// the runtime's handle, to spawn more on it.
+fn dedicated_runtime(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::runtime::Handle, DbErr> {
+    let failed = |e: std::io::Error| DbErr::Custom(format!("the message writer's thread could not start: {e}"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new().name(name.to_string()).spawn(move || runtime.block_on(work)).map_err(failed)?;
+    Ok(handle)
+}
+
 /// Handle on the C2C room; cheap to clone.
 #[derive(Clone)]
 pub struct Messages {
@@ -353,7 +388,7 @@ impl Messages {
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
         let gate = gate::Gate::new(parties.clone(), config.max_message_bytes);
         let committer = commit::Committer::new(db.clone(), parties, bus, metrics, pusher, config, in_force).await?;
-        let task = tokio::spawn(committer.run(rx, config.writer_batch.max(1)));
+        let task = run_apart(committer, rx, config.writer_batch.max(1))?;
         let messages = Messages {
             tx,
             gate,
