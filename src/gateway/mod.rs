@@ -6,6 +6,7 @@
 //! frames, deliveries and kicks all arrive through one mailbox. See ARCHITECTURE.md.
 
 pub mod guard;
+pub mod pause;
 pub mod protocol;
 pub mod session;
 
@@ -39,8 +40,9 @@ pub async fn websocket(
     };
     let verdict = guard::Verdict::default();
     let client_ip = address.map(|ip| ip.to_string()).unwrap_or_default();
-    let session = session::Session::new(app.into_inner(), verdict.clone(), hold, client_ip);
-    let stream = guard::FrameGuard::new(stream, MAX_FRAME_BYTES, verdict);
+    let read_pause = std::rc::Rc::new(pause::ReadPause::default());
+    let session = session::Session::new(app.into_inner(), verdict.clone(), hold, client_ip, read_pause.clone());
+    let stream = pause::Pausable::new(guard::FrameGuard::new(stream, MAX_FRAME_BYTES, verdict), read_pause);
     ws::WsResponseBuilder::new(session, &request, stream).frame_size(MAX_FRAME_BYTES).start()
 }
 

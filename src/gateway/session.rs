@@ -89,10 +89,19 @@ pub struct Session {
     /// The client's address, as the connection came in.
     client_ip: String,
     /// Sends of this session the writer has not answered yet may be at most `session_send_window`:
-    /// past that the session reads no more frames until one is answered, so a client that
-    /// offers more than the server can commit is slowed by TCP, not refused (made on first send).
+    /// past that the session holds further sends and stops reading its socket until one is
+    /// answered, so a client that offers more than the server can commit is slowed by TCP, not
+    /// refused (made on first send).
     send_window: Option<Arc<tokio::sync::Semaphore>>,
+    /// Sends read but waiting for a place in the window, in the order they came.
+    held_sends: std::collections::VecDeque<(Option<u64>, SendRequest)>,
+    /// Stops and restarts the reading of the socket.
+    read_pause: std::rc::Rc<super::pause::ReadPause>,
 }
+
+/// Most sends a session holds while its window is full (what one read of the socket can
+/// carry); more are refused with 20004. Reading stops as soon as one is held.
+const MAX_HELD_SENDS: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fragmented {
@@ -101,7 +110,13 @@ enum Fragmented {
 }
 
 impl Session {
-    pub fn new(app: Arc<App>, verdict: Verdict, waiting: Option<super::Hold>, client_ip: String) -> Session {
+    pub fn new(
+        app: Arc<App>,
+        verdict: Verdict,
+        waiting: Option<super::Hold>,
+        client_ip: String,
+        read_pause: std::rc::Rc<super::pause::ReadPause>,
+    ) -> Session {
         let id = app.next_session_id();
         Session {
             app,
@@ -115,6 +130,8 @@ impl Session {
             waiting,
             client_ip,
             send_window: None,
+            held_sends: std::collections::VecDeque::new(),
+            read_pause,
         }
     }
 
@@ -390,23 +407,43 @@ impl Session {
             Ok(request) => request,
             Err(e) => return self.reply(ctx, id, Err(e.into())),
         };
-        let window = self
-            .send_window
-            .get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.app.config.session_send_window.max(1))))
-            .clone();
-        match window.clone().try_acquire_owned() {
-            Ok(permit) => self.submit_send(id, request, permit, ctx),
-            // `wait`: no frame is read until the window opens, so sends keep their order and
-            // the client's socket fills instead of the writer's queue.
-            Err(_) => {
-                ctx.wait(async move { window.acquire_owned().await }.into_actor(self).map(move |permit, act, ctx| {
-                    match permit {
-                        Ok(permit) => act.submit_send(id, request, permit, ctx),
-                        Err(_) => act.reply(ctx, id, Err(MessageError::Internal.into())),
-                    }
-                }))
+        if self.held_sends.is_empty() {
+            if let Ok(permit) = self.window().try_acquire_owned() {
+                return self.submit_send(id, request, permit, ctx);
             }
         }
+        if self.held_sends.len() >= MAX_HELD_SENDS {
+            return self.reply(ctx, id, Err(MessageError::Busy.into()));
+        }
+        // Held in order behind the window; the socket is not read until the window has room
+        // (the mailbox still is: deliveries and kicks are not held up).
+        self.held_sends.push_back((id, request));
+        if self.held_sends.len() == 1 {
+            self.read_pause.pause();
+            self.wait_for_window(ctx);
+        }
+    }
+
+    fn window(&mut self) -> Arc<tokio::sync::Semaphore> {
+        let size = self.app.config.session_send_window.max(1);
+        self.send_window.get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(size))).clone()
+    }
+
+    /// Once the window has room, sends the held sends it can take, then waits again or reads on.
+    fn wait_for_window(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let window = self.window();
+        ctx.spawn(async move { window.acquire_owned().await }.into_actor(self).map(|permit, act, ctx| {
+            let mut permit = permit.ok();
+            while let Some(place) = permit.take().or_else(|| act.window().try_acquire_owned().ok()) {
+                let Some((id, request)) = act.held_sends.pop_front() else { break };
+                act.submit_send(id, request, place, ctx);
+            }
+            if act.held_sends.is_empty() {
+                act.read_pause.resume();
+            } else {
+                act.wait_for_window(ctx);
+            }
+        }));
     }
 
     /// Queues a send now, in frame order; only the wait for its commit runs concurrently. The

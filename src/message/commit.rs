@@ -380,8 +380,10 @@ impl Committer {
     /// Checks and de-duplicates `commits` into the batch being gathered; answers at once the
     /// sends refused or already stored. Nothing here writes.
     async fn plan(&mut self, batch: &mut Batch, commits: Vec<Commit>) {
-        let now = batch.now;
-        self.recent.expire(crate::now_secs());
+        // Stamped when planned, not when the batch began: a batch grows while the writer is busy.
+        let now = crate::now_secs().max(batch.now);
+        batch.now = now;
+        self.recent.expire(now);
         let first_new = batch.planned.len();
         batch.taken += commits.len();
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);

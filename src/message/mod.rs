@@ -344,7 +344,6 @@ fn run_apart(
     dedicated_runtime("c2c-plan", async move {
         committer.run(rx, max_batch).await;
         let _ = drained.send(());
-        std::future::pending::<()>().await
     })?;
     Ok(tokio::spawn(async move {
         let _ = done.await;
@@ -360,7 +359,17 @@ fn dedicated_runtime(
     let failed = |e: std::io::Error| DbErr::Custom(format!("the message writer's thread could not start: {e}"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
     let handle = runtime.handle().clone();
-    std::thread::Builder::new().name(name.to_string()).spawn(move || runtime.block_on(work)).map_err(failed)?;
+    let run = move || {
+        use futures_util::FutureExt;
+        // A panic must not drop the runtime: connections opened on it serve the whole server.
+        runtime.block_on(async move {
+            if std::panic::AssertUnwindSafe(work).catch_unwind().await.is_err() {
+                tracing::error!("the message writer stopped on a panic");
+            }
+            std::future::pending::<()>().await
+        })
+    };
+    std::thread::Builder::new().name(name.to_string()).spawn(run).map_err(failed)?;
     Ok(handle)
 }
 

@@ -262,8 +262,10 @@ impl PresenceShard {
             };
             // A full mailbox (by frames or by bytes) is a decision, not a silent drop: the session
             // is closed and its client resyncs by seq when it reconnects.
-            let queued = session.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
-            let sent = if queued > self.max_queued_bytes {
+            // Slow is a session that still holds earlier frames: one tick's batch alone may pass
+            // the bound (a burst of large messages) without closing a session that keeps up.
+            let before = session.queued.fetch_add(bytes, Ordering::Relaxed);
+            let sent = if before > 0 && before + bytes > self.max_queued_bytes {
                 Err(SendError::Full(()))
             } else {
                 session.addr.try_send(message).map_err(|e| match e {
@@ -704,9 +706,21 @@ mod tests {
         shard.send(DeliverBatch { users, picks: vec![0, 1], frames }).await.unwrap();
         actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(frames_of(&sender).len(), 2, "4 bytes queued: within the bound");
-        let got = other.got.lock().unwrap();
-        assert!(matches!(got.last(), Some(ToSession::Kick(KickReason::SlowConsumer))), "slow consumer closed");
-        assert_eq!(got.len(), 2);
+        {
+            let got = other.got.lock().unwrap();
+            assert!(matches!(got.last(), Some(ToSession::Kick(KickReason::SlowConsumer))), "slow consumer closed");
+            assert_eq!(got.len(), 2);
+        }
         assert_eq!(other.queued.load(Ordering::Relaxed), 6, "the refused batch is not counted");
+
+        // A session that holds nothing takes a whole tick even past the bound: a burst of large
+        // messages in one tick does not make a session that keeps up a slow consumer.
+        let fresh = register(&shard, "cat", 4, Platform::Android).await;
+        let big: Frames = vec![("0123456789".into(), None), ("abcdef".into(), None)].into();
+        let cats: Arc<[String]> = vec!["cat".to_string()].into();
+        shard.send(DeliverBatch { users: cats, picks: vec![0], frames: big }).await.unwrap();
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(frames_of(&fresh).len(), 1, "delivered whole, not refused");
+        assert_eq!(fresh.queued.load(Ordering::Relaxed), 16);
     }
 }
