@@ -648,8 +648,11 @@ fn table(results: &Value) -> String {
 struct Row {
     label: String,
     scenario: &'static str,
-    cell: Box<dyn Fn(&[&Value]) -> Option<(String, Option<f64>)>>,
+    cell: Cell,
 }
+
+/// A cell's text and headline figure from one target's runs (None: no such run).
+type Cell = Box<dyn Fn(&[&Value]) -> Option<(String, Option<f64>)>>;
 
 fn table_rows() -> Vec<Row> {
     let metric = |r: &Value, key: &str| r["metrics"][key].as_f64().unwrap_or(0.0);
