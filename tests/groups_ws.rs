@@ -147,6 +147,18 @@ fn message_seqs(events: &[Value]) -> Vec<i64> {
 }
 
 /// A user message event, field by field.
+/// Each of `events` is one of the `sent` (sender, user, seq, text) messages of a Public group,
+/// with its fields.
+fn assert_each_was_sent<S>(events: &[Value], sent: &[(S, &str, i64, &str)], group: &str, who: &str) {
+    for event in events {
+        let (_, from, seq, text) = sent
+            .iter()
+            .find(|(_, _, s, _)| Some(*s) == event["MsgSeq"].as_i64())
+            .unwrap_or_else(|| panic!("{who}: a group_msg that nobody sent: {event}"));
+        assert_message(event, group, "Public", from, *seq, text, who);
+    }
+}
+
 fn assert_message(data: &Value, group: &str, kind: &str, from: &str, seq: i64, text: &str, who: &str) {
     assert_eq!(data["GroupId"], group, "{who}: {data}");
     assert_eq!(data["GroupType"], kind, "{who}: {data}");
@@ -597,13 +609,7 @@ async fn a_message_reaches_every_other_session_once_in_seq_order() {
         if i == 3 {
             events.insert(0, first.clone());
         }
-        for event in &events {
-            let (_, from, seq, text) = sent
-                .iter()
-                .find(|(_, _, s, _)| Some(*s) == event["MsgSeq"].as_i64())
-                .unwrap_or_else(|| panic!("{name}: a group_msg that nobody sent: {event}"));
-            assert_message(event, &group, "Public", from, *seq, text, name);
-        }
+        assert_each_was_sent(&events, &sent, &group, name);
         got.push((name.to_string(), message_seqs(&events)));
         // Every session but the one that sent it, once, in seq order.
         let expected = sent.iter().filter(|(s, _, _, _)| *s != i).map(|(_, _, seq, _)| *seq).collect();
@@ -666,13 +672,7 @@ async fn messages_of_one_tick_reach_every_other_session_once_in_seq_order() {
     let mut want = Vec::new();
     for (i, (name, client)) in sessions.iter_mut().enumerate() {
         let events = drain_group_msgs(client).await;
-        for event in &events {
-            let (_, from, seq, text) = sent
-                .iter()
-                .find(|(_, _, s, _)| Some(*s) == event["MsgSeq"].as_i64())
-                .unwrap_or_else(|| panic!("{name}: a group_msg that nobody sent: {event}"));
-            assert_message(event, &group, "Public", from, *seq, text, name);
-        }
+        assert_each_was_sent(&events, &sent, &group, name);
         got.push((name.to_string(), message_seqs(&events)));
         let mut expected: Vec<i64> =
             sent.iter().filter(|(s, _, _, _)| *s != Some(i)).map(|(_, _, seq, _)| *seq).collect();
