@@ -662,7 +662,7 @@ fn table_rows() -> Vec<Row> {
         runs.iter().max_by(|a, b| metric(a, key).total_cmp(&metric(b, key))).map(|r| (*r).clone())
     };
     let latencies = move |r: &Value| {
-        let rate = grouped(r["params"]["rate_per_sec"].as_f64().unwrap_or(0.0));
+        let rate = webhook::thousands(r["params"]["rate_per_sec"].as_f64().unwrap_or(0.0));
         let text = format!("{} / {} / {} @ {rate}/s", ms(r, "p50"), ms(r, "p99"), ms(r, "p999"));
         (text, r["metrics"]["latency_ms"]["p99"].as_f64())
     };
@@ -672,7 +672,7 @@ fn table_rows() -> Vec<Row> {
         cell: Box::new(move |runs| {
             let r = best(runs, "acked_per_sec")?;
             let rate = metric(&r, "acked_per_sec");
-            Some((format!("{} (w{}, {})", grouped(rate), r["params"]["window"], ms(&r, "p99")), Some(rate)))
+            Some((format!("{} (w{}, {})", webhook::thousands(rate), r["params"]["window"], ms(&r, "p99")), Some(rate)))
         }),
     }];
     rows.push(Row {
@@ -683,7 +683,13 @@ fn table_rows() -> Vec<Row> {
             let at = |w: u64| runs.iter().find(|r| r["params"]["window"] == w).map(|r| metric(r, "acked_per_sec"));
             let (w64, w256) = (at(64)?, at(256)?);
             let share = |v: f64| if top > 0.0 { 100.0 * v / top } else { 0.0 };
-            let text = format!("{} / {} ({:.0} % / {:.0} %)", grouped(w64), grouped(w256), share(w64), share(w256));
+            let text = format!(
+                "{} / {} ({:.0} % / {:.0} %)",
+                webhook::thousands(w64),
+                webhook::thousands(w256),
+                share(w64),
+                share(w256)
+            );
             Some((text, None))
         }),
     });
@@ -717,7 +723,7 @@ fn table_rows() -> Vec<Row> {
             cell: Box::new(move |runs| {
                 let r = runs.iter().find(|r| r["params"]["group"] == group)?;
                 let rate = metric(r, "deliveries_per_sec");
-                Some((format!("{} ({} / {})", grouped(rate), ms(r, "p50"), ms(r, "p99")), Some(rate)))
+                Some((format!("{} ({} / {})", webhook::thousands(rate), ms(r, "p50"), ms(r, "p99")), Some(rate)))
             }),
         });
     }
@@ -734,7 +740,7 @@ fn table_rows() -> Vec<Row> {
         scenario: "connections",
         cell: Box::new(move |runs| {
             let rate = metric(runs.first()?, "logins_per_sec");
-            Some((grouped(rate), Some(rate)))
+            Some((webhook::thousands(rate), Some(rate)))
         }),
     });
     for callers in [64, 256] {
@@ -744,29 +750,11 @@ fn table_rows() -> Vec<Row> {
             cell: Box::new(move |runs| {
                 let r = runs.iter().find(|r| r["params"]["concurrency"] == callers)?;
                 let rate = metric(r, "req_per_sec");
-                Some((format!("{} ({})", grouped(rate), ms(r, "p99")), Some(rate)))
+                Some((format!("{} ({})", webhook::thousands(rate), ms(r, "p99")), Some(rate)))
             }),
         });
     }
     rows
-}
-
-/// 12345.6 → "12,346".
-fn grouped(v: f64) -> String {
-    let rounded = v.round() as i64;
-    let digits = rounded.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if rounded < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
 }
 
 fn draw_charts(results: &Value, dir: &std::path::Path) {

@@ -751,7 +751,7 @@ impl SlowPair {
 // The README's tables.
 
 /// `v` rounded, with thousands separators.
-fn thousands(v: f64) -> String {
+pub fn thousands(v: f64) -> String {
     if !v.is_finite() {
         return "–".into();
     }
