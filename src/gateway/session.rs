@@ -309,12 +309,7 @@ impl Session {
             let found = async {
                 // One round trip for the three rooms' heads; the messages missed only for the
                 // conversations that have any.
-                let parts = vec![
-                    crate::conversation::cleared_c2c_part(&user),
-                    crate::message::Messages::heads_part(&user),
-                    crate::group::heads_part(&user),
-                ];
-                let rows = crate::store::login_read(&app.db, parts).await.map_err(MessageError::from)?;
+                let rows = crate::store::login_read(&app.db, &user, login_parts).await.map_err(MessageError::from)?;
                 let cleared = crate::conversation::cleared_c2c(&rows);
                 let (missed, heads) = app.messages.missed(&user, &rows, &cursors, &cleared).await?;
                 Ok::<_, Failure>((missed, heads, crate::group::heads(&rows)))
@@ -573,6 +568,16 @@ struct LoginRequest {
     instance: String,
     /// Peer UserID → highest seq the device has without gaps.
     cursors: HashMap<String, i64>,
+}
+
+/// What a login reads in one round trip (`store::login_read`): the cleared points of the user's
+/// C2C conversations, their C2C heads and their groups.
+fn login_parts(user: &str) -> Vec<sea_orm::sea_query::SelectStatement> {
+    vec![
+        crate::conversation::cleared_c2c_part(user),
+        crate::message::Messages::heads_part(user),
+        crate::group::heads_part(user),
+    ]
 }
 
 fn parse_login(data: &Value) -> Result<LoginRequest, GatewayError> {
