@@ -474,6 +474,8 @@ fn machine() -> Value {
         "cpu": cpu,
         "os": command_output("uname", &["-sr"]),
         "date": command_output("date", &["-u", "+%Y-%m-%d"]),
+        // The tree the run was made from ("-dirty": with uncommitted changes).
+        "commit": command_output("git", &["describe", "--always", "--dirty"]),
     })
 }
 
@@ -630,7 +632,7 @@ fn table(results: &Value) -> String {
         for target in targets {
             line.push_str(&format!(" {} |", cell(target).map(|(text, _)| text).unwrap_or("–".into())));
         }
-        // Ratios of the headline figure (the cell's first number; p99 for latencies).
+        // Ratios of the headline figure (the cell's first number; none for latencies).
         for peer in ["limit", "ejabberd", "ejabberd-mnesia"] {
             let ratio = match (cell("parley-sqlite").and_then(|c| c.1), cell(peer).and_then(|c| c.1)) {
                 (Some(p), Some(q)) if q > 0.0 => ratio_text(p / q),
@@ -668,7 +670,9 @@ fn table_rows() -> Vec<Row> {
         let acked = metric(r, "acked_per_sec");
         let mut text =
             format!("{} / {} / {} @ {}/s", ms(r, "p50"), ms(r, "p99"), ms(r, "p999"), webhook::thousands(offered));
-        if acked < 0.97 * offered {
+        // Acks still in flight when the window closes are not counted in it, so a server that
+        // keeps up shows a few percent less than offered: only a larger gap is named.
+        if acked < 0.9 * offered {
             text.push_str(&format!(" ({} acked)", webhook::thousands(acked)));
         }
         (text, None)
@@ -767,16 +771,16 @@ fn table_rows() -> Vec<Row> {
 /// Milliseconds as the table shows them: one decimal below a second, whole ones with thousands
 /// separators above.
 fn millis_text(v: f64) -> String {
-    if v >= 1000.0 {
+    if v >= 999.95 {
         webhook::thousands(v)
     } else {
         format!("{v:.1}")
     }
 }
 
-/// A ratio to three significant figures (two decimals below 10).
+/// A ratio with two decimals below 10, one above.
 fn ratio_text(v: f64) -> String {
-    if v >= 10.0 {
+    if v >= 9.995 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")

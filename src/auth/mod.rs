@@ -22,6 +22,9 @@ pub const DEFAULT_FAILURE_WINDOW_SECS: u64 = 60;
 /// UserSigs remembered as verified. An app backend sends the same admin UserSig with every REST
 /// call, and checking it (base64, inflate, JSON, HMAC) was a sixth of a call's CPU.
 const MAX_VERIFIED: usize = 4096;
+/// Longer UserSigs are verified every time, never remembered: real ones are 200–400 bytes, and a
+/// user padding a valid one (whitespace is trimmed) must not fill the memory with 64 KB keys.
+const MAX_REMEMBERED_BYTES: usize = 1024;
 
 /// The app's identity, keys and admins; cheap to clone.
 #[derive(Clone, Debug)]
@@ -115,12 +118,16 @@ impl AppAuth {
     /// time; otherwise it is checked in full (and answers why it fails).
     fn remembered(&self, usersig: &str, identifier: &str, now_secs: i64) -> Option<Ticket> {
         let verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let ticket = verified.get(usersig)?;
+        let ticket = verified.get(usersig.trim())?;
         let in_time = usersig::check_time(ticket.time, ticket.expire, now_secs).is_ok();
         (ticket.identifier == identifier && in_time).then(|| ticket.clone())
     }
 
     fn remember(&self, usersig: &str, ticket: &Ticket) {
+        let usersig = usersig.trim();
+        if usersig.len() > MAX_REMEMBERED_BYTES {
+            return;
+        }
         let mut verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Full: start over rather than track ages (the working set is a few admin UserSigs and
         // the users logging in right now).
@@ -159,5 +166,13 @@ mod tests {
         let forged = usersig::generate(APP, "another key", "alice", T, 100);
         assert_eq!(auth.verify_at(&forged, "alice", None, T + 10), Err(UserSigError::BadSignature));
         assert!(!auth.verified.lock().unwrap().contains_key(forged.as_str()));
+        // Padding (trimmed by the check) is the same UserSig, not another key of the memory.
+        let padded = format!("{sig}{}", " ".repeat(MAX_REMEMBERED_BYTES));
+        assert_eq!(auth.verify_at(&padded, "alice", None, T + 10).unwrap().identifier, "alice");
+        assert_eq!(auth.verified.lock().unwrap().len(), 1);
+        // Nothing longer than the bound is kept.
+        let ticket = auth.verify_at(&sig, "alice", None, T + 10).unwrap();
+        auth.remember(&"x".repeat(MAX_REMEMBERED_BYTES + 1), &ticket);
+        assert_eq!(auth.verified.lock().unwrap().len(), 1);
     }
 }

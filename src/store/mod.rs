@@ -109,9 +109,11 @@ pub fn login_part(kind: &'static str) -> sea_orm::sea_query::SelectStatement {
 }
 
 /// `user`'s parts of the login read as one `UNION ALL`: what a login reads of several rooms
-/// costs one round trip. `parts` builds them for a user and must depend on nothing else: its
-/// statement is rendered once per backend, with a stand-in user, and each login only puts its
-/// own in place of the stand-in (building and dropping the query was a third of a login's CPU).
+/// costs one round trip. `parts` builds them for a user and must depend on nothing else: the
+/// statement is rendered once per backend and `parts`, with a stand-in user, and each login only
+/// puts its own in place of the stand-in (building and dropping the query was a third of a
+/// login's CPU). A rendering that does not bind the stand-in as a value of its own (a user put
+/// into the SQL text or into a longer value) is not reused: it is built for every login.
 pub async fn login_read(
     db: &DatabaseConnection,
     user: &str,
@@ -119,31 +121,51 @@ pub async fn login_read(
 ) -> Result<Vec<LoginRow>, DbErr> {
     use sea_orm::sea_query::Value;
     use sea_orm::FromQueryResult;
-    use std::sync::OnceLock;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
     /// A value no UserID can be (`valid_user_id`: letters, digits, `_` and `-`).
     const STAND_IN: &str = "<login user>";
-    static RENDERED: [OnceLock<Option<(String, Vec<Value>)>>; 2] = [OnceLock::new(), OnceLock::new()];
+    type Rendered = Option<(String, Vec<Value>)>;
+    static RENDERED: OnceLock<Mutex<HashMap<(bool, usize), Arc<Rendered>>>> = OnceLock::new();
     let backend = db.get_database_backend();
-    let slot = match backend {
-        DbBackend::Postgres => &RENDERED[0],
-        _ => &RENDERED[1],
-    };
-    let rendered = slot.get_or_init(|| {
-        let mut parts = parts(STAND_IN).into_iter();
+    let render = |user: &str| -> Rendered {
+        let mut parts = parts(user).into_iter();
         let mut query = parts.next()?;
         for part in parts {
             query.union(sea_orm::sea_query::UnionType::All, part);
         }
         let statement = backend.build(&query);
         Some((statement.sql, statement.values.map(|v| v.0).unwrap_or_default()))
-    });
-    let Some((sql, values)) = rendered else {
-        return Ok(Vec::new());
     };
     let stand_in = Value::from(STAND_IN);
-    let values = values.iter().map(|v| if *v == stand_in { Value::from(user) } else { v.clone() });
-    let statement = Statement::from_sql_and_values(backend, sql.as_str(), values);
-    LoginRow::find_by_statement(statement).all(db).await
+    let key = (backend == DbBackend::Postgres, parts as usize);
+    let cached = {
+        let mut rendered = RENDERED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        rendered
+            .entry(key)
+            .or_insert_with(|| {
+                let template = render(STAND_IN);
+                let reusable = template
+                    .as_ref()
+                    .is_none_or(|(sql, values)| !sql.contains(STAND_IN) && values.iter().any(|v| *v == stand_in));
+                if !reusable {
+                    tracing::error!("the login read does not bind its user as a value; it is built for every login");
+                }
+                Arc::new(if reusable { template } else { None })
+            })
+            .clone()
+    };
+    let (sql, values) = match cached.as_ref() {
+        Some((sql, values)) => {
+            let values = values.iter().map(|v| if *v == stand_in { Value::from(user) } else { v.clone() });
+            (sql.clone(), values.collect())
+        }
+        None => match render(user) {
+            Some(fresh) => fresh,
+            None => return Ok(Vec::new()),
+        },
+    };
+    LoginRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).all(db).await
 }
 
 /// The PostgreSQL advisory lock held while migrating.
@@ -247,6 +269,7 @@ pub async fn restamp_expiry<E: sea_orm::EntityTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::sea_query::{Alias, Expr, SelectStatement};
     use sea_orm::{ConnectOptions, Database};
 
     #[actix_rt::test]
@@ -301,5 +324,41 @@ mod tests {
                 ("ann".into(), "Tag_Profile_IM_Nick".into(), "\"Ann \\\"A\\\"\"".into()),
             ]
         );
+    }
+
+    fn part(user_filter: sea_orm::sea_query::SimpleExpr) -> Vec<SelectStatement> {
+        let mut part = login_part("t");
+        part.expr_as(Expr::col(Alias::new("owner")), Alias::new("k"))
+            .expr_as(Expr::col(Alias::new("v")), Alias::new("a"))
+            .expr_as(Expr::val(0i64), Alias::new("b"))
+            .expr_as(Expr::val(0i64), Alias::new("c"))
+            .from(Alias::new("t"))
+            .and_where(user_filter);
+        vec![part]
+    }
+
+    /// The user as a bound value: the rendering is kept and each login binds its own.
+    fn bound(user: &str) -> Vec<SelectStatement> {
+        part(Expr::col(Alias::new("owner")).eq(user))
+    }
+
+    /// The user in the SQL text: no rendering can be kept.
+    fn inline(user: &str) -> Vec<SelectStatement> {
+        part(Expr::cust(format!("owner = '{user}'")))
+    }
+
+    #[actix_rt::test]
+    async fn each_login_reads_its_own_user_whether_or_not_the_rendering_is_kept() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (owner TEXT, v INTEGER); INSERT INTO t VALUES ('alice', 1), ('bob', 2)")
+            .await
+            .unwrap();
+        for parts in [bound as fn(&str) -> Vec<SelectStatement>, inline] {
+            for (user, v) in [("alice", 1), ("bob", 2), ("alice", 1)] {
+                let rows = login_read(&db, user, parts).await.unwrap();
+                let got: Vec<(&str, i64)> = rows.iter().map(|r| (r.k.as_str(), r.a)).collect();
+                assert_eq!(got, vec![(user, v)]);
+            }
+        }
     }
 }
