@@ -126,7 +126,9 @@ pub async fn login_read(
     /// A value no UserID can be (`valid_user_id`: letters, digits, `_` and `-`).
     const STAND_IN: &str = "<login user>";
     type Rendered = Option<(String, Vec<Value>)>;
-    static RENDERED: OnceLock<Mutex<HashMap<(bool, usize), Arc<Rendered>>>> = OnceLock::new();
+    /// By (PostgreSQL or not, the parts function's address).
+    type Renderings = HashMap<(bool, usize), Arc<Rendered>>;
+    static RENDERED: OnceLock<Mutex<Renderings>> = OnceLock::new();
     let backend = db.get_database_backend();
     let render = |user: &str| -> Rendered {
         let mut parts = parts(user).into_iter();
@@ -145,9 +147,8 @@ pub async fn login_read(
             .entry(key)
             .or_insert_with(|| {
                 let template = render(STAND_IN);
-                let reusable = template
-                    .as_ref()
-                    .is_none_or(|(sql, values)| !sql.contains(STAND_IN) && values.iter().any(|v| *v == stand_in));
+                let reusable =
+                    template.as_ref().is_none_or(|(sql, values)| !sql.contains(STAND_IN) && values.contains(&stand_in));
                 if !reusable {
                     tracing::error!("the login read does not bind its user as a value; it is built for every login");
                 }
