@@ -1,7 +1,8 @@
 //! Flow control of C2C sends: a session that offers more than the writer has answered holds the
 //! rest in order and reads its socket no further (TCP pushes back) instead of refusing them, and a retry of a send whose batch is still
-//! being written is answered with that send, never stored twice. The writer is stalled by holding
-//! the database's write lock from outside (SQLite) or a lock on the message table (PostgreSQL).
+//! being written is answered with that send, never stored twice; an ack is answered once it is
+//! committed. The writer is stalled by holding the database's write lock from outside (SQLite) or
+//! a lock on the message and conversation tables (PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
@@ -23,7 +24,8 @@ impl Stall {
             Some(url) => {
                 let db = Database::connect(url.as_str()).await.unwrap();
                 let txn = db.begin().await.unwrap();
-                txn.execute_unprepared("LOCK TABLE c2c_message IN EXCLUSIVE MODE").await.unwrap();
+                // Messages and conversation heads (an ack writes only the latter); reads go on.
+                txn.execute_unprepared("LOCK TABLE c2c_message, c2c_conversation IN EXCLUSIVE MODE").await.unwrap();
                 Stall::Postgres(txn)
             }
             None => {
@@ -135,4 +137,30 @@ async fn a_retry_of_a_send_still_being_written_is_answered_with_it() {
     assert_eq!(retry["data"]["Duplicate"], true, "{retry}");
     let mut dan = server.login("flow_dan", "Android").await;
     assert_eq!(texts(&history(&mut dan, "flow_cat").await), ["once", "first"], "stored once");
+}
+
+#[actix_rt::test]
+async fn an_ack_is_answered_once_it_is_committed() {
+    let server = Server::start();
+    server.import(&["ack_eve", "ack_fay"]).await;
+    let mut eve = server.login("ack_eve", "iPhone").await;
+    assert_eq!(eve.send_text_msg("ack_fay", "one").await["code"], 0);
+    let mut fay = server.login("ack_fay", "Android").await;
+
+    let stall = Stall::start(&server).await;
+    let ack = json!({"id": 200, "cmd": "ack", "data": {"Peer_Account": "ack_eve", "Seq": 1}});
+    fay.send_text(&ack.to_string()).await;
+    // Whatever arrives while the writer cannot commit, it is not the ack's answer.
+    while let Some(frame) = fay.next_frame(Duration::from_millis(700)).await {
+        assert!(answer(&[frame.clone()], 200).is_none(), "answered before its commit: {frame}");
+    }
+    stall.release().await;
+    let frames = frames_until(&mut fay, |f| answer(f, 200).is_some()).await;
+    assert_eq!(answer(&frames, 200).unwrap()["code"], 0, "{frames:?}");
+    // Committed: a login without cursors right after is sent nothing again (on any node).
+    let logout = fay.request("logout", json!({})).await;
+    assert_eq!(logout["code"], 0, "{logout}");
+    let mut fay = server.login("ack_fay", "Android").await;
+    let done = fay.event_named("sync_done", Duration::from_secs(20)).await.expect("sync_done");
+    assert_eq!(done["data"]["MissedCount"], 0, "{done}");
 }

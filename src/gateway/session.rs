@@ -202,10 +202,7 @@ impl Session {
             ("heartbeat", _) => self.reply(ctx, id, Ok(json!({"ServerTime": crate::now_secs()}))),
             (_, None) => self.reply(ctx, id, Err(GatewayError::NotLoggedIn.into())),
             ("send_msg", Some(_)) => self.send_msg(request, ctx),
-            ("ack", Some(_)) => {
-                let result = self.ack(&request.data);
-                self.reply(ctx, id, result)
-            }
+            ("ack", Some(_)) => self.ack(request, ctx),
             ("get_history", Some(_)) => self.get_history(request, ctx),
             ("logout", Some(_)) => {
                 self.ending = Some(EndReason::Logout);
@@ -470,13 +467,21 @@ impl Session {
         );
     }
 
-    fn ack(&self, data: &Value) -> Result<Value, Failure> {
-        let f = Fields::of(data);
-        let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
-        let peer = f.str("Peer_Account").map_err(bad)?;
-        let seq = f.i64("Seq").map_err(bad)?;
-        self.app.messages.ack(self.user(), peer, seq)?;
-        Ok(json!({}))
+    /// Answered once the ack is committed: a client that logs in again right after (on any node)
+    /// is not sent what it acknowledged.
+    fn ack(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let id = request.id;
+        let app = self.app.clone();
+        let user = self.user().to_string();
+        let work = async move {
+            let f = Fields::of(&request.data);
+            let bad = |e: crate::fields::FieldError| Failure::from(GatewayError::BadRequest(e.to_string()));
+            let peer = f.str("Peer_Account").map_err(bad)?;
+            let seq = f.i64("Seq").map_err(bad)?;
+            app.messages.ack(&user, peer, seq).await?;
+            Ok(json!({}))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
     }
 
     fn get_history(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {

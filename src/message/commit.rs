@@ -31,10 +31,12 @@ pub struct Pending {
 
 pub enum Commit {
     Send(Box<Pending>),
+    /// Answered once committed: a client told "done" finds it at its next login on any node.
     Ack {
         owner: String,
         peer: String,
         seq: i64,
+        reply: oneshot::Sender<Result<(), MessageError>>,
     },
     Read(Box<ReadRequest>),
     Edit(Box<EditRequest>),
@@ -116,6 +118,8 @@ struct Batch {
     firsts: HashMap<DedupKey, usize>,
     /// Commits taken into it (its size against `writer_batch`).
     taken: usize,
+    /// Who acked what of this batch's `acks`, answered after its commit.
+    ack_replies: Vec<oneshot::Sender<Result<(), MessageError>>>,
 }
 
 impl Batch {
@@ -129,6 +133,7 @@ impl Batch {
             not_stored: Vec::new(),
             firsts: HashMap::new(),
             taken: 0,
+            ack_replies: Vec::new(),
         }
     }
 
@@ -390,9 +395,10 @@ impl Committer {
         let config = self.config.get();
         for item in commits {
             let pending = match item {
-                Commit::Ack { owner, peer, seq } => {
+                Commit::Ack { owner, peer, seq, reply } => {
                     let entry = batch.acks.entry((owner, peer)).or_insert(seq);
                     *entry = (*entry).max(seq);
+                    batch.ack_replies.push(reply);
                     continue;
                 }
                 Commit::Read(read) => {
@@ -458,11 +464,14 @@ impl Committer {
 
     /// After the batch's transaction: remembers, delivers and answers.
     async fn answer(&mut self, batch: Batch, written: Written) {
-        let Batch { now, planned, touches, online_only, mut not_stored, .. } = batch;
+        let Batch { now, planned, touches, online_only, mut not_stored, ack_replies, .. } = batch;
         match written {
             Ok((read_outcomes, edit_outcomes)) => {
                 self.finish(planned, now);
                 self.answer_touches(touches, read_outcomes, edit_outcomes, now);
+                for reply in ack_replies {
+                    let _ = reply.send(Ok(()));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch refused");
@@ -481,6 +490,9 @@ impl Committer {
                 }
                 for edit in touches.edits {
                     let _ = edit.reply.send(Err(refused()));
+                }
+                for reply in ack_replies {
+                    let _ = reply.send(Err(refused()));
                 }
             }
         }

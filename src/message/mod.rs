@@ -486,10 +486,12 @@ impl Messages {
     }
 
     /// One of `owner`'s devices has every message of the conversation with `peer` up to `seq`.
-    pub fn ack(&self, owner: &str, peer: &str, seq: i64) -> Result<(), MessageError> {
+    pub async fn ack(&self, owner: &str, peer: &str, seq: i64) -> Result<(), MessageError> {
+        let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(commit::Commit::Ack { owner: owner.to_string(), peer: peer.to_string(), seq })
-            .map_err(|_| MessageError::Busy)
+            .try_send(commit::Commit::Ack { owner: owner.to_string(), peer: peer.to_string(), seq, reply })
+            .map_err(|_| MessageError::Busy)?;
+        answer.await.map_err(|_| MessageError::Unavailable("the ack was not committed".into()))?
     }
 
     /// The messages of a conversation `user` sees: not hidden from them as the sender, after the
