@@ -152,7 +152,7 @@ async fn an_ack_is_answered_once_it_is_committed() {
     fay.send_text(&ack.to_string()).await;
     // Whatever arrives while the writer cannot commit, it is not the ack's answer.
     while let Some(frame) = fay.next_frame(Duration::from_millis(700)).await {
-        assert!(answer(&[frame.clone()], 200).is_none(), "answered before its commit: {frame}");
+        assert!(answer(std::slice::from_ref(&frame), 200).is_none(), "answered before its commit: {frame}");
     }
     stall.release().await;
     let frames = frames_until(&mut fay, |f| answer(f, 200).is_some()).await;
