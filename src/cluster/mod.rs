@@ -12,8 +12,8 @@ use futures_util::future::BoxFuture;
 
 use crate::failure::Failure;
 use crate::presence::{
-    Deliver, DeliverBatch, DeliverMany, Frames, KickReason, KickUser, Platform, Presence, Register, Registered,
-    SessionId, Unregister,
+    Deliver, DeliverBatch, DeliverEach, DeliverMany, Frames, KickReason, KickUser, Platform, Presence, Register,
+    Registered, SessionId, Unregister,
 };
 
 /// The caches whose entries a write on one node makes stale on the others.
@@ -68,6 +68,14 @@ pub trait Bus: Send + Sync + 'static {
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {
         for user in users.iter() {
             self.deliver(user, frame.clone(), except);
+        }
+    }
+    /// Write each frame to its own user's live sessions, but its `except` one, in order: the same
+    /// as one `deliver` each, which a bus may do better (one message per shard, a session's
+    /// share as one).
+    fn deliver_each(&self, deliveries: Vec<Deliver>) {
+        for Deliver { user, frame, except } in deliveries {
+            self.deliver(&user, frame, except);
         }
     }
     /// Write several frames, in order, to every live session of each of `users`, each frame but
@@ -154,6 +162,19 @@ impl Bus for LocalBus {
             let message = DeliverMany { users: users.clone(), picks, frame: frame.clone(), except };
             if self.presence.shard_at(shard).try_send(message).is_err() {
                 tracing::warn!(shard, "presence shard overloaded; group frame left for resync");
+            }
+        }
+    }
+
+    /// One message per shard: each cross-thread message wakes the shard's thread.
+    fn deliver_each(&self, deliveries: Vec<Deliver>) {
+        let mut per_shard: Vec<Vec<Deliver>> = (0..self.presence.shard_count()).map(|_| Vec::new()).collect();
+        for delivery in deliveries {
+            per_shard[self.presence.shard_index(&delivery.user)].push(delivery);
+        }
+        for (shard, deliveries) in per_shard.into_iter().enumerate().filter(|(_, d)| !d.is_empty()) {
+            if self.presence.shard_at(shard).try_send(DeliverEach { deliveries }).is_err() {
+                tracing::warn!(shard, "presence shard overloaded; frames left for resync");
             }
         }
     }

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Bus, Cache, Forget, LocalBus};
 use crate::failure::Failure;
 use crate::presence::{
-    Elsewhere, Frames, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId,
+    Deliver, Elsewhere, Frames, KickReason, KickSession, Platform, Presence, Register, Registered, SessionId,
 };
 
 /// Longest wait for Redis on a request's path: past it the request is refused (retry).
@@ -1194,6 +1194,15 @@ impl Bus for ClusterBus {
     fn kick(&self, user: &str, reason: KickReason) {
         self.0.local.kick(user, reason);
         self.0.queue(Outbound::Kick { user: user.to_string(), reason });
+    }
+
+    /// Batched on this node; other nodes get one note per frame as before, in order.
+    fn deliver_each(&self, deliveries: Vec<Deliver>) {
+        for delivery in &deliveries {
+            let users = Arc::from(vec![delivery.user.clone()]);
+            self.0.queue(Outbound::Deliver { users, frame: delivery.frame.clone(), except: delivery.except });
+        }
+        self.0.local.deliver_each(deliveries);
     }
 
     fn deliver_many(&self, users: Arc<[String]>, frame: ByteString, except: Option<SessionId>) {

@@ -21,6 +21,7 @@ use super::dedup::DedupWindow;
 use super::edit::{self, Announcement, EditRequest, ReadOutcome, ReadRequest, MAX_UNREAD};
 use super::{event, msg_key, pair, Import, MessageError, Parties, Receipt, SendRequest, SenderSync};
 use crate::cluster::Bus;
+use crate::presence::Deliver;
 use crate::profile::Card;
 use crate::stats::Metrics;
 
@@ -498,9 +499,9 @@ impl Committer {
         }
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         if !online_only.is_empty() {
-            for (pending, row) in &online_only {
-                self.deliver(&pending.request, &event::c2c_frame(row));
-            }
+            let deliveries =
+                online_only.iter().flat_map(|(pending, row)| deliveries_of(&pending.request, event::c2c_frame(row)));
+            self.bus.deliver_each(deliveries.collect());
             // Only the sessions live when it was sent: the answer waits until the deliveries
             // reached every node (a cluster), so a login after the answer cannot get it.
             self.bus.routed().await;
@@ -748,6 +749,10 @@ impl Committer {
     /// After the commit: remember for dedup, deliver, answer.
     fn finish(&mut self, planned: Vec<Planned>, now: i64) {
         let mut receipts: Vec<Option<Receipt>> = Vec::with_capacity(planned.len());
+        // The batch's frames go to the bus at once (a wake-up per shard, not per frame), and
+        // before any answer: a sender answered can count on its message being on its way.
+        let mut deliveries = Vec::with_capacity(planned.len() * 2);
+        let mut answers = Vec::with_capacity(planned.len());
         for p in planned {
             let result = match p.duplicate_of {
                 Some(first) => {
@@ -779,7 +784,7 @@ impl Committer {
                         (self.parties.hour_changed)(p.row.msg_time);
                     }
                     if request.import != Some(Import::Historical) {
-                        self.deliver(request, &event::c2c_frame(&p.row));
+                        deliveries.extend(deliveries_of(request, event::c2c_frame(&p.row)));
                         self.push(request, &p.row);
                     }
                     Some(r)
@@ -790,11 +795,15 @@ impl Committer {
                 for retry in retries.unwrap_or_default() {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
                     let answer = result.clone().map(|r| Receipt { duplicate: true, ..r });
-                    let _ = retry.reply.send(answer.ok_or(MessageError::Internal));
+                    answers.push((retry.reply, answer));
                 }
             }
             receipts.push(result.clone());
-            let _ = p.pending.reply.send(result.ok_or(MessageError::Internal));
+            answers.push((p.pending.reply, result));
+        }
+        self.bus.deliver_each(deliveries);
+        for (reply, answer) in answers {
+            let _ = reply.send(answer.ok_or(MessageError::Internal));
         }
     }
 
@@ -822,17 +831,19 @@ impl Committer {
         today.count(Count::C2cDown, 1);
         today.saw(&[Seen::Sender, Seen::C2cSender], from);
     }
+}
 
-    fn deliver(&self, request: &SendRequest, frame: &bytestring::ByteString) {
-        self.bus.deliver(&request.to, frame.clone(), None);
-        if request.from == request.to {
-            return;
-        }
-        match request.sender_sync {
-            SenderSync::AllSessions => self.bus.deliver(&request.from, frame.clone(), None),
-            SenderSync::OtherSessions(origin) => self.bus.deliver(&request.from, frame.clone(), Some(origin)),
-            SenderSync::HistoryOnly | SenderSync::Hidden => {}
-        }
+/// Where a sent message's frame goes: the receiver's sessions, and the sender's as asked.
+fn deliveries_of(request: &SendRequest, frame: bytestring::ByteString) -> Vec<Deliver> {
+    let to_receiver = Deliver { user: request.to.clone(), frame: frame.clone(), except: None };
+    let to_sender = |except| Deliver { user: request.from.clone(), frame, except };
+    if request.from == request.to {
+        return vec![to_receiver];
+    }
+    match request.sender_sync {
+        SenderSync::AllSessions => vec![to_receiver, to_sender(None)],
+        SenderSync::OtherSessions(origin) => vec![to_receiver, to_sender(Some(origin))],
+        SenderSync::HistoryOnly | SenderSync::Hidden => vec![to_receiver],
     }
 }
 

@@ -176,6 +176,15 @@ pub struct DeliverBatch {
     pub frames: Frames,
 }
 
+/// Frames for several users, in order, each skipping one session (its sender's): a writer's
+/// batch as one message per shard, where one message per frame would wake the shard's thread
+/// for each. Each session gets its share in one `ToSession`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverEach {
+    pub deliveries: Vec<Deliver>,
+}
+
 /// Close every session of a user, telling them why.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -434,6 +443,45 @@ impl Handler<DeliverBatch> for PresenceShard {
     }
 }
 
+impl Handler<DeliverEach> for PresenceShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverEach, _: &mut Self::Context) {
+        // Each user's frames together, in the order given.
+        let mut users: Vec<&str> = Vec::new();
+        let mut frames_of: HashMap<&str, Vec<(&ByteString, Option<SessionId>)>> = HashMap::new();
+        for delivery in &msg.deliveries {
+            let user = delivery.user.as_str();
+            frames_of
+                .entry(user)
+                .or_insert_with(|| {
+                    users.push(user);
+                    Vec::new()
+                })
+                .push((&delivery.frame, delivery.except));
+        }
+        self.counted(|shard| {
+            for user in users {
+                let frames = &frames_of[user];
+                if let [(frame, except)] = frames[..] {
+                    shard.send_frame(user, frame, except);
+                    continue;
+                }
+                shard.send_to(user, |id| {
+                    let own: Vec<ByteString> =
+                        frames.iter().filter(|(_, except)| *except != Some(id)).map(|(f, _)| (*f).clone()).collect();
+                    let bytes = own.iter().map(|frame| frame.len()).sum();
+                    match own.len() {
+                        0 => None,
+                        1 => own.into_iter().next().map(|frame| (ToSession::Frame(frame), bytes)),
+                        _ => Some((ToSession::Frames(own.into()), bytes)),
+                    }
+                });
+            }
+        })
+    }
+}
+
 impl Handler<KickUser> for PresenceShard {
     type Result = ();
 
@@ -661,6 +709,66 @@ mod tests {
         Live { got, queued }
     }
 
+    fn start_shard(max_queued_bytes: usize) -> Addr<PresenceShard> {
+        let rules = DeviceRules { policy: MultiDevicePolicy::Multi, instances_per_platform: 1, web_instances: 1 };
+        PresenceShard {
+            rules: Arc::new(std::sync::RwLock::new(rules)),
+            max_queued_bytes,
+            devices: devices::Devices::detached(),
+            users: HashMap::new(),
+            early_kicks: HashMap::new(),
+            metrics: Default::default(),
+        }
+        .start()
+    }
+
+    /// What a session was handed, message by message, as the texts of each message's frames.
+    fn texts_of(live: &Live) -> Vec<Vec<String>> {
+        let got = live.got.lock().unwrap();
+        got.iter()
+            .map(|m| match m {
+                ToSession::Frame(f) => vec![f.to_string()],
+                ToSession::Frames(f) => f.iter().map(|s| s.to_string()).collect(),
+                ToSession::Kick(reason) => vec![format!("kick {}", reason.name())],
+            })
+            .collect()
+    }
+
+    /// A writer's batch for several users: each session gets its user's frames in order in one
+    /// message, without those it sent; a lone frame goes as itself.
+    #[actix_rt::test]
+    async fn deliveries_to_several_users_are_one_message_per_session_in_order() {
+        let shard = start_shard(1 << 20);
+        let sender = register(&shard, "ann", 1, Platform::Android).await;
+        let other = register(&shard, "ann", 2, Platform::Web).await;
+        let bob = register(&shard, "bob", 3, Platform::Android).await;
+        let cat = register(&shard, "cat", 4, Platform::Android).await;
+        let deliver = |user: &str, frame: &str, except: Option<SessionId>| Deliver {
+            user: user.into(),
+            frame: frame.into(),
+            except,
+        };
+        let deliveries = vec![
+            deliver("ann", "a1", Some(1)),
+            deliver("bob", "b1", None),
+            deliver("ann", "a2", None),
+            deliver("cat", "c1", None),
+            deliver("bob", "b2", None),
+            deliver("nobody", "n1", None),
+            deliver("ann", "a3", Some(1)),
+        ];
+        shard.send(DeliverEach { deliveries }).await.unwrap();
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        assert_eq!(texts_of(&sender), [vec!["a2"]]);
+        assert_eq!(texts_of(&other), [vec!["a1", "a2", "a3"]]);
+        assert_eq!(texts_of(&bob), [vec!["b1", "b2"]]);
+        assert_eq!(texts_of(&cat), [vec!["c1"]]);
+        assert!(matches!(cat.got.lock().unwrap()[0], ToSession::Frame(_)), "a lone frame as itself");
+        assert_eq!((sender.queued.load(Ordering::Relaxed), other.queued.load(Ordering::Relaxed)), (2, 6));
+        assert_eq!(bob.queued.load(Ordering::Relaxed), 4);
+    }
+
     fn frames_of(live: &Live) -> Vec<Arc<[ByteString]>> {
         let got = live.got.lock().unwrap();
         got.iter()
@@ -675,16 +783,7 @@ mod tests {
     /// frame skips share one list; queued bytes count every frame and bound the session.
     #[actix_rt::test]
     async fn a_batch_is_one_message_per_session_without_its_own_frames() {
-        let rules = DeviceRules { policy: MultiDevicePolicy::Multi, instances_per_platform: 1, web_instances: 1 };
-        let shard = PresenceShard {
-            rules: Arc::new(std::sync::RwLock::new(rules)),
-            max_queued_bytes: 10,
-            devices: devices::Devices::detached(),
-            users: HashMap::new(),
-            early_kicks: HashMap::new(),
-            metrics: Default::default(),
-        }
-        .start();
+        let shard = start_shard(10);
         let sender = register(&shard, "ann", 1, Platform::Android).await;
         let other = register(&shard, "ann", 2, Platform::Web).await;
         let member = register(&shard, "bob", 3, Platform::Android).await;
