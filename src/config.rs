@@ -163,8 +163,8 @@ pub struct Config {
     /// Bytes of frames a session may have queued (whatever their number) before it is treated
     /// as a slow consumer and closed.
     pub session_queue_bytes: usize,
-    /// Sends of one WebSocket session the writer may hold unanswered; past that the session
-    /// stops reading its socket until one is answered (TCP pushes back on the client).
+    /// Sends of one WebSocket session (C2C and group) that may be unanswered at once; past that
+    /// the session stops reading its socket until one is answered (TCP pushes back on the client).
     pub session_send_window: usize,
     /// A connection whose client stops reading (its TCP window stays shut) is dropped by the
     /// kernel after this many seconds of unacknowledged data (TCP_USER_TIMEOUT); 0 leaves the

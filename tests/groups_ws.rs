@@ -888,3 +888,53 @@ async fn a_mute_survives_quitting_and_rejoining() {
     assert_eq!(role_of(&mut ann, &group, "bob").await, "Member");
     send_refused(&mut bob, &group, 10017).await;
 }
+
+/// A session's group sends are pipelined: its next frame is read once the group has queued the
+/// send, not once the send is answered. The session answers other requests meanwhile, and its
+/// sends keep their frame order.
+#[actix_rt::test]
+async fn a_sessions_group_sends_do_not_hold_it_up_and_keep_their_order() {
+    // A long tick: a session that waited for each answer would answer the heartbeat last.
+    let server = Server::start_with_toml("group_flush_ms = 1500\n");
+    server.import(&["ann", "bob"]).await;
+    let group = group_with(&server, "Public", "ann", &["bob"]).await;
+    let mut ann = server.login("ann", "Android").await;
+    let mut bob = server.login("bob", "Android").await;
+    let texts = ["m1", "m2", "m3", "m4", "m5"];
+    let mut ids = Vec::new();
+    for text in texts {
+        let data = json!({"GroupId": group, "Random": rand::random::<u32>(), "MsgBody": text_body(text)});
+        ids.push(ann.send_request("group_open_http_svc/send_group_msg", data).await);
+    }
+    let heartbeat = ann.send_request("heartbeat", json!({})).await;
+
+    let first = loop {
+        let frame = ann.next_frame(WAIT).await.expect("an answer");
+        if frame.get("event").is_none() {
+            break frame;
+        }
+    };
+    assert_eq!(first["id"], heartbeat, "the heartbeat is answered while the sends wait for their tick: {first}");
+    // Answered in any order (ids match).
+    let mut answers = HashMap::new();
+    while answers.len() < ids.len() {
+        let frame = ann.next_frame(WAIT).await.expect("every send is answered");
+        if let Some(id) = frame["id"].as_u64() {
+            answers.insert(id, frame);
+        }
+    }
+    let mut seqs = Vec::new();
+    for (id, text) in ids.into_iter().zip(texts) {
+        let reply = &answers[&id];
+        assert_eq!(reply["code"], 0, "{text}: {reply}");
+        seqs.push(reply["data"]["MsgSeq"].as_i64().unwrap_or_else(|| panic!("{text}: {reply}")));
+    }
+    assert_eq!(seqs, (seqs[0]..seqs[0] + 5).collect::<Vec<_>>(), "stored in frame order");
+    let mut got = Vec::new();
+    for _ in texts {
+        got.push(text_of(&message_event(&mut bob, "bob").await).to_string());
+    }
+    assert_eq!(got, texts, "delivered in frame order");
+    let newest_first: Vec<&str> = texts.into_iter().rev().collect();
+    assert_eq!(history_texts(&mut bob, &group).await, newest_first, "history in frame order");
+}

@@ -569,8 +569,11 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
             receiving.push(tokio::spawn(receive_loop(conn, window, done.clone(), counters.clone())));
         }
     }
+    let mut acks = Latencies::default();
     for task in sending {
-        let _ = task.await;
+        if let Ok((_, l)) = task.await {
+            acks.0.extend(l.0);
+        }
     }
     let measured = usage.finish();
     let generator = generator.finish();
@@ -594,6 +597,7 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
             "expected_deliveries": count(&counters.acked) * receivers_per_message,
             "delivered": count(&counters.delivered),
             "latency_ms": latencies.percentiles_ms(),
+            "ack_latency_ms": acks.percentiles_ms(),
             "server_cpu_cores": measured.cpu_cores, "server_rss_mb": measured.rss_mb,
             "generator_cpu_cores": generator.cpu_cores,
             "login_seconds": login_seconds,
@@ -602,10 +606,11 @@ pub async fn fanout<T: Target>(target: &Arc<T>, f: &Fanout) -> Value {
     });
     let m = &result["metrics"];
     println!(
-        "group-fanout    {:<16} {:<12} senders={senders} rate={:.0}/s  {:>9.0} deliveries/s  delivered {}/{}  p50 {:>6.1} ms  p99 {:>6.1} ms  cpu {:.2} (generator {:.2})  rss {:.0} MB  errors {}",
+        "group-fanout    {:<16} {:<12} senders={senders} rate={:.0}/s  {:>9.0} deliveries/s  delivered {}/{}  p50 {:>6.1} ms  p99 {:>6.1} ms  (ack p99 {:.1} ms)  cpu {:.2} (generator {:.2})  rss {:.0} MB  errors {}",
         target.name(), f.label, f.rate, m["deliveries_per_sec"].as_f64().unwrap_or(0.0),
         m["delivered"], m["expected_deliveries"],
         m["latency_ms"]["p50"].as_f64().unwrap_or(0.0), m["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+        m["ack_latency_ms"]["p99"].as_f64().unwrap_or(0.0),
         measured.cpu_cores, generator.cpu_cores, measured.rss_mb, m["errors"],
     );
     result

@@ -247,26 +247,62 @@ impl Session {
     /// `From_Account` set to the logged-in user and user-level permissions.
     fn user_command(&mut self, route: &'static Route, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
         let id = request.id;
-        let mut body = match request.data {
+        let call = match self.user_call(route, request.data) {
+            Ok(call) => call,
+            Err(failure) => return self.reply(ctx, id, Err(failure)),
+        };
+        let window = (route.command == "send_group_msg").then(|| self.window().try_acquire_owned().ok()).flatten();
+        if let Some(permit) = window {
+            return self.send_group_msg(id, call, permit, ctx);
+        }
+        let work = (route.handler)(self.app.clone(), call);
+        // `wait`: the session's relationship commands run one at a time, in frame order (an add
+        // then a delete of the same friend must not swap).
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
+    }
+
+    /// The call of a REST command the user sends for themself.
+    fn user_call(&self, route: &'static Route, data: Value) -> Result<Call, Failure> {
+        let mut body = match data {
             Value::Object(map) => map,
             Value::Null => serde_json::Map::new(),
-            _ => {
-                let failure = Failure::new(route.family.bad_json_code(), "data must be a JSON object");
-                return self.reply(ctx, id, Err(failure));
-            }
+            _ => return Err(Failure::new(route.family.bad_json_code(), "data must be a JSON object")),
         };
         body.insert("From_Account".into(), json!(self.user()));
-        let call = Call {
+        Ok(Call {
             identifier: self.user().to_string(),
             body: Value::Object(body),
             access: Access::User,
             session: Some(self.id),
             origin: self.origin(),
-        };
-        let work = (route.handler)(self.app.clone(), call);
-        // `wait`: the session's relationship commands run one at a time, in frame order (an add
-        // then a delete of the same friend must not swap).
-        ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
+        })
+    }
+
+    /// A group send within the session's window: the next frame is read once the group has
+    /// queued this one (frame order), not once it is answered, so a session's group sends are
+    /// committed in one tick instead of one per tick, and its deliveries are not held up meanwhile.
+    fn send_group_msg(
+        &mut self,
+        id: Option<u64>,
+        call: Call,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let (turn, queued) = crate::group::actor::SendTurn::new();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let app = self.app.clone();
+        // Outside the session's context, which runs nothing else while it waits below.
+        actix::spawn(async move {
+            let result = crate::group::rest::send_group_msg_in_turn(app, call, turn).await;
+            drop(permit);
+            let _ = answer.send(result);
+        });
+        ctx.wait(async move { queued.await.unwrap_or(()) }.into_actor(self));
+        ctx.spawn(async move { answered.await }.into_actor(self).map(move |result, act, ctx| {
+            let ended = || Failure::from(crate::group::GroupError::Internal("the group send ended unanswered".into()));
+            let result = result.unwrap_or_else(|_| Err(ended()));
+            act.reply(ctx, id, result.map(Value::Object))
+        }));
     }
 
     fn login(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {

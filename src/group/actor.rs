@@ -123,6 +123,36 @@ pub struct GroupSend {
     /// `GroupAtInfo`.
     #[serde(default)]
     pub mentions: super::mention::Mentions,
+    /// Given back once the group has queued the message (this node only).
+    #[serde(skip)]
+    pub turn: SendTurn,
+}
+
+/// A session's next frame waits for its group send to be queued in the group, which keeps its
+/// sends in order, and not for the send's answer. Given back when the group queues the send, or
+/// when the send ends any other way (the last clone dropped): a send forwarded to another node
+/// holds it until answered.
+#[derive(Clone, Default)]
+pub struct SendTurn(Option<Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>>);
+
+impl SendTurn {
+    /// A turn, and what its holder's next frame waits on.
+    pub fn new() -> (SendTurn, oneshot::Receiver<()>) {
+        let (given_back, wait) = oneshot::channel();
+        (SendTurn(Some(Arc::new(std::sync::Mutex::new(Some(given_back))))), wait)
+    }
+
+    fn give_back(&self) {
+        if let Some(slot) = &self.0 {
+            slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        }
+    }
+}
+
+impl std::fmt::Debug for SendTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendTurn")
+    }
 }
 
 /// Field changes of modify_group_base_info.
@@ -2050,6 +2080,8 @@ impl Handler<SendCall> for GroupActor {
     fn handle(&mut self, call: SendCall, ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
         let send = call.0;
+        // In this actor's hands: the sender's next send may come, it is handled after this one.
+        send.turn.give_back();
         let key = send_key(&send);
         if let Some((_, answer)) = self.recent.get(&key) {
             let answer = answer.clone();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use entities::{group_info, group_member};
 use serde_json::{json, Map, Value};
 
-use super::actor::{self, GroupSend, GroupView, InfoChange, MemberChange, Op, Priority};
+use super::actor::{self, GroupSend, GroupView, InfoChange, MemberChange, Op, Priority, SendTurn};
 use super::rules::{self, GroupType, Role};
 use super::{store, Caller, GroupError};
 use crate::app::App;
@@ -713,6 +713,11 @@ pub async fn get_role_in_group(app: Arc<App>, call: Call) -> Result<Reply, Failu
 }
 
 pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure> {
+    send_group_msg_in_turn(app, call, SendTurn::default()).await
+}
+
+/// `send_group_msg`, giving `turn` back once the group has queued the message.
+pub async fn send_group_msg_in_turn(app: Arc<App>, call: Call, turn: SendTurn) -> Result<Reply, Failure> {
     let f = Fields::of(&call.body);
     let id = group_id(&f)?;
     // From_Account "" is the admin, MsgPriority "" Normal, TopicId "" the group itself, and
@@ -759,6 +764,7 @@ pub async fn send_group_msg(app: Arc<App>, call: Call) -> Result<Reply, Failure>
         must_be_member: call.access == Access::User,
         caller: call.origin.clone(),
         mentions,
+        turn,
     };
     let answer = send_to(&app, id, send).await?;
     Ok(reply(answer))
