@@ -298,7 +298,7 @@ impl Session {
             let _ = answer.send(result);
         });
         ctx.wait(async move { queued.await.unwrap_or(()) }.into_actor(self));
-        ctx.spawn(async move { answered.await }.into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(answered.into_actor(self).map(move |result, act, ctx| {
             let ended = || Failure::from(crate::group::GroupError::Internal("the group send ended unanswered".into()));
             let result = result.unwrap_or_else(|_| Err(ended()));
             act.reply(ctx, id, result.map(Value::Object))
