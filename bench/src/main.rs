@@ -162,8 +162,8 @@ fn options(args: &[String]) -> Options {
             .filter(|w| w.len() == 1)
             .map(|w| w[0]),
         merge,
-        public: if quick { (50, 50.0) } else { (1_000, 1_000.0) },
-        av: if quick { (200, 50.0) } else { (10_000, 100.0) },
+        public: if quick { (50, 50.0) } else { (1_000, 1_500.0) },
+        av: if quick { (200, 50.0) } else { (10_000, 150.0) },
     }
 }
 
