@@ -632,10 +632,16 @@ fn table(results: &Value) -> String {
         for target in targets {
             line.push_str(&format!(" {} |", cell(target).map(|(text, _)| text).unwrap_or("–".into())));
         }
-        // Ratios of the headline figure (the cell's first number; none for latencies).
+        // Ratios of the headline figure (the cell's first number; none for latencies), between
+        // runs offered the same load.
+        let offered = |target: &str| {
+            let group = row.group?;
+            let run = runs.iter().find(|r| r["target"] == target && r["params"]["group"] == group)?;
+            run["params"]["rate_per_sec"].as_f64()
+        };
         for peer in ["limit", "ejabberd", "ejabberd-mnesia"] {
             let ratio = match (cell("parley-sqlite").and_then(|c| c.1), cell(peer).and_then(|c| c.1)) {
-                (Some(p), Some(q)) if q > 0.0 => ratio_text(p / q),
+                (Some(p), Some(q)) if q > 0.0 && offered("parley-sqlite") == offered(peer) => ratio_text(p / q),
                 _ => "–".into(),
             };
             line.push_str(&format!(" {ratio} |"));
@@ -651,6 +657,8 @@ fn table(results: &Value) -> String {
 struct Row {
     label: String,
     scenario: &'static str,
+    /// The fan-out group of the row's runs, whose offered rates must match for a ratio.
+    group: Option<&'static str>,
     cell: Cell,
 }
 
@@ -680,6 +688,7 @@ fn table_rows() -> Vec<Row> {
     let mut rows = vec![Row {
         label: "C2C throughput, best window: acked msg/s (window, p99 ms)".into(),
         scenario: "c2c-throughput",
+        group: None,
         cell: Box::new(move |runs| {
             let r = best(runs, "acked_per_sec")?;
             let rate = metric(&r, "acked_per_sec");
@@ -689,6 +698,7 @@ fn table_rows() -> Vec<Row> {
     rows.push(Row {
         label: "C2C past the best window: acked msg/s at window 64 / 256 (share of the best)".into(),
         scenario: "c2c-throughput",
+        group: None,
         cell: Box::new(move |runs| {
             let top = metric(&best(runs, "acked_per_sec")?, "acked_per_sec");
             let at = |w: u64| runs.iter().find(|r| r["params"]["window"] == w).map(|r| metric(r, "acked_per_sec"));
@@ -708,6 +718,7 @@ fn table_rows() -> Vec<Row> {
         rows.push(Row {
             label: format!("C2C at {:.0} % of the best rate: p50 / p99 / p999 ms", fraction * 100.0),
             scenario: "c2c-latency",
+            group: None,
             cell: Box::new(move |runs| {
                 let of = |r: &&&Value| r["params"]["of_best"].as_f64() == Some(fraction);
                 // Runs from before the fractions existed were at half the best rate.
@@ -719,28 +730,39 @@ fn table_rows() -> Vec<Row> {
     rows.push(Row {
         label: "C2C at the target's rate: p50 / p99 / p999 ms".into(),
         scenario: "c2c-latency",
+        group: None,
         cell: Box::new(move |runs| runs.iter().find(|r| r["params"]["of_best"] == "target").map(|r| latencies(r))),
     });
     let groups = [
-        ("Public group, 1,000 online members, 1,000 msg/s offered", "public-1000"),
-        ("AVChatRoom, 10,000 online members, 100 msg/s offered", "av-10000"),
+        ("Public group, 1,000 online members, peak", "public-1000"),
+        ("AVChatRoom, 10,000 online members, peak", "av-10000"),
         ("Public group, 1,000 online members, steady 300 msg/s", "public-1000-steady"),
         ("AVChatRoom, 10,000 online members, steady 50 msg/s", "av-10000-steady"),
     ];
     for (label, group) in groups {
+        let steady = group.ends_with("-steady");
         rows.push(Row {
-            label: format!("{label}: deliveries/s (p50 / p99 ms)"),
+            label: match steady {
+                true => format!("{label}: deliveries/s (p50 / p99 ms)"),
+                false => format!("{label}: deliveries/s (p50 / p99 ms) @ msg/s offered"),
+            },
             scenario: "group-fanout",
+            group: Some(group),
             cell: Box::new(move |runs| {
                 let r = runs.iter().find(|r| r["params"]["group"] == group)?;
                 let rate = metric(r, "deliveries_per_sec");
-                Some((format!("{} ({} / {})", webhook::thousands(rate), ms(r, "p50"), ms(r, "p99")), Some(rate)))
+                let mut text = format!("{} ({} / {})", webhook::thousands(rate), ms(r, "p50"), ms(r, "p99"));
+                if !steady {
+                    text.push_str(&format!(" @ {}", webhook::thousands(r["params"]["rate_per_sec"].as_f64()?)));
+                }
+                Some((text, Some(rate)))
             }),
         });
     }
     rows.push(Row {
         label: "Idle connections: server RSS per connection".into(),
         scenario: "connections",
+        group: None,
         cell: Box::new(move |runs| {
             let kb = metric(runs.first()?, "rss_per_conn_kb");
             Some((format!("{kb:.1} KB"), Some(kb)))
@@ -749,6 +771,7 @@ fn table_rows() -> Vec<Row> {
     rows.push(Row {
         label: "Logins per second (256 at a time)".into(),
         scenario: "connections",
+        group: None,
         cell: Box::new(move |runs| {
             let rate = metric(runs.first()?, "logins_per_sec");
             Some((webhook::thousands(rate), Some(rate)))
@@ -758,6 +781,7 @@ fn table_rows() -> Vec<Row> {
         rows.push(Row {
             label: format!("REST `openim/sendmsg`, {callers} callers: req/s (p99 ms)"),
             scenario: "rest-sendmsg",
+            group: None,
             cell: Box::new(move |runs| {
                 let r = runs.iter().find(|r| r["params"]["concurrency"] == callers)?;
                 let rate = metric(r, "req_per_sec");
