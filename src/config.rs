@@ -164,7 +164,8 @@ pub struct Config {
     /// as a slow consumer and closed.
     pub session_queue_bytes: usize,
     /// Sends of one WebSocket session (C2C and group) that may be unanswered at once; past that
-    /// the session stops reading its socket until one is answered (TCP pushes back on the client).
+    /// a C2C send makes the session stop reading its socket until one is answered (TCP pushes
+    /// back on the client), and a group send is answered before the next frame is read.
     pub session_send_window: usize,
     /// A connection whose client stops reading (its TCP window stays shut) is dropped by the
     /// kernel after this many seconds of unacknowledged data (TCP_USER_TIMEOUT); 0 leaves the

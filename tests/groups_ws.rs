@@ -890,11 +890,12 @@ async fn a_mute_survives_quitting_and_rejoining() {
 }
 
 /// A session's group sends are pipelined: its next frame is read once the group has queued the
-/// send, not once the send is answered. The session answers other requests meanwhile, and its
-/// sends keep their frame order.
+/// send, not once the send is answered. The session answers a heartbeat meanwhile; its sends keep
+/// their frame order; and its other commands come after the sends read before them.
 #[actix_rt::test]
 async fn a_sessions_group_sends_do_not_hold_it_up_and_keep_their_order() {
-    // A long tick: a session that waited for each answer would answer the heartbeat last.
+    // A long tick: a session that waited for each answer would answer the heartbeat last, and a
+    // command that did not wait for the sends would run before their tick.
     let server = Server::start_with_toml("group_flush_ms = 1500\n");
     server.import(&["ann", "bob"]).await;
     let group = group_with(&server, "Public", "ann", &["bob"]).await;
@@ -907,6 +908,9 @@ async fn a_sessions_group_sends_do_not_hold_it_up_and_keep_their_order() {
         ids.push(ann.send_request("group_open_http_svc/send_group_msg", data).await);
     }
     let heartbeat = ann.send_request("heartbeat", json!({})).await;
+    let history = ann
+        .send_request("group_open_http_svc/group_msg_get_simple", json!({"GroupId": group, "ReqMsgNumber": 20}))
+        .await;
 
     let first = loop {
         let frame = ann.next_frame(WAIT).await.expect("an answer");
@@ -915,26 +919,35 @@ async fn a_sessions_group_sends_do_not_hold_it_up_and_keep_their_order() {
         }
     };
     assert_eq!(first["id"], heartbeat, "the heartbeat is answered while the sends wait for their tick: {first}");
-    // Answered in any order (ids match).
-    let mut answers = HashMap::new();
-    while answers.len() < ids.len() {
-        let frame = ann.next_frame(WAIT).await.expect("every send is answered");
-        if let Some(id) = frame["id"].as_u64() {
-            answers.insert(id, frame);
-        }
-    }
     let mut seqs = Vec::new();
     for (id, text) in ids.into_iter().zip(texts) {
-        let reply = &answers[&id];
+        let reply = ann.response(id).await;
         assert_eq!(reply["code"], 0, "{text}: {reply}");
         seqs.push(reply["data"]["MsgSeq"].as_i64().unwrap_or_else(|| panic!("{text}: {reply}")));
     }
     assert_eq!(seqs, (seqs[0]..seqs[0] + 5).collect::<Vec<_>>(), "stored in frame order");
+    let read = ann.response(history).await;
+    let listed: Vec<&str> = read["data"]["RspMsgList"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{read}"))
+        .iter()
+        .filter(|m| m["IsSystemMsg"] == 0)
+        .map(text_of)
+        .collect();
+    let newest_first: Vec<&str> = texts.into_iter().rev().collect();
+    assert_eq!(listed, newest_first, "the history read after the sends shows them");
     let mut got = Vec::new();
     for _ in texts {
         got.push(text_of(&message_event(&mut bob, "bob").await).to_string());
     }
     assert_eq!(got, texts, "delivered in frame order");
-    let newest_first: Vec<&str> = texts.into_iter().rev().collect();
-    assert_eq!(history_texts(&mut bob, &group).await, newest_first, "history in frame order");
+
+    // A quit read right after a send comes after it: the send is stored, not refused.
+    let data = json!({"GroupId": group, "Random": rand::random::<u32>(), "MsgBody": text_body("bye")});
+    let sent = bob.send_request("group_open_http_svc/send_group_msg", data).await;
+    let quit = bob.send_request("group_open_http_svc/quit_group", json!({"GroupId": group})).await;
+    let (sent, quit) = (bob.response(sent).await, bob.response(quit).await);
+    assert_eq!((sent["code"].clone(), sent["data"]["MsgDropReason"].clone()), (json!(0), json!("")), "{sent}");
+    assert_eq!(quit["code"], 0, "{quit}");
+    assert_eq!(history_texts(&mut ann, &group).await.first().map(String::as_str), Some("bye"));
 }

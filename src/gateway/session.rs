@@ -97,6 +97,10 @@ pub struct Session {
     held_sends: std::collections::VecDeque<(Option<u64>, SendRequest)>,
     /// Stops and restarts the reading of the socket.
     read_pause: std::rc::Rc<super::pause::ReadPause>,
+    /// Group sends queued in their groups and not answered yet. The session's other commands
+    /// wait for them: a quit, a kick or a history read then reaches the group after the sends
+    /// read before it, as the frames came.
+    group_sends: std::rc::Rc<tokio::sync::watch::Sender<usize>>,
 }
 
 /// Most sends a session holds while its window is full (what one read of the socket can
@@ -132,6 +136,7 @@ impl Session {
             send_window: None,
             held_sends: std::collections::VecDeque::new(),
             read_pause,
+            group_sends: std::rc::Rc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -226,12 +231,14 @@ impl Session {
             (cmd, Some(_)) => {
                 if let Some(command) = commands().get(cmd) {
                     let work = command(self.app.clone(), self.user().to_string(), request.data, self.origin());
+                    let work = self.after_group_sends(work);
                     // In frame order, like the REST commands below.
                     ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
                     return;
                 }
                 if let Some(command) = crate::call::ws::command(cmd) {
                     let work = command(self.app.clone(), self.user().to_string(), self.id, request.data);
+                    let work = self.after_group_sends(work);
                     ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result)));
                     return;
                 }
@@ -251,14 +258,25 @@ impl Session {
             Ok(call) => call,
             Err(failure) => return self.reply(ctx, id, Err(failure)),
         };
-        let window = (route.command == "send_group_msg").then(|| self.window().try_acquire_owned().ok()).flatten();
-        if let Some(permit) = window {
+        // Behind held C2C sends, a group send waits like any other command.
+        let pipelined = route.command == "send_group_msg" && self.held_sends.is_empty();
+        if let Some(permit) = pipelined.then(|| self.window().try_acquire_owned().ok()).flatten() {
             return self.send_group_msg(id, call, permit, ctx);
         }
-        let work = (route.handler)(self.app.clone(), call);
+        let work = self.after_group_sends((route.handler)(self.app.clone(), call));
         // `wait`: the session's relationship commands run one at a time, in frame order (an add
         // then a delete of the same friend must not swap).
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, id, result.map(Value::Object))));
+    }
+
+    /// `work`, once the group sends read before it have been answered.
+    fn after_group_sends<T>(&self, work: impl std::future::Future<Output = T>) -> impl std::future::Future<Output = T> {
+        let mut unanswered = self.group_sends.subscribe();
+        async move {
+            // Only this session's sends count it, and each one's task counts down when it ends.
+            let _ = unanswered.wait_for(|n| *n == 0).await;
+            work.await
+        }
     }
 
     /// The call of a REST command the user sends for themself.
@@ -291,10 +309,13 @@ impl Session {
         let (turn, queued) = crate::group::actor::SendTurn::new();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let app = self.app.clone();
+        let unanswered = self.group_sends.clone();
+        unanswered.send_modify(|n| *n += 1);
         // Outside the session's context, which runs nothing else while it waits below.
         actix::spawn(async move {
             let result = crate::group::rest::send_group_msg_in_turn(app, call, turn).await;
             drop(permit);
+            unanswered.send_modify(|n| *n -= 1);
             let _ = answer.send(result);
         });
         ctx.wait(async move { queued.await.unwrap_or(()) }.into_actor(self));

@@ -3,7 +3,7 @@
 //! database), and speaks to it over real HTTP and WebSocket connections.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -328,7 +328,7 @@ impl Server {
     pub async fn connect(&self) -> Client {
         let url = format!("ws://{}/ws", self.next_addr());
         let (_, framed) = awc::Client::new().ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
-        Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
+        Client { framed, next_id: 0, events: VecDeque::new(), answers: HashMap::new(), closed: false }
     }
 
     /// Connects from the local address `source` (any 127.x.y.z reaches a loopback server), so
@@ -338,7 +338,7 @@ impl Server {
         let url = format!("ws://{}/ws", self.addr);
         let client = awc::Client::builder().connector(awc::Connector::new().local_address(source)).finish();
         let (_, framed) = client.ws(url).max_frame_size(1 << 20).connect().await.expect("ws connect");
-        Client { framed, next_id: 0, events: VecDeque::new(), closed: false }
+        Client { framed, next_id: 0, events: VecDeque::new(), answers: HashMap::new(), closed: false }
     }
 
     /// `rest_raw` from the local address `source`, to the first node like `connect_from`.
@@ -382,6 +382,8 @@ pub struct Client {
     next_id: u64,
     /// Events that arrived while waiting for a response.
     pub events: VecDeque<Value>,
+    /// Responses that arrived while waiting for another (answers may come in any order).
+    answers: HashMap<u64, Value>,
     pub closed: bool,
 }
 
@@ -428,12 +430,17 @@ impl Client {
 
     /// Waits for the response with this id, queueing events.
     pub async fn response(&mut self, id: u64) -> Value {
+        if let Some(frame) = self.answers.remove(&id) {
+            return frame;
+        }
         loop {
             let frame = self.next_frame(WAIT).await.unwrap_or_else(|| panic!("no response to request {id}"));
             if frame.get("event").is_some() {
                 self.events.push_back(frame);
             } else if frame["id"] == id {
                 return frame;
+            } else if let Some(other) = frame["id"].as_u64() {
+                self.answers.insert(other, frame);
             }
         }
     }
