@@ -103,6 +103,23 @@ pub struct Session {
     group_sends: std::rc::Rc<tokio::sync::watch::Sender<usize>>,
 }
 
+/// One unanswered group send in the session's count, until dropped: however its task ends (a
+/// panic too), the commands waiting for the count are not left waiting for good.
+struct GroupSendCounted(std::rc::Rc<tokio::sync::watch::Sender<usize>>);
+
+impl GroupSendCounted {
+    fn new(count: std::rc::Rc<tokio::sync::watch::Sender<usize>>) -> GroupSendCounted {
+        count.send_modify(|n| *n += 1);
+        GroupSendCounted(count)
+    }
+}
+
+impl Drop for GroupSendCounted {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// Most sends a session holds while its window is full (what one read of the socket can
 /// carry); more are refused with 20004. Reading stops as soon as one is held.
 const MAX_HELD_SENDS: usize = 1024;
@@ -309,13 +326,12 @@ impl Session {
         let (turn, queued) = crate::group::actor::SendTurn::new();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let app = self.app.clone();
-        let unanswered = self.group_sends.clone();
-        unanswered.send_modify(|n| *n += 1);
+        let unanswered = GroupSendCounted::new(self.group_sends.clone());
         // Outside the session's context, which runs nothing else while it waits below.
         actix::spawn(async move {
             let result = crate::group::rest::send_group_msg_in_turn(app, call, turn).await;
             drop(permit);
-            unanswered.send_modify(|n| *n -= 1);
+            drop(unanswered);
             let _ = answer.send(result);
         });
         ctx.wait(async move { queued.await.unwrap_or(()) }.into_actor(self));
