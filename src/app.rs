@@ -278,7 +278,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         webhooks: webhooks.clone(),
     });
     let statistics = start_statistics(&config, &db, &metrics, &cluster, &accounts, &groups, &presence);
-    let archives = crate::archive::Archives::new(db.clone(), credentials.sdkappid, &config, in_force.clone());
+    let bulk_reads = crate::store::open_bulk_reads(&config, &db).await?;
+    let archives = crate::archive::Archives::new(bulk_reads, credentials.sdkappid, &config, in_force.clone());
     let conversations = crate::conversation::Conversations {
         db: db.clone(),
         config: config.clone(),

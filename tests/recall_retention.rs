@@ -688,6 +688,62 @@ async fn hourly_archives_hold_the_hours_messages_gzipped_with_sizes_and_md5s() {
     rest_fails(&server, "open_msg_svc/get_history", get("Foo", &hour), 1002).await;
 }
 
+/// An archive is written a page of messages at a time (1,000 read per query): an hour of
+/// several pages comes out whole — every message once, in order, the commas right where pages
+/// meet, and sizes and MD5s of the whole file.
+#[actix_rt::test]
+async fn an_archive_of_several_pages_holds_every_message_once() {
+    const MESSAGES: usize = 2_345;
+    let server = Server::start();
+    server.import(&["alice", "bob"]).await;
+    let start = (parley::now_secs() / 3600 - 2) * 3600;
+    let hour = hour_string(start);
+    let imports: Vec<usize> = (0..MESSAGES).collect();
+    for chunk in imports.chunks(64) {
+        let calls = chunk.iter().map(|&i| {
+            let (from, to) = if i % 2 == 0 { ("alice", "bob") } else { ("bob", "alice") };
+            let body = json!({"SyncFromOldSystem": 2, "From_Account": from, "To_Account": to, "MsgSeq": i + 1,
+                              "MsgRandom": 50_000 + i, "MsgTimeStamp": start + (i % 3600) as i64,
+                              "MsgBody": text_body(&format!("message {i}"))});
+            rest_ok(&server, "openim/importmsg", body)
+        });
+        futures_util::future::join_all(calls).await;
+    }
+
+    let reply = rest_ok(&server, "open_msg_svc/get_history", json!({"ChatType": "C2C", "MsgTime": hour})).await;
+    let files = reply["File"].as_array().unwrap_or_else(|| panic!("no File: {reply}"));
+    assert_eq!(files.len(), 1, "{reply}");
+    let whole = download(&server, &files[0], "C2C", &hour).await;
+    let list = whole["MsgList"].as_array().unwrap_or_else(|| panic!("no MsgList"));
+    assert_eq!(list.len(), MESSAGES, "every message of the hour");
+    let mut randoms: Vec<i64> = list.iter().map(|m| m["MsgRandom"].as_i64().unwrap_or(-1)).collect();
+    randoms.sort_unstable();
+    let expected: Vec<i64> = (0..MESSAGES as i64).map(|i| 50_000 + i).collect();
+    assert_eq!(randoms, expected, "each message once");
+    // Asked again, the archive is the same file (made once, answered from its summary).
+    let again = rest_ok(&server, "open_msg_svc/get_history", json!({"ChatType": "C2C", "MsgTime": hour})).await;
+    for field in ["FileSize", "FileMD5", "GzipSize", "GzipMD5"] {
+        assert_eq!(again["File"][0][field], files[0][field], "{field} when asked again");
+    }
+
+    // The same for a group's hour: imported 20 to a call (many in one second, as a busy group).
+    let group = import_public_group(&server, "alice", start - 7200).await;
+    for chunk in imports.chunks(20) {
+        let list: Vec<Value> = chunk
+            .iter()
+            .map(|&i| {
+                json!({"From_Account": "alice", "SendTime": start + (i / 4) as i64, "Random": i,
+                             "MsgBody": text_body(&format!("group message {i}"))})
+            })
+            .collect();
+        rest_ok(&server, "group_open_http_svc/import_group_msg", json!({"GroupId": group, "MsgList": list})).await;
+    }
+    let messages = archive(&server, "Group", &hour).await;
+    let mut seqs: Vec<i64> = messages.iter().map(|m| m["MsgSeq"].as_i64().unwrap_or(-1)).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>(), "every group message of the hour once");
+}
+
 /// The URL with one character changed in the middle of its longest query value (the signature).
 fn tamper(url: &str) -> String {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));

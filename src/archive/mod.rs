@@ -21,6 +21,8 @@ pub const KEPT_SECS: i64 = 7 * 24 * 3600;
 pub const LINK_SECS: i64 = 3600;
 /// Messages read per query while writing an archive.
 const PAGE: u64 = 1000;
+/// Where a page of an hour's messages ends: the last row's `(msg_time, id)`.
+type Cursor = (i64, i64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -192,6 +194,7 @@ fn dir_in(data_dir: &Path, chat: Chat) -> PathBuf {
 /// The archive room: the files under `<data dir>/archives`, made from what the message and group
 /// rooms answer.
 pub struct Archives {
+    /// Bulk reads (`store::open_bulk_reads`): an hour of messages at a time.
     db: DatabaseConnection,
     sdkappid: u64,
     data_dir: PathBuf,
@@ -279,43 +282,151 @@ struct GroupLine<'a> {
     MsgBody: &'a RawValue,
 }
 
-/// The archive text: a header line, one message per line (each but the last followed by a
-/// comma), and a closing line — valid JSON as a whole.
-async fn archive_lines(
+/// A `Write` that hashes and counts what passes through it.
+struct Measured<W> {
+    inner: W,
+    md5: Md5,
+    len: u64,
+}
+
+impl<W> Measured<W> {
+    fn new(inner: W) -> Measured<W> {
+        Measured { inner, md5: Md5::new(), len: 0 }
+    }
+}
+
+impl<W: Write> Write for Measured<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.md5.update(&buf[..written]);
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An archive being written: the text goes through gzip straight into the `.partial` file, so an
+/// hour of any size takes one page of messages in memory, not the whole hour. Sizes and MD5s of
+/// the text and of the gzip are taken on the way.
+struct ArchiveFile {
+    partial: PathBuf,
+    text: Measured<flate2::write::GzEncoder<Measured<std::io::BufWriter<std::fs::File>>>>,
+}
+
+impl ArchiveFile {
+    fn create(partial: PathBuf) -> std::io::Result<ArchiveFile> {
+        if let Some(parent) = partial.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        let gzip = flate2::write::GzEncoder::new(Measured::new(file), flate2::Compression::default());
+        Ok(ArchiveFile { partial, text: Measured::new(gzip) })
+    }
+
+    /// Finishes the gzip stream, makes it durable and moves it to `path`.
+    fn finish(self, path: &Path, messages: u64) -> std::io::Result<Summary> {
+        let Measured { inner: gzip, md5: text_md5, len: text_len } = self.text;
+        let Measured { inner: file, md5: gzip_md5, len: gzip_len } = gzip.finish()?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&self.partial, path)?;
+        Ok(Summary {
+            messages,
+            file_size: text_len,
+            file_md5: crate::hex(&text_md5.finalize()),
+            gzip_size: gzip_len,
+            gzip_md5: crate::hex(&gzip_md5.finalize()),
+        })
+    }
+}
+
+/// Runs blocking file work (writing and compressing a page) off the actor threads.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ArchiveError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done?),
+        Err(e) => Err(ArchiveError::Internal(format!("archive writer: {e}"))),
+    }
+}
+
+/// Writes the archive text of an hour — a header line, one message per line (each but the last
+/// followed by a comma) and a closing line, valid JSON as a whole — a page of messages at a
+/// time into a gzip file at `path`. An hour without messages leaves no file.
+async fn write_archive_file(
     db: &DatabaseConnection,
     sdkappid: u64,
     chat: Chat,
     start: i64,
-    hour: &str,
-) -> Result<(Vec<u8>, u64), ArchiveError> {
-    let mut text =
-        format!("{{\"SdkAppId\":{},\"ChatType\":\"{}\",\"MsgTime\":\"{hour}\",\"MsgList\":[", sdkappid, chat.name())
-            .into_bytes();
+    path: PathBuf,
+) -> Result<Summary, ArchiveError> {
+    let hour = hour_name(start);
+    let mut file: Option<ArchiveFile> = None;
     let mut count = 0u64;
-    let mut after_id = 0i64;
+    let mut after = None;
     loop {
         let lines = match chat {
-            Chat::C2c => c2c_page(db, start, after_id).await?,
-            Chat::Group => group_page(db, start, after_id).await?,
+            Chat::C2c => c2c_page(db, start, after).await?,
+            Chat::Group => group_page(db, start, after).await?,
         };
-        let Some((last_id, _)) = lines.last() else { break };
-        after_id = *last_id;
+        let Some((last, _)) = lines.last() else { break };
+        after = Some(*last);
         let full = lines.len() as u64 == PAGE;
+        let mut page = Vec::new();
+        if count == 0 {
+            let header = format!(
+                "{{\"SdkAppId\":{sdkappid},\"ChatType\":\"{}\",\"MsgTime\":\"{hour}\",\"MsgList\":[",
+                chat.name()
+            );
+            page.extend_from_slice(header.as_bytes());
+        }
         for (_, line) in lines {
-            text.extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
-            text.extend_from_slice(line.as_bytes());
+            page.extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
+            page.extend_from_slice(line.as_bytes());
             count += 1;
         }
+        let mut open = match file.take() {
+            Some(open) => open,
+            None => {
+                let partial = path.with_extension("partial");
+                off_thread(move || ArchiveFile::create(partial)).await?
+            }
+        };
+        file = Some(
+            off_thread(move || {
+                open.text.write_all(&page)?;
+                Ok(open)
+            })
+            .await?,
+        );
         if !full {
             break;
         }
     }
-    text.extend_from_slice(b"\n]}");
-    Ok((text, count))
+    let Some(mut open) = file else {
+        return Ok(Summary {
+            messages: 0,
+            file_size: 0,
+            file_md5: String::new(),
+            gzip_size: 0,
+            gzip_md5: String::new(),
+        });
+    };
+    off_thread(move || {
+        open.text.write_all(b"\n]}")?;
+        open.finish(&path, count)
+    })
+    .await
 }
 
-async fn c2c_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
-    let rows = crate::message::heads::sent_between(db, start, start + 3600, after_id, PAGE).await?;
+async fn c2c_page(
+    db: &DatabaseConnection,
+    start: i64,
+    after: Option<Cursor>,
+) -> Result<Vec<(Cursor, String)>, ArchiveError> {
+    let rows = crate::message::heads::sent_between(db, start, start + 3600, after, PAGE).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -328,13 +439,17 @@ async fn c2c_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<
                 MsgRandom: r.msg_random,
                 MsgBody: &body,
             };
-            (r.id, serde_json::to_string(&line).unwrap_or_default())
+            ((r.msg_time, r.id), serde_json::to_string(&line).unwrap_or_default())
         })
         .collect())
 }
 
-async fn group_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Result<Vec<(i64, String)>, ArchiveError> {
-    let rows = crate::group::store::sent_between(db, start, start + 3600, after_id, PAGE).await?;
+async fn group_page(
+    db: &DatabaseConnection,
+    start: i64,
+    after: Option<Cursor>,
+) -> Result<Vec<(Cursor, String)>, ArchiveError> {
+    let rows = crate::group::store::sent_between(db, start, start + 3600, after, PAGE).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -346,7 +461,7 @@ async fn group_page(db: &DatabaseConnection, start: i64, after_id: i64) -> Resul
                 MsgSeq: r.seq,
                 MsgBody: &body,
             };
-            (r.id, serde_json::to_string(&line).unwrap_or_default())
+            ((r.msg_time, r.id), serde_json::to_string(&line).unwrap_or_default())
         })
         .collect())
 }
@@ -369,27 +484,7 @@ impl Archives {
     }
 
     async fn write_archive(&self, chat: Chat, start: i64, hour: &str) -> Result<Summary, ArchiveError> {
-        let (text, messages) = archive_lines(&self.db, self.sdkappid, chat, start, hour).await?;
-        if messages == 0 {
-            return Ok(Summary {
-                messages,
-                file_size: 0,
-                file_md5: String::new(),
-                gzip_size: 0,
-                gzip_md5: String::new(),
-            });
-        }
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(&text)?;
-        let gzip = encoder.finish()?;
-        write_atomically(&self.gzip_path(chat, hour), &gzip).await?;
-        Ok(Summary {
-            messages,
-            file_size: text.len() as u64,
-            file_md5: crate::hex(&Md5::digest(&text)),
-            gzip_size: gzip.len() as u64,
-            gzip_md5: crate::hex(&Md5::digest(&gzip)),
-        })
+        write_archive_file(&self.db, self.sdkappid, chat, start, self.gzip_path(chat, hour)).await
     }
 
     /// Archives the hours of the last 7 days that are final — over, and past the time their
@@ -404,15 +499,20 @@ impl Archives {
         let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
         let current = now.div_euclid(3600) * 3600;
         for chat in [Chat::C2c, Chat::Group] {
-            // Only hours with messages: an empty hour is answered when asked.
-            let hours = match chat {
-                Chat::C2c => crate::message::heads::hours_with_messages(&self.db, first, current).await?,
-                Chat::Group => crate::group::store::hours_with_messages(&self.db, first, current).await?,
-            };
-            for start in hours {
+            for start in (first..current).step_by(3600) {
                 let final_hour = start + 3600 <= settled;
                 let expiring = retention > 0 && start + retention <= now + margin;
-                if (final_hour || expiring) && !self.summary_path(chat, &hour_name(start)).exists() {
+                if !(final_hour || expiring) || self.summary_path(chat, &hour_name(start)).exists() {
+                    continue;
+                }
+                // Only hours with messages: an empty hour is answered when asked. One index
+                // probe per hour (not a count of the week's messages every run).
+                let (from, to) = (start, start + 3600);
+                let has_messages = match chat {
+                    Chat::C2c => crate::message::heads::any_sent_between(&self.db, from, to).await?,
+                    Chat::Group => crate::group::store::any_sent_between(&self.db, from, to).await?,
+                };
+                if has_messages {
                     self.archive(chat, start).await?;
                 }
             }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use entities::{group_ban, group_info, group_member, group_message, group_mute, group_request, group_topic};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, IntoActiveModel, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, IntoActiveModel, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::GroupError;
@@ -697,40 +697,44 @@ pub async fn message_at(db: &DatabaseConnection, group: &str, seq: i64) -> Resul
         .await
 }
 
-/// Unrecalled member messages (not tips) sent in `from..to`, in storage order after the row
-/// `after_id`, at most `limit` (the archive pages through an hour with it).
+/// Unrecalled member messages (not tips) sent in `from..to`, in time order after `after` (the
+/// previous page's last `(msg_time, id)`), at most `limit`: the archive pages through an hour
+/// with it. The cursor follows the time index's own order, so a page reads its rows and no more.
 pub async fn sent_between(
     db: &DatabaseConnection,
     from: i64,
     to: i64,
-    after_id: i64,
+    after: Option<(i64, i64)>,
     limit: u64,
 ) -> Result<Vec<group_message::Model>, DbErr> {
-    group_message::Entity::find()
-        .filter(group_message::Column::MsgTime.gte(from))
+    let mut query = group_message::Entity::find()
+        .filter(group_message::Column::MsgTime.gte(after.map_or(from, |(time, _)| time.max(from))))
         .filter(group_message::Column::MsgTime.lt(to))
         .filter(group_message::Column::FlagBits.ne(crate::message::RECALLED_FLAG))
         .filter(group_message::Column::IsTip.eq(false))
-        .filter(group_message::Column::Id.gt(after_id))
+        .order_by_asc(group_message::Column::MsgTime)
         .order_by_asc(group_message::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+        .limit(limit);
+    if let Some((time, id)) = after {
+        query = query.filter(
+            Condition::any().add(group_message::Column::MsgTime.gt(time)).add(group_message::Column::Id.gt(id)),
+        );
+    }
+    query.all(db).await
 }
 
-/// Starts of the hours in `from..to` in which group messages were stored.
-pub async fn hours_with_messages(db: &DatabaseConnection, from: i64, to: i64) -> Result<Vec<i64>, DbErr> {
-    let hour = || Expr::cust("msg_time / 3600");
-    let hours: Vec<i64> = group_message::Entity::find()
+/// Whether any message was stored with a time in `from..to` (an index probe).
+pub async fn any_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<bool, DbErr> {
+    let first: Option<i64> = group_message::Entity::find()
         .select_only()
-        .column_as(hour(), "hour")
+        .column(group_message::Column::Id)
         .filter(group_message::Column::MsgTime.gte(from))
         .filter(group_message::Column::MsgTime.lt(to))
-        .group_by(hour())
+        .limit(1)
         .into_tuple()
-        .all(db)
+        .one(db)
         .await?;
-    Ok(hours.into_iter().map(|h| h * 3600).collect())
+    Ok(first.is_some())
 }
 
 /// Sets the roaming expiry of the group messages with ids in `from..from + span` to the

@@ -4,7 +4,6 @@
 //! the expiry of what aged out (the retention job).
 
 use entities::{c2c_conversation, c2c_message};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{pair, RECALLED_FLAG};
@@ -70,39 +69,42 @@ pub async fn message_at(db: &DatabaseConnection, a: &str, b: &str, seq: i64) -> 
         .await
 }
 
-/// Unrecalled messages sent in `from..to`, in storage order after the row `after_id`, at most
-/// `limit` (the archive pages through an hour with it). The row id is the page cursor.
+/// Unrecalled messages sent in `from..to`, in time order after `after` (the
+/// previous page's last `(msg_time, id)`), at most `limit`: the archive pages through an hour
+/// with it. The cursor follows the time index's own order, so a page reads its rows and no more.
 pub async fn sent_between(
     db: &DatabaseConnection,
     from: i64,
     to: i64,
-    after_id: i64,
+    after: Option<(i64, i64)>,
     limit: u64,
 ) -> Result<Vec<Stored>, DbErr> {
-    c2c_message::Entity::find()
-        .filter(c2c_message::Column::MsgTime.gte(from))
+    let mut query = c2c_message::Entity::find()
+        .filter(c2c_message::Column::MsgTime.gte(after.map_or(from, |(time, _)| time.max(from))))
         .filter(c2c_message::Column::MsgTime.lt(to))
         .filter(c2c_message::Column::FlagBits.ne(RECALLED_FLAG))
-        .filter(c2c_message::Column::Id.gt(after_id))
+        .order_by_asc(c2c_message::Column::MsgTime)
         .order_by_asc(c2c_message::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+        .limit(limit);
+    if let Some((time, id)) = after {
+        query = query
+            .filter(Condition::any().add(c2c_message::Column::MsgTime.gt(time)).add(c2c_message::Column::Id.gt(id)));
+    }
+    query.all(db).await
 }
 
-/// Starts of the hours in `from..to` in which messages were sent.
-pub async fn hours_with_messages(db: &DatabaseConnection, from: i64, to: i64) -> Result<Vec<i64>, DbErr> {
-    let hour = || Expr::cust("msg_time / 3600");
-    let hours: Vec<i64> = c2c_message::Entity::find()
+/// Whether any message was stored with a time in `from..to` (an index probe).
+pub async fn any_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<bool, DbErr> {
+    let first: Option<i64> = c2c_message::Entity::find()
         .select_only()
-        .column_as(hour(), "hour")
+        .column(c2c_message::Column::Id)
         .filter(c2c_message::Column::MsgTime.gte(from))
         .filter(c2c_message::Column::MsgTime.lt(to))
-        .group_by(hour())
+        .limit(1)
         .into_tuple()
-        .all(db)
+        .one(db)
         .await?;
-    Ok(hours.into_iter().map(|h| h * 3600).collect())
+    Ok(first.is_some())
 }
 
 impl super::Messages {

@@ -17,24 +17,55 @@ use crate::config::Config;
 /// retryable "storage unavailable" code. A database that is down must not hang callers.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The SQLite connection options of `url` (WAL, the configured `synchronous`, statements not
+/// logged), before any page cache size.
+fn sqlite_options(config: &Config, url: &str) -> Result<sea_orm::sqlx::sqlite::SqliteConnectOptions, DbErr> {
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sea_orm::sqlx::ConnectOptions as _;
+    let synchronous = match config.sqlite_synchronous.to_ascii_uppercase().as_str() {
+        "NORMAL" => SqliteSynchronous::Normal,
+        _ => SqliteSynchronous::Full,
+    };
+    Ok(url
+        .parse::<SqliteConnectOptions>()
+        .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?
+        .disable_statement_logging()
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+/// The connection for bulk reads that go through a whole hour or more of messages (the hourly
+/// archives). On SQLite it is a connection of its own with SQLite's default 2 MiB page cache:
+/// read through the pool, an hour of messages would stay in the pool connections' 32 MiB caches
+/// as resident memory (an archive of 200,000 messages left ~100 MB). PostgreSQL caches in its
+/// own processes: there it is the pool.
+pub async fn open_bulk_reads(config: &Config, db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    let url = config.database_url();
+    if !url.starts_with("sqlite:") {
+        return Ok(db.clone());
+    }
+    let options = sqlite_options(config, &url)?.read_only(true).pragma("cache_size", "-2048");
+    let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // Used an hour at a time at most: closed when idle, not held between archives.
+        .idle_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", config.data_dir.join("parley.db").display())))?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
 /// Opens the configured database (SQLite in WAL mode by default) and brings its schema up to date.
 pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
     use sea_orm::sqlx::ConnectOptions as _;
     let url = config.database_url();
     let db = if url.starts_with("sqlite:") {
-        use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+        use sea_orm::sqlx::sqlite::SqlitePoolOptions;
         prepare_data_dir(&config.data_dir)?;
-        let synchronous = match config.sqlite_synchronous.to_ascii_uppercase().as_str() {
-            "NORMAL" => SqliteSynchronous::Normal,
-            _ => SqliteSynchronous::Full,
-        };
-        let options = url
-            .parse::<SqliteConnectOptions>()
-            .map_err(|e| DbErr::Custom(format!("database URL: {e}")))?
-            .disable_statement_logging()
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
-            .busy_timeout(Duration::from_secs(10))
+        let options = sqlite_options(config, &url)?
             // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the message
             // tables' indexes outgrow 2 MiB within minutes of traffic, and every insert
             // would then read index pages back from the file.
