@@ -1232,6 +1232,10 @@ pub async fn run(o: &SoakOptions) -> Value {
         }
         sleep(Duration::from_millis(500)).await;
     };
+    // What the close freed is handed back at the server's next trim (every 10 s,
+    // src/stats/memory.rs): RSS once more after that.
+    sleep(Duration::from_secs(12)).await;
+    let rss_settled = proc_sample(pid).0 as f64 / 1048576.0;
     sleep(Duration::from_secs_f64(o.sample_secs.max(0.2))).await;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
@@ -1325,7 +1329,7 @@ pub async fn run(o: &SoakOptions) -> Value {
                    "second_half_after_warm_up_mean": round2(q4), "allowed_second_half": round2(allowed),
                    "second_quarter_mean": round2(quarter_2), "last_quarter_mean": round2(quarter_4),
                    "end_of_traffic": round2(rss_end), "peak": round2(peak_rss),
-                   "after_close": round2(rss_close as f64 / 1048576.0),
+                   "after_close": round2(rss_close as f64 / 1048576.0), "after_close_12s": round2(rss_settled),
                    "slope_after_warm_up_mb_per_min": slope.map(|s| (s * 1000.0).round() / 1000.0)},
         "fds": {"baseline": baseline_fds, "baseline_sockets": baseline_sockets, "peak": peak_fds,
                 "after_close": fds_close, "after_close_sockets": sockets_close, "fd_limit": fd_limit},

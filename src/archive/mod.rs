@@ -364,6 +364,47 @@ async fn write_archive_file(
 ) -> Result<Summary, ArchiveError> {
     let hour = hour_name(start);
     let mut file: Option<ArchiveFile> = None;
+    let written = write_pages(db, sdkappid, chat, start, &hour, &mut file, path.with_extension("partial")).await;
+    match (written, file) {
+        (Err(e), None) => Err(e),
+        (Ok(0), _) | (Ok(_), None) => {
+            Ok(Summary { messages: 0, file_size: 0, file_md5: String::new(), gzip_size: 0, gzip_md5: String::new() })
+        }
+        (Ok(count), Some(mut open)) => {
+            off_thread(move || {
+                let finished = open.text.write_all(b"\n]}").and_then(|()| open.finish(&path, count));
+                if finished.is_err() {
+                    let _ = std::fs::remove_file(path.with_extension("partial"));
+                }
+                finished
+            })
+            .await
+        }
+        (Err(e), Some(open)) => {
+            // Nothing half written is left behind (the rest of the gzip stream is flushed into
+            // the removed file when it is dropped: off the actor threads).
+            let _ = off_thread(move || {
+                let removed = std::fs::remove_file(&open.partial);
+                drop(open);
+                removed
+            })
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes the hour's messages a page at a time into `file` (created at `partial` with the first
+/// page); answers how many.
+async fn write_pages(
+    db: &DatabaseConnection,
+    sdkappid: u64,
+    chat: Chat,
+    start: i64,
+    hour: &str,
+    file: &mut Option<ArchiveFile>,
+    partial: PathBuf,
+) -> Result<u64, ArchiveError> {
     let mut count = 0u64;
     let mut after = None;
     loop {
@@ -390,35 +431,23 @@ async fn write_archive_file(
         let mut open = match file.take() {
             Some(open) => open,
             None => {
-                let partial = path.with_extension("partial");
+                let partial = partial.clone();
                 off_thread(move || ArchiveFile::create(partial)).await?
             }
         };
-        file = Some(
-            off_thread(move || {
-                open.text.write_all(&page)?;
-                Ok(open)
-            })
-            .await?,
-        );
+        // The file comes back with a failed write too, so the caller removes it.
+        let (open, written) = off_thread(move || {
+            let written = open.text.write_all(&page);
+            Ok((open, written))
+        })
+        .await?;
+        *file = Some(open);
+        written?;
         if !full {
             break;
         }
     }
-    let Some(mut open) = file else {
-        return Ok(Summary {
-            messages: 0,
-            file_size: 0,
-            file_md5: String::new(),
-            gzip_size: 0,
-            gzip_md5: String::new(),
-        });
-    };
-    off_thread(move || {
-        open.text.write_all(b"\n]}")?;
-        open.finish(&path, count)
-    })
-    .await
+    Ok(count)
 }
 
 async fn c2c_page(
@@ -468,23 +497,29 @@ async fn group_page(
 
 impl Archives {
     /// The archive of an hour, made now if it has not been.
+    ///
+    /// It is made by a task of its own, which holds the one-at-a-time lock until the files are in
+    /// place: a caller that goes away (a REST client hanging up) cannot leave a file half
+    /// written by a page still being compressed while the next request for the hour starts over.
     pub async fn archive(&self, chat: Chat, start: i64) -> Result<Summary, ArchiveError> {
-        let _one_at_a_time = making().lock().await;
         let hour = hour_name(start);
-        let summary = self.summary_path(chat, &hour);
-        if let Ok(text) = tokio::fs::read_to_string(&summary).await {
-            if let Ok(found) = serde_json::from_str::<Summary>(&text) {
-                return Ok(found);
+        let (db, sdkappid) = (self.db.clone(), self.sdkappid);
+        let (gzip, summary) = (self.gzip_path(chat, &hour), self.summary_path(chat, &hour));
+        let made = tokio::spawn(async move {
+            let _one_at_a_time = making().lock().await;
+            if let Ok(text) = tokio::fs::read_to_string(&summary).await {
+                // A summary without its file (a crash between the two) is made again.
+                let found = serde_json::from_str::<Summary>(&text).ok();
+                if let Some(found) = found.filter(|f| f.messages == 0 || gzip.exists()) {
+                    return Ok(found);
+                }
             }
-        }
-        let made = self.write_archive(chat, start, &hour).await?;
-        let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
-        write_atomically(&summary, text.as_bytes()).await?;
-        Ok(made)
-    }
-
-    async fn write_archive(&self, chat: Chat, start: i64, hour: &str) -> Result<Summary, ArchiveError> {
-        write_archive_file(&self.db, self.sdkappid, chat, start, self.gzip_path(chat, hour)).await
+            let made = write_archive_file(&db, sdkappid, chat, start, gzip).await?;
+            let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+            write_atomically(&summary, text.as_bytes()).await?;
+            Ok(made)
+        });
+        made.await.map_err(|e| ArchiveError::Internal(format!("archive task: {e}")))?
     }
 
     /// Archives the hours of the last 7 days that are final — over, and past the time their
