@@ -534,22 +534,32 @@ impl Archives {
         let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
         let current = now.div_euclid(3600) * 3600;
         for chat in [Chat::C2c, Chat::Group] {
-            for start in (first..current).step_by(3600) {
+            // Only hours with messages (an empty hour is answered when asked), found by seeking
+            // the time index from the first hour not archived yet: one seek per hour archived
+            // and one past the last, however many hours are empty or already done.
+            let mut start = first;
+            while start < current {
                 let final_hour = start + 3600 <= settled;
                 let expiring = retention > 0 && start + retention <= now + margin;
-                if !(final_hour || expiring) || self.summary_path(chat, &hour_name(start)).exists() {
+                if !(final_hour || expiring) {
+                    break; // and so every later hour
+                }
+                if self.summary_path(chat, &hour_name(start)).exists() {
+                    start += 3600;
                     continue;
                 }
-                // Only hours with messages: an empty hour is answered when asked. One index
-                // probe per hour (not a count of the week's messages every run).
-                let (from, to) = (start, start + 3600);
-                let has_messages = match chat {
-                    Chat::C2c => crate::message::heads::any_sent_between(&self.db, from, to).await?,
-                    Chat::Group => crate::group::store::any_sent_between(&self.db, from, to).await?,
+                let next = match chat {
+                    Chat::C2c => crate::message::heads::first_sent_between(&self.db, start, current).await?,
+                    Chat::Group => crate::group::store::first_sent_between(&self.db, start, current).await?,
                 };
-                if has_messages {
-                    self.archive(chat, start).await?;
+                let Some(time) = next else { break };
+                let hour = time.div_euclid(3600) * 3600;
+                if hour > start {
+                    start = hour; // the hours between are empty
+                    continue;
                 }
+                self.archive(chat, start).await?;
+                start += 3600;
             }
         }
         Ok(())

@@ -723,18 +723,18 @@ pub async fn sent_between(
     query.all(db).await
 }
 
-/// Whether any message was stored with a time in `from..to` (an index probe).
-pub async fn any_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<bool, DbErr> {
-    let first: Option<i64> = group_message::Entity::find()
+/// The time of the earliest message stored with a time in `from..to` (an index seek).
+pub async fn first_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<Option<i64>, DbErr> {
+    group_message::Entity::find()
         .select_only()
-        .column(group_message::Column::Id)
+        .column(group_message::Column::MsgTime)
         .filter(group_message::Column::MsgTime.gte(from))
         .filter(group_message::Column::MsgTime.lt(to))
+        .order_by_asc(group_message::Column::MsgTime)
         .limit(1)
         .into_tuple()
         .one(db)
-        .await?;
-    Ok(first.is_some())
+        .await
 }
 
 /// Sets the roaming expiry of the group messages with ids in `from..from + span` to the

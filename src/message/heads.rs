@@ -93,18 +93,18 @@ pub async fn sent_between(
     query.all(db).await
 }
 
-/// Whether any message was stored with a time in `from..to` (an index probe).
-pub async fn any_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<bool, DbErr> {
-    let first: Option<i64> = c2c_message::Entity::find()
+/// The time of the earliest message stored with a time in `from..to` (an index seek).
+pub async fn first_sent_between(db: &DatabaseConnection, from: i64, to: i64) -> Result<Option<i64>, DbErr> {
+    c2c_message::Entity::find()
         .select_only()
-        .column(c2c_message::Column::Id)
+        .column(c2c_message::Column::MsgTime)
         .filter(c2c_message::Column::MsgTime.gte(from))
         .filter(c2c_message::Column::MsgTime.lt(to))
+        .order_by_asc(c2c_message::Column::MsgTime)
         .limit(1)
         .into_tuple()
         .one(db)
-        .await?;
-    Ok(first.is_some())
+        .await
 }
 
 impl super::Messages {
