@@ -714,6 +714,8 @@ async fn an_archive_of_several_pages_holds_every_message_once() {
     let reply = rest_ok(&server, "open_msg_svc/get_history", json!({"ChatType": "C2C", "MsgTime": hour})).await;
     let files = reply["File"].as_array().unwrap_or_else(|| panic!("no File: {reply}"));
     assert_eq!(files.len(), 1, "{reply}");
+    // Large enough to be sent in more than one chunk (16 KB each, src/archive/rest.rs).
+    assert!(files[0]["GzipSize"].as_u64().unwrap_or(0) > 16 * 1024, "{reply}");
     let whole = download(&server, &files[0], "C2C", &hour).await;
     let list = whole["MsgList"].as_array().unwrap_or_else(|| panic!("no MsgList"));
     assert_eq!(list.len(), MESSAGES, "every message of the hour");

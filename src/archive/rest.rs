@@ -79,8 +79,29 @@ pub async fn download(
             tracing::warn!(error = %e, "archive not built for a download");
         }
     }
-    match tokio::fs::read(path).await {
-        Ok(bytes) => HttpResponse::Ok().content_type("application/gzip").body(bytes),
-        Err(_) => HttpResponse::NotFound().finish(),
-    }
+    // Sent as it is read, a chunk at a time (an hour's file can be large). The open file is the
+    // one sent even if the hour is made again meanwhile.
+    let Ok(file) = tokio::fs::File::open(&path).await else {
+        return HttpResponse::NotFound().finish();
+    };
+    let Ok(meta) = file.metadata().await else {
+        return HttpResponse::NotFound().finish();
+    };
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut chunk = vec![0; DOWNLOAD_CHUNK];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok(bytes::Bytes::from(chunk)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    HttpResponse::Ok().content_type("application/gzip").body(actix_web::body::SizedStream::new(meta.len(), chunks))
 }
+
+/// How much of an archive file is read and sent at a time.
+const DOWNLOAD_CHUNK: usize = 16 * 1024;
