@@ -62,7 +62,7 @@ impl From<std::io::Error> for ArchiveError {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Chat {
     C2c,
     Group,
@@ -236,6 +236,9 @@ impl Archives {
 /// again when next asked for (or by the job).
 pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
     let hour = hour_name(msg_time);
+    if let Some(changed) = lock_making_now().get_mut(&(chat, msg_time.div_euclid(3600) * 3600)) {
+        *changed = true;
+    }
     for name in [format!("{hour}.summary.json"), format!("{hour}.json.gz")] {
         let path = dir_in(data_dir, chat).join(name);
         if let Err(e) = std::fs::remove_file(&path) {
@@ -244,6 +247,26 @@ pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
             }
         }
     }
+}
+
+/// The hour being made now, and whether a message of it changed meanwhile (then the pages read
+/// before the change are stale: it is made again).
+type MakingNow = std::collections::HashMap<(Chat, i64), bool>;
+
+fn lock_making_now() -> std::sync::MutexGuard<'static, MakingNow> {
+    static MAKING_NOW: std::sync::OnceLock<std::sync::Mutex<MakingNow>> = std::sync::OnceLock::new();
+    MAKING_NOW.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How often an hour that keeps changing while it is made is made again before the last try is
+/// answered without a summary (so the next request makes it once more).
+const MAKE_ATTEMPTS: usize = 3;
+
+/// The summary of an hour already made: it parses, and the file it describes is there (a
+/// summary without its file, after a crash between the two, is made again).
+fn made_summary(summary: &Path, gzip: &Path) -> Option<Summary> {
+    let found = serde_json::from_str::<Summary>(&std::fs::read_to_string(summary).ok()?).ok()?;
+    (found.messages == 0 || gzip.exists()).then_some(found)
 }
 
 /// One archive is made at a time (two requests for one hour must not write the same files).
@@ -257,7 +280,9 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Erro
         tokio::fs::create_dir_all(parent).await?;
     }
     let partial = path.with_extension("partial");
-    tokio::fs::write(&partial, bytes).await?;
+    let mut file = tokio::fs::File::create(&partial).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    file.sync_all().await?;
     tokio::fs::rename(&partial, path).await
 }
 
@@ -507,17 +532,24 @@ impl Archives {
         let (gzip, summary) = (self.gzip_path(chat, &hour), self.summary_path(chat, &hour));
         let made = tokio::spawn(async move {
             let _one_at_a_time = making().lock().await;
-            if let Ok(text) = tokio::fs::read_to_string(&summary).await {
-                // A summary without its file (a crash between the two) is made again.
-                let found = serde_json::from_str::<Summary>(&text).ok();
-                if let Some(found) = found.filter(|f| f.messages == 0 || gzip.exists()) {
-                    return Ok(found);
-                }
+            if let Some(found) = made_summary(&summary, &gzip) {
+                return Ok(found);
             }
-            let made = write_archive_file(&db, sdkappid, chat, start, gzip).await?;
-            let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
-            write_atomically(&summary, text.as_bytes()).await?;
-            Ok(made)
+            for attempt in 1..=MAKE_ATTEMPTS {
+                lock_making_now().insert((chat, start), false);
+                let made = write_archive_file(&db, sdkappid, chat, start, gzip.clone()).await;
+                let changed = lock_making_now().remove(&(chat, start)).unwrap_or(true);
+                let made = made?;
+                if changed && attempt < MAKE_ATTEMPTS {
+                    continue;
+                }
+                if !changed {
+                    let text = serde_json::to_string(&made).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+                    write_atomically(&summary, text.as_bytes()).await?;
+                }
+                return Ok(made);
+            }
+            Err(ArchiveError::Internal("archive attempts".into()))
         });
         made.await.map_err(|e| ArchiveError::Internal(format!("archive task: {e}")))?
     }
@@ -538,28 +570,34 @@ impl Archives {
             // the time index from the first hour not archived yet: one seek per hour archived
             // and one past the last, however many hours are empty or already done.
             let mut start = first;
+            // The seek found messages in `start`'s hour: no need to seek again.
+            let mut has_messages = false;
             while start < current {
                 let final_hour = start + 3600 <= settled;
                 let expiring = retention > 0 && start + retention <= now + margin;
                 if !(final_hour || expiring) {
                     break; // and so every later hour
                 }
-                if self.summary_path(chat, &hour_name(start)).exists() {
-                    start += 3600;
+                let hour = hour_name(start);
+                if made_summary(&self.summary_path(chat, &hour), &self.gzip_path(chat, &hour)).is_some() {
+                    (start, has_messages) = (start + 3600, false);
                     continue;
                 }
-                let next = match chat {
-                    Chat::C2c => crate::message::heads::first_sent_between(&self.db, start, current).await?,
-                    Chat::Group => crate::group::store::first_sent_between(&self.db, start, current).await?,
-                };
-                let Some(time) = next else { break };
-                let hour = time.div_euclid(3600) * 3600;
-                if hour > start {
-                    start = hour; // the hours between are empty
+                if !has_messages {
+                    let next = match chat {
+                        Chat::C2c => crate::message::heads::first_sent_between(&self.db, start, current).await?,
+                        Chat::Group => crate::group::store::first_sent_between(&self.db, start, current).await?,
+                    };
+                    let Some(time) = next else { break };
+                    // The hours between are empty.
+                    (start, has_messages) = (time.div_euclid(3600) * 3600, true);
                     continue;
                 }
-                self.archive(chat, start).await?;
-                start += 3600;
+                // One hour failing (a full disk) does not keep the others from being made.
+                if let Err(e) = self.archive(chat, start).await {
+                    tracing::error!(error = %e, chat = chat.name(), hour, "archiving an hour failed");
+                }
+                (start, has_messages) = (start + 3600, false);
             }
         }
         Ok(())
@@ -598,6 +636,22 @@ mod tests {
         for bad in ["2015023101", "2015120124", "201512011", "20151201ab", "2015130100"] {
             assert_eq!(parse_hour(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_change_to_the_hour_being_made_is_noticed() {
+        let dir = std::env::temp_dir().join(format!("parley-archive-unit-{}", std::process::id()));
+        let start = 1_448_974_800; // 2015-12-01 13:00
+        lock_making_now().insert((Chat::C2c, start), false);
+        // Another hour, or the same hour of the other chat: not this build's concern.
+        invalidate(&dir, Chat::C2c, start + 3600);
+        invalidate(&dir, Chat::Group, start + 10);
+        assert_eq!(lock_making_now().get(&(Chat::C2c, start)), Some(&false));
+        invalidate(&dir, Chat::C2c, start + 3599);
+        assert_eq!(lock_making_now().remove(&(Chat::C2c, start)), Some(true));
+        // With nothing being made, nothing is remembered.
+        invalidate(&dir, Chat::C2c, start);
+        assert!(lock_making_now().is_empty());
     }
 
     #[test]
