@@ -46,6 +46,8 @@ pub struct App {
     pub mutes: Arc<crate::account::mute::GlobalMutes>,
     pub messages: Messages,
     pub archives: crate::archive::Archives,
+    /// Who is told that a message of a finished hour changed (its archive files are stale).
+    pub stale_hours: crate::archive::StaleHours,
     pub conversations: crate::conversation::Conversations,
     pub webhooks: Arc<crate::webhook::Webhooks>,
     /// Configuration changed at run time (the console's), seen by every node.
@@ -214,10 +216,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         in_force.clone(),
     ));
     let mutes = Arc::new(crate::account::mute::GlobalMutes::new(db.clone(), bus.clone()));
+    let stale_hours = crate::archive::StaleHours::new(config.data_dir.clone(), cluster.as_ref().map(|_| bus.clone()));
     if let Some(cluster) = &cluster {
         let (accounts, profiles, relations, mutes) =
             (accounts.clone(), profiles.clone(), relations.clone(), mutes.clone());
         let tunables = tunables.clone();
+        let data_dir = config.data_dir.clone();
         cluster.set_forget(Arc::new(move |what: Option<(crate::cluster::Cache, &[String])>| {
             use crate::cluster::Cache;
             let drop = |cache: Cache, keys: Option<&[String]>| match cache {
@@ -226,6 +230,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 Cache::Cards => profiles.drop_cached(keys),
                 Cache::Mutes => mutes.drop_cached(keys),
                 Cache::Settings => tunables.heard(keys),
+                Cache::Archives => crate::archive::heard_stale(&data_dir, keys),
             };
             match what {
                 Some((cache, keys)) => drop(cache, Some(keys)),
@@ -240,8 +245,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         relations: relations.clone(),
         webhooks: webhooks.clone(),
         hour_changed: {
-            let data_dir = config.data_dir.clone();
-            Arc::new(move |msg_time| crate::archive::invalidate(&data_dir, crate::archive::Chat::C2c, msg_time))
+            let stale_hours = stale_hours.clone();
+            Arc::new(move |msg_time| stale_hours.changed(crate::archive::Chat::C2c, msg_time))
         },
     };
     let badge_db = db.clone();
@@ -318,6 +323,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         push_quota: std::sync::Mutex::new(Default::default()),
         link_key: crate::archive::link_key(&credentials.secret_key),
         archives,
+        stale_hours,
         conversations,
         webhooks: webhooks.clone(),
         tunables,

@@ -486,3 +486,63 @@ async fn a_dead_owners_groups_move_and_a_stale_owner_is_fenced() {
     let draft = parley::group::store::Draft { info: Some(info), fence: Some(current), ..Default::default() };
     parley::group::store::commit(&db, &group, &draft, true, &hooks).await.unwrap();
 }
+
+/// The messages in `node`'s archive of an hour (every file of it, downloaded from that node).
+async fn archived_on(node: &common::Server, chat_type: &str, hour: &str) -> usize {
+    use std::io::Read;
+    let reply = rest_ok(node, "open_msg_svc/get_history", json!({"ChatType": chat_type, "MsgTime": hour})).await;
+    let mut count = 0;
+    for file in reply["File"].as_array().unwrap_or_else(|| panic!("no File: {reply}")) {
+        let url = file["URL"].as_str().unwrap_or_else(|| panic!("no URL: {file}"));
+        let mut response = awc::Client::new().get(url).send().await.expect("archive download");
+        assert_eq!(response.status().as_u16(), 200, "GET {url}");
+        let gzip = response.body().limit(16 << 20).await.unwrap().to_vec();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&gzip[..]).read_to_string(&mut text).expect("a gzip of UTF-8 text");
+        let whole: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        count += whole["MsgList"].as_array().map_or(0, Vec::len);
+    }
+    count
+}
+
+/// Each node makes and keeps its own archive files in its own data dir: a message of a finished
+/// hour imported through one node leaves the archive another node made of that hour stale there
+/// too, and that node makes it again.
+#[actix_rt::test]
+async fn a_message_imported_on_one_node_renews_the_archive_another_made() {
+    let Some(mut cluster) = Cluster::start("a_message_imported_on_one_node_renews_the_archive_another_made", 1) else {
+        return;
+    };
+    let other = cluster.add_node_with_own_dir();
+    let (a, b) = (cluster.node(0), cluster.node(other));
+    a.import(&["alice", "bob", "ann"]).await;
+    let start = (parley::now_secs() / 3600 - 3) * 3600;
+    let hour = hour_string(start);
+    let import_c2c = |time: i64, random: u32| {
+        json!({"SyncFromOldSystem": 2, "From_Account": "alice", "To_Account": "bob", "MsgRandom": random,
+               "MsgTimeStamp": time, "MsgBody": text_body("archived")})
+    };
+    let group = import_public_group(a, "ann", start - 7200).await;
+    let import_group = |time: i64| {
+        json!({"GroupId": group, "MsgList": [{"From_Account": "ann", "SendTime": time, "Random": 9,
+               "MsgBody": text_body("archived")}]})
+    };
+    rest_ok(a, "openim/importmsg", import_c2c(start + 10, 1)).await;
+    rest_ok(a, "group_open_http_svc/import_group_msg", import_group(start + 10)).await;
+    // b makes its files of the hour.
+    assert_eq!(archived_on(b, "C2C", &hour).await, 1);
+    assert_eq!(archived_on(b, "Group", &hour).await, 1);
+
+    rest_ok(a, "openim/importmsg", import_c2c(start + 20, 2)).await;
+    rest_ok(a, "group_open_http_svc/import_group_msg", import_group(start + 20)).await;
+    // The other node is told within a bus round trip; the answer does not wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let seen = (archived_on(b, "C2C", &hour).await, archived_on(b, "Group", &hour).await);
+        if seen == (2, 2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "b still answers its stale archives: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -249,6 +249,81 @@ pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
     }
 }
 
+/// Tells who keeps archive files that a message of a finished hour changed. This node drops its
+/// files of that hour at once; in a cluster, where each node makes and keeps its own, the others
+/// are told through the bus (`Cache::Archives`), the changes queued meanwhile in one note. An
+/// answer does not wait for the other nodes: they drop their files within a bus round trip.
+#[derive(Clone)]
+pub struct StaleHours {
+    data_dir: PathBuf,
+    others: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+/// The most hours told in one bus note.
+const STALE_PER_NOTE: usize = 256;
+
+impl StaleHours {
+    /// `bus`: the cluster's (None on a single node). Starts the task that tells the other nodes.
+    pub fn new(data_dir: PathBuf, bus: Option<std::sync::Arc<dyn crate::cluster::Bus>>) -> StaleHours {
+        let others = bus.map(|bus| {
+            let (others, mut changed) = tokio::sync::mpsc::unbounded_channel::<String>();
+            tokio::spawn(async move {
+                while let Some(first) = changed.recv().await {
+                    let mut keys = vec![first];
+                    while keys.len() < STALE_PER_NOTE {
+                        match changed.try_recv() {
+                            Ok(key) => keys.push(key),
+                            Err(_) => break,
+                        }
+                    }
+                    keys.sort_unstable();
+                    keys.dedup();
+                    bus.invalidated(crate::cluster::Cache::Archives, keys).await;
+                }
+            });
+            others
+        });
+        StaleHours { data_dir, others }
+    }
+
+    /// A message of `chat` sent at `msg_time` was imported, recalled or modified.
+    pub fn changed(&self, chat: Chat, msg_time: i64) {
+        invalidate(&self.data_dir, chat, msg_time);
+        if let Some(others) = &self.others {
+            let _ = others.send(format!("{}:{}", chat.name(), msg_time.div_euclid(3600) * 3600));
+        }
+    }
+}
+
+/// Another node's `StaleHours` changes; None: any hour may have changed (the bus was down).
+pub fn heard_stale(data_dir: &Path, keys: Option<&[String]>) {
+    let Some(keys) = keys else {
+        for changed in lock_making_now().values_mut() {
+            *changed = true;
+        }
+        for chat in [Chat::C2c, Chat::Group] {
+            let Ok(files) = std::fs::read_dir(dir_in(data_dir, chat)) else { continue };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".summary.json") || name.ends_with(".json.gz") {
+                    if let Err(e) = std::fs::remove_file(file.path()) {
+                        tracing::warn!(error = %e, path = %file.path().display(), "stale archive not removed");
+                    }
+                }
+            }
+        }
+        return;
+    };
+    for key in keys {
+        let parsed = key.split_once(':').and_then(|(chat, hour)| Some((Chat::parse(chat)?, hour.parse().ok()?)));
+        match parsed {
+            Some((chat, hour)) => invalidate(data_dir, chat, hour),
+            None => tracing::warn!(key, "unreadable stale archive hour from another node"),
+        }
+    }
+}
+
 /// The hour being made now, and whether a message of it changed meanwhile (then the pages read
 /// before the change are stale: it is made again).
 type MakingNow = std::collections::HashMap<(Chat, i64), bool>;
@@ -638,8 +713,15 @@ mod tests {
         }
     }
 
+    /// The tests that use the process's map of hours being made, one at a time.
+    fn making_now_alone() -> std::sync::MutexGuard<'static, ()> {
+        static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        ALONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     #[test]
     fn a_change_to_the_hour_being_made_is_noticed() {
+        let _alone = making_now_alone();
         let dir = std::env::temp_dir().join(format!("parley-archive-unit-{}", std::process::id()));
         let start = 1_448_974_800; // 2015-12-01 13:00
         lock_making_now().insert((Chat::C2c, start), false);
@@ -652,6 +734,38 @@ mod tests {
         // With nothing being made, nothing is remembered.
         invalidate(&dir, Chat::C2c, start);
         assert!(lock_making_now().is_empty());
+    }
+
+    #[test]
+    fn another_nodes_changes_remove_this_nodes_files() {
+        let _alone = making_now_alone();
+        let dir = std::env::temp_dir().join(format!("parley-archive-heard-{}", std::process::id()));
+        let start = 1_448_974_800; // 2015-12-01 13:00
+        let files = |chat: Chat, hour: i64| {
+            let name = hour_name(hour);
+            [format!("{name}.summary.json"), format!("{name}.json.gz")].map(|file| dir_in(&dir, chat).join(file))
+        };
+        let make = |chat: Chat, hour: i64| {
+            std::fs::create_dir_all(dir_in(&dir, chat)).unwrap();
+            files(chat, hour).iter().for_each(|path| std::fs::write(path, b"made").unwrap());
+        };
+        let present = |chat: Chat, hour: i64| files(chat, hour).iter().all(|path| path.exists());
+        for (chat, hour) in [(Chat::C2c, start), (Chat::C2c, start + 3600), (Chat::Group, start)] {
+            make(chat, hour);
+        }
+        // Not an archive file: left alone.
+        std::fs::write(dir_in(&dir, Chat::C2c).join("notes.txt"), b"kept").unwrap();
+        heard_stale(&dir, Some(&[format!("C2C:{start}"), "nonsense".into(), "Group:soon".into()]));
+        assert!(!present(Chat::C2c, start) && files(Chat::C2c, start).iter().all(|path| !path.exists()));
+        assert!(present(Chat::C2c, start + 3600) && present(Chat::Group, start));
+        // Every hour may have changed (the bus was down): every file goes, a build is made again.
+        lock_making_now().insert((Chat::Group, start + 7200), false);
+        heard_stale(&dir, None);
+        assert!(!present(Chat::C2c, start + 3600) && !present(Chat::Group, start));
+        assert!(files(Chat::Group, start).iter().all(|path| !path.exists()));
+        assert_eq!(lock_making_now().remove(&(Chat::Group, start + 7200)), Some(true));
+        assert!(dir_in(&dir, Chat::C2c).join("notes.txt").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

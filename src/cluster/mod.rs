@@ -33,11 +33,13 @@ pub enum Cache {
     /// value and the change's version — a few hundred bytes — so every node puts it in force
     /// before the change is answered).
     Settings,
+    /// `archive`: the hours whose archive files are stale (keys: `<ChatType>:<hour start>`).
+    Archives,
 }
 
 impl Cache {
-    pub const ALL: [Cache; 6] =
-        [Cache::Accounts, Cache::Blocked, Cache::Friends, Cache::Cards, Cache::Mutes, Cache::Settings];
+    pub const ALL: [Cache; 7] =
+        [Cache::Accounts, Cache::Blocked, Cache::Friends, Cache::Cards, Cache::Mutes, Cache::Settings, Cache::Archives];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -47,6 +49,7 @@ impl Cache {
             Cache::Cards => "cards",
             Cache::Mutes => "mutes",
             Cache::Settings => "settings",
+            Cache::Archives => "archives",
         }
     }
 

@@ -1229,7 +1229,7 @@ fn stale_archives(app: &App, mut times: Vec<i64>) {
     times.sort_unstable();
     times.dedup_by_key(|t| t.div_euclid(3600));
     for time in times {
-        crate::archive::invalidate(&app.config.data_dir, crate::archive::Chat::Group, time);
+        app.stale_hours.changed(crate::archive::Chat::Group, time);
     }
 }
 

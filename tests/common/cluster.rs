@@ -93,6 +93,15 @@ impl Cluster {
         self.nodes.len() - 1
     }
 
+    /// Starts one more node on the same database but with a data dir of its own (as nodes on
+    /// different machines have); its index.
+    pub fn add_node_with_own_dir(&mut self) -> usize {
+        let url = self.store.database_url.clone().expect("a cluster runs on PostgreSQL");
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.nodes.push(Server::start_on(Arc::new(Store::postgres_at(url)), &env));
+        self.nodes.len() - 1
+    }
+
     /// SIGKILLs node `i` and starts a new process in its place (same store, new port).
     pub fn restart(&mut self, i: usize) {
         self.nodes[i].kill9();
