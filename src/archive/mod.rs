@@ -236,7 +236,7 @@ impl Archives {
 /// again when next asked for (or by the job).
 pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
     let hour = hour_name(msg_time);
-    if let Some(changed) = lock_making_now().get_mut(&(chat, msg_time.div_euclid(3600) * 3600)) {
+    if let Some(changed) = lock_making_now().get_mut(&(chat, hour_start(msg_time))) {
         *changed = true;
     }
     for name in [format!("{hour}.summary.json"), format!("{hour}.json.gz")] {
@@ -269,15 +269,15 @@ impl StaleHours {
             let (others, mut changed) = tokio::sync::mpsc::unbounded_channel::<String>();
             tokio::spawn(async move {
                 while let Some(first) = changed.recv().await {
-                    let mut keys = vec![first];
+                    // What queued meanwhile, each hour once (a bulk import repeats its hour).
+                    let mut keys = std::collections::BTreeSet::from([first]);
                     while keys.len() < STALE_PER_NOTE {
                         match changed.try_recv() {
-                            Ok(key) => keys.push(key),
+                            Ok(key) => keys.insert(key),
                             Err(_) => break,
-                        }
+                        };
                     }
-                    keys.sort_unstable();
-                    keys.dedup();
+                    let keys: Vec<String> = keys.into_iter().collect();
                     bus.invalidated(crate::cluster::Cache::Archives, keys).await;
                 }
             });
@@ -289,35 +289,43 @@ impl StaleHours {
     /// A message of `chat` sent at `msg_time` was imported, recalled or modified.
     pub fn changed(&self, chat: Chat, msg_time: i64) {
         invalidate(&self.data_dir, chat, msg_time);
-        if let Some(others) = &self.others {
-            let _ = others.send(format!("{}:{}", chat.name(), msg_time.div_euclid(3600) * 3600));
+        let hour = hour_start(msg_time);
+        let now = crate::now_secs();
+        // Only a finished hour of the last week can have archive files anywhere.
+        let archivable = hour.saturating_add(3600) <= now && hour >= now - KEPT_SECS - 3600;
+        if let (Some(others), true) = (&self.others, archivable) {
+            let _ = others.send(stale_key(chat, hour));
         }
     }
 }
 
-/// Another node's `StaleHours` changes; None: any hour may have changed (the bus was down).
+/// The start of the hour `time` falls in (saturating in the far past).
+fn hour_start(time: i64) -> i64 {
+    time.saturating_sub(time.rem_euclid(3600))
+}
+
+/// A changed hour as a bus note names it: `<ChatType>:<hour start>`.
+fn stale_key(chat: Chat, hour: i64) -> String {
+    format!("{}:{hour}", chat.name())
+}
+
+fn parse_stale_key(key: &str) -> Option<(Chat, i64)> {
+    let (chat, hour) = key.split_once(':')?;
+    Some((Chat::parse(chat)?, hour.parse().ok()?))
+}
+
+/// Another node's `StaleHours` changes; None: any hour may have changed (the bus was down). Then
+/// a build in progress is made again, but no file is removed: an archive may hold messages that
+/// retention has deleted since, which a new build would not have.
 pub fn heard_stale(data_dir: &Path, keys: Option<&[String]>) {
     let Some(keys) = keys else {
         for changed in lock_making_now().values_mut() {
             *changed = true;
         }
-        for chat in [Chat::C2c, Chat::Group] {
-            let Ok(files) = std::fs::read_dir(dir_in(data_dir, chat)) else { continue };
-            for file in files.flatten() {
-                let name = file.file_name();
-                let name = name.to_string_lossy();
-                if name.ends_with(".summary.json") || name.ends_with(".json.gz") {
-                    if let Err(e) = std::fs::remove_file(file.path()) {
-                        tracing::warn!(error = %e, path = %file.path().display(), "stale archive not removed");
-                    }
-                }
-            }
-        }
         return;
     };
     for key in keys {
-        let parsed = key.split_once(':').and_then(|(chat, hour)| Some((Chat::parse(chat)?, hour.parse().ok()?)));
-        match parsed {
+        match parse_stale_key(key) {
             Some((chat, hour)) => invalidate(data_dir, chat, hour),
             None => tracing::warn!(key, "unreadable stale archive hour from another node"),
         }
@@ -753,19 +761,27 @@ mod tests {
         for (chat, hour) in [(Chat::C2c, start), (Chat::C2c, start + 3600), (Chat::Group, start)] {
             make(chat, hour);
         }
-        // Not an archive file: left alone.
-        std::fs::write(dir_in(&dir, Chat::C2c).join("notes.txt"), b"kept").unwrap();
-        heard_stale(&dir, Some(&[format!("C2C:{start}"), "nonsense".into(), "Group:soon".into()]));
+        heard_stale(&dir, Some(&[stale_key(Chat::C2c, start), "nonsense".into(), "Group:soon".into()]));
         assert!(!present(Chat::C2c, start) && files(Chat::C2c, start).iter().all(|path| !path.exists()));
         assert!(present(Chat::C2c, start + 3600) && present(Chat::Group, start));
-        // Every hour may have changed (the bus was down): every file goes, a build is made again.
+        // Any hour may have changed (the bus was down): a build is made again, the files stay.
         lock_making_now().insert((Chat::Group, start + 7200), false);
         heard_stale(&dir, None);
-        assert!(!present(Chat::C2c, start + 3600) && !present(Chat::Group, start));
-        assert!(files(Chat::Group, start).iter().all(|path| !path.exists()));
+        assert!(present(Chat::C2c, start + 3600) && present(Chat::Group, start));
         assert_eq!(lock_making_now().remove(&(Chat::Group, start + 7200)), Some(true));
-        assert!(dir_in(&dir, Chat::C2c).join("notes.txt").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn changed_hours_are_named_by_their_start() {
+        for (time, start) in [(1_448_974_800 + 3599, 1_448_974_800), (-5, -3600), (0, 0), (i64::MIN, i64::MIN)] {
+            assert_eq!(hour_start(time), start, "{time}");
+            for chat in [Chat::C2c, Chat::Group] {
+                assert_eq!(parse_stale_key(&stale_key(chat, start)), Some((chat, start)));
+            }
+        }
+        assert_eq!(parse_stale_key("C2C"), None);
+        assert_eq!(parse_stale_key("c2c:0"), None);
     }
 
     #[test]
