@@ -234,7 +234,7 @@ impl Archives {
 
 /// A message of a finished hour was imported, recalled or modified: that hour's archive is made
 /// again when next asked for (or by the job).
-pub fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
+fn invalidate(data_dir: &Path, chat: Chat, msg_time: i64) {
     let hour = hour_name(msg_time);
     if let Some(changed) = lock_making_now().get_mut(&(chat, hour_start(msg_time))) {
         *changed = true;
@@ -646,8 +646,8 @@ impl Archives {
         let settled = now - in_force.recall_window_secs.max(0) - 60;
         let retention = in_force.history_retention_secs;
         let margin = 2 * self.retention_interval_secs as i64;
-        let first = (now - KEPT_SECS).div_euclid(3600) * 3600;
-        let current = now.div_euclid(3600) * 3600;
+        let first = hour_start(now - KEPT_SECS);
+        let current = hour_start(now);
         for chat in [Chat::C2c, Chat::Group] {
             // Only hours with messages (an empty hour is answered when asked), found by seeking
             // the time index from the first hour not archived yet: one seek per hour archived
@@ -673,7 +673,7 @@ impl Archives {
                     };
                     let Some(time) = next else { break };
                     // The hours between are empty.
-                    (start, has_messages) = (time.div_euclid(3600) * 3600, true);
+                    (start, has_messages) = (hour_start(time), true);
                     continue;
                 }
                 // One hour failing (a full disk) does not keep the others from being made.
