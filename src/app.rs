@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::{web, HttpResponse};
 use sea_orm::DatabaseConnection;
 
@@ -347,33 +348,65 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         crate::call::ws::serve_cluster(cluster, &app.clone().into_inner());
     }
     let router = web::Data::new(crate::rest::Router::new());
-    let server_app = app.clone();
     let stalled_after = Duration::from_secs(config.stalled_socket_timeout_secs);
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(server_app.clone())
-            .app_data(router.clone())
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-            .route("/metrics", web::get().to(metrics_page))
-            .route("/ws", web::get().to(crate::gateway::websocket))
-            .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
-            .route("/archive/{chat}/{file}", web::get().to(crate::archive::rest::download))
-            .route(
-                "/",
-                web::get().to(|| async { HttpResponse::Found().insert_header(("location", "/console")).finish() }),
-            )
-            .route("/{page}", web::get().to(static_page))
-    })
-    .disable_signals()
-    .shutdown_timeout(10)
-    // Small frames leave at once: with Nagle's algorithm a frame that follows an unacknowledged
-    // one waits for the client's delayed ACK (40 ms).
-    .tcp_nodelay(true)
-    .client_disconnect_timeout(CLOSE_LINGER)
-    .on_connect(move |connection, _| drop_when_stalled(connection, stalled_after))
-    .bind(&config.listen)
-    .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
-    let addresses: Vec<SocketAddr> = server.addrs();
+    let listeners = bind_listeners(&config.listen)
+        .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
+    let addresses: Vec<SocketAddr> = listeners.iter().filter_map(|listener| listener.local_addr().ok()).collect();
+    // actix-web's `HttpServer` has no place for an upgrade service, so the server is put
+    // together here as it does, plus `gateway::accept` for WebSocket upgrades.
+    let mut server = actix_server::Server::build().disable_signals().shutdown_timeout(10);
+    let graceful = server.graceful_shutdown_signal();
+    for listener in listeners {
+        let (server_app, router, graceful) = (app.clone(), router.clone(), graceful.clone());
+        let local =
+            listener.local_addr().map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
+        let listen = |source| StartError::Listen { address: config.listen.clone(), source };
+        server = server
+            .listen("parley", listener, move || {
+                let routes = actix_web::App::new()
+                    .app_data(server_app.clone())
+                    .app_data(router.clone())
+                    .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+                    .route("/metrics", web::get().to(metrics_page))
+                    .route("/ws", web::get().to(crate::gateway::not_an_upgrade))
+                    .route("/v4/{service}/{command}", web::post().to(crate::rest::dispatch))
+                    .route("/archive/{chat}/{file}", web::get().to(crate::archive::rest::download))
+                    .route(
+                        "/",
+                        web::get()
+                            .to(|| async { HttpResponse::Found().insert_header(("location", "/console")).finish() }),
+                    )
+                    .route("/{page}", web::get().to(static_page))
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response());
+                let sessions = server_app.clone().into_inner();
+                let graceful = graceful.clone();
+                actix_http::HttpService::build()
+                    // Idle keep-alive connections end at once when the server stops.
+                    .graceful_shutdown_signal(move || {
+                        let graceful = graceful.clone();
+                        async move { graceful.notified().await }
+                    })
+                    // Small frames leave at once: with Nagle's algorithm a frame that follows an
+                    // unacknowledged one waits for the client's delayed ACK (40 ms).
+                    .tcp_nodelay(true)
+                    .local_addr(local)
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(CLOSE_LINGER)
+                    .on_connect_ext(move |socket: &actix_web::rt::net::TcpStream, _: &mut actix_http::Extensions| {
+                        drop_when_stalled(socket, stalled_after)
+                    })
+                    .upgrade(actix_web::dev::fn_service(
+                        move |(request, framed): (
+                            actix_http::Request,
+                            actix_codec::Framed<_, actix_http::h1::Codec>,
+                        )| { crate::gateway::accept::serve(sessions.clone(), request, framed) },
+                    ))
+                    .finish(actix_service::map_config(routes, |_| actix_web::dev::AppConfig::default()))
+                    .tcp()
+            })
+            .map_err(listen)?;
+    }
     let public_url = match (&config.public_url, addresses.first()) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
         (None, Some(address)) => format!("http://{address}"),
@@ -475,17 +508,45 @@ fn start_statistics(
 /// the kernel and in actix's buffers; actix has no timer for a write that never completes (not
 /// even for the close of a slow consumer). TCP_USER_TIMEOUT makes the kernel drop such a
 /// connection once data has gone unacknowledged for `after`, which ends it in actix too.
-fn drop_when_stalled(connection: &dyn std::any::Any, after: Duration) {
+fn drop_when_stalled(socket: &actix_web::rt::net::TcpStream, after: Duration) {
     #[cfg(target_os = "linux")]
-    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        if !after.is_zero() {
-            if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(after)) {
-                tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
-            }
+    if !after.is_zero() {
+        if let Err(e) = socket2::SockRef::from(socket).set_tcp_user_timeout(Some(after)) {
+            tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (connection, after);
+    let _ = (socket, after);
+}
+
+/// Most connections the kernel queues before the server accepts them (actix-web's default).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds every address `listen` resolves to, as actix-web's `HttpServer::bind` does: a restarted
+/// server may reuse its address at once.
+fn bind_listeners(listen: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut listeners = Vec::new();
+    let mut failure = None;
+    for address in listen.to_socket_addrs()? {
+        let bound = (|| {
+            let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&address.into())?;
+            socket.listen(LISTEN_BACKLOG)?;
+            Ok::<_, std::io::Error>(std::net::TcpListener::from(socket))
+        })();
+        match bound {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => failure = Some(e),
+        }
+    }
+    match (listeners.is_empty(), failure) {
+        (true, Some(e)) => Err(e),
+        (true, None) => Err(std::io::Error::other("the address resolved to nothing")),
+        (false, _) => Ok(listeners),
+    }
 }
 
 fn announce(config: &Config, credentials: &AppCredentials, auth: &AppAuth) {

@@ -200,3 +200,67 @@ async fn binary_frames_are_refused_politely() {
     raw.send_json(&json!({"id": 5, "cmd": "heartbeat"}));
     assert_eq!(raw.answer(5)["code"], 0, "the connection stays open");
 }
+
+/// What a raw HTTP/1.1 exchange gets: the server's whole answer, read until it closes.
+fn exchange(server: &Server, request: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the server ends the exchange");
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+/// The WebSocket upgrade has its own accept path (`gateway::accept`): frames a client sends in
+/// the same write as its upgrade request are read, an upgrade is served at /ws only, and a
+/// request that is not a proper upgrade gets the handshake's refusal.
+#[actix_rt::test]
+async fn the_upgrade_is_served_at_ws_only_and_frames_sent_with_it_are_read() {
+    let server = Server::start();
+    server.import(&["ann"]).await;
+    let upgrade = |path: &str, extra: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{extra}\r\n",
+            server.addr
+        )
+    };
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    // The login and a heartbeat leave in the same write as the request, before any answer.
+    let login = json!({"id": 1, "cmd": "login",
+                       "data": {"UserID": "ann", "UserSig": Server::usersig("ann"), "Platform": "Linux"}});
+    let mut bytes = upgrade("/ws", key).into_bytes();
+    bytes.extend(frame_bytes(0x80 | TEXT, login.to_string().as_bytes()));
+    bytes.extend(frame_bytes(0x80 | TEXT, br#"{"id": 2, "cmd": "heartbeat"}"#));
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stream.write_all(&bytes).unwrap();
+    let mut raw = Raw { stream, buffer: Vec::new() };
+    let end = loop {
+        if let Some(end) = raw.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        assert!(raw.fill().unwrap(), "the handshake is answered");
+    };
+    assert!(raw.buffer.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&raw.buffer));
+    raw.buffer.drain(..end + 4);
+    assert_eq!(raw.answer(1)["code"], 0, "the login sent with the request");
+    assert_eq!(raw.answer(2)["code"], 0, "and the frame after it");
+
+    // An upgrade elsewhere is refused, and the connection ends.
+    let answer = exchange(&server, &upgrade("/v4/im_open_login_svc/account_import", key));
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.ends_with("WebSockets are served at /ws"), "{answer}");
+    // An upgrade without its key or version is a bad handshake.
+    let answer = exchange(&server, &upgrade("/ws", ""));
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A plain GET /ws (no upgrade asked) reaches the router, which refuses it the same way.
+    let plain = format!("GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr);
+    let answer = exchange(&server, &plain);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // Other requests are served as before on the same port.
+    let health = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr);
+    let answer = exchange(&server, &health);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+}

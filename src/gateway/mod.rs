@@ -3,48 +3,19 @@
 //!
 //! Sessions are actors of `actix-web-actors` (deprecated upstream in favour of `actix-ws`, still
 //! working with actix-web 4): its `WebsocketContext` makes the connection itself the actor, so
-//! frames, deliveries and kicks all arrive through one mailbox. See ARCHITECTURE.md.
+//! frames, deliveries and kicks all arrive through one mailbox. See ARCHITECTURE.md. `GET /ws`
+//! does not go through actix-web's router: `accept` takes the upgrade from actix-http and runs
+//! the session over the bare socket.
 
+pub mod accept;
 pub mod guard;
 pub mod pause;
 pub mod protocol;
 pub mod session;
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
-
-use crate::app::App;
-
 /// Largest WebSocket message accepted (a frame, or a fragmented message reassembled): a message
 /// is at most 12 KB of content, plus its envelope.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-
-/// `GET /ws`: upgrade to a WebSocket served by a new `Session`. Each source address may hold at
-/// most `unauthenticated_per_address` connections that have not logged in yet (beyond the login
-/// timeout, which closes each of them after 10 s): more are refused with 429 before the upgrade.
-pub async fn websocket(
-    app: web::Data<App>,
-    request: HttpRequest,
-    stream: web::Payload,
-) -> Result<HttpResponse, actix_web::Error> {
-    let address = request.peer_addr().map(|a| a.ip());
-    let hold = match address {
-        Some(ip) => match app.unauthenticated.hold(ip, app.config.unauthenticated_per_address) {
-            Some(hold) => Some(hold),
-            None => {
-                tracing::info!(%ip, "too many connections waiting to log in; refused");
-                return Ok(HttpResponse::TooManyRequests().body("too many connections waiting to log in"));
-            }
-        },
-        None => None,
-    };
-    let verdict = guard::Verdict::default();
-    let client_ip = address.map(|ip| ip.to_string()).unwrap_or_default();
-    let read_pause = std::rc::Rc::new(pause::ReadPause::default());
-    let session = session::Session::new(app.into_inner(), verdict.clone(), hold, client_ip, read_pause.clone());
-    let stream = pause::Pausable::new(guard::FrameGuard::new(stream, MAX_FRAME_BYTES, verdict), read_pause);
-    ws::WsResponseBuilder::new(session, &request, stream).frame_size(MAX_FRAME_BYTES).start()
-}
 
 /// Connections not logged in yet, per source address.
 #[derive(Default)]
@@ -82,5 +53,14 @@ impl Drop for Hold {
                 map.remove(&self.ip);
             }
         }
+    }
+}
+
+/// A `GET /ws` that reaches the router did not ask for a WebSocket (an `Upgrade: websocket`
+/// request is taken by `accept` before routing): it gets the handshake's refusal.
+pub async fn not_an_upgrade(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    match actix_http::ws::handshake(request.head()) {
+        Err(e) => actix_web::HttpResponse::from_error(e),
+        Ok(_) => actix_web::HttpResponse::BadRequest().body("WebSocket upgrades are taken before routing"),
     }
 }

@@ -1,0 +1,157 @@
+//! The WebSocket's own accept path. Served as an actix-web route, a WebSocket lives inside
+//! actix-http's HTTP/1 dispatcher, which keeps an 8 KiB read and an 8 KiB write buffer for the
+//! connection's whole life: most of an idle connection's heap (README, "Memory per connection").
+//! actix-http can instead hand an `Upgrade: websocket` request and its socket to a service of our
+//! own: this one answers the handshake, lets the dispatcher's buffers go, and runs the same
+//! `Session` actor (the same `WebsocketContext`) over the bare socket, with a read buffer that
+//! lives only while bytes are being decoded and a write buffer only while a write is under way.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use actix_codec::Framed;
+use actix_http::body::BodySize;
+use actix_http::error::PayloadError;
+use actix_http::{h1, ConnectionType, Request, Response, StatusCode};
+use actix_web::rt::net::TcpStream;
+use actix_web_actors::ws;
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::{guard, pause, session, MAX_FRAME_BYTES};
+use crate::app::App;
+
+/// Most bytes one read of a client's socket takes. The buffer is allocated for the read and gone
+/// once its frames are decoded, so an idle connection holds none.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// The upgrade service: a `GET /ws` upgrade becomes a session; an upgrade anywhere else is
+/// refused. Errors are the connection's own (the client went away); they end it and are logged.
+pub async fn serve(
+    app: Arc<App>,
+    request: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_http::Error> {
+    if let Err(e) = accept(app, request, framed).await {
+        tracing::debug!(error = %e, "WebSocket connection ended by an I/O error");
+    }
+    Ok(())
+}
+
+async fn accept(app: Arc<App>, request: Request, mut framed: Framed<TcpStream, h1::Codec>) -> std::io::Result<()> {
+    if request.path() != "/ws" {
+        let refusal = Response::new(StatusCode::NOT_FOUND).drop_body();
+        return refuse(framed, refusal, "WebSockets are served at /ws").await;
+    }
+    let mut handshake = match actix_http::ws::handshake(request.head()) {
+        Ok(handshake) => handshake,
+        Err(e) => return refuse(framed, Response::from(&e).drop_body(), &e.to_string()).await,
+    };
+    // Each source address may hold at most `unauthenticated_per_address` connections that have
+    // not logged in yet (beyond the login timeout, which closes each of them after 10 s).
+    let address = request.peer_addr().map(|a| a.ip());
+    let hold = match address {
+        Some(ip) => match app.unauthenticated.hold(ip, app.config.unauthenticated_per_address) {
+            Some(hold) => Some(hold),
+            None => {
+                tracing::info!(%ip, "too many connections waiting to log in; refused");
+                let refusal = Response::new(StatusCode::TOO_MANY_REQUESTS).drop_body();
+                return refuse(framed, refusal, "too many connections waiting to log in").await;
+            }
+        },
+        None => None,
+    };
+    // The request's headers are slices of the dispatcher's 8 KiB read buffer: while the request
+    // lives, so does the buffer.
+    drop(request);
+    framed.send(h1::Message::Item((handshake.finish().drop_body(), BodySize::None))).await?;
+    // What the client sent after its request (its first frames, if it did not wait) is kept;
+    // the dispatcher's buffers are freed here, not when the connection ends.
+    let (socket, early) = {
+        let parts = framed.into_parts();
+        let early = (!parts.read_buf.is_empty()).then(|| Bytes::copy_from_slice(&parts.read_buf));
+        (parts.io, early)
+    };
+    let (reading, writing) = socket.into_split();
+
+    let verdict = guard::Verdict::default();
+    let client_ip = address.map(|ip| ip.to_string()).unwrap_or_default();
+    let read_pause = std::rc::Rc::new(pause::ReadPause::default());
+    let session = session::Session::new(app, verdict.clone(), hold, client_ip, read_pause.clone());
+    let frames_in = SocketReader { socket: reading, early };
+    let frames_in = pause::Pausable::new(guard::FrameGuard::new(frames_in, MAX_FRAME_BYTES, verdict), read_pause);
+    let codec = actix_http::ws::Codec::new().max_size(MAX_FRAME_BYTES);
+    let frames_out = ws::WebsocketContext::with_codec(session, frames_in, codec);
+    write_frames(frames_out, writing).await
+}
+
+/// Answers a request that gets no WebSocket, and ends the connection.
+async fn refuse(
+    mut framed: Framed<TcpStream, h1::Codec>,
+    mut response: Response<()>,
+    why: &str,
+) -> std::io::Result<()> {
+    response.head_mut().set_connection_type(ConnectionType::Close);
+    let content_type = actix_http::header::HeaderValue::from_static("text/plain; charset=utf-8");
+    response.headers_mut().insert(actix_http::header::CONTENT_TYPE, content_type);
+    framed.send(h1::Message::Item((response, BodySize::Sized(why.len() as u64)))).await?;
+    framed.send(h1::Message::Chunk(Some(Bytes::copy_from_slice(why.as_bytes())))).await?;
+    framed.send(h1::Message::Chunk(None)).await?;
+    framed.close().await
+}
+
+/// Writes what the session's context encodes until the session ends, then closes the socket at
+/// once (clients wait for the server's FIN after a close handshake). While a write waits for the
+/// client, the session is not polled: its mailbox fills and a slow consumer is closed by it.
+async fn write_frames(
+    frames: impl Stream<Item = Result<Bytes, actix_web::Error>>,
+    mut socket: OwnedWriteHalf,
+) -> std::io::Result<()> {
+    let mut frames = std::pin::pin!(frames);
+    while let Some(bytes) = frames.next().await {
+        match bytes {
+            Ok(bytes) => socket.write_all(&bytes).await?,
+            // An encoding failure (a frame past the codec's limit): the session cannot go on.
+            Err(e) => {
+                tracing::warn!(error = %e, "a frame could not be encoded; closing");
+                break;
+            }
+        }
+    }
+    socket.shutdown().await
+}
+
+/// The client's bytes, as they arrive: the bytes read with the request first, then one read of
+/// the socket at a time.
+struct SocketReader {
+    socket: OwnedReadHalf,
+    early: Option<Bytes>,
+}
+
+impl Stream for SocketReader {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(bytes) = self.early.take() {
+            return Poll::Ready(Some(Ok(bytes)));
+        }
+        loop {
+            let socket: &TcpStream = self.socket.as_ref();
+            if let Err(e) = ready!(socket.poll_read_ready(cx)) {
+                return Poll::Ready(Some(Err(PayloadError::Io(e))));
+            }
+            // Allocated once the socket has bytes, not before: an idle connection holds no buffer.
+            let mut chunk = BytesMut::with_capacity(READ_CHUNK);
+            match socket.try_read_buf(&mut chunk) {
+                Ok(0) => return Poll::Ready(None),
+                Ok(_) => return Poll::Ready(Some(Ok(chunk.freeze()))),
+                // The readiness was stale; it is cleared, wait again.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Some(Err(PayloadError::Io(e)))),
+            }
+        }
+    }
+}
