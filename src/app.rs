@@ -402,6 +402,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                             actix_codec::Framed<_, actix_http::h1::Codec>,
                         )| { crate::gateway::accept::serve(sessions.clone(), request, framed) },
                     ))
+                    // The App's config (host, address) is read by nothing of parley's.
                     .finish(actix_service::map_config(routes, |_| actix_web::dev::AppConfig::default()))
                     .tcp()
             })

@@ -4,7 +4,7 @@
 //! actix-http can instead hand an `Upgrade: websocket` request and its socket to a service of our
 //! own: this one answers the handshake, lets the dispatcher's buffers go, and runs the same
 //! `Session` actor (the same `WebsocketContext`) over the bare socket, with a read buffer that
-//! lives only while bytes are being decoded and a write buffer only while a write is under way.
+//! lives only while a read is handed on and a write buffer only while a write is under way.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::{guard, pause, session, MAX_FRAME_BYTES};
 use crate::app::App;
 
-/// Most bytes one read of a client's socket takes. The buffer is allocated for the read and gone
-/// once its frames are decoded, so an idle connection holds none.
+/// Most bytes one read of a client's socket takes. The buffer is allocated for the read and freed
+/// once the WebSocket stream has copied it (that stream keeps what it holds of the last read).
 const READ_CHUNK: usize = 8 * 1024;
 
 /// The upgrade service: a `GET /ws` upgrade becomes a session; an upgrade anywhere else is
@@ -81,7 +81,7 @@ async fn accept(app: Arc<App>, request: Request, mut framed: Framed<TcpStream, h
     let client_ip = address.map(|ip| ip.to_string()).unwrap_or_default();
     let read_pause = std::rc::Rc::new(pause::ReadPause::default());
     let session = session::Session::new(app, verdict.clone(), hold, client_ip, read_pause.clone());
-    let frames_in = SocketReader { socket: reading, early };
+    let frames_in = SocketReader { socket: reading, early, handed_on: false };
     let frames_in = pause::Pausable::new(guard::FrameGuard::new(frames_in, MAX_FRAME_BYTES, verdict), read_pause);
     let codec = actix_http::ws::Codec::new().max_size(MAX_FRAME_BYTES);
     let frames_out = ws::WebsocketContext::with_codec(session, frames_in, codec);
@@ -114,7 +114,7 @@ async fn write_frames(
     while let Some(bytes) = frames.next().await {
         match bytes {
             Ok(bytes) => socket.write_all(&bytes).await?,
-            // An encoding failure (a frame past the codec's limit): the session cannot go on.
+            // The context's encoder failed: the session cannot go on.
             Err(e) => {
                 tracing::warn!(error = %e, "a frame could not be encoded; closing");
                 break;
@@ -129,13 +129,23 @@ async fn write_frames(
 struct SocketReader {
     socket: OwnedReadHalf,
     early: Option<Bytes>,
+    /// Set after a chunk is handed on: the next poll yields once. The WebSocket stream above reads
+    /// until "not yet" before it decodes, and the session handles 16 frames per turn, so without
+    /// the pause a flood of small frames would be read in up to tokio's budget of reads (1 MiB)
+    /// per turn; with it, one chunk per frame handled, as actix-http's dispatcher did.
+    handed_on: bool,
 }
 
 impl Stream for SocketReader {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if std::mem::take(&mut self.handed_on) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         if let Some(bytes) = self.early.take() {
+            self.handed_on = true;
             return Poll::Ready(Some(Ok(bytes)));
         }
         loop {
@@ -143,11 +153,15 @@ impl Stream for SocketReader {
             if let Err(e) = ready!(socket.poll_read_ready(cx)) {
                 return Poll::Ready(Some(Err(PayloadError::Io(e))));
             }
-            // Allocated once the socket has bytes, not before: an idle connection holds no buffer.
+            // Allocated once the socket has bytes, not before; the WebSocket stream copies what
+            // it needs and the chunk is freed.
             let mut chunk = BytesMut::with_capacity(READ_CHUNK);
             match socket.try_read_buf(&mut chunk) {
                 Ok(0) => return Poll::Ready(None),
-                Ok(_) => return Poll::Ready(Some(Ok(chunk.freeze()))),
+                Ok(_) => {
+                    self.handed_on = true;
+                    return Poll::Ready(Some(Ok(chunk.freeze())));
+                }
                 // The readiness was stale; it is cleared, wait again.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Some(Err(PayloadError::Io(e)))),
