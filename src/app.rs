@@ -349,8 +349,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     let router = web::Data::new(crate::rest::Router::new());
     let stalled_after = Duration::from_secs(config.stalled_socket_timeout_secs);
-    let listeners = bind_listeners(&config.listen)
-        .map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
+    let listen_failed = |source| StartError::Listen { address: config.listen.clone(), source };
+    let listeners = bind_listeners(&config.listen).map_err(listen_failed)?;
     let addresses: Vec<SocketAddr> = listeners.iter().filter_map(|listener| listener.local_addr().ok()).collect();
     // actix-web's `HttpServer` has no place for an upgrade service, so the server is put
     // together here as it does, plus `gateway::accept` for WebSocket upgrades.
@@ -358,9 +358,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let graceful = server.graceful_shutdown_signal();
     for listener in listeners {
         let (server_app, router, graceful) = (app.clone(), router.clone(), graceful.clone());
-        let local =
-            listener.local_addr().map_err(|source| StartError::Listen { address: config.listen.clone(), source })?;
-        let listen = |source| StartError::Listen { address: config.listen.clone(), source };
+        let local = listener.local_addr().map_err(listen_failed)?;
         server = server
             .listen("parley", listener, move || {
                 let routes = actix_web::App::new()
@@ -406,7 +404,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                     .finish(actix_service::map_config(routes, |_| actix_web::dev::AppConfig::default()))
                     .tcp()
             })
-            .map_err(listen)?;
+            .map_err(listen_failed)?;
     }
     let public_url = match (&config.public_url, addresses.first()) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
