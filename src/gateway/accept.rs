@@ -6,6 +6,7 @@
 //! `Session` actor (the same `WebsocketContext`) over the bare socket, with a read buffer that
 //! lives only while a read is handed on and a write buffer only while a write is under way.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -16,9 +17,9 @@ use actix_http::error::PayloadError;
 use actix_http::{h1, ConnectionType, Request, Response, StatusCode};
 use actix_web::rt::net::TcpStream;
 use actix_web_actors::ws;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWrite;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::{guard, pause, session, MAX_FRAME_BYTES};
@@ -30,25 +31,62 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// The upgrade service: a `GET /ws` upgrade becomes a session; an upgrade anywhere else is
 /// refused. Errors are the connection's own (the client went away); they end it and are logged.
-pub async fn serve(
+pub fn serve(
     app: Arc<App>,
     request: Request,
     framed: Framed<TcpStream, h1::Codec>,
-) -> Result<(), actix_http::Error> {
-    if let Err(e) = accept(app, request, framed).await {
-        tracing::debug!(error = %e, "WebSocket connection ended by an I/O error");
-    }
-    Ok(())
+) -> impl Future<Output = Result<(), actix_http::Error>> {
+    Serving::Handshake(Box::pin(accept(app, request, framed)))
 }
 
-async fn accept(app: Arc<App>, request: Request, mut framed: Framed<TcpStream, h1::Codec>) -> std::io::Result<()> {
+/// The future of an upgraded connection. It lives inline in the connection's task for the
+/// connection's whole life, so it is kept small (written by hand: an `async` block would hold
+/// the session's state two or three times over): the handshake runs in a boxed future of its
+/// own, freed once it is done, and what stays is the session's `Connection`.
+enum Serving<H, F> {
+    Handshake(Pin<Box<H>>),
+    Session(Connection<F>),
+}
+
+impl<H, F> Future for Serving<H, F>
+where
+    H: Future<Output = std::io::Result<Option<Connection<F>>>>,
+    F: Stream<Item = FrameBytes> + Unpin,
+{
+    type Output = Result<(), actix_http::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let ended = match &mut *self {
+            Serving::Handshake(handshake) => match ready!(handshake.as_mut().poll(cx)) {
+                Ok(Some(connection)) => {
+                    self.set(Serving::Session(connection));
+                    return self.poll(cx);
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Serving::Session(connection) => ready!(Pin::new(connection).poll(cx)),
+        };
+        if let Err(e) = ended {
+            tracing::debug!(error = %e, "WebSocket connection ended by an I/O error");
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Answers the handshake. A refused upgrade is answered and closed here (`None`).
+async fn accept(
+    app: Arc<App>,
+    request: Request,
+    mut framed: Framed<TcpStream, h1::Codec>,
+) -> std::io::Result<Option<Connection<impl Stream<Item = FrameBytes> + Unpin>>> {
     if request.path() != "/ws" {
         let refusal = Response::new(StatusCode::NOT_FOUND).drop_body();
-        return refuse(framed, refusal, "WebSockets are served at /ws").await;
+        return refuse(framed, refusal, "WebSockets are served at /ws").await.map(|()| None);
     }
     let mut handshake = match actix_http::ws::handshake(request.head()) {
         Ok(handshake) => handshake,
-        Err(e) => return refuse(framed, Response::from(&e).drop_body(), &e.to_string()).await,
+        Err(e) => return refuse(framed, Response::from(&e).drop_body(), &e.to_string()).await.map(|()| None),
     };
     // Each source address may hold at most `unauthenticated_per_address` connections that have
     // not logged in yet (beyond the login timeout, which closes each of them after 10 s).
@@ -59,7 +97,7 @@ async fn accept(app: Arc<App>, request: Request, mut framed: Framed<TcpStream, h
             None => {
                 tracing::info!(%ip, "too many connections waiting to log in; refused");
                 let refusal = Response::new(StatusCode::TOO_MANY_REQUESTS).drop_body();
-                return refuse(framed, refusal, "too many connections waiting to log in").await;
+                return refuse(framed, refusal, "too many connections waiting to log in").await.map(|()| None);
             }
         },
         None => None,
@@ -84,9 +122,12 @@ async fn accept(app: Arc<App>, request: Request, mut framed: Framed<TcpStream, h
     let frames_in = SocketReader { socket: reading, early, handed_on: false };
     let frames_in = pause::Pausable::new(guard::FrameGuard::new(frames_in, MAX_FRAME_BYTES, verdict), read_pause);
     let codec = actix_http::ws::Codec::new().max_size(MAX_FRAME_BYTES);
-    let frames_out = ws::WebsocketContext::with_codec(session, frames_in, codec);
-    write_frames(frames_out, writing).await
+    let frames = ws::WebsocketContext::with_codec(session, frames_in, codec);
+    Ok(Some(Connection { frames: Some(frames), socket: writing, unwritten: Bytes::new() }))
 }
+
+/// What the session's context encodes: a chunk of frames to write.
+type FrameBytes = Result<Bytes, actix_web::Error>;
 
 /// Answers a request that gets no WebSocket, and ends the connection.
 async fn refuse(
@@ -103,25 +144,50 @@ async fn refuse(
     framed.close().await
 }
 
-/// Writes what the session's context encodes until the session ends, then closes the socket at
-/// once (clients wait for the server's FIN after a close handshake). While a write waits for the
-/// client, the session is not polled: its mailbox fills and a slow consumer is closed by it.
-async fn write_frames(
-    frames: impl Stream<Item = Result<Bytes, actix_web::Error>>,
-    mut socket: OwnedWriteHalf,
-) -> std::io::Result<()> {
-    let mut frames = std::pin::pin!(frames);
-    while let Some(bytes) = frames.next().await {
-        match bytes {
-            Ok(bytes) => socket.write_all(&bytes).await?,
-            // The context's encoder failed: the session cannot go on.
-            Err(e) => {
-                tracing::warn!(error = %e, "a frame could not be encoded; closing");
-                break;
+/// A session's connection after the handshake. It writes what the session's context encodes
+/// until the session ends, then closes the socket at once (clients wait for the server's FIN
+/// after a close handshake). While a write waits for the client, the session is not polled: its
+/// mailbox fills and a slow consumer is closed by it.
+struct Connection<F> {
+    /// The session's context; `None` once the session has ended (it is dropped then).
+    frames: Option<F>,
+    socket: OwnedWriteHalf,
+    /// What is left of the chunk being written.
+    unwritten: Bytes,
+}
+
+impl<F: Stream<Item = FrameBytes> + Unpin> Future for Connection<F> {
+    type Output = std::io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            if !this.unwritten.is_empty() {
+                while !this.unwritten.is_empty() {
+                    let written = ready!(Pin::new(&mut this.socket).poll_write(cx, &this.unwritten))?;
+                    if written == 0 {
+                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                    }
+                    this.unwritten.advance(written);
+                }
+                // An emptied `Bytes` still holds its chunk: let it go now, not when the next chunk
+                // comes (an idle session would keep its last reply for its life).
+                this.unwritten = Bytes::new();
+            }
+            let Some(frames) = this.frames.as_mut() else {
+                return Pin::new(&mut this.socket).poll_shutdown(cx);
+            };
+            match ready!(frames.poll_next_unpin(cx)) {
+                Some(Ok(bytes)) => this.unwritten = bytes,
+                // The context's encoder failed: the session cannot go on.
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "a frame could not be encoded; closing");
+                    this.frames = None;
+                }
+                None => this.frames = None,
             }
         }
     }
-    socket.shutdown().await
 }
 
 /// The client's bytes, as they arrive: the bytes read with the request first, then one read of
@@ -167,5 +233,22 @@ impl Stream for SocketReader {
                 Err(e) => return Poll::Ready(Some(Err(PayloadError::Io(e)))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Size of the future a function of three arguments returns.
+    fn returned_future_size<A, B, C, Fut, F: Fn(A, B, C) -> Fut>(_: &F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn an_upgraded_connection_keeps_little_beyond_its_session() {
+        // `serve`'s future stays inline in the connection's task for the connection's whole life.
+        // As an `async fn` (the handshake's futures and the session's state inline, the state two
+        // or three times over) it was 4,584 bytes; the session's context itself is about 700.
+        let size = returned_future_size(&super::serve);
+        assert!(size <= 1024, "an upgraded connection's future is {size} bytes");
     }
 }

@@ -99,8 +99,9 @@ pub struct Session {
     read_pause: std::rc::Rc<super::pause::ReadPause>,
     /// Group sends queued in their groups and not answered yet. The session's other commands
     /// wait for them: a quit, a kick or a history read then reaches the group after the sends
-    /// read before it, as the frames came.
-    group_sends: std::rc::Rc<tokio::sync::watch::Sender<usize>>,
+    /// read before it, as the frames came. Made on the first group send (a watch channel is a
+    /// few hundred bytes, and most sessions never send to a group).
+    group_sends: Option<std::rc::Rc<tokio::sync::watch::Sender<usize>>>,
 }
 
 /// One unanswered group send in the session's count, until dropped: however its task ends (a
@@ -153,7 +154,7 @@ impl Session {
             send_window: None,
             held_sends: std::collections::VecDeque::new(),
             read_pause,
-            group_sends: std::rc::Rc::new(tokio::sync::watch::channel(0).0),
+            group_sends: None,
         }
     }
 
@@ -202,6 +203,35 @@ impl Session {
             _ => self.app.config.idle_timeout_secs,
         };
         Duration::from_secs(secs.max(1))
+    }
+
+    /// The session's one timer. It closes a connection that has not logged in by its deadline,
+    /// or that has been silent past its idle timeout. One timer, re-armed each time, not a login
+    /// timer beside an idle interval: with the frame stream and the shutdown watch that is three
+    /// items, which the context keeps inline; a fourth moves its item list to the heap.
+    fn check_timeouts_later(&self, login_deadline: Instant, ctx: &mut ws::WebsocketContext<Self>) {
+        // The platform is not known before login, so check often enough for the shorter timeout.
+        let config = &self.app.config;
+        let shortest = config.idle_timeout_secs.min(config.web_idle_timeout_secs).max(1);
+        let check = (Duration::from_secs(shortest) / 4).clamp(Duration::from_millis(250), MAX_CHECK_INTERVAL);
+        let next = match self.login {
+            None => check.min(login_deadline.saturating_duration_since(Instant::now())),
+            Some(_) => check,
+        };
+        ctx.run_later(next, move |act, ctx| {
+            if act.login.is_none() && Instant::now() >= login_deadline {
+                tracing::debug!(session = act.id, "no login in time; closing");
+                ctx.close(Some(ws::CloseCode::Policy.into()));
+                ctx.stop();
+            } else if act.last_heard.elapsed() > act.idle_timeout() {
+                tracing::info!(user = act.user(), session = act.id, "idle timeout; closing");
+                act.ending = Some(EndReason::TimeOut);
+                ctx.close(Some(ws::CloseCode::Away.into()));
+                ctx.stop();
+            } else {
+                act.check_timeouts_later(login_deadline, ctx);
+            }
+        });
     }
 
     fn reply(&self, ctx: &mut ws::WebsocketContext<Self>, id: Option<u64>, result: Result<Value, Failure>) {
@@ -288,10 +318,12 @@ impl Session {
 
     /// `work`, once the group sends read before it have been answered.
     fn after_group_sends<T>(&self, work: impl std::future::Future<Output = T>) -> impl std::future::Future<Output = T> {
-        let mut unanswered = self.group_sends.subscribe();
+        let mut unanswered = self.group_sends.as_ref().map(|count| count.subscribe());
         async move {
             // Only this session's sends count it, and each one's task counts down when it ends.
-            let _ = unanswered.wait_for(|n| *n == 0).await;
+            if let Some(unanswered) = &mut unanswered {
+                let _ = unanswered.wait_for(|n| *n == 0).await;
+            }
             work.await
         }
     }
@@ -326,7 +358,8 @@ impl Session {
         let (turn, queued) = crate::group::actor::SendTurn::new();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let app = self.app.clone();
-        let unanswered = GroupSendCounted::new(self.group_sends.clone());
+        let count = self.group_sends.get_or_insert_with(|| std::rc::Rc::new(tokio::sync::watch::channel(0).0));
+        let unanswered = GroupSendCounted::new(count.clone());
         // Outside the session's context, which runs nothing else while it waits below.
         actix::spawn(async move {
             let result = crate::group::rest::send_group_msg_in_turn(app, call, turn).await;
@@ -690,14 +723,7 @@ impl Actor for Session {
         // A bounded mailbox: when it is full the session is a slow consumer and is closed.
         ctx.set_mailbox_capacity(self.app.config.session_queue.max(16));
         self.app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let login_timeout = Duration::from_secs(self.app.config.login_timeout_secs.max(1));
-        ctx.run_later(login_timeout, |act, ctx| {
-            if act.login.is_none() {
-                tracing::debug!(session = act.id, "no login in time; closing");
-                ctx.close(Some(ws::CloseCode::Policy.into()));
-                ctx.stop();
-            }
-        });
+        let login_deadline = Instant::now() + Duration::from_secs(self.app.config.login_timeout_secs.max(1));
         let mut shutdown = self.app.shutdown.clone();
         ctx.spawn(
             async move {
@@ -706,17 +732,7 @@ impl Actor for Session {
             .into_actor(self)
             .map(|_, act, ctx| act.kick(KickReason::Shutdown, ctx)),
         );
-        // The platform is not known before login, so check often enough for the shorter timeout.
-        let shortest = self.app.config.idle_timeout_secs.min(self.app.config.web_idle_timeout_secs).max(1);
-        let check = (Duration::from_secs(shortest) / 4).clamp(Duration::from_millis(250), MAX_CHECK_INTERVAL);
-        ctx.run_interval(check, |act, ctx| {
-            if act.last_heard.elapsed() > act.idle_timeout() {
-                tracing::info!(user = act.user(), session = act.id, "idle timeout; closing");
-                act.ending = Some(EndReason::TimeOut);
-                ctx.close(Some(ws::CloseCode::Away.into()));
-                ctx.stop();
-            }
-        });
+        self.check_timeouts_later(login_deadline, ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
