@@ -164,11 +164,19 @@ impl<F: Stream<Item = FrameBytes> + Unpin> Future for Connection<F> {
         loop {
             if !this.unwritten.is_empty() {
                 while !this.unwritten.is_empty() {
-                    let written = ready!(Pin::new(&mut this.socket).poll_write(cx, &this.unwritten))?;
-                    if written == 0 {
-                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                    let written = match ready!(Pin::new(&mut this.socket).poll_write(cx, &this.unwritten)) {
+                        Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
+                        written => written,
+                    };
+                    match written {
+                        Ok(written) => this.unwritten.advance(written),
+                        // The session ends here (its `stopped` runs as its context is dropped),
+                        // not whenever the caller drops this future.
+                        Err(e) => {
+                            this.frames = None;
+                            return Poll::Ready(Err(e));
+                        }
                     }
-                    this.unwritten.advance(written);
                 }
                 // An emptied `Bytes` still holds its chunk: let it go now, not when the next chunk
                 // comes (an idle session would keep its last reply for its life).
