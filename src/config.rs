@@ -92,6 +92,12 @@ pub enum MultiDevicePolicy {
     Multi,
 }
 
+/// Most messages one writer transaction may take. A batch is stored with multi-row statements,
+/// and SQLite binds at most 32,766 values in one: its message insert binds 20 per message and its
+/// conversation upsert up to 22 (two rows of 11), so 1,489 is the bound. At 2,048 every send of a
+/// full batch failed; 1,024 leaves room for a column or two more.
+pub const MAX_WRITER_BATCH: usize = 1024;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -173,7 +179,8 @@ pub struct Config {
     pub stalled_socket_timeout_secs: u64,
     /// WebSocket connections one source address may hold before they log in (0: no limit).
     pub unauthenticated_per_address: usize,
-    /// Most messages committed in one transaction by the batching writer.
+    /// Most messages committed in one transaction by the batching writer (1 to
+    /// `MAX_WRITER_BATCH`).
     pub writer_batch: usize,
     /// Most missed messages sent per conversation at login; the client pages the rest.
     pub sync_max_per_conversation: u64,
@@ -508,6 +515,9 @@ impl Config {
                 "recent_contacts_max must be 1 to 5000 and retention_interval_secs at least 1".into(),
             ));
         }
+        if !(1..=MAX_WRITER_BATCH).contains(&self.writer_batch) {
+            return Err(ConfigError::Invalid(format!("writer_batch must be 1 to {MAX_WRITER_BATCH}")));
+        }
         if self.login_failure_limit > 0 && self.login_failure_window_secs == 0 {
             return Err(ConfigError::Invalid("login_failure_window_secs must be at least 1".into()));
         }
@@ -744,6 +754,15 @@ mod tests {
             let config = Config { friend_custom_fields: vec![bad.into()], ..Config::default() };
             assert!(config.validate().is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn writer_batch_stays_within_what_one_statement_can_bind() {
+        for (batch, valid) in [(0, false), (1, true), (MAX_WRITER_BATCH, true), (MAX_WRITER_BATCH + 1, false)] {
+            let config = Config { writer_batch: batch, ..Config::default() };
+            assert_eq!(config.validate().is_ok(), valid, "writer_batch = {batch}");
+        }
+        assert!(Config::default().validate().is_ok());
     }
 
     #[test]
