@@ -82,11 +82,11 @@ async fn accept(
 ) -> std::io::Result<Option<Connection<impl Stream<Item = FrameBytes> + Unpin>>> {
     if request.path() != "/ws" {
         let refusal = Response::new(StatusCode::NOT_FOUND).drop_body();
-        return refuse(framed, refusal, "WebSockets are served at /ws").await.map(|()| None);
+        return refuse(framed, refusal, "WebSockets are served at /ws").await;
     }
     let mut handshake = match actix_http::ws::handshake(request.head()) {
         Ok(handshake) => handshake,
-        Err(e) => return refuse(framed, Response::from(&e).drop_body(), &e.to_string()).await.map(|()| None),
+        Err(e) => return refuse(framed, Response::from(&e).drop_body(), &e.to_string()).await,
     };
     // Each source address may hold at most `unauthenticated_per_address` connections that have
     // not logged in yet (beyond the login timeout, which closes each of them after 10 s).
@@ -97,7 +97,7 @@ async fn accept(
             None => {
                 tracing::info!(%ip, "too many connections waiting to log in; refused");
                 let refusal = Response::new(StatusCode::TOO_MANY_REQUESTS).drop_body();
-                return refuse(framed, refusal, "too many connections waiting to log in").await.map(|()| None);
+                return refuse(framed, refusal, "too many connections waiting to log in").await;
             }
         },
         None => None,
@@ -129,19 +129,20 @@ async fn accept(
 /// What the session's context encodes: a chunk of frames to write.
 type FrameBytes = Result<Bytes, actix_web::Error>;
 
-/// Answers a request that gets no WebSocket, and ends the connection.
-async fn refuse(
+/// Answers a request that gets no WebSocket, and ends the connection (no session: `None`).
+async fn refuse<T>(
     mut framed: Framed<TcpStream, h1::Codec>,
     mut response: Response<()>,
     why: &str,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<T>> {
     response.head_mut().set_connection_type(ConnectionType::Close);
     let content_type = actix_http::header::HeaderValue::from_static("text/plain; charset=utf-8");
     response.headers_mut().insert(actix_http::header::CONTENT_TYPE, content_type);
     framed.send(h1::Message::Item((response, BodySize::Sized(why.len() as u64)))).await?;
     framed.send(h1::Message::Chunk(Some(Bytes::copy_from_slice(why.as_bytes())))).await?;
     framed.send(h1::Message::Chunk(None)).await?;
-    framed.close().await
+    framed.close().await?;
+    Ok(None)
 }
 
 /// A session's connection after the handshake. It writes what the session's context encodes
@@ -156,32 +157,31 @@ struct Connection<F> {
     unwritten: Bytes,
 }
 
+impl<F> Connection<F> {
+    /// Ends the connection on a write error. The session ends here (its `stopped` runs as its
+    /// context is dropped), not whenever the caller drops this future.
+    fn end_with(&mut self, error: std::io::Error) -> Poll<std::io::Result<()>> {
+        self.frames = None;
+        Poll::Ready(Err(error))
+    }
+}
+
 impl<F: Stream<Item = FrameBytes> + Unpin> Future for Connection<F> {
     type Output = std::io::Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         loop {
-            if !this.unwritten.is_empty() {
-                while !this.unwritten.is_empty() {
-                    let written = match ready!(Pin::new(&mut this.socket).poll_write(cx, &this.unwritten)) {
-                        Ok(0) => Err(std::io::ErrorKind::WriteZero.into()),
-                        written => written,
-                    };
-                    match written {
-                        Ok(written) => this.unwritten.advance(written),
-                        // The session ends here (its `stopped` runs as its context is dropped),
-                        // not whenever the caller drops this future.
-                        Err(e) => {
-                            this.frames = None;
-                            return Poll::Ready(Err(e));
-                        }
-                    }
+            while !this.unwritten.is_empty() {
+                match ready!(Pin::new(&mut this.socket).poll_write(cx, &this.unwritten)) {
+                    Ok(0) => return this.end_with(std::io::ErrorKind::WriteZero.into()),
+                    Ok(written) => this.unwritten.advance(written),
+                    Err(e) => return this.end_with(e),
                 }
-                // An emptied `Bytes` still holds its chunk: let it go now, not when the next chunk
-                // comes (an idle session would keep its last reply for its life).
-                this.unwritten = Bytes::new();
             }
+            // An emptied `Bytes` still holds its chunk: let it go now, not when the next chunk
+            // comes (an idle session would keep its last reply for its life).
+            this.unwritten = Bytes::new();
             let Some(frames) = this.frames.as_mut() else {
                 return Pin::new(&mut this.socket).poll_shutdown(cx);
             };

@@ -207,8 +207,9 @@ impl Session {
 
     /// The session's one timer. It closes a connection that has not logged in by its deadline,
     /// or that has been silent past its idle timeout. One timer, re-armed each time, not a login
-    /// timer beside an idle interval: with the frame stream and the shutdown watch that is three
-    /// items, which the context keeps inline; a fourth moves its item list to the heap.
+    /// timer beside an idle interval: with the frame stream and the shutdown watch an idle
+    /// session has three items, which the context keeps inline; a fourth moves its item list to
+    /// the heap for good.
     fn check_timeouts_later(&self, login_deadline: Instant, ctx: &mut ws::WebsocketContext<Self>) {
         // The platform is not known before login, so check often enough for the shorter timeout.
         let config = &self.app.config;

@@ -650,12 +650,10 @@ impl Writer {
             // An import is as recent as its own time; a live message is the newest thing, kept
             // within its MsgTime's second: a cluster's writers tick apart, and a list must not show
             // a message of second N above one of N + 1 because its batch ticked past the second.
+            let second = p.row.msg_time.saturating_mul(1_000_000);
             let activity = match request.import {
-                Some(_) => p.row.msg_time.saturating_mul(1_000_000),
-                None => {
-                    let second = p.row.msg_time.saturating_mul(1_000_000);
-                    self.tick().clamp(second, second.saturating_add(999_999))
-                }
+                Some(_) => second,
+                None => self.tick().clamp(second, second.saturating_add(999_999)),
             };
             let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, activity)) };
             let counts = p.row.counts_unread;
