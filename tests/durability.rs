@@ -228,4 +228,17 @@ async fn concurrent_sends_share_transactions() {
     assert_eq!(metric(&server, "parley_c2c_messages_stored_total").await, 400);
     let batches = metric(&server, "parley_commit_batches_total").await - batches_before;
     assert!(batches < 200, "400 messages took {batches} transactions: not group-committed");
+    // A batch whose size is not a power of two is written in several statements: every row is
+    // stored whole, numbered in its sender's order.
+    for (n, client) in senders.iter_mut().enumerate() {
+        let history = client.request("get_history", json!({"Peer_Account": "sink", "Count": 100})).await;
+        let messages = history["data"]["Messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 100, "{history}");
+        let mut by_seq: Vec<(i64, i64)> =
+            messages.iter().map(|m| (m["Seq"].as_i64().unwrap(), m["MsgRandom"].as_i64().unwrap())).collect();
+        by_seq.sort();
+        let expected: Vec<(i64, i64)> = (0..100).map(|i| (i as i64 + 1, (n * 1000 + i) as i64)).collect();
+        assert_eq!(by_seq, expected);
+        assert!(messages.iter().all(|m| m["MsgBody"] == text_body("x") && m["From_Account"] == format!("sender{n}")));
+    }
 }

@@ -34,12 +34,13 @@ struct Response<'a> {
     data: Value,
 }
 
+/// The answer's data is moved into the frame, not copied: every send is answered.
 pub fn response(id: Option<u64>, result: Result<Value, Failure>) -> ByteString {
-    let frame = match &result {
-        Ok(data) => Response { id, code: 0, info: "", data: data.clone() },
-        Err(f) => Response { id, code: f.code, info: &f.info, data: Value::Null },
+    let text = match result {
+        Ok(data) => serde_json::to_string(&Response { id, code: 0, info: "", data }),
+        Err(f) => serde_json::to_string(&Response { id, code: f.code, info: &f.info, data: Value::Null }),
     };
-    serde_json::to_string(&frame).unwrap_or_default().into()
+    text.unwrap_or_default().into()
 }
 
 /// What can go wrong with a frame itself, before any room looks at it.

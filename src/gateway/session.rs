@@ -546,22 +546,25 @@ impl Session {
     }
 
     /// Queues a send now, in frame order; only the wait for its commit runs concurrently. The
-    /// permit goes with it and is given back when the writer is done with it.
+    /// permit is given back when the answer arrives, on this session's thread: given back by the
+    /// writer (dropped with the request), it woke a session whose window was full a second time
+    /// per send.
     fn submit_send(
         &mut self,
         id: Option<u64>,
-        mut request: SendRequest,
+        request: SendRequest,
         permit: tokio::sync::OwnedSemaphorePermit,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        request.window_permit = Some(Arc::new(permit));
         let receipt = match self.app.messages.submit(request) {
             Ok(rx) => rx,
             Err(e) => return self.reply(ctx, id, Err(e.into())),
         };
         ctx.spawn(
             async move {
-                match receipt.await {
+                let answer = receipt.await;
+                drop(permit);
+                match answer {
                     Ok(Ok(r)) => Ok(json!({
                         "Seq": r.seq, "MsgKey": r.msg_key, "MsgTime": r.msg_time, "MsgSeq": r.msg_seq, "Duplicate": r.duplicate
                     })),

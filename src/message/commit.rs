@@ -9,12 +9,12 @@
 //! batches are written and answered in order.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use entities::{c2c_conversation, c2c_message, c2c_sequence};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::DedupWindow;
@@ -24,6 +24,7 @@ use crate::cluster::Bus;
 use crate::presence::Deliver;
 use crate::profile::Card;
 use crate::stats::Metrics;
+use crate::store::rows::RowInsert;
 
 pub struct Pending {
     pub request: SendRequest,
@@ -63,7 +64,7 @@ struct Touches {
     recounts: Vec<Pair>,
 }
 
-type DedupKey = (String, String, u32);
+type DedupKey = super::dedup::Key;
 type Pair = (String, String);
 
 pub struct Committer {
@@ -149,7 +150,7 @@ impl Batch {
 
     /// Dedup keys of the sends this batch stores first (not retries of another in it).
     fn keys(&self) -> Vec<DedupKey> {
-        self.planned.iter().filter(|p| p.duplicate_of.is_none()).filter_map(|p| dedup_key(&p.pending.request)).collect()
+        self.planned.iter().filter(|p| p.duplicate_of.is_none()).filter_map(|p| p.key).collect()
     }
 }
 
@@ -165,14 +166,11 @@ enum Step {
     Received(Option<Vec<Commit>>),
 }
 
-/// The key a send is de-duplicated by (imports de-duplicate on their own terms).
-fn dedup_key(request: &SendRequest) -> Option<DedupKey> {
-    request.import.is_none().then(|| (request.from.clone(), request.to.clone(), request.msg_random))
-}
-
 /// A send accepted into the current batch.
 struct Planned {
     pending: Pending,
+    /// Its dedup key (`Committer::dedup_key`), made once.
+    key: Option<DedupKey>,
     row: c2c_message::Model,
     /// Same dedup key as an earlier send of this batch: answered with its receipt.
     duplicate_of: Option<usize>,
@@ -237,7 +235,7 @@ impl Committer {
         rows.sort_by_key(|row| row.5);
         for (from, to, random, seq, msg_key, msg_time, msg_seq) in rows {
             let receipt = Receipt { seq, msg_key, msg_time, msg_seq: msg_seq as u32, duplicate: true };
-            self.recent.remember(&from, &to, random as u32, msg_time, &receipt);
+            self.recent.remember(self.recent.key(&from, &to, random as u32), msg_time, &receipt);
         }
         Ok(())
     }
@@ -353,6 +351,11 @@ impl Committer {
         tracing::info!("message writer drained and stopped");
     }
 
+    /// The key a send is de-duplicated by (imports de-duplicate on their own terms).
+    fn dedup_key(&self, request: &SendRequest) -> Option<DedupKey> {
+        request.import.is_none().then(|| self.recent.key(&request.from, &request.to, request.msg_random))
+    }
+
     /// Both users exist and the sender may message the recipient; answers the sender's card.
     async fn check_parties(&self, request: &SendRequest) -> Result<Arc<Card>, MessageError> {
         let Parties { mutes, accounts, profiles, relations, .. } = &self.parties;
@@ -391,6 +394,9 @@ impl Committer {
         batch.now = now;
         self.recent.expire(now);
         let first_new = batch.planned.len();
+        // Room for the whole chunk at once: a planned send is large, and growing one place at a
+        // time copied the batch at every doubling.
+        batch.planned.reserve(commits.len());
         batch.taken += commits.len();
         let after_on = self.parties.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         let config = self.config.get();
@@ -428,15 +434,15 @@ impl Committer {
                     continue;
                 }
             };
-            let key = dedup_key(request);
-            if let Some(key) = &key {
-                if let Some(receipt) = self.recent.get(&request.from, &request.to, request.msg_random) {
+            let key = self.dedup_key(request);
+            if let Some(key) = key {
+                if let Some(receipt) = self.recent.get(key) {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
                     let _ = pending.reply.send(Ok(receipt));
                     continue;
                 }
                 // A retry of a send an earlier batch is still writing: answered with it.
-                if let Some(retries) = self.in_flight.get_mut(key) {
+                if let Some(retries) = self.in_flight.get_mut(&key) {
                     retries.push(pending);
                     continue;
                 }
@@ -445,20 +451,29 @@ impl Committer {
                 // Online only: no seq, nothing stored; remembered at once so a retry in this
                 // very batch is recognised too.
                 let row = new_row(request, &sender, now, &config);
-                self.recent.remember(&request.from, &request.to, request.msg_random, now, &receipt(&row, true));
+                if let Some(key) = key {
+                    self.recent.remember(key, now, &receipt(&row, true));
+                }
                 batch.online_only.push((pending, row));
                 continue;
             }
-            let duplicate_of = key.as_ref().and_then(|key| batch.firsts.get(key).copied());
+            let duplicate_of = key.and_then(|key| batch.firsts.get(&key).copied());
             if let (None, Some(key)) = (duplicate_of, key) {
                 batch.firsts.insert(key, batch.planned.len());
             }
             let row = new_row(request, &sender, now, &config);
-            batch.planned.push(Planned { pending, row, duplicate_of, already_imported: false, stored_earlier: None });
+            batch.planned.push(Planned {
+                pending,
+                key,
+                row,
+                duplicate_of,
+                already_imported: false,
+                stored_earlier: None,
+            });
         }
         // In flight from here until answered (or lost with a panicked transaction).
         let firsts = batch.planned[first_new..].iter().filter(|p| p.duplicate_of.is_none());
-        for key in firsts.filter_map(|p| dedup_key(&p.pending.request)) {
+        for key in firsts.filter_map(|p| p.key) {
             self.in_flight.insert(key, Vec::new());
         }
     }
@@ -479,7 +494,7 @@ impl Committer {
                 Metrics::add(&self.metrics.commit_failures, 1);
                 let refused = || MessageError::Unavailable(crate::store::failure_cause(&e));
                 for p in planned {
-                    if let Some(retries) = dedup_key(&p.pending.request).and_then(|key| self.in_flight.remove(&key)) {
+                    if let Some(retries) = p.key.and_then(|key| self.in_flight.remove(&key)) {
                         for retry in retries {
                             let _ = retry.reply.send(Err(refused()));
                         }
@@ -678,26 +693,11 @@ impl Writer {
             if request.callbacks.after && after_on {
                 events.push(super::gate::after_send(&p.row, &request.origin, None, false));
             }
-            rows.push(to_active(&p.row));
+            rows.push(message_values(&p.row));
         }
-        if !rows.is_empty() {
-            c2c_message::Entity::insert_many(rows).exec_without_returning(&txn).await?;
-        }
-        if !next.is_empty() {
-            let sequences = next.iter().map(|((low, high), seq)| c2c_sequence::ActiveModel {
-                user_low: Set(low.clone()),
-                user_high: Set(high.clone()),
-                last_seq: Set(*seq),
-            });
-            c2c_sequence::Entity::insert_many(sequences)
-                .on_conflict(
-                    OnConflict::columns([c2c_sequence::Column::UserLow, c2c_sequence::Column::UserHigh])
-                        .update_column(c2c_sequence::Column::LastSeq)
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        MESSAGES.run(&txn, rows).await?;
+        let sequences = next.iter().map(|((low, high), seq)| [low.clone().into(), high.clone().into(), (*seq).into()]);
+        SEQUENCES.run(&txn, sequences.collect()).await?;
         if !heads.is_empty() {
             upsert_heads(&txn, &heads, now).await?;
         }
@@ -765,18 +765,17 @@ impl Committer {
                 None if p.already_imported => Some(receipt(&p.row, true)),
                 None if p.stored_earlier.is_some() => {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
-                    let request = &p.pending.request;
                     let earlier = p.stored_earlier.clone();
-                    if let Some(r) = &earlier {
-                        self.recent.remember(&request.from, &request.to, request.msg_random, r.msg_time, r);
+                    if let (Some(r), Some(key)) = (&earlier, p.key) {
+                        self.recent.remember(key, r.msg_time, r);
                     }
                     earlier
                 }
                 None => {
                     let request = &p.pending.request;
                     let r = receipt(&p.row, false);
-                    if request.import.is_none() {
-                        self.recent.remember(&request.from, &request.to, request.msg_random, now, &r);
+                    if let Some(key) = p.key {
+                        self.recent.remember(key, now, &r);
                     }
                     Metrics::add(&self.metrics.c2c_messages_stored, 1);
                     if request.import.is_none() {
@@ -794,7 +793,7 @@ impl Committer {
                 }
             };
             if p.duplicate_of.is_none() {
-                let retries = dedup_key(&p.pending.request).and_then(|key| self.in_flight.remove(&key));
+                let retries = p.key.and_then(|key| self.in_flight.remove(&key));
                 for retry in retries.unwrap_or_default() {
                     Metrics::add(&self.metrics.c2c_duplicates, 1);
                     let answer = result.clone().map(|r| Receipt { duplicate: true, ..r });
@@ -812,7 +811,7 @@ impl Committer {
 
     /// Offline push to the recipient's PushOnline devices (the push room decides the rest).
     fn push(&self, request: &SendRequest, row: &c2c_message::Model) {
-        if request.from == request.to || !request.push {
+        if request.from == request.to || !request.push || !self.pusher.enabled() {
             return;
         }
         self.pusher.submit(crate::push::PushJob {
@@ -1020,86 +1019,120 @@ fn new_row(request: &SendRequest, sender: &Card, now: i64, config: &crate::confi
     }
 }
 
-fn to_active(row: &c2c_message::Model) -> c2c_message::ActiveModel {
-    c2c_message::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        user_low: Set(row.user_low.clone()),
-        user_high: Set(row.user_high.clone()),
-        seq: Set(row.seq),
-        from_account: Set(row.from_account.clone()),
-        to_account: Set(row.to_account.clone()),
-        msg_seq: Set(row.msg_seq),
-        msg_random: Set(row.msg_random),
-        msg_time: Set(row.msg_time),
-        msg_key: Set(row.msg_key.clone()),
-        body: Set(row.body.clone()),
-        cloud_custom_data: Set(row.cloud_custom_data.clone()),
-        offline_push_info: Set(row.offline_push_info.clone()),
-        flag_bits: Set(row.flag_bits),
-        hidden_for_sender: Set(row.hidden_for_sender),
-        expires_at: Set(row.expires_at),
-        sender_nick: Set(row.sender_nick.clone()),
-        sender_face: Set(row.sender_face.clone()),
-        offline_until: Set(row.offline_until),
-        counts_unread: Set(row.counts_unread),
-    }
+/// The columns `MESSAGES` binds, in its order.
+fn message_values(row: &c2c_message::Model) -> [sea_orm::Value; 19] {
+    [
+        row.user_low.clone().into(),
+        row.user_high.clone().into(),
+        row.seq.into(),
+        row.from_account.clone().into(),
+        row.to_account.clone().into(),
+        row.msg_seq.into(),
+        row.msg_random.into(),
+        row.msg_time.into(),
+        row.msg_key.clone().into(),
+        row.body.clone().into(),
+        row.cloud_custom_data.clone().into(),
+        row.offline_push_info.clone().into(),
+        row.flag_bits.into(),
+        row.hidden_for_sender.into(),
+        row.expires_at.into(),
+        row.sender_nick.clone().into(),
+        row.sender_face.clone().into(),
+        row.offline_until.into(),
+        row.counts_unread.into(),
+    ]
 }
 
-/// One statement for every conversation the batch touched: new heads, unread added up to the
-/// cap, the listed message moved unless the batch's messages were all `NoLastMsg`.
+/// The batch's messages (every column but the id).
+static MESSAGES: LazyLock<RowInsert<19>> = LazyLock::new(|| {
+    let columns = [
+        "user_low",
+        "user_high",
+        "seq",
+        "from_account",
+        "to_account",
+        "msg_seq",
+        "msg_random",
+        "msg_time",
+        "msg_key",
+        "body",
+        "cloud_custom_data",
+        "offline_push_info",
+        "flag_bits",
+        "hidden_for_sender",
+        "expires_at",
+        "sender_nick",
+        "sender_face",
+        "offline_until",
+        "counts_unread",
+    ];
+    RowInsert::new("c2c_message", columns, "")
+});
+
+/// The last seq of each conversation the batch wrote.
+static SEQUENCES: LazyLock<RowInsert<3>> = LazyLock::new(|| {
+    let on_conflict = "ON CONFLICT (\"user_low\", \"user_high\") DO UPDATE SET \"last_seq\" = excluded.\"last_seq\"";
+    RowInsert::new("c2c_sequence", ["user_low", "user_high", "last_seq"], on_conflict)
+});
+
+/// Every conversation the batch touched: new heads, unread added up to the cap, the listed
+/// message moved unless the batch's messages were all `NoLastMsg`. Both SQLite and PostgreSQL
+/// name the proposed row `excluded` (and neither's max() or GREATEST() is the other's, hence
+/// CASE). The listed message moves only to one at least as new: an old import never pushes a
+/// live message out of the list.
+static CONVERSATIONS: LazyLock<RowInsert<11>> = LazyLock::new(|| {
+    let keep_listed = |column: &str| {
+        format!(
+            "\"{column}\" = CASE WHEN excluded.list_seq > 0 AND excluded.list_time >= c2c_conversation.list_time \
+             THEN excluded.{column} ELSE c2c_conversation.{column} END"
+        )
+    };
+    let on_conflict = format!(
+        "ON CONFLICT (\"owner\", \"peer\") DO UPDATE SET \"last_seq\" = excluded.last_seq, \
+         \"changed_at\" = excluded.changed_at, \
+         \"last_time\" = CASE WHEN excluded.last_time > c2c_conversation.last_time THEN excluded.last_time \
+         ELSE c2c_conversation.last_time END, \
+         \"unread\" = CASE WHEN c2c_conversation.unread + excluded.unread > {MAX_UNREAD} THEN {MAX_UNREAD} \
+         ELSE c2c_conversation.unread + excluded.unread END, {}, {}, {}",
+        keep_listed("list_seq"),
+        keep_listed("list_time"),
+        keep_listed("activity"),
+    );
+    let columns = [
+        "owner",
+        "peer",
+        "last_seq",
+        "last_time",
+        "delivered_seq",
+        "read_seq",
+        "unread",
+        "list_seq",
+        "list_time",
+        "activity",
+        "changed_at",
+    ];
+    RowInsert::new("c2c_conversation", columns, on_conflict)
+});
+
 async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, Head>, now: i64) -> Result<(), DbErr> {
-    use c2c_conversation::Column as C;
     let conversations = heads.iter().map(|((owner, peer), head)| {
         let (list_seq, list_time, activity) = head.listed.unwrap_or((0, 0, 0));
-        c2c_conversation::ActiveModel {
-            owner: Set(owner.clone()),
-            peer: Set(peer.clone()),
-            last_seq: Set(head.seq),
-            last_time: Set(head.time),
-            delivered_seq: Set(0),
-            read_seq: Set(0),
-            unread: Set(head.unread.min(MAX_UNREAD)),
-            list_seq: Set(list_seq),
-            list_time: Set(list_time),
-            activity: Set(activity),
-            changed_at: Set(now),
-        }
+        [
+            owner.clone().into(),
+            peer.clone().into(),
+            head.seq.into(),
+            head.time.into(),
+            0i64.into(),
+            0i64.into(),
+            head.unread.min(MAX_UNREAD).into(),
+            list_seq.into(),
+            list_time.into(),
+            activity.into(),
+            now.into(),
+        ]
     });
-    // Both SQLite and PostgreSQL name the proposed row `excluded` (and neither's max() or
-    // GREATEST() is the other's, hence CASE). The listed message moves only to one at least as
-    // new: an old import never pushes a live message out of the list.
-    let keep_listed = |column: &str| {
-        Expr::cust(format!(
-            "CASE WHEN excluded.list_seq > 0 AND excluded.list_time >= c2c_conversation.list_time \
-             THEN excluded.{column} ELSE c2c_conversation.{column} END"
-        ))
-    };
-    c2c_conversation::Entity::insert_many(conversations)
-        .on_conflict(
-            OnConflict::columns([C::Owner, C::Peer])
-                .update_columns([C::LastSeq, C::ChangedAt])
-                .value(
-                    C::LastTime,
-                    Expr::cust(
-                        "CASE WHEN excluded.last_time > c2c_conversation.last_time THEN excluded.last_time \
-                         ELSE c2c_conversation.last_time END",
-                    ),
-                )
-                .value(
-                    C::Unread,
-                    Expr::cust(format!(
-                        "CASE WHEN c2c_conversation.unread + excluded.unread > {MAX_UNREAD} THEN {MAX_UNREAD} \
-                         ELSE c2c_conversation.unread + excluded.unread END"
-                    )),
-                )
-                .value(C::ListSeq, keep_listed("list_seq"))
-                .value(C::ListTime, keep_listed("list_time"))
-                .value(C::Activity, keep_listed("activity"))
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    CONVERSATIONS.run(txn, conversations.collect()).await
 }
 
 /// Moves `owner`'s acknowledged seq of the conversation with `peer` to `seq` when `only_if` holds.
@@ -1131,4 +1164,54 @@ async fn already_imported(txn: &sea_orm::DatabaseTransaction, row: &c2c_message:
         .one(txn)
         .await?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{IdenStatic, Iterable, ModelTrait};
+
+    use super::*;
+
+    /// The hand-written statements bind each table's columns in the entity's order, and a
+    /// message's values in that order: a swap of two columns of one type would store wrong data
+    /// without any error.
+    #[test]
+    fn hand_written_inserts_follow_the_entities_columns() {
+        use c2c_message::Column;
+        let columns: Vec<Column> = Column::iter().filter(|c| !matches!(c, Column::Id)).collect();
+        let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+        assert_eq!(MESSAGES.columns(), names.as_slice());
+        // Every field distinct, so any two values swapped show.
+        let row = c2c_message::Model {
+            id: 1,
+            user_low: "low".into(),
+            user_high: "high".into(),
+            seq: 2,
+            from_account: "from".into(),
+            to_account: "to".into(),
+            msg_seq: 3,
+            msg_random: 4,
+            msg_time: 5,
+            msg_key: "key".into(),
+            body: "[]".into(),
+            cloud_custom_data: Some("custom".into()),
+            offline_push_info: Some("push".into()),
+            flag_bits: 6,
+            hidden_for_sender: true,
+            expires_at: 7,
+            sender_nick: Some("nick".into()),
+            sender_face: Some("face".into()),
+            offline_until: 8,
+            counts_unread: false,
+        };
+        let expected: Vec<sea_orm::Value> = columns.iter().map(|c| row.get(*c)).collect();
+        assert_eq!(message_values(&row).to_vec(), expected);
+
+        let conversation: Vec<c2c_conversation::Column> = c2c_conversation::Column::iter().collect();
+        let conversation: Vec<&str> = conversation.iter().map(|c| c.as_str()).collect();
+        assert_eq!(CONVERSATIONS.columns(), conversation.as_slice());
+        let sequence: Vec<c2c_sequence::Column> = c2c_sequence::Column::iter().collect();
+        let sequence: Vec<&str> = sequence.iter().map(|c| c.as_str()).collect();
+        assert_eq!(SEQUENCES.columns(), sequence.as_slice());
+    }
 }

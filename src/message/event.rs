@@ -54,8 +54,10 @@ pub fn view<'a>(row: &'a c2c_message::Model, body: &'a RawValue) -> MessageView<
 
 pub use crate::presence::frame;
 
-/// The `c2c_msg` event of a message.
+/// The `c2c_msg` event of a message. The body is borrowed from the row, not copied.
 pub fn c2c_frame(row: &c2c_message::Model) -> ByteString {
-    let body = raw_body(&row.body);
-    frame("c2c_msg", view(row, &body))
+    match serde_json::from_str::<&RawValue>(&row.body) {
+        Ok(body) => frame("c2c_msg", view(row, body)),
+        Err(_) => frame("c2c_msg", view(row, &raw_body(&row.body))),
+    }
 }

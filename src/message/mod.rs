@@ -227,8 +227,6 @@ pub struct SendRequest {
     /// Which of the C2C webhooks fire for it (none for batch sends and imports; REST
     /// `ForbidCallbackControl` turns them off one by one).
     pub callbacks: Callbacks,
-    /// A place in the sending session's window, given back when the writer drops the request.
-    pub window_permit: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// Which of a send's webhooks fire.
@@ -282,7 +280,6 @@ impl SendRequest {
             push: true,
             origin: crate::webhook::Origin::default(),
             callbacks: Callbacks::ALL,
-            window_permit: None,
         }
     }
 }

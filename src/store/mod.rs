@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod cache;
+pub mod rows;
 
 use std::time::Duration;
 
