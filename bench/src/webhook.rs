@@ -680,8 +680,8 @@ impl SlowPair {
     /// measured ones do not pay for loading the conversation.
     async fn login(parley: &Arc<Parley>, first: usize) -> io::Result<SlowPair> {
         let to = user(first + 1);
-        let mut sender = parley.login(&user(first), source(0, 1)).await?;
-        let mut receiver = parley.login(&to, source(1, 1)).await?;
+        let mut sender = parley.login(&user(first), source(0, 0, 1)).await?;
+        let mut receiver = parley.login(&to, source(0, 1, 1)).await?;
         timeout(Duration::from_secs(30), async {
             sender.send_c2c(&to, u64::from(u32::MAX), now_us()).await?;
             while !matches!(sender.next_event().await?, Event::Acked(_)) {}
