@@ -56,8 +56,9 @@ pub fn source(round: u8, i: usize, sources: usize) -> Ipv4Addr {
 /// Login rounds so far in this process; each takes the next block of source addresses.
 static LOGIN_ROUNDS: AtomicUsize = AtomicUsize::new(0);
 
-/// Logs in `users` (connection i from `source(round, i)`, a round of its own), `LOGIN_CONCURRENCY` at a time. Returns the
-/// connections in the order of `users` (None where a login failed) and the time it took.
+/// Logs in `users` (connection i from `source(round, i)`, in a round of its own),
+/// `LOGIN_CONCURRENCY` at a time. Returns the connections in the order of `users` (None where a
+/// login failed) and the time it took.
 pub async fn login_all<T: Target>(
     target: &Arc<T>,
     users: &[String],
