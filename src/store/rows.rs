@@ -20,7 +20,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 /// The most values bound in one statement: SQLite's limit (PostgreSQL's is 65,535).
 pub const MAX_BINDS: usize = 32_766;
 
-/// `INSERT INTO table (columns) VALUES (…), (…) tail` for rows of `N` values each.
+/// `INSERT INTO table (columns) SELECT * FROM (VALUES (…), (…)) AS v WHERE v.column1 IS NOT NULL
+/// tail` for rows of `N` values each.
 pub struct RowInsert<const N: usize> {
     table: &'static str,
     columns: [&'static str; N],
