@@ -69,6 +69,8 @@ type Pair = (String, String);
 
 pub struct Committer {
     db: DatabaseConnection,
+    /// The batches' transactions' own connection (`store::open_writer`).
+    writer_db: DatabaseConnection,
     parties: Parties,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
@@ -191,9 +193,11 @@ impl Committer {
         in_force: crate::settings::Live<crate::config::Config>,
     ) -> Result<Committer, DbErr> {
         let shared = !bus.alone();
+        let writer_db = crate::store::open_writer(config, &db).await?;
         let mut committer = Committer {
             shared,
             db,
+            writer_db,
             parties,
             bus,
             metrics,
@@ -242,7 +246,7 @@ impl Committer {
 
     fn new_writer(&self) -> Writer {
         Writer {
-            db: self.db.clone(),
+            db: self.writer_db.clone(),
             webhooks: self.parties.webhooks.clone(),
             metrics: self.metrics.clone(),
             seqs: HashMap::new(),

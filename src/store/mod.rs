@@ -36,6 +36,52 @@ fn sqlite_options(config: &Config, url: &str) -> Result<sea_orm::sqlx::sqlite::S
         .busy_timeout(Duration::from_secs(10)))
 }
 
+/// The page cache of a pool connection: 32 MiB (SQLite's default is 2 MiB). The message tables'
+/// indexes outgrow 2 MiB within minutes of traffic, and every insert would then read index pages
+/// back from the file.
+const POOL_CACHE: &str = "-32768";
+
+/// A pool of at most `connections` SQLite connections opened with `options`. A file connection
+/// does not drop like a network one: no ping (a round trip to the connection's thread) before
+/// every statement. One left inside a transaction is closed on release
+/// (`outside_any_transaction`). An idle connection closes after `idle_timeout` (sqlx's ten
+/// minutes when `None`).
+async fn sqlite_pool(
+    config: &Config,
+    connections: u32,
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+    idle_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(connections)
+        .test_before_acquire(false)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Sqlite>(conn)));
+    if let Some(idle_timeout) = idle_timeout {
+        pool = pool.idle_timeout(idle_timeout);
+    }
+    let pool = pool
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", config.data_dir.join("parley.db").display())))?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// The connection of the C2C writer's transactions. On SQLite it is a connection of its own, so
+/// that its page cache outlives its transactions: SQLite empties a connection's cache whenever
+/// another connection wrote since its last transaction, and a writer that took whichever pool
+/// connection was free read its index pages back from the file in every batch. Its statement
+/// journals (a multi-row statement's undo record) stay in memory: they went to a temporary file
+/// above 64 KiB, a write call per page. PostgreSQL has neither: there it is the pool.
+pub async fn open_writer(config: &Config, db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    let url = config.database_url();
+    if !url.starts_with("sqlite:") {
+        return Ok(db.clone());
+    }
+    let options = sqlite_options(config, &url)?.pragma("cache_size", POOL_CACHE).pragma("temp_store", "memory");
+    sqlite_pool(config, 1, options, None).await
+}
+
 /// The connection for bulk reads that go through a whole hour or more of messages (the hourly
 /// archives). On SQLite it is a connection of its own with SQLite's default 2 MiB page cache:
 /// read through the pool, an hour of messages would stay in the pool connections' 32 MiB caches
@@ -47,16 +93,8 @@ pub async fn open_bulk_reads(config: &Config, db: &DatabaseConnection) -> Result
         return Ok(db.clone());
     }
     let options = sqlite_options(config, &url)?.read_only(true).pragma("cache_size", "-2048");
-    let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .test_before_acquire(false)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // Used an hour at a time at most: closed when idle, not held between archives.
-        .idle_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", config.data_dir.join("parley.db").display())))?;
-    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+    // Used an hour at a time at most: closed when idle, not held between archives.
+    sqlite_pool(config, 1, options, Some(Duration::from_secs(30))).await
 }
 
 /// Opens the configured database (SQLite in WAL mode by default) and brings its schema up to date.
@@ -64,24 +102,9 @@ pub async fn open(config: &Config) -> Result<DatabaseConnection, DbErr> {
     use sea_orm::sqlx::ConnectOptions as _;
     let url = config.database_url();
     let db = if url.starts_with("sqlite:") {
-        use sea_orm::sqlx::sqlite::SqlitePoolOptions;
         prepare_data_dir(&config.data_dir)?;
-        let options = sqlite_options(config, &url)?
-            // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the message
-            // tables' indexes outgrow 2 MiB within minutes of traffic, and every insert
-            // would then read index pages back from the file.
-            .pragma("cache_size", "-32768");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // A file connection does not drop like a network one: no ping (a round trip to the
-            // connection's thread) before every statement.
-            .test_before_acquire(false)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_release(|conn, _| Box::pin(outside_any_transaction::<sea_orm::sqlx::Sqlite>(conn)))
-            .connect_with(options)
-            .await
-            .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", config.data_dir.join("parley.db").display())))?;
-        sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        let options = sqlite_options(config, &url)?.pragma("cache_size", POOL_CACHE);
+        sqlite_pool(config, 8, options, None).await?
     } else {
         use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
         let options = url
@@ -323,6 +346,35 @@ mod tests {
         txn.execute_unprepared("INSERT INTO t VALUES (2)").await.unwrap();
         txn.commit().await.unwrap();
         other.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[actix_rt::test]
+    async fn the_c2c_writer_has_one_connection_of_its_own_keeping_statement_journals_in_memory() {
+        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let db = open(&config).await.unwrap();
+        let writer = open_writer(&config, &db).await.unwrap();
+        let pragma = |conn: &DatabaseConnection, name: &str| {
+            let sql = format!("PRAGMA {name}");
+            let conn = conn.clone();
+            async move {
+                let row = conn.query_one(Statement::from_string(DbBackend::Sqlite, sql)).await.unwrap().unwrap();
+                row.try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        // 2 is MEMORY; the pool keeps the default (0), so its large sorts may still spill to files.
+        assert_eq!(pragma(&writer, "temp_store").await, 2);
+        assert_eq!(pragma(&db, "temp_store").await, 0);
+        assert_eq!(pragma(&writer, "cache_size").await, -32768);
+        assert_eq!(writer.get_sqlite_connection_pool().options().get_max_connections(), 1);
+        // The same file: what the writer commits, the pool reads.
+        let txn = begin_write(&writer).await.unwrap();
+        txn.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
+        txn.execute_unprepared("INSERT INTO t VALUES (7)").await.unwrap();
+        txn.commit().await.unwrap();
+        let read = db.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM t")).await.unwrap();
+        assert_eq!(read.unwrap().try_get_by_index::<i64>(0).unwrap(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
 
