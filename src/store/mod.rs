@@ -41,6 +41,12 @@ fn sqlite_options(config: &Config, url: &str) -> Result<sea_orm::sqlx::sqlite::S
 /// back from the file.
 const POOL_CACHE: &str = "-32768";
 
+/// Whether `url` names an SQLite file that a second pool can open. An in-memory database
+/// (`sqlite::memory:`) is not one: sqlx gives each parse of that URL a database of its own.
+fn sqlite_file(url: &str) -> bool {
+    url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=memory")
+}
+
 /// A pool of at most `connections` SQLite connections opened with `options`. A file connection
 /// does not drop like a network one: no ping (a round trip to the connection's thread) before
 /// every statement. One left inside a transaction is closed on release
@@ -72,10 +78,11 @@ async fn sqlite_pool(
 /// another connection wrote since its last transaction, and a writer that took whichever pool
 /// connection was free read its index pages back from the file in every batch. Its statement
 /// journals (a multi-row statement's undo record) stay in memory: they went to a temporary file
-/// above 64 KiB, a write call per page. PostgreSQL has neither: there it is the pool.
+/// above 64 KiB, a write call per page. PostgreSQL has neither: there it is the pool (and so for
+/// an in-memory SQLite database).
 pub async fn open_writer(config: &Config, db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
     let url = config.database_url();
-    if !url.starts_with("sqlite:") {
+    if !sqlite_file(&url) {
         return Ok(db.clone());
     }
     let options = sqlite_options(config, &url)?.pragma("cache_size", POOL_CACHE).pragma("temp_store", "memory");
@@ -86,10 +93,10 @@ pub async fn open_writer(config: &Config, db: &DatabaseConnection) -> Result<Dat
 /// archives). On SQLite it is a connection of its own with SQLite's default 2 MiB page cache:
 /// read through the pool, an hour of messages would stay in the pool connections' 32 MiB caches
 /// as resident memory (an archive of 200,000 messages left ~100 MB). PostgreSQL caches in its
-/// own processes: there it is the pool.
+/// own processes: there it is the pool (and so for an in-memory SQLite database).
 pub async fn open_bulk_reads(config: &Config, db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
     let url = config.database_url();
-    if !url.starts_with("sqlite:") {
+    if !sqlite_file(&url) {
         return Ok(db.clone());
     }
     let options = sqlite_options(config, &url)?.read_only(true).pragma("cache_size", "-2048");
@@ -374,6 +381,21 @@ mod tests {
         txn.execute_unprepared("INSERT INTO t VALUES (7)").await.unwrap();
         txn.commit().await.unwrap();
         let read = db.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM t")).await.unwrap();
+        assert_eq!(read.unwrap().try_get_by_index::<i64>(0).unwrap(), 7);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[actix_rt::test]
+    async fn an_in_memory_database_is_written_and_archived_through_its_one_pool() {
+        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
+        let config =
+            Config { data_dir: dir.clone(), database_url: Some("sqlite::memory:".into()), ..Config::default() };
+        let db = open(&config).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let writer = open_writer(&config, &db).await.unwrap();
+        writer.execute_unprepared("INSERT INTO t VALUES (7)").await.unwrap();
+        let archives = open_bulk_reads(&config, &db).await.unwrap();
+        let read = archives.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM t")).await.unwrap();
         assert_eq!(read.unwrap().try_get_by_index::<i64>(0).unwrap(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
