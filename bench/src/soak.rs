@@ -12,7 +12,7 @@
 //!   holds more each second by design), but at most half the run;
 //! - after every socket closes the server's socket descriptors are back within 5 of the baseline
 //!   taken before the first one opened, and its other descriptors (the SQLite pool's files) within
-//!   `8 connections × 3 files` of theirs.
+//!   `8 connections × 3 files` of theirs (the C2C writer's own connection is open from the start).
 //!
 //! Traffic: C2C sends over WebSocket from random users to one of their 16 contacts, group sends
 //! from random members, churn (users close their socket — half with a close frame, half

@@ -76,7 +76,8 @@ async fn sqlite_pool(
 /// The connection of the C2C writer's transactions. On SQLite it is a connection of its own, so
 /// that its page cache outlives its transactions: SQLite empties a connection's cache whenever
 /// another connection wrote since its last transaction, and a writer that took whichever pool
-/// connection was free read its index pages back from the file in every batch. Its statement
+/// connection was free read its index pages back from the file in every batch (sqlx still
+/// replaces a connection after 30 minutes, and the cache with it). Its statement
 /// journals (a multi-row statement's undo record) stay in memory: they went to a temporary file
 /// above 64 KiB, a write call per page. PostgreSQL has neither: there it is the pool (and so for
 /// an in-memory SQLite database).
