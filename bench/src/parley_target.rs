@@ -256,7 +256,7 @@ impl RestConnection {
 
     /// POSTs `body` to `/v4/<path>`; the reply must have ErrorCode 0.
     pub async fn call(&mut self, path: &str, body: &str) -> io::Result<Value> {
-        let random: u32 = rand_u32();
+        let random: u32 = unique_u32();
         let request = hyper::Request::post(format!("/v4/{path}?{}&random={random}", self.query))
             .header("host", &self.addr)
             .header("content-type", "application/json")
@@ -279,7 +279,7 @@ impl RestConnection {
 
 /// Unique per process: parley de-duplicates sends by (sender, receiver, MsgRandom), so a
 /// number must never come back in a later run of the same accounts.
-fn rand_u32() -> u32 {
+pub fn unique_u32() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -433,7 +433,7 @@ fn number_field(text: &str, key: &str) -> Option<i64> {
 impl ParleyConn {
     /// `send_c2c` with the message text `text` (JSON-escaped here).
     pub async fn send_c2c_text(&mut self, to: &str, seq: u64, stamp: Stamp, text: &str) -> io::Result<()> {
-        let random = rand_u32();
+        let random = unique_u32();
         let text = Value::from(text);
         let frame = format!(
             "{{\"id\":{seq},\"cmd\":\"send_msg\",\"data\":{{\"To_Account\":\"{to}\",\"MsgRandom\":{random},\
@@ -446,7 +446,7 @@ impl ParleyConn {
 impl Conn for ParleyConn {
     async fn send_c2c(&mut self, to: &str, seq: u64, stamp: Stamp) -> io::Result<()> {
         // The hot path: the fixed text written in place (`send_c2c_text` escapes its text).
-        let random = rand_u32();
+        let random = unique_u32();
         let frame = format!(
             "{{\"id\":{seq},\"cmd\":\"send_msg\",\"data\":{{\"To_Account\":\"{to}\",\"MsgRandom\":{random},\
 \"CloudCustomData\":\"{stamp}\",\"MsgBody\":[{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":\"benchmark message\"}}}}]}}}}"
@@ -455,7 +455,7 @@ impl Conn for ParleyConn {
     }
 
     async fn send_group(&mut self, group: &str, seq: u64, stamp: Stamp) -> io::Result<()> {
-        let random = rand_u32();
+        let random = unique_u32();
         let frame = format!(
             "{{\"id\":{seq},\"cmd\":\"group_open_http_svc/send_group_msg\",\"data\":{{\"GroupId\":\"{group}\",\
 \"Random\":{random},\"CloudCustomData\":\"{stamp}\",\"MsgBody\":[{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":\"benchmark message\"}}}}]}}}}"

@@ -337,10 +337,7 @@ async fn warm_up<C: Conn>(pairs: Vec<(usize, C, C)>, first_user: usize) -> Vec<(
 /// transaction, and the share of the run it spent inside transactions (near 1: the writer, one
 /// batch at a time, is what limits the run). Null for servers without such counters.
 fn writer_figures(before: &[(String, f64)], after: &[(String, f64)], seconds: f64) -> Value {
-    let delta = |name: &str| -> Option<f64> {
-        let get = |list: &[(String, f64)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        Some(get(after)? - get(before)?)
-    };
+    let delta = |name: &str| counter_delta(before, after, name);
     match (
         delta("parley_commit_batches_total"),
         delta("parley_commit_seconds_total"),
@@ -354,6 +351,12 @@ fn writer_figures(before: &[(String, f64)], after: &[(String, f64)], seconds: f6
         }),
         _ => Value::Null,
     }
+}
+
+/// How much the server's counter `name` grew between two readings of its /metrics.
+fn counter_delta(before: &[(String, f64)], after: &[(String, f64)], name: &str) -> Option<f64> {
+    let get = |list: &[(String, f64)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    Some(get(after)? - get(before)?)
 }
 
 /// Reads and drops what each connection has waiting (until 300 ms of silence, at most 5 s).
@@ -661,6 +664,9 @@ pub async fn connections<T: Target>(target: &Arc<T>, first_user: usize, count: u
 /// rest-sendmsg: `concurrency` keep-alive callers of REST `openim/sendmsg` for `seconds`.
 pub async fn rest_sendmsg(target: &crate::parley_target::Parley, concurrency: usize, seconds: f64) -> Value {
     let errors = Arc::new(AtomicU64::new(0));
+    let usage = Usage::start(target.pid());
+    let generator = Usage::start(Some(std::process::id()));
+    let counters_before = target.counters().await;
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for caller in 0..concurrency {
@@ -670,15 +676,18 @@ pub async fn rest_sendmsg(target: &crate::parley_target::Parley, concurrency: us
             let result: io::Result<()> = async {
                 let mut rest = crate::parley_target::RestConnection::open(&addr).await?;
                 // Bounded by time and by count.
-                for n in 0..1_000_000u64 {
+                for _ in 0..1_000_000u64 {
                     if Instant::now() >= end {
                         break;
                     }
                     let (from, to) = (user(2 * (caller % 50)), user(2 * (caller % 50) + 1));
+                    // Every run sends between the same 50 pairs, so a MsgRandom must not repeat
+                    // within the process: a repeat is a retry, answered from the de-duplication
+                    // memory without a commit.
                     let body = format!(
                         "{{\"From_Account\":\"{from}\",\"To_Account\":\"{to}\",\"MsgRandom\":{},\"MsgBody\":\
 [{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":\"rest benchmark\"}}}}]}}",
-                        caller as u64 * 1_000_000 + n
+                        crate::parley_target::unique_u32()
                     );
                     let started = Instant::now();
                     rest.call("openim/sendmsg", &body).await?;
@@ -701,20 +710,32 @@ pub async fn rest_sendmsg(target: &crate::parley_target::Parley, concurrency: us
             latencies.0.extend(mine);
         }
     }
+    let (measured, generator) = (usage.finish(), generator.finish());
+    let counters_after = target.counters().await;
+    let writer = writer_figures(&counters_before, &counters_after, usage.elapsed());
+    // Answered as retries of an earlier send: no commit behind them, so not what is measured.
+    let duplicates = counter_delta(&counters_before, &counters_after, "parley_c2c_duplicates_total").unwrap_or(0.0);
+    if duplicates > 0.0 {
+        eprintln!("  warning: {duplicates} sends were answered as duplicates, not stored");
+    }
     let requests = latencies.0.len();
     let percentiles = latencies.percentiles_ms();
     let errors = errors.load(Ordering::Relaxed);
     println!(
-        "rest-sendmsg    {:<16} concurrency={concurrency}  {:>8.0} req/s  p50 {:.1} ms  p99 {:.1} ms  errors {errors}",
+        "rest-sendmsg    {:<16} concurrency={concurrency}  {:>8.0} req/s  p50 {:.1} ms  p99 {:.1} ms  errors {errors}  \
+         cpu {:.2}+{:.2}",
         target.name(),
         requests as f64 / seconds,
         percentiles["p50"].as_f64().unwrap_or(0.0),
         percentiles["p99"].as_f64().unwrap_or(0.0),
+        measured.cpu_cores,
+        generator.cpu_cores,
     );
     json!({"scenario": "rest-sendmsg", "target": target.name(),
            "params": {"concurrency": concurrency, "seconds": seconds},
            "metrics": {"requests": requests, "req_per_sec": requests as f64 / seconds, "latency_ms": percentiles,
-                       "errors": errors}})
+                       "errors": errors, "server_cpu_cores": measured.cpu_cores,
+                       "generator_cpu_cores": generator.cpu_cores, "writer": writer, "duplicates": duplicates}})
 }
 
 #[cfg(test)]
