@@ -610,7 +610,11 @@ impl Writer {
         touches: &Touches,
         now: i64,
     ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = if writes_first(self.shared, &self.seqs, planned, touches) {
+            sea_orm::TransactionTrait::begin(&self.db).await?
+        } else {
+            crate::store::begin_write(&self.db).await?
+        };
         // In a cluster the conversations' sequence rows are locked first (in one order, so two
         // nodes' batches never wait on each other in a cycle): from here to the commit no other
         // node writes these conversations, so the seqs read below are the last ones, and a send
@@ -699,12 +703,12 @@ impl Writer {
             }
             rows.push(message_values(&p.row));
         }
-        MESSAGES.run(&txn, rows).await?;
+        let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
         let sequences = next.iter().map(|((low, high), seq)| [low.clone().into(), high.clone().into(), (*seq).into()]);
-        SEQUENCES.run(&txn, sequences.collect()).await?;
-        if !heads.is_empty() {
-            upsert_heads(&txn, &heads, now).await?;
-        }
+        let mut inserts = MESSAGES.statements(backend, rows)?;
+        inserts.extend(SEQUENCES.statements(backend, sequences.collect())?);
+        inserts.extend(CONVERSATIONS.statements(backend, head_rows(&heads, now))?);
+        crate::store::rows::execute_together(&txn, inserts).await?;
         for ((owner, peer), seq) in acks {
             advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.lt(*seq)).await?;
         }
@@ -750,6 +754,21 @@ impl Writer {
         }
         Ok((read_outcomes, edit_outcomes))
     }
+}
+
+/// Whether a batch's transaction writes before it reads anything: live sends whose seqs are all
+/// known here. Its first statement (the messages' insert) then takes SQLite's write lock itself,
+/// waiting its turn, and no statement is spent taking it first (`store::begin_write`). Any other
+/// batch reads first (a seq, an import's earlier copy, a read's conversation; in a cluster the
+/// locked sequences) and must hold the lock before it does: a read followed by a write fails at
+/// once when another connection committed in between.
+fn writes_first(shared: bool, seqs: &HashMap<Pair, i64>, planned: &[Planned], touches: &Touches) -> bool {
+    !shared
+        && touches.reads.is_empty()
+        && planned.iter().any(|p| p.duplicate_of.is_none() && p.stored_earlier.is_none())
+        && planned.iter().all(|p| {
+            p.pending.request.import.is_none() && seqs.contains_key(&(p.row.user_low.clone(), p.row.user_high.clone()))
+        })
 }
 
 impl Committer {
@@ -1119,7 +1138,7 @@ static CONVERSATIONS: LazyLock<RowInsert<11>> = LazyLock::new(|| {
     RowInsert::new("c2c_conversation", columns, on_conflict)
 });
 
-async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, Head>, now: i64) -> Result<(), DbErr> {
+fn head_rows(heads: &HashMap<Pair, Head>, now: i64) -> Vec<[sea_orm::Value; 11]> {
     let conversations = heads.iter().map(|((owner, peer), head)| {
         let (list_seq, list_time, activity) = head.listed.unwrap_or((0, 0, 0));
         [
@@ -1136,7 +1155,7 @@ async fn upsert_heads(txn: &sea_orm::DatabaseTransaction, heads: &HashMap<Pair, 
             now.into(),
         ]
     });
-    CONVERSATIONS.run(txn, conversations.collect()).await
+    conversations.collect()
 }
 
 /// Moves `owner`'s acknowledged seq of the conversation with `peer` to `seq` when `only_if` holds.
@@ -1175,6 +1194,59 @@ mod tests {
     use sea_orm::{IdenStatic, Iterable, ModelTrait};
 
     use super::*;
+
+    #[test]
+    fn a_batch_takes_the_write_lock_first_unless_its_first_statement_writes() {
+        let planned = |from: &str, to: &str, import: Option<Import>| {
+            let content = crate::message::validate::Content {
+                body: "[]".into(),
+                cloud_custom_data: None,
+                offline_push_info: None,
+            };
+            let outgoing = crate::message::Outgoing {
+                msg_seq: 1,
+                msg_random: 2,
+                lifetime: 60,
+                content,
+                control: Default::default(),
+            };
+            let mut request = SendRequest::new(from.into(), to.into(), outgoing, SenderSync::HistoryOnly, false);
+            request.import = import;
+            let row = new_row(&request, &Card::default(), 100, &crate::config::Config::default());
+            let (reply, _) = oneshot::channel();
+            Planned {
+                pending: Pending { request, reply },
+                key: None,
+                row,
+                duplicate_of: None,
+                already_imported: false,
+                stored_earlier: None,
+            }
+        };
+        let known: HashMap<Pair, i64> = [(pair("ann", "bob"), 3)].into();
+        let none = Touches::default();
+        let live = [planned("ann", "bob", None), planned("bob", "ann", None)];
+        assert!(writes_first(false, &known, &live, &none), "live sends of known conversations");
+        assert!(!writes_first(true, &known, &live, &none), "a cluster locks its sequences first");
+        let unknown = [planned("ann", "bob", None), planned("ann", "cat", None)];
+        assert!(!writes_first(false, &known, &unknown, &none), "a seq to read");
+        let import = [planned("ann", "bob", Some(Import::Realtime))];
+        assert!(!writes_first(false, &known, &import, &none), "an import looks for its copy");
+        let (reply, _) = oneshot::channel();
+        let read = ReadRequest {
+            owner: "ann".into(),
+            peer: "bob".into(),
+            upto: edit::ReadUpTo::Latest,
+            origin: Default::default(),
+            reply,
+        };
+        let reads = Touches { reads: vec![read], ..Touches::default() };
+        assert!(!writes_first(false, &known, &live, &reads), "a read comes first");
+        let mut retries = [planned("ann", "bob", None)];
+        retries[0].duplicate_of = Some(0);
+        assert!(!writes_first(false, &known, &retries, &none), "nothing to insert");
+        assert!(!writes_first(false, &known, &[], &none));
+    }
 
     /// The hand-written statements bind each table's columns in the entity's order, and a
     /// message's values in that order: a swap of two columns of one type would store wrong data

@@ -40,17 +40,25 @@ impl<const N: usize> RowInsert<N> {
     /// more than one statement can bind (then full statements of the most it can, first). A row
     /// whose first value is NULL is refused (nothing is inserted): it would pass for padding.
     pub async fn run(&self, conn: &impl ConnectionTrait, rows: Vec<[Value; N]>) -> Result<(), DbErr> {
+        for statement in self.statements(conn.get_database_backend(), rows)? {
+            conn.execute(statement).await?;
+        }
+        Ok(())
+    }
+
+    /// The statements `run` executes, to run with others (`execute_together`).
+    pub fn statements(&self, backend: DbBackend, rows: Vec<[Value; N]>) -> Result<Vec<Statement>, DbErr> {
         let Some(first) = rows.first() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if rows.iter().any(|row| row[0] == row[0].as_null()) {
             return Err(DbErr::Custom(format!("{}: a row to insert has no {}", self.table, self.columns[0])));
         }
         // Typed NULLs: PostgreSQL takes each parameter's type from its value.
         let padding: [Value; N] = std::array::from_fn(|i| first[i].as_null());
-        let backend = conn.get_database_backend();
         let mut rows = rows.into_iter();
         let mut left = rows.len();
+        let mut statements = Vec::new();
         while left > 0 {
             let shape = statement_rows(left, N);
             let take = shape.min(left);
@@ -59,10 +67,10 @@ impl<const N: usize> RowInsert<N> {
             for _ in take..shape {
                 values.extend(padding.iter().cloned());
             }
-            conn.execute(Statement::from_sql_and_values(backend, self.text(backend, shape), values)).await?;
+            statements.push(Statement::from_sql_and_values(backend, self.text(backend, shape), values));
             left -= take;
         }
-        Ok(())
+        Ok(statements)
     }
 
     /// The columns, in the order each row's values are bound.
@@ -112,6 +120,29 @@ impl<const N: usize> RowInsert<N> {
         }
         sql
     }
+}
+
+/// Executes `statements` in order. On SQLite they go to its driver's thread as one call (sqlx
+/// runs a text of several statements in turn, binding each its share of the values), a round
+/// trip instead of one each; PostgreSQL prepares one statement at a time.
+pub async fn execute_together(conn: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DbBackend::Sqlite || statements.len() < 2 {
+        for statement in statements {
+            conn.execute(statement).await?;
+        }
+        return Ok(());
+    }
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for statement in statements {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&statement.sql);
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    conn.execute(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+    Ok(())
 }
 
 /// Rows of the next statement (real and padding): the next power of two of what is left, at
@@ -205,5 +236,37 @@ mod tests {
             upsert.run(&db, vec![row("r", 60), [Value::String(None), Value::from(70i64), Value::String(None)]]);
         assert!(refused.await.is_err());
         assert_eq!(count(db.clone()).await, (5, Some(150)));
+    }
+
+    #[tokio::test]
+    async fn statements_run_together_in_order_each_with_its_own_values() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.expect("in-memory SQLite");
+        db.execute_unprepared("CREATE TABLE t (a TEXT NOT NULL PRIMARY KEY, b INTEGER)").await.expect("table");
+        db.execute_unprepared("CREATE TABLE u (c INTEGER)").await.expect("table");
+        let pairs = RowInsert::new("t", ["a", "b"], "ON CONFLICT (a) DO UPDATE SET b = excluded.b");
+        let singles = RowInsert::new("u", ["c"], "");
+        let backend = DbBackend::Sqlite;
+        // Three statements of 4, 2 and 2 values (padding included): each must get its own share,
+        // and the second must see the first's row (the upsert turns x's 1 into 5).
+        let mut together = pairs.statements(backend, vec![[Value::from("x"), Value::from(1i64)]]).expect("rows");
+        together.extend(singles.statements(backend, vec![[Value::from(7i64)], [Value::from(8i64)]]).expect("rows"));
+        together.extend(pairs.statements(backend, vec![[Value::from("x"), Value::from(5i64)]]).expect("rows"));
+        assert_eq!(together.len(), 3);
+        execute_together(&db, together).await.expect("together");
+        let rows = db
+            .query_all(Statement::from_string(backend, "SELECT a, b FROM t UNION ALL SELECT 'u', SUM(c) FROM u"))
+            .await
+            .expect("read");
+        let read: Vec<(String, i64)> =
+            rows.iter().map(|r| (r.try_get("", "a").expect("a"), r.try_get("", "b").expect("b"))).collect();
+        assert_eq!(read, vec![("x".to_string(), 5), ("u".to_string(), 15)]);
+        // One that fails fails the call: a row without its key.
+        let mut failing = singles.statements(backend, vec![[Value::from(1i64)]]).expect("rows");
+        failing.push(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO t (a, b) VALUES (?, ?)",
+            [Value::String(None), Value::from(2i64)],
+        ));
+        assert!(execute_together(&db, failing).await.is_err());
     }
 }
