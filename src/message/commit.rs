@@ -705,10 +705,13 @@ impl Writer {
         }
         let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
         let sequences = next.iter().map(|((low, high), seq)| [low.clone().into(), high.clone().into(), (*seq).into()]);
-        let mut inserts = MESSAGES.statements(backend, rows)?;
-        inserts.extend(SEQUENCES.statements(backend, sequences.collect())?);
-        inserts.extend(CONVERSATIONS.statements(backend, head_rows(&heads, now))?);
-        crate::store::rows::execute_together(&txn, inserts).await?;
+        MESSAGES.run(&txn, rows).await?;
+        // Together, not with the messages: each combination of sizes is a statement text of its
+        // own in SQLite's statement cache, and the messages' large statements would be kept once
+        // per combination instead of once per size.
+        let mut heads_and_seqs = SEQUENCES.statements(backend, sequences.collect())?;
+        heads_and_seqs.extend(CONVERSATIONS.statements(backend, head_rows(&heads, now))?);
+        crate::store::rows::execute_together(&txn, heads_and_seqs).await?;
         for ((owner, peer), seq) in acks {
             advance_delivered(&txn, owner, peer, *seq, c2c_conversation::Column::DeliveredSeq.lt(*seq)).await?;
         }

@@ -357,6 +357,42 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// What the C2C writer's `writes_first` relies on: a transaction whose first statement writes
+    /// waits for another connection's write lock like `begin_write`'s does, while one that read
+    /// first fails once the other has committed.
+    #[actix_rt::test]
+    async fn a_transaction_that_writes_first_waits_its_turn_where_one_that_reads_first_fails() {
+        use sea_orm::TransactionTrait;
+        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let db = open(&config).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let writer = open_writer(&config, &db).await.unwrap();
+        // Reads first, then another connection commits, then it writes: refused at once.
+        let holder = begin_write(&db).await.unwrap();
+        holder.execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
+        let reader = writer.begin().await.unwrap();
+        reader.execute_unprepared("SELECT count(*) FROM t").await.unwrap();
+        holder.commit().await.unwrap();
+        assert!(reader.execute_unprepared("INSERT INTO t VALUES (2)").await.is_err());
+        drop(reader);
+        // Writes first while another holds the lock: waits, then writes.
+        let holder = begin_write(&db).await.unwrap();
+        holder.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
+        let first_writer = writer.begin().await.unwrap();
+        let release = async {
+            actix_rt::time::sleep(Duration::from_millis(200)).await;
+            holder.commit().await.unwrap();
+        };
+        let (_, written) =
+            futures_util::future::join(release, first_writer.execute_unprepared("INSERT INTO t VALUES (4)")).await;
+        written.unwrap();
+        first_writer.commit().await.unwrap();
+        let sum = db.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT sum(n) FROM t")).await.unwrap();
+        assert_eq!(sum.unwrap().try_get_by_index::<i64>(0).unwrap(), 8);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[actix_rt::test]
     async fn the_c2c_writer_has_one_connection_of_its_own_keeping_statement_journals_in_memory() {
         let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));

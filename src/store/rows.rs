@@ -124,7 +124,9 @@ impl<const N: usize> RowInsert<N> {
 
 /// Executes `statements` in order. On SQLite they go to its driver's thread as one call (sqlx
 /// runs a text of several statements in turn, binding each its share of the values), a round
-/// trip instead of one each; PostgreSQL prepares one statement at a time.
+/// trip instead of one each; PostgreSQL prepares one statement at a time. The joined text is
+/// what SQLite caches: each combination of shapes is one more cached statement, so join small
+/// statements whose shapes go together, not a table's large ones with others.
 pub async fn execute_together(conn: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Sqlite || statements.len() < 2 {
         for statement in statements {
@@ -246,20 +248,24 @@ mod tests {
         let pairs = RowInsert::new("t", ["a", "b"], "ON CONFLICT (a) DO UPDATE SET b = excluded.b");
         let singles = RowInsert::new("u", ["c"], "");
         let backend = DbBackend::Sqlite;
-        // Three statements of 4, 2 and 2 values (padding included): each must get its own share,
-        // and the second must see the first's row (the upsert turns x's 1 into 5).
+        // Three statements of 2, 4 (three rows and a padding row) and 2 values: each must get its
+        // own share, and the third must see the first's row (the upsert turns x's 1 into 5).
         let mut together = pairs.statements(backend, vec![[Value::from("x"), Value::from(1i64)]]).expect("rows");
-        together.extend(singles.statements(backend, vec![[Value::from(7i64)], [Value::from(8i64)]]).expect("rows"));
+        let three = vec![[Value::from(7i64)], [Value::from(8i64)], [Value::from(9i64)]];
+        together.extend(singles.statements(backend, three).expect("rows"));
         together.extend(pairs.statements(backend, vec![[Value::from("x"), Value::from(5i64)]]).expect("rows"));
         assert_eq!(together.len(), 3);
         execute_together(&db, together).await.expect("together");
         let rows = db
-            .query_all(Statement::from_string(backend, "SELECT a, b FROM t UNION ALL SELECT 'u', SUM(c) FROM u"))
+            .query_all(Statement::from_string(
+                backend,
+                "SELECT a, b FROM t UNION ALL SELECT 'u', SUM(c) FROM u UNION ALL SELECT 'n', COUNT(*) FROM u",
+            ))
             .await
             .expect("read");
         let read: Vec<(String, i64)> =
             rows.iter().map(|r| (r.try_get("", "a").expect("a"), r.try_get("", "b").expect("b"))).collect();
-        assert_eq!(read, vec![("x".to_string(), 5), ("u".to_string(), 15)]);
+        assert_eq!(read, vec![("x".to_string(), 5), ("u".to_string(), 24), ("n".to_string(), 3)]);
         // One that fails fails the call: a row without its key.
         let mut failing = singles.statements(backend, vec![[Value::from(1i64)]]).expect("rows");
         failing.push(Statement::from_sql_and_values(
