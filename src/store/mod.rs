@@ -336,13 +336,34 @@ mod tests {
     use sea_orm::sea_query::{Alias, Expr, SelectStatement};
     use sea_orm::{ConnectOptions, Database};
 
+    /// A fresh database (a SQLite file unless `url` says otherwise) in a directory of its own,
+    /// opened by `open` and holding a table `t (n INTEGER)`; the directory goes with it.
+    struct Scratch {
+        config: Config,
+        db: DatabaseConnection,
+    }
+
+    impl Scratch {
+        async fn new(url: Option<&str>) -> Self {
+            let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
+            let config = Config { data_dir: dir, database_url: url.map(str::to_string), ..Config::default() };
+            let db = open(&config).await.unwrap();
+            db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
+            Scratch { config, db }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.config.data_dir);
+        }
+    }
+
     #[actix_rt::test]
     async fn a_write_transaction_holds_the_sqlite_write_lock_from_its_start() {
-        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
-        let config = Config { data_dir: dir.clone(), ..Config::default() };
-        let db = open(&config).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
-        let txn = begin_write(&db).await.unwrap();
+        let scratch = Scratch::new(None).await;
+        let (config, db) = (&scratch.config, &scratch.db);
+        let txn = begin_write(db).await.unwrap();
         // A second connection that would write now must wait (and here gives up quickly).
         let url = config.database_url();
         let mut options = ConnectOptions::new(url);
@@ -354,7 +375,6 @@ mod tests {
         txn.execute_unprepared("INSERT INTO t VALUES (2)").await.unwrap();
         txn.commit().await.unwrap();
         other.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// What the C2C writer's `writes_first` relies on: a transaction whose first statement writes
@@ -363,13 +383,11 @@ mod tests {
     #[actix_rt::test]
     async fn a_transaction_that_writes_first_waits_its_turn_where_one_that_reads_first_fails() {
         use sea_orm::TransactionTrait;
-        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
-        let config = Config { data_dir: dir.clone(), ..Config::default() };
-        let db = open(&config).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
-        let writer = open_writer(&config, &db).await.unwrap();
+        let scratch = Scratch::new(None).await;
+        let (config, db) = (&scratch.config, &scratch.db);
+        let writer = open_writer(config, db).await.unwrap();
         // Reads first, then another connection commits, then it writes: refused at once.
-        let holder = begin_write(&db).await.unwrap();
+        let holder = begin_write(db).await.unwrap();
         holder.execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
         let reader = writer.begin().await.unwrap();
         reader.execute_unprepared("SELECT count(*) FROM t").await.unwrap();
@@ -377,7 +395,7 @@ mod tests {
         assert!(reader.execute_unprepared("INSERT INTO t VALUES (2)").await.is_err());
         drop(reader);
         // Writes first while another holds the lock: waits, then writes.
-        let holder = begin_write(&db).await.unwrap();
+        let holder = begin_write(db).await.unwrap();
         holder.execute_unprepared("INSERT INTO t VALUES (3)").await.unwrap();
         let first_writer = writer.begin().await.unwrap();
         let release = async {
@@ -390,15 +408,13 @@ mod tests {
         first_writer.commit().await.unwrap();
         let sum = db.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT sum(n) FROM t")).await.unwrap();
         assert_eq!(sum.unwrap().try_get_by_index::<i64>(0).unwrap(), 8);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[actix_rt::test]
     async fn the_c2c_writer_has_one_connection_of_its_own_keeping_statement_journals_in_memory() {
-        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
-        let config = Config { data_dir: dir.clone(), ..Config::default() };
-        let db = open(&config).await.unwrap();
-        let writer = open_writer(&config, &db).await.unwrap();
+        let scratch = Scratch::new(None).await;
+        let (config, db) = (&scratch.config, &scratch.db);
+        let writer = open_writer(config, db).await.unwrap();
         let pragma = |conn: &DatabaseConnection, name: &str| {
             let sql = format!("PRAGMA {name}");
             let conn = conn.clone();
@@ -409,32 +425,26 @@ mod tests {
         };
         // 2 is MEMORY; the pool keeps the default (0), so its large sorts may still spill to files.
         assert_eq!(pragma(&writer, "temp_store").await, 2);
-        assert_eq!(pragma(&db, "temp_store").await, 0);
+        assert_eq!(pragma(db, "temp_store").await, 0);
         assert_eq!(pragma(&writer, "cache_size").await, -32768);
         assert_eq!(writer.get_sqlite_connection_pool().options().get_max_connections(), 1);
         // The same file: what the writer commits, the pool reads.
         let txn = begin_write(&writer).await.unwrap();
-        txn.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
         txn.execute_unprepared("INSERT INTO t VALUES (7)").await.unwrap();
         txn.commit().await.unwrap();
         let read = db.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM t")).await.unwrap();
         assert_eq!(read.unwrap().try_get_by_index::<i64>(0).unwrap(), 7);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[actix_rt::test]
     async fn an_in_memory_database_is_written_and_archived_through_its_one_pool() {
-        let dir = std::env::temp_dir().join(format!("parley-store-{}", rand::random::<u64>()));
-        let config =
-            Config { data_dir: dir.clone(), database_url: Some("sqlite::memory:".into()), ..Config::default() };
-        let db = open(&config).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await.unwrap();
-        let writer = open_writer(&config, &db).await.unwrap();
+        let scratch = Scratch::new(Some("sqlite::memory:")).await;
+        let (config, db) = (&scratch.config, &scratch.db);
+        let writer = open_writer(config, db).await.unwrap();
         writer.execute_unprepared("INSERT INTO t VALUES (7)").await.unwrap();
-        let archives = open_bulk_reads(&config, &db).await.unwrap();
+        let archives = open_bulk_reads(config, db).await.unwrap();
         let read = archives.query_one(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM t")).await.unwrap();
         assert_eq!(read.unwrap().try_get_by_index::<i64>(0).unwrap(), 7);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[actix_rt::test]
