@@ -242,3 +242,75 @@ async fn concurrent_sends_share_transactions() {
         assert!(messages.iter().all(|m| m["MsgBody"] == text_body("x") && m["From_Account"] == format!("sender{n}")));
     }
 }
+
+/// A batch refused by the database half-way through its transaction (here a trigger refuses
+/// the conversation rows, after the message's row went in) leaves nothing of it stored, and
+/// the next batch commits: on SQLite such a batch of live sends is one call to SQLite's thread
+/// that parley itself rolls back when a statement of it fails.
+#[actix_rt::test]
+async fn a_batch_refused_inside_its_transaction_stores_nothing_and_the_next_one_commits() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let server = Server::start();
+    server.import(&["ann", "bob"]).await;
+    let mut ann = server.login("ann", "Linux").await;
+    for text in ["one", "two"] {
+        assert_eq!(ann.send_text_msg("bob", text).await["code"], 0);
+    }
+    let db = connect_db(&server).await;
+    let backend = db.get_database_backend();
+    let refusing = match backend {
+        DbBackend::Sqlite => vec![
+            "CREATE TRIGGER refuse_third BEFORE UPDATE ON c2c_conversation WHEN NEW.last_seq = 3 \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        ],
+        _ => vec![
+            "CREATE FUNCTION refuse_third() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            "CREATE TRIGGER refuse_third BEFORE UPDATE ON c2c_conversation FOR EACH ROW \
+             WHEN (NEW.last_seq = 3) EXECUTE FUNCTION refuse_third()",
+        ],
+    };
+    for sql in refusing {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let refused = ann.send_text_msg("bob", "refused").await;
+    assert_ne!(refused["code"], 0, "{refused}");
+    let drop_trigger = match backend {
+        DbBackend::Sqlite => "DROP TRIGGER refuse_third",
+        _ => "DROP TRIGGER refuse_third ON c2c_conversation",
+    };
+    db.execute_unprepared(drop_trigger).await.unwrap();
+    let after = ann.send_text_msg("bob", "after").await;
+    assert_eq!(after["code"], 0, "{after}");
+    assert_eq!(after["data"]["Seq"], 3, "{after}");
+
+    let stored = db
+        .query_all(Statement::from_string(
+            backend,
+            "SELECT seq, body FROM c2c_message WHERE user_low = 'ann' AND user_high = 'bob' ORDER BY seq",
+        ))
+        .await
+        .unwrap();
+    let stored: Vec<(i64, String)> =
+        stored.iter().map(|r| (r.try_get("", "seq").unwrap(), r.try_get("", "body").unwrap())).collect();
+    let texts: Vec<(i64, String)> = stored
+        .iter()
+        .map(|(seq, body)| {
+            let body: Value = serde_json::from_str(body).unwrap();
+            (*seq, body[0]["MsgContent"]["Text"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    let expected: Vec<(i64, String)> =
+        [(1, "one"), (2, "two"), (3, "after")].iter().map(|(seq, text)| (*seq, text.to_string())).collect();
+    assert_eq!(texts, expected);
+    let bob = db
+        .query_one(Statement::from_string(
+            backend,
+            "SELECT last_seq, unread FROM c2c_conversation WHERE owner = 'bob' AND peer = 'ann'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.try_get::<i64>("", "last_seq").unwrap(), 3);
+    assert_eq!(bob.try_get::<i64>("", "unread").unwrap(), 3);
+}

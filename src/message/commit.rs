@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use entities::{c2c_conversation, c2c_message, c2c_sequence};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::DedupWindow;
@@ -610,7 +610,12 @@ impl Writer {
         touches: &Touches,
         now: i64,
     ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
-        let txn = if writes_first(self.shared, &self.seqs, planned, touches) {
+        let writes_first = writes_first(self.shared, &self.seqs, planned, touches);
+        if writes_first && self.sends_only(acks, touches) && spread_over_conversations(planned) {
+            self.store_sends_in_one_call(planned, now).await?;
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let txn = if writes_first {
             sea_orm::TransactionTrait::begin(&self.db).await?
         } else {
             crate::store::begin_write(&self.db).await?
@@ -632,84 +637,14 @@ impl Writer {
         for read in &touches.reads {
             read_outcomes.push(edit::apply_read(&txn, read, now).await?);
         }
-        let mut next: HashMap<Pair, i64> = HashMap::new();
-        // (owner, peer) → what the batch did to the owner's conversation.
-        let mut heads: HashMap<Pair, Head> = HashMap::new();
-        // Historical imports count as read, in seq order, but only while nothing unread precedes
-        // them: an import must not hide a live message the owner has not received yet.
-        let mut imported_read: Vec<(Pair, i64)> = Vec::new();
-        // Imports of this batch, so two identical ones in one batch are one message.
-        let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
-        let mut rows = Vec::new();
-        let mut events = Vec::new();
-        let after_on = self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
-        for p in planned.iter_mut() {
-            if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
-                continue;
-            }
-            let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
-            if p.pending.request.import.is_some() {
-                let key =
-                    (p.row.user_low.clone(), p.row.user_high.clone(), p.row.msg_seq, p.row.msg_random, p.row.msg_time);
-                if !imports_seen.insert(key) || already_imported(&txn, &p.row).await? {
-                    p.already_imported = true;
-                    continue;
-                }
-            }
-            let remembered = match &locked {
-                Some(locked) => locked.get(&conversation),
-                None => self.seqs.get(&conversation),
-            };
-            let last = match next.get(&conversation).or(remembered) {
-                Some(seq) => *seq,
-                None => {
-                    c2c_sequence::Entity::find_by_id(conversation.clone()).one(&txn).await?.map_or(0, |s| s.last_seq)
-                }
-            };
-            let seq = last + 1;
-            next.insert(conversation, seq);
-            p.row.seq = seq;
-            let request = &p.pending.request;
-            // An import is as recent as its own time; a live message is the newest thing, kept
-            // within its MsgTime's second: a cluster's writers tick apart, and a list must not show
-            // a message of second N above one of N + 1 because its batch ticked past the second.
-            let second = p.row.msg_time.saturating_mul(1_000_000);
-            let activity = match request.import {
-                Some(_) => second,
-                None => self.tick().clamp(second, second.saturating_add(999_999)),
-            };
-            let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, activity)) };
-            let counts = p.row.counts_unread;
-            let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
-            let mut touch = |owner_peer: Pair, unread: i64| {
-                let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
-                head.seq = seq;
-                head.time = head.time.max(p.row.msg_time);
-                head.unread += unread;
-                // An older import does not replace what the list shows.
-                if listed.is_some_and(|(_, time, _)| head.listed.is_none_or(|(_, shown, _)| time >= shown)) {
-                    head.listed = listed;
-                }
-            };
-            touch(recipient.clone(), i64::from(counts));
-            if !p.row.hidden_for_sender && request.from != request.to {
-                touch((p.row.from_account.clone(), p.row.to_account.clone()), 0);
-            }
-            if request.import == Some(Import::Historical) {
-                imported_read.push((recipient, seq));
-            }
-            if request.callbacks.after && after_on {
-                events.push(super::gate::after_send(&p.row, &request.origin, None, false));
-            }
-            rows.push(message_values(&p.row));
-        }
+        let Numbered { rows, next, heads, imported_read, mut events } =
+            self.number(&txn, planned, locked.as_ref()).await?;
         let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
-        let sequences = next.iter().map(|((low, high), seq)| [low.clone().into(), high.clone().into(), (*seq).into()]);
         MESSAGES.run(&txn, rows).await?;
         // Together, not with the messages: each combination of sizes is a statement text of its
         // own in SQLite's statement cache, and the messages' large statements would be kept once
         // per combination instead of once per size.
-        let mut heads_and_seqs = SEQUENCES.statements(backend, sequences.collect())?;
+        let mut heads_and_seqs = SEQUENCES.statements(backend, sequence_rows(&next))?;
         heads_and_seqs.extend(CONVERSATIONS.statements(backend, head_rows(&heads, now))?);
         crate::store::rows::execute_together(&txn, heads_and_seqs).await?;
         for ((owner, peer), seq) in acks {
@@ -757,6 +692,160 @@ impl Writer {
         }
         Ok((read_outcomes, edit_outcomes))
     }
+
+    /// Whether a batch that writes first (`writes_first`) is new messages and nothing else, on
+    /// SQLite: no acknowledgements, edits or recounts, and no after-send events to record.
+    fn sends_only(&self, acks: &HashMap<Pair, i64>, touches: &Touches) -> bool {
+        sea_orm::ConnectionTrait::get_database_backend(&self.db) == DbBackend::Sqlite
+            && acks.is_empty()
+            && touches.edits.is_empty()
+            && touches.recounts.is_empty()
+            && !self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND)
+    }
+
+    /// A batch of new messages only, on SQLite: its whole transaction — BEGIN, the three inserts,
+    /// COMMIT — is one text and one call to SQLite's thread (and the ping sqlx sends when the
+    /// connection goes back to its pool), where a sea-orm transaction is four calls and that
+    /// ping. Each call is a wake-up of that thread and of this one, and on busy cores each
+    /// waits its turn for a core. The sequences and conversations statements are padded to sizes that follow
+    /// the messages' (seqs: as many rows, conversations: twice as many), so there is one such
+    /// text per size of the messages' statement in SQLite's statement cache, not one per
+    /// combination of sizes.
+    ///
+    /// sqlx does not know this transaction is open: when a statement of it fails, the rest of
+    /// the text is not run and the transaction is rolled back here, so the connection goes back
+    /// to its pool outside any transaction. (The call is not cancelled half-way: the batch's
+    /// transaction runs in a task of its own to its end.)
+    async fn store_sends_in_one_call(&mut self, planned: &mut [Planned], now: i64) -> Result<(), DbErr> {
+        let db = self.db.clone();
+        let Numbered { rows, next, heads, .. } = self.number(&db, planned, None).await?;
+        let backend = DbBackend::Sqlite;
+        let message_rows = MESSAGES.first_statement_rows(rows.len());
+        let mut statements = vec![Statement::from_string(backend, "BEGIN")];
+        statements.extend(MESSAGES.statements(backend, rows)?);
+        statements.extend(SEQUENCES.statements_of_at_least(backend, sequence_rows(&next), message_rows)?);
+        statements.extend(CONVERSATIONS.statements_of_at_least(backend, head_rows(&heads, now), 2 * message_rows)?);
+        statements.push(Statement::from_string(backend, "COMMIT"));
+        if let Err(failed) = crate::store::rows::execute_together(&db, statements).await {
+            // "No transaction is active": SQLite already rolled it back (a full disk, say).
+            if let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(&db, "ROLLBACK").await {
+                if !e.to_string().contains("no transaction is active") {
+                    tracing::error!(error = %e, "cannot roll back a failed C2C batch");
+                }
+            }
+            return Err(failed);
+        }
+        self.seqs.extend(next);
+        Ok(())
+    }
+
+    /// Gives each new message of the batch its seq (the last one from `locked`, else from
+    /// memory, else read through `conn`) and adds up what the batch does to each conversation.
+    /// An import already stored is marked and left out.
+    async fn number(
+        &mut self,
+        conn: &impl sea_orm::ConnectionTrait,
+        planned: &mut [Planned],
+        locked: Option<&HashMap<Pair, i64>>,
+    ) -> Result<Numbered, DbErr> {
+        let mut numbered = Numbered::default();
+        let Numbered { rows, next, heads, imported_read, events } = &mut numbered;
+        // Imports of this batch, so two identical ones in one batch are one message.
+        let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
+        let after_on = self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
+        for p in planned.iter_mut() {
+            if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
+                continue;
+            }
+            let conversation = (p.row.user_low.clone(), p.row.user_high.clone());
+            if p.pending.request.import.is_some() {
+                let key =
+                    (p.row.user_low.clone(), p.row.user_high.clone(), p.row.msg_seq, p.row.msg_random, p.row.msg_time);
+                if !imports_seen.insert(key) || already_imported(conn, &p.row).await? {
+                    p.already_imported = true;
+                    continue;
+                }
+            }
+            let remembered = match locked {
+                Some(locked) => locked.get(&conversation),
+                None => self.seqs.get(&conversation),
+            };
+            let last = match next.get(&conversation).or(remembered) {
+                Some(seq) => *seq,
+                None => {
+                    c2c_sequence::Entity::find_by_id(conversation.clone()).one(conn).await?.map_or(0, |s| s.last_seq)
+                }
+            };
+            let seq = last + 1;
+            next.insert(conversation, seq);
+            p.row.seq = seq;
+            let request = &p.pending.request;
+            // An import is as recent as its own time; a live message is the newest thing, kept
+            // within its MsgTime's second: a cluster's writers tick apart, and a list must not show
+            // a message of second N above one of N + 1 because its batch ticked past the second.
+            let second = p.row.msg_time.saturating_mul(1_000_000);
+            let activity = match request.import {
+                Some(_) => second,
+                None => self.tick().clamp(second, second.saturating_add(999_999)),
+            };
+            let listed = if request.control.no_last_msg { None } else { Some((seq, p.row.msg_time, activity)) };
+            let counts = p.row.counts_unread;
+            let recipient = (p.row.to_account.clone(), p.row.from_account.clone());
+            let mut touch = |owner_peer: Pair, unread: i64| {
+                let head = heads.entry(owner_peer).or_insert(Head { seq, time: p.row.msg_time, unread: 0, listed });
+                head.seq = seq;
+                head.time = head.time.max(p.row.msg_time);
+                head.unread += unread;
+                // An older import does not replace what the list shows.
+                if listed.is_some_and(|(_, time, _)| head.listed.is_none_or(|(_, shown, _)| time >= shown)) {
+                    head.listed = listed;
+                }
+            };
+            touch(recipient.clone(), i64::from(counts));
+            if !p.row.hidden_for_sender && request.from != request.to {
+                touch((p.row.from_account.clone(), p.row.to_account.clone()), 0);
+            }
+            // Historical imports count as read, in seq order, but only while nothing unread
+            // precedes them: an import must not hide a live message the owner has not received.
+            if request.import == Some(Import::Historical) {
+                imported_read.push((recipient, seq));
+            }
+            if request.callbacks.after && after_on {
+                events.push(super::gate::after_send(&p.row, &request.origin, None, false));
+            }
+            rows.push(message_values(&p.row));
+        }
+        Ok(numbered)
+    }
+}
+
+/// What numbering a batch gives (`Writer::number`): the new messages' rows, each
+/// conversation's new last seq, what the batch did to each (owner, peer) conversation, the
+/// historical imports to count as read, and the after-send events to record.
+#[derive(Default)]
+struct Numbered {
+    rows: Vec<[sea_orm::Value; MESSAGE_COLUMNS]>,
+    next: HashMap<Pair, i64>,
+    heads: HashMap<Pair, Head>,
+    imported_read: Vec<(Pair, i64)>,
+    events: Vec<crate::webhook::outbox::Event>,
+}
+
+/// Whether the batch's messages are in at least half as many conversations: a trickle over
+/// many conversations, whose batches are small and whose round trips to SQLite's thread are a
+/// large part of their transaction. A burst of many messages in a few conversations keeps each
+/// statement at its own size (`store_sends_in_one_call` pads the sequences and conversations
+/// to the messages' size, which would be mostly padding there), and its round trips are a small
+/// part of its transaction.
+fn spread_over_conversations(planned: &[Planned]) -> bool {
+    let messages = planned.iter().filter(|p| p.duplicate_of.is_none() && p.stored_earlier.is_none());
+    let conversations: std::collections::HashSet<(&str, &str)> =
+        messages.clone().map(|p| (p.row.user_low.as_str(), p.row.user_high.as_str())).collect();
+    conversations.len() * 2 >= messages.count()
+}
+
+fn sequence_rows(next: &HashMap<Pair, i64>) -> Vec<[sea_orm::Value; 3]> {
+    next.iter().map(|((low, high), seq)| [low.clone().into(), high.clone().into(), (*seq).into()]).collect()
 }
 
 /// Whether a batch's transaction writes before it reads anything: live sends whose seqs are all
@@ -1045,8 +1134,11 @@ fn new_row(request: &SendRequest, sender: &Card, now: i64, config: &crate::confi
     }
 }
 
+/// The values of a message's row that `MESSAGES` binds.
+const MESSAGE_COLUMNS: usize = 19;
+
 /// The columns `MESSAGES` binds, in its order.
-fn message_values(row: &c2c_message::Model) -> [sea_orm::Value; 19] {
+fn message_values(row: &c2c_message::Model) -> [sea_orm::Value; MESSAGE_COLUMNS] {
     [
         row.user_low.clone().into(),
         row.user_high.clone().into(),
@@ -1071,7 +1163,7 @@ fn message_values(row: &c2c_message::Model) -> [sea_orm::Value; 19] {
 }
 
 /// The batch's messages (every column but the id).
-static MESSAGES: LazyLock<RowInsert<19>> = LazyLock::new(|| {
+static MESSAGES: LazyLock<RowInsert<MESSAGE_COLUMNS>> = LazyLock::new(|| {
     let columns = [
         "user_low",
         "user_high",
@@ -1180,14 +1272,14 @@ async fn advance_delivered(
 }
 
 /// importmsg de-duplicates on (MsgSeq, MsgRandom, MsgTimeStamp) within the conversation.
-async fn already_imported(txn: &sea_orm::DatabaseTransaction, row: &c2c_message::Model) -> Result<bool, DbErr> {
+async fn already_imported(conn: &impl sea_orm::ConnectionTrait, row: &c2c_message::Model) -> Result<bool, DbErr> {
     Ok(c2c_message::Entity::find()
         .filter(c2c_message::Column::UserLow.eq(row.user_low.as_str()))
         .filter(c2c_message::Column::UserHigh.eq(row.user_high.as_str()))
         .filter(c2c_message::Column::MsgSeq.eq(row.msg_seq))
         .filter(c2c_message::Column::MsgRandom.eq(row.msg_random))
         .filter(c2c_message::Column::MsgTime.eq(row.msg_time))
-        .one(txn)
+        .one(conn)
         .await?
         .is_some())
 }

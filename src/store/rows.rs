@@ -48,6 +48,17 @@ impl<const N: usize> RowInsert<N> {
 
     /// The statements `run` executes, to run with others (`execute_together`).
     pub fn statements(&self, backend: DbBackend, rows: Vec<[Value; N]>) -> Result<Vec<Statement>, DbErr> {
+        self.statements_of_at_least(backend, rows, 1)
+    }
+
+    /// As `statements`, the first padded to at least `at_least` rows (within what one statement
+    /// binds): a statement joined with others keeps a size that follows theirs.
+    pub fn statements_of_at_least(
+        &self,
+        backend: DbBackend,
+        rows: Vec<[Value; N]>,
+        at_least: usize,
+    ) -> Result<Vec<Statement>, DbErr> {
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
@@ -60,7 +71,7 @@ impl<const N: usize> RowInsert<N> {
         let mut left = rows.len();
         let mut statements = Vec::new();
         while left > 0 {
-            let shape = statement_rows(left, N);
+            let shape = statement_rows(if statements.is_empty() { left.max(at_least) } else { left }, N);
             let take = shape.min(left);
             let mut values: Vec<Value> = Vec::with_capacity(shape * N);
             values.extend(rows.by_ref().take(take).flatten());
@@ -71,6 +82,11 @@ impl<const N: usize> RowInsert<N> {
             left -= take;
         }
         Ok(statements)
+    }
+
+    /// Rows (real and padding) of the first statement for a batch of `rows`.
+    pub fn first_statement_rows(&self, rows: usize) -> usize {
+        statement_rows(rows, N)
     }
 
     /// The columns, in the order each row's values are bound.
@@ -238,6 +254,27 @@ mod tests {
             upsert.run(&db, vec![row("r", 60), [Value::String(None), Value::from(70i64), Value::String(None)]]);
         assert!(refused.await.is_err());
         assert_eq!(count(db.clone()).await, (5, Some(150)));
+    }
+
+    /// A statement joined with others is padded to a size that follows theirs: only the first
+    /// statement grows, and every real row is still bound once.
+    #[test]
+    fn a_first_statement_pads_to_at_least_the_rows_asked() {
+        let insert = RowInsert::new("t", ["a", "b", "c"], "");
+        let shapes = |rows: usize, at_least: usize| -> Vec<usize> {
+            let rows: Vec<[Value; 3]> = (0..rows as i64).map(|n| [n.into(), n.into(), n.into()]).collect();
+            let statements = insert.statements_of_at_least(DbBackend::Sqlite, rows, at_least).expect("rows");
+            statements.iter().map(|s| s.values.as_ref().map_or(0, |v| v.0.len()) / 3).collect()
+        };
+        assert_eq!(shapes(3, 1), vec![4]);
+        assert_eq!(shapes(3, 16), vec![16]);
+        assert_eq!(shapes(3, 13), vec![16]);
+        assert_eq!(shapes(20, 16), vec![32]);
+        // Within what one statement binds (8,192 rows of 3), the rest in statements of their own.
+        assert_eq!(shapes(3, 100_000), vec![8192]);
+        assert_eq!(shapes(8200, 9000), vec![8192, 8]);
+        assert_eq!(insert.first_statement_rows(3), 4);
+        assert!(shapes(0, 16).is_empty());
     }
 
     #[tokio::test]
