@@ -133,6 +133,7 @@ fn serve_groups_for_the_cluster(cluster: &Arc<crate::cluster::redis::RedisBus>, 
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let credentials = config.credentials()?;
     let db = crate::store::open(&config).await?;
+    crate::store::checkpoint_in_background(&config).await?;
     let metrics = Arc::new(Metrics::default());
     let in_force = crate::settings::Live::new(config.clone());
     let rules = DeviceRules {

@@ -610,12 +610,13 @@ impl Writer {
         touches: &Touches,
         now: i64,
     ) -> Result<(Vec<ReadOutcome>, Vec<Result<c2c_message::Model, MessageError>>), DbErr> {
-        let writes_first = writes_first(self.shared, &self.seqs, planned, touches);
-        if writes_first && self.sends_only(acks, touches) && spread_over_conversations(planned) {
+        let after_on = self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
+        let locks_by_writing = writes_first(self.shared, &self.seqs, planned, touches);
+        if locks_by_writing && self.one_call_fits(acks, touches, after_on) && spread_over_conversations(planned) {
             self.store_sends_in_one_call(planned, now).await?;
             return Ok((Vec::new(), Vec::new()));
         }
-        let txn = if writes_first {
+        let txn = if locks_by_writing {
             sea_orm::TransactionTrait::begin(&self.db).await?
         } else {
             crate::store::begin_write(&self.db).await?
@@ -638,12 +639,13 @@ impl Writer {
             read_outcomes.push(edit::apply_read(&txn, read, now).await?);
         }
         let Numbered { rows, next, heads, imported_read, mut events } =
-            self.number(&txn, planned, locked.as_ref()).await?;
+            self.number(&txn, planned, locked.as_ref(), after_on).await?;
         let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
         MESSAGES.run(&txn, rows).await?;
         // Together, not with the messages: each combination of sizes is a statement text of its
-        // own in SQLite's statement cache, and the messages' large statements would be kept once
-        // per combination instead of once per size.
+        // own in sqlx's statement cache, and the messages' large statements would be kept once
+        // per combination instead of once per size (`store_sends_in_one_call` joins them all,
+        // with sizes that follow the messages').
         let mut heads_and_seqs = SEQUENCES.statements(backend, sequence_rows(&next))?;
         heads_and_seqs.extend(CONVERSATIONS.statements(backend, head_rows(&heads, now))?);
         crate::store::rows::execute_together(&txn, heads_and_seqs).await?;
@@ -693,32 +695,40 @@ impl Writer {
         Ok((read_outcomes, edit_outcomes))
     }
 
-    /// Whether a batch that writes first (`writes_first`) is new messages and nothing else, on
-    /// SQLite: no acknowledgements, edits or recounts, and no after-send events to record.
-    fn sends_only(&self, acks: &HashMap<Pair, i64>, touches: &Touches) -> bool {
+    /// Whether a batch that writes first (`writes_first`) can go as one call: new messages and
+    /// nothing else (no acknowledgements, edits or recounts, no after-send events to record), on
+    /// an SQLite writer connection of its own — a pool of one, so the ROLLBACK after a failure
+    /// runs on the connection that failed (an in-memory database shares the main pool).
+    fn one_call_fits(&self, acks: &HashMap<Pair, i64>, touches: &Touches, after_on: bool) -> bool {
         sea_orm::ConnectionTrait::get_database_backend(&self.db) == DbBackend::Sqlite
+            && self.db.get_sqlite_connection_pool().options().get_max_connections() == 1
             && acks.is_empty()
             && touches.edits.is_empty()
             && touches.recounts.is_empty()
-            && !self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND)
+            && !after_on
     }
 
     /// A batch of new messages only, on SQLite: its whole transaction — BEGIN, the three inserts,
     /// COMMIT — is one text and one call to SQLite's thread (and the ping sqlx sends when the
     /// connection goes back to its pool), where a sea-orm transaction is four calls and that
     /// ping. Each call is a wake-up of that thread and of this one, and on busy cores each
-    /// waits its turn for a core. The sequences and conversations statements are padded to sizes that follow
-    /// the messages' (seqs: as many rows, conversations: twice as many), so there is one such
-    /// text per size of the messages' statement in SQLite's statement cache, not one per
-    /// combination of sizes.
+    /// waits its turn for a core. The sequences and conversations statements are padded to
+    /// sizes that follow the messages' (seqs: as many rows, conversations: twice as many), so
+    /// there is one such text per size of the messages' statement in sqlx's statement cache,
+    /// not one per combination of sizes.
     ///
     /// sqlx does not know this transaction is open: when a statement of it fails, the rest of
     /// the text is not run and the transaction is rolled back here, so the connection goes back
-    /// to its pool outside any transaction. (The call is not cancelled half-way: the batch's
-    /// transaction runs in a task of its own to its end.)
+    /// to its pool outside any transaction; if even the ROLLBACK fails, the connection is closed
+    /// (SQLite rolls back what a closing connection left open) and the pool opens another. The
+    /// call must never be given a timeout or be cancelled half-way: sqlx would stop after BEGIN
+    /// and leave the transaction open. (The batch's transaction runs in a task of its own to its
+    /// end.)
     async fn store_sends_in_one_call(&mut self, planned: &mut [Planned], now: i64) -> Result<(), DbErr> {
         let db = self.db.clone();
-        let Numbered { rows, next, heads, .. } = self.number(&db, planned, None).await?;
+        // Every seq is in memory (`writes_first`), so numbering reads nothing through `db`.
+        let Numbered { rows, next, heads, imported_read, events } = self.number(&db, planned, None, false).await?;
+        debug_assert!(imported_read.is_empty() && events.is_empty(), "a batch of live sends only");
         let backend = DbBackend::Sqlite;
         let message_rows = MESSAGES.first_statement_rows(rows.len());
         let mut statements = vec![Statement::from_string(backend, "BEGIN")];
@@ -727,11 +737,8 @@ impl Writer {
         statements.extend(CONVERSATIONS.statements_of_at_least(backend, head_rows(&heads, now), 2 * message_rows)?);
         statements.push(Statement::from_string(backend, "COMMIT"));
         if let Err(failed) = crate::store::rows::execute_together(&db, statements).await {
-            // "No transaction is active": SQLite already rolled it back (a full disk, say).
-            if let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(&db, "ROLLBACK").await {
-                if !e.to_string().contains("no transaction is active") {
-                    tracing::error!(error = %e, "cannot roll back a failed C2C batch");
-                }
+            if !matches!(failed, DbErr::ConnectionAcquire(_)) {
+                roll_back_or_close(&db).await;
             }
             return Err(failed);
         }
@@ -747,12 +754,12 @@ impl Writer {
         conn: &impl sea_orm::ConnectionTrait,
         planned: &mut [Planned],
         locked: Option<&HashMap<Pair, i64>>,
+        after_on: bool,
     ) -> Result<Numbered, DbErr> {
         let mut numbered = Numbered::default();
         let Numbered { rows, next, heads, imported_read, events } = &mut numbered;
         // Imports of this batch, so two identical ones in one batch are one message.
         let mut imports_seen: std::collections::HashSet<(String, String, i64, i64, i64)> = Default::default();
-        let after_on = self.webhooks.fires(crate::webhook::command::C2C_AFTER_SEND);
         for p in planned.iter_mut() {
             if p.duplicate_of.is_some() || p.stored_earlier.is_some() {
                 continue;
@@ -842,6 +849,20 @@ fn spread_over_conversations(planned: &[Planned]) -> bool {
     let conversations: std::collections::HashSet<(&str, &str)> =
         messages.clone().map(|p| (p.row.user_low.as_str(), p.row.user_high.as_str())).collect();
     conversations.len() * 2 >= messages.count()
+}
+
+/// Rolls back the writer connection's transaction that sqlx does not know about
+/// (`store_sends_in_one_call`). "No transaction is active": SQLite already rolled it back (a full
+/// disk, say). Any other failure: the connection is closed, taking its transaction with it.
+async fn roll_back_or_close(db: &DatabaseConnection) {
+    let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(db, "ROLLBACK").await else { return };
+    if e.to_string().contains("no transaction is active") {
+        return;
+    }
+    tracing::error!(error = %e, "cannot roll back a failed C2C batch; closing its connection");
+    if let Ok(connection) = db.get_sqlite_connection_pool().acquire().await {
+        let _ = connection.close().await;
+    }
 }
 
 fn sequence_rows(next: &HashMap<Pair, i64>) -> Vec<[sea_orm::Value; 3]> {

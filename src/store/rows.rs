@@ -7,7 +7,8 @@
 //! Here a statement takes a power of two rows: a batch is padded up to the next one with rows of
 //! NULLs, which the statement's `WHERE` drops before they reach the table. So a table has at
 //! most a dozen statement texts, each rendered once per process and prepared once per connection
-//! (they stay in sqlx's cache of 100 statements per connection), and a batch is one statement
+//! (they stay in sqlx's cache of 100 statements per connection; the C2C writer's one-call
+//! transaction prepares the messages' shapes once more, inside its joined text), and a batch is one statement
 //! (more only above what one statement can bind). Each statement is a round trip to SQLite's
 //! driver thread or to PostgreSQL, which cost ~0.2 ms when the cores are busy: cutting a batch
 //! into power-of-two chunks instead (67 rows: 64 + 2 + 1) made small batches slower than the
@@ -141,8 +142,9 @@ impl<const N: usize> RowInsert<N> {
 /// Executes `statements` in order. On SQLite they go to its driver's thread as one call (sqlx
 /// runs a text of several statements in turn, binding each its share of the values), a round
 /// trip instead of one each; PostgreSQL prepares one statement at a time. The joined text is
-/// what SQLite caches: each combination of shapes is one more cached statement, so join small
-/// statements whose shapes go together, not a table's large ones with others.
+/// what sqlx caches: each combination of shapes is one more cached statement, so join small
+/// statements whose shapes go together, or pad the others to shapes that follow a large one's
+/// (`statements_of_at_least`), never shapes that vary independently.
 pub async fn execute_together(conn: &impl ConnectionTrait, statements: Vec<Statement>) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Sqlite || statements.len() < 2 {
         for statement in statements {
@@ -275,6 +277,14 @@ mod tests {
         assert_eq!(shapes(8200, 9000), vec![8192, 8]);
         assert_eq!(insert.first_statement_rows(3), 4);
         assert!(shapes(0, 16).is_empty());
+        // The real rows first, in order, then padding rows of NULLs.
+        let rows: Vec<[Value; 3]> = (1..=3i64).map(|n| [n.into(), (n * 10).into(), (n * 100).into()]).collect();
+        let padded = insert.statements_of_at_least(DbBackend::Sqlite, rows, 5).expect("rows");
+        let values = padded[0].values.as_ref().expect("values").0.clone();
+        let real: Vec<Value> = [1i64, 10, 100, 2, 20, 200, 3, 30, 300].into_iter().map(Value::from).collect();
+        assert_eq!(values[..9], real[..]);
+        assert!(values[9..].iter().all(|v| *v == Value::BigInt(None)));
+        assert_eq!(values.len(), 8 * 3);
     }
 
     #[tokio::test]
