@@ -38,21 +38,23 @@ fn sqlite_options(config: &Config, url: &str) -> Result<sea_orm::sqlx::sqlite::S
 }
 
 /// WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000). The WAL is
-/// copied into the database file in the background instead (`checkpoint_in_background`), off
-/// every commit's path; this is the backstop that keeps the WAL from growing without end under
-/// a load that never pauses (only a checkpoint with no write after it lets the next writer start
-/// the WAL over): a commit past it copies what is left, little after the background's copies.
+/// copied into the database file in the background instead (`checkpoint_in_background`); this
+/// is the backstop that keeps the WAL from growing without end under a load that never pauses
+/// (only a checkpoint with no write after it lets the next writer start the WAL over). Under
+/// such a load it is how the WAL starts over: every commit past it checkpoints until one can,
+/// copying what the background has not and syncing the database file, so the load's commits
+/// still pay for a sync now and then, once per 8,192 pages instead of per 1,000.
 const WAL_BACKSTOP_PAGES: &str = "8192";
 
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Copies the WAL into the database file every `CHECKPOINT_EVERY` from a connection of its own:
-/// a PASSIVE checkpoint, which takes no lock a writer waits for and copies what no reader still
-/// needs. With SQLite's default the commit that took the WAL past 1,000 pages did it itself,
-/// syncing the database file, and its batch's senders waited for it: after heavy writing, while
-/// the disk was still writing back, ~1 s (README, the table's notes). Nothing to do for
-/// PostgreSQL or an in-memory database.
+/// Copies the WAL into the database file every `CHECKPOINT_EVERY` from a connection of its own: a
+/// PASSIVE checkpoint, which takes no lock a writer waits for (they still share the disk) and
+/// copies what no reader still needs. With SQLite's default the commit that took the WAL past 1,000
+/// pages did it itself, syncing the database file, and its batch's senders waited for it: after
+/// heavy writing, while the disk was still writing back, ~1 s (README, the table's notes). Nothing
+/// to do for PostgreSQL or an in-memory database.
 pub async fn checkpoint_in_background(config: &Config) -> Result<(), DbErr> {
     let url = config.database_url();
     if !sqlite_file(&url) {
