@@ -8,8 +8,8 @@
 //! NULLs, which the statement's `WHERE` drops before they reach the table. So a table has at
 //! most a dozen statement texts, each rendered once per process and prepared once per connection
 //! (they stay in sqlx's cache of 100 statements per connection; the C2C writer's one-call
-//! transaction prepares the messages' shapes once more, inside its joined text), and a batch is one statement
-//! (more only above what one statement can bind). Each statement is a round trip to SQLite's
+//! transaction prepares the messages' shapes once more, inside its joined text), and a batch is
+//! one statement (more only above what one statement can bind). Each statement is a round trip to SQLite's
 //! driver thread or to PostgreSQL, which cost ~0.2 ms when the cores are busy: cutting a batch
 //! into power-of-two chunks instead (67 rows: 64 + 2 + 1) made small batches slower than the
 //! padding rows do.
